@@ -1,0 +1,213 @@
+"""Records, exceptions and constants shared by every platform module.
+
+Records are frozen, slotted dataclasses on one base.  A value a platform
+cannot supply is ``None``, never a fake ``0``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass
+from typing import Any, Optional
+
+LINUX = sys.platform.startswith("linux")
+MACOS = sys.platform == "darwin"
+
+# Linux TCP states, numbered as in include/net/tcp_states.h.
+TCP_STATES = (
+    None,
+    "ESTABLISHED",
+    "SYN_SENT",
+    "SYN_RECV",
+    "FIN_WAIT1",
+    "FIN_WAIT2",
+    "TIME_WAIT",
+    "CLOSE",
+    "CLOSE_WAIT",
+    "LAST_ACK",
+    "LISTEN",
+    "CLOSING",
+    "NEW_SYN_RECV",
+    "BOUND_INACTIVE",
+)
+
+# Linux congestion-avoidance states (tcpi_ca_state), enum tcp_ca_state.
+TCP_CA_STATES = ("Open", "Disorder", "CWR", "Recovery", "Loss")
+
+
+def tcp_state_name(number: int) -> str:
+    """Name of a Linux TCP state number ("ESTABLISHED"), or "UNKNOWN(n)"."""
+    if 0 < number < len(TCP_STATES):
+        return TCP_STATES[number]  # type: ignore[return-value]
+    return f"UNKNOWN({number})"
+
+
+# --- exceptions --------------------------------------------------------------
+
+
+class SockdiagError(Exception):
+    """Root of every error sockdiag raises on purpose."""
+
+
+class NoSuchProcess(SockdiagError):
+    """The process does not exist (or exited while being inspected)."""
+
+    def __init__(self, pid: int, msg: Optional[str] = None) -> None:
+        self.pid = pid
+        super().__init__(msg or f"no process with pid {pid}")
+
+
+class AccessDenied(SockdiagError):
+    """The caller may not inspect the process or resource."""
+
+    def __init__(self, pid: Optional[int] = None, msg: Optional[str] = None) -> None:
+        self.pid = pid
+        super().__init__(
+            msg
+            or f"not allowed to inspect pid {pid}: run as root or as the same user as the process"
+        )
+
+
+class NotSupported(SockdiagError):
+    """The running platform or kernel cannot do what was asked."""
+
+
+class UnsuitableSocket(SockdiagError):
+    """The fd is closed, is not a socket, or is a socket with no send buffer."""
+
+
+# --- records -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Base of every record: frozen, slotted, convertible to a plain dict."""
+
+    def asdict(self) -> dict[str, Any]:
+        """The record as a dict (nested records become dicts too)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class SendBuffer(Record):
+    """Where the bytes written to a socket are, in bytes.
+
+    ``unacked``: sent but not yet acknowledged by the peer.
+    ``unsent``: written by the application, still queued in the kernel.
+    ``size``: the send buffer's size (SO_SNDBUF, including the kernel's
+    per-packet overhead).
+    ``free``: how much more the kernel accepts before a writer blocks, never
+    negative.  Linux: ``sndbuf - wmem_queued`` from SO_MEMINFO, the same
+    comparison the kernel makes to block a writer (memory incl. overhead).
+    macOS: ``sb_hiwat - sb_cc`` (SO_SNDBUF - SO_NWRITE), payload bytes.
+
+    For UDP ``unacked`` is ``None`` and ``unsent`` is what the kernel still
+    holds (SIOCOUTQ); for UNIX stream sockets ``unsent`` is ``None`` and
+    ``unacked`` is what the peer has not read yet (Linux counts both in
+    buffer memory, not payload); ``free`` is then ``sndbuf - wmem_alloc``.
+    """
+
+    size: int
+    unacked: Optional[int]
+    unsent: Optional[int]
+    free: int
+
+    @property
+    def inflight(self) -> int:
+        """Bytes the kernel still holds for this socket: unacked + unsent."""
+        return (self.unacked or 0) + (self.unsent or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class TcpInfo(Record):
+    """The kernel's TCP_INFO for one socket, with units in the names.
+
+    Every field the running kernel returned is set; fields an older kernel
+    (or the other platform) does not return are ``None``.  Linux rates are
+    converted from bytes/s to bits/s (``_bps``).  Fields marked "macOS" are
+    from the private ``tcp_info`` / public ``tcp_connection_info`` there.
+    """
+
+    state: Optional[str] = None
+    ca_state: Optional[str] = None
+    retransmits: Optional[int] = None
+    probes: Optional[int] = None
+    backoff: Optional[int] = None
+    options: Optional[int] = None
+    snd_wscale: Optional[int] = None
+    rcv_wscale: Optional[int] = None
+    delivery_rate_app_limited: Optional[bool] = None
+    fastopen_client_fail: Optional[int] = None
+    rto_us: Optional[int] = None
+    ato_us: Optional[int] = None
+    snd_mss: Optional[int] = None
+    rcv_mss: Optional[int] = None
+    unacked_segs: Optional[int] = None
+    sacked_segs: Optional[int] = None
+    lost_segs: Optional[int] = None
+    retrans_segs: Optional[int] = None
+    fackets: Optional[int] = None
+    last_data_sent_ms: Optional[int] = None
+    last_ack_sent_ms: Optional[int] = None
+    last_data_recv_ms: Optional[int] = None
+    last_ack_recv_ms: Optional[int] = None
+    pmtu: Optional[int] = None
+    rcv_ssthresh: Optional[int] = None
+    rtt_us: Optional[int] = None
+    rttvar_us: Optional[int] = None
+    snd_ssthresh_segs: Optional[int] = None
+    snd_cwnd_segs: Optional[int] = None
+    advmss: Optional[int] = None
+    reordering: Optional[int] = None
+    rcv_rtt_us: Optional[int] = None
+    rcv_space: Optional[int] = None
+    total_retrans: Optional[int] = None
+    pacing_rate_bps: Optional[int] = None
+    max_pacing_rate_bps: Optional[int] = None  # None also when unlimited
+    bytes_acked: Optional[int] = None
+    bytes_received: Optional[int] = None
+    segs_out: Optional[int] = None
+    segs_in: Optional[int] = None
+    notsent_bytes: Optional[int] = None
+    min_rtt_us: Optional[int] = None
+    data_segs_in: Optional[int] = None
+    data_segs_out: Optional[int] = None
+    delivery_rate_bps: Optional[int] = None
+    busy_time_us: Optional[int] = None
+    rwnd_limited_us: Optional[int] = None
+    sndbuf_limited_us: Optional[int] = None
+    delivered: Optional[int] = None
+    delivered_ce: Optional[int] = None
+    bytes_sent: Optional[int] = None
+    bytes_retrans: Optional[int] = None
+    dsack_dups: Optional[int] = None
+    reord_seen: Optional[int] = None
+    rcv_ooopack: Optional[int] = None
+    snd_wnd: Optional[int] = None
+    rcv_wnd: Optional[int] = None
+    rehash: Optional[int] = None
+    total_rto: Optional[int] = None
+    total_rto_recoveries: Optional[int] = None
+    total_rto_time_ms: Optional[int] = None
+    received_ce: Optional[int] = None
+    delivered_e1_bytes: Optional[int] = None
+    delivered_e0_bytes: Optional[int] = None
+    delivered_ce_bytes: Optional[int] = None
+    received_e1_bytes: Optional[int] = None
+    received_e0_bytes: Optional[int] = None
+    received_ce_bytes: Optional[int] = None
+    accecn_fail_mode: Optional[int] = None
+    accecn_opt_seen: Optional[int] = None
+    # macOS only: byte-valued congestion state and send-buffer accounting.
+    snd_cwnd_bytes: Optional[int] = None
+    snd_ssthresh_bytes: Optional[int] = None
+    send_buffer_bytes: Optional[int] = None  # tcpi_snd_sbbytes: unacked + unsent
+    unacked_bytes: Optional[int] = None  # tcpi_txunacked
+    snd_bw_bps: Optional[int] = None
+    rx_duplicate_bytes: Optional[int] = None
+    rx_out_of_order_bytes: Optional[int] = None
+    retransmitted_segs: Optional[int] = None  # tcpi_txretransmitpackets
+
+
+TCP_INFO_FIELDS = tuple(f.name for f in dataclasses.fields(TcpInfo))

@@ -1,0 +1,348 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""sockdiag's one extension: the raw calls and the decoding of what they return.
+
+Only syscalls and decoding live here; the documented API is in the Python
+modules.  Platform differences are settled in includes/compat.h, so the code
+below branches on the constants SD_LINUX / SD_DARWIN.
+"""
+
+from cpython.object cimport PyObject, PyTypeObject
+from cpython.ref cimport Py_INCREF, Py_DECREF
+from libc.errno cimport errno, EBADF, ENOTSOCK, EINVAL
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memset, memcpy
+
+from .includes.system cimport *
+
+from ._common import (
+    SendBuffer,
+    TcpInfo,
+    UnsuitableSocket,
+    NotSupported,
+    TCP_STATES,
+    TCP_CA_STATES,
+)
+
+import os
+
+
+cdef extern from "Python.h":
+    int PyObject_AsFileDescriptor(object o) except -1
+    PyObject *PyType_GenericAlloc(PyTypeObject *cls, Py_ssize_t nitems)
+
+    ctypedef struct PyMemberDef:
+        const char *name
+        Py_ssize_t offset
+
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef *d_member
+
+
+# ---------------------------------------------------------------------------
+# Building records.  Records are frozen slotted dataclasses; their __init__
+# costs more than the syscalls being wrapped, so the hot paths allocate the
+# instance and store into its slots directly, as the dataclass would.
+
+cdef enum:
+    MAX_FIELDS = 128
+
+cdef class _Layout:
+    cdef type cls
+    cdef Py_ssize_t nfields
+    cdef Py_ssize_t offsets[MAX_FIELDS]
+    cdef dict index
+
+    def __cinit__(self, type cls, tuple names):
+        cdef Py_ssize_t i
+        if len(names) > MAX_FIELDS:
+            raise ValueError("too many fields")
+        self.cls = cls
+        self.nfields = len(names)
+        self.index = {}
+        for i, name in enumerate(names):
+            descr = _slot_descriptor(cls, name)
+            self.offsets[i] = (<PyMemberDescrObject *>descr).d_member.offset
+            self.index[name] = i
+
+    cdef object new(self):
+        """An instance with every slot set to None."""
+        cdef PyObject *obj = PyType_GenericAlloc(<PyTypeObject *>self.cls, 0)
+        if obj == NULL:
+            raise MemoryError()
+        result = <object>obj
+        Py_DECREF(result)
+        cdef Py_ssize_t i
+        for i in range(self.nfields):
+            self.put(result, i, None)
+        return result
+
+    cdef inline void put(self, object record, Py_ssize_t i, object value):
+        cdef PyObject **slot = <PyObject **>((<char *><PyObject *>record) + self.offsets[i])
+        Py_INCREF(value)
+        if slot[0] != NULL:
+            Py_DECREF(<object>slot[0])
+        slot[0] = <PyObject *>value
+
+
+def _slot_descriptor(type cls, str name):
+    for klass in cls.__mro__:
+        descr = klass.__dict__.get(name)
+        if descr is not None and type(descr).__name__ == "member_descriptor":
+            return descr
+    raise TypeError(f"{cls.__name__}.{name} is not a slot")
+
+
+cdef _Layout SEND_BUFFER = _Layout(SendBuffer, ("size", "unacked", "unsent", "free"))
+cdef _Layout TCP_INFO = _Layout(TcpInfo, tuple(TcpInfo.__dataclass_fields__))
+
+
+cdef object _send_buffer_record(long size, object unacked, object unsent, long free):
+    record = SEND_BUFFER.new()
+    SEND_BUFFER.put(record, 0, size)
+    SEND_BUFFER.put(record, 1, unacked)
+    SEND_BUFFER.put(record, 2, unsent)
+    SEND_BUFFER.put(record, 3, free if free > 0 else 0)
+    return record
+
+
+# ---------------------------------------------------------------------------
+# Errors
+
+
+cdef int _fileno(object sock_or_fd) except -1:
+    """The fd of a socket object or an int; a closed socket object is an error."""
+    try:
+        return PyObject_AsFileDescriptor(sock_or_fd)
+    except ValueError:
+        raise UnsuitableSocket("the socket is closed") from None
+
+
+cdef int _getsockopt_int(int fd, int level, int name, int *value) noexcept nogil:
+    cdef socklen_t length = sizeof(int)
+    return getsockopt(fd, level, name, value, &length)
+
+
+cdef str _describe_socket(int fd):
+    """A short description of fd's socket for error messages ("a UDP socket")."""
+    cdef int sotype = 0, protocol = 0, family = 0
+    _getsockopt_int(fd, SOL_SOCKET, SO_TYPE, &sotype)
+    if SD_LINUX:
+        _getsockopt_int(fd, SOL_SOCKET, SO_DOMAIN, &family)
+        _getsockopt_int(fd, SOL_SOCKET, SO_PROTOCOL, &protocol)
+    names = {AF_UNIX: "UNIX", AF_INET: "IPv4", AF_INET6: "IPv6"}
+    kinds = {SOCK_STREAM: "stream", SOCK_DGRAM: "datagram"}
+    return f"{names.get(family, 'family ' + str(family))} {kinds.get(sotype, 'type ' + str(sotype))} socket"
+
+
+cdef object _unsuitable(int fd, int err, str what):
+    """The exception for a call on fd that failed with errno err."""
+    if err == EBADF:
+        return UnsuitableSocket(f"fd {fd} is not open")
+    if err == ENOTSOCK:
+        return UnsuitableSocket(f"fd {fd} is not a socket")
+    return UnsuitableSocket(f"fd {fd}: {what} failed: {os.strerror(err)}")
+
+
+# ---------------------------------------------------------------------------
+# Send buffer
+
+
+def send_buffer(sock_or_fd):
+    """Split of a socket's send buffer, in bytes: a SendBuffer.
+
+    sock_or_fd is a socket object or a file descriptor you own.  TCP:
+    unacked (sent, not yet acknowledged), unsent (queued in the kernel), free
+    (room before a writer blocks, never negative) and size.  Linux: SIOCOUTQ,
+    SIOCOUTQNSD and SO_MEMINFO; macOS: SO_SNDBUF, SO_NWRITE and the private
+    TCP_INFO's tcpi_txunacked.  UDP and UNIX stream sockets give what the
+    kernel can tell and None for the rest.
+
+    Raises UnsuitableSocket for a closed fd, a non-socket or a listening socket.
+    """
+    cdef int fd = _fileno(sock_or_fd)
+    cdef int queued = 0, unsent = 0, sndbuf = 0, nwrite = 0
+    cdef uint32_t mem[16]
+    cdef socklen_t length = sizeof(mem)
+    cdef unsigned char info[512]
+    cdef socklen_t info_length = sizeof(info)
+    cdef uint64_t txunacked
+    if SD_LINUX:
+        if (ioctl(fd, SIOCOUTQNSD, &unsent) == 0
+                and ioctl(fd, SIOCOUTQ, &queued) == 0
+                and getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &length) == 0):
+            # The two ioctls are not one snapshot: an ACK between them can
+            # make queued < unsent for a moment.
+            return _send_buffer_record(
+                mem[SD_MEMINFO_SNDBUF],
+                queued - unsent if queued > unsent else 0,
+                unsent,
+                <long>mem[SD_MEMINFO_SNDBUF] - <long>mem[SD_MEMINFO_WMEM_QUEUED])
+        return _send_buffer_other(fd, errno)
+    # macOS: sb_cc (SO_NWRITE) holds unacked + unsent; tcpi_txunacked splits it.
+    if (_getsockopt_int(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf) != 0
+            or _getsockopt_int(fd, SOL_SOCKET, SD_SO_NWRITE, &nwrite) != 0):
+        raise _unsuitable(fd, errno, "getsockopt(SO_SNDBUF)")
+    if getsockopt(fd, IPPROTO_TCP, SD_TCP_INFO_OPT, info, &info_length) != 0 or info_length < 100:
+        return _send_buffer_other(fd, errno)
+    memcpy(&txunacked, info + 92, 8)  # offset of tcpi_txunacked, macos-abi.md section 3
+    if txunacked > <uint64_t>nwrite:
+        txunacked = nwrite
+    return _send_buffer_record(sndbuf, txunacked, nwrite - <int>txunacked, sndbuf - nwrite)
+
+
+cdef object _send_buffer_other(int fd, int err):
+    """send_buffer for what the TCP fast path refused: UDP, UNIX, LISTEN, errors."""
+    cdef int sotype = 0, listening = 0, queued = 0, sndbuf = 0, nwrite = 0
+    cdef int protocol = 0, family = 0
+    cdef uint32_t mem[16]
+    cdef socklen_t length = sizeof(mem)
+    if _getsockopt_int(fd, SOL_SOCKET, SO_TYPE, &sotype) != 0:
+        raise _unsuitable(fd, errno, "getsockopt(SO_TYPE)")
+    _getsockopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening)
+    if listening:
+        raise UnsuitableSocket(
+            f"fd {fd} is a listening socket: it sends nothing "
+            "(its queue is the accept backlog)")
+    if SD_LINUX:
+        _getsockopt_int(fd, SOL_SOCKET, SO_DOMAIN, &family)
+        _getsockopt_int(fd, SOL_SOCKET, SO_PROTOCOL, &protocol)
+        if ((family == AF_UNIX and sotype == SOCK_STREAM)
+                or ((family == AF_INET or family == AF_INET6) and protocol == IPPROTO_UDP)):
+            if (ioctl(fd, SIOCOUTQ, &queued) != 0
+                    or getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &length) != 0):
+                raise _unsuitable(fd, errno, "ioctl(SIOCOUTQ)")
+            # Outside TCP the kernel charges the send side to wmem_alloc.
+            free = <long>mem[SD_MEMINFO_SNDBUF] - <long>mem[SD_MEMINFO_WMEM_ALLOC]
+            if family == AF_UNIX:
+                # Bytes in the peer's receive queue, not yet read by it.
+                return _send_buffer_record(mem[SD_MEMINFO_SNDBUF], queued, None, free)
+            return _send_buffer_record(mem[SD_MEMINFO_SNDBUF], None, queued, free)
+    elif sotype == SOCK_STREAM or sotype == SOCK_DGRAM:
+        if (_getsockopt_int(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf) != 0
+                or _getsockopt_int(fd, SOL_SOCKET, SD_SO_NWRITE, &nwrite) != 0):
+            raise _unsuitable(fd, errno, "getsockopt(SO_NWRITE)")
+        if sotype == SOCK_STREAM:
+            return _send_buffer_record(sndbuf, nwrite, None, sndbuf - nwrite)
+        return _send_buffer_record(sndbuf, None, nwrite, sndbuf - nwrite)
+    raise UnsuitableSocket(
+        f"fd {fd} is a {_describe_socket(fd)}: sockdiag splits the send "
+        "buffer of TCP, UDP and UNIX stream sockets")
+
+
+# ---------------------------------------------------------------------------
+# TCP_INFO
+
+
+def tcp_info(sock_or_fd):
+    """Linux TCP_INFO of a socket as a TcpInfo record (see sockdiag.tcp_info)."""
+    cdef int fd = _fileno(sock_or_fd)
+    cdef unsigned char buf[512]
+    cdef socklen_t length = sizeof(buf)
+    if not SD_LINUX:
+        raise NotSupported("Linux TCP_INFO is read on Linux only")
+    if getsockopt(fd, IPPROTO_TCP, SD_TCP_INFO_OPT, buf, &length) != 0:
+        err = errno
+        if err == EBADF or err == ENOTSOCK:
+            raise _unsuitable(fd, err, "")
+        raise UnsuitableSocket(f"fd {fd} is a {_describe_socket(fd)}, not a TCP socket")
+    return _decode_linux_tcp_info(buf, length)
+
+
+def decode_tcp_info_linux(const unsigned char[::1] buf not None):
+    """Decode a Linux struct tcp_info of any kernel's length; ValueError if too short."""
+    if buf.shape[0] == 0:
+        raise ValueError("tcp_info buffer is empty")
+    return _decode_linux_tcp_info(&buf[0], buf.shape[0])
+
+
+cdef object _decode_linux_tcp_info(const unsigned char *buf, Py_ssize_t length):
+    cdef sd_linux_tcp_info head
+    cdef const sd_field *field
+    cdef size_t i
+    cdef uint64_t value
+    if length < 8:
+        raise ValueError(f"tcp_info of {length} bytes: the shortest any kernel returns is 8")
+    memcpy(&head, buf, 8)
+    record = TCP_INFO.new()
+    cdef dict index = TCP_INFO.index
+    TCP_INFO.put(record, index["state"], _name(TCP_STATES, head.tcpi_state))
+    TCP_INFO.put(record, index["ca_state"], _name(TCP_CA_STATES, head.tcpi_ca_state, 0))
+    TCP_INFO.put(record, index["retransmits"], head.tcpi_retransmits)
+    TCP_INFO.put(record, index["probes"], head.tcpi_probes)
+    TCP_INFO.put(record, index["backoff"], head.tcpi_backoff)
+    TCP_INFO.put(record, index["options"], head.tcpi_options)
+    TCP_INFO.put(record, index["snd_wscale"], sd_tcpi_snd_wscale(&head))
+    TCP_INFO.put(record, index["rcv_wscale"], sd_tcpi_rcv_wscale(&head))
+    TCP_INFO.put(record, index["delivery_rate_app_limited"], bool(sd_tcpi_app_limited(&head)))
+    TCP_INFO.put(record, index["fastopen_client_fail"], sd_tcpi_fastopen_client_fail(&head))
+    for i in range(SD_LINUX_TCP_INFO_NFIELDS):
+        field = &sd_linux_tcp_info_fields[i]
+        if field.offset + field.size > length:
+            break
+        value = sd_read_uint(buf + field.offset, field.size)
+        if field.kind == SD_FIELD_RATE:
+            TCP_INFO.put(record, LINUX_FIELD_SLOTS[i],
+                          None if value == <uint64_t>-1 else value * 8)
+        else:
+            TCP_INFO.put(record, LINUX_FIELD_SLOTS[i], value)
+    return record
+
+
+cdef object _name(tuple names, unsigned int number, unsigned int first=1):
+    if first <= number < <unsigned int>len(names):
+        return names[number]
+    return f"UNKNOWN({number})"
+
+
+cdef Py_ssize_t LINUX_FIELD_SLOTS[MAX_FIELDS]
+for _i in range(SD_LINUX_TCP_INFO_NFIELDS):
+    LINUX_FIELD_SLOTS[_i] = TCP_INFO.index[sd_linux_tcp_info_fields[_i].name.decode()]
+
+
+def linux_tcp_info_fields():
+    """(attribute name, offset, size) of each whole-byte field after the first 8 bytes."""
+    return [(sd_linux_tcp_info_fields[i].name.decode(),
+             sd_linux_tcp_info_fields[i].offset,
+             sd_linux_tcp_info_fields[i].size)
+            for i in range(SD_LINUX_TCP_INFO_NFIELDS)]
+
+
+# ---------------------------------------------------------------------------
+# Raw socket options, for what the Python modules decode themselves
+
+
+def getsockopt_bytes(sock_or_fd, int level, int name, int size):
+    """getsockopt into a buffer of size bytes; the bytes the kernel wrote."""
+    cdef int fd = _fileno(sock_or_fd)
+    if size <= 0 or size > 4096:
+        raise ValueError("size must be in 1..4096")
+    cdef unsigned char buf[4096]
+    cdef socklen_t length = size
+    if getsockopt(fd, level, name, buf, &length) != 0:
+        raise _unsuitable(fd, errno, f"getsockopt({level}, {name})")
+    return bytes(buf[:length])
+
+
+def notsent_lowat(sock_or_fd):
+    """The socket's own TCP_NOTSENT_LOWAT (0: none set on the socket)."""
+    cdef int fd = _fileno(sock_or_fd)
+    cdef int value = 0
+    if _getsockopt_int(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &value) != 0:
+        err = errno
+        if err == EBADF or err == ENOTSOCK:
+            raise _unsuitable(fd, err, "")
+        raise UnsuitableSocket(f"fd {fd} is a {_describe_socket(fd)}, not a TCP socket")
+    return <unsigned int>value
+
+
+def set_notsent_lowat(sock_or_fd, unsigned int nbytes):
+    """Set TCP_NOTSENT_LOWAT on the socket (0: none, the system default applies)."""
+    cdef int fd = _fileno(sock_or_fd)
+    cdef int value = <int>nbytes
+    if setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &value, sizeof(int)) != 0:
+        err = errno
+        if err == EBADF or err == ENOTSOCK:
+            raise _unsuitable(fd, err, "")
+        if err == EINVAL:
+            raise ValueError(f"TCP_NOTSENT_LOWAT {nbytes} refused by the kernel")
+        raise UnsuitableSocket(f"fd {fd} is a {_describe_socket(fd)}, not a TCP socket")

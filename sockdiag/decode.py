@@ -1,0 +1,21 @@
+"""Pure decoders of kernel buffers, callable on every platform from bytes.
+
+Each takes the bytes a kernel call returned and gives a record.  Short,
+truncated or hostile input raises ValueError; nothing reads out of bounds.
+The Linux decoders run in _fast (the compiler lays out the bit-fields); the
+macOS ones are struct-based, following shared/reference/macos-abi.md.
+"""
+
+from __future__ import annotations
+
+from . import _fast
+from ._common import TcpInfo
+
+
+def tcp_info_linux(buf: bytes) -> TcpInfo:
+    """Decode a Linux ``struct tcp_info`` of whatever length a kernel returned.
+
+    Fields past the end of ``buf`` are ``None``; bytes past the newest known
+    layout (280 bytes, Linux 6.18) are ignored.  ValueError under 8 bytes.
+    """
+    return _fast.decode_tcp_info_linux(buf)

@@ -1,0 +1,250 @@
+/* The one place where sockdiag chooses its platform.
+ *
+ * _fast.pyx is compiled from a single generated C file everywhere; it
+ * branches on SD_LINUX / SD_DARWIN (plain constants), and every call that
+ * exists on only one platform has a stub here on the other one that fails
+ * with ENOSYS.  Kernel structs are declared here in their newest layout so
+ * that decoding does not depend on the age of the build machine's headers.
+ */
+#ifndef SOCKDIAG_COMPAT_H
+#define SOCKDIAG_COMPAT_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <netinet/in.h>
+
+/* Linux's struct tcp_info as of 6.18 (280 bytes), from <linux/tcp.h>.
+ * Declared here, not included, because glibc and distro uapi headers lag the
+ * running kernel.  Plain fixed-width types so the same decoder also runs on
+ * macOS for offline buffers. */
+struct sd_linux_tcp_info {
+    uint8_t  tcpi_state;
+    uint8_t  tcpi_ca_state;
+    uint8_t  tcpi_retransmits;
+    uint8_t  tcpi_probes;
+    uint8_t  tcpi_backoff;
+    uint8_t  tcpi_options;
+    uint8_t  tcpi_snd_wscale : 4, tcpi_rcv_wscale : 4;
+    uint8_t  tcpi_delivery_rate_app_limited : 1, tcpi_fastopen_client_fail : 2;
+    uint32_t tcpi_rto;
+    uint32_t tcpi_ato;
+    uint32_t tcpi_snd_mss;
+    uint32_t tcpi_rcv_mss;
+    uint32_t tcpi_unacked;
+    uint32_t tcpi_sacked;
+    uint32_t tcpi_lost;
+    uint32_t tcpi_retrans;
+    uint32_t tcpi_fackets;
+    uint32_t tcpi_last_data_sent;
+    uint32_t tcpi_last_ack_sent;
+    uint32_t tcpi_last_data_recv;
+    uint32_t tcpi_last_ack_recv;
+    uint32_t tcpi_pmtu;
+    uint32_t tcpi_rcv_ssthresh;
+    uint32_t tcpi_rtt;
+    uint32_t tcpi_rttvar;
+    uint32_t tcpi_snd_ssthresh;
+    uint32_t tcpi_snd_cwnd;
+    uint32_t tcpi_advmss;
+    uint32_t tcpi_reordering;
+    uint32_t tcpi_rcv_rtt;
+    uint32_t tcpi_rcv_space;
+    uint32_t tcpi_total_retrans;
+    uint64_t tcpi_pacing_rate;
+    uint64_t tcpi_max_pacing_rate;
+    uint64_t tcpi_bytes_acked;
+    uint64_t tcpi_bytes_received;
+    uint32_t tcpi_segs_out;
+    uint32_t tcpi_segs_in;
+    uint32_t tcpi_notsent_bytes;
+    uint32_t tcpi_min_rtt;
+    uint32_t tcpi_data_segs_in;
+    uint32_t tcpi_data_segs_out;
+    uint64_t tcpi_delivery_rate;
+    uint64_t tcpi_busy_time;
+    uint64_t tcpi_rwnd_limited;
+    uint64_t tcpi_sndbuf_limited;
+    uint32_t tcpi_delivered;
+    uint32_t tcpi_delivered_ce;
+    uint64_t tcpi_bytes_sent;
+    uint64_t tcpi_bytes_retrans;
+    uint32_t tcpi_dsack_dups;
+    uint32_t tcpi_reord_seen;
+    uint32_t tcpi_rcv_ooopack;
+    uint32_t tcpi_snd_wnd;
+    uint32_t tcpi_rcv_wnd;
+    uint32_t tcpi_rehash;
+    uint16_t tcpi_total_rto;
+    uint16_t tcpi_total_rto_recoveries;
+    uint32_t tcpi_total_rto_time;
+    uint32_t tcpi_received_ce;
+    uint32_t tcpi_delivered_e1_bytes;
+    uint32_t tcpi_delivered_e0_bytes;
+    uint32_t tcpi_delivered_ce_bytes;
+    uint32_t tcpi_received_e1_bytes;
+    uint32_t tcpi_received_e0_bytes;
+    uint32_t tcpi_received_ce_bytes;
+    uint16_t tcpi_accecn_fail_mode;
+    uint16_t tcpi_accecn_opt_seen;
+};
+
+_Static_assert(sizeof(struct sd_linux_tcp_info) == 280, "tcp_info layout");
+
+/* Decode helpers: the compiler, not hand shifting, places the bit-fields. */
+static inline uint8_t sd_tcpi_snd_wscale(const struct sd_linux_tcp_info *t) { return t->tcpi_snd_wscale; }
+static inline uint8_t sd_tcpi_rcv_wscale(const struct sd_linux_tcp_info *t) { return t->tcpi_rcv_wscale; }
+static inline uint8_t sd_tcpi_app_limited(const struct sd_linux_tcp_info *t) { return t->tcpi_delivery_rate_app_limited; }
+static inline uint8_t sd_tcpi_fastopen_client_fail(const struct sd_linux_tcp_info *t) { return t->tcpi_fastopen_client_fail; }
+
+/* The whole-byte fields of struct sd_linux_tcp_info, in order, with the name
+ * of the TcpInfo attribute each becomes.  The first eight bytes (u8 fields and
+ * bit-fields) are decoded separately.  A field is present when the kernel's
+ * returned length covers all of it. */
+enum { SD_FIELD_PLAIN = 0, SD_FIELD_RATE = 1 /* bytes/s, becomes bits/s */ };
+
+typedef struct {
+    const char *name;
+    uint16_t offset;
+    uint8_t size;
+    uint8_t kind;
+} sd_field;
+
+#define SD_TCPI(member, name, kind)                                     \
+    { name, offsetof(struct sd_linux_tcp_info, member),                 \
+      sizeof(((struct sd_linux_tcp_info *)0)->member), kind }
+
+static const sd_field sd_linux_tcp_info_fields[] = {
+    SD_TCPI(tcpi_rto, "rto_us", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_ato, "ato_us", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_snd_mss, "snd_mss", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_rcv_mss, "rcv_mss", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_unacked, "unacked_segs", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_sacked, "sacked_segs", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_lost, "lost_segs", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_retrans, "retrans_segs", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_fackets, "fackets", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_last_data_sent, "last_data_sent_ms", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_last_ack_sent, "last_ack_sent_ms", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_last_data_recv, "last_data_recv_ms", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_last_ack_recv, "last_ack_recv_ms", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_pmtu, "pmtu", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_rcv_ssthresh, "rcv_ssthresh", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_rtt, "rtt_us", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_rttvar, "rttvar_us", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_snd_ssthresh, "snd_ssthresh_segs", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_snd_cwnd, "snd_cwnd_segs", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_advmss, "advmss", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_reordering, "reordering", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_rcv_rtt, "rcv_rtt_us", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_rcv_space, "rcv_space", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_total_retrans, "total_retrans", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_pacing_rate, "pacing_rate_bps", SD_FIELD_RATE),
+    SD_TCPI(tcpi_max_pacing_rate, "max_pacing_rate_bps", SD_FIELD_RATE),
+    SD_TCPI(tcpi_bytes_acked, "bytes_acked", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_bytes_received, "bytes_received", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_segs_out, "segs_out", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_segs_in, "segs_in", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_notsent_bytes, "notsent_bytes", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_min_rtt, "min_rtt_us", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_data_segs_in, "data_segs_in", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_data_segs_out, "data_segs_out", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_delivery_rate, "delivery_rate_bps", SD_FIELD_RATE),
+    SD_TCPI(tcpi_busy_time, "busy_time_us", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_rwnd_limited, "rwnd_limited_us", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_sndbuf_limited, "sndbuf_limited_us", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_delivered, "delivered", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_delivered_ce, "delivered_ce", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_bytes_sent, "bytes_sent", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_bytes_retrans, "bytes_retrans", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_dsack_dups, "dsack_dups", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_reord_seen, "reord_seen", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_rcv_ooopack, "rcv_ooopack", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_snd_wnd, "snd_wnd", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_rcv_wnd, "rcv_wnd", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_rehash, "rehash", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_total_rto, "total_rto", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_total_rto_recoveries, "total_rto_recoveries", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_total_rto_time, "total_rto_time_ms", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_received_ce, "received_ce", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_delivered_e1_bytes, "delivered_e1_bytes", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_delivered_e0_bytes, "delivered_e0_bytes", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_delivered_ce_bytes, "delivered_ce_bytes", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_received_e1_bytes, "received_e1_bytes", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_received_e0_bytes, "received_e0_bytes", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_received_ce_bytes, "received_ce_bytes", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_accecn_fail_mode, "accecn_fail_mode", SD_FIELD_PLAIN),
+    SD_TCPI(tcpi_accecn_opt_seen, "accecn_opt_seen", SD_FIELD_PLAIN),
+};
+
+#define SD_LINUX_TCP_INFO_NFIELDS \
+    (sizeof(sd_linux_tcp_info_fields) / sizeof(sd_linux_tcp_info_fields[0]))
+
+/* Read an n-byte unsigned field (n = 1, 2, 4 or 8) in host order at any
+ * alignment: the kernel fills tcp_info in the host's byte order. */
+static inline uint64_t sd_read_uint(const unsigned char *p, unsigned n) {
+    uint8_t v1; uint16_t v2; uint32_t v4; uint64_t v8;
+    switch (n) {
+    case 1: memcpy(&v1, p, 1); return v1;
+    case 2: memcpy(&v2, p, 2); return v2;
+    case 4: memcpy(&v4, p, 4); return v4;
+    default: memcpy(&v8, p, 8); return v8;
+    }
+}
+
+/* Linux's struct sk_meminfo indices (SO_MEMINFO, INET_DIAG_SKMEMINFO). */
+enum {
+    SD_MEMINFO_RMEM_ALLOC = 0,
+    SD_MEMINFO_RCVBUF,
+    SD_MEMINFO_WMEM_ALLOC,
+    SD_MEMINFO_SNDBUF,
+    SD_MEMINFO_FWD_ALLOC,
+    SD_MEMINFO_WMEM_QUEUED,
+    SD_MEMINFO_OPTMEM,
+    SD_MEMINFO_BACKLOG,
+    SD_MEMINFO_DROPS,
+    SD_MEMINFO_VARS
+};
+
+#if defined(__linux__)
+#define SD_LINUX 1
+#define SD_DARWIN 0
+#include <netinet/tcp.h>
+#include <linux/sockios.h>
+#ifndef SIOCOUTQNSD
+#define SIOCOUTQNSD 0x894B
+#endif
+#ifndef SO_MEMINFO
+#define SO_MEMINFO 55
+#endif
+#ifndef TCP_NOTSENT_LOWAT
+#define TCP_NOTSENT_LOWAT 25
+#endif
+#define SD_TCP_INFO_OPT 11
+#define SD_SO_NWRITE (-1)
+#define SD_TCP_CONNECTION_INFO (-1)
+
+#elif defined(__APPLE__)
+#define SD_LINUX 0
+#define SD_DARWIN 1
+#include <netinet/tcp.h>
+#define SIOCOUTQ (-1)
+#define SIOCOUTQNSD (-1)
+#define SO_MEMINFO (-1)
+/* Private on macOS: see shared/reference/macos-abi.md, section 3. */
+#define SD_TCP_INFO_OPT 0x200
+#define SD_SO_NWRITE 0x1024
+#define SD_TCP_CONNECTION_INFO 0x106
+#ifndef TCP_NOTSENT_LOWAT
+#define TCP_NOTSENT_LOWAT 0x201
+#endif
+
+#else
+#error "sockdiag supports Linux and macOS"
+#endif
+
+#endif /* SOCKDIAG_COMPAT_H */
