@@ -211,3 +211,70 @@ class TcpInfo(Record):
 
 
 TCP_INFO_FIELDS = tuple(f.name for f in dataclasses.fields(TcpInfo))
+
+
+def _endpoint(address: Optional[str], port: Optional[int]) -> Optional[str]:
+    if address is None:
+        return None
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+@dataclass(frozen=True, slots=True)
+class SocketInfo(Record):
+    """One TCP socket of a process, seen from outside it.
+
+    ``unacked``, ``unsent``, ``free`` and ``sndbuf`` have the definitions of
+    SendBuffer (bytes); ``None`` where the platform cannot split them from
+    outside the process (macOS gives only the total, ``send_queue``).
+    ``queue_delay_s``: how long a byte written now waits before it is sent,
+    ``unsent / delivery rate``; ``None`` when unknown.
+    """
+
+    fd: Optional[int]
+    inode: Optional[int]
+    family: str  # "IPv4" or "IPv6"
+    local_address: str
+    local_port: int
+    remote_address: str
+    remote_port: int
+    state: str
+    send_queue: Optional[int]  # unacked + unsent (ss's Send-Q)
+    unacked: Optional[int]
+    unsent: Optional[int]
+    free: Optional[int]
+    sndbuf: Optional[int]
+    recv_queue: Optional[int]
+    queue_delay_s: Optional[float]
+    congestion: Optional[str]
+    tcp: Optional[TcpInfo]
+
+    @property
+    def local(self) -> str:
+        """Local endpoint as "address:port" ("[address]:port" for IPv6)."""
+        return _endpoint(self.local_address, self.local_port)  # type: ignore[return-value]
+
+    @property
+    def remote(self) -> str:
+        """Remote endpoint as "address:port" ("[address]:port" for IPv6)."""
+        return _endpoint(self.remote_address, self.remote_port)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, slots=True)
+class InterfaceCounters(Record):
+    """Counters of one network interface since it came up (64-bit, exact).
+
+    ``None`` where a platform has no such counter, never a fake 0.
+    """
+
+    name: str
+    index: Optional[int]
+    is_up: Optional[bool]
+    mtu: Optional[int]
+    rx_bytes: Optional[int]
+    tx_bytes: Optional[int]
+    rx_packets: Optional[int]
+    tx_packets: Optional[int]
+    rx_errors: Optional[int]
+    tx_errors: Optional[int]
+    rx_drops: Optional[int]
+    tx_drops: Optional[int]
