@@ -36,3 +36,6 @@ def main() -> None:
     except SockdiagError as err:
         click.echo(f"sockdiag: {err}", err=True)
         sys.exit(1)
+
+from .export import export  # noqa: E402
+cli.add_command(export)

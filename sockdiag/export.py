@@ -1,0 +1,406 @@
+"""Prometheus exporter: sockdiag's records as metrics, read fresh at each scrape.
+
+``Collector`` is a prometheus_client custom collector.  Every scrape resolves
+the watched processes again (``--pid`` and ``--process-name``), reads their
+sockets (``process_sockets``) and the interface counters (``interfaces``) and
+turns them into metric families.  Nothing is cached between scrapes but two
+counters (errors, dropped per-socket series), so a process that exited is
+simply absent from the next scrape.
+
+Units follow Prometheus conventions: bytes, seconds, ``_total`` for counters.
+A value the platform cannot supply is left out, never exported as 0.
+Availability: Linux, macOS (``--process-name`` only on Linux).
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import threading
+import time
+from typing import Iterable, Iterator, Optional, Sequence
+
+try:
+    from prometheus_client import ProcessCollector, generate_latest, start_http_server
+    from prometheus_client.core import (
+        CounterMetricFamily,
+        GaugeHistogramMetricFamily,
+        GaugeMetricFamily,
+        Metric,
+    )
+    from prometheus_client.registry import CollectorRegistry
+except ImportError as err:  # pragma: no cover - depends on the install
+    raise ImportError(
+        "sockdiag export needs prometheus_client: pip install 'sockdiag[export]'"
+    ) from err
+
+from . import interfaces, process_sockets
+from ._common import (
+    LINUX,
+    TCP_STATES,
+    AccessDenied,
+    InterfaceCounters,
+    NoSuchProcess,
+    NotSupported,
+    SockdiagError,
+    SocketInfo,
+)
+
+if LINUX:
+    from ._linux_export import pids_named, process_name
+else:  # macOS: names are not resolved; the process label stays empty (absent).
+    pids_named = None
+
+    def process_name(pid: int) -> str:
+        return ""
+
+
+DEFAULT_LISTEN = "127.0.0.1:9977"
+DEFAULT_MAX_SERIES = 1000
+
+# Upper bounds (seconds) of the per-socket queue delay histogram: 100 us to 10 s.
+QUEUE_DELAY_BUCKETS_S = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)
+
+# Every state a process's TCP socket can be in, exported even when no socket
+# is in it so a count that falls to zero is seen as zero, not as gone.
+PROCESS_SOCKET_STATES = tuple(s for s in TCP_STATES[1:12] if s != "TIME_WAIT")
+
+# InterfaceCounters field -> (metric name without "_total", help).
+INTERFACE_COUNTERS = (
+    ("rx_bytes", "sockdiag_interface_receive_bytes", "Bytes received by the interface."),
+    ("tx_bytes", "sockdiag_interface_transmit_bytes", "Bytes sent by the interface."),
+    ("rx_packets", "sockdiag_interface_receive_packets", "Packets received by the interface."),
+    ("tx_packets", "sockdiag_interface_transmit_packets", "Packets sent by the interface."),
+    ("rx_errors", "sockdiag_interface_receive_errors", "Receive errors of the interface."),
+    ("tx_errors", "sockdiag_interface_transmit_errors", "Transmit errors of the interface."),
+    ("rx_drops", "sockdiag_interface_receive_drops", "Received packets dropped."),
+    ("tx_drops", "sockdiag_interface_transmit_drops", "Packets dropped on transmit."),
+)
+
+# SocketInfo field -> (per-process sum metric, per-socket metric, help).
+# Sums and per-socket series skip LISTEN sockets: their queues are accept
+# backlogs (connections), not bytes.
+BYTE_FIELDS = (
+    ("unacked", "sockdiag_process_unacked_bytes", "sockdiag_socket_unacked_bytes",
+     "Bytes sent but not yet acknowledged by the peer."),
+    ("unsent", "sockdiag_process_unsent_bytes", "sockdiag_socket_unsent_bytes",
+     "Bytes written by the application, not yet sent."),
+    ("send_queue", "sockdiag_process_send_queue_bytes", "sockdiag_socket_send_queue_bytes",
+     "Bytes the kernel holds to send: unacked + unsent (ss's Send-Q)."),
+    ("free", "sockdiag_process_send_buffer_free_bytes", "sockdiag_socket_send_buffer_free_bytes",
+     "Bytes the send buffer accepts before a writer blocks."),
+    ("recv_queue", "sockdiag_process_receive_queue_bytes", "sockdiag_socket_receive_queue_bytes",
+     "Bytes received, not yet read by the application."),
+)
+PROCESS_LABELS = ("pid", "process")
+SOCKET_LABELS = ("pid", "process", "fd", "local", "remote")
+
+
+def parse_listen(address: str) -> tuple[str, int]:
+    """(host, port) of "HOST:PORT" or "[IPv6]:PORT"; SockdiagError when malformed.
+
+    The host must be given: "0.0.0.0:9977" or "[::]:9977" to listen on every
+    address, "127.0.0.1:9977" for this machine only.
+    """
+    host, sep, port_text = address.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port_text.isdigit() or int(port_text) > 65535:
+        raise SockdiagError(
+            f"listen address {address!r} is not HOST:PORT (e.g. 127.0.0.1:9977, "
+            "or 0.0.0.0:9977 / [::]:9977 for every address)"
+        )
+    return host, int(port_text)
+
+
+class _ProcessTotals:
+    """One pass over a process's sockets: counts by state, byte sums, delays."""
+
+    __slots__ = ("states", "sums", "known", "connections", "accept_queue",
+                 "delay_counts", "delay_sum_s", "delays_known")
+
+    def __init__(self, sockets: Sequence[SocketInfo]) -> None:
+        states = dict.fromkeys(PROCESS_SOCKET_STATES, 0)
+        sums = [0] * len(BYTE_FIELDS)
+        known = [0] * len(BYTE_FIELDS)
+        delay_counts = [0] * (len(QUEUE_DELAY_BUCKETS_S) + 1)
+        delay_sum_s = 0.0
+        delays_known = 0
+        accept_queue: Optional[int] = None
+        connections = 0
+        fields = [field for field, *_ in BYTE_FIELDS]
+        for sock in sockets:
+            state = sock.state
+            states[state] = states.get(state, 0) + 1
+            if state == "LISTEN":
+                if sock.recv_queue is not None:
+                    accept_queue = (accept_queue or 0) + sock.recv_queue
+                continue
+            connections += 1
+            for i, field in enumerate(fields):
+                value = getattr(sock, field)
+                if value is not None:
+                    sums[i] += value
+                    known[i] += 1
+            delay = sock.queue_delay_s
+            if delay is not None:
+                delay_counts[bisect.bisect_left(QUEUE_DELAY_BUCKETS_S, delay)] += 1
+                delay_sum_s += delay
+                delays_known += 1
+        self.states = states
+        self.sums = sums
+        self.known = known
+        self.connections = connections
+        self.accept_queue = accept_queue
+        self.delay_counts = delay_counts
+        self.delay_sum_s = delay_sum_s
+        self.delays_known = delays_known
+
+    def has(self, known: int) -> bool:
+        # A sum over no connection is a true 0; over connections none of
+        # which reports the value it is unknown (left out).
+        return known > 0 or self.connections == 0
+
+    def delay_buckets(self) -> list[tuple[str, int]]:
+        """Cumulative (le, count) pairs, "+Inf" last, as Prometheus wants."""
+        buckets, running = [], 0
+        for bound, count in zip(QUEUE_DELAY_BUCKETS_S + (float("inf"),), self.delay_counts):
+            running += count
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), running))
+        return buckets
+
+
+def _socket_series(sock: SocketInfo) -> int:
+    return sum(getattr(sock, field) is not None for field, *_ in BYTE_FIELDS) + (
+        sock.queue_delay_s is not None
+    )
+
+
+def _held_bytes(entry: tuple[int, str, SocketInfo]) -> int:
+    return entry[2].send_queue or 0
+
+
+class Collector:
+    """A prometheus_client collector of sockdiag metrics, read at each scrape.
+
+    ``pids``: processes watched by pid; each must exist when the collector is
+    made (NoSuchProcess, AccessDenied otherwise), and is dropped silently once
+    it exits.  ``process_names``: processes watched by name (Linux; as ps
+    shows it), looked up again at each scrape.  ``per_socket``: also one
+    series per socket and byte quantity, at most ``max_series`` of them per
+    scrape (the sockets holding the most bytes first); what does not fit is
+    counted in ``sockdiag_socket_series_dropped_total``.
+    """
+
+    def __init__(
+        self,
+        pids: Iterable[int] = (),
+        process_names: Iterable[str] = (),
+        per_socket: bool = False,
+        max_series: int = DEFAULT_MAX_SERIES,
+    ) -> None:
+        self.pids = tuple(dict.fromkeys(pids))
+        self.process_names = frozenset(process_names)
+        self.per_socket = per_socket
+        if max_series < 0:
+            raise ValueError(f"max_series must be >= 0, not {max_series}")
+        self.max_series = max_series
+        if self.process_names and pids_named is None:
+            raise NotSupported("--process-name is available on Linux only; use --pid")
+        for pid in self.pids:
+            process_name(pid)
+            process_sockets(pid)  # AccessDenied now rather than at every scrape
+        self._errors = {"process": 0, "interfaces": 0}
+        self._dropped_series = 0
+        # One scrape at a time: a second scraper waits instead of doubling the load.
+        self._lock = threading.Lock()
+
+    def watched(self) -> dict[int, str]:
+        """{pid: name} of the processes to read in this scrape."""
+        found = {}
+        for pid in self.pids:
+            try:
+                found[pid] = process_name(pid)
+            except NoSuchProcess:
+                continue
+            except AccessDenied:
+                found[pid] = ""
+        if self.process_names:
+            found.update(pids_named(self.process_names))
+        return found
+
+    def describe(self) -> list[Metric]:
+        """Nothing: the families depend on what runs at scrape time."""
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        """The metric families of one scrape, read now."""
+        with self._lock:
+            started = time.perf_counter()
+            families = list(self._interface_families())
+            families.extend(self._process_families())
+            families.append(CounterMetricFamily(
+                "sockdiag_scrape_errors",
+                "Scrapes in which a source could not be read (by source).",
+                labels=("source",),
+            ))
+            for source, count in sorted(self._errors.items()):
+                families[-1].add_metric((source,), count)
+            families.append(GaugeMetricFamily(
+                "sockdiag_scrape_duration_seconds",
+                "Seconds this scrape took to read every source.",
+                value=time.perf_counter() - started,
+            ))
+        yield from families
+
+    def _interface_families(self) -> Iterator[Metric]:
+        try:
+            counters = interfaces()
+        except (SockdiagError, OSError):
+            self._errors["interfaces"] += 1
+            return
+        yield from interface_families(counters.values())
+
+    def _process_families(self) -> Iterator[Metric]:
+        watched = self.watched()
+        read = []
+        for pid, name in sorted(watched.items()):
+            try:
+                read.append((str(pid), name, process_sockets(pid)))
+            except NoSuchProcess:
+                continue  # exited since it was listed: gone, not an error
+            except (SockdiagError, OSError):
+                self._errors["process"] += 1
+        yield GaugeMetricFamily(
+            "sockdiag_watched_processes",
+            "Watched processes whose sockets this scrape read.",
+            value=len(read),
+        )
+        yield from process_families(read)
+        if self.per_socket:
+            families, dropped = socket_families(read, self.max_series)
+            self._dropped_series += dropped
+            yield from families
+            yield CounterMetricFamily(
+                "sockdiag_socket_series_dropped",
+                "Per-socket series left out by --max-series, summed over scrapes.",
+                value=self._dropped_series,
+            )
+
+
+def interface_families(counters: Iterable[InterfaceCounters]) -> list[Metric]:
+    """Counter families of interface counters (label ``interface``), plus up and MTU."""
+    counters = sorted(counters, key=lambda c: c.name)
+    families = []
+    for field, name, help_text in INTERFACE_COUNTERS:
+        family = CounterMetricFamily(name, help_text, labels=("interface",))
+        for iface in counters:
+            value = getattr(iface, field)
+            if value is not None:
+                family.add_metric((iface.name,), value)
+        families.append(family)
+    up = GaugeMetricFamily("sockdiag_interface_up", "1 if the interface is up.", labels=("interface",))
+    mtu = GaugeMetricFamily("sockdiag_interface_mtu_bytes", "MTU of the interface.", labels=("interface",))
+    for iface in counters:
+        if iface.is_up is not None:
+            up.add_metric((iface.name,), int(iface.is_up))
+        if iface.mtu is not None:
+            mtu.add_metric((iface.name,), iface.mtu)
+    families += [up, mtu]
+    return families
+
+
+def process_families(read: Sequence[tuple[str, str, Sequence[SocketInfo]]]) -> list[Metric]:
+    """Per-process families from [(pid, name, sockets)]: counts, byte sums, delays."""
+    sockets_by_state = GaugeMetricFamily(
+        "sockdiag_process_sockets", "TCP sockets of the process, by state.",
+        labels=PROCESS_LABELS + ("state",),
+    )
+    sums = [GaugeMetricFamily(name, help_text + " Sum over the process's connections"
+                              " (LISTEN sockets excluded).", labels=PROCESS_LABELS)
+            for _, name, _, help_text in BYTE_FIELDS]
+    accept_queue = GaugeMetricFamily(
+        "sockdiag_process_accept_queue_connections",
+        "Connections waiting in the process's listening sockets to be accepted.",
+        labels=PROCESS_LABELS,
+    )
+    delay = GaugeHistogramMetricFamily(
+        "sockdiag_process_queue_delay_seconds",
+        "Per-connection queue delay now: how long a byte written now waits before it is sent.",
+        labels=PROCESS_LABELS,
+    )
+    for pid, name, sockets in read:
+        labels = (pid, name)
+        totals = _ProcessTotals(sockets)
+        for state, count in totals.states.items():
+            sockets_by_state.add_metric(labels + (state,), count)
+        for family, total, known in zip(sums, totals.sums, totals.known):
+            if totals.has(known):
+                family.add_metric(labels, total)
+        if totals.accept_queue is not None:
+            accept_queue.add_metric(labels, totals.accept_queue)
+        if totals.has(totals.delays_known):
+            delay.add_metric(labels, totals.delay_buckets(), totals.delay_sum_s)
+    return [sockets_by_state, *sums, accept_queue, delay]
+
+
+def socket_families(
+    read: Sequence[tuple[str, str, Sequence[SocketInfo]]], max_series: int
+) -> tuple[list[Metric], int]:
+    """Per-socket families of the connections holding the most bytes, and how
+    many series did not fit in max_series."""
+    families = [GaugeMetricFamily(name, help_text, labels=SOCKET_LABELS)
+                for _, _, name, help_text in BYTE_FIELDS]
+    delay = GaugeMetricFamily(
+        "sockdiag_socket_queue_delay_seconds",
+        "How long a byte written now waits before it is sent.", labels=SOCKET_LABELS,
+    )
+    candidates = [(pid, name, sock) for pid, name, sockets in read
+                  for sock in sockets if sock.state != "LISTEN"]
+    wanted = sum(_socket_series(sock) for _, _, sock in candidates)
+    budget = max_series
+    # Each socket yields at least one series, so max_series sockets suffice.
+    for pid, name, sock in heapq.nlargest(max_series, candidates, key=_held_bytes):
+        series = _socket_series(sock)
+        if series > budget:
+            continue
+        budget -= series
+        labels = (pid, name, "" if sock.fd is None else str(sock.fd), sock.local, sock.remote)
+        for family, (field, *_) in zip(families, BYTE_FIELDS):
+            value = getattr(sock, field)
+            if value is not None:
+                family.add_metric(labels, value)
+        if sock.queue_delay_s is not None:
+            delay.add_metric(labels, sock.queue_delay_s)
+    return [*families, delay], wanted - (max_series - budget)
+
+
+def registry(collector: Collector) -> CollectorRegistry:
+    """A registry with the collector and the exporter's own process_* metrics."""
+    reg = CollectorRegistry()
+    reg.register(collector)
+    ProcessCollector(registry=reg)
+    return reg
+
+
+def exposition(collector: Collector) -> bytes:
+    """One scrape in the Prometheus text format (what /metrics serves)."""
+    return generate_latest(registry(collector))
+
+
+def serve(collector: Collector, listen: str = DEFAULT_LISTEN):
+    """Serve /metrics from a background thread; (server, thread).
+
+    ``listen`` is "HOST:PORT" (port 0: any free port, see
+    ``server.server_port``).  SockdiagError when the address is malformed,
+    cannot be resolved, or is in use.
+    """
+    host, port = parse_listen(listen)
+    try:
+        return start_http_server(port, addr=host, registry=registry(collector))
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise SockdiagError(f"cannot listen on {listen}: {reason}") from err
