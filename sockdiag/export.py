@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import math
 import threading
 import time
+from collections import Counter
+from operator import attrgetter
 from typing import Iterable, Iterator, Optional, Sequence
 
 try:
@@ -116,67 +119,55 @@ def parse_listen(address: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
+_STATE = attrgetter("state")
+_QUEUE_DELAY = attrgetter("queue_delay_s")
+_SOCKET_FIELDS = tuple(field for field, *_ in BYTE_FIELDS) + ("queue_delay_s",)
+_SOCKET_VALUES = attrgetter(*_SOCKET_FIELDS)
+
+
 class _ProcessTotals:
-    """One pass over a process's sockets: counts by state, byte sums, delays."""
+    """A process's sockets summed up: counts by state, byte sums, delays.
+
+    Column by column (map, comprehensions, Counter) rather than one Python
+    loop over each socket's fields: a scrape of 19,000 sockets stays cheap
+    next to reading them.
+    """
 
     __slots__ = ("states", "sums", "known", "connections", "accept_queue",
-                 "delay_counts", "delay_sum_s", "delays_known")
+                 "delay_buckets", "delay_sum_s", "delays_known")
 
     def __init__(self, sockets: Sequence[SocketInfo]) -> None:
-        states = dict.fromkeys(PROCESS_SOCKET_STATES, 0)
-        sums = [0] * len(BYTE_FIELDS)
-        known = [0] * len(BYTE_FIELDS)
-        delay_counts = [0] * (len(QUEUE_DELAY_BUCKETS_S) + 1)
-        delay_sum_s = 0.0
-        delays_known = 0
-        accept_queue: Optional[int] = None
-        connections = 0
-        fields = [field for field, *_ in BYTE_FIELDS]
-        for sock in sockets:
-            state = sock.state
-            states[state] = states.get(state, 0) + 1
-            if state == "LISTEN":
-                if sock.recv_queue is not None:
-                    accept_queue = (accept_queue or 0) + sock.recv_queue
-                continue
-            connections += 1
-            for i, field in enumerate(fields):
-                value = getattr(sock, field)
-                if value is not None:
-                    sums[i] += value
-                    known[i] += 1
-            delay = sock.queue_delay_s
-            if delay is not None:
-                delay_counts[bisect.bisect_left(QUEUE_DELAY_BUCKETS_S, delay)] += 1
-                delay_sum_s += delay
-                delays_known += 1
-        self.states = states
-        self.sums = sums
-        self.known = known
-        self.connections = connections
-        self.accept_queue = accept_queue
-        self.delay_counts = delay_counts
-        self.delay_sum_s = delay_sum_s
-        self.delays_known = delays_known
+        states = Counter(map(_STATE, sockets))
+        listening = [s for s in sockets if s.state == "LISTEN"] if states["LISTEN"] else []
+        connections = [s for s in sockets if s.state != "LISTEN"] if listening else sockets
+        self.states = {state: states[state] for state in PROCESS_SOCKET_STATES}
+        self.states.update(states)
+        self.connections = len(connections)
+        self.sums, self.known = [], []
+        for field, *_ in BYTE_FIELDS:
+            values = [v for v in map(attrgetter(field), connections) if v is not None]
+            self.sums.append(sum(values))
+            self.known.append(len(values))
+        backlogs = [s.recv_queue for s in listening if s.recv_queue is not None]
+        self.accept_queue: Optional[int] = sum(backlogs) if backlogs else None
+        delays = sorted(d for d in map(_QUEUE_DELAY, connections) if d is not None)
+        # Prometheus buckets are cumulative: sockets with delay <= bound.
+        self.delay_buckets = [(repr(bound), bisect.bisect_right(delays, bound))
+                              for bound in QUEUE_DELAY_BUCKETS_S]
+        self.delay_buckets.append(("+Inf", len(delays)))
+        self.delay_sum_s = math.fsum(delays)
+        self.delays_known = len(delays)
 
     def has(self, known: int) -> bool:
         # A sum over no connection is a true 0; over connections none of
         # which reports the value it is unknown (left out).
         return known > 0 or self.connections == 0
 
-    def delay_buckets(self) -> list[tuple[str, int]]:
-        """Cumulative (le, count) pairs, "+Inf" last, as Prometheus wants."""
-        buckets, running = [], 0
-        for bound, count in zip(QUEUE_DELAY_BUCKETS_S + (float("inf"),), self.delay_counts):
-            running += count
-            buckets.append(("+Inf" if bound == float("inf") else repr(bound), running))
-        return buckets
 
-
-def _socket_series(sock: SocketInfo) -> int:
-    return sum(getattr(sock, field) is not None for field, *_ in BYTE_FIELDS) + (
-        sock.queue_delay_s is not None
-    )
+def _series_count(sockets: Sequence[SocketInfo]) -> int:
+    """How many per-socket series the sockets would make (one per known value)."""
+    return sum(sum(v is not None for v in map(attrgetter(field), sockets))
+               for field in _SOCKET_FIELDS)
 
 
 def _held_bytes(entry: tuple[int, str, SocketInfo]) -> int:
@@ -343,7 +334,7 @@ def process_families(read: Sequence[tuple[str, str, Sequence[SocketInfo]]]) -> l
         if totals.accept_queue is not None:
             accept_queue.add_metric(labels, totals.accept_queue)
         if totals.has(totals.delays_known):
-            delay.add_metric(labels, totals.delay_buckets(), totals.delay_sum_s)
+            delay.add_metric(labels, totals.delay_buckets, totals.delay_sum_s)
     return [sockets_by_state, *sums, accept_queue, delay]
 
 
@@ -354,28 +345,24 @@ def socket_families(
     many series did not fit in max_series."""
     families = [GaugeMetricFamily(name, help_text, labels=SOCKET_LABELS)
                 for _, _, name, help_text in BYTE_FIELDS]
-    delay = GaugeMetricFamily(
+    families.append(GaugeMetricFamily(
         "sockdiag_socket_queue_delay_seconds",
         "How long a byte written now waits before it is sent.", labels=SOCKET_LABELS,
-    )
+    ))
     candidates = [(pid, name, sock) for pid, name, sockets in read
                   for sock in sockets if sock.state != "LISTEN"]
-    wanted = sum(_socket_series(sock) for _, _, sock in candidates)
-    budget = max_series
+    wanted = _series_count([sock for _, _, sock in candidates])
+    exported = 0
     # Each socket yields at least one series, so max_series sockets suffice.
     for pid, name, sock in heapq.nlargest(max_series, candidates, key=_held_bytes):
-        series = _socket_series(sock)
-        if series > budget:
-            continue
-        budget -= series
+        known = [(family, v) for family, v in zip(families, _SOCKET_VALUES(sock)) if v is not None]
+        if exported + len(known) > max_series:
+            continue  # a socket is exported whole or not at all
+        exported += len(known)
         labels = (pid, name, "" if sock.fd is None else str(sock.fd), sock.local, sock.remote)
-        for family, (field, *_) in zip(families, BYTE_FIELDS):
-            value = getattr(sock, field)
-            if value is not None:
-                family.add_metric(labels, value)
-        if sock.queue_delay_s is not None:
-            delay.add_metric(labels, sock.queue_delay_s)
-    return [*families, delay], wanted - (max_series - budget)
+        for family, v in known:
+            family.add_metric(labels, v)
+    return families, wanted - exported
 
 
 def registry(collector: Collector) -> CollectorRegistry:

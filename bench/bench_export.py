@@ -1,0 +1,87 @@
+"""One scrape of `sockdiag export` vs process_sockets itself, on ~19,000 sockets.
+
+A child process holds 9,500 loopback connections (both ends: 19,000 TCP
+sockets); the scrape must cost about what reading its sockets costs.
+
+Run: pytest bench/bench_export.py   (the ratio table prints at the end)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+prometheus_client = pytest.importorskip("prometheus_client")
+
+import sockdiag  # noqa: E402
+from sockdiag import export  # noqa: E402
+
+CONNECTIONS = int(os.environ.get("SOCKDIAG_BENCH_CONNECTIONS", "9500"))
+
+HOLDER = textwrap.dedent("""
+    import socket, sys
+    count = int(sys.argv[1])
+    listener = socket.create_server(("127.0.0.1", 0), backlog=4096)
+    held = []
+    while len(held) < 2 * count:
+        batch = [socket.create_connection(listener.getsockname())
+                 for _ in range(min(1000, count - len(held) // 2))]
+        held += batch + [listener.accept()[0] for _ in batch]
+    held[0].send(b"x" * 100_000)  # one connection with bytes queued
+    print("ready", flush=True)
+    sys.stdin.read()
+""")
+
+
+@pytest.fixture(scope="module")
+def busy_pid():
+    """pid of a process holding CONNECTIONS loopback connections."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(CONNECTIONS)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "ready\n", "holder failed (ulimit -n too low?)"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdin.close()
+        holder.stdout.close()
+
+
+def per_call(benchmark, function, *args) -> float:
+    benchmark.pedantic(function, args, rounds=15, warmup_rounds=2)
+    return benchmark.stats.stats.median
+
+
+GROUP = f"export, one process with {2 * CONNECTIONS} sockets"
+
+
+@pytest.mark.benchmark(group="export")
+def test_process_sockets(benchmark, busy_pid, ratios):
+    assert len(sockdiag.process_sockets(busy_pid)) >= 2 * CONNECTIONS
+    ratios.add(GROUP, "sockdiag.process_sockets(pid)", per_call(benchmark, sockdiag.process_sockets, busy_pid))
+
+
+@pytest.mark.benchmark(group="export")
+def test_one_scrape(benchmark, busy_pid, ratios):
+    registry = export.registry(export.Collector([busy_pid]))
+    ratios.add(GROUP, "one scrape (exposition of /metrics)",
+               per_call(benchmark, prometheus_client.generate_latest, registry))
+
+
+@pytest.mark.benchmark(group="export")
+def test_one_scrape_per_socket(benchmark, busy_pid, ratios):
+    registry = export.registry(export.Collector([busy_pid], per_socket=True, max_series=1000))
+    ratios.add(GROUP, "one scrape, --per-socket --max-series 1000",
+               per_call(benchmark, prometheus_client.generate_latest, registry))
+
+
+@pytest.mark.benchmark(group="export")
+def test_aggregation_alone(benchmark, busy_pid, ratios):
+    read = [(str(busy_pid), "python3", sockdiag.process_sockets(busy_pid))]
+    ratios.add(GROUP, "aggregation alone (process_families)",
+               per_call(benchmark, export.process_families, read))
