@@ -1,0 +1,290 @@
+"""The live view of a process's TCP sockets: typed samples, rates, rendering.
+
+``sockdiag watch`` and ``sockdiag demo`` share all of this; the click commands
+only parse options and call ``run``.  Rates are computed from two samples, so
+the first sample shows none (never a fake zero).  Other views add lines under
+the header through ``header_lines``: callables given (sample, previous) that
+return a line or None.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable, Iterable, Optional, Sequence, TextIO
+
+from . import process_sockets
+from ._common import LINUX, NoSuchProcess, Record, SocketInfo
+
+HeaderLine = Callable[["ProcessSample", Optional["ProcessSample"]], Optional[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSample(Record):
+    """One look at the TCP sockets of a process.
+
+    ``time``: seconds since the epoch; ``monotonic_s``: time.monotonic() of the
+    look, for rates.  ``sockets`` are the ones kept by the view's filters.
+    """
+
+    time: float
+    monotonic_s: float
+    pid: int
+    name: Optional[str]
+    sockets: tuple[SocketInfo, ...]
+
+    def totals(self) -> tuple[int, int]:
+        """(unacked, unsent) summed over the sockets, in bytes."""
+        return (sum(s.unacked or 0 for s in self.sockets),
+                sum(s.unsent or 0 for s in self.sockets))
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessRates(Record):
+    """Byte rates of a process's sockets between two samples, in bits/s.
+
+    ``send_bps``: bytes_sent (retransmissions included); ``ack_bps``:
+    bytes_acked.  Sums over the sockets present in both samples.
+    """
+
+    send_bps: float
+    ack_bps: float
+
+
+def rates(sample: ProcessSample, previous: Optional[ProcessSample]) -> Optional[ProcessRates]:
+    """Rates between previous and sample; None for the first sample."""
+    if previous is None or sample.monotonic_s <= previous.monotonic_s:
+        return None
+    before = {s.inode: s.tcp for s in previous.sockets if s.tcp is not None}
+    sent = acked = 0
+    for s in sample.sockets:
+        old = before.get(s.inode)
+        if old is None or s.tcp is None:
+            continue
+        sent += (s.tcp.bytes_sent or 0) - (old.bytes_sent or 0)
+        acked += (s.tcp.bytes_acked or 0) - (old.bytes_acked or 0)
+    seconds = sample.monotonic_s - previous.monotonic_s
+    return ProcessRates(send_bps=8 * sent / seconds, ack_bps=8 * acked / seconds)
+
+
+def process_name(pid: int) -> Optional[str]:
+    """The command name of pid, None if it cannot be read."""
+    try:
+        if LINUX:
+            with open(f"/proc/{pid}/comm") as f:
+                return f.read().strip()
+        import subprocess
+        out = subprocess.run(["ps", "-o", "comm=", "-p", str(pid)], capture_output=True, text=True)
+        return out.stdout.strip().rsplit("/", 1)[-1] or None
+    except OSError:
+        return None
+
+
+def take_sample(pid: int, name: Optional[str], states: Optional[Sequence[str]] = None,
+                ports: Iterable[int] = ()) -> ProcessSample:
+    """Sample pid's sockets, in states (None: all) and with a local or remote port in ports."""
+    found = process_sockets(pid, states)
+    wanted = set(ports)
+    if wanted:
+        found = [s for s in found if s.local_port in wanted or s.remote_port in wanted]
+    return ProcessSample(time=time.time(), monotonic_s=time.monotonic(), pid=pid, name=name,
+                         sockets=tuple(found))
+
+
+# --- sorting -------------------------------------------------------------------
+
+SORT_KEYS: dict[str, Callable[[SocketInfo], object]] = {
+    "unsent": lambda s: s.unsent,
+    "unacked": lambda s: s.unacked,
+    "send-q": lambda s: s.send_queue,
+    "recv-q": lambda s: s.recv_queue,
+    "free": lambda s: s.free,
+    "sndbuf": lambda s: s.sndbuf,
+    "delay": lambda s: s.queue_delay_s,
+    "rtt": lambda s: s.tcp.rtt_us if s.tcp else None,
+    "fd": lambda s: s.fd,
+    "local": lambda s: (s.local_address, s.local_port),
+    "remote": lambda s: (s.remote_address, s.remote_port),
+    "state": lambda s: s.state,
+}
+_ASCENDING = {"fd", "local", "remote", "state"}
+
+
+def sort_sockets(sockets: Iterable[SocketInfo], key: str) -> list[SocketInfo]:
+    """Sockets by key: quantities largest first, names and fds in order; None last."""
+    get = SORT_KEYS[key]
+    present = [s for s in sockets if get(s) is not None]
+    missing = [s for s in sockets if get(s) is None]
+    present.sort(key=get, reverse=key not in _ASCENDING)  # type: ignore[arg-type]
+    return present + missing
+
+
+# --- rendering -----------------------------------------------------------------
+
+def format_bytes(n: Optional[int]) -> str:
+    """Bytes for people: 812, 45.2K, 3.6M (powers of 1024); "-" for unknown."""
+    if n is None:
+        return "-"
+    for unit, size in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)
+
+
+def format_bps(bps: Optional[float]) -> str:
+    """A rate in bits/s for people: 950 bit/s, 12.3 Mbit/s; "-" for unknown."""
+    if bps is None:
+        return "-"
+    for unit, size in (("Gbit/s", 1e9), ("Mbit/s", 1e6), ("kbit/s", 1e3)):
+        if bps >= size:
+            return f"{bps / size:.1f} {unit}"
+    return f"{bps:.0f} bit/s"
+
+
+def format_seconds(seconds: Optional[float]) -> str:
+    """A duration for people: 0, 350us, 12.5ms, 2.1s; "-" for unknown."""
+    if seconds is None:
+        return "-"
+    if seconds == 0:
+        return "0"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f}us"
+    if seconds < 1:
+        return f"{seconds * 1e3:.1f}ms"
+    return f"{seconds:.1f}s"
+
+
+COLUMNS = ("FD", "LOCAL", "REMOTE", "STATE", "UNACKED", "UNSENT", "FREE", "SNDBUF",
+           "RECV-Q", "Q-DELAY", "RTT", "CWND")
+
+
+def table_row(s: SocketInfo) -> tuple:
+    tcp = s.tcp
+    return (
+        "-" if s.fd is None else s.fd, s.local, s.remote, s.state,
+        format_bytes(s.unacked), format_bytes(s.unsent), format_bytes(s.free),
+        format_bytes(s.sndbuf), format_bytes(s.recv_queue), format_seconds(s.queue_delay_s),
+        format_seconds(tcp.rtt_us / 1e6) if tcp and tcp.rtt_us is not None else "-",
+        "-" if tcp is None or tcp.snd_cwnd_segs is None else tcp.snd_cwnd_segs,
+    )
+
+
+def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: str = "unsent",
+           max_lines: Optional[int] = None, extra_lines: Sequence[str] = ()) -> str:
+    """The screen for one sample: header, extra lines, then the table cut to max_lines."""
+    from tabulate import tabulate
+
+    counts = Counter(s.state for s in sample.sockets)
+    unacked, unsent = sample.totals()
+    rate = rates(sample, previous)
+    stamp = time.strftime("%H:%M:%S", time.localtime(sample.time))
+    lines = [
+        f"pid {sample.pid} ({sample.name or '?'})  {stamp}  "
+        f"{len(sample.sockets)} TCP sockets: "
+        + (", ".join(f"{n} {state}" for state, n in counts.most_common()) or "none"),
+        f"unacked {format_bytes(unacked)}  unsent {format_bytes(unsent)}  "
+        f"sent {format_bps(rate.send_bps) if rate else '- (first sample)'}  "
+        f"acked {format_bps(rate.ack_bps) if rate else '-'}",
+    ]
+    lines.extend(extra_lines)
+    rows = sort_sockets(sample.sockets, sort)
+    hidden = 0
+    if max_lines is not None:
+        room = max(max_lines - len(lines) - 3, 1)  # blank line, column header, rule
+        if len(rows) > room:
+            room = max(room - 1, 1)  # one line says how many are hidden
+            hidden = len(rows) - room
+            rows = rows[:room]
+    lines.append("")
+    lines.append(tabulate([table_row(s) for s in rows], headers=COLUMNS, tablefmt="simple",
+                          disable_numparse=True, colalign=("right", "left", "left", "left")
+                          + ("right",) * (len(COLUMNS) - 4)) if rows else "(no TCP sockets)")
+    if hidden:
+        lines.append(f"... {hidden} more sockets (sorted by {sort}; --port/--state narrow the view)")
+    return "\n".join(lines)
+
+
+# --- JSON ----------------------------------------------------------------------
+
+def socket_json(s: SocketInfo) -> dict:
+    """The JSON object of one socket: send-buffer split plus the main TCP_INFO fields."""
+    tcp = s.tcp
+    return {
+        "fd": s.fd, "family": s.family, "local": s.local, "remote": s.remote, "state": s.state,
+        "unacked": s.unacked, "unsent": s.unsent, "free": s.free, "sndbuf": s.sndbuf,
+        "send_queue": s.send_queue, "recv_queue": s.recv_queue,
+        "queue_delay_s": s.queue_delay_s, "congestion": s.congestion,
+        "rtt_us": tcp.rtt_us if tcp else None,
+        "snd_cwnd_segs": tcp.snd_cwnd_segs if tcp else None,
+        "delivery_rate_bps": tcp.delivery_rate_bps if tcp else None,
+        "total_retrans": tcp.total_retrans if tcp else None,
+        "bytes_sent": tcp.bytes_sent if tcp else None,
+        "bytes_acked": tcp.bytes_acked if tcp else None,
+        "bytes_received": tcp.bytes_received if tcp else None,
+    }
+
+
+def sample_json(sample: ProcessSample, previous: Optional[ProcessSample]) -> str:
+    """One line of JSON for a sample (rates are null on the first)."""
+    rate = rates(sample, previous)
+    return json.dumps({
+        "time": sample.time, "pid": sample.pid, "name": sample.name,
+        "send_bps": rate.send_bps if rate else None, "ack_bps": rate.ack_bps if rate else None,
+        "sockets": [socket_json(s) for s in sample.sockets],
+    }, separators=(",", ":"))
+
+
+# --- the loop ------------------------------------------------------------------
+
+def run(pid: int, *, interval: float = 1.0, count: Optional[int] = None, as_json: bool = False,
+        sort: str = "unsent", states: Optional[Sequence[str]] = None, ports: Sequence[int] = (),
+        header_lines: Sequence[HeaderLine] = (), out: TextIO = sys.stdout,
+        notice: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> None:
+    """Sample pid every interval seconds and print each sample until count samples.
+
+    Live (a terminal, not JSON): redraws in place, cut to the terminal height.
+    Raises NoSuchProcess/AccessDenied if the first look fails; a process that
+    exits later ends the loop with a one-line notice.
+    """
+    live = not as_json and out.isatty()
+    name = process_name(pid)
+    previous: Optional[ProcessSample] = None
+    taken = 0
+    try:
+        while count is None or taken < count:
+            started = time.monotonic()
+            try:
+                sample = take_sample(pid, name, states, ports)
+            except NoSuchProcess:
+                if previous is None:
+                    raise
+                notice(f"sockdiag: process {pid} ({name or '?'}) exited")
+                return
+            if as_json:
+                out.write(sample_json(sample, previous) + "\n")
+            else:
+                extra = [line for source in header_lines
+                         if (line := source(sample, previous)) is not None]
+                height = shutil.get_terminal_size().lines if live else None
+                screen = render(sample, previous, sort=sort, max_lines=height, extra_lines=extra)
+                if live:
+                    # Cursor home, each line erased to its end, the rest of the screen cleared.
+                    out.write("\x1b[H" + screen.replace("\n", "\x1b[K\n") + "\x1b[K\x1b[J")
+                else:
+                    out.write(screen + "\n\n")
+            out.flush()
+            previous = sample
+            taken += 1
+            if count is not None and taken >= count:
+                break
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+    except KeyboardInterrupt:
+        pass  # Ctrl-C ends the view; the last screen stays
+    finally:
+        if live:
+            out.write("\n")
+            out.flush()
