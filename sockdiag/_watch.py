@@ -115,8 +115,12 @@ _ASCENDING = {"fd", "local", "remote", "state"}
 
 
 def sort_sockets(sockets: Iterable[SocketInfo], key: str) -> list[SocketInfo]:
-    """Sockets by key: quantities largest first, names and fds in order; None last."""
+    """Sockets by key: quantities largest first, names and fds in order; None last.
+
+    Ties stay in fd order.
+    """
     get = SORT_KEYS[key]
+    sockets = sorted(sockets, key=lambda s: -1 if s.fd is None else s.fd)
     present = [s for s in sockets if get(s) is not None]
     missing = [s for s in sockets if get(s) is None]
     present.sort(key=get, reverse=key not in _ASCENDING)  # type: ignore[arg-type]
@@ -126,12 +130,12 @@ def sort_sockets(sockets: Iterable[SocketInfo], key: str) -> list[SocketInfo]:
 # --- rendering -----------------------------------------------------------------
 
 def format_bytes(n: Optional[int]) -> str:
-    """Bytes for people: 812, 45.2K, 3.6M (powers of 1024); "-" for unknown."""
+    """Bytes for people: 812, 45.2K, 3.6M, 128K (powers of 1024); "-" for unknown."""
     if n is None:
         return "-"
     for unit, size in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
         if n >= size:
-            return f"{n / size:.1f}{unit}"
+            return f"{n / size:.1f}".removesuffix(".0") + unit
     return str(n)
 
 
@@ -159,36 +163,62 @@ def format_seconds(seconds: Optional[float]) -> str:
 
 
 COLUMNS = ("FD", "LOCAL", "REMOTE", "STATE", "UNACKED", "UNSENT", "FREE", "SNDBUF",
-           "RECV-Q", "Q-DELAY", "RTT", "CWND")
+           "RECV-Q", "ACKED/s", "Q-DELAY", "RTT")
+# Dropped in this order, one by one, while the table is wider than the screen.
+DROPPABLE = ("SNDBUF", "RTT", "ACKED/s", "FREE")
+# ss's short names in the table, so that narrow screens keep more columns.
+SHORT_STATES = {"ESTABLISHED": "ESTAB", "FIN_WAIT1": "FIN-WAIT-1", "FIN_WAIT2": "FIN-WAIT-2",
+                "SYN_SENT": "SYN-SENT", "SYN_RECV": "SYN-RECV", "CLOSE_WAIT": "CLOSE-WAIT",
+                "LAST_ACK": "LAST-ACK", "TIME_WAIT": "TIME-WAIT"}
 
 
-def table_row(s: SocketInfo) -> tuple:
+def acked_rates(sample: ProcessSample, previous: Optional[ProcessSample]) -> dict[int, float]:
+    """Bytes acknowledged per second by socket inode, for sockets in both samples."""
+    if previous is None or sample.monotonic_s <= previous.monotonic_s:
+        return {}
+    before = {s.inode: s.tcp.bytes_acked for s in previous.sockets
+              if s.tcp is not None and s.tcp.bytes_acked is not None}
+    seconds = sample.monotonic_s - previous.monotonic_s
+    return {s.inode: (s.tcp.bytes_acked - before[s.inode]) / seconds for s in sample.sockets
+            if s.inode in before and s.tcp is not None and s.tcp.bytes_acked is not None}
+
+
+def table_row(s: SocketInfo, acked_per_s: Optional[float]) -> tuple:
+    """One row of the table (COLUMNS) for a socket."""
     tcp = s.tcp
     return (
-        "-" if s.fd is None else s.fd, s.local, s.remote, s.state,
+        "-" if s.fd is None else s.fd, s.local, s.remote, SHORT_STATES.get(s.state, s.state),
         format_bytes(s.unacked), format_bytes(s.unsent), format_bytes(s.free),
-        format_bytes(s.sndbuf), format_bytes(s.recv_queue), format_seconds(s.queue_delay_s),
+        format_bytes(s.sndbuf), format_bytes(s.recv_queue),
+        "-" if acked_per_s is None else format_bytes(round(acked_per_s)),
+        format_seconds(s.queue_delay_s),
         format_seconds(tcp.rtt_us / 1e6) if tcp and tcp.rtt_us is not None else "-",
-        "-" if tcp is None or tcp.snd_cwnd_segs is None else tcp.snd_cwnd_segs,
     )
 
 
 def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: str = "unsent",
-           max_lines: Optional[int] = None, extra_lines: Sequence[str] = ()) -> str:
-    """The screen for one sample: header, extra lines, then the table cut to max_lines."""
-    from tabulate import tabulate
+           max_lines: Optional[int] = None, max_width: Optional[int] = None,
+           extra_lines: Sequence[str] = ()) -> str:
+    """The screen for one sample: header, extra lines, then the table.
 
+    The table is cut to max_lines (rows sorted by sort first) and narrowed to
+    max_width by dropping the DROPPABLE columns in order.
+
+    Rates (the header's, the ACKED/s column) need the previous sample: "-"
+    on the first.  Byte rates are shown in bytes/s, like the byte columns.
+    """
     counts = Counter(s.state for s in sample.sockets)
     unacked, unsent = sample.totals()
     rate = rates(sample, previous)
+    per_socket = acked_rates(sample, previous)
     stamp = time.strftime("%H:%M:%S", time.localtime(sample.time))
     lines = [
         f"pid {sample.pid} ({sample.name or '?'})  {stamp}  "
         f"{len(sample.sockets)} TCP sockets: "
         + (", ".join(f"{n} {state}" for state, n in counts.most_common()) or "none"),
         f"unacked {format_bytes(unacked)}  unsent {format_bytes(unsent)}  "
-        f"sent {format_bps(rate.send_bps) if rate else '- (first sample)'}  "
-        f"acked {format_bps(rate.ack_bps) if rate else '-'}",
+        + (f"sent {format_bytes(round(rate.send_bps / 8))}/s  acked {format_bytes(round(rate.ack_bps / 8))}/s"
+           if rate else "sent -  acked -  (rates from the next sample)"),
     ]
     lines.extend(extra_lines)
     rows = sort_sockets(sample.sockets, sort)
@@ -200,12 +230,33 @@ def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: st
             hidden = len(rows) - room
             rows = rows[:room]
     lines.append("")
-    lines.append(tabulate([table_row(s) for s in rows], headers=COLUMNS, tablefmt="simple",
-                          disable_numparse=True, colalign=("right", "left", "left", "left")
-                          + ("right",) * (len(COLUMNS) - 4)) if rows else "(no TCP sockets)")
+    lines.append(_table([table_row(s, per_socket.get(s.inode)) for s in rows], max_width)
+                 if rows else "(no TCP sockets)")
     if hidden:
         lines.append(f"... {hidden} more sockets (sorted by {sort}; --port/--state narrow the view)")
     return "\n".join(lines)
+
+
+def _table(rows: list[tuple], max_width: Optional[int]) -> str:
+    """rows under COLUMNS, one space apart, narrowed to max_width."""
+    from tabulate import DataRow, TableFormat, tabulate
+
+    # The header and its rule are made as rows: tabulate pads headers by two
+    # more spaces, which an 80-column screen cannot spare.
+    plain = TableFormat(lineabove=None, linebelowheader=None, linebetweenrows=None, linebelow=None,
+                        headerrow=DataRow("", " ", ""), datarow=DataRow("", " ", ""),
+                        padding=0, with_header_hide=None)
+    keep = list(range(len(COLUMNS)))
+    droppable = [COLUMNS.index(name) for name in DROPPABLE]
+    while True:
+        body = [[str(row[i]) for i in keep] for row in rows]
+        header = [COLUMNS[i] for i in keep]
+        rule = ["-" * max(len(cell) for cell in column) for column in zip(header, *body)]
+        text = tabulate([header, rule] + body, tablefmt=plain, disable_numparse=True,
+                        colalign=["left" if 1 <= i <= 3 else "right" for i in keep])
+        if max_width is None or not droppable or len(text.split("\n", 1)[0]) <= max_width:
+            return text
+        keep.remove(droppable.pop(0))
 
 
 # --- JSON ----------------------------------------------------------------------
@@ -255,7 +306,7 @@ def run(pid: int, *, interval: float = 1.0, count: Optional[int] = None, as_json
     previous: Optional[ProcessSample] = None
     taken = 0
     try:
-        while count is None or taken < count:
+        while True:
             started = time.monotonic()
             try:
                 sample = take_sample(pid, name, states, ports)
@@ -269,12 +320,17 @@ def run(pid: int, *, interval: float = 1.0, count: Optional[int] = None, as_json
             else:
                 extra = [line for source in header_lines
                          if (line := source(sample, previous)) is not None]
-                height = shutil.get_terminal_size().lines if live else None
-                screen = render(sample, previous, sort=sort, max_lines=height, extra_lines=extra)
                 if live:
-                    # Cursor home, each line erased to its end, the rest of the screen cleared.
-                    out.write("\x1b[H" + screen.replace("\n", "\x1b[K\n") + "\x1b[K\x1b[J")
+                    size = shutil.get_terminal_size()
+                    screen = render(sample, previous, sort=sort, max_lines=size.lines - 1,
+                                    max_width=size.columns, extra_lines=extra)
+                    # Lines cut to the width (a wrapped line would scroll the
+                    # screen), cursor home, each line erased to its end, then
+                    # the rest of the screen.
+                    cut = [line[:size.columns] for line in screen.split("\n")]
+                    out.write("\x1b[H" + "\x1b[K\n".join(cut) + "\x1b[K\x1b[J")
                 else:
+                    screen = render(sample, previous, sort=sort, extra_lines=extra)
                     out.write(screen + "\n\n")
             out.flush()
             previous = sample

@@ -38,3 +38,5 @@ def main() -> None:
         sys.exit(1)
 from .watch import watch  # noqa: E402
 cli.add_command(watch)
+from .demo import demo  # noqa: E402
+cli.add_command(demo)
