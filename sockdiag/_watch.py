@@ -293,14 +293,16 @@ def sample_json(sample: ProcessSample, previous: Optional[ProcessSample]) -> str
 
 def run(pid: int, *, interval: float = 1.0, count: Optional[int] = None, as_json: bool = False,
         sort: str = "unsent", states: Optional[Sequence[str]] = None, ports: Sequence[int] = (),
-        header_lines: Sequence[HeaderLine] = (), out: TextIO = sys.stdout,
+        header_lines: Sequence[HeaderLine] = (), out: Optional[TextIO] = None,
         notice: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> None:
-    """Sample pid every interval seconds and print each sample until count samples.
+    """Sample pid every interval seconds and print each sample to out (stdout)
+    until count samples (None: until Ctrl-C).
 
     Live (a terminal, not JSON): redraws in place, cut to the terminal height.
     Raises NoSuchProcess/AccessDenied if the first look fails; a process that
     exits later ends the loop with a one-line notice.
     """
+    out = out or sys.stdout
     live = not as_json and out.isatty()
     name = process_name(pid)
     previous: Optional[ProcessSample] = None
