@@ -141,14 +141,13 @@ def test_ctrl_c_exits_cleanly(held_child):
     try:
         assert watcher.stdout.readline().startswith(f"pid {child.pid}")  # watching
         watcher.send_signal(signal.SIGINT)
-        out, err = watcher.communicate(timeout=10)
+        _, err = watcher.communicate(timeout=10)
     finally:
         if watcher.poll() is None:
             watcher.kill()
             watcher.wait()
     assert watcher.returncode == 0, err
     assert err == ""
-    assert "LOCAL" in out  # the rest of the screen was printed
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux for a real terminal")
