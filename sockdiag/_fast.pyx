@@ -66,7 +66,7 @@ cdef class _Layout:
             self.offsets[i] = (<PyMemberDescrObject *>descr).d_member.offset
             self.index[name] = i
 
-    cdef object new(self):
+    cdef object new_empty(self):
         """An instance with every slot empty: fill all of them with put() or take()."""
         cdef PyObject *obj = PyType_GenericAlloc(<PyTypeObject *>self.cls, 0)
         if obj == NULL:
@@ -75,9 +75,9 @@ cdef class _Layout:
         Py_DECREF(result)
         return result
 
-    cdef object new_none(self):
+    cdef object new(self):
         """An instance with every slot set to None."""
-        result = self.new()
+        result = self.new_empty()
         cdef Py_ssize_t i
         for i in range(self.nfields):
             self.put(result, i, None)
@@ -108,7 +108,7 @@ cdef _Layout TCP_INFO = _Layout(TcpInfo, tuple(TcpInfo.__dataclass_fields__))
 
 
 cdef object _send_buffer_record(long size, object unacked, object unsent, long free):
-    record = SEND_BUFFER.new()
+    record = SEND_BUFFER.new_empty()
     SEND_BUFFER.take(record, 0, PyLong_FromLong(size))
     SEND_BUFFER.put(record, 1, unacked)
     SEND_BUFFER.put(record, 2, unsent)
@@ -117,7 +117,7 @@ cdef object _send_buffer_record(long size, object unacked, object unsent, long f
 
 
 cdef object _tcp_send_buffer(long size, long unacked, long unsent, long free):
-    record = SEND_BUFFER.new()
+    record = SEND_BUFFER.new_empty()
     SEND_BUFFER.take(record, 0, PyLong_FromLong(size))
     SEND_BUFFER.take(record, 1, PyLong_FromLong(unacked if unacked > 0 else 0))
     SEND_BUFFER.take(record, 2, PyLong_FromLong(unsent))
@@ -304,7 +304,7 @@ cdef object _decode_linux_tcp_info(const unsigned char *buf, Py_ssize_t length):
     if length < 8:
         raise ValueError(f"tcp_info of {length} bytes: the shortest any kernel returns is 8")
     memcpy(&head, buf, 8)
-    record = TCP_INFO.new_none()
+    record = TCP_INFO.new()
     cdef dict index = TCP_INFO.index
     TCP_INFO.put(record, index["state"], _name(TCP_STATES, head.tcpi_state))
     TCP_INFO.put(record, index["ca_state"], _name(TCP_CA_STATES, head.tcpi_ca_state, 0))
