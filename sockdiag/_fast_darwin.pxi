@@ -114,3 +114,27 @@ def darwin_socket_fdinfos(int pid, fds):
             raise SockdiagError(
                 f"proc_pidfdinfo({pid}, {fd}) wrote {written} bytes, not {SD_SOCKET_FDINFO_SIZE}")
     return result
+
+
+def darwin_tcp_info_bytes(sock_or_fd):
+    """(private tcp_info bytes or None, public tcp_connection_info bytes) of a TCP socket.
+
+    The buffers are larger than every known layout, so the returned lengths
+    tell the layouts.  The private struct is None when the kernel refuses it.
+    """
+    cdef int fd = _fileno(sock_or_fd)
+    cdef unsigned char public_info[256]
+    cdef unsigned char private_info[512]
+    cdef socklen_t public_length = sizeof(public_info)
+    cdef socklen_t private_length = sizeof(private_info)
+    if not SD_DARWIN:
+        raise NotSupported("TCP_CONNECTION_INFO exists on macOS only")
+    if getsockopt(fd, IPPROTO_TCP, SD_TCP_CONNECTION_INFO, public_info, &public_length) != 0:
+        err = errno
+        if err == EBADF or err == ENOTSOCK:
+            raise _unsuitable(fd, err, "")
+        raise UnsuitableSocket(f"fd {fd} is a {_describe_socket(fd)}, not a TCP socket")
+    public_bytes = bytes(public_info[:public_length])
+    if getsockopt(fd, IPPROTO_TCP, SD_TCP_INFO_OPT, private_info, &private_length) != 0:
+        return None, public_bytes
+    return bytes(private_info[:private_length]), public_bytes
