@@ -260,7 +260,7 @@ _SOI_KIND = 256
 _INSI_FPORT, _INSI_LPORT = 264, 268
 _INSI_VFLAG = 288
 _INSI_FADDR, _INSI_LADDR = 296, 312
-_TCPSI_STATE, _TCPSI_MSS = 344, 364
+_TCPSI_STATE = 344
 
 
 def _darwin_address(buf: bytes, offset: int, ipv4: bool) -> str:
@@ -280,7 +280,7 @@ def socket_fdinfo_darwin(buf: bytes, fd: Optional[int] = None) -> Optional[Socke
     (``sbi_hiwat``), ``free`` = sndbuf - send_queue (never negative).
     ``unacked`` and ``unsent`` are ``None``: libproc does not split the
     queue, and the split (``tcpi_txunacked``) is readable only through the
-    socket itself.  ``tcp`` carries only ``state`` and ``snd_mss``.
+    socket itself, and so is tcp_info: ``tcp`` is ``None``.
     ``fd`` is the descriptor the buffer was read for (the struct has none).
     The family follows ``insi_vflag``, so an IPv6 socket connected to an
     IPv4-mapped peer is reported as IPv4.  ValueError under 792 bytes.
@@ -305,8 +305,6 @@ def socket_fdinfo_darwin(buf: bytes, fd: Optional[int] = None) -> Optional[Socke
     (recv_queue,) = struct.unpack_from("<I", buf, _SOI_RCV_CC)
     send_queue, sndbuf = struct.unpack_from("<II", buf, _SOI_SND_CC)
     (state_number,) = struct.unpack_from("<i", buf, _TCPSI_STATE)
-    (mss,) = struct.unpack_from("<i", buf, _TCPSI_MSS)
-    state = darwin_tcp_state_name(state_number)
     return SocketInfo(
         fd=fd,
         inode=None,
@@ -315,7 +313,7 @@ def socket_fdinfo_darwin(buf: bytes, fd: Optional[int] = None) -> Optional[Socke
         local_port=local_port,
         remote_address=_darwin_address(buf, _INSI_FADDR, ipv4),
         remote_port=remote_port,
-        state=state,
+        state=darwin_tcp_state_name(state_number),
         send_queue=send_queue,
         unacked=None,
         unsent=None,
@@ -324,7 +322,7 @@ def socket_fdinfo_darwin(buf: bytes, fd: Optional[int] = None) -> Optional[Socke
         recv_queue=recv_queue,
         queue_delay_s=None,
         congestion=None,
-        tcp=TcpInfo(state=state, snd_mss=mss if mss > 0 else None),
+        tcp=None,
     )
 
 

@@ -77,7 +77,6 @@ CHECKS: list[tuple[str, int]] = [
     (f"offsetof({FDINFO}, psi.soi_proto.pri_tcp.tcpsi_ini.insi_faddr.ina_46.i46a_addr4)",
      decode._INSI_FADDR + 12),
     (f"offsetof({FDINFO}, psi.soi_proto.pri_tcp.tcpsi_state)", decode._TCPSI_STATE),
-    (f"offsetof({FDINFO}, psi.soi_proto.pri_tcp.tcpsi_mss)", decode._TCPSI_MSS),
     ("SOCKINFO_TCP", decode._SOCKINFO_TCP),
     ("INI_IPV4", decode._INI_IPV4), ("INI_IPV6", decode._INI_IPV6),
     ("AF_INET6", decode._AF_INET6),
