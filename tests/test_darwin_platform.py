@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 
@@ -99,6 +100,15 @@ def test_tcp_info_elsewhere_is_not_supported():
 # --- the real kernel (macOS CI job) --------------------------------------------------
 
 
+def _reference_send_buffer(sock: socket.socket) -> SendBuffer:
+    """The macOS split from Python's own getsockopt and struct (the oracle)."""
+    sndbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+    nwrite = sock.getsockopt(socket.SOL_SOCKET, 0x1024)  # SO_NWRITE
+    (txunacked,) = struct.unpack_from("<Q", sock.getsockopt(socket.IPPROTO_TCP, 0x200, 512), 92)
+    unacked = min(txunacked, nwrite)
+    return SendBuffer(size=sndbuf, unacked=unacked, unsent=nwrite - unacked, free=max(sndbuf - nwrite, 0))
+
+
 @requires_macos
 def test_send_buffer_split_on_macos(family):
     client, server = connected_pair(family)
@@ -106,6 +116,8 @@ def test_send_buffer_split_on_macos(family):
         written = fill(client)
         buffer = sockdiag.send_buffer(client)
         assert buffer.unacked + buffer.unsent > 0 and buffer.free >= 0
+        # The peer does not read: once its window is full the numbers hold still.
+        wait_until(lambda: sockdiag.send_buffer(client) == _reference_send_buffer(client))
         info = sockdiag.tcp_info(client)
         assert info.state == "ESTABLISHED" and info.send_buffer_bytes is not None
         assert info.bytes_sent is not None and info.rtt_us is not None
