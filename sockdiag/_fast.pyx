@@ -157,7 +157,8 @@ def send_buffer(sock_or_fd):
     (room before a writer blocks, never negative) and size.  Linux: SIOCOUTQ,
     SIOCOUTQNSD and SO_MEMINFO; macOS: SO_SNDBUF, SO_NWRITE and the private
     TCP_INFO's tcpi_txunacked.  UDP and UNIX stream sockets give what the
-    kernel can tell and None for the rest.
+    kernel can tell and None for the rest (macOS refuses UNIX stream sockets:
+    their bytes wait in the peer's receive buffer, out of the sender's view).
 
     Raises UnsuitableSocket for a closed fd, a non-socket or a listening socket.
     """
