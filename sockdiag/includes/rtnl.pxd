@@ -1,0 +1,51 @@
+# C declarations only: the rtnetlink link dump (includes/rtnl.h).
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t
+
+
+cdef extern from "includes/rtnl.h" nogil:
+    struct sd_nlmsghdr:
+        uint32_t nlmsg_len
+        uint16_t nlmsg_type
+        uint16_t nlmsg_flags
+        uint32_t nlmsg_seq
+        uint32_t nlmsg_pid
+
+    struct sd_ifinfomsg:
+        int32_t ifi_index
+        uint32_t ifi_flags
+
+    struct sd_rtattr:
+        uint16_t rta_len
+        uint16_t rta_type
+
+    size_t SD_NLMSG_HDRLEN
+    size_t SD_IFINFOMSG_LEN
+    size_t SD_RTA_HDRLEN
+    size_t SD_NLMSG_ALIGN(size_t length)
+    int SD_NLMSG_ERROR
+    int SD_NLMSG_DONE
+    int SD_NLMSG_OVERRUN
+    int SD_RTM_NEWLINK
+    int SD_NLM_F_DUMP_INTR
+    int SD_IFLA_IFNAME
+    int SD_IFLA_MTU
+    int SD_IFLA_STATS64
+    int SD_IFF_UP
+
+    const char *const sd_link_stats64_names[]
+    int SD_LINK_STATS64_NFIELDS
+    int SD_LINK_STATS64_MIN_FIELDS
+    int SD_STATS_RX_PACKETS
+    int SD_STATS_TX_PACKETS
+    int SD_STATS_RX_BYTES
+    int SD_STATS_TX_BYTES
+    int SD_STATS_RX_ERRORS
+    int SD_STATS_TX_ERRORS
+    int SD_STATS_RX_DROPPED
+    int SD_STATS_TX_DROPPED
+    int sd_link_stats64_read(const unsigned char *p, size_t length, uint64_t *out)
+
+    int sd_rtnl_getlink_dump(uint32_t seq)
+    ssize_t recv(int fd, void *buf, size_t length, int flags)
+    int close(int fd)
+    int MSG_TRUNC
