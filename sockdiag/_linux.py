@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 from typing import Optional
 
 from . import _fast
-from ._common import NotSupported
+from ._common import AccessDenied, InterfaceCounters, NotSupported, SockdiagError
 
 send_buffer = _fast.send_buffer
 tcp_info = _fast.tcp_info
@@ -32,3 +33,20 @@ def set_notsent_lowat(sock, nbytes: Optional[int]) -> None:
     # None clears the socket's own limit; 0xFFFFFFFF would be "off" even if
     # the sysctl sets a system-wide limit, so None means "system default".
     _fast.set_notsent_lowat(sock, 0 if nbytes is None else nbytes)
+
+
+# --- interface counters (issue 4) ---------------------------------------------
+
+
+def interfaces() -> dict[str, InterfaceCounters]:
+    # One rtnetlink dump in the calling thread's network namespace.
+    try:
+        return _fast.rtnl_interfaces()
+    except PermissionError as err:
+        raise AccessDenied(msg=f"reading interface counters: {err.strerror}") from err
+    except OSError as err:
+        if err.errno in (errno.ENOSYS, errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT):
+            raise NotSupported(f"no rtnetlink here: {err.strerror}") from err
+        raise SockdiagError(f"reading interface counters: {err.strerror}") from err
+    except ValueError as err:
+        raise SockdiagError(f"malformed rtnetlink reply: {err}") from err
