@@ -4,6 +4,7 @@
 
 from libc.errno cimport EINTR, EMSGSIZE, EAGAIN
 from libc.string cimport memchr
+from cpython.exc cimport PyErr_CheckSignals
 
 from .includes.rtnl cimport *
 
@@ -199,6 +200,7 @@ def rtnl_interfaces():
                 if received < 0:
                     err = errno
                     if err == EINTR:
+                        PyErr_CheckSignals()  # a handler's exception (Ctrl-C) wins
                         continue
                     raise OSError(err, f"recv from rtnetlink: {os.strerror(err)}")
                 if received > RECV_BUFFER_BYTES:

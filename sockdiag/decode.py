@@ -39,8 +39,8 @@ def rtnl_link_dump(buf: bytes) -> dict[str, InterfaceCounters]:
     ``buf`` is the datagrams the kernel sent, concatenated, up to and
     including ``NLMSG_DONE``.  ValueError when a length points outside the
     buffer, a link message lacks its name, an ``IFLA_STATS64`` is shorter
-    than any kernel's struct, the dump carries an ``NLMSG_ERROR``, was interrupted (``NLM_F_DUMP_INTR``:
-    not one snapshot) or does not end in ``NLMSG_DONE``.  Links without
-    ``IFLA_STATS64`` have ``None`` counters.
+    than any kernel's struct, the dump carries an ``NLMSG_ERROR``, was
+    interrupted (``NLM_F_DUMP_INTR``: not one snapshot) or does not end in
+    ``NLMSG_DONE``.  Links without ``IFLA_STATS64`` have ``None`` counters.
     """
     return _fast.decode_rtnl_link_dump(buf)

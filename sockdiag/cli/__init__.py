@@ -36,5 +36,7 @@ def main() -> None:
     except SockdiagError as err:
         click.echo(f"sockdiag: {err}", err=True)
         sys.exit(1)
+
+
 from .ifstat import ifstat
 cli.add_command(ifstat)

@@ -68,7 +68,7 @@ def parse_interface_filter(values: Iterable[str]) -> frozenset[str]:
     return frozenset(name.strip() for value in values for name in value.split(",") if name.strip())
 
 
-def select(sample: dict[str, InterfaceCounters], wanted: frozenset[str]) -> dict[str, InterfaceCounters]:
+def restrict(sample: dict[str, InterfaceCounters], wanted: frozenset[str]) -> dict[str, InterfaceCounters]:
     """The sample restricted to the wanted names (all when none are given)."""
     if not wanted:
         return sample
@@ -143,7 +143,7 @@ def ifstat(interval: float, count: Optional[int], once: bool, as_json: bool,
     taken = 0
     while True:
         started = time.monotonic()
-        sample = select(interfaces(), wanted)
+        sample = restrict(interfaces(), wanted)
         rates = {} if previous is None else interface_rates(previous, sample, started - previous_at)
         if as_json:
             click.echo(json_line(time.time(), sample, rates))

@@ -44,7 +44,6 @@ enum {
     SD_NLMSG_NOOP = 1,
     SD_NLMSG_ERROR = 2,
     SD_NLMSG_DONE = 3,
-    SD_NLMSG_OVERRUN = 4,
     SD_RTM_NEWLINK = 16,
     SD_RTM_GETLINK = 18,
     SD_NLM_F_REQUEST = 0x01,

@@ -24,7 +24,6 @@ cdef extern from "includes/rtnl.h" nogil:
     size_t SD_NLMSG_ALIGN(size_t length)
     int SD_NLMSG_ERROR
     int SD_NLMSG_DONE
-    int SD_NLMSG_OVERRUN
     int SD_RTM_NEWLINK
     int SD_NLM_F_DUMP_INTR
     int SD_IFLA_IFNAME
