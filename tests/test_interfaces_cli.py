@@ -100,7 +100,7 @@ def test_json_second_sample_has_rates_for_the_filtered_interface():
     assert result.exit_code == 0, result.output
     first, second = (json.loads(line) for line in result.output.splitlines())
     assert list(first["interfaces"]) == list(second["interfaces"]) == ["lo"]
-    assert second["time"] - first["time"] == pytest.approx(0.2, abs=0.15)
+    assert 0.15 <= second["time"] - first["time"] < 1.0  # the loop keeps the interval
     rates = second["interfaces"]["lo"]
     assert all(isinstance(rates[key], float) and rates[key] >= 0 for key in RATE_KEYS)
     moved = second["interfaces"]["lo"]["rx_bytes"] - first["interfaces"]["lo"]["rx_bytes"]
