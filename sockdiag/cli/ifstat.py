@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Iterable, Mapping, Optional
+from typing import Iterable, Iterator, Mapping, Optional
 
 import click
 from tabulate import tabulate
@@ -14,7 +14,7 @@ from .. import interface_rates, interfaces
 from .._common import InterfaceCounters, InterfaceRates, SockdiagError
 from . import options
 
-NO_RATE = "—"  # first sample, or a counter that went backwards: no fake 0
+ABSENT = "—"  # no value (first sample, counter went backwards or missing): never a fake 0
 
 HEADERS = ("IFACE", "STATE", "MTU", "RX/s", "TX/s", "RX pkt/s", "TX pkt/s",
            "RX total", "TX total", "ERR rx/tx", "DROP rx/tx")
@@ -31,7 +31,7 @@ def _decimal(value: float) -> tuple[float, str]:
 def human_bytes(nbytes: Optional[float], unit: str = "B") -> str:
     """Bytes in decimal units, as networks count them ("1.5 MB"); "—" for None."""
     if nbytes is None:
-        return NO_RATE
+        return ABSENT
     value, prefix = _decimal(nbytes)
     return f"{value:.0f} {unit}" if not prefix else f"{value:.1f} {prefix}{unit}"
 
@@ -39,7 +39,7 @@ def human_bytes(nbytes: Optional[float], unit: str = "B") -> str:
 def human_count(count: Optional[float]) -> str:
     """A count in decimal units ("12.3k"); "—" for None."""
     if count is None:
-        return NO_RATE
+        return ABSENT
     value, prefix = _decimal(count)
     return f"{value:.0f}" if not prefix else f"{value:.1f}{prefix}"
 
@@ -87,8 +87,8 @@ def table_rows(sample: Mapping[str, InterfaceCounters],
         rate = rates.get(counters.name)
         rows.append((
             counters.name,
-            {True: "up", False: "down", None: NO_RATE}[counters.is_up],
-            NO_RATE if counters.mtu is None else counters.mtu,
+            {True: "up", False: "down", None: ABSENT}[counters.is_up],
+            ABSENT if counters.mtu is None else counters.mtu,
             human_bytes(rate and rate.rx_bytes_per_s, "B/s"),
             human_bytes(rate and rate.tx_bytes_per_s, "B/s"),
             human_count(rate and rate.rx_packets_per_s),
@@ -102,7 +102,7 @@ def table_rows(sample: Mapping[str, InterfaceCounters],
 
 
 def _plain(value: Optional[int]) -> str:
-    return NO_RATE if value is None else str(value)
+    return ABSENT if value is None else str(value)
 
 
 def json_line(wall_time: float, sample: Mapping[str, InterfaceCounters],
@@ -120,6 +120,28 @@ def json_line(wall_time: float, sample: Mapping[str, InterfaceCounters],
     return json.dumps({"time": wall_time, "interfaces": body})
 
 
+def sampled(interval: float, count: Optional[int], wanted: frozenset[str]
+            ) -> Iterator[tuple[float, dict[str, InterfaceCounters], dict[str, InterfaceRates]]]:
+    """(wall time, counters, rates) every interval seconds, count times (None: forever).
+
+    Rates are empty on the first sample.  Sleeps the interval minus the time
+    the sample took, so samples stay interval apart.
+    """
+    previous: Optional[dict[str, InterfaceCounters]] = None
+    previous_at = 0.0
+    taken = 0
+    while True:
+        started = time.monotonic()
+        sample = restrict(interfaces(), wanted)
+        rates = {} if previous is None else interface_rates(previous, sample, started - previous_at)
+        yield time.time(), sample, rates
+        previous, previous_at = sample, started
+        taken += 1
+        if count is not None and taken >= count:
+            return
+        time.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+
 @click.command()
 @options.interval
 @options.count
@@ -135,29 +157,19 @@ def ifstat(interval: float, count: Optional[int], once: bool, as_json: bool,
 
     Rates need two samples: the first one shows "—" (null in --json).
     """
-    wanted = parse_interface_filter(interface_filter)
     samples = 1 if once else count
     live = not as_json and sys.stdout.isatty() and samples != 1
-    previous: Optional[dict[str, InterfaceCounters]] = None
-    previous_at = 0.0
-    taken = 0
-    while True:
-        started = time.monotonic()
-        sample = restrict(interfaces(), wanted)
-        rates = {} if previous is None else interface_rates(previous, sample, started - previous_at)
+    for taken, (wall_time, sample, rates) in enumerate(
+            sampled(interval, samples, parse_interface_filter(interface_filter))):
         if as_json:
-            click.echo(json_line(time.time(), sample, rates))
+            click.echo(json_line(wall_time, sample, rates))
         else:
             if live:
                 click.clear()
             elif taken:
                 click.echo()
-            click.echo(f"sockdiag ifstat  {time.strftime('%H:%M:%S')}  every {interval:g} s")
+            click.echo(f"sockdiag ifstat  {time.strftime('%H:%M:%S', time.localtime(wall_time))}"
+                       f"  every {interval:g} s")
             click.echo(tabulate(table_rows(sample, rates), headers=HEADERS,
                                 colalign=("left", "left") + ("right",) * 9))
         sys.stdout.flush()
-        previous, previous_at = sample, started
-        taken += 1
-        if samples is not None and taken >= samples:
-            return
-        time.sleep(max(0.0, interval - (time.monotonic() - started)))
