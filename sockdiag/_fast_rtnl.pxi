@@ -175,18 +175,19 @@ def decode_rtnl_link_dump(const unsigned char[::1] buf not None):
     return out
 
 
-def rtnl_interfaces():
+def rtnl_interfaces(int attempts=DUMP_ATTEMPTS):
     """Counters of every link, {name: InterfaceCounters}, from one RTM_GETLINK dump.
 
-    Retries when links change mid-dump.  Raises OSError for a failed call
-    (ENOSYS off Linux) and ValueError for a malformed reply.
+    Dumps again, up to attempts in all, while links change mid-dump.  Raises
+    OSError for a failed call (ENOSYS off Linux; EAGAIN when every attempt
+    was interrupted) and ValueError for a malformed reply.
     """
     cdef unsigned char buf[RECV_BUFFER_BYTES]
     cdef int fd, attempt, flags, err
     cdef int netlink_errno = 0
     cdef ssize_t received
     cdef dict out
-    for attempt in range(DUMP_ATTEMPTS):
+    for attempt in range(attempts):
         fd = sd_rtnl_getlink_dump(attempt + 1)
         if fd < 0:
             err = errno
@@ -214,4 +215,4 @@ def rtnl_interfaces():
             raise OSError(netlink_errno, f"rtnetlink RTM_GETLINK: {os.strerror(netlink_errno)}")
         if not flags & WALK_INTERRUPTED:
             return out
-    raise OSError(EAGAIN, f"links changed during each of {DUMP_ATTEMPTS} rtnetlink dumps")
+    raise OSError(EAGAIN, f"links changed during each of {attempts} rtnetlink dumps")
