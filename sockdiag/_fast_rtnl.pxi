@@ -35,7 +35,7 @@ cdef enum:
     WALK_INTERRUPTED = 2  # NLM_F_DUMP_INTR: links changed during the dump
     DUMP_ATTEMPTS = 5
     NLA_TYPE_MASK = 0x3fff  # strips NLA_F_NESTED / NLA_F_NET_BYTEORDER
-    RECV_BUFFER_BYTES = 32768  # the kernel caps a dump's datagrams at 32 KiB
+    RECV_BUFFER_BYTES = 32768  # the kernel's largest dump datagram (MSG_TRUNC tells if not)
 
 
 cdef object _link_stats64_record(const unsigned char *payload, size_t length):
