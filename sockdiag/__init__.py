@@ -15,6 +15,8 @@ from ._common import (
     NoSuchProcess,
     NotSupported,
     Record,
+    RecordingSummary,
+    Sample,
     SendBuffer,
     SockdiagError,
     TcpInfo,
@@ -37,12 +39,18 @@ __all__ = [
     "NoSuchProcess",
     "NotSupported",
     "Record",
+    "RecordingSummary",
+    "Sample",
     "SendBuffer",
     "SockdiagError",
     "TcpInfo",
     "UnsuitableSocket",
     "decode",
     "get_notsent_lowat",
+    "InstrumentedSocket",
+    "Recording",
+    "record",
+    "record_stream",
     "send_buffer",
     "set_notsent_lowat",
     "tcp_info",
@@ -84,3 +92,9 @@ def set_notsent_lowat(sock, nbytes: Optional[int]) -> None:
     if nbytes is not None and nbytes < 0:
         raise ValueError(f"TCP_NOTSENT_LOWAT must be >= 0, not {nbytes}")
     _platform.set_notsent_lowat(sock, nbytes)
+
+
+# --- recording an application's sockets ---------------------------------------
+# record / record_stream / InstrumentedSocket are documented where they are
+# defined (sockdiag/record.py); they are already thin.
+from .record import InstrumentedSocket, Recording, record, record_stream  # noqa: E402
