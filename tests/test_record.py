@@ -262,18 +262,24 @@ def test_closing_the_socket_mid_recording_ends_cleanly(no_leaks):
         with sockdiag.record(client, interval=0.001) as rec:
             fill(client)
             time.sleep(0.01)
+            fd = client.fileno()
             client.close()
             closed_at = time.monotonic()
-            # The fd number is free again: a new socket likely reuses it, and
-            # must not show up in the recording.
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
-                other.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4608)
+            # The fd number is free again: a UDP socket takes it, and must
+            # not show up in the recording (UDP samples have unacked None).
+            others = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM)]
+            try:
+                while others[-1].fileno() != fd and len(others) < 64:
+                    others.append(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+                assert others[-1].fileno() == fd
                 time.sleep(0.02)
-                other_size = sockdiag.send_buffer(other).size
+            finally:
+                for other in others:
+                    other.close()
         assert rec.socket_closed and rec.error is None
         samples = rec.samples
         assert len(samples) >= 3
-        assert all(s.size != other_size for s in samples)
+        assert all(s.unacked is not None for s in samples)
         # A sample finishing as the socket closes may be stamped just after.
         assert samples[-1].time_s < closed_at + 0.005
 
