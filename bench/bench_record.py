@@ -70,14 +70,22 @@ def test_send_instrumented_socket_with_fields(benchmark, pair):
 
 
 def test_one_sample(benchmark, pair):
-    """Recording.sample() alone: what a send through InstrumentedSocket adds."""
+    """Recording.sample() alone: what a send through InstrumentedSocket adds
+    (Linux: _fast.TcpSampler, four syscalls filling the Sample's slots)."""
     client, _ = pair
     rec = sockdiag.InstrumentedSocket(client, capacity=1000).recording
     benchmark(rec.sample)
 
 
-def test_syscalls_of_one_sample(benchmark, pair):
-    """The raw part of a sample: send_buffer + tcp_info (Cython, four syscalls)."""
+def test_one_sample_python_reference(benchmark, pair):
+    """Baseline: the same Sample built in Python from send_buffer() + tcp_info()."""
+    client, _ = pair
+    rec = sockdiag.InstrumentedSocket(client, capacity=1000).recording
+    benchmark(rec._take_python, client.fileno())
+
+
+def test_send_buffer_and_tcp_info(benchmark, pair):
+    """Baseline: the two public calls a hand-written sampler would make."""
     client, _ = pair
     fd = client.fileno()
 

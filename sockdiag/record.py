@@ -29,7 +29,9 @@ import time
 from collections import deque
 from typing import Any, AsyncIterator, Iterator, Optional, Sequence
 
+from . import _fast
 from ._common import (
+    LINUX,
     TCP_INFO_FIELDS,
     NotSupported,
     RecordingSummary,
@@ -113,6 +115,7 @@ class Recording:
         self._taken = 0
         self._lock = threading.Lock()  # a sampler thread and the caller may both sample
         self._is_tcp = True
+        self._take = self._take_python
         self._socket_closed = False
         self.capacity = capacity
         #: The socket to send through: the InstrumentedSocket when sampling
@@ -125,15 +128,26 @@ class Recording:
 
     def _start(self) -> None:
         """First sample, in the caller's thread so that bad input raises there."""
-        if self._sock.fileno() < 0:
-            raise UnsuitableSocket("the socket is closed")
+        self._send_buffer(self._sock)  # its errors say what is wrong with the socket
         try:
             self._tcp_info(self._sock)
         except (UnsuitableSocket, NotSupported):
             if self._fields:
                 raise
             self._is_tcp = False  # UDP or UNIX: no TCP_INFO, no queue delay
+        if self._is_tcp and LINUX:
+            self._take = _fast.TcpSampler(self._type, self._fields).take
         self.sample()
+
+    def _take_python(self, fd: int) -> Sample:
+        """A sample from send_buffer() and tcp_info(): the reference for the
+        fast path, and the path for other sockets and platforms."""
+        buf = self._send_buffer(fd)
+        info = self._tcp_info(fd) if self._is_tcp else None
+        values = [buf.size, buf.unacked, buf.unsent, buf.free, _queue_delay_s(buf.unsent, info)]
+        if self._fields:
+            values.extend(getattr(info, name) for name in self._fields)
+        return self._type(time.monotonic(), *values)
 
     def sample(self) -> bool:
         """Take one sample now; False (and nothing kept) once the socket is closed.
@@ -144,28 +158,21 @@ class Recording:
         if self._socket_closed:
             return False
         fd = self._sock.fileno()
-        if fd < 0:
-            self._socket_closed = True
-            return False
-        try:
-            buf = self._send_buffer(fd)
-            info = self._tcp_info(fd) if self._is_tcp else None
-        except UnsuitableSocket:
-            if self._sock.fileno() == fd:
-                raise
-            self._socket_closed = True
-            return False
-        if self._sock.fileno() != fd:
-            # Closed meanwhile: the fd number may already name another socket.
-            self._socket_closed = True
-            return False
-        values = [buf.size, buf.unacked, buf.unsent, buf.free, _queue_delay_s(buf.unsent, info)]
-        if self._fields:
-            values.extend(getattr(info, name) for name in self._fields)
-        with self._lock:  # timestamps in the order of the ring
-            self._ring.append(self._type(time.monotonic(), *values))
-            self._taken += 1
-        return True
+        if fd >= 0:
+            with self._lock:  # one sample at a time: the ring stays in time order
+                try:
+                    taken = self._take(fd)
+                except UnsuitableSocket:
+                    if self._sock.fileno() == fd:
+                        raise
+                    taken = None
+                # Closed meanwhile: the fd number may already name another socket.
+                if taken is not None and self._sock.fileno() == fd:
+                    self._ring.append(taken)
+                    self._taken += 1
+                    return True
+        self._socket_closed = True
+        return False
 
     def _sample_or_stop(self) -> bool:
         """sample() for the samplers: an error is kept in .error and stops them."""

@@ -91,6 +91,27 @@ def test_queue_delay_and_fields_agree_with_tcp_info(full_pair):
     wait_until(agree)
 
 
+@pytest.mark.skipif(not sockdiag.LINUX, reason="the fast sampler is for Linux TCP")
+def test_fast_sampler_agrees_with_the_python_reference(full_pair):
+    client, _ = full_pair
+    fields = ("state", "rtt_us", "delivery_rate_bps", "snd_wscale", "notsent_bytes")
+    rec = InstrumentedSocket(client, fields=fields).recording
+    assert rec._take != rec._take_python  # Linux TCP takes the fast path
+    fd = client.fileno()
+
+    def agree():
+        before = time.monotonic()
+        fast = rec._take(fd)
+        reference = rec._take_python(fd)
+        after = time.monotonic()
+        assert type(fast) is type(reference)
+        assert before - 1e-6 <= fast.time_s <= reference.time_s + 1e-6 <= after + 2e-6
+        strip = lambda sample: {k: v for k, v in sample.asdict().items() if k != "time_s"}
+        return strip(fast) == strip(reference) and fast.unsent > 0
+
+    wait_until(agree)
+
+
 def test_fields_give_a_sample_subclass(tcp_pair):
     client, _ = tcp_pair
     with sockdiag.record(client, interval=None, fields=("rtt_us", "state")) as rec:
