@@ -27,7 +27,7 @@ import os
 import threading
 import time
 from collections import deque
-from typing import Any, AsyncIterator, Iterator, Optional, Sequence
+from typing import Any, AsyncIterator, Callable, Iterator, Optional, Sequence
 
 from . import _fast
 from ._common import (
@@ -360,11 +360,23 @@ def _check_interval(interval: Optional[float], allow_none: bool) -> None:
         raise ValueError(f"interval must be a positive number of seconds, not {interval!r}")
 
 
-def _finish(rec: Recording, body_raised: bool) -> None:
-    """Last sample when the recording ends; an error ends it only if the body did not raise."""
-    rec._sample_or_stop()
-    if rec.error is not None and not body_raised:
-        raise rec.error
+@contextlib.contextmanager
+def _ending(rec: Recording, stop_sampler: Callable[[], None]) -> Iterator[None]:
+    """Runs a recording's body; then stops the sampler and takes the last sample.
+
+    A sampling error is raised here only if the body did not raise its own.
+    """
+    body_raised = False
+    try:
+        yield
+    except BaseException:
+        body_raised = True
+        raise
+    finally:
+        stop_sampler()
+        rec._sample_or_stop()
+        if rec.error is not None and not body_raised:
+            raise rec.error
 
 
 @contextlib.contextmanager
@@ -388,14 +400,8 @@ def record(sock: Any, interval: Optional[float] = 0.001, fields: Sequence[str] =
     _check_interval(interval, allow_none=True)
     if interval is None:
         rec = InstrumentedSocket(sock, fields=fields, capacity=capacity).recording
-        body_raised = False
-        try:
+        with _ending(rec, lambda: None):
             yield rec
-        except BaseException:
-            body_raised = True
-            raise
-        finally:
-            _finish(rec, body_raised)
         return
     rec = Recording(sock, fields, capacity)
     rec._start()
@@ -403,16 +409,13 @@ def record(sock: Any, interval: Optional[float] = 0.001, fields: Sequence[str] =
     thread = threading.Thread(target=_sample_every, args=(rec, interval, stop),
                               name=f"sockdiag-record-fd{sock.fileno()}", daemon=True)
     thread.start()
-    body_raised = False
-    try:
-        yield rec
-    except BaseException:
-        body_raised = True
-        raise
-    finally:
+
+    def stop_thread() -> None:
         stop.set()
         thread.join()
-        _finish(rec, body_raised)
+
+    with _ending(rec, stop_thread):
+        yield rec
 
 
 def _sample_every(rec: Recording, interval: float, stop: threading.Event) -> None:
@@ -461,15 +464,11 @@ async def record_stream(stream: Any, interval: float = 0.001, fields: Sequence[s
         deadline = max(deadline + interval, loop.time())
         handle = loop.call_at(deadline, tick, deadline)
 
-    first = loop.time() + interval
-    handle = loop.call_at(first, tick, first)
-    body_raised = False
-    try:
-        yield rec
-    except BaseException:
-        body_raised = True
-        raise
-    finally:
+    def cancel() -> None:
         if handle is not None:
             handle.cancel()
-        _finish(rec, body_raised)
+
+    first = loop.time() + interval
+    handle = loop.call_at(first, tick, first)
+    with _ending(rec, cancel):
+        yield rec
