@@ -36,6 +36,11 @@ def main() -> None:
     except SockdiagError as err:
         click.echo(f"sockdiag: {err}", err=True)
         sys.exit(1)
-
+from .watch import watch  # noqa: E402
+cli.add_command(watch)
+from .demo import demo  # noqa: E402
+cli.add_command(demo)
+from .ifstat import ifstat  # noqa: E402
+cli.add_command(ifstat)
 from .export import export  # noqa: E402
 cli.add_command(export)
