@@ -149,7 +149,7 @@ class _ProcessTotals:
             self.sums.append(sum(values))
             self.known.append(len(values))
         backlogs = [s.recv_queue for s in listening if s.recv_queue is not None]
-        self.accept_queue: Optional[int] = sum(backlogs) if backlogs else None
+        self.accept_queue: Optional[int] = sum(backlogs) if backlogs or not listening else None
         delays = sorted(d for d in map(_QUEUE_DELAY, connections) if d is not None)
         # Prometheus buckets are cumulative: sockets with delay <= bound.
         self.delay_buckets = [(repr(bound), bisect.bisect_right(delays, bound))

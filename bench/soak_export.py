@@ -1,0 +1,80 @@
+"""Soak `sockdiag export`: many scrapes, the exporter's memory must stay flat.
+
+Runs the real command (`sockdiag export --per-socket`) in a subprocess
+watching a process that holds loopback connections, scrapes /metrics over
+HTTP as fast as it answers, and samples the exporter's resident memory
+(VmRSS) every --every scrapes.  Growth is measured from the first sample
+after warm-up to the last; exit status 1 when it exceeds --max-growth-kib.
+
+Run: python bench/soak_export.py [--scrapes 3000] [--connections 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import re
+import select
+import subprocess
+import sys
+import time
+import urllib.request
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from bench_export import HOLDER  # noqa: E402
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scrapes", type=int, default=3000)
+    parser.add_argument("--connections", type=int, default=1000)
+    parser.add_argument("--every", type=int, default=250, help="scrapes between memory samples")
+    parser.add_argument("--max-growth-kib", type=int, default=1024)
+    args = parser.parse_args()
+
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(args.connections)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    exporter = None
+    try:
+        assert holder.stdout.readline() == "ready\n", "holder failed"
+        exporter = subprocess.Popen(
+            [sys.executable, "-c", "from sockdiag.cli import main; main()", "export",
+             "--listen", "127.0.0.1:0", "--pid", str(holder.pid), "--per-socket"],
+            stderr=subprocess.PIPE, text=True,
+        )
+        ready, _, _ = select.select([exporter.stderr], [], [], 30)
+        line = exporter.stderr.readline() if ready else ""
+        url = re.search(r"serving (http://\S+/metrics)", line)
+        assert url, f"exporter did not start: {line!r}"
+
+        samples = []
+        started = time.monotonic()
+        for n in range(1, args.scrapes + 1):
+            with urllib.request.urlopen(url.group(1), timeout=30) as response:
+                body = response.read()
+            if n % args.every == 0:
+                samples.append((n, rss_kib(exporter.pid), len(body)))
+        elapsed = time.monotonic() - started
+    finally:
+        for process in (exporter, holder):
+            if process is not None:
+                process.kill()
+                process.wait()
+
+    print(f"{2 * args.connections} sockets watched, --per-socket, "
+          f"{args.scrapes} scrapes in {elapsed:.1f} s ({elapsed / args.scrapes * 1e3:.1f} ms each)")
+    print(f"{'scrapes':>8} {'RSS KiB':>9} {'body bytes':>11}")
+    for n, rss, size in samples:
+        print(f"{n:>8} {rss:>9} {size:>11}")
+    growth = samples[-1][1] - samples[0][1]
+    print(f"RSS growth from scrape {samples[0][0]} to {samples[-1][0]}: {growth} KiB")
+    return 0 if growth <= args.max_growth_kib else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
