@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import pathlib
 import re
 import select
 import socket
@@ -144,7 +145,7 @@ def unsent_pair():
 def test_prometheus_scrapes_unsent_bytes_of_a_held_connection(tmp_path, unsent_pair):
     client, _ = unsent_pair
     pid = str(os.getpid())
-    with run_exporter("--pid", pid) as url, \
+    with run_exporter("--pid", pid, "--per-socket") as url, \
             prometheus_server(tmp_path, [url.split("/")[2]]) as prom:
         unsent_now = sockdiag.send_buffer(client).unsent
         assert unsent_now > 100_000
@@ -166,6 +167,13 @@ def test_prometheus_scrapes_unsent_bytes_of_a_held_connection(tmp_path, unsent_p
         assert quantile and quantile[0][1] >= 0
         lo_bytes = prom.query('sockdiag_interface_receive_bytes_total{interface="lo"}')
         assert lo_bytes and lo_bytes[0][1] > 0
+        # The Grafana queries of docs/export.md answer on this server.
+        docs = (pathlib.Path(__file__).parent.parent / "docs" / "export.md").read_text()
+        queries = re.search(r"```promql\n(.*?)```", docs, re.S).group(1).splitlines()
+        queries = [q.replace('"eth0"', '"lo"') for q in queries if q and not q.startswith("#")]
+        assert len(queries) == 4
+        for promql in queries:
+            wait_until(lambda: prom.query(promql), timeout=15, step=0.5)
 
 
 # --- the exposition ----------------------------------------------------------
