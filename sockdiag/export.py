@@ -235,7 +235,7 @@ class Collector:
             families.extend(self._process_families())
             families.append(CounterMetricFamily(
                 "sockdiag_scrape_errors",
-                "Scrapes in which a source could not be read (by source).",
+                "Reads that failed: a process's sockets or the interface counters (by source).",
                 labels=("source",),
             ))
             for source, count in sorted(self._errors.items()):
@@ -378,16 +378,15 @@ def exposition(collector: Collector) -> bytes:
     return generate_latest(registry(collector))
 
 
-def serve(collector: Collector, listen: str = DEFAULT_LISTEN):
-    """Serve /metrics from a background thread; (server, thread).
+def serve(collector: Collector, host: str, port: int):
+    """Serve /metrics on host:port from a background thread; (server, thread).
 
-    ``listen`` is "HOST:PORT" (port 0: any free port, see
-    ``server.server_port``).  SockdiagError when the address is malformed,
-    cannot be resolved, or is in use.
+    Port 0 takes any free port (see ``server.server_port``).  SockdiagError
+    when the address cannot be resolved or is in use.
     """
-    host, port = parse_listen(listen)
     try:
         return start_http_server(port, addr=host, registry=registry(collector))
     except OSError as err:
         reason = err.strerror or str(err)
-        raise SockdiagError(f"cannot listen on {listen}: {reason}") from err
+        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        raise SockdiagError(f"cannot listen on {shown}: {reason}") from err

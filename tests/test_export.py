@@ -4,7 +4,6 @@ that come and go, bounded cardinality and memory, bad input."""
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import pathlib
 import re
@@ -17,6 +16,8 @@ import tracemalloc
 import urllib.request
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 prometheus_client = pytest.importorskip("prometheus_client")
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
@@ -392,7 +393,7 @@ def test_ipv6_listen_serves_metrics():
     if not socket.has_ipv6:
         pytest.skip("no IPv6")
     collector = export.Collector()
-    server, _ = export.serve(collector, "[::1]:0")
+    server, _ = export.serve(collector, "::1", 0)
     try:
         families = scrape(f"http://[::1]:{server.server_port}/metrics")
         assert "sockdiag_interface_receive_bytes" in families
@@ -405,6 +406,16 @@ def test_parse_listen():
     assert export.parse_listen("0.0.0.0:9977") == ("0.0.0.0", 9977)
     assert export.parse_listen("[::]:1") == ("::", 1)
     assert export.parse_listen("host.example:0") == ("host.example", 0)
+
+
+@given(st.text())
+def test_parse_listen_accepts_or_refuses_cleanly(address):
+    try:
+        host, port = export.parse_listen(address)
+    except sockdiag.SockdiagError as err:
+        assert "\n" not in str(err)
+    else:
+        assert host and 0 <= port <= 65535
 
 
 def test_once_prints_one_scrape():

@@ -38,11 +38,12 @@ def export(listen, pids, process_names, per_socket, max_series, once):
         from .. import export as exporter
     except ImportError as err:
         raise SockdiagError(str(err)) from err
+    host, port = exporter.parse_listen(listen)
     collector = exporter.Collector(pids, process_names, per_socket=per_socket, max_series=max_series)
     if once:
         click.echo(exporter.exposition(collector).decode(), nl=False)
         return
-    server, thread = exporter.serve(collector, listen)
+    server, thread = exporter.serve(collector, host, port)
     host, port = server.server_address[:2]
     shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     click.echo(f"sockdiag: serving http://{shown}/metrics", err=True)
