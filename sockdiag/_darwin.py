@@ -15,7 +15,15 @@ import socket
 from typing import Iterable, Optional
 
 from . import _fast, decode
-from ._common import InterfaceCounters, SendBuffer, SocketInfo, SockdiagError, TcpInfo, UserSpaceNetworking
+from ._common import (
+    TCP_STATES,
+    InterfaceCounters,
+    SendBuffer,
+    SocketInfo,
+    SockdiagError,
+    TcpInfo,
+    UserSpaceNetworking,
+)
 
 send_buffer = _fast.send_buffer
 
@@ -41,14 +49,31 @@ def set_notsent_lowat(sock, nbytes: Optional[int]) -> None:
 # --- sockets of a process -------------------------------------------------------
 
 
-def process_sockets(pid: int) -> list[SocketInfo]:
+_KNOWN_STATES = frozenset(name for name in TCP_STATES if name)
+
+
+def _wanted_states(states: Optional[Iterable[str]]) -> Optional[frozenset[str]]:
+    """State names as records spell them ("syn-sent" -> "SYN_SENT"); None: all."""
+    if states is None:
+        return None
+    wanted = frozenset(state.upper().replace("-", "_") for state in states)
+    unknown = wanted - _KNOWN_STATES
+    if unknown:
+        raise ValueError(
+            f"unknown TCP state {', '.join(sorted(unknown))} (known: {', '.join(TCP_STATES[1:])})")
+    return wanted
+
+
+def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[SocketInfo]:
     """TCP sockets of pid from libproc; the caller's own ones with the full split."""
+    wanted = _wanted_states(states)
     fds = decode.proc_fdlist_darwin(_fast.darwin_proc_fdlist(pid))
     socket_fds = [fd for fd, kind in fds if kind == "socket"]
     sockets = [
         info
         for fd, buf in _fast.darwin_socket_fdinfos(pid, socket_fds)
         if (info := decode.socket_fdinfo_darwin(buf, fd)) is not None
+        and (wanted is None or info.state in wanted)
     ]
     if pid == os.getpid():
         return [_with_own_split(info) for info in sockets]
@@ -95,9 +120,12 @@ def split_socket_info(info: SocketInfo, buffer: SendBuffer, tcp: TcpInfo) -> Soc
 def queue_delay_s(unsent: Optional[int], send_rate_bps: Optional[int]) -> Optional[float]:
     """Seconds a byte written now waits before it is sent: unsent / send rate.
 
-    macOS measures the send bandwidth (``tcpi_snd_bw``) only for some
-    connections; ``None`` when it did not (rate 0) or unsent is unknown.
+    0 when nothing waits.  macOS measures the send bandwidth (``tcpi_snd_bw``)
+    only for some connections; ``None`` when it did not (rate 0) or unsent is
+    unknown.
     """
+    if unsent == 0:
+        return 0.0
     if unsent is None or not send_rate_bps:
         return None
     return unsent * 8 / send_rate_bps

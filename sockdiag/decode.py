@@ -36,6 +36,7 @@ def inet_diag_dump(buf: bytes, fds: Optional[dict[int, int]] = None) -> list[Soc
     """
     return _fast.decode_inet_diag_dump(buf, fds)
 
+
 # =============================================================================
 # macOS (XNU).  Layouts, offsets and constants from
 # shared/reference/macos-abi.md (sections in brackets); everything is
@@ -265,6 +266,7 @@ _SOCKINFO_TCP = 2
 _INI_IPV4, _INI_IPV6 = 0x1, 0x2
 # Offsets inside socket_fdinfo (= 24 + offset inside socket_info).
 _SOI_FAMILY = 184
+_SOI_QLEN = 194
 _SOI_RCV_CC = 208
 _SOI_SND_CC, _SOI_SND_HIWAT = 232, 236
 _SOI_KIND = 256
@@ -272,6 +274,7 @@ _INSI_FPORT, _INSI_LPORT = 264, 268
 _INSI_VFLAG = 288
 _INSI_FADDR, _INSI_LADDR = 296, 312
 _TCPSI_STATE = 344
+_TSI_S_LISTEN = 1
 
 
 def _darwin_address(buf: bytes, offset: int, ipv4: bool) -> str:
@@ -291,7 +294,9 @@ def socket_fdinfo_darwin(buf: bytes, fd: Optional[int] = None) -> Optional[Socke
     (``sbi_hiwat``), ``free`` = sndbuf - send_queue (never negative).
     ``unacked`` and ``unsent`` are ``None``: libproc does not split the
     queue, and the split (``tcpi_txunacked``) is readable only through the
-    socket itself, and so is tcp_info: ``tcp`` is ``None``.
+    socket itself, and so is tcp_info: ``tcp`` is ``None``.  As on Linux, a
+    listening socket has ``send_queue`` ``None`` and ``recv_queue`` is its
+    accept queue (``soi_qlen``: connections ready, not yet accepted).
     ``fd`` is the descriptor the buffer was read for (the struct has none).
     The family follows ``insi_vflag``, so an IPv6 socket connected to an
     IPv4-mapped peer is reported as IPv4.  ValueError under 792 bytes.
@@ -313,9 +318,11 @@ def socket_fdinfo_darwin(buf: bytes, fd: Optional[int] = None) -> Optional[Socke
     # Ports are the kernel's network-order u_short in the low bytes of an int.
     (remote_port,) = struct.unpack_from(">H", buf, _INSI_FPORT)
     (local_port,) = struct.unpack_from(">H", buf, _INSI_LPORT)
-    (recv_queue,) = struct.unpack_from("<I", buf, _SOI_RCV_CC)
     send_queue, sndbuf = struct.unpack_from("<II", buf, _SOI_SND_CC)
     (state_number,) = struct.unpack_from("<i", buf, _TCPSI_STATE)
+    listening = state_number == _TSI_S_LISTEN
+    (recv_queue,) = struct.unpack_from("<h" if listening else "<I", buf,
+                                       _SOI_QLEN if listening else _SOI_RCV_CC)
     return SocketInfo(
         fd=fd,
         inode=None,
@@ -325,7 +332,7 @@ def socket_fdinfo_darwin(buf: bytes, fd: Optional[int] = None) -> Optional[Socke
         remote_address=_darwin_address(buf, _INSI_FADDR, ipv4),
         remote_port=remote_port,
         state=darwin_tcp_state_name(state_number),
-        send_queue=send_queue,
+        send_queue=None if listening else send_queue,
         unacked=None,
         unsent=None,
         free=max(sndbuf - send_queue, 0),

@@ -20,7 +20,7 @@ import darwin_buffers as mk
 import sockdiag
 from sockdiag import _darwin, decode
 from sockdiag._common import MACOS, InterfaceCounters, NotSupported, SendBuffer, TcpInfo
-from conftest import connected_pair, drain, fill, wait_until
+from loopback import connected_pair, drain, fill, wait_until
 
 requires_macos = pytest.mark.skipif(not MACOS, reason="needs macOS (runs in the macOS CI job)")
 requires_not_macos = pytest.mark.skipif(MACOS, reason="checks the non-macOS stubs")
@@ -59,8 +59,16 @@ def test_fd_type_counts_and_hint():
 
 def test_queue_delay():
     assert _darwin.queue_delay_s(125_000, 1_000_000) == 1.0
+    assert _darwin.queue_delay_s(0, 0) == 0.0  # nothing waits
     assert _darwin.queue_delay_s(125_000, 0) is None
     assert _darwin.queue_delay_s(None, 1_000_000) is None
+
+
+def test_state_names_as_linux_spells_them():
+    assert _darwin._wanted_states(None) is None
+    assert _darwin._wanted_states(["established", "close-wait"]) == {"ESTABLISHED", "CLOSE_WAIT"}
+    with pytest.raises(ValueError, match="unknown TCP state"):
+        _darwin._wanted_states(["ESTABLISHED", "bogus"])
 
 
 def test_split_of_own_socket():
@@ -156,6 +164,8 @@ def test_process_sockets_of_self_on_macos():
         assert mine[0].unacked is not None and mine[0].unsent is not None
         assert mine[0].send_queue == mine[0].unacked + mine[0].unsent > 0
         assert any(s.remote_port == port for s in sockets)  # the server side
+        listening = _darwin.process_sockets(os.getpid(), states=["listen"])
+        assert all(s.state == "LISTEN" for s in listening)
         drain(server, written)
 
 

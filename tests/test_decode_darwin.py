@@ -192,6 +192,13 @@ def test_socket_fdinfo_ipv6_and_mapped():
     assert decode.socket_fdinfo_darwin(buf).local == "127.0.0.1:5"
 
 
+def test_socket_fdinfo_listening():
+    # As on Linux: no send queue, and the receive queue is the accept queue.
+    info = decode.socket_fdinfo_darwin(mk.socket_fdinfo(state=1, qlen=3, rcv_cc=0, snd_hiwat=8192,
+                                                        local=("0.0.0.0", 8080)))
+    assert (info.state, info.send_queue, info.recv_queue, info.local) == ("LISTEN", None, 3, "0.0.0.0:8080")
+
+
 def test_socket_fdinfo_free_never_negative():
     # sb_cc may exceed sb_hiwat (the buffer shrank, or a last write overshot).
     info = decode.socket_fdinfo_darwin(mk.socket_fdinfo(snd_cc=9000, snd_hiwat=8192))
