@@ -146,7 +146,9 @@ def tcp_info_darwin(buf: bytes) -> TcpInfo:
     Fields past the returned length are ``None`` (older kernels return less:
     292 bytes up to macOS 11, 296, 336, 352, 408 on macOS 15).  RTTs are
     converted from ms to µs; ``rto_us`` is ``None`` when the kernel reports 0
-    (no retransmission timer armed).  The ECN/L4S counters after offset 336
+    (no retransmission timer armed).  ``bytes_acked`` is derived, as macOS
+    has no such counter: txbytes - txretransmitbytes - txunacked (off by the
+    odd window-probe byte, which txbytes does not count).  The ECN/L4S counters after offset 336
     are decoded only from the 408-byte layout, the only one where their
     place is known.  ValueError under 8 bytes.
     """
@@ -161,6 +163,11 @@ def tcp_info_darwin(buf: bytes) -> TcpInfo:
         "rcv_wscale": rcv_wscale,
     }
     _decode_fields(buf, _DARWIN_TCP_INFO, fields)
+    if "unacked_bytes" in fields:
+        # txbytes counts retransmissions too; what is left once they and the
+        # unacked bytes are taken away was acknowledged (one struct, one moment).
+        fields["bytes_acked"] = max(
+            fields["bytes_sent"] - fields["bytes_retrans"] - fields["unacked_bytes"], 0)
     if len(buf) == DARWIN_TCP_INFO_L4S_SIZE:
         _decode_fields(buf, _DARWIN_TCP_INFO_L4S, fields)
     return TcpInfo(**fields)
@@ -265,6 +272,7 @@ _AF_INET, _AF_INET6 = 2, 30
 _SOCKINFO_TCP = 2
 _INI_IPV4, _INI_IPV6 = 0x1, 0x2
 # Offsets inside socket_fdinfo (= 24 + offset inside socket_info).
+_SOI_SO = 160
 _SOI_FAMILY = 184
 _SOI_QLEN = 194
 _SOI_RCV_CC = 208
@@ -298,6 +306,9 @@ def socket_fdinfo_darwin(buf: bytes, fd: Optional[int] = None) -> Optional[Socke
     listening socket has ``send_queue`` ``None`` and ``recv_queue`` is its
     accept queue (``soi_qlen``: connections ready, not yet accepted).
     ``fd`` is the descriptor the buffer was read for (the struct has none).
+    ``inode``: macOS sockets have none, so it holds the kernel's opaque
+    socket id (``soi_so``, a hashed address), which identifies the socket
+    across samples as the inode does on Linux.
     The family follows ``insi_vflag``, so an IPv6 socket connected to an
     IPv4-mapped peer is reported as IPv4.  ValueError under 792 bytes.
     """
@@ -318,6 +329,7 @@ def socket_fdinfo_darwin(buf: bytes, fd: Optional[int] = None) -> Optional[Socke
     # Ports are the kernel's network-order u_short in the low bytes of an int.
     (remote_port,) = struct.unpack_from(">H", buf, _INSI_FPORT)
     (local_port,) = struct.unpack_from(">H", buf, _INSI_LPORT)
+    (socket_id,) = struct.unpack_from("<Q", buf, _SOI_SO)
     send_queue, sndbuf = struct.unpack_from("<II", buf, _SOI_SND_CC)
     (state_number,) = struct.unpack_from("<i", buf, _TCPSI_STATE)
     listening = state_number == _TSI_S_LISTEN
@@ -325,7 +337,7 @@ def socket_fdinfo_darwin(buf: bytes, fd: Optional[int] = None) -> Optional[Socke
                                        _SOI_QLEN if listening else _SOI_RCV_CC)
     return SocketInfo(
         fd=fd,
-        inode=None,
+        inode=socket_id,
         family="IPv4" if ipv4 else "IPv6",
         local_address=_darwin_address(buf, _INSI_LADDR, ipv4),
         local_port=local_port,

@@ -7,6 +7,7 @@ system's own tools.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -238,3 +239,21 @@ def test_interfaces_on_macos_against_netstat():
     # Loopback moves while we look: netstat's value lies between our two reads
     # (allowing 1 KiB of rounding in case this interpreter is not Apple-signed).
     assert ours_before - 1024 <= netstat_rx <= ours_after + 1024
+
+
+@requires_macos
+def test_watch_json_of_own_process_on_macos():
+    from click.testing import CliRunner
+
+    from sockdiag.cli import cli
+
+    client, server = connected_pair()
+    with client, server:
+        written = fill(client)
+        result = CliRunner().invoke(cli, ["watch", str(os.getpid()), "--once", "--json"])
+        assert result.exit_code == 0, result.output
+        sample = json.loads(result.output.splitlines()[0])
+        port = client.getsockname()[1]
+        mine = [s for s in sample["sockets"] if s["local"].endswith(f":{port}")]
+        assert len(mine) == 1 and mine[0]["unacked"] is not None and mine[0]["unsent"] is not None
+        drain(server, written)

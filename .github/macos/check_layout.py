@@ -64,6 +64,7 @@ CHECKS: list[tuple[str, int]] = [
     ("PROC_PIDFDSOCKETINFO", 3),
     (f"sizeof({FDINFO})", decode.SOCKET_FDINFO_SIZE),
     ("PROC_PIDFDSOCKETINFO_SIZE", decode.SOCKET_FDINFO_SIZE),
+    (f"offsetof({FDINFO}, psi.soi_so)", decode._SOI_SO),
     (f"offsetof({FDINFO}, psi.soi_family)", decode._SOI_FAMILY),
     (f"offsetof({FDINFO}, psi.soi_qlen)", decode._SOI_QLEN),
     (f"offsetof({FDINFO}, psi.soi_rcv.sbi_cc)", decode._SOI_RCV_CC),
