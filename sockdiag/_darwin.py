@@ -9,6 +9,7 @@ See docs/macos.md for what each value means on macOS.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import resource
 import socket
@@ -18,6 +19,7 @@ from . import _fast, decode
 from ._common import (
     TCP_STATES,
     InterfaceCounters,
+    NotSupported,
     SendBuffer,
     SocketInfo,
     SockdiagError,
@@ -28,6 +30,26 @@ from ._common import (
 send_buffer = _fast.send_buffer
 
 
+def _decoded(function):
+    """Decorator: a kernel answer the decoders cannot read becomes NotSupported.
+
+    The decoders raise ValueError on malformed input; from a live kernel that
+    means a macOS whose layouts differ from the ones sockdiag knows, which the
+    user should hear in one line, not as a traceback.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except ValueError as err:
+            raise NotSupported(
+                f"this macOS answered in a layout sockdiag does not know ({err})") from err
+
+    return wrapper
+
+
+@_decoded
 def tcp_info(sock_or_fd) -> TcpInfo:
     # The public struct always; the private one when the kernel gives it.
     private, public = _fast.darwin_tcp_info_bytes(sock_or_fd)
@@ -67,17 +89,27 @@ def _wanted_states(states: Optional[Iterable[str]]) -> Optional[frozenset[str]]:
 def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[SocketInfo]:
     """TCP sockets of pid from libproc; the caller's own ones with the full split."""
     wanted = _wanted_states(states)
-    fds = decode.proc_fdlist_darwin(_fast.darwin_proc_fdlist(pid))
-    socket_fds = [fd for fd, kind in fds if kind == "socket"]
-    sockets = [
-        info
-        for fd, buf in _fast.darwin_socket_fdinfos(pid, socket_fds)
-        if (info := decode.socket_fdinfo_darwin(buf, fd)) is not None
-        and (wanted is None or info.state in wanted)
-    ]
+    sockets = [info for info in _libproc_sockets(pid) if wanted is None or info.state in wanted]
     if pid == os.getpid():
         return [_with_own_split(info) for info in sockets]
     return sockets
+
+
+@_decoded
+def _fd_list(pid: int) -> list[tuple[int, str]]:
+    """pid's descriptors as [(fd, type name)]."""
+    return decode.proc_fdlist_darwin(_fast.darwin_proc_fdlist(pid))
+
+
+@_decoded
+def _libproc_sockets(pid: int) -> list[SocketInfo]:
+    """pid's TCP sockets as libproc shows them to another process."""
+    socket_fds = [fd for fd, kind in _fd_list(pid) if kind == "socket"]
+    return [
+        info
+        for fd, buf in _fast.darwin_socket_fdinfos(pid, socket_fds)
+        if (info := decode.socket_fdinfo_darwin(buf, fd)) is not None
+    ]
 
 
 def _with_own_split(info: SocketInfo) -> SocketInfo:
@@ -133,7 +165,7 @@ def queue_delay_s(unsent: Optional[int], send_rate_bps: Optional[int]) -> Option
 
 def userspace_networking(pid: int) -> UserSpaceNetworking:
     """Counts of pid's descriptors that tell whether its flows bypass sockets."""
-    return count_fd_types(pid, decode.proc_fdlist_darwin(_fast.darwin_proc_fdlist(pid)))
+    return count_fd_types(pid, _fd_list(pid))
 
 
 def count_fd_types(pid: int, fds: Iterable[tuple[int, str]]) -> UserSpaceNetworking:
@@ -154,7 +186,7 @@ def fd_headroom(pid: int) -> tuple[int, Optional[int]]:
     No libproc flavor exposes another process's resource limits, so the limit
     is known only for the caller's own process.
     """
-    open_fds = len(decode.proc_fdlist_darwin(_fast.darwin_proc_fdlist(pid)))
+    open_fds = len(_fd_list(pid))
     if pid != os.getpid():
         return open_fds, None
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -164,6 +196,7 @@ def fd_headroom(pid: int) -> tuple[int, Optional[int]]:
 # --- interfaces -------------------------------------------------------------------
 
 
+@_decoded
 def interfaces() -> dict[str, InterfaceCounters]:
     """Counters per interface: one NET_RT_IFLIST2 walk, bytes from IFMIB."""
     listed = decode.iflist2_darwin(_fast.darwin_iflist2())

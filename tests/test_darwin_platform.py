@@ -82,6 +82,16 @@ def test_split_of_own_socket():
     assert split.local == info.local and split.fd == 5
 
 
+def test_undecodable_kernel_answer_is_one_line_not_supported(monkeypatch):
+    # A macOS whose layouts differ: the decoders' ValueError reaches the user
+    # as NotSupported, which the CLI prints as one line.
+    monkeypatch.setattr(_darwin._fast, "darwin_proc_fdlist", lambda pid: b"\0" * 7)
+    with pytest.raises(NotSupported, match="layout sockdiag does not know"):
+        _darwin.process_sockets(123)
+    with pytest.raises(ValueError, match="unknown TCP state"):
+        _darwin.process_sockets(123, states=["bogus"])  # the caller's mistake stays ValueError
+
+
 def test_public_names_by_platform():
     assert hasattr(sockdiag, "userspace_networking") == MACOS
     assert ("userspace_networking" in sockdiag.__all__) == MACOS
