@@ -121,7 +121,11 @@ def _with_own_split(info: SocketInfo) -> SocketInfo:
     stays as it was.
     """
     try:
-        with socket.socket(fileno=os.dup(info.fd)) as sock:
+        sock = _own_socket(info.fd)
+    except OSError:
+        return info  # closed, or no longer a socket
+    try:
+        with sock:
             if _ports(sock) != (info.local_port, info.remote_port):
                 return info  # the fd was reused for another connection
             buffer = send_buffer(sock)
@@ -129,6 +133,16 @@ def _with_own_split(info: SocketInfo) -> SocketInfo:
     except (OSError, SockdiagError):
         return info
     return split_socket_info(info, buffer, tcp)
+
+
+def _own_socket(fd: int) -> socket.socket:
+    """A socket object on a duplicate of one of our fds (closing it leaves fd open)."""
+    duplicate = os.dup(fd)
+    try:
+        return socket.socket(fileno=duplicate)
+    except OSError:
+        os.close(duplicate)
+        raise
 
 
 def _ports(sock: socket.socket) -> tuple[int, int]:

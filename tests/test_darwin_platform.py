@@ -92,6 +92,26 @@ def test_undecodable_kernel_answer_is_one_line_not_supported(monkeypatch):
         _darwin.process_sockets(123, states=["bogus"])  # the caller's mistake stays ValueError
 
 
+def test_own_split_keeps_the_libproc_view_when_the_fd_changed():
+    # The fd was closed or reused between the listing and the read: no split,
+    # no exception, no leaked descriptor.
+    read_end, write_end = os.pipe()
+    client, server = connected_pair()
+    try:
+        open_before = len(os.listdir("/dev/fd"))
+        not_a_socket = decode.socket_fdinfo_darwin(mk.socket_fdinfo(), read_end)
+        assert _darwin._with_own_split(not_a_socket) is not_a_socket
+        other_connection = decode.socket_fdinfo_darwin(
+            mk.socket_fdinfo(local=("127.0.0.1", 1), remote=("127.0.0.1", 2)), client.fileno())
+        assert _darwin._with_own_split(other_connection) is other_connection
+        assert len(os.listdir("/dev/fd")) == open_before
+    finally:
+        for fd in (read_end, write_end):
+            os.close(fd)
+        client.close()
+        server.close()
+
+
 def test_public_names_by_platform():
     assert hasattr(sockdiag, "userspace_networking") == MACOS
     assert ("userspace_networking" in sockdiag.__all__) == MACOS
