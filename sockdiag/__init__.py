@@ -18,6 +18,8 @@ from ._common import (
     NoSuchProcess,
     NotSupported,
     Record,
+    RecordingSummary,
+    Sample,
     SendBuffer,
     SocketInfo,
     SockdiagError,
@@ -41,6 +43,8 @@ __all__ = [
     "NoSuchProcess",
     "NotSupported",
     "Record",
+    "RecordingSummary",
+    "Sample",
     "SendBuffer",
     "SockdiagError",
     "SocketInfo",
@@ -49,6 +53,10 @@ __all__ = [
     "decode",
     "get_notsent_lowat",
     "process_sockets",
+    "InstrumentedSocket",
+    "Recording",
+    "record",
+    "record_stream",
     "send_buffer",
     "set_notsent_lowat",
     "tcp_info",
@@ -185,3 +193,8 @@ def interface_rates(
         for name, new in after.items()
         if (old := before.get(name)) is not None
     }
+
+# --- recording an application's sockets ---------------------------------------
+# record / record_stream / InstrumentedSocket are documented where they are
+# defined (sockdiag/record.py); they are already thin.
+from .record import InstrumentedSocket, Recording, record, record_stream  # noqa: E402

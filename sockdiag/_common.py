@@ -376,3 +376,54 @@ class InterfaceRates(Record):
     def total_bytes_per_s(self) -> float:
         """rx + tx bytes per second (a missing rate counts as 0), to rank interfaces."""
         return (self.rx_bytes_per_s or 0.0) + (self.tx_bytes_per_s or 0.0)
+
+
+# --- recording an application's sockets (sockdiag.record) --------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Sample(Record):
+    """One look at a socket's send buffer during a recording.
+
+    ``time_s``: ``time.monotonic()`` when the sample was taken, in seconds.
+    ``size``, ``unacked``, ``unsent`` and ``free`` are SendBuffer's (bytes).
+    ``queue_delay_s``: how long a byte written now waits before it is sent,
+    ``unsent / delivery rate`` (TCP_INFO); ``None`` for non-TCP sockets and
+    while the kernel has no delivery rate yet.
+    A recording made with ``fields=("rtt_us", ...)`` gives samples of a
+    subclass that also has those TcpInfo attributes.
+    """
+
+    time_s: float
+    size: int
+    unacked: Optional[int]
+    unsent: Optional[int]
+    free: int
+    queue_delay_s: Optional[float]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingSummary(Record):
+    """Distribution of a recording's samples (nearest-rank percentiles).
+
+    Byte figures are of SendBuffer's ``unacked`` / ``unsent``; ``None`` when
+    no sample had a value.  ``full_buffer_s``: time the send buffer was full
+    (``free == 0``, a blocking writer would wait), counting each sample's
+    state as lasting until the next sample.  ``samples`` is how many are
+    kept, ``dropped`` how many older ones the ring buffer overwrote (the
+    summary covers the kept ones).
+    """
+
+    samples: int
+    dropped: int
+    duration_s: float
+    unacked_p50_bytes: Optional[int]
+    unacked_p99_bytes: Optional[int]
+    unacked_max_bytes: Optional[int]
+    unsent_p50_bytes: Optional[int]
+    unsent_p99_bytes: Optional[int]
+    unsent_max_bytes: Optional[int]
+    queue_delay_p50_s: Optional[float]
+    queue_delay_p99_s: Optional[float]
+    queue_delay_max_s: Optional[float]
+    full_buffer_s: float

@@ -406,3 +406,4 @@ def set_notsent_lowat(sock_or_fd, unsigned int nbytes):
 include "_fast_diag.pxi"
 include "_fast_darwin.pxi"
 include "_fast_rtnl.pxi"
+include "_fast_record.pxi"
