@@ -333,7 +333,7 @@ def socket_fdinfo_darwin(buf: bytes, fd: Optional[int] = None) -> Optional[Socke
     send_queue, sndbuf = struct.unpack_from("<II", buf, _SOI_SND_CC)
     (state_number,) = struct.unpack_from("<i", buf, _TCPSI_STATE)
     listening = state_number == _TSI_S_LISTEN
-    (recv_queue,) = struct.unpack_from("<h" if listening else "<I", buf,
+    (recv_queue,) = struct.unpack_from("<H" if listening else "<I", buf,
                                        _SOI_QLEN if listening else _SOI_RCV_CC)
     return SocketInfo(
         fd=fd,
