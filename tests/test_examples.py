@@ -12,6 +12,10 @@ import pytest
 
 import sockdiag
 
+from conftest import requires_linux
+
+pytestmark = requires_linux
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TESTED = {"bulk_upload.py", "asyncio_lowat.py", "watch_child.py", "plot_recording.py"}
 NUMBER = r"-?\d+(?:\.\d+)?"

@@ -16,7 +16,9 @@ import pytest
 import sockdiag
 from sockdiag import InstrumentedSocket, NotSupported, Sample, UnsuitableSocket
 
-from conftest import connected_pair, drain, fill, wait_until
+from conftest import connected_pair, drain, fill, requires_linux, wait_until
+
+pytestmark = requires_linux
 
 BUFFER_FIELDS = ("size", "unacked", "unsent", "free")
 

@@ -19,8 +19,10 @@ import pytest
 import sockdiag
 from sockdiag import reference
 
-from conftest import drain, fill, requires_ss, wait_until
+from conftest import drain, fill, requires_linux, requires_ss, wait_until
 from loopback import ss_filter
+
+pytestmark = requires_linux
 
 SIOCOUTQ = 0x5411
 SIOCOUTQNSD = 0x894B
