@@ -6,12 +6,15 @@ _fast holds the syscalls.  Availability notes say where a name exists.
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Iterable, Mapping, Optional
 
 from ._common import (
     LINUX,
     MACOS,
     AccessDenied,
+    InterfaceCounters,
+    InterfaceRates,
+    LinkStats64,
     NoSuchProcess,
     NotSupported,
     Record,
@@ -40,8 +43,6 @@ __all__ = [
     "NoSuchProcess",
     "NotSupported",
     "Record",
-    "RecordingSummary",
-    "Sample",
     "SendBuffer",
     "SockdiagError",
     "SocketInfo",
@@ -50,13 +51,22 @@ __all__ = [
     "decode",
     "get_notsent_lowat",
     "process_sockets",
-    "InstrumentedSocket",
-    "Recording",
-    "record",
-    "record_stream",
     "send_buffer",
     "set_notsent_lowat",
     "tcp_info",
+    # interface counters (issue 4)
+    "InterfaceCounters",
+    "InterfaceRates",
+    "LinkStats64",
+    "interface_rates",
+    "interfaces",
+    # recording an application's sockets (issue 5)
+    "InstrumentedSocket",
+    "Recording",
+    "RecordingSummary",
+    "Sample",
+    "record",
+    "record_stream",
 ]
 
 # The hot path is exported without a Python wrapper around it: one call costs
@@ -137,6 +147,52 @@ if MACOS:
         Availability: macOS only.  Raises NoSuchProcess, AccessDenied.
         """
         return _platform.userspace_networking(pid)
+
+# --- interface counters (issue 4) ---------------------------------------------
+
+
+def interfaces() -> dict[str, InterfaceCounters]:
+    """Counters of every network interface: {name: InterfaceCounters}.
+
+    Exact 64-bit byte, packet, error and drop counts since each interface
+    came up, with its index, MTU and whether it is administratively up.
+    Linux: one rtnetlink ``RTM_GETLINK`` dump (``IFLA_STATS64``) in the
+    calling thread's network namespace.  macOS: ``NET_RT_IFLIST2`` with the
+    exact byte counts from ``IFMIB_IFDATA``.  Availability: Linux, macOS.
+    """
+    return _platform.interfaces()
+
+
+def interface_rates(
+    before: Mapping[str, InterfaceCounters],
+    after: Mapping[str, InterfaceCounters],
+    elapsed_s: float,
+) -> dict[str, InterfaceRates]:
+    """Per-second rates between two ``interfaces()`` samples taken elapsed_s apart.
+
+    Only interfaces present in both samples have rates.  A rate is ``None``
+    when a counter is missing or went backwards (the interface was
+    re-created), never a fake 0.  ValueError unless elapsed_s > 0.
+    """
+    if not elapsed_s > 0:
+        raise ValueError(f"elapsed_s must be > 0, not {elapsed_s}")
+
+    def rate(old: Optional[int], new: Optional[int]) -> Optional[float]:
+        if old is None or new is None or new < old:
+            return None
+        return (new - old) / elapsed_s
+
+    return {
+        name: InterfaceRates(
+            name=name,
+            rx_bytes_per_s=rate(old.rx_bytes, new.rx_bytes),
+            tx_bytes_per_s=rate(old.tx_bytes, new.tx_bytes),
+            rx_packets_per_s=rate(old.rx_packets, new.rx_packets),
+            tx_packets_per_s=rate(old.tx_packets, new.tx_packets),
+        )
+        for name, new in after.items()
+        if (old := before.get(name)) is not None
+    }
 
 
 # --- recording an application's sockets ---------------------------------------

@@ -13,7 +13,7 @@ import struct
 from typing import Optional
 
 from . import _fast
-from ._common import TCP_INFO_FIELDS, InterfaceCounters, SocketInfo, TcpInfo
+from ._common import TCP_INFO_FIELDS, InterfaceCounters, LinkStats64, SocketInfo, TcpInfo
 
 
 def tcp_info_linux(buf: bytes) -> TcpInfo:
@@ -36,7 +36,9 @@ def inet_diag_dump(buf: bytes, fds: Optional[dict[int, int]] = None) -> list[Soc
     """
     return _fast.decode_inet_diag_dump(buf, fds)
 
-# =============================================================================
+
+# ======================================================================
+
 # macOS (XNU).  Layouts, offsets and constants from
 # shared/reference/macos-abi.md (sections in brackets); everything is
 # little-endian and read with struct.unpack_from, never by casting, because
@@ -485,3 +487,28 @@ def ifmibdata_darwin(buf: bytes, index: Optional[int] = None) -> Optional[Interf
         tx_drops=snd_drops,
         **_if_data64_counters(buf, 52),
     )
+
+
+def rtnl_link_stats64(buf: bytes) -> LinkStats64:
+    """Decode a Linux ``IFLA_STATS64`` payload (``struct rtnl_link_stats64``).
+
+    Decoded by its length: fields a shorter (older kernel's) struct lacks are
+    ``None``, bytes past the newest known layout (200 bytes, Linux 6.18) are
+    ignored.  ValueError under 184 bytes (the oldest layout, Linux 2.6.35).
+    The rtnetlink dump behind ``sockdiag.interfaces()`` decodes with the same
+    routine.
+    """
+    return _fast.decode_link_stats64(buf)
+
+
+def rtnl_link_dump(buf: bytes) -> dict[str, InterfaceCounters]:
+    """Decode a whole rtnetlink ``RTM_GETLINK`` dump: {interface name: InterfaceCounters}.
+
+    ``buf`` is the datagrams the kernel sent, concatenated, up to and
+    including ``NLMSG_DONE``.  ValueError when a length points outside the
+    buffer, a link message lacks its name, an ``IFLA_STATS64`` is shorter
+    than any kernel's struct, the dump carries an ``NLMSG_ERROR``, was
+    interrupted (``NLM_F_DUMP_INTR``: not one snapshot) or does not end in
+    ``NLMSG_DONE``.  Links without ``IFLA_STATS64`` have ``None`` counters.
+    """
+    return _fast.decode_rtnl_link_dump(buf)

@@ -79,15 +79,21 @@ def test_matches_ss(tcp_pair):
     client, _ = tcp_pair
     fill(client)
     port = client.getsockname()[1]
-    out = subprocess.run(["ss", "-tiHn", "state", "established", "sport", f"= :{port}"],
-                         capture_output=True, text=True, check=True).stdout
-    info = sockdiag.tcp_info(client)
-    snd, rcv = map(int, re.search(r"wscale:(\d+),(\d+)", out).groups())
-    assert (info.snd_wscale, info.rcv_wscale) == (snd, rcv)
-    assert info.snd_mss == int(re.search(r" mss:(\d+)", out).group(1))
-    assert info.advmss == int(re.search(r"advmss:(\d+)", out).group(1))
-    assert info.pmtu == int(re.search(r"pmtu:(\d+)", out).group(1))
-    assert info.rto_us == int(re.search(r"rto:(\d+)", out).group(1)) * 1000
+
+    def agrees():
+        # rto and mss can move between two reads: retry until one pair agrees.
+        out = subprocess.run(["ss", "-tiHn", "state", "established", "sport", f"= :{port}"],
+                             capture_output=True, text=True, check=True).stdout
+        info = sockdiag.tcp_info(client)
+        snd, rcv = map(int, re.search(r"wscale:(\d+),(\d+)", out).groups())
+        return ((info.snd_wscale, info.rcv_wscale) == (snd, rcv)
+                and info.snd_mss == int(re.search(r" mss:(\d+)", out).group(1))
+                and info.advmss == int(re.search(r"advmss:(\d+)", out).group(1))
+                and info.pmtu == int(re.search(r"pmtu:(\d+)", out).group(1))
+                and info.rto_us == int(re.search(r"rto:(\d+)", out).group(1)) * 1000
+                and info.notsent_bytes == int(re.search(r"notsent:(\d+)", out).group(1)))
+
+    wait_until(agrees)
 
 
 def test_non_tcp_socket_is_refused():

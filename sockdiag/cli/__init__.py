@@ -40,3 +40,5 @@ from .watch import watch  # noqa: E402
 cli.add_command(watch)
 from .demo import demo  # noqa: E402
 cli.add_command(demo)
+from .ifstat import ifstat  # noqa: E402
+cli.add_command(ifstat)
