@@ -322,6 +322,27 @@ def test_closing_an_instrumented_socket_mid_recording(no_leaks):
         assert len(rec.samples) == 2
 
 
+def test_a_sampling_error_stops_the_recorder_and_raises_on_exit(no_leaks):
+    with socket.socket() as sock:  # not connected yet: its buffer is empty but readable
+        with pytest.raises(UnsuitableSocket, match="listening"):
+            with sockdiag.record(sock, interval=0.001) as rec:
+                sock.bind(("127.0.0.1", 0))
+                sock.listen()  # a listening socket has no send buffer
+                wait_until(lambda: rec.error is not None)
+        assert len(rec.samples) >= 1 and not rec.socket_closed
+
+
+def test_the_body_exception_wins_over_a_sampling_error(no_leaks):
+    with socket.socket() as sock:
+        with pytest.raises(RuntimeError, match="body failed"):
+            with sockdiag.record(sock, interval=0.001) as rec:
+                sock.bind(("127.0.0.1", 0))
+                sock.listen()
+                wait_until(lambda: rec.error is not None)
+                raise RuntimeError("body failed")
+        assert isinstance(rec.error, UnsuitableSocket)
+
+
 # --- InstrumentedSocket behaves as the socket it wraps ---------------------------
 
 
