@@ -15,6 +15,7 @@ from sockdiag import _fast, decode, reference
 from sockdiag._common import TCP_INFO_FIELDS
 
 from conftest import fill, requires_ss, wait_until
+from loopback import ss_filter
 
 TCP_INFO = 11
 # Fields that move between two reads of an idle connection.
@@ -78,11 +79,10 @@ def test_cython_and_reference_agree_on_a_live_socket(tcp_pair):
 def test_matches_ss(tcp_pair):
     client, _ = tcp_pair
     fill(client)
-    port = client.getsockname()[1]
 
     def agrees():
         # rto and mss can move between two reads: retry until one pair agrees.
-        out = subprocess.run(["ss", "-tiHn", "state", "established", "sport", f"= :{port}"],
+        out = subprocess.run(["ss", "-tiHn", "state", "established", *ss_filter(client)],
                              capture_output=True, text=True, check=True).stdout
         info = sockdiag.tcp_info(client)
         snd, rcv = map(int, re.search(r"wscale:(\d+),(\d+)", out).groups())
