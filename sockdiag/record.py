@@ -291,7 +291,9 @@ class InstrumentedSocket:
     ``sendmsg``, ``sendto`` and ``sendfile`` take one sample after the call
     returns or raises, into ``.recording`` (a Recording).  Writes through
     ``makefile()`` are not recorded, and it is not a ``socket.socket``
-    instance (``ssl.wrap_socket`` needs the real one).
+    instance (``ssl.wrap_socket`` needs the real one).  asyncio takes it:
+    ``asyncio.open_connection(sock=InstrumentedSocket(sock))`` records
+    every send the transport makes.
     Availability: Linux, macOS.
     """
 

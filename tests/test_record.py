@@ -533,6 +533,24 @@ def test_record_stream_ends_cleanly_when_the_transport_closes(no_leaks):
     assert rec.socket_closed and rec.error is None and len(rec.samples) >= 2
 
 
+def test_instrumented_socket_under_an_asyncio_transport(no_leaks):
+    """open_connection(sock=InstrumentedSocket(...)): a sample per transport write."""
+    async def main():
+        accepted: asyncio.Future = asyncio.get_running_loop().create_future()
+        server = await asyncio.start_server(lambda _, writer: accepted.set_result(writer), "127.0.0.1", 0)
+        raw = socket.create_connection(server.sockets[0].getsockname()[:2])
+        wrapped = InstrumentedSocket(raw)
+        _, writer = await asyncio.open_connection(sock=wrapped)
+        for _ in range(5):
+            writer.write(b"x" * 1000)  # the buffer is empty: each goes straight to send()
+            await writer.drain()
+        await close_all(server, writer, await accepted)
+        return wrapped.recording
+
+    rec = asyncio.run(main())
+    assert len(rec.samples) == 1 + 5
+
+
 def test_record_stream_without_a_socket_is_a_clear_error():
     class NoSocket:
         def get_extra_info(self, name, default=None):
