@@ -151,6 +151,16 @@ def test_non_tcp_socket_records_without_queue_delay(no_leaks):
                 pass
 
 
+def test_a_recording_by_hand(tcp_pair, no_leaks):
+    client, server = tcp_pair
+    rec = sockdiag.Recording(client, fields=("snd_mss",), capacity=10)  # first sample now
+    client.sendall(b"x" * 1000)
+    assert rec.sample() is True
+    assert len(rec.samples) == 2 and rec.samples[-1].snd_mss > 0
+    client.close()
+    assert rec.sample() is False and rec.socket_closed and len(rec.samples) == 2
+
+
 # --- summary, CSV, plot --------------------------------------------------------
 
 
