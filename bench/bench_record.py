@@ -19,20 +19,11 @@ import pytest
 
 import sockdiag
 
-from loopback import connected_pair, fill
+from loopback import connected_pair
 
 SAMPLES_PER_ROUND = 2_000
 SENDS_PER_ROUND = 1_000
 MESSAGE = b"x" * 64
-
-
-@pytest.fixture(scope="module")
-def full_connection():
-    client, server = connected_pair()
-    fill(client)
-    yield client
-    client.close()
-    server.close()
 
 
 @pytest.fixture
