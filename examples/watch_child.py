@@ -5,16 +5,24 @@ this process, which reads slowly.  Every --interval seconds it prints the
 child's TCP sockets as seen from outside: no change to the child's code.
 
     $ python examples/watch_child.py
-    child pid 4242 uploads 4 MiB; reading 2048 KiB/s
-      time_s    fd  remote             state          unacked_kib    unsent_kib    free_kib    queue_delay_ms
-    --------  ----  -----------------  -----------  -------------  ------------  ----------  ----------------
-       0.200     3  127.0.0.1:41235    ESTABLISHED            0.0        2288.1       231.2             184.0
-       0.400     3  127.0.0.1:41235    ESTABLISHED            0.0        1916.1       610.6             133.8
-       ...
+    child pid 3814 uploads 4 MiB; reading 2048 KiB/s
+      time_s    fd  remote           state          unacked_kib    unsent_kib    free_kib    queue_delay_ms
+    --------  ----  ---------------  -----------  -------------  ------------  ----------  ----------------
+       0.007     3  127.0.0.1:44673  ESTABLISHED            0.0        2447.1        68.2               4.5
+       0.208     3  127.0.0.1:44673  ESTABLISHED            0.0        2102.1       421.3              59.0
+       0.405     3  127.0.0.1:44673  ESTABLISHED           93.0        1637.1       799.8             111.4
+       0.601     3  127.0.0.1:44673  ESTABLISHED            0.0        2148.6       374.0             147.8
+       0.802     3  127.0.0.1:44673  ESTABLISHED            0.0        1776.6       752.5             121.2
+       1.002     3  127.0.0.1:44673  FIN_WAIT1              0.0        1952.0       573.8             133.4
+       1.207     3  127.0.0.1:44673  FIN_WAIT1              0.0        1580.0       952.3             107.8
+       1.404     3  127.0.0.1:44673  FIN_WAIT1             93.0        1115.0      1330.8              76.2
+       1.609     3  127.0.0.1:44673  FIN_WAIT1              0.0         743.0      1804.0              50.1
+       1.805     3  127.0.0.1:44673  FIN_WAIT1              0.0         371.0      2182.5              25.4
     child exited with status 0
 
-(Sample output pending: written against the process_sockets(pid) ->
-list[SocketInfo] contract; run it to see real figures.)
+The child's sendall() returns at about 1 s and it shuts its side down
+(FIN_WAIT1), yet almost 2 MiB are still in its send buffer: "sent" to the
+program is not "sent" to the network.
 """
 
 from __future__ import annotations

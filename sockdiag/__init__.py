@@ -43,8 +43,6 @@ __all__ = [
     "NoSuchProcess",
     "NotSupported",
     "Record",
-    "RecordingSummary",
-    "Sample",
     "SendBuffer",
     "SockdiagError",
     "SocketInfo",
@@ -53,10 +51,6 @@ __all__ = [
     "decode",
     "get_notsent_lowat",
     "process_sockets",
-    "InstrumentedSocket",
-    "Recording",
-    "record",
-    "record_stream",
     "send_buffer",
     "set_notsent_lowat",
     "tcp_info",
@@ -66,6 +60,13 @@ __all__ = [
     "LinkStats64",
     "interface_rates",
     "interfaces",
+    # recording an application's sockets (issue 5)
+    "InstrumentedSocket",
+    "Recording",
+    "RecordingSummary",
+    "Sample",
+    "record",
+    "record_stream",
 ]
 
 # The hot path is exported without a Python wrapper around it: one call costs
@@ -147,7 +148,6 @@ if MACOS:
         """
         return _platform.userspace_networking(pid)
 
-
 # --- interface counters (issue 4) ---------------------------------------------
 
 
@@ -193,6 +193,7 @@ def interface_rates(
         for name, new in after.items()
         if (old := before.get(name)) is not None
     }
+
 
 # --- recording an application's sockets ---------------------------------------
 # record / record_stream / InstrumentedSocket are documented where they are

@@ -376,8 +376,6 @@ class InterfaceRates(Record):
     def total_bytes_per_s(self) -> float:
         """rx + tx bytes per second (a missing rate counts as 0), to rank interfaces."""
         return (self.rx_bytes_per_s or 0.0) + (self.tx_bytes_per_s or 0.0)
-
-
 # --- recording an application's sockets (sockdiag.record) --------------------
 
 
@@ -408,10 +406,11 @@ class RecordingSummary(Record):
 
     Byte figures are of SendBuffer's ``unacked`` / ``unsent``; ``None`` when
     no sample had a value.  ``full_buffer_s``: time the send buffer was full
-    (``free == 0``, a blocking writer would wait), counting each sample's
-    state as lasting until the next sample.  ``samples`` is how many are
-    kept, ``dropped`` how many older ones the ring buffer overwrote (the
-    summary covers the kept ones).
+    (``free == 0``: a writer blocks), counting each sample's state as lasting
+    until the next sample.  Linux wakes a blocked writer only once about a
+    third of the buffer is free again, so a blocking writer waits longer.
+    ``samples`` is how many are kept, ``dropped`` how many older ones the
+    ring buffer overwrote (the summary covers the kept ones).
     """
 
     samples: int

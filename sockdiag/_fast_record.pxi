@@ -50,7 +50,9 @@ cdef class TcpSampler:
                 or ioctl(fd, SIOCOUTQ, &queued) != 0
                 or getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &mem_length) != 0
                 or getsockopt(fd, IPPROTO_TCP, SD_TCP_INFO_OPT, info, &info_length) != 0):
-            raise _unsuitable(fd, errno, "sampling the send buffer")
+            err = errno
+            send_buffer(fd)  # raises the error that says what the socket is now
+            raise _unsuitable(fd, err, "getsockopt(TCP_INFO)")
         clock_gettime(CLOCK_MONOTONIC, &now)
         sample = self.layout.new()
         self.layout.put(sample, 0, now.tv_sec + now.tv_nsec * 1e-9)

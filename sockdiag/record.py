@@ -87,7 +87,11 @@ class Recording:
     """Samples of one socket's send buffer, newest ``capacity`` kept.
 
     Made by ``sockdiag.record``, ``sockdiag.record_stream`` and
-    ``InstrumentedSocket``; stays readable after the recording ends.
+    ``InstrumentedSocket``, and stays readable after the recording ends; or
+    by hand, ``Recording(sock, fields, capacity)``, calling ``sample()``
+    when you like.  The first sample is taken on construction: a closed,
+    listening or unsuitable socket raises UnsuitableSocket there, an
+    unknown field ValueError.
     """
 
     def __init__(self, sock: Any, fields: Sequence[str] = (), capacity: int = DEFAULT_CAPACITY) -> None:
@@ -123,14 +127,10 @@ class Recording:
         self.socket = sock
         #: An error that ended sampling early (other than the socket closing).
         self.error: Optional[SockdiagError] = None
-
-    # -- taking samples ------------------------------------------------------
-
-    def _start(self) -> None:
-        """First sample, in the caller's thread so that bad input raises there."""
-        self._send_buffer(self._sock)  # its errors say what is wrong with the socket
+        # The first sample, in the caller's thread so that bad input raises there.
+        self._send_buffer(sock)  # its errors say what is wrong with the socket
         try:
-            self._tcp_info(self._sock)
+            self._tcp_info(sock)
         except (UnsuitableSocket, NotSupported):
             if self._fields:
                 raise
@@ -138,6 +138,8 @@ class Recording:
         if self._is_tcp and LINUX:
             self._take = _fast.TcpSampler(self._type, self._fields).take
         self.sample()
+
+    # -- taking samples ------------------------------------------------------
 
     def _take_python(self, fd: int) -> Sample:
         """A sample from send_buffer() and tcp_info(): the reference for the
@@ -176,6 +178,8 @@ class Recording:
 
     def _sample_or_stop(self) -> bool:
         """sample() for the samplers: an error is kept in .error and stops them."""
+        if self.error is not None:
+            return False
         try:
             return self.sample()
         except SockdiagError as err:
@@ -217,7 +221,7 @@ class Recording:
         return RecordingSummary(
             samples=len(samples),
             dropped=self.dropped,
-            duration_s=samples[-1].time_s - samples[0].time_s if samples else 0.0,
+            duration_s=samples[-1].time_s - samples[0].time_s,
             unacked_p50_bytes=_percentile(unacked, 50),
             unacked_p99_bytes=_percentile(unacked, 99),
             unacked_max_bytes=unacked[-1] if unacked else None,
@@ -251,8 +255,6 @@ class Recording:
             raise NotSupported(
                 "plotting needs matplotlib: pip install 'sockdiag[plot]'") from err
         samples = self.samples
-        if not samples:
-            raise SockdiagError("nothing to plot: the recording has no samples")
         start = samples[0].time_s
         seconds = [s.time_s - start for s in samples]
         has_delay = any(s.queue_delay_s is not None for s in samples)
@@ -291,7 +293,9 @@ class InstrumentedSocket:
     ``sendmsg``, ``sendto`` and ``sendfile`` take one sample after the call
     returns or raises, into ``.recording`` (a Recording).  Writes through
     ``makefile()`` are not recorded, and it is not a ``socket.socket``
-    instance (``ssl.wrap_socket`` needs the real one).
+    instance (``ssl.wrap_socket`` needs the real one).  asyncio takes it:
+    ``asyncio.open_connection(sock=InstrumentedSocket(sock))`` records
+    every send the transport makes.
     Availability: Linux, macOS.
     """
 
@@ -301,7 +305,6 @@ class InstrumentedSocket:
         self._sock = sock
         self.recording = Recording(sock, fields, capacity)
         self.recording.socket = self
-        self.recording._start()
 
     def _record(self) -> None:
         # Never hide the send's own result or exception: a failed sample is
@@ -404,7 +407,6 @@ def record(sock: Any, interval: Optional[float] = 0.001, fields: Sequence[str] =
             yield rec
         return
     rec = Recording(sock, fields, capacity)
-    rec._start()
     stop = threading.Event()
     thread = threading.Thread(target=_sample_every, args=(rec, interval, stop),
                               name=f"sockdiag-record-fd{sock.fileno()}", daemon=True)
@@ -452,7 +454,6 @@ async def record_stream(stream: Any, interval: float = 0.001, fields: Sequence[s
         raise UnsuitableSocket(
             f"{type(stream).__name__} has no socket (get_extra_info('socket') is None)")
     rec = Recording(sock, fields, capacity)
-    rec._start()
     loop = asyncio.get_running_loop()
     handle: Optional[asyncio.TimerHandle] = None
 

@@ -24,7 +24,9 @@ import pytest
 import sockdiag
 from sockdiag import InterfaceCounters, _fast
 
-from conftest import drain, requires_root, wait_until
+from conftest import drain, requires_linux, requires_root, wait_until
+
+pytestmark = requires_linux
 
 requires_ip = pytest.mark.skipif(shutil.which("ip") is None, reason="needs ip from iproute2")
 

@@ -19,8 +19,10 @@ from sockdiag import InterfaceCounters, InterfaceRates, SockdiagError
 from sockdiag.cli import cli
 from sockdiag.cli.ifstat import busiest_interfaces_line, human_bytes, human_count
 
-from conftest import wait_until
+from conftest import requires_linux, wait_until
 from test_interfaces import generate_loopback_traffic
+
+pytestmark = requires_linux
 
 SOCKDIAG = str(Path(sys.executable).parent / "sockdiag")
 RATE_KEYS = ("rx_bytes_per_s", "tx_bytes_per_s", "rx_packets_per_s", "tx_packets_per_s")
