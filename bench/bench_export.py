@@ -8,6 +8,7 @@ Run: pytest bench/bench_export.py   (the ratio table prints at the end)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import subprocess
@@ -25,8 +26,10 @@ from sockdiag import export  # noqa: E402
 CONNECTIONS = int(os.environ.get("SOCKDIAG_BENCH_CONNECTIONS", "9500"))
 
 HOLDER = textwrap.dedent("""
-    import socket, sys
+    import resource, socket, struct, sys
     count = int(sys.argv[1])
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(soft, 2 * count + 64), hard), hard))
     listener = socket.create_server(("127.0.0.1", 0), backlog=4096)
     held = []
     while len(held) < 2 * count:
@@ -36,22 +39,37 @@ HOLDER = textwrap.dedent("""
     held[0].send(b"x" * 100_000)  # one connection with bytes queued
     print("ready", flush=True)
     sys.stdin.read()
+    # Reset rather than close: thousands of TIME_WAIT sockets would slow
+    # every sock_diag dump on the machine for a minute.
+    for sock in held:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
 """)
+
+
+@contextlib.contextmanager
+def holder(connections: int):
+    """pid of a child process holding connections loopback connections."""
+    child = subprocess.Popen([sys.executable, "-c", HOLDER, str(connections)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "ready\n", "holder failed (ulimit -n too low?)"
+        yield child.pid
+    finally:
+        child.stdin.close()  # the child resets its connections and exits
+        try:
+            child.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        child.stdout.close()
 
 
 @pytest.fixture(scope="module")
 def busy_pid():
     """pid of a process holding CONNECTIONS loopback connections."""
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(CONNECTIONS)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline() == "ready\n", "holder failed (ulimit -n too low?)"
-        yield holder.pid
-    finally:
-        holder.kill()
-        holder.wait()
-        holder.stdin.close()
-        holder.stdout.close()
+    with holder(CONNECTIONS) as pid:
+        yield pid
 
 
 def per_call(benchmark, function, *args) -> float:

@@ -21,7 +21,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from bench_export import HOLDER  # noqa: E402
+from bench_export import holder  # noqa: E402
 
 
 def rss_kib(pid: int) -> int:
@@ -37,34 +37,32 @@ def main() -> int:
     parser.add_argument("--max-growth-kib", type=int, default=1024)
     args = parser.parse_args()
 
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(args.connections)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     exporter = None
-    try:
-        assert holder.stdout.readline() == "ready\n", "holder failed"
-        exporter = subprocess.Popen(
-            [sys.executable, "-c", "from sockdiag.cli import main; main()", "export",
-             "--listen", "127.0.0.1:0", "--pid", str(holder.pid), "--per-socket"],
-            stderr=subprocess.PIPE, text=True,
-        )
-        ready, _, _ = select.select([exporter.stderr], [], [], 30)
-        line = exporter.stderr.readline() if ready else ""
-        url = re.search(r"serving (http://\S+/metrics)", line)
-        assert url, f"exporter did not start: {line!r}"
+    with holder(args.connections) as watched_pid:
+        try:
+            exporter = subprocess.Popen(
+                [sys.executable, "-c", "from sockdiag.cli import main; main()", "export",
+                 "--listen", "127.0.0.1:0", "--pid", str(watched_pid), "--per-socket"],
+                stderr=subprocess.PIPE, text=True,
+            )
+            ready, _, _ = select.select([exporter.stderr], [], [], 30)
+            line = exporter.stderr.readline() if ready else ""
+            url = re.search(r"serving (http://\S+/metrics)", line)
+            assert url, f"exporter did not start: {line!r}"
 
-        samples = []
-        started = time.monotonic()
-        for n in range(1, args.scrapes + 1):
-            with urllib.request.urlopen(url.group(1), timeout=30) as response:
-                body = response.read()
-            if n % args.every == 0:
-                samples.append((n, rss_kib(exporter.pid), len(body)))
-        elapsed = time.monotonic() - started
-    finally:
-        for process in (exporter, holder):
-            if process is not None:
-                process.kill()
-                process.wait()
+            samples = []
+            started = time.monotonic()
+            for n in range(1, args.scrapes + 1):
+                with urllib.request.urlopen(url.group(1), timeout=30) as response:
+                    body = response.read()
+                if n % args.every == 0:
+                    samples.append((n, rss_kib(exporter.pid), len(body)))
+            elapsed = time.monotonic() - started
+        finally:
+            if exporter is not None:
+                exporter.kill()
+                exporter.wait()
+                exporter.stderr.close()
 
     print(f"{2 * args.connections} sockets watched, --per-socket, "
           f"{args.scrapes} scrapes in {elapsed:.1f} s ({elapsed / args.scrapes * 1e3:.1f} ms each)")
