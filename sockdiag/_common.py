@@ -278,3 +278,26 @@ class InterfaceCounters(Record):
     tx_errors: Optional[int]
     rx_drops: Optional[int]
     tx_drops: Optional[int]
+
+
+# --- per-process traffic (top, budgets, fd headroom) -------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TcpDestroyEvent(Record):
+    """A TCP socket the kernel has just freed, with its final counters.
+
+    From the sock_diag socket-destroy multicast groups (Linux, root).  The
+    kernel sends no inode and no uid with it (the socket is already detached
+    from its file), so ``cookie`` is what identifies the socket.
+    ``tcp`` is its last TCP_INFO (``None`` if the kernel sent none).
+    """
+
+    cookie: int
+    family: str  # "IPv4" or "IPv6"
+    local_address: str
+    local_port: int
+    remote_address: str
+    remote_port: int
+    state: str
+    tcp: Optional[TcpInfo]
