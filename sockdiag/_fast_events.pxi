@@ -71,10 +71,11 @@ def tcp_counters():
 
     One SOCK_DIAG_BY_FAMILY dump per family with INET_DIAG_INFO.  Returns
     (sockets, listeners): sockets is a list of (cookie, inode, bytes_sent,
-    bytes_acked, bytes_received, bytes_retrans) for every socket holding
-    tcp_info (counters a kernel does not return are None; inode is 0 once
-    the process has closed the socket); listeners is a list of (family,
-    local address, local port, inode) of LISTEN sockets.  A dump the kernel
+    bytes_acked, bytes_received, bytes_retrans, local port, local address)
+    for every socket holding tcp_info (counters a kernel does not return are
+    None; inode is 0 once the process has closed the socket); listeners is a
+    list of (local port, local address, inode) of LISTEN sockets.  Local
+    addresses are the kernel's 16 raw bytes (IPv4: 4 bytes, then zeros).  A dump the kernel
     marks interrupted (the table changed under it) is taken again.
     """
     cdef int fd = sd_diag_socket()
@@ -137,11 +138,11 @@ cdef bint _dump_family(int fd, unsigned char *buf, int family, list sockets, lis
             if sd_diag_parse(payload, payload_length, &c) != 0 or c.info == NULL:
                 continue
             if c.state == SD_TCP_LISTEN:
-                listeners.append((_family_name(c.family), _address(c.family, c.local_address),
-                                  c.local_port, c.inode))
+                listeners.append((c.local_port, (<const char *>c.local_address)[:16], c.inode))
             else:
                 sockets.append((c.cookie, c.inode, _counter(c.bytes_sent), _counter(c.bytes_acked),
-                                _counter(c.bytes_received), _counter(c.bytes_retrans)))
+                                _counter(c.bytes_received), _counter(c.bytes_retrans),
+                                c.local_port, (<const char *>c.local_address)[:16]))
 
 
 def socket_owners(pids=None):

@@ -36,3 +36,5 @@ def main() -> None:
     except SockdiagError as err:
         click.echo(f"sockdiag: {err}", err=True)
         sys.exit(1)
+from .top import top
+cli.add_command(top)

@@ -1,0 +1,323 @@
+"""Per-process TCP traffic with nothing missed (Linux): bytes sent, acked,
+received and retransmitted, with rates.
+
+How each byte is found:
+
+* Live sockets: every sample takes one sock_diag dump per family of every
+  TCP socket's tcp_info counters and adds what grew since the previous
+  sample to the process that holds the socket (found by the socket's inode
+  among the ``/proc/<pid>/fd`` links).  A socket first seen after the
+  baseline was born since the previous sample: all its counters are new.
+* Closed sockets: the kernel's socket-destroy notifications (as ``ss -E``;
+  needs CAP_NET_ADMIN) carry each freed socket's final counters; what grew
+  since the socket was last dumped (or everything, if it was born and died
+  between two samples) is added as well.
+* Attribution: a notification carries no inode (the socket has left its
+  file by then), only the socket cookie; the cookie -> pid map from the
+  dumps is kept, so a process that closes a socket before the notification
+  is read still gets its bytes.  A socket never seen with an owner (opened
+  and closed between two samples) goes to the process listening on its
+  local port when there is one (accepted connections), otherwise to the
+  unattributed row: its bytes are reported, not dropped.
+
+Each socket is counted once: the socket is identified by its cookie, its
+last counters are remembered, and a notification retires the cookie.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Iterable, Optional
+
+from . import _fast
+from ._common import AccessDenied, LINUX, NotSupported, ProcessTraffic, TrafficSample
+
+# Index of each counter in the per-socket tuples of _fast.tcp_counters().
+_SENT, _ACKED, _RECEIVED, _RETRANS = range(4)
+_ZERO = (0, 0, 0, 0)
+# A socket that left the dump may be notified a little later (the kernel
+# sends the notification from a work queue): wait this many samples before
+# calling it missed.
+_DEPARTED_GRACE_SAMPLES = 2
+
+SORT_KEYS = ("total", "sent", "received", "acked", "retrans", "connections", "pid", "name")
+
+
+def _counters(sent, acked, received, retrans) -> tuple[int, int, int, int]:
+    # An old kernel's missing counter (None) adds nothing; the record then
+    # shows None for it (see TrafficAccountant._supported).
+    return (sent or 0, acked or 0, received or 0, retrans or 0)
+
+
+def _packed_address(family: str, address: str) -> bytes:
+    if family == "IPv6":
+        return socket.inet_pton(socket.AF_INET6, address)
+    return socket.inet_pton(socket.AF_INET, address) + bytes(12)
+
+
+_WILDCARD = bytes(16)
+_V4_MAPPED_PREFIX = bytes(10) + b"\xff\xff"
+
+
+def process_name(pid: int) -> Optional[str]:
+    """The process's command name (/proc/<pid>/comm), None once it has exited."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().rstrip("\n")
+    except OSError:
+        return None
+
+
+class _Usage:
+    """Running sums for one process (or the unattributed row)."""
+
+    __slots__ = ("interval", "total", "connections", "closed")
+
+    def __init__(self) -> None:
+        self.interval = [0, 0, 0, 0]
+        self.total = [0, 0, 0, 0]
+        self.connections = 0
+        self.closed = 0
+
+    def add(self, delta: Iterable[int]) -> None:
+        for i, value in enumerate(delta):
+            self.interval[i] += value
+            self.total[i] += value
+
+
+class TrafficAccountant:
+    """Samples per-process TCP traffic; each ``sample()`` covers the time since the last.
+
+    ``pids``: account only these processes (cheaper: only their fds are
+    scanned); ``None`` for every process.  Creating the accountant takes the
+    baseline; the first ``sample()`` then has rates.  Socket-destroy
+    notifications are used when the caller may join them (root); otherwise
+    ``closed_sockets_counted`` is False in every sample.  Call ``close()``
+    (or use it as a context manager) to release the netlink socket.
+    Availability: Linux.
+    """
+
+    def __init__(self, pids: Optional[Iterable[int]] = None, closed_sockets: bool = True) -> None:
+        if not LINUX:
+            raise NotSupported("per-process TCP accounting needs Linux sock_diag")
+        self._pids = None if pids is None else sorted(set(pids))
+        self._listener = None
+        if closed_sockets:
+            try:
+                self._listener = _fast.DestroyListener()
+            except AccessDenied:
+                pass
+        self._last: dict[int, tuple] = {}  # cookie -> counters at the last dump
+        self._owner: dict[int, int] = {}  # cookie -> pid, kept after the process closes it
+        self._departed: dict[int, tuple] = {}  # cookie -> (counters, samples since it left)
+        self._owners: dict[int, int] = {}  # inode -> pid, from the last fd scan
+        self._usage: dict[Optional[int], _Usage] = {}
+        self._unreadable = 0
+        self._supported = self._kernel_counters()
+        self._time = self._dump(baseline=True)
+        if self._listener is not None:
+            # Notifications queued before the baseline dump are of sockets it
+            # did not see; those of sockets it saw (closed since) are kept.
+            self._pending = [e for e in self._listener.drain() if e.cookie in self._last]
+        else:
+            self._pending = []
+
+    @property
+    def closed_sockets_counted(self) -> bool:
+        """True when socket-destroy notifications are read (sockets closed between samples count)."""
+        return self._listener is not None
+
+    def close(self) -> None:
+        """Stop listening for socket-destroy notifications."""
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    def __enter__(self) -> "TrafficAccountant":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    @staticmethod
+    def _kernel_counters() -> tuple[bool, bool, bool, bool]:
+        """Which of the four counters this kernel's tcp_info has."""
+        fields = dict((name, offset + size) for name, offset, size in _fast.linux_tcp_info_fields())
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            length = len(probe.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512))
+        return tuple(fields[name] <= length for name in
+                     ("bytes_sent", "bytes_acked", "bytes_received", "bytes_retrans"))
+
+    def _usage_of(self, pid: Optional[int]) -> _Usage:
+        usage = self._usage.get(pid)
+        if usage is None:
+            usage = self._usage[pid] = _Usage()
+        return usage
+
+    def _listener_owner(self, listeners: dict, port: int, address: bytes) -> Optional[int]:
+        """The pid listening on (address, port) of this host, if one of ours does."""
+        for bound, pid in listeners.get(port, ()):
+            if bound == _WILDCARD or bound == address or (
+                    address.startswith(_V4_MAPPED_PREFIX) and bound[:4] == address[12:]):
+                return pid
+        return None
+
+    def _dump(self, baseline: bool = False) -> float:
+        """Dump every socket, attribute the growth of its counters; the dump's time."""
+        sockets, listeners_raw = _fast.tcp_counters()
+        now = time.monotonic()
+        owners = self._owners
+        if self._pids is not None or any(inode and inode not in owners for _c, inode, *_ in sockets):
+            owners, self._unreadable = _fast.socket_owners(self._pids)
+            self._owners = owners
+        listeners: dict[int, list] = {}
+        for port, address, inode in listeners_raw:
+            pid = owners.get(inode)
+            if pid is not None:
+                listeners.setdefault(port, []).append((address, pid))
+        self._listeners = listeners
+        previous, current = self._last, {}
+        owner_of = self._owner
+        restricted = self._pids is not None
+        for cookie, inode, sent, acked, received, retrans, port, address in sockets:
+            pid = owners.get(inode) if inode else None
+            if pid is None:
+                pid = owner_of.get(cookie)
+                if pid is None:
+                    pid = self._listener_owner(listeners, port, address)
+            if pid is not None:
+                owner_of[cookie] = pid
+            elif restricted:
+                continue  # another process's socket
+            counters = _counters(sent, acked, received, retrans)
+            current[cookie] = counters
+            usage = self._usage_of(pid)
+            usage.connections += 1
+            if baseline:
+                continue
+            before = previous.get(cookie)
+            if before is None:
+                departed = self._departed.pop(cookie, None)
+                before = departed[0] if departed else _ZERO
+            usage.add(c - b for c, b in zip(counters, before))
+        for cookie, counters in previous.items():
+            if cookie not in current:
+                self._departed[cookie] = (counters, 0)
+        self._last = current
+        return now
+
+    def _account_closed(self, events) -> None:
+        """Add what grew between the last dump of each freed socket and its end."""
+        restricted = self._pids is not None
+        for event in events:
+            tcp = event.tcp
+            if tcp is None:
+                continue
+            cookie = event.cookie
+            final = _counters(tcp.bytes_sent, tcp.bytes_acked, tcp.bytes_received, tcp.bytes_retrans)
+            before = self._last.pop(cookie, None)
+            if before is None:
+                departed = self._departed.pop(cookie, None)
+                before = departed[0] if departed else _ZERO
+            pid = self._owner.pop(cookie, None)
+            if pid is None:
+                pid = self._listener_owner(
+                    self._listeners, event.local_port,
+                    _packed_address(event.family, event.local_address))
+            if pid is None and restricted:
+                continue  # most likely another process's connection
+            usage = self._usage_of(pid)
+            usage.closed += 1
+            usage.add(f - b for f, b in zip(final, before))
+
+    def sample(self) -> TrafficSample:
+        """Traffic of every (or each chosen) process since the previous sample."""
+        for usage in self._usage.values():
+            usage.interval = [0, 0, 0, 0]
+            usage.connections = 0
+            usage.closed = 0
+        now = self._dump()
+        if self._listener is not None:
+            # Drained after the dump: a socket freed after it is in self._last
+            # (counted up to the dump), one freed before is in _departed.
+            self._account_closed(self._pending + self._listener.drain())
+            self._pending = []
+        missed = 0
+        grace = _DEPARTED_GRACE_SAMPLES if self._listener is not None else 0
+        for cookie, (counters, age) in list(self._departed.items()):
+            if age >= grace:
+                del self._departed[cookie]
+                self._owner.pop(cookie, None)
+                missed += 1
+            else:
+                self._departed[cookie] = (counters, age + 1)
+        interval_s = now - self._time
+        self._time = now
+        return TrafficSample(
+            time=time.time(),
+            interval_s=interval_s,
+            processes=tuple(self._rows(interval_s)),
+            closed_sockets_counted=self._listener is not None,
+            missed_sockets=missed,
+            notification_overflows=self._listener.overflows if self._listener is not None else 0,
+            unreadable_processes=self._unreadable,
+        )
+
+    def _rows(self, interval_s: float) -> list[ProcessTraffic]:
+        rows = []
+        supported = self._supported
+        for pid, usage in list(self._usage.items()):
+            if pid is not None and self._pids is not None and pid not in self._pids:
+                continue
+            name = "(unattributed)" if pid is None else process_name(pid)
+            if name is None and not any(usage.interval):
+                del self._usage[pid]  # exited, nothing left to report
+                continue
+            if not usage.connections and not any(usage.interval):
+                continue  # idle: no connection now, no bytes in the interval
+            interval = [v if ok else None for v, ok in zip(usage.interval, supported)]
+            total = [v if ok else None for v, ok in zip(usage.total, supported)]
+            rates = [None if v is None else v / interval_s for v in interval]
+            rows.append(ProcessTraffic(pid, name, usage.connections, usage.closed,
+                                       *interval, *rates, *total))
+        return sort_traffic(rows, "total")
+
+
+def _sort_value(row: ProcessTraffic, key: str):
+    if key == "total":
+        return (row.sent_bytes or 0) + (row.received_bytes or 0)
+    if key in ("sent", "received", "acked", "retrans"):
+        return getattr(row, f"{key}_bytes") or 0
+    if key == "connections":
+        return row.connections
+    if key == "pid":
+        return -1 if row.pid is None else row.pid
+    return row.name or ""
+
+
+def sort_traffic(rows: Iterable[ProcessTraffic], key: str = "total") -> list[ProcessTraffic]:
+    """Rows ordered by key (one of SORT_KEYS): largest first, pid and name ascending."""
+    if key not in SORT_KEYS:
+        raise ValueError(f"unknown sort key {key!r}: use one of {', '.join(SORT_KEYS)}")
+    return sorted(rows, key=lambda row: _sort_value(row, key), reverse=key not in ("pid", "name"))
+
+
+def coverage_notes(sample: TrafficSample) -> list[str]:
+    """One line for each way the sample may be short of the truth (empty: nothing missed)."""
+    notes = []
+    if not sample.closed_sockets_counted:
+        notes.append(
+            "connections opened and closed between two samples are missed, and closed "
+            "ones lose their last bytes: socket-destroy notifications need root (CAP_NET_ADMIN)")
+    if sample.missed_sockets:
+        notes.append(f"{sample.missed_sockets} sockets closed without final counters: "
+                     "their bytes since the previous sample are missing")
+    if sample.notification_overflows:
+        notes.append(f"the kernel dropped socket-destroy notifications "
+                     f"{sample.notification_overflows} times (too many at once)")
+    if sample.unreadable_processes:
+        notes.append(f"{sample.unreadable_processes} processes' fds are not readable (run as "
+                     "root): their traffic is in the unattributed row")
+    return notes
