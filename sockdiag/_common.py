@@ -287,7 +287,7 @@ class InterfaceCounters(Record):
 class TcpDestroyEvent(Record):
     """A TCP socket the kernel has just freed, with its final counters.
 
-    From the sock_diag socket-destroy multicast groups (Linux, root).  The
+    From the sock_diag socket-destroy multicast groups (Linux, any user).  The
     kernel sends no inode and no uid with it (the socket is already detached
     from its file), so ``cookie`` is what identifies the socket.
     ``tcp`` is its last TCP_INFO (``None`` if the kernel sent none).
@@ -311,8 +311,8 @@ class ProcessTraffic(Record):
     sockets, including those that closed during the interval:
     ``sent`` (bytes_sent, retransmissions included), ``acked``
     (bytes_acked), ``received`` (bytes_received), ``retrans``
-    (bytes_retrans).  acked and received also count the SYN and FIN, one
-    sequence number each per connection.  ``*_bytes`` cover the interval,
+    (bytes_retrans).  acked and received may also count a SYN or FIN (one
+    sequence number each, a few bytes per connection).  ``*_bytes`` cover the interval,
     ``*_bytes_per_s`` are their rates, ``total_*_bytes`` run since the
     accounting started (its baseline).  ``pid`` is ``None`` for the row of unattributed traffic
     (sockets whose owner could not be known).  Counters a kernel does not
@@ -342,8 +342,8 @@ class TrafficSample(Record):
     """One sample of per-process TCP traffic, with what it may have missed.
 
     ``interval_s``: seconds since the previous sample (or the baseline).
-    ``closed_sockets_counted``: the socket-destroy notifications are read
-    (Linux, root), so sockets closed between two samples are counted;
+    ``closed_sockets_counted``: the socket-destroy notifications are read,
+    so sockets closed between two samples are counted;
     without them a connection opened and closed between two samples is not
     seen at all, and one seen before is missing its last bytes.
     ``missed_sockets``: sockets that disappeared since the previous sample

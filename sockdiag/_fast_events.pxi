@@ -213,14 +213,17 @@ cdef int _scan_fds(long pid, dict owners) except -1:
 
 
 cdef class DestroyListener:
-    """Subscription to the kernel's TCP socket-destroy notifications (Linux, root).
+    """Subscription to the kernel's TCP socket-destroy notifications (Linux).
 
     Joins SKNLGRP_INET_TCP_DESTROY and SKNLGRP_INET6_TCP_DESTROY on a
-    NETLINK_SOCK_DIAG socket, as `ss -E` does.  ``drain()`` returns the
-    TcpDestroyEvent of every socket freed since the last call.  ``overflows``
-    counts the times the kernel dropped notifications because they came
-    faster than they were read (ENOBUFS); then some closed sockets are missed.
-    Raises AccessDenied without CAP_NET_ADMIN, NotSupported off Linux.
+    NETLINK_SOCK_DIAG socket, as `ss -E` does, for the caller's network
+    namespace.  Any user may join them: the kernel creates the sock_diag
+    netlink socket with NL_CFG_F_NONROOT_RECV (net/core/sock_diag.c).
+    ``drain()`` returns the TcpDestroyEvent of every socket freed since the
+    last call.  ``overflows`` counts the times the kernel dropped
+    notifications because they came faster than they were read (ENOBUFS);
+    then some closed sockets are missed.  Raises AccessDenied when a
+    security policy refuses the subscription, NotSupported off Linux.
     """
 
     cdef int fd
@@ -237,7 +240,7 @@ cdef class DestroyListener:
             close(fd)
             if err == EPERM:
                 raise AccessDenied(msg=(
-                    "socket-destroy notifications need CAP_NET_ADMIN (run as root)"))
+                    "the kernel refused the socket-destroy notifications (EPERM)"))
             raise SockdiagError(f"joining the sock_diag destroy groups failed: {os.strerror(err)}")
         cdef int size = EVENT_RCVBUF_BYTES
         if setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(int)) != 0:

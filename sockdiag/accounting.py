@@ -11,7 +11,10 @@ How each byte is found:
 * Closed sockets: the kernel's socket-destroy notifications (as ``ss -E``;
   needs CAP_NET_ADMIN) carry each freed socket's final counters; what grew
   since the socket was last dumped (or everything, if it was born and died
-  between two samples) is added as well.
+  between two samples) is added as well.  Any user may read them (the kernel
+  creates that netlink socket with NL_CFG_F_NONROOT_RECV); what a user
+  other than root lacks is the fds of other users' processes, so their
+  traffic is reported as unattributed, with the number of such processes.
 * Attribution: a notification carries no inode (the socket has left its
   file by then), only the socket cookie; the cookie -> pid map from the
   dumps is kept, so a process that closes a socket before the notification
@@ -93,8 +96,9 @@ class TrafficAccountant:
     ``pids``: account only these processes (cheaper: only their fds are
     scanned); ``None`` for every process.  Creating the accountant takes the
     baseline; the first ``sample()`` then has rates.  Socket-destroy
-    notifications are used when the caller may join them (root); otherwise
-    ``closed_sockets_counted`` is False in every sample.  Call ``close()``
+    notifications are used unless ``closed_sockets`` is False or the kernel
+    refuses them (a security policy); then ``closed_sockets_counted`` is
+    False in every sample and short connections are missed.  Call ``close()``
     (or use it as a context manager) to release the netlink socket.
     Availability: Linux.
     """
@@ -309,8 +313,8 @@ def coverage_notes(sample: TrafficSample) -> list[str]:
     notes = []
     if not sample.closed_sockets_counted:
         notes.append(
-            "connections opened and closed between two samples are missed, and closed "
-            "ones lose their last bytes: socket-destroy notifications need root (CAP_NET_ADMIN)")
+            "socket-destroy notifications are off: connections opened and closed between "
+            "two samples are missed, and closed ones lose their last bytes")
     if sample.missed_sockets:
         notes.append(f"{sample.missed_sockets} sockets closed without final counters: "
                      "their bytes since the previous sample are missing")

@@ -76,7 +76,7 @@ def top(interval, count, once, as_json, sort_key):
     Bytes sent, received, acked and retransmitted per process, from the
     kernel's tcp_info counters of every TCP socket, plus the final counters
     of sockets that closed between two samples (socket-destroy
-    notifications; as root).  Rates are over --interval seconds; the first
+    notifications).  Rates are over --interval seconds; the first
     table comes one interval after the start.
     """
     if once:
