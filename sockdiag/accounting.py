@@ -29,7 +29,6 @@ last counters are remembered, and a notification retires the cookie.
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from typing import Iterable, Optional
@@ -117,6 +116,7 @@ class TrafficAccountant:
         self._owner: dict[int, int] = {}  # cookie -> pid, kept after the process closes it
         self._departed: dict[int, tuple] = {}  # cookie -> (counters, samples since it left)
         self._owners: dict[int, int] = {}  # inode -> pid, from the last fd scan
+        self._current_listeners: dict[int, list] = {}  # port -> [(address, pid)], last dump
         self._usage: dict[Optional[int], _Usage] = {}
         self._unreadable = 0
         self._supported = self._kernel_counters()
@@ -173,7 +173,9 @@ class TrafficAccountant:
         sockets, listeners_raw = _fast.tcp_counters()
         now = time.monotonic()
         owners = self._owners
-        if self._pids is not None or any(inode and inode not in owners for _c, inode, *_ in sockets):
+        if (self._pids is not None
+                or any(inode and inode not in owners for _c, inode, *_ in sockets)
+                or any(inode not in owners for _p, _a, inode in listeners_raw)):
             owners, self._unreadable = _fast.socket_owners(self._pids)
             self._owners = owners
         listeners: dict[int, list] = {}
@@ -181,7 +183,11 @@ class TrafficAccountant:
             pid = owners.get(inode)
             if pid is not None:
                 listeners.setdefault(port, []).append((address, pid))
-        self._listeners = listeners
+        # Notifications read now are of sockets that lived since the previous
+        # dump: a listener closed since then may still have accepted them.
+        self._listeners = {port: listeners.get(port, []) + self._current_listeners.get(port, [])
+                           for port in listeners.keys() | self._current_listeners.keys()}
+        self._current_listeners = listeners
         previous, current = self._last, {}
         owner_of = self._owner
         restricted = self._pids is not None
