@@ -365,19 +365,37 @@ class TrafficSample(Record):
 
 @dataclass(frozen=True, slots=True)
 class FdHeadroom(Record):
-    """A process's open file descriptors against its RLIMIT_NOFILE.
+    """A process's open file descriptors against its RLIMIT_NOFILE soft limit.
 
-    ``near_limit``: fewer than 10% of the soft limit left, where opening
-    connections starts failing with "Too many open files" (EMFILE).
-    Limits the platform cannot read for that process are ``None``.
+    ``near_limit``: fewer than 10% of the soft limit left; past the limit,
+    opening a connection fails with "Too many open files" (EMFILE).
+    ``soft_limit`` is ``None`` when unlimited or when the platform cannot
+    read it for that process (macOS: other processes).
     """
 
     pid: int
     open_fds: int
-    soft_limit: Optional[int]  # None: unlimited or unknown
-    hard_limit: Optional[int]
+    soft_limit: Optional[int]
 
     @property
     def near_limit(self) -> bool:
         """True when open_fds is within 10% of the soft limit."""
         return self.soft_limit is not None and self.open_fds >= 0.9 * self.soft_limit
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetExceeded(Record):
+    """A process passed a byte budget; what was done about it.
+
+    ``direction`` is "sent" (tcp_info bytes_sent: bytes put on the wire,
+    retransmissions included) or "received" (bytes_received).  ``action``
+    is "report", "stop" (SIGSTOP), "kill" (SIGKILL) or "exec" (a command
+    was started); ``detail`` says what happened, in one line.
+    """
+
+    pid: int
+    direction: str
+    budget_bytes: int
+    used_bytes: int
+    action: str
+    detail: str
