@@ -44,6 +44,12 @@ _ZERO = (0, 0, 0, 0)
 # calling it missed.
 _DEPARTED_GRACE_SAMPLES = 2
 
+NOT_ON_THIS_PLATFORM = (
+    "per-process TCP byte counts need Linux sock_diag; on macOS libproc gives another "
+    "process's socket buffers but no byte counters (nettop -P reads them through Apple's "
+    "private ntstat), while your own sockets' bytes are in sockdiag.tcp_info(sock)"
+    ".bytes_sent / .bytes_received (TCP_CONNECTION_INFO txbytes / rxbytes)")
+
 SORT_KEYS = ("total", "sent", "received", "acked", "retrans", "connections", "pid", "name")
 
 
@@ -104,7 +110,7 @@ class TrafficAccountant:
 
     def __init__(self, pids: Optional[Iterable[int]] = None, closed_sockets: bool = True) -> None:
         if not LINUX:
-            raise NotSupported("per-process TCP accounting needs Linux sock_diag")
+            raise NotSupported(NOT_ON_THIS_PLATFORM)
         self._pids = None if pids is None else sorted(set(pids))
         self._listener = None
         if closed_sockets:

@@ -16,6 +16,7 @@ import click
 import sockdiag
 from .._common import LINUX, MACOS, NotSupported, SockdiagError
 from .. import budget as budgets
+from ..accounting import NOT_ON_THIS_PLATFORM
 
 HeaderLine = Callable[[object, object], Optional[str]]
 
@@ -92,10 +93,10 @@ def budget_line(pid: int, sent: Optional[int], received: Optional[int],
                 on_exceed: Optional[tuple[str, Optional[str]]]) -> HeaderLine:
     """Progress against the byte budgets; acts once when one is passed (Linux)."""
     if not LINUX:
-        raise NotSupported("byte budgets need Linux (sock_diag counters of another process)")
+        raise NotSupported(f"byte budgets: {NOT_ON_THIS_PLATFORM}")
     action, command = on_exceed or ("report", None)
     monitor = budgets.BudgetMonitor(budgets.ByteBudget(pid, sent, received, action, command))
-    from ._format import format_bytes
+    from .top import human_bytes as format_bytes
 
     used = {"sent": 0, "received": 0}
 
