@@ -7,7 +7,7 @@ _fast holds the syscalls.  Availability notes say where a name exists.
 from __future__ import annotations
 
 import time as _time
-from typing import Optional
+from typing import Iterable, Optional
 
 from ._common import (
     LINUX,
@@ -17,6 +17,7 @@ from ._common import (
     NotSupported,
     Record,
     SendBuffer,
+    SocketInfo,
     SockdiagError,
     TcpInfo,
     UnsuitableSocket,
@@ -40,10 +41,12 @@ __all__ = [
     "Record",
     "SendBuffer",
     "SockdiagError",
+    "SocketInfo",
     "TcpInfo",
     "UnsuitableSocket",
     "decode",
     "get_notsent_lowat",
+    "process_sockets",
     "send_buffer",
     "set_notsent_lowat",
     "tcp_info",
@@ -85,6 +88,27 @@ def set_notsent_lowat(sock, nbytes: Optional[int]) -> None:
     if nbytes is not None and nbytes < 0:
         raise ValueError(f"TCP_NOTSENT_LOWAT must be >= 0, not {nbytes}")
     _platform.set_notsent_lowat(sock, nbytes)
+
+
+def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[SocketInfo]:
+    """Every TCP socket (IPv4 and IPv6) process pid holds, seen from outside it.
+
+    One SocketInfo per socket: fd, addresses, state, the send-buffer split
+    (``unacked``, ``unsent``, ``free``, ``sndbuf``: the definitions of
+    send_buffer), ``send_queue`` (unacked + unsent, ss's Send-Q; ``None`` for a
+    listening socket, whose queue is its accept backlog), ``recv_queue``,
+    ``queue_delay_s`` (unsent / delivery rate: how long a byte written now
+    waits before it is sent; ``None`` when unknown), the congestion control
+    and the full TcpInfo.  ``states`` keeps only sockets in these TCP states
+    ("ESTABLISHED", "listen", "close-wait"…; filtered in the kernel).
+
+    Linux: one NETLINK_SOCK_DIAG dump per address family matched against the
+    ``socket:[inode]`` links of ``/proc/<pid>/fd``.
+    Availability: Linux, macOS.
+    Raises NoSuchProcess (no such pid, or it exited meanwhile), AccessDenied
+    (root or the process's own user is needed), ValueError (unknown state).
+    """
+    return _platform.process_sockets(pid, states)
 
 
 # --- per-process traffic, budgets, fd headroom ----------------------------------

@@ -387,4 +387,5 @@ def set_notsent_lowat(sock_or_fd, unsigned int nbytes):
         if err == EINVAL:
             raise ValueError(f"TCP_NOTSENT_LOWAT {nbytes} refused by the kernel")
         raise UnsuitableSocket(f"fd {fd} is a {_describe_socket(fd)}, not a TCP socket")
+include "_fast_diag.pxi"
 include "_fast_events.pxi"

@@ -6,17 +6,18 @@
 from libc.stdlib cimport malloc, free
 from libc.errno cimport EAGAIN, EPERM, ENOBUFS, EINTR, EACCES, ENOSYS
 from .includes.events cimport *
+from .includes.diag cimport (
+    SD_LINUX_AF_INET, SD_LINUX_AF_INET6, SD_NLMSG_DONE, SD_NLMSG_ERROR, SD_NLM_F_DUMP_INTR,
+    SD_INET_DIAG_INFO, sd_diag_socket, sd_diag_request, sd_scan_socket_fds, sd_fd_socket, recv, close)
 
 from ._common import AccessDenied, SockdiagError, TcpDestroyEvent
 import socket as _socket
 
 cdef enum:
-    DUMP_BUFFER_BYTES = 1 << 20
     EVENT_BUFFER_BYTES = 1 << 16
     # Every state but TIME_WAIT (6) and NEW_SYN_RECV (12): those are
     # mini-sockets with no tcp_info and no bytes of their own.
     ACCOUNTED_STATES = 0xFFE & ~(1 << 6)
-    DUMP_ATTEMPTS = 3
     # Room for bursts of destroy notifications between two drains.
     EVENT_RCVBUF_BYTES = 32 << 20
 
@@ -24,11 +25,11 @@ cdef uint32_t _dump_seq = 0
 
 
 cdef object _family_name(uint8_t family):
-    return "IPv6" if family == AF_INET6 else "IPv4"
+    return "IPv6" if family == SD_LINUX_AF_INET6 else "IPv4"
 
 
 cdef object _address(uint8_t family, const uint8_t *raw):
-    if family == AF_INET6:
+    if family == SD_LINUX_AF_INET6:
         return _socket.inet_ntop(_socket.AF_INET6, (<const char *>raw)[:16])
     return _socket.inet_ntop(_socket.AF_INET, (<const char *>raw)[:4])
 
@@ -81,16 +82,16 @@ def tcp_counters():
     cdef int fd = sd_diag_socket()
     if fd < 0:
         raise _oserror("socket(NETLINK_SOCK_DIAG)")
-    cdef unsigned char *buf = <unsigned char *>malloc(DUMP_BUFFER_BYTES)
+    cdef unsigned char *buf = <unsigned char *>malloc(DIAG_RECV_BUFFER)
     if buf == NULL:
         close(fd)
         raise MemoryError()
     try:
-        for _attempt in range(DUMP_ATTEMPTS):
+        for _attempt in range(DIAG_DUMP_ATTEMPTS):
             sockets = []
             listeners = []
-            interrupted = _dump_family(fd, buf, AF_INET, sockets, listeners)
-            interrupted |= _dump_family(fd, buf, AF_INET6, sockets, listeners)
+            interrupted = _dump_counters(fd, buf, SD_LINUX_AF_INET, sockets, listeners)
+            interrupted |= _dump_counters(fd, buf, SD_LINUX_AF_INET6, sockets, listeners)
             if not interrupted:
                 break
         return sockets, listeners
@@ -99,7 +100,7 @@ def tcp_counters():
         close(fd)
 
 
-cdef bint _dump_family(int fd, unsigned char *buf, int family, list sockets, list listeners) except -1:
+cdef bint _dump_counters(int fd, unsigned char *buf, int family, list sockets, list listeners) except -1:
     """Dump one family into sockets/listeners; True if the kernel flagged it interrupted."""
     global _dump_seq
     cdef ssize_t got
@@ -110,11 +111,11 @@ cdef bint _dump_family(int fd, unsigned char *buf, int family, list sockets, lis
     cdef int status, error
     cdef bint interrupted = False
     _dump_seq += 1
-    if sd_diag_request_tcp(fd, family, ACCOUNTED_STATES, _dump_seq) != 0:
+    if sd_diag_request(fd, family, ACCOUNTED_STATES, 1 << (SD_INET_DIAG_INFO - 1), _dump_seq) != 0:
         raise _oserror("sock_diag dump request")
     while True:
         with nogil:
-            got = recv(fd, buf, DUMP_BUFFER_BYTES, 0)
+            got = recv(fd, buf, DIAG_RECV_BUFFER, 0)
         if got < 0:
             if errno == EINTR:
                 continue
@@ -137,7 +138,7 @@ cdef bint _dump_family(int fd, unsigned char *buf, int family, list sockets, lis
                 raise SockdiagError(f"sock_diag dump failed: {os.strerror(-error)}")
             if sd_diag_parse(payload, payload_length, &c) != 0 or c.info == NULL:
                 continue
-            if c.state == SD_TCP_LISTEN:
+            if c.state == TCP_LISTEN:
                 listeners.append((c.local_port, (<const char *>c.local_address)[:16], c.inode))
             else:
                 sockets.append((c.cookie, c.inode, _counter(c.bytes_sent), _counter(c.bytes_acked),
@@ -183,32 +184,16 @@ def socket_owners(pids=None):
 
 cdef int _scan_fds(long pid, dict owners) except -1:
     """Add pid's socket inodes to owners; 0, or the errno that stopped the scan."""
-    cdef bytes path = b"/proc/%d/fd" % pid
-    cdef int fd = openat(-100, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)  # AT_FDCWD
-    cdef DIR *d
-    cdef dirent *entry
-    cdef char target[64]
-    cdef ssize_t length
-    cdef uint64_t inode
-    if fd < 0:
-        return errno
-    d = fdopendir(fd)
-    if d == NULL:
-        close(fd)
+    cdef sd_fd_socket *found = NULL
+    cdef size_t count = 0, i
+    if sd_scan_socket_fds(pid, &found, &count) != 0:
         return errno
     try:
-        while True:
-            entry = readdir(d)
-            if entry == NULL:
-                break
-            length = readlinkat(fd, sd_dirent_name(entry), target, sizeof(target))
-            if length <= 0:
-                continue
-            inode = sd_socket_link_inode(target, length)
-            if inode != 0 and inode not in owners:
-                owners[inode] = pid
+        for i in range(count):
+            if found[i].inode not in owners:
+                owners[found[i].inode] = pid
     finally:
-        closedir(d)
+        free(found)
     return 0
 
 

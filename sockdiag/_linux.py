@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Iterable, Optional
 
 from . import _fast
-from ._common import AccessDenied, NoSuchProcess, NotSupported
+from ._common import TCP_STATES, AccessDenied, NoSuchProcess, NotSupported, SocketInfo
 
 send_buffer = _fast.send_buffer
 tcp_info = _fast.tcp_info
@@ -33,6 +33,51 @@ def set_notsent_lowat(sock, nbytes: Optional[int]) -> None:
     # None clears the socket's own limit; 0xFFFFFFFF would be "off" even if
     # the sysctl sets a system-wide limit, so None means "system default".
     _fast.set_notsent_lowat(sock, 0 if nbytes is None else nbytes)
+
+
+# --- process sockets (sock_diag) ------------------------------------------------
+
+# TIME_WAIT and NEW_SYN_RECV sockets belong to no fd: never dumped unless asked.
+_STATE_NUMBERS = {name: number for number, name in enumerate(TCP_STATES) if name}
+_DEFAULT_STATES = ~((1 << _STATE_NUMBERS["TIME_WAIT"]) | (1 << _STATE_NUMBERS["NEW_SYN_RECV"])) & 0xFFFFFFFF
+
+
+def state_mask(states: Optional[Iterable[str]]) -> int:
+    """sock_diag's state bitmask for state names ("ESTABLISHED", "syn-sent"…)."""
+    if states is None:
+        return _DEFAULT_STATES
+    mask = 0
+    for state in states:
+        key = state.upper().replace("-", "_")
+        if key not in _STATE_NUMBERS:
+            raise ValueError(f"unknown TCP state {state!r} (known: {', '.join(_STATE_NUMBERS)})")
+        mask |= 1 << _STATE_NUMBERS[key]
+    return mask
+
+
+def _process_state(pid: int) -> Optional[str]:
+    """The state letter of /proc/<pid>/stat ("R", "S", "Z"…), None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return stat[stat.rindex(b")") + 2:][:1].decode()
+
+
+def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[SocketInfo]:
+    mask = state_mask(states)
+    try:
+        sockets = _fast.process_sockets_linux(pid, mask)
+    except (FileNotFoundError, ProcessLookupError) as err:
+        raise NoSuchProcess(pid) from err
+    except PermissionError as err:
+        raise AccessDenied(pid) from err
+    # A process exiting during the scan can leave a short list, not an error
+    # (a zombie's fd table is empty): only a check afterwards tells them apart.
+    if _process_state(pid) in (None, "Z", "X"):
+        raise NoSuchProcess(pid, f"process {pid} exited")
+    return sockets
 
 
 # --- fd headroom (top/watch) ---------------------------------------------------

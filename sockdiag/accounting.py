@@ -34,6 +34,7 @@ import time
 from typing import Iterable, Optional
 
 from . import _fast
+from ._watch import process_name
 from ._common import AccessDenied, LINUX, NotSupported, ProcessTraffic, TrafficSample
 
 # Index of each counter in the per-socket tuples of _fast.tcp_counters().
@@ -67,15 +68,6 @@ def _packed_address(family: str, address: str) -> bytes:
 
 _WILDCARD = bytes(16)
 _V4_MAPPED_PREFIX = bytes(10) + b"\xff\xff"
-
-
-def process_name(pid: int) -> Optional[str]:
-    """The process's command name (/proc/<pid>/comm), None once it has exited."""
-    try:
-        with open(f"/proc/{pid}/comm") as f:
-            return f.read().rstrip("\n")
-    except OSError:
-        return None
 
 
 class _Usage:

@@ -9,7 +9,9 @@ macOS ones are struct-based, following shared/reference/macos-abi.md.
 from __future__ import annotations
 
 from . import _fast
-from ._common import TcpInfo
+from typing import Optional
+
+from ._common import SocketInfo, TcpInfo
 
 
 def tcp_info_linux(buf: bytes) -> TcpInfo:
@@ -19,3 +21,15 @@ def tcp_info_linux(buf: bytes) -> TcpInfo:
     layout (280 bytes, Linux 6.18) are ignored.  ValueError under 8 bytes.
     """
     return _fast.decode_tcp_info_linux(buf)
+
+
+def inet_diag_dump(buf: bytes, fds: Optional[dict[int, int]] = None) -> list[SocketInfo]:
+    """Decode the bytes of a Linux NETLINK_SOCK_DIAG TCP dump into SocketInfo.
+
+    ``buf`` holds whole netlink messages (what one or more ``recv`` returned,
+    NLMSG_DONE included or not).  ``fds`` maps socket inode -> fd: only those
+    sockets become records, carrying their fd; ``None`` decodes every socket
+    (``fd`` is then ``None``).  The same decoder as process_sockets.
+    ValueError for malformed input; OSError for a kernel NLMSG_ERROR message.
+    """
+    return _fast.decode_inet_diag_dump(buf, fds)

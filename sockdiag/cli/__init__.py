@@ -36,5 +36,9 @@ def main() -> None:
     except SockdiagError as err:
         click.echo(f"sockdiag: {err}", err=True)
         sys.exit(1)
-from .top import top
+from .watch import watch  # noqa: E402
+cli.add_command(watch)
+from .demo import demo  # noqa: E402
+cli.add_command(demo)
+from .top import top  # noqa: E402
 cli.add_command(top)

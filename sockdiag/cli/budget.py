@@ -16,6 +16,7 @@ import click
 import sockdiag
 from .._common import LINUX, MACOS, NotSupported, SockdiagError
 from .. import budget as budgets
+from .._watch import format_bytes
 from ..accounting import NOT_ON_THIS_PLATFORM
 
 HeaderLine = Callable[[object, object], Optional[str]]
@@ -96,8 +97,6 @@ def budget_line(pid: int, sent: Optional[int], received: Optional[int],
         raise NotSupported(f"byte budgets: {NOT_ON_THIS_PLATFORM}")
     action, command = on_exceed or ("report", None)
     monitor = budgets.BudgetMonitor(budgets.ByteBudget(pid, sent, received, action, command))
-    from .top import human_bytes as format_bytes
-
     used = {"sent": 0, "received": 0}
 
     def line(_sample, _previous) -> Optional[str]:

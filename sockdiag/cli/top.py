@@ -11,6 +11,8 @@ import click
 from tabulate import tabulate
 
 from .. import accounting
+from .. import _watch
+from .._watch import format_bytes
 from . import options
 
 HEADERS = ("PID", "NAME", "CONNS", "CLOSED", "SENT/s", "RECV/s", "ACKED/s", "RETRANS/s",
@@ -19,23 +21,17 @@ HEADERS = ("PID", "NAME", "CONNS", "CLOSED", "SENT/s", "RECV/s", "ACKED/s", "RET
 _RESERVED_LINES = 6
 
 
-def human_bytes(value) -> str:
-    """1536 -> "1.5K" (powers of 1024); "-" for None (the kernel has no such counter)."""
-    if value is None:
-        return "-"
-    for unit in ("", "K", "M", "G", "T"):
-        if abs(value) < 1024 or unit == "T":
-            return f"{value:.0f}{unit}" if unit == "" else f"{value:.1f}{unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+def _bytes(value) -> str:
+    """A byte count or rate for people ("3.6M"); "-" when the kernel has no such counter."""
+    return format_bytes(None if value is None else round(value))
 
 
 def _table_row(row) -> tuple:
     return (
         "-" if row.pid is None else row.pid, row.name or "?", row.connections, row.closed,
-        human_bytes(row.sent_bytes_per_s), human_bytes(row.received_bytes_per_s),
-        human_bytes(row.acked_bytes_per_s), human_bytes(row.retrans_bytes_per_s),
-        human_bytes(row.total_sent_bytes), human_bytes(row.total_received_bytes),
+        _bytes(row.sent_bytes_per_s), _bytes(row.received_bytes_per_s),
+        _bytes(row.acked_bytes_per_s), _bytes(row.retrans_bytes_per_s),
+        _bytes(row.total_sent_bytes), _bytes(row.total_received_bytes),
     )
 
 
@@ -45,8 +41,8 @@ def render(sample, rows, max_rows=None) -> str:
     sent = sum(r.sent_bytes or 0 for r in rows) / sample.interval_s
     received = sum(r.received_bytes or 0 for r in rows) / sample.interval_s
     lines = [f"sockdiag top - {time.strftime('%H:%M:%S', time.localtime(sample.time))}  "
-             f"{len(rows)} processes  sent {human_bytes(sent)}/s  "
-             f"received {human_bytes(received)}/s  (bytes, over {sample.interval_s:.2f} s)"]
+             f"{len(rows)} processes  sent {_bytes(sent)}/s  "
+             f"received {_bytes(received)}/s  (bytes, over {sample.interval_s:.2f} s)"]
     lines += [f"note: {note}" for note in accounting.coverage_notes(sample)]
     lines.append(tabulate([_table_row(r) for r in shown], headers=HEADERS,
                           disable_numparse=True, colalign=("right", "left") + ("right",) * 8))
@@ -95,8 +91,10 @@ def top(interval, count, once, as_json, sort_key):
                 if as_json:
                     click.echo(sample_json(sample, rows))
                 elif live:
-                    height = shutil.get_terminal_size().lines
-                    click.echo("\x1b[H\x1b[2J" + render(sample, rows, max(1, height - _RESERVED_LINES)))
+                    size = shutil.get_terminal_size()
+                    _watch.redraw(sys.stdout, render(sample, rows, max(1, size.lines - _RESERVED_LINES)),
+                                  size.columns)
+                    sys.stdout.flush()
                 else:
                     click.echo(render(sample, rows) + ("\n" if count != 1 else ""))
         except KeyboardInterrupt:

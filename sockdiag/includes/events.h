@@ -1,68 +1,23 @@
-/* sock_diag for per-process accounting: a counters-only dump of every TCP
- * socket, the socket-destroy multicast groups (as `ss -E` uses) and a scan of
- * /proc/<pid>/fd links.
- *
- * The netlink message layouts are declared here (they are stable kernel ABI)
- * rather than taken from <linux/inet_diag.h>, so the decoder below also runs
- * on macOS for offline buffers.  The calls that only Linux has fail with
- * ENOSYS elsewhere.
+/* sock_diag for per-process accounting (_fast_events.pxi): the counters of
+ * one inet_diag message, and the socket-destroy multicast groups (as `ss -E`
+ * uses).  The message layouts, the dump request and the fd scan are diag.h's;
+ * the decoder also runs on macOS for offline buffers, the subscription fails
+ * with ENOSYS there.
  */
 #ifndef SOCKDIAG_EVENTS_H
 #define SOCKDIAG_EVENTS_H
 
-#include "compat.h"
+#include "diag.h"
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <unistd.h>
-
-#if SD_LINUX
-#include <linux/netlink.h>
-#include <linux/sock_diag.h>
-#else
+#if !SD_LINUX
 #define SO_RCVBUFFORCE SO_RCVBUF
 #endif
 
-#define SD_NLMSG_ERROR 2
-#define SD_NLMSG_DONE 3
-#define SD_NLM_F_DUMP_INTR 0x10
-#define SD_SOCK_DIAG_BY_FAMILY 20
-#define SD_INET_DIAG_INFO 2
-#define SD_TCP_LISTEN 10
 /* enum sknetlink_groups in <linux/sock_diag.h> */
 #define SD_SKNLGRP_INET_TCP_DESTROY 1
 #define SD_SKNLGRP_INET6_TCP_DESTROY 3
 /* A tcp_info counter the kernel did not return (older kernel). */
 #define SD_COUNTER_ABSENT UINT64_MAX
-
-struct sd_nlmsghdr {
-    uint32_t len;
-    uint16_t type;
-    uint16_t flags;
-    uint32_t seq;
-    uint32_t pid;
-};
-
-/* struct inet_diag_msg (72 bytes): ports and addresses in network order. */
-struct sd_inet_diag_msg {
-    uint8_t  family;
-    uint8_t  state;
-    uint8_t  timer;
-    uint8_t  retrans;
-    uint16_t sport;
-    uint16_t dport;
-    uint8_t  src[16];
-    uint8_t  dst[16];
-    uint32_t ifindex;
-    uint32_t cookie[2];
-    uint32_t expires;
-    uint32_t rqueue;
-    uint32_t wqueue;
-    uint32_t uid;
-    uint32_t inode;
-};
-
-_Static_assert(sizeof(struct sd_inet_diag_msg) == 72, "inet_diag_msg layout");
 
 /* One socket as accounting needs it. */
 typedef struct {
@@ -95,13 +50,13 @@ static inline int sd_nl_next(const unsigned char *buf, size_t length, size_t *of
     if (length - *offset < sizeof(h))
         return -1;
     memcpy(&h, buf + *offset, sizeof(h));
-    if (h.len < sizeof(h) || h.len > length - *offset)
+    if (h.nlmsg_len < sizeof(h) || h.nlmsg_len > length - *offset)
         return -1;
-    *type = h.type;
-    *flags = h.flags;
+    *type = h.nlmsg_type;
+    *flags = h.nlmsg_flags;
     *payload = buf + *offset + sizeof(h);
-    *payload_length = h.len - sizeof(h);
-    *offset += SD_ALIGN4(h.len) < length - *offset ? SD_ALIGN4(h.len) : length - *offset;
+    *payload_length = h.nlmsg_len - sizeof(h);
+    *offset += SD_ALIGN4(h.nlmsg_len) < length - *offset ? SD_ALIGN4(h.nlmsg_len) : length - *offset;
     return 1;
 }
 
@@ -121,14 +76,14 @@ static inline int sd_diag_parse(const unsigned char *payload, size_t length, sd_
         return -1;
     memcpy(&msg, payload, sizeof(msg));
     memset(out, 0, sizeof(*out));
-    out->family = msg.family;
-    out->state = msg.state;
-    out->local_port = (uint16_t)((payload[4] << 8) | payload[5]);
+    out->family = msg.idiag_family;
+    out->state = msg.idiag_state;
+    out->local_port = (uint16_t)((payload[4] << 8) | payload[5]);  /* network order */
     out->remote_port = (uint16_t)((payload[6] << 8) | payload[7]);
-    memcpy(out->local_address, msg.src, 16);
-    memcpy(out->remote_address, msg.dst, 16);
-    out->cookie = (uint64_t)msg.cookie[0] | ((uint64_t)msg.cookie[1] << 32);
-    out->inode = msg.inode;
+    memcpy(out->local_address, msg.id.idiag_src, 16);
+    memcpy(out->remote_address, msg.id.idiag_dst, 16);
+    out->cookie = (uint64_t)msg.id.idiag_cookie[0] | ((uint64_t)msg.id.idiag_cookie[1] << 32);
+    out->inode = msg.idiag_inode;
     while (offset + 4 <= length) {
         memcpy(&attr_length, payload + offset, 2);
         memcpy(&attr_type, payload + offset + 2, 2);
@@ -153,63 +108,22 @@ static inline int sd_diag_parse(const unsigned char *payload, size_t length, sd_
 
 #if SD_LINUX
 
-static inline int sd_diag_socket(void) {
-    return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-}
-
-/* Join both TCP destroy groups; needs CAP_NET_ADMIN (EPERM otherwise).
- * Binding also gives the socket a port id: the kernel skips unbound
- * sockets (port id 0, its own) when it broadcasts. */
+/* Join both TCP destroy groups.  Binding also gives the socket a port id:
+ * the kernel skips unbound sockets (port id 0, its own) when it broadcasts. */
 static inline int sd_diag_subscribe_destroy(int fd) {
-    struct sockaddr_nl local = {.nl_family = AF_NETLINK};
+    struct sockaddr_nl local;
+    memset(&local, 0, sizeof(local));
+    local.nl_family = AF_NETLINK;
     local.nl_groups = (1u << (SD_SKNLGRP_INET_TCP_DESTROY - 1)) |
                       (1u << (SD_SKNLGRP_INET6_TCP_DESTROY - 1));
     return bind(fd, (struct sockaddr *)&local, sizeof(local));
 }
 
-/* Ask for a dump of the family's TCP sockets in the states bitmask, with tcp_info. */
-static inline int sd_diag_request_tcp(int fd, int family, uint32_t states, uint32_t seq) {
-    struct {
-        struct nlmsghdr nlh;
-        struct sd_inet_diag_req_v2 {
-            uint8_t family, protocol, ext, pad;
-            uint32_t states;
-            uint8_t id[48];
-        } req;
-    } msg;
-    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
-    memset(&msg, 0, sizeof(msg));
-    msg.nlh.nlmsg_len = sizeof(msg);
-    msg.nlh.nlmsg_type = SD_SOCK_DIAG_BY_FAMILY;
-    msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    msg.nlh.nlmsg_seq = seq;
-    msg.req.family = (uint8_t)family;
-    msg.req.protocol = IPPROTO_TCP;
-    msg.req.ext = 1u << (SD_INET_DIAG_INFO - 1);
-    msg.req.states = states;
-    return sendto(fd, &msg, sizeof(msg), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0 ? -1 : 0;
-}
+#else  /* the netlink groups exist on Linux only */
 
-#else  /* the netlink calls exist on Linux only */
-
-static inline int sd_diag_socket(void) { errno = ENOSYS; return -1; }
 static inline int sd_diag_subscribe_destroy(int fd) { (void)fd; errno = ENOSYS; return -1; }
-static inline int sd_diag_request_tcp(int fd, int family, uint32_t states, uint32_t seq) {
-    (void)fd; (void)family; (void)states; (void)seq; errno = ENOSYS; return -1;
-}
 
 #endif
-
-/* The inode of an fd link target "socket:[12345]", or 0 if it is no socket. */
-static inline uint64_t sd_socket_link_inode(const char *target, ssize_t length) {
-    uint64_t inode = 0;
-    ssize_t i = 8;
-    if (length < 10 || memcmp(target, "socket:[", 8) != 0)
-        return 0;
-    for (; i < length && target[i] >= '0' && target[i] <= '9'; i++)
-        inode = inode * 10 + (uint64_t)(target[i] - '0');
-    return (i < length && target[i] == ']') ? inode : 0;
-}
 
 /* The pid named by a /proc entry, or 0 if the name is not all digits. */
 static inline long sd_pid_of_name(const char *name) {

@@ -1,12 +1,8 @@
-# C declarations for _fast_events.pxi: sock_diag dumps, destroy events, fd scan.
+# C declarations for _fast_events.pxi (the rest comes from diag.pxd).
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 
 
 cdef extern from "includes/events.h" nogil:
-    int SD_NLMSG_ERROR
-    int SD_NLMSG_DONE
-    int SD_NLM_F_DUMP_INTR
-    int SD_TCP_LISTEN
     uint64_t SD_COUNTER_ABSENT
 
     ctypedef struct sd_tcp_counters:
@@ -29,28 +25,15 @@ cdef extern from "includes/events.h" nogil:
                    uint16_t *type, uint16_t *flags,
                    const unsigned char **payload, size_t *payload_length)
     int sd_diag_parse(const unsigned char *payload, size_t length, sd_tcp_counters *out)
-    int sd_diag_socket()
     int sd_diag_subscribe_destroy(int fd)
-    int sd_diag_request_tcp(int fd, int family, uint32_t states, uint32_t seq)
-    uint64_t sd_socket_link_inode(const char *target, ssize_t length)
     long sd_pid_of_name(const char *name)
 
     ctypedef struct DIR
     struct dirent
     DIR *opendir(const char *name)
-    DIR *fdopendir(int fd)
     dirent *readdir(DIR *d)
     int closedir(DIR *d)
-    int dirfd(DIR *d)
     const char *sd_dirent_name(dirent *entry)
-    int openat(int dirfd, const char *path, int flags)
-    ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t size)
-    ssize_t recv(int fd, void *buf, size_t size, int flags)
-    int close(int fd)
-    int O_RDONLY
-    int O_DIRECTORY
-    int O_CLOEXEC
     int MSG_DONTWAIT
-    int MSG_TRUNC
     int SO_RCVBUF
     int SO_RCVBUFFORCE

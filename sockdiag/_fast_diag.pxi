@@ -1,0 +1,325 @@
+# Every TCP socket of a process, from outside it (Linux sock_diag).
+#
+# The process's sockets are found by scanning /proc/<pid>/fd for links
+# "socket:[INODE]" (in C, into a hash set); one SOCK_DIAG_BY_FAMILY dump per
+# address family then returns every TCP socket of the system, and only the
+# messages whose inode is in the set become records.  tcp_info is decoded by
+# the same routine as tcp_info(), so both views agree field for field.
+
+from cpython.exc cimport PyErr_CheckSignals
+from libc.errno cimport EINTR, EIO, EMSGSIZE
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcmp
+from .includes.diag cimport *
+
+from ._common import SocketInfo
+
+
+cdef extern from "Python.h":
+    int PyGC_Enable()
+    int PyGC_Disable()
+
+
+cdef _Layout SOCKET_INFO = _Layout(SocketInfo, tuple(SocketInfo.__dataclass_fields__))
+cdef Py_ssize_t SI_FD = SOCKET_INFO.index["fd"]
+cdef Py_ssize_t SI_INODE = SOCKET_INFO.index["inode"]
+cdef Py_ssize_t SI_FAMILY = SOCKET_INFO.index["family"]
+cdef Py_ssize_t SI_LOCAL_ADDRESS = SOCKET_INFO.index["local_address"]
+cdef Py_ssize_t SI_LOCAL_PORT = SOCKET_INFO.index["local_port"]
+cdef Py_ssize_t SI_REMOTE_ADDRESS = SOCKET_INFO.index["remote_address"]
+cdef Py_ssize_t SI_REMOTE_PORT = SOCKET_INFO.index["remote_port"]
+cdef Py_ssize_t SI_STATE = SOCKET_INFO.index["state"]
+cdef Py_ssize_t SI_SEND_QUEUE = SOCKET_INFO.index["send_queue"]
+cdef Py_ssize_t SI_UNACKED = SOCKET_INFO.index["unacked"]
+cdef Py_ssize_t SI_UNSENT = SOCKET_INFO.index["unsent"]
+cdef Py_ssize_t SI_FREE = SOCKET_INFO.index["free"]
+cdef Py_ssize_t SI_SNDBUF = SOCKET_INFO.index["sndbuf"]
+cdef Py_ssize_t SI_RECV_QUEUE = SOCKET_INFO.index["recv_queue"]
+cdef Py_ssize_t SI_QUEUE_DELAY = SOCKET_INFO.index["queue_delay_s"]
+cdef Py_ssize_t SI_CONGESTION = SOCKET_INFO.index["congestion"]
+cdef Py_ssize_t SI_TCP = SOCKET_INFO.index["tcp"]
+
+cdef enum:
+    TCP_LISTEN = 10
+    # Batches of a dump are at most 32 KiB today; a larger buffer costs
+    # nothing untouched and MSG_TRUNC tells if a batch ever outgrows it.
+    DIAG_RECV_BUFFER = 1 << 20
+    DIAG_DUMP_ATTEMPTS = 3
+    DIAG_EXT = ((1 << (2 - 1))        # INET_DIAG_INFO
+                | (1 << (4 - 1))      # INET_DIAG_CONG
+                | (1 << (7 - 1)))     # INET_DIAG_SKMEMINFO
+
+# Addresses and congestion names repeat (a server's local address, a
+# client's peer): the last text made is reused while the bytes are the same.
+cdef class _TextMemo:
+    cdef uint8_t family
+    cdef unsigned char raw[16]
+    cdef size_t length
+    cdef object text
+
+    cdef object address(self, uint8_t family, const uint32_t *address):
+        """inet_ntop of a sock_diag address."""
+        cdef char text[64]
+        cdef size_t size = 4 if family == SD_LINUX_AF_INET else 16
+        if self.text is not None and self.family == family and memcmp(self.raw, address, size) == 0:
+            return self.text
+        if inet_ntop(AF_INET if family == SD_LINUX_AF_INET else AF_INET6, address, text, sizeof(text)) == NULL:
+            raise ValueError("unprintable address")
+        self.text = text.decode("ascii")
+        self.family = family
+        memcpy(self.raw, address, size)
+        return self.text
+
+    cdef object name(self, const unsigned char *data, size_t length):
+        """A NUL-terminated name of at most 16 bytes (INET_DIAG_CONG)."""
+        cdef size_t n = 0
+        while n < length and n < 16 and data[n] != 0:
+            n += 1
+        if self.text is not None and self.length == n and memcmp(self.raw, data, n) == 0:
+            return self.text
+        self.text = (<const char *>data)[:n].decode("ascii", "replace")
+        self.length = n
+        memcpy(self.raw, data, n)
+        return self.text
+
+
+cdef _TextMemo _LOCAL_ADDRESS = _TextMemo()
+cdef _TextMemo _REMOTE_ADDRESS = _TextMemo()
+cdef _TextMemo _CONGESTION = _TextMemo()
+
+
+cdef object _socket_record(const sd_inet_diag_msg *msg, object fd,
+                           const unsigned char *info, size_t info_length,
+                           const unsigned char *mem, size_t mem_length,
+                           const unsigned char *cong, size_t cong_length):
+    cdef bint listening = msg.idiag_state == TCP_LISTEN
+    cdef uint32_t notsent = 0, sndbuf = 0, wmem_queued = 0
+    cdef uint64_t rate = 0
+    cdef bint has_notsent = False
+    cdef long unacked
+    if msg.idiag_family != SD_LINUX_AF_INET and msg.idiag_family != SD_LINUX_AF_INET6:
+        raise ValueError(f"sock_diag message of address family {msg.idiag_family}")
+    record = SOCKET_INFO.new()
+    SOCKET_INFO.put(record, SI_FD, fd)
+    SOCKET_INFO.put(record, SI_INODE, msg.idiag_inode)
+    SOCKET_INFO.put(record, SI_FAMILY, "IPv4" if msg.idiag_family == SD_LINUX_AF_INET else "IPv6")
+    SOCKET_INFO.put(record, SI_LOCAL_ADDRESS, _LOCAL_ADDRESS.address(msg.idiag_family, msg.id.idiag_src))
+    SOCKET_INFO.put(record, SI_LOCAL_PORT, ntohs(msg.id.idiag_sport))
+    SOCKET_INFO.put(record, SI_REMOTE_ADDRESS, _REMOTE_ADDRESS.address(msg.idiag_family, msg.id.idiag_dst))
+    SOCKET_INFO.put(record, SI_REMOTE_PORT, ntohs(msg.id.idiag_dport))
+    SOCKET_INFO.put(record, SI_STATE, _name(TCP_STATES, msg.idiag_state))
+    # For a listening socket rqueue is the accept queue and wqueue its limit.
+    SOCKET_INFO.put(record, SI_RECV_QUEUE, msg.idiag_rqueue)
+    if info != NULL:
+        SOCKET_INFO.put(record, SI_TCP, _decode_linux_tcp_info(info, info_length))
+        if info_length >= SD_TCPI_NOTSENT_OFFSET + 4:
+            memcpy(&notsent, info + SD_TCPI_NOTSENT_OFFSET, 4)
+            has_notsent = True
+        if info_length >= SD_TCPI_DELIVERY_RATE_OFFSET + 8:
+            memcpy(&rate, info + SD_TCPI_DELIVERY_RATE_OFFSET, 8)
+    if mem_length >= (SD_MEMINFO_WMEM_QUEUED + 1) * 4:
+        memcpy(&sndbuf, mem + SD_MEMINFO_SNDBUF * 4, 4)
+        memcpy(&wmem_queued, mem + SD_MEMINFO_WMEM_QUEUED * 4, 4)
+        SOCKET_INFO.put(record, SI_SNDBUF, sndbuf)
+        SOCKET_INFO.put(record, SI_FREE, <long>sndbuf - <long>wmem_queued if sndbuf > wmem_queued else 0)
+    if cong != NULL:
+        SOCKET_INFO.put(record, SI_CONGESTION, _CONGESTION.name(cong, cong_length))
+    if not listening:
+        SOCKET_INFO.put(record, SI_SEND_QUEUE, msg.idiag_wqueue)
+        if has_notsent:
+            # wqueue and tcp_info are not read under one lock: clamp.
+            unacked = <long>msg.idiag_wqueue - <long>notsent
+            SOCKET_INFO.put(record, SI_UNACKED, unacked if unacked > 0 else 0)
+            SOCKET_INFO.put(record, SI_UNSENT, notsent)
+            if notsent == 0:
+                SOCKET_INFO.put(record, SI_QUEUE_DELAY, 0.0)
+            elif rate != 0 and rate != <uint64_t>-1:
+                SOCKET_INFO.put(record, SI_QUEUE_DELAY, <double>notsent / <double>rate)
+    return record
+
+
+cdef int _decode_diag_message(const unsigned char *payload, size_t length,
+                              sd_inode_set *wanted, list out) except -1:
+    """One SOCK_DIAG_BY_FAMILY message: a record appended to out if wanted."""
+    cdef sd_inet_diag_msg msg
+    cdef sd_inode_slot *slot = NULL
+    cdef sd_rtattr attribute
+    cdef size_t offset
+    cdef const unsigned char *info = NULL
+    cdef const unsigned char *mem = NULL
+    cdef const unsigned char *cong = NULL
+    cdef size_t info_length = 0, mem_length = 0, cong_length = 0
+    if length < sizeof(sd_inet_diag_msg):
+        raise ValueError(f"sock_diag message of {length} bytes: shorter than inet_diag_msg")
+    memcpy(&msg, payload, sizeof(msg))
+    if wanted != NULL:
+        slot = sd_inode_set_find(wanted, msg.idiag_inode)
+        if slot == NULL or slot.seen:
+            return 0
+        slot.seen = 1
+    offset = SD_ALIGN4(sizeof(sd_inet_diag_msg))
+    while offset + sizeof(sd_rtattr) <= length:
+        memcpy(&attribute, payload + offset, sizeof(attribute))
+        if attribute.rta_len < sizeof(sd_rtattr) or attribute.rta_len > length - offset:
+            raise ValueError(f"attribute of {attribute.rta_len} bytes at offset {offset} of a {length}-byte message")
+        if attribute.rta_type == SD_INET_DIAG_INFO:
+            info = payload + offset + sizeof(sd_rtattr)
+            info_length = attribute.rta_len - sizeof(sd_rtattr)
+        elif attribute.rta_type == SD_INET_DIAG_SKMEMINFO:
+            mem = payload + offset + sizeof(sd_rtattr)
+            mem_length = attribute.rta_len - sizeof(sd_rtattr)
+        elif attribute.rta_type == SD_INET_DIAG_CONG:
+            cong = payload + offset + sizeof(sd_rtattr)
+            cong_length = attribute.rta_len - sizeof(sd_rtattr)
+        offset += SD_ALIGN4(attribute.rta_len)
+    out.append(_socket_record(&msg, None if slot == NULL else slot.fd,
+                              info, info_length, mem, mem_length, cong, cong_length))
+    return 0
+
+
+cdef enum:
+    DUMP_MORE = 0
+    DUMP_DONE = 1
+
+
+cdef int _decode_diag_messages(const unsigned char *buf, size_t length, sd_inode_set *wanted,
+                               list out, bint stop_at_done, bint *interrupted) except -1:
+    """A batch of netlink messages; DUMP_DONE at NLMSG_DONE when stop_at_done."""
+    cdef sd_nlmsghdr header
+    cdef int32_t error
+    cdef size_t offset = 0
+    while offset + sizeof(sd_nlmsghdr) <= length:
+        memcpy(&header, buf + offset, sizeof(header))
+        if header.nlmsg_len < sizeof(sd_nlmsghdr) or header.nlmsg_len > length - offset:
+            raise ValueError(
+                f"netlink message of {header.nlmsg_len} bytes at offset {offset} of a {length}-byte buffer")
+        if header.nlmsg_flags & SD_NLM_F_DUMP_INTR:
+            interrupted[0] = True
+        if header.nlmsg_type == SD_NLMSG_DONE:
+            if stop_at_done:
+                return DUMP_DONE
+        elif header.nlmsg_type == SD_NLMSG_ERROR:
+            if header.nlmsg_len < sizeof(sd_nlmsghdr) + 4:
+                raise ValueError("NLMSG_ERROR message without an error code")
+            memcpy(&error, buf + offset + sizeof(sd_nlmsghdr), 4)
+            if error != 0:  # 0 is an acknowledgement
+                err = -error if error < 0 else error
+                raise OSError(err, f"sock_diag dump failed: {os.strerror(err)}")
+        elif header.nlmsg_type == SD_SOCK_DIAG_BY_FAMILY:
+            _decode_diag_message(buf + offset + sizeof(sd_nlmsghdr),
+                                 header.nlmsg_len - sizeof(sd_nlmsghdr), wanted, out)
+        offset += SD_ALIGN4(header.nlmsg_len)
+    if offset < length:
+        raise ValueError(f"{length - offset} bytes after the last netlink message")
+    return DUMP_MORE
+
+
+def decode_inet_diag_dump(const unsigned char[::1] buf not None, dict fds=None):
+    """Decode the bytes of a NETLINK_SOCK_DIAG TCP dump: a list of SocketInfo.
+
+    buf holds whole netlink messages (one or more recv batches, NLMSG_DONE
+    included or not).  fds maps socket inode -> fd: only those sockets become
+    records, with their fd; None decodes every socket, with fd None.
+    ValueError for malformed input; OSError for a kernel NLMSG_ERROR.
+    """
+    cdef sd_inode_set wanted
+    cdef sd_inode_set *wanted_ptr = NULL
+    cdef bint interrupted = False
+    cdef list out = []
+    if fds is not None:
+        if sd_inode_set_init(&wanted, len(fds)) != 0:
+            raise MemoryError()
+        wanted_ptr = &wanted
+    try:
+        if fds is not None:
+            for inode, fd in fds.items():
+                if inode:
+                    sd_inode_set_add(&wanted, inode, fd)
+        if buf.shape[0]:
+            _decode_diag_messages(&buf[0], buf.shape[0], wanted_ptr, out, False, &interrupted)
+    finally:
+        if wanted_ptr != NULL:
+            sd_inode_set_free(&wanted)
+    return out
+
+
+cdef int _dump_family(int nl, uint8_t family, uint32_t states, uint32_t seq, sd_inode_set *wanted,
+                      list out, unsigned char *buf) except -1:
+    """One dump of family's TCP sockets into out; retried if the kernel says it was inconsistent."""
+    cdef bint interrupted
+    cdef ssize_t received
+    cdef Py_ssize_t start = len(out)
+    cdef int attempt
+    for attempt in range(DIAG_DUMP_ATTEMPTS):
+        interrupted = False
+        if sd_diag_request(nl, family, states, DIAG_EXT, seq + attempt) != 0:
+            raise OSError(errno, f"sock_diag request failed: {os.strerror(errno)}")
+        while True:
+            with nogil:
+                received = recv(nl, buf, DIAG_RECV_BUFFER, MSG_TRUNC)
+            if received < 0:
+                if errno == EINTR:
+                    PyErr_CheckSignals()
+                    continue
+                raise OSError(errno, f"sock_diag recv failed: {os.strerror(errno)}")
+            if received == 0:
+                raise OSError(EIO, "sock_diag: the kernel closed the dump")
+            if received > DIAG_RECV_BUFFER:
+                raise OSError(EMSGSIZE, f"sock_diag batch of {received} bytes overflows the buffer")
+            if _decode_diag_messages(buf, received, wanted, out, True, &interrupted) == DUMP_DONE:
+                break
+        # NLM_F_DUMP_INTR: the table changed during the dump, sockets may be
+        # missing; dump again (the last try's result is kept either way).
+        if not interrupted or attempt == DIAG_DUMP_ATTEMPTS - 1:
+            return 0
+        del out[start:]
+        sd_inode_set_clear_seen(wanted)
+    return 0
+
+
+def process_sockets_linux(int pid, uint32_t states):
+    """The TCP sockets (IPv4 and IPv6) pid holds, in the states of the bitmask
+    (1 << state number), as SocketInfo records.  OSError as the kernel gave it
+    (ENOENT: no such process; EACCES: not allowed)."""
+    cdef sd_fd_socket *found = NULL
+    cdef size_t count = 0, i
+    cdef sd_inode_set wanted
+    cdef unsigned char *buf = NULL
+    cdef int nl = -1, rc
+    cdef int gc_was_enabled = 0
+    cdef list out = []
+    with nogil:
+        rc = sd_scan_socket_fds(pid, &found, &count)
+    if rc != 0:
+        raise OSError(errno, os.strerror(errno), f"/proc/{pid}/fd")
+    try:
+        if count == 0:
+            return out
+        if sd_inode_set_init(&wanted, count) != 0:
+            raise MemoryError()
+        for i in range(count):
+            sd_inode_set_add(&wanted, found[i].inode, found[i].fd)
+        free(found)
+        found = NULL
+        buf = <unsigned char *>malloc(DIAG_RECV_BUFFER)
+        if buf == NULL:
+            raise MemoryError()
+        nl = sd_diag_socket()
+        if nl < 0:
+            raise OSError(errno, f"cannot open a sock_diag socket: {os.strerror(errno)}")
+        # Records are containers: the cyclic GC would run its collections over
+        # and over while tens of thousands are made (a fifth of the time), and
+        # no cycle can form among them.
+        gc_was_enabled = PyGC_Disable()
+        _dump_family(nl, AF_INET, states, 1, &wanted, out, buf)
+        _dump_family(nl, AF_INET6, states, 1 + DIAG_DUMP_ATTEMPTS, &wanted, out, buf)
+    finally:
+        if gc_was_enabled:
+            PyGC_Enable()
+        free(found)
+        free(buf)
+        if nl >= 0:
+            close(nl)
+        if count != 0:
+            sd_inode_set_free(&wanted)
+    return out
