@@ -48,6 +48,7 @@ def test_dump_matches_ss(tcp_pair):
     client, server = tcp_pair
     client.sendall(b"z" * 123_456)
     drain(server, 123_456)
+    wait_until(lambda: dumped(client)[3] == 123_457)  # everything acked: the counters stay put
     port = client.getsockname()[1]
     out = subprocess.run(["ss", "-tniH", "state", "established", f"( sport = :{port} )"],
                          capture_output=True, text=True, check=True).stdout
