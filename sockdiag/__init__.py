@@ -110,6 +110,27 @@ def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[So
     """
     return _platform.process_sockets(pid, states)
 
+# --- macOS: user-space networking ---------------------------------------------
+
+from ._common import UserSpaceNetworking  # noqa: E402
+
+__all__ += ["UserSpaceNetworking"]
+
+if MACOS:
+    __all__ += ["userspace_networking"]
+
+    def userspace_networking(pid: int) -> UserSpaceNetworking:
+        """Whether some of pid's connections bypass sockets (macOS user-space networking).
+
+        Network.framework can run flows over Skywalk channels in user space;
+        they have channel/NECP descriptors instead of sockets, so
+        process_sockets cannot see them.  The record counts pid's descriptors
+        by type; ``has_userspace_flows`` and ``hint`` (which points to
+        ``skywalkctl flow -P PID``) say what to tell the user.
+        Availability: macOS only.  Raises NoSuchProcess, AccessDenied.
+        """
+        return _platform.userspace_networking(pid)
+
 
 # --- per-process traffic, budgets, fd headroom ----------------------------------
 

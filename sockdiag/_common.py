@@ -280,6 +280,44 @@ class InterfaceCounters(Record):
     tx_drops: Optional[int]
 
 
+# --- macOS: user-space networking --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UserSpaceNetworking(Record):
+    """What a macOS process's descriptor table says about where its flows live.
+
+    Network.framework (macOS 12+) can run a process's connections over
+    Skywalk channels in user space: such flows have ``channel`` descriptors
+    (and ``netpolicy``, i.e. NECP, ones) instead of sockets, so no socket
+    tool (lsof, netstat, sockdiag's process_sockets) sees them.  Counts are
+    descriptors of each type (PROC_PIDLISTFDS).
+    """
+
+    pid: int
+    socket_fds: int
+    channel_fds: int
+    netpolicy_fds: int
+    nexus_fds: int
+
+    @property
+    def has_userspace_flows(self) -> bool:
+        """True when some flows of the process bypass sockets (a channel or nexus fd)."""
+        return self.channel_fds > 0 or self.nexus_fds > 0
+
+    @property
+    def hint(self) -> Optional[str]:
+        """One line for people when has_userspace_flows, else None."""
+        if not self.has_userspace_flows:
+            return None
+        return (
+            f"pid {self.pid} holds {self.channel_fds + self.nexus_fds} Skywalk channel/nexus "
+            "fd(s): some of its "
+            "connections run in user space (Network.framework) and have no socket; "
+            f"see them with `skywalkctl flow -P {self.pid}`"
+        )
+
+
 # --- per-process traffic (top, budgets, fd headroom) -------------------------
 
 

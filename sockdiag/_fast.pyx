@@ -66,7 +66,7 @@ cdef class _Layout:
             self.offsets[i] = (<PyMemberDescrObject *>descr).d_member.offset
             self.index[name] = i
 
-    cdef object new(self):
+    cdef object new_empty(self):
         """An instance with every slot empty: fill all of them with put() or take()."""
         cdef PyObject *obj = PyType_GenericAlloc(<PyTypeObject *>self.cls, 0)
         if obj == NULL:
@@ -75,9 +75,9 @@ cdef class _Layout:
         Py_DECREF(result)
         return result
 
-    cdef object new_none(self):
+    cdef object new(self):
         """An instance with every slot set to None."""
-        result = self.new()
+        result = self.new_empty()
         cdef Py_ssize_t i
         for i in range(self.nfields):
             self.put(result, i, None)
@@ -108,7 +108,7 @@ cdef _Layout TCP_INFO = _Layout(TcpInfo, tuple(TcpInfo.__dataclass_fields__))
 
 
 cdef object _send_buffer_record(long size, object unacked, object unsent, long free):
-    record = SEND_BUFFER.new()
+    record = SEND_BUFFER.new_empty()
     SEND_BUFFER.take(record, 0, PyLong_FromLong(size))
     SEND_BUFFER.put(record, 1, unacked)
     SEND_BUFFER.put(record, 2, unsent)
@@ -117,7 +117,7 @@ cdef object _send_buffer_record(long size, object unacked, object unsent, long f
 
 
 cdef object _tcp_send_buffer(long size, long unacked, long unsent, long free):
-    record = SEND_BUFFER.new()
+    record = SEND_BUFFER.new_empty()
     SEND_BUFFER.take(record, 0, PyLong_FromLong(size))
     SEND_BUFFER.take(record, 1, PyLong_FromLong(unacked if unacked > 0 else 0))
     SEND_BUFFER.take(record, 2, PyLong_FromLong(unsent))
@@ -170,6 +170,8 @@ cdef str _describe_socket(int fd):
     if SD_LINUX:
         _getsockopt_int(fd, SOL_SOCKET, SO_DOMAIN, &family)
         _getsockopt_int(fd, SOL_SOCKET, SO_PROTOCOL, &protocol)
+    else:
+        family = sd_socket_family(fd)  # macOS has no SO_DOMAIN
     names = {AF_UNIX: "UNIX", AF_INET: "IPv4", AF_INET6: "IPv6"}
     kinds = {SOCK_STREAM: "stream", SOCK_DGRAM: "datagram"}
     return f"{names.get(family, 'family ' + str(family))} {kinds.get(sotype, 'type ' + str(sotype))} socket"
@@ -196,7 +198,8 @@ def send_buffer(sock_or_fd):
     (room before a writer blocks, never negative) and size.  Linux: SIOCOUTQ,
     SIOCOUTQNSD and SO_MEMINFO; macOS: SO_SNDBUF, SO_NWRITE and the private
     TCP_INFO's tcpi_txunacked.  UDP and UNIX stream sockets give what the
-    kernel can tell and None for the rest.
+    kernel can tell and None for the rest (macOS refuses UNIX stream sockets:
+    their bytes wait in the peer's receive buffer, out of the sender's view).
 
     Raises UnsuitableSocket for a closed fd, a non-socket or a listening socket.
     """
@@ -223,7 +226,9 @@ def send_buffer(sock_or_fd):
     if (_getsockopt_int(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf) != 0
             or _getsockopt_int(fd, SOL_SOCKET, SD_SO_NWRITE, &nwrite) != 0):
         raise _unsuitable(fd, errno, "getsockopt(SO_SNDBUF)")
-    if getsockopt(fd, IPPROTO_TCP, SD_TCP_INFO_OPT, info, &info_length) != 0 or info_length < 100:
+    # A listening socket has a tcp_info too (state TCPS_LISTEN = 1): refused there.
+    if (getsockopt(fd, IPPROTO_TCP, SD_TCP_INFO_OPT, info, &info_length) != 0
+            or info_length < 100 or info[0] == 1):
         return _send_buffer_other(fd, errno)
     memcpy(&txunacked, info + 92, 8)  # offset of tcpi_txunacked, macos-abi.md section 3
     if txunacked > <uint64_t>nwrite:
@@ -258,13 +263,24 @@ cdef object _send_buffer_other(int fd, int err):
                 # Bytes in the peer's receive queue, not yet read by it.
                 return _send_buffer_record(mem[SD_MEMINFO_SNDBUF], queued, None, free)
             return _send_buffer_record(mem[SD_MEMINFO_SNDBUF], None, queued, free)
-    elif sotype == SOCK_STREAM or sotype == SOCK_DGRAM:
-        if (_getsockopt_int(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf) != 0
-                or _getsockopt_int(fd, SOL_SOCKET, SD_SO_NWRITE, &nwrite) != 0):
-            raise _unsuitable(fd, errno, "getsockopt(SO_NWRITE)")
-        if sotype == SOCK_STREAM:
-            return _send_buffer_record(sndbuf, nwrite, None, sndbuf - nwrite)
-        return _send_buffer_record(sndbuf, None, nwrite, sndbuf - nwrite)
+    else:
+        family = sd_socket_family(fd)  # macOS has no SO_DOMAIN
+        if family == AF_UNIX and sotype == SOCK_STREAM:
+            # uipc_send appends straight to the peer's receive buffer: the
+            # sender's sb_cc (SO_NWRITE) stays 0 and only the peer sees the bytes.
+            raise UnsuitableSocket(
+                f"fd {fd} is a UNIX stream socket: on macOS its bytes wait in the "
+                "peer's receive buffer, which only the peer can measure (FIONREAD)")
+        if family == AF_INET or family == AF_INET6:
+            if sotype == SOCK_STREAM:
+                raise NotSupported(
+                    f"fd {fd}: this macOS refused the private TCP_INFO whose "
+                    "tcpi_txunacked splits the send buffer")
+            if sotype == SOCK_DGRAM:
+                if (_getsockopt_int(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf) != 0
+                        or _getsockopt_int(fd, SOL_SOCKET, SD_SO_NWRITE, &nwrite) != 0):
+                    raise _unsuitable(fd, errno, "getsockopt(SO_NWRITE)")
+                return _send_buffer_record(sndbuf, None, nwrite, sndbuf - nwrite)
     raise UnsuitableSocket(
         f"fd {fd} is a {_describe_socket(fd)}: sockdiag splits the send "
         "buffer of TCP, UDP and UNIX stream sockets")
@@ -304,7 +320,7 @@ cdef object _decode_linux_tcp_info(const unsigned char *buf, Py_ssize_t length):
     if length < 8:
         raise ValueError(f"tcp_info of {length} bytes: the shortest any kernel returns is 8")
     memcpy(&head, buf, 8)
-    record = TCP_INFO.new_none()
+    record = TCP_INFO.new()
     cdef dict index = TCP_INFO.index
     TCP_INFO.put(record, index["state"], _name(TCP_STATES, head.tcpi_state))
     TCP_INFO.put(record, index["ca_state"], _name(TCP_CA_STATES, head.tcpi_ca_state, 0))
@@ -388,4 +404,5 @@ def set_notsent_lowat(sock_or_fd, unsigned int nbytes):
             raise ValueError(f"TCP_NOTSENT_LOWAT {nbytes} refused by the kernel")
         raise UnsuitableSocket(f"fd {fd} is a {_describe_socket(fd)}, not a TCP socket")
 include "_fast_diag.pxi"
+include "_fast_darwin.pxi"
 include "_fast_events.pxi"
