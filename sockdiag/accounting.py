@@ -166,14 +166,24 @@ class TrafficAccountant:
                 return pid
         return None
 
+    @staticmethod
+    def _moved(before: Optional[tuple], sent: Optional[int], received: Optional[int]) -> bool:
+        """Did a socket send or receive since its last dump?  Only then is its
+        unknown owner worth a scan of every process's fds (idle new sockets
+        wait; one that moves later, or closes, is attributed then)."""
+        before = before or _ZERO
+        return (sent or 0) != before[_SENT] or (received or 0) != before[_RECEIVED]
+
     def _dump(self, baseline: bool = False) -> float:
         """Dump every socket, attribute the growth of its counters; the dump's time."""
         sockets, listeners_raw = _fast.tcp_counters()
         now = time.monotonic()
         owners = self._owners
-        if (self._pids is not None
-                or any(inode and inode not in owners for _c, inode, *_ in sockets)
-                or any(inode not in owners for _p, _a, inode in listeners_raw)):
+        previous = self._last
+        if (baseline or self._pids is not None
+                or any(inode not in owners for _p, _a, inode in listeners_raw)
+                or any(inode and inode not in owners and self._moved(previous.get(cookie), sent, received)
+                       for cookie, inode, sent, _a, received, *_ in sockets)):
             owners, self._unreadable = _fast.socket_owners(self._pids)
             self._owners = owners
         listeners: dict[int, list] = {}
@@ -186,7 +196,7 @@ class TrafficAccountant:
         self._listeners = {port: listeners.get(port, []) + self._current_listeners.get(port, [])
                            for port in listeners.keys() | self._current_listeners.keys()}
         self._current_listeners = listeners
-        previous, current = self._last, {}
+        current = {}
         owner_of = self._owner
         restricted = self._pids is not None
         for cookie, inode, sent, acked, received, retrans, port, address in sockets:

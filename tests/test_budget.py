@@ -116,7 +116,8 @@ def test_stop_fires_once_when_the_sent_budget_is_passed(stepper):
         assert process_state(child.pid) != "T"
         step("send")
         (fired,) = poll_until_counted(monitor, sent=2 * STEP)
-        assert (fired.direction, fired.budget_bytes, fired.used_bytes) == ("sent", 100_000, 2 * STEP)
+        assert (fired.direction, fired.budget_bytes) == ("sent", 100_000)
+        assert 2 * STEP <= fired.used_bytes < 2 * STEP + 10_000  # + any retransmission
         assert fired.action == "stop" and "SIGSTOP" in fired.detail
         wait_until(lambda: process_state(child.pid) == "T")
         # Resumed and past the budget again: it does not fire a second time.
@@ -130,7 +131,7 @@ def test_kill_on_received_budget(stepper):
     with BudgetMonitor(ByteBudget(child.pid, received_bytes=STEP, action="kill")) as monitor:
         step("receive")
         (fired,) = poll_until_counted(monitor, received=STEP)
-        assert fired.direction == "received" and fired.used_bytes == STEP
+        assert fired.direction == "received" and fired.used_bytes == STEP  # no duplicates in received
         assert child.wait(timeout=5) == -signal.SIGKILL
 
 
@@ -145,7 +146,9 @@ def test_exec_runs_the_command_once_with_the_facts(stepper, tmp_path):
         budget.child.wait(timeout=5)
         step("send")
         assert poll_until_counted(monitor, sent=2 * STEP) == []
-    assert out.read_text() == f"{child.pid} sent {STEP} {STEP}\n"
+    pid, direction, budget_bytes, used_bytes = out.read_text().split()  # one line: it ran once
+    assert (int(pid), direction, int(budget_bytes)) == (child.pid, "sent", STEP)
+    assert int(used_bytes) == fired.used_bytes >= STEP
     assert child.poll() is None  # exec does nothing to the process itself
 
 
@@ -154,7 +157,8 @@ def test_report_only_does_not_touch_the_process(stepper):
     with BudgetMonitor(ByteBudget(child.pid, sent_bytes=1)) as monitor:
         step("send")
         (fired,) = poll_until_counted(monitor, sent=STEP)
-        assert fired.action == "report" and fired.detail == f"pid {child.pid} sent {STEP} bytes, budget 1"
+        assert fired.action == "report"
+        assert fired.detail == f"pid {child.pid} sent {fired.used_bytes} bytes, budget 1"
         assert process_state(child.pid) in ("S", "R")
 
 

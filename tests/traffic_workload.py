@@ -132,8 +132,10 @@ def sample(interval_s: float, closed_sockets: bool) -> None:
             result["unreadable_processes"] = max(result["unreadable_processes"], s.unreadable_processes)
             result["notes"] = sorted(set(result["notes"]) | set(coverage_notes(s)))
             for row in s.processes:
+                # sent counts retransmissions too: the payload is sent - retrans.
                 result["totals"][str(row.pid)] = {
-                    "sent": row.total_sent_bytes, "received": row.total_received_bytes,
+                    "sent": row.total_sent_bytes - row.total_retrans_bytes,
+                    "received": row.total_received_bytes,
                     "acked": row.total_acked_bytes, "retrans": row.total_retrans_bytes}
     print(json.dumps(result), flush=True)
 
