@@ -177,9 +177,18 @@ def socket_owners(pids=None):
     else:
         pid_list = pids
     for pid in pid_list:
-        if _scan_fds(pid, owners) == EACCES:
+        if _scan_fds(pid, owners) == EACCES and not _exiting(pid):
             unreadable += 1
     return owners, unreadable
+
+
+def _exiting(long pid):
+    """A zombie or exiting process (whose fd table refuses even root), or gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True
 
 
 cdef int _scan_fds(long pid, dict owners) except -1:

@@ -230,15 +230,18 @@ def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: st
             hidden = len(rows) - room
             rows = rows[:room]
     lines.append("")
-    lines.append(_table([table_row(s, per_socket.get(s.inode)) for s in rows], max_width)
+    lines.append(table([table_row(s, per_socket.get(s.inode)) for s in rows], max_width)
                  if rows else "(no TCP sockets)")
     if hidden:
         lines.append(f"... {hidden} more sockets (sorted by {sort}; --port/--state narrow the view)")
     return "\n".join(lines)
 
 
-def _table(rows: list[tuple], max_width: Optional[int]) -> str:
-    """rows under COLUMNS, one space apart, narrowed to max_width."""
+def table(rows: list[tuple], max_width: Optional[int], columns: Sequence[str] = COLUMNS,
+           droppable_columns: Sequence[str] = DROPPABLE, left_aligned: Sequence[str] = ("LOCAL", "REMOTE", "STATE")
+           ) -> str:
+    """rows under columns, one space apart, narrowed to max_width by dropping
+    droppable_columns in order."""
     from tabulate import DataRow, TableFormat, tabulate
 
     # The header and its rule are made as rows: tabulate pads headers by two
@@ -246,14 +249,14 @@ def _table(rows: list[tuple], max_width: Optional[int]) -> str:
     plain = TableFormat(lineabove=None, linebelowheader=None, linebetweenrows=None, linebelow=None,
                         headerrow=DataRow("", " ", ""), datarow=DataRow("", " ", ""),
                         padding=0, with_header_hide=None)
-    keep = list(range(len(COLUMNS)))
-    droppable = [COLUMNS.index(name) for name in DROPPABLE]
+    keep = list(range(len(columns)))
+    droppable = [columns.index(name) for name in droppable_columns]
     while True:
         body = [[str(row[i]) for i in keep] for row in rows]
-        header = [COLUMNS[i] for i in keep]
+        header = [columns[i] for i in keep]
         rule = ["-" * max(len(cell) for cell in column) for column in zip(header, *body)]
         text = tabulate([header, rule] + body, tablefmt=plain, disable_numparse=True,
-                        colalign=["left" if 1 <= i <= 3 else "right" for i in keep])
+                        colalign=["left" if columns[i] in left_aligned else "right" for i in keep])
         if max_width is None or not droppable or len(text.split("\n", 1)[0]) <= max_width:
             return text
         keep.remove(droppable.pop(0))

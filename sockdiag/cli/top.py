@@ -8,17 +8,16 @@ import sys
 import time
 
 import click
-from tabulate import tabulate
 
 from .. import accounting
 from .. import _watch
 from .._watch import format_bytes
 from . import options
 
-HEADERS = ("PID", "NAME", "CONNS", "CLOSED", "SENT/s", "RECV/s", "ACKED/s", "RETRANS/s",
+COLUMNS = ("PID", "NAME", "CONNS", "CLOSED", "SENT/s", "RECV/s", "ACKED/s", "RETRANS/s",
            "SENT", "RECV")
-# Lines the live view keeps for itself: title, notes, table header.
-_RESERVED_LINES = 6
+# Dropped in this order while the table is wider than the screen.
+DROPPABLE = ("ACKED/s", "CLOSED", "RETRANS/s", "RECV", "SENT")
 
 
 def _bytes(value) -> str:
@@ -35,19 +34,25 @@ def _table_row(row) -> tuple:
     )
 
 
-def render(sample, rows, max_rows=None) -> str:
-    """The sample as text for people: a title, coverage notes, then the table."""
-    shown = rows if max_rows is None else rows[:max_rows]
+def render(sample, rows, max_lines=None, max_width=None) -> str:
+    """The sample for people: a title, coverage notes, then the table (rates
+    per second and totals since the start, in bytes), cut to max_lines and
+    narrowed to max_width."""
     sent = sum(r.sent_bytes or 0 for r in rows) / sample.interval_s
     received = sum(r.received_bytes or 0 for r in rows) / sample.interval_s
-    lines = [f"sockdiag top - {time.strftime('%H:%M:%S', time.localtime(sample.time))}  "
-             f"{len(rows)} processes  sent {_bytes(sent)}/s  "
-             f"received {_bytes(received)}/s  (bytes, over {sample.interval_s:.2f} s)"]
+    lines = [f"sockdiag top  {time.strftime('%H:%M:%S', time.localtime(sample.time))}  "
+             f"{len(rows)} processes  sent {_bytes(sent)}/s  received {_bytes(received)}/s"]
     lines += [f"note: {note}" for note in accounting.coverage_notes(sample)]
-    lines.append(tabulate([_table_row(r) for r in shown], headers=HEADERS,
-                          disable_numparse=True, colalign=("right", "left") + ("right",) * 8))
+    shown = rows
+    if max_lines is not None:
+        room = max(max_lines - len(lines) - 3, 1)  # blank line, column header, rule
+        if len(rows) > room:
+            shown = rows[:max(room - 1, 1)]  # one line says how many are hidden
+    lines.append("")
+    lines.append(_watch.table([_table_row(r) for r in shown], max_width, COLUMNS, DROPPABLE, ("NAME",))
+                 if rows else "(no TCP traffic)")
     if len(shown) < len(rows):
-        lines.append(f"... {len(rows) - len(shown)} more (--json for all)")
+        lines.append(f"... {len(rows) - len(shown)} more processes (--json for all)")
     return "\n".join(lines)
 
 
@@ -92,10 +97,13 @@ def top(interval, count, once, as_json, sort_key):
                     click.echo(sample_json(sample, rows))
                 elif live:
                     size = shutil.get_terminal_size()
-                    _watch.redraw(sys.stdout, render(sample, rows, max(1, size.lines - _RESERVED_LINES)),
+                    _watch.redraw(sys.stdout, render(sample, rows, size.lines - 1, size.columns),
                                   size.columns)
                     sys.stdout.flush()
                 else:
                     click.echo(render(sample, rows) + ("\n" if count != 1 else ""))
         except KeyboardInterrupt:
-            pass
+            pass  # Ctrl-C ends the view; the last screen stays
+        finally:
+            if live:
+                click.echo()
