@@ -14,6 +14,7 @@ import pytest
 import sockdiag
 from sockdiag.budget import BudgetMonitor, ByteBudget, parse_size
 
+from children import end, process_state
 from conftest import drain, wait_until
 
 
@@ -82,16 +83,8 @@ def stepper():
     try:
         yield child, step
     finally:
-        if child.poll() is None:
-            os.kill(child.pid, signal.SIGCONT)
-            child.kill()
-        child.wait()
+        end(child)
         peer.close()
-
-
-def process_state(pid: int) -> str:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0]
 
 
 def poll_until_counted(monitor: BudgetMonitor, sent: int = 0, received: int = 0):

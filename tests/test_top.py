@@ -238,3 +238,15 @@ def test_live_view_in_a_terminal():
     assert "\x1b" not in screen
     header = next(line for line in lines if line.split()[:1] == ["PID"])
     assert header.split()[:6] == ["PID", "NAME", "CONNS", "CLOSED", "SENT/s", "RECV/s"]
+
+
+def test_public_names_by_platform():
+    import sockdiag
+
+    from sockdiag._common import LINUX
+
+    for name in ("process_traffic", "TrafficAccountant", "ByteBudget"):
+        assert hasattr(sockdiag, name) == LINUX and (name in sockdiag.__all__) == LINUX
+    for name in ("fd_headroom", "FdHeadroom", "ProcessTraffic", "TrafficSample", "TcpDestroyEvent",
+                 "BudgetExceeded"):
+        assert hasattr(sockdiag, name) and name in sockdiag.__all__

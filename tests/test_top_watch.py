@@ -6,7 +6,6 @@ import json
 import os
 import re
 import resource
-import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import threading
 
 import pytest
 
+from children import end, process_state
 from conftest import wait_until
 
 CLI = [sys.executable, "-c", "from sockdiag.cli import main; main()"]
@@ -55,19 +55,11 @@ def trickle():
     try:
         yield child
     finally:
-        if child.poll() is None:
-            os.kill(child.pid, signal.SIGCONT)
-            child.kill()
-        child.wait()
+        end(child)
         stop.set()
         reader.join()
         peer.close()
         listener.close()
-
-
-def process_state(pid: int) -> str:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0]
 
 
 def test_budget_stops_the_process_once_at_the_right_point(trickle):

@@ -33,6 +33,16 @@ INTERVAL_S = 0.2
 RUN_S = 1.2
 
 
+def _read_to_end(conn: socket.socket) -> int:
+    """Read until the peer half-closes; the number of bytes read."""
+    got = 0
+    while True:
+        data = conn.recv(1 << 16)
+        if not data:
+            return got
+        got += len(data)
+
+
 def serve(short: int, long: int, reply: int) -> None:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -42,12 +52,7 @@ def serve(short: int, long: int, reply: int) -> None:
     lock = threading.Lock()
 
     def handle(conn: socket.socket) -> None:
-        got = 0
-        while True:
-            data = conn.recv(1 << 16)
-            if not data:
-                break
-            got += len(data)
+        got = _read_to_end(conn)
         conn.sendall(b"r" * reply)
         conn.close()
         with lock:
@@ -72,12 +77,7 @@ def _exchange(conn: socket.socket, payload: bytes, chunks: int = 1, pause_s: flo
         conn.sendall(payload[i * step:(i + 1) * step] if i < chunks - 1 else payload[i * step:])
         time.sleep(pause_s)
     conn.shutdown(socket.SHUT_WR)
-    got = 0
-    while True:
-        data = conn.recv(1 << 16)
-        if not data:
-            break
-        got += len(data)
+    got = _read_to_end(conn)
     conn.close()
     return got
 
