@@ -71,8 +71,8 @@ def tcp_counters():
     """Byte counters of every TCP socket of the caller's network namespace.
 
     One SOCK_DIAG_BY_FAMILY dump per family with INET_DIAG_INFO.  Returns
-    (sockets, listeners): sockets is a list of (cookie, inode, bytes_sent,
-    bytes_acked, bytes_received, bytes_retrans, local port, local address)
+    (sockets, listeners): sockets is a list of (cookie, inode, (bytes_sent,
+    bytes_acked, bytes_received, bytes_retrans), local port, local address)
     for every socket holding tcp_info (counters a kernel does not return are
     None; inode is 0 once the process has closed the socket); listeners is a
     list of (local port, local address, inode) of LISTEN sockets.  Local
@@ -141,8 +141,9 @@ cdef bint _dump_counters(int fd, unsigned char *buf, int family, list sockets, l
             if c.state == TCP_LISTEN:
                 listeners.append((c.local_port, (<const char *>c.local_address)[:16], c.inode))
             else:
-                sockets.append((c.cookie, c.inode, _counter(c.bytes_sent), _counter(c.bytes_acked),
-                                _counter(c.bytes_received), _counter(c.bytes_retrans),
+                sockets.append((c.cookie, c.inode,
+                                (_counter(c.bytes_sent), _counter(c.bytes_acked),
+                                 _counter(c.bytes_received), _counter(c.bytes_retrans)),
                                 c.local_port, (<const char *>c.local_address)[:16]))
 
 

@@ -81,10 +81,13 @@ class _Usage:
         self.connections = 0
         self.closed = 0
 
-    def add(self, delta: Iterable[int]) -> None:
-        for i, value in enumerate(delta):
-            self.interval[i] += value
-            self.total[i] += value
+    def add(self, now: tuple, before: tuple) -> None:
+        """Add the growth of four counters (sent, acked, received, retrans) from before to now."""
+        interval, total = self.interval, self.total
+        for i in range(4):
+            delta = now[i] - before[i]
+            interval[i] += delta
+            total[i] += delta
 
 
 class TrafficAccountant:
@@ -115,6 +118,7 @@ class TrafficAccountant:
         self._departed: dict[int, tuple] = {}  # cookie -> (counters, samples since it left)
         self._owners: dict[int, int] = {}  # inode -> pid, from the last fd scan
         self._current_listeners: dict[int, list] = {}  # port -> [(address, pid)], last dump
+        self._ownerless: set[int] = set()  # inodes in no process's fds at the last scan
         self._usage: dict[Optional[int], _Usage] = {}
         self._unreadable = 0
         self._supported = self._kernel_counters()
@@ -167,12 +171,12 @@ class TrafficAccountant:
         return None
 
     @staticmethod
-    def _moved(before: Optional[tuple], sent: Optional[int], received: Optional[int]) -> bool:
+    def _moved(before: Optional[tuple], counters: tuple) -> bool:
         """Did a socket send or receive since its last dump?  Only then is its
         unknown owner worth a scan of every process's fds (idle new sockets
         wait; one that moves later, or closes, is attributed then)."""
         before = before or _ZERO
-        return (sent or 0) != before[_SENT] or (received or 0) != before[_RECEIVED]
+        return (counters[_SENT] or 0) != before[_SENT] or (counters[_RECEIVED] or 0) != before[_RECEIVED]
 
     def _dump(self, baseline: bool = False) -> float:
         """Dump every socket, attribute the growth of its counters; the dump's time."""
@@ -180,12 +184,18 @@ class TrafficAccountant:
         now = time.monotonic()
         owners = self._owners
         previous = self._last
+        # Inodes no process held at the last scan (another pid namespace's,
+        # the kernel's) do not ask for a scan again.
+        ownerless = self._ownerless
         if (baseline or self._pids is not None
-                or any(inode not in owners for _p, _a, inode in listeners_raw)
-                or any(inode and inode not in owners and self._moved(previous.get(cookie), sent, received)
-                       for cookie, inode, sent, _a, received, *_ in sockets)):
+                or any(inode not in owners and inode not in ownerless for _p, _a, inode in listeners_raw)
+                or any(inode and inode not in owners and inode not in ownerless
+                       and self._moved(previous.get(cookie), counters)
+                       for cookie, inode, counters, _port, _address in sockets)):
             owners, self._unreadable = _fast.socket_owners(self._pids)
             self._owners = owners
+            self._ownerless = {inode for _c, inode, *_ in sockets if inode not in owners}
+            self._ownerless.update(inode for _p, _a, inode in listeners_raw if inode not in owners)
         listeners: dict[int, list] = {}
         for port, address, inode in listeners_raw:
             pid = owners.get(inode)
@@ -199,7 +209,8 @@ class TrafficAccountant:
         current = {}
         owner_of = self._owner
         restricted = self._pids is not None
-        for cookie, inode, sent, acked, received, retrans, port, address in sockets:
+        usage_of = self._usage
+        for cookie, inode, counters, port, address in sockets:
             pid = owners.get(inode) if inode else None
             if pid is None:
                 pid = owner_of.get(cookie)
@@ -209,17 +220,18 @@ class TrafficAccountant:
                 owner_of[cookie] = pid
             elif restricted:
                 continue  # another process's socket
-            counters = _counters(sent, acked, received, retrans)
+            if None in counters:
+                counters = _counters(*counters)
             current[cookie] = counters
-            usage = self._usage_of(pid)
+            usage = usage_of.get(pid) or self._usage_of(pid)
             usage.connections += 1
-            if baseline:
-                continue
             before = previous.get(cookie)
+            if before == counters or baseline:
+                continue  # idle since the last dump (most sockets), or the baseline
             if before is None:
                 departed = self._departed.pop(cookie, None)
                 before = departed[0] if departed else _ZERO
-            usage.add(c - b for c, b in zip(counters, before))
+            usage.add(counters, before)
         for cookie, counters in previous.items():
             if cookie not in current:
                 self._departed[cookie] = (counters, 0)
@@ -248,7 +260,7 @@ class TrafficAccountant:
                 continue  # most likely another process's connection
             usage = self._usage_of(pid)
             usage.closed += 1
-            usage.add(f - b for f, b in zip(final, before))
+            usage.add(final, before)
 
     def sample(self) -> TrafficSample:
         """Traffic of every (or each chosen) process since the previous sample."""

@@ -119,7 +119,7 @@ def test_attribution_survives_the_process_closing_its_socket():
                 drain(peer, 70000)
                 # The baseline once the first 70000 bytes are all acknowledged.
                 inode = next(i for i, pid in _fast.socket_owners([child.pid])[0].items())
-                wait_until(lambda: next(s for s in _fast.tcp_counters()[0] if s[1] == inode)[3] == 70001)
+                wait_until(lambda: next(s for s in _fast.tcp_counters()[0] if s[1] == inode)[2][1] == 70001)
                 with accounting.TrafficAccountant(pids=[child.pid]) as accountant:
                     (row,) = accountant.sample().processes
                     assert (row.pid, row.connections, row.total_sent_bytes) == (child.pid, 1, 0)
