@@ -177,7 +177,9 @@ def socket_owners(pids=None):
             closedir(proc)
     else:
         pid_list = pids
-    for pid in pid_list:
+    refused = [pid for pid in pid_list if _scan_fds(pid, owners) == EACCES]
+    # A process in the middle of exec or exit refuses for a moment: ask again.
+    for pid in refused:
         if _scan_fds(pid, owners) == EACCES and not _exiting(pid):
             unreadable += 1
     return owners, unreadable

@@ -29,6 +29,7 @@ last counters are remembered, and a notification retires the cookie.
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from typing import Iterable, Optional
@@ -73,9 +74,10 @@ _V4_MAPPED_PREFIX = bytes(10) + b"\xff\xff"
 class _Usage:
     """Running sums for one process (or the unattributed row)."""
 
-    __slots__ = ("interval", "total", "connections", "closed")
+    __slots__ = ("name", "interval", "total", "connections", "closed")
 
-    def __init__(self) -> None:
+    def __init__(self, name: Optional[str]) -> None:
+        self.name = name  # read when first seen: still known after the process exits
         self.interval = [0, 0, 0, 0]
         self.total = [0, 0, 0, 0]
         self.connections = 0
@@ -159,7 +161,8 @@ class TrafficAccountant:
     def _usage_of(self, pid: Optional[int]) -> _Usage:
         usage = self._usage.get(pid)
         if usage is None:
-            usage = self._usage[pid] = _Usage()
+            name = "(unattributed)" if pid is None else process_name(pid)
+            usage = self._usage[pid] = _Usage(name)
         return usage
 
     def _listener_owner(self, listeners: dict, port: int, address: bytes) -> Optional[int]:
@@ -301,16 +304,14 @@ class TrafficAccountant:
         for pid, usage in list(self._usage.items()):
             if pid is not None and self._pids is not None and pid not in self._pids:
                 continue
-            name = "(unattributed)" if pid is None else process_name(pid)
-            if name is None and not any(usage.interval):
-                del self._usage[pid]  # exited, nothing left to report
-                continue
             if not usage.connections and not any(usage.interval):
+                if pid is not None and not os.path.exists(f"/proc/{pid}"):
+                    del self._usage[pid]  # exited, nothing left to report
                 continue  # idle: no connection now, no bytes in the interval
             interval = [v if ok else None for v, ok in zip(usage.interval, supported)]
             total = [v if ok else None for v, ok in zip(usage.total, supported)]
             rates = [None if v is None else v / interval_s for v in interval]
-            rows.append(ProcessTraffic(pid, name, usage.connections, usage.closed,
+            rows.append(ProcessTraffic(pid, usage.name, usage.connections, usage.closed,
                                        *interval, *rates, *total))
         return sort_traffic(rows, "total")
 
@@ -348,6 +349,6 @@ def coverage_notes(sample: TrafficSample) -> list[str]:
         notes.append(f"the kernel dropped socket-destroy notifications "
                      f"{sample.notification_overflows} times (too many at once)")
     if sample.unreadable_processes:
-        notes.append(f"{sample.unreadable_processes} processes' fds are not readable (run as "
-                     "root): their traffic is in the unattributed row")
+        notes.append(f"{sample.unreadable_processes} processes' fds could not be read (other "
+                     "users' need root): their traffic is in the unattributed row")
     return notes

@@ -88,7 +88,7 @@ def test_unreadable_processes_are_counted_as_unattributed():
     result = run_scenario("--children-as-nobody", python)
     accounted = result["accounted"]
     assert accounted["unreadable_processes"] >= 2
-    assert any("not readable" in note for note in accounted["notes"])
+    assert any("could not be read" in note for note in accounted["notes"])
     unattributed = accounted["totals"]["None"]
     # Both ends of every connection, nothing dropped.
     assert within_1_percent(unattributed["sent"], EXPECTED_UPLOAD + EXPECTED_REPLIES)
