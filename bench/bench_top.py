@@ -3,8 +3,9 @@
 A child process holds CONNECTIONS loopback connections (2 sockets each).
 Groups:
   top sample  - the C floor (dump + fd scan, no attribution), a whole
-                TrafficAccountant.sample(), and `ss -tinpH` (the peer that gives
-                per-process sockets with byte counters; it prints, we parse nothing)
+                TrafficAccountant.sample() when no new connection moved bytes
+                (no fd scan) and when one did (a full scan), and `ss -tinpH`
+                (the peer that gives per-process sockets with byte counters)
   fd scan     - socket inode -> pid over every /proc/<pid>/fd: C vs pure Python
 
 Run: pytest bench/bench_top.py   (the ratio table prints at the end)
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -83,8 +85,32 @@ def test_floor_dump_and_scan(benchmark, many_sockets, ratios):
 
 @pytest.mark.benchmark(group="top sample")
 def test_accountant_sample(benchmark, many_sockets, ratios):
+    """No new connection with traffic between samples: no fd scan."""
     with TrafficAccountant() as accountant:
-        ratios.add("top sample", "TrafficAccountant.sample()", median(benchmark, accountant.sample))
+        ratios.add("top sample", "TrafficAccountant.sample(), steady", median(benchmark, accountant.sample))
+
+
+@pytest.mark.benchmark(group="top sample")
+def test_accountant_sample_with_new_connections(benchmark, many_sockets, ratios):
+    """Each sample sees a new connection that moved bytes: its owner needs a full fd scan."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    held = []
+
+    def sample_after_a_new_connection():
+        client = socket.create_connection(listener.getsockname())
+        server, _ = listener.accept()
+        client.sendall(b"x")
+        server.recv(1)
+        held.extend((client, server))
+        accountant.sample()
+
+    with TrafficAccountant() as accountant:
+        ratios.add("top sample", "TrafficAccountant.sample(), new connections",
+                   median(benchmark, sample_after_a_new_connection))
+    for sock in held + [listener]:
+        sock.close()
 
 
 @pytest.mark.benchmark(group="top sample")
