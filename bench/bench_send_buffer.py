@@ -12,18 +12,7 @@ import pytest
 import sockdiag
 from sockdiag import reference
 
-from loopback import connected_pair, fill
-
 CALLS_PER_ROUND = 20_000
-
-
-@pytest.fixture(scope="module")
-def full_connection():
-    client, server = connected_pair()
-    fill(client)
-    yield client
-    client.close()
-    server.close()
 
 
 def per_call(benchmark, function, *args) -> float:

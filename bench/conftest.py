@@ -66,6 +66,18 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(line)
 
 
+@pytest.fixture(scope="module")
+def full_connection():
+    """A loopback TCP client whose send buffer is full: nobody reads."""
+    from loopback import connected_pair, fill
+
+    client, server = connected_pair()
+    fill(client)
+    yield client
+    client.close()
+    server.close()
+
+
 @pytest.fixture(scope="session")
 def raw_sockcalls():
     return ctypes.CDLL(str(compile_c("raw_sockcalls.c")))

@@ -7,15 +7,20 @@ _fast holds the syscalls.  Availability notes say where a name exists.
 from __future__ import annotations
 
 import time as _time
-from typing import Iterable, Optional
+from typing import Iterable, Mapping, Optional
 
 from ._common import (
     LINUX,
     MACOS,
     AccessDenied,
+    InterfaceCounters,
+    InterfaceRates,
+    LinkStats64,
     NoSuchProcess,
     NotSupported,
     Record,
+    RecordingSummary,
+    Sample,
     SendBuffer,
     SocketInfo,
     SockdiagError,
@@ -50,6 +55,19 @@ __all__ = [
     "send_buffer",
     "set_notsent_lowat",
     "tcp_info",
+    # interface counters (issue 4)
+    "InterfaceCounters",
+    "InterfaceRates",
+    "LinkStats64",
+    "interface_rates",
+    "interfaces",
+    # recording an application's sockets (issue 5)
+    "InstrumentedSocket",
+    "Recording",
+    "RecordingSummary",
+    "Sample",
+    "record",
+    "record_stream",
 ]
 
 # The hot path is exported without a Python wrapper around it: one call costs
@@ -130,6 +148,58 @@ if MACOS:
         Availability: macOS only.  Raises NoSuchProcess, AccessDenied.
         """
         return _platform.userspace_networking(pid)
+
+# --- interface counters (issue 4) ---------------------------------------------
+
+
+def interfaces() -> dict[str, InterfaceCounters]:
+    """Counters of every network interface: {name: InterfaceCounters}.
+
+    Exact 64-bit byte, packet, error and drop counts since each interface
+    came up, with its index, MTU and whether it is administratively up.
+    Linux: one rtnetlink ``RTM_GETLINK`` dump (``IFLA_STATS64``) in the
+    calling thread's network namespace.  macOS: ``NET_RT_IFLIST2`` with the
+    exact byte counts from ``IFMIB_IFDATA``.  Availability: Linux, macOS.
+    """
+    return _platform.interfaces()
+
+
+def interface_rates(
+    before: Mapping[str, InterfaceCounters],
+    after: Mapping[str, InterfaceCounters],
+    elapsed_s: float,
+) -> dict[str, InterfaceRates]:
+    """Per-second rates between two ``interfaces()`` samples taken elapsed_s apart.
+
+    Only interfaces present in both samples have rates.  A rate is ``None``
+    when a counter is missing or went backwards (the interface was
+    re-created), never a fake 0.  ValueError unless elapsed_s > 0.
+    """
+    if not elapsed_s > 0:
+        raise ValueError(f"elapsed_s must be > 0, not {elapsed_s}")
+
+    def rate(old: Optional[int], new: Optional[int]) -> Optional[float]:
+        if old is None or new is None or new < old:
+            return None
+        return (new - old) / elapsed_s
+
+    return {
+        name: InterfaceRates(
+            name=name,
+            rx_bytes_per_s=rate(old.rx_bytes, new.rx_bytes),
+            tx_bytes_per_s=rate(old.tx_bytes, new.tx_bytes),
+            rx_packets_per_s=rate(old.rx_packets, new.rx_packets),
+            tx_packets_per_s=rate(old.tx_packets, new.tx_packets),
+        )
+        for name, new in after.items()
+        if (old := before.get(name)) is not None
+    }
+
+
+# --- recording an application's sockets ---------------------------------------
+# record / record_stream / InstrumentedSocket are documented where they are
+# defined (sockdiag/record.py); they are already thin.
+from .record import InstrumentedSocket, Recording, record, record_stream  # noqa: E402
 
 
 # --- per-process traffic, budgets, fd headroom ----------------------------------

@@ -318,6 +318,116 @@ class UserSpaceNetworking(Record):
         )
 
 
+# --- interface counters (issue 4) ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LinkStats64(Record):
+    """Linux's ``struct rtnl_link_stats64`` (IFLA_STATS64), field for field.
+
+    Counts since the interface was created; bytes and packets.  The first 23
+    fields are in every kernel since 2.6.35; ``rx_nohandler`` (4.6) and
+    ``rx_otherhost_dropped`` (5.19) are ``None`` when an older kernel's
+    shorter struct lacks them.
+    """
+
+    rx_packets: int
+    tx_packets: int
+    rx_bytes: int
+    tx_bytes: int
+    rx_errors: int
+    tx_errors: int
+    rx_dropped: int
+    tx_dropped: int
+    multicast: int
+    collisions: int
+    rx_length_errors: int
+    rx_over_errors: int
+    rx_crc_errors: int
+    rx_frame_errors: int
+    rx_fifo_errors: int
+    rx_missed_errors: int
+    tx_aborted_errors: int
+    tx_carrier_errors: int
+    tx_fifo_errors: int
+    tx_heartbeat_errors: int
+    tx_window_errors: int
+    rx_compressed: int
+    tx_compressed: int
+    rx_nohandler: Optional[int]
+    rx_otherhost_dropped: Optional[int]
+
+
+@dataclass(frozen=True, slots=True)
+class InterfaceRates(Record):
+    """Per-second rates of one interface between two samples.
+
+    A rate is ``None`` when either sample lacks the counter or the counter
+    went backwards (the interface was re-created), never a fake 0.
+    """
+
+    name: str
+    rx_bytes_per_s: Optional[float]
+    tx_bytes_per_s: Optional[float]
+    rx_packets_per_s: Optional[float]
+    tx_packets_per_s: Optional[float]
+
+    @property
+    def total_bytes_per_s(self) -> float:
+        """rx + tx bytes per second (a missing rate counts as 0), to rank interfaces."""
+        return (self.rx_bytes_per_s or 0.0) + (self.tx_bytes_per_s or 0.0)
+# --- recording an application's sockets (sockdiag.record) --------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Sample(Record):
+    """One look at a socket's send buffer during a recording.
+
+    ``time_s``: ``time.monotonic()`` when the sample was taken, in seconds.
+    ``size``, ``unacked``, ``unsent`` and ``free`` are SendBuffer's (bytes).
+    ``queue_delay_s``: how long a byte written now waits before it is sent,
+    ``unsent / delivery rate`` (TCP_INFO); ``None`` for non-TCP sockets and
+    while the kernel has no delivery rate yet.
+    A recording made with ``fields=("rtt_us", ...)`` gives samples of a
+    subclass that also has those TcpInfo attributes.
+    """
+
+    time_s: float
+    size: int
+    unacked: Optional[int]
+    unsent: Optional[int]
+    free: int
+    queue_delay_s: Optional[float]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingSummary(Record):
+    """Distribution of a recording's samples (nearest-rank percentiles).
+
+    Byte figures are of SendBuffer's ``unacked`` / ``unsent``; ``None`` when
+    no sample had a value.  ``full_buffer_s``: time the send buffer was full
+    (``free == 0``: a writer blocks), counting each sample's state as lasting
+    until the next sample.  Linux wakes a blocked writer only once about a
+    third of the buffer is free again, so a blocking writer waits longer.
+    ``samples`` is how many are kept, ``dropped`` how many older ones the
+    ring buffer overwrote (the summary covers the kept ones).
+    """
+
+    samples: int
+    dropped: int
+    duration_s: float
+    unacked_p50_bytes: Optional[int]
+    unacked_p99_bytes: Optional[int]
+    unacked_max_bytes: Optional[int]
+    unsent_p50_bytes: Optional[int]
+    unsent_p99_bytes: Optional[int]
+    unsent_max_bytes: Optional[int]
+    queue_delay_p50_s: Optional[float]
+    queue_delay_p99_s: Optional[float]
+    queue_delay_max_s: Optional[float]
+    full_buffer_s: float
+
+
 # --- per-process traffic (top, budgets, fd headroom) -------------------------
 
 

@@ -9,17 +9,47 @@ See docs/macos.md for what each value means on macOS.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import resource
 import socket
 from typing import Iterable, Optional
 
 from . import _fast, decode
-from ._common import InterfaceCounters, SendBuffer, SocketInfo, SockdiagError, TcpInfo, UserSpaceNetworking
+from ._common import (
+    TCP_STATES,
+    InterfaceCounters,
+    NotSupported,
+    SendBuffer,
+    SocketInfo,
+    SockdiagError,
+    TcpInfo,
+    UserSpaceNetworking,
+)
 
 send_buffer = _fast.send_buffer
 
 
+def _decoded(function):
+    """Decorator: a kernel answer the decoders cannot read becomes NotSupported.
+
+    The decoders raise ValueError on malformed input; from a live kernel that
+    means a macOS whose layouts differ from the ones sockdiag knows, which the
+    user should hear in one line, not as a traceback.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except ValueError as err:
+            raise NotSupported(
+                f"this macOS answered in a layout sockdiag does not know ({err})") from err
+
+    return wrapper
+
+
+@_decoded
 def tcp_info(sock_or_fd) -> TcpInfo:
     # The public struct always; the private one when the kernel gives it.
     private, public = _fast.darwin_tcp_info_bytes(sock_or_fd)
@@ -41,18 +71,45 @@ def set_notsent_lowat(sock, nbytes: Optional[int]) -> None:
 # --- sockets of a process -------------------------------------------------------
 
 
-def process_sockets(pid: int) -> list[SocketInfo]:
+_KNOWN_STATES = frozenset(name for name in TCP_STATES if name)
+
+
+def _wanted_states(states: Optional[Iterable[str]]) -> Optional[frozenset[str]]:
+    """State names as records spell them ("syn-sent" -> "SYN_SENT"); None: all."""
+    if states is None:
+        return None
+    wanted = frozenset(state.upper().replace("-", "_") for state in states)
+    unknown = wanted - _KNOWN_STATES
+    if unknown:
+        raise ValueError(
+            f"unknown TCP state {', '.join(sorted(unknown))} (known: {', '.join(TCP_STATES[1:])})")
+    return wanted
+
+
+def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[SocketInfo]:
     """TCP sockets of pid from libproc; the caller's own ones with the full split."""
-    fds = decode.proc_fdlist_darwin(_fast.darwin_proc_fdlist(pid))
-    socket_fds = [fd for fd, kind in fds if kind == "socket"]
-    sockets = [
+    wanted = _wanted_states(states)
+    sockets = [info for info in _libproc_sockets(pid) if wanted is None or info.state in wanted]
+    if pid == os.getpid():
+        return [_with_own_split(info) for info in sockets]
+    return sockets
+
+
+@_decoded
+def _fd_list(pid: int) -> list[tuple[int, str]]:
+    """pid's descriptors as [(fd, type name)]."""
+    return decode.proc_fdlist_darwin(_fast.darwin_proc_fdlist(pid))
+
+
+@_decoded
+def _libproc_sockets(pid: int) -> list[SocketInfo]:
+    """pid's TCP sockets as libproc shows them to another process."""
+    socket_fds = [fd for fd, kind in _fd_list(pid) if kind == "socket"]
+    return [
         info
         for fd, buf in _fast.darwin_socket_fdinfos(pid, socket_fds)
         if (info := decode.socket_fdinfo_darwin(buf, fd)) is not None
     ]
-    if pid == os.getpid():
-        return [_with_own_split(info) for info in sockets]
-    return sockets
 
 
 def _with_own_split(info: SocketInfo) -> SocketInfo:
@@ -64,7 +121,11 @@ def _with_own_split(info: SocketInfo) -> SocketInfo:
     stays as it was.
     """
     try:
-        with socket.socket(fileno=os.dup(info.fd)) as sock:
+        sock = _own_socket(info.fd)
+    except OSError:
+        return info  # closed, or no longer a socket
+    try:
+        with sock:
             if _ports(sock) != (info.local_port, info.remote_port):
                 return info  # the fd was reused for another connection
             buffer = send_buffer(sock)
@@ -72,6 +133,16 @@ def _with_own_split(info: SocketInfo) -> SocketInfo:
     except (OSError, SockdiagError):
         return info
     return split_socket_info(info, buffer, tcp)
+
+
+def _own_socket(fd: int) -> socket.socket:
+    """A socket object on a duplicate of one of our fds (closing it leaves fd open)."""
+    duplicate = os.dup(fd)
+    try:
+        return socket.socket(fileno=duplicate)
+    except OSError:
+        os.close(duplicate)
+        raise
 
 
 def _ports(sock: socket.socket) -> tuple[int, int]:
@@ -95,9 +166,12 @@ def split_socket_info(info: SocketInfo, buffer: SendBuffer, tcp: TcpInfo) -> Soc
 def queue_delay_s(unsent: Optional[int], send_rate_bps: Optional[int]) -> Optional[float]:
     """Seconds a byte written now waits before it is sent: unsent / send rate.
 
-    macOS measures the send bandwidth (``tcpi_snd_bw``) only for some
-    connections; ``None`` when it did not (rate 0) or unsent is unknown.
+    0 when nothing waits.  macOS measures the send bandwidth (``tcpi_snd_bw``)
+    only for some connections; ``None`` when it did not (rate 0) or unsent is
+    unknown.
     """
+    if unsent == 0:
+        return 0.0
     if unsent is None or not send_rate_bps:
         return None
     return unsent * 8 / send_rate_bps
@@ -105,7 +179,7 @@ def queue_delay_s(unsent: Optional[int], send_rate_bps: Optional[int]) -> Option
 
 def userspace_networking(pid: int) -> UserSpaceNetworking:
     """Counts of pid's descriptors that tell whether its flows bypass sockets."""
-    return count_fd_types(pid, decode.proc_fdlist_darwin(_fast.darwin_proc_fdlist(pid)))
+    return count_fd_types(pid, _fd_list(pid))
 
 
 def count_fd_types(pid: int, fds: Iterable[tuple[int, str]]) -> UserSpaceNetworking:
@@ -126,7 +200,7 @@ def fd_headroom(pid: int) -> tuple[int, Optional[int]]:
     No libproc flavor exposes another process's resource limits, so the limit
     is known only for the caller's own process.
     """
-    open_fds = len(decode.proc_fdlist_darwin(_fast.darwin_proc_fdlist(pid)))
+    open_fds = len(_fd_list(pid))
     if pid != os.getpid():
         return open_fds, None
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -136,6 +210,7 @@ def fd_headroom(pid: int) -> tuple[int, Optional[int]]:
 # --- interfaces -------------------------------------------------------------------
 
 
+@_decoded
 def interfaces() -> dict[str, InterfaceCounters]:
     """Counters per interface: one NET_RT_IFLIST2 walk, bytes from IFMIB."""
     listed = decode.iflist2_darwin(_fast.darwin_iflist2())

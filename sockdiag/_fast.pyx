@@ -405,4 +405,6 @@ def set_notsent_lowat(sock_or_fd, unsigned int nbytes):
         raise UnsuitableSocket(f"fd {fd} is a {_describe_socket(fd)}, not a TCP socket")
 include "_fast_diag.pxi"
 include "_fast_darwin.pxi"
+include "_fast_rtnl.pxi"
+include "_fast_record.pxi"
 include "_fast_events.pxi"

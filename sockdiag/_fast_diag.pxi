@@ -10,6 +10,7 @@ from cpython.exc cimport PyErr_CheckSignals
 from libc.errno cimport EINTR, EIO, EMSGSIZE
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcmp
+from .includes.netlink cimport *
 from .includes.diag cimport *
 
 from ._common import SocketInfo

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import Iterable, Optional
 
 from . import _fast
-from ._common import TCP_STATES, AccessDenied, NoSuchProcess, NotSupported, SocketInfo
+from ._common import (
+    TCP_STATES,
+    AccessDenied,
+    InterfaceCounters,
+    NoSuchProcess,
+    NotSupported,
+    SockdiagError,
+    SocketInfo,
+)
 
 send_buffer = _fast.send_buffer
 tcp_info = _fast.tcp_info
@@ -78,6 +87,23 @@ def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[So
     if _process_state(pid) in (None, "Z", "X"):
         raise NoSuchProcess(pid, f"process {pid} exited")
     return sockets
+
+
+# --- interface counters (issue 4) ---------------------------------------------
+
+
+def interfaces() -> dict[str, InterfaceCounters]:
+    # One rtnetlink dump in the calling thread's network namespace.
+    try:
+        return _fast.rtnl_interfaces()
+    except PermissionError as err:
+        raise AccessDenied(msg=f"reading interface counters: {err.strerror}") from err
+    except OSError as err:
+        if err.errno in (errno.ENOSYS, errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT):
+            raise NotSupported(f"no rtnetlink here: {err.strerror}") from err
+        raise SockdiagError(f"reading interface counters: {err.strerror}") from err
+    except ValueError as err:
+        raise SockdiagError(f"malformed rtnetlink reply: {err}") from err
 
 
 # --- fd headroom (top/watch) ---------------------------------------------------

@@ -13,7 +13,7 @@ import struct
 from typing import Optional
 
 from . import _fast
-from ._common import TCP_INFO_FIELDS, InterfaceCounters, SocketInfo, TcpInfo
+from ._common import TCP_INFO_FIELDS, InterfaceCounters, LinkStats64, SocketInfo, TcpInfo
 
 
 def tcp_info_linux(buf: bytes) -> TcpInfo:
@@ -35,6 +35,7 @@ def inet_diag_dump(buf: bytes, fds: Optional[dict[int, int]] = None) -> list[Soc
     ValueError for malformed input; OSError for a kernel NLMSG_ERROR message.
     """
     return _fast.decode_inet_diag_dump(buf, fds)
+
 
 # =============================================================================
 # macOS (XNU).  Layouts, offsets and constants from
@@ -145,7 +146,9 @@ def tcp_info_darwin(buf: bytes) -> TcpInfo:
     Fields past the returned length are ``None`` (older kernels return less:
     292 bytes up to macOS 11, 296, 336, 352, 408 on macOS 15).  RTTs are
     converted from ms to µs; ``rto_us`` is ``None`` when the kernel reports 0
-    (no retransmission timer armed).  The ECN/L4S counters after offset 336
+    (no retransmission timer armed).  ``bytes_acked`` is derived, as macOS
+    has no such counter: txbytes - txretransmitbytes - txunacked (off by the
+    odd window-probe byte, which txbytes does not count).  The ECN/L4S counters after offset 336
     are decoded only from the 408-byte layout, the only one where their
     place is known.  ValueError under 8 bytes.
     """
@@ -160,6 +163,11 @@ def tcp_info_darwin(buf: bytes) -> TcpInfo:
         "rcv_wscale": rcv_wscale,
     }
     _decode_fields(buf, _DARWIN_TCP_INFO, fields)
+    if "unacked_bytes" in fields:
+        # txbytes counts retransmissions too; what is left once they and the
+        # unacked bytes are taken away was acknowledged (one struct, one moment).
+        fields["bytes_acked"] = max(
+            fields["bytes_sent"] - fields["bytes_retrans"] - fields["unacked_bytes"], 0)
     if len(buf) == DARWIN_TCP_INFO_L4S_SIZE:
         _decode_fields(buf, _DARWIN_TCP_INFO_L4S, fields)
     return TcpInfo(**fields)
@@ -264,7 +272,9 @@ _AF_INET, _AF_INET6 = 2, 30
 _SOCKINFO_TCP = 2
 _INI_IPV4, _INI_IPV6 = 0x1, 0x2
 # Offsets inside socket_fdinfo (= 24 + offset inside socket_info).
+_SOI_SO = 160
 _SOI_FAMILY = 184
+_SOI_QLEN = 194
 _SOI_RCV_CC = 208
 _SOI_SND_CC, _SOI_SND_HIWAT = 232, 236
 _SOI_KIND = 256
@@ -272,6 +282,7 @@ _INSI_FPORT, _INSI_LPORT = 264, 268
 _INSI_VFLAG = 288
 _INSI_FADDR, _INSI_LADDR = 296, 312
 _TCPSI_STATE = 344
+_TSI_S_LISTEN = 1
 
 
 def _darwin_address(buf: bytes, offset: int, ipv4: bool) -> str:
@@ -291,8 +302,13 @@ def socket_fdinfo_darwin(buf: bytes, fd: Optional[int] = None) -> Optional[Socke
     (``sbi_hiwat``), ``free`` = sndbuf - send_queue (never negative).
     ``unacked`` and ``unsent`` are ``None``: libproc does not split the
     queue, and the split (``tcpi_txunacked``) is readable only through the
-    socket itself, and so is tcp_info: ``tcp`` is ``None``.
+    socket itself, and so is tcp_info: ``tcp`` is ``None``.  As on Linux, a
+    listening socket has ``send_queue`` ``None`` and ``recv_queue`` is its
+    accept queue (``soi_qlen``: connections ready, not yet accepted).
     ``fd`` is the descriptor the buffer was read for (the struct has none).
+    ``inode``: macOS sockets have none, so it holds the kernel's opaque
+    socket id (``soi_so``, a hashed address), which identifies the socket
+    across samples as the inode does on Linux.
     The family follows ``insi_vflag``, so an IPv6 socket connected to an
     IPv4-mapped peer is reported as IPv4.  ValueError under 792 bytes.
     """
@@ -313,19 +329,22 @@ def socket_fdinfo_darwin(buf: bytes, fd: Optional[int] = None) -> Optional[Socke
     # Ports are the kernel's network-order u_short in the low bytes of an int.
     (remote_port,) = struct.unpack_from(">H", buf, _INSI_FPORT)
     (local_port,) = struct.unpack_from(">H", buf, _INSI_LPORT)
-    (recv_queue,) = struct.unpack_from("<I", buf, _SOI_RCV_CC)
+    (socket_id,) = struct.unpack_from("<Q", buf, _SOI_SO)
     send_queue, sndbuf = struct.unpack_from("<II", buf, _SOI_SND_CC)
     (state_number,) = struct.unpack_from("<i", buf, _TCPSI_STATE)
+    listening = state_number == _TSI_S_LISTEN
+    (recv_queue,) = struct.unpack_from("<H" if listening else "<I", buf,
+                                       _SOI_QLEN if listening else _SOI_RCV_CC)
     return SocketInfo(
         fd=fd,
-        inode=None,
+        inode=socket_id,
         family="IPv4" if ipv4 else "IPv6",
         local_address=_darwin_address(buf, _INSI_LADDR, ipv4),
         local_port=local_port,
         remote_address=_darwin_address(buf, _INSI_FADDR, ipv4),
         remote_port=remote_port,
         state=darwin_tcp_state_name(state_number),
-        send_queue=send_queue,
+        send_queue=None if listening else send_queue,
         unacked=None,
         unsent=None,
         free=max(sndbuf - send_queue, 0),
@@ -485,3 +504,28 @@ def ifmibdata_darwin(buf: bytes, index: Optional[int] = None) -> Optional[Interf
         tx_drops=snd_drops,
         **_if_data64_counters(buf, 52),
     )
+
+
+def rtnl_link_stats64(buf: bytes) -> LinkStats64:
+    """Decode a Linux ``IFLA_STATS64`` payload (``struct rtnl_link_stats64``).
+
+    Decoded by its length: fields a shorter (older kernel's) struct lacks are
+    ``None``, bytes past the newest known layout (200 bytes, Linux 6.18) are
+    ignored.  ValueError under 184 bytes (the oldest layout, Linux 2.6.35).
+    The rtnetlink dump behind ``sockdiag.interfaces()`` decodes with the same
+    routine.
+    """
+    return _fast.decode_link_stats64(buf)
+
+
+def rtnl_link_dump(buf: bytes) -> dict[str, InterfaceCounters]:
+    """Decode a whole rtnetlink ``RTM_GETLINK`` dump: {interface name: InterfaceCounters}.
+
+    ``buf`` is the datagrams the kernel sent, concatenated, up to and
+    including ``NLMSG_DONE``.  ValueError when a length points outside the
+    buffer, a link message lacks its name, an ``IFLA_STATS64`` is shorter
+    than any kernel's struct, the dump carries an ``NLMSG_ERROR``, was
+    interrupted (``NLM_F_DUMP_INTR``: not one snapshot) or does not end in
+    ``NLMSG_DONE``.  Links without ``IFLA_STATS64`` have ``None`` counters.
+    """
+    return _fast.decode_rtnl_link_dump(buf)

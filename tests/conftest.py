@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 
 import pytest
 
@@ -12,6 +13,10 @@ from loopback import connected_pair, drain, fill, wait_until  # noqa: F401 (re-e
 
 IS_ROOT = os.geteuid() == 0
 
+requires_linux = pytest.mark.skipif(
+    not sys.platform.startswith("linux"),
+    reason="checks against Linux's own views (ioctls, ss, /proc); macOS has its own tests",
+)
 requires_root = pytest.mark.skipif(not IS_ROOT, reason="needs root (run the tests as root, as CI does)")
 requires_ss = pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss from iproute2")
 

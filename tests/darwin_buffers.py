@@ -91,11 +91,14 @@ def _in4in6(address: str) -> bytes:
 
 def socket_fdinfo(
     *, family=AF_INET, kind=SOCKINFO_TCP, vflag=None, local=("127.0.0.1", 0),
-    remote=("127.0.0.1", 0), snd_cc=0, snd_hiwat=0, rcv_cc=0, state=4, mss=0,
+    remote=("127.0.0.1", 0), snd_cc=0, snd_hiwat=0, rcv_cc=0, state=4, mss=0, qlen=0,
+    so=0xFFFFFF80_12345678,
 ) -> bytes:
     """A 792-byte struct socket_fdinfo with the fields process_sockets reads."""
     buf = bytearray(792)
+    struct.pack_into("<Q", buf, 24 + 136, so)  # soi_so
     struct.pack_into("<i", buf, 24 + 160, family)  # soi_family
+    struct.pack_into("<h", buf, 24 + 170, qlen)  # soi_qlen
     struct.pack_into("<5Ihh", buf, 24 + 184, rcv_cc, 0, 0, 0, 0, 0, 0)  # soi_rcv
     struct.pack_into("<5Ihh", buf, 24 + 208, snd_cc, snd_hiwat, 0, 0, 0, 0, 0)  # soi_snd
     struct.pack_into("<i", buf, 24 + 232, kind)  # soi_kind

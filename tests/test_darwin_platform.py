@@ -7,6 +7,7 @@ system's own tools.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -20,7 +21,7 @@ import darwin_buffers as mk
 import sockdiag
 from sockdiag import _darwin, decode
 from sockdiag._common import MACOS, InterfaceCounters, NotSupported, SendBuffer, TcpInfo
-from conftest import connected_pair, drain, fill, wait_until
+from loopback import connected_pair, drain, fill, wait_until
 
 requires_macos = pytest.mark.skipif(not MACOS, reason="needs macOS (runs in the macOS CI job)")
 requires_not_macos = pytest.mark.skipif(MACOS, reason="checks the non-macOS stubs")
@@ -59,8 +60,16 @@ def test_fd_type_counts_and_hint():
 
 def test_queue_delay():
     assert _darwin.queue_delay_s(125_000, 1_000_000) == 1.0
+    assert _darwin.queue_delay_s(0, 0) == 0.0  # nothing waits
     assert _darwin.queue_delay_s(125_000, 0) is None
     assert _darwin.queue_delay_s(None, 1_000_000) is None
+
+
+def test_state_names_as_linux_spells_them():
+    assert _darwin._wanted_states(None) is None
+    assert _darwin._wanted_states(["established", "close-wait"]) == {"ESTABLISHED", "CLOSE_WAIT"}
+    with pytest.raises(ValueError, match="unknown TCP state"):
+        _darwin._wanted_states(["ESTABLISHED", "bogus"])
 
 
 def test_split_of_own_socket():
@@ -71,6 +80,36 @@ def test_split_of_own_socket():
         1100, 600, 500, 2996, 4096)
     assert split.queue_delay_s == pytest.approx(0.05) and split.tcp is tcp
     assert split.local == info.local and split.fd == 5
+
+
+def test_undecodable_kernel_answer_is_one_line_not_supported(monkeypatch):
+    # A macOS whose layouts differ: the decoders' ValueError reaches the user
+    # as NotSupported, which the CLI prints as one line.
+    monkeypatch.setattr(_darwin._fast, "darwin_proc_fdlist", lambda pid: b"\0" * 7)
+    with pytest.raises(NotSupported, match="layout sockdiag does not know"):
+        _darwin.process_sockets(123)
+    with pytest.raises(ValueError, match="unknown TCP state"):
+        _darwin.process_sockets(123, states=["bogus"])  # the caller's mistake stays ValueError
+
+
+def test_own_split_keeps_the_libproc_view_when_the_fd_changed():
+    # The fd was closed or reused between the listing and the read: no split,
+    # no exception, no leaked descriptor.
+    read_end, write_end = os.pipe()
+    client, server = connected_pair()
+    try:
+        open_before = len(os.listdir("/dev/fd"))
+        not_a_socket = decode.socket_fdinfo_darwin(mk.socket_fdinfo(), read_end)
+        assert _darwin._with_own_split(not_a_socket) is not_a_socket
+        other_connection = decode.socket_fdinfo_darwin(
+            mk.socket_fdinfo(local=("127.0.0.1", 1), remote=("127.0.0.1", 2)), client.fileno())
+        assert _darwin._with_own_split(other_connection) is other_connection
+        assert len(os.listdir("/dev/fd")) == open_before
+    finally:
+        for fd in (read_end, write_end):
+            os.close(fd)
+        client.close()
+        server.close()
 
 
 def test_public_names_by_platform():
@@ -156,6 +195,8 @@ def test_process_sockets_of_self_on_macos():
         assert mine[0].unacked is not None and mine[0].unsent is not None
         assert mine[0].send_queue == mine[0].unacked + mine[0].unsent > 0
         assert any(s.remote_port == port for s in sockets)  # the server side
+        listening = _darwin.process_sockets(os.getpid(), states=["listen"])
+        assert all(s.state == "LISTEN" for s in listening)
         drain(server, written)
 
 
@@ -228,3 +269,21 @@ def test_interfaces_on_macos_against_netstat():
     # Loopback moves while we look: netstat's value lies between our two reads
     # (allowing 1 KiB of rounding in case this interpreter is not Apple-signed).
     assert ours_before - 1024 <= netstat_rx <= ours_after + 1024
+
+
+@requires_macos
+def test_watch_json_of_own_process_on_macos():
+    from click.testing import CliRunner
+
+    from sockdiag.cli import cli
+
+    client, server = connected_pair()
+    with client, server:
+        written = fill(client)
+        result = CliRunner().invoke(cli, ["watch", str(os.getpid()), "--once", "--json"])
+        assert result.exit_code == 0, result.output
+        sample = json.loads(result.output.splitlines()[0])
+        port = client.getsockname()[1]
+        mine = [s for s in sample["sockets"] if s["local"].endswith(f":{port}")]
+        assert len(mine) == 1 and mine[0]["unacked"] is not None and mine[0]["unsent"] is not None
+        drain(server, written)

@@ -50,6 +50,7 @@ def test_tcp_info_each_historical_size(size):
     assert (info.rx_duplicate_bytes, info.rx_out_of_order_bytes) == (11, 22)
     assert info.snd_bw_bps == 8_000_000
     assert (info.rcv_ooopack, info.dsack_dups, info.retransmitted_segs) == (3, 4, 5)
+    assert info.bytes_acked == 7 * GIB4 + 5 - 1234 - 250000  # derived
     assert info.rcv_rtt_us == (9000 if size >= 296 else None)
     # Linux-only fields stay None.
     assert info.snd_cwnd_segs is None and info.notsent_bytes is None and info.ca_state is None
@@ -81,6 +82,13 @@ def test_tcp_info_accecn_counters_wrapped_without_accecn_are_none():
     assert info.received_ce is None and info.received_e0_bytes is None
     assert info.delivered_e1_bytes is None
     assert info.received_ce_bytes == 0
+
+
+def test_tcp_info_bytes_acked_derived_never_negative():
+    info = decode.tcp_info_darwin(mk.tcp_info(292, tcpi_txbytes=100, tcpi_txretransmitbytes=60,
+                                              tcpi_txunacked=50))
+    assert info.bytes_acked == 0
+    assert decode.tcp_info_darwin(mk.tcp_info(292)[:99]).bytes_acked is None  # no txunacked
 
 
 def test_tcp_info_rto_zero_means_no_timer():
@@ -172,7 +180,7 @@ def test_socket_fdinfo_ipv4():
     buf = mk.socket_fdinfo(local=("10.1.2.3", 443), remote=("192.168.0.9", 51234),
                            snd_cc=300000, snd_hiwat=524288, rcv_cc=17, state=4, mss=1448)
     info = decode.socket_fdinfo_darwin(buf, fd=7)
-    assert (info.fd, info.family, info.inode) == (7, "IPv4", None)
+    assert (info.fd, info.family, info.inode) == (7, "IPv4", 0xFFFFFF80_12345678)  # soi_so
     assert (info.local, info.remote) == ("10.1.2.3:443", "192.168.0.9:51234")
     assert info.state == "ESTABLISHED"
     assert (info.send_queue, info.sndbuf, info.free, info.recv_queue) == (300000, 524288, 224288, 17)
@@ -190,6 +198,13 @@ def test_socket_fdinfo_ipv6_and_mapped():
     buf = mk.socket_fdinfo(family=mk.AF_INET6, vflag=mk.INI_IPV4, local=("127.0.0.1", 5),
                            remote=("127.0.0.1", 6))
     assert decode.socket_fdinfo_darwin(buf).local == "127.0.0.1:5"
+
+
+def test_socket_fdinfo_listening():
+    # As on Linux: no send queue, and the receive queue is the accept queue.
+    info = decode.socket_fdinfo_darwin(mk.socket_fdinfo(state=1, qlen=3, rcv_cc=0, snd_hiwat=8192,
+                                                        local=("0.0.0.0", 8080)))
+    assert (info.state, info.send_queue, info.recv_queue, info.local) == ("LISTEN", None, 3, "0.0.0.0:8080")
 
 
 def test_socket_fdinfo_free_never_negative():

@@ -19,7 +19,10 @@ import pytest
 import sockdiag
 from sockdiag import reference
 
-from conftest import drain, fill, requires_ss, wait_until
+from conftest import drain, fill, requires_linux, requires_ss, wait_until
+from loopback import ss_filter
+
+pytestmark = requires_linux
 
 SIOCOUTQ = 0x5411
 SIOCOUTQNSD = 0x894B
@@ -36,13 +39,12 @@ def ioctl_int(sock, request) -> int:
 
 def ss_view(sock) -> dict:
     """Send-Q, notsent and skmem tb of sock's connection, as ss -tmi prints them."""
-    local = sock.getsockname()
     out = subprocess.run(
-        ["ss", "-tmiHn", "state", "established", "sport", f"= :{local[1]}"],
+        ["ss", "-tmiHn", "state", "established", *ss_filter(sock)],
         capture_output=True, text=True, check=True,
     ).stdout
     fields = out.split()
-    assert fields, f"ss shows no connection from port {local[1]}"
+    assert fields, f"ss shows no connection {ss_filter(sock)}"
     view = {"send_q": int(fields[1])}
     view["notsent"] = int(m.group(1)) if (m := re.search(r"notsent:(\d+)", out)) else 0
     view["tb"] = int(re.search(r"tb(\d+)", out).group(1))

@@ -64,7 +64,9 @@ CHECKS: list[tuple[str, int]] = [
     ("PROC_PIDFDSOCKETINFO", 3),
     (f"sizeof({FDINFO})", decode.SOCKET_FDINFO_SIZE),
     ("PROC_PIDFDSOCKETINFO_SIZE", decode.SOCKET_FDINFO_SIZE),
+    (f"offsetof({FDINFO}, psi.soi_so)", decode._SOI_SO),
     (f"offsetof({FDINFO}, psi.soi_family)", decode._SOI_FAMILY),
+    (f"offsetof({FDINFO}, psi.soi_qlen)", decode._SOI_QLEN),
     (f"offsetof({FDINFO}, psi.soi_rcv.sbi_cc)", decode._SOI_RCV_CC),
     (f"offsetof({FDINFO}, psi.soi_snd.sbi_cc)", decode._SOI_SND_CC),
     (f"offsetof({FDINFO}, psi.soi_snd.sbi_hiwat)", decode._SOI_SND_HIWAT),
@@ -80,7 +82,7 @@ CHECKS: list[tuple[str, int]] = [
     ("SOCKINFO_TCP", decode._SOCKINFO_TCP),
     ("INI_IPV4", decode._INI_IPV4), ("INI_IPV6", decode._INI_IPV6),
     ("AF_INET6", decode._AF_INET6),
-    ("TSI_S_ESTABLISHED", 4), ("TSI_S_TIME_WAIT", 10),
+    ("TSI_S_ESTABLISHED", 4), ("TSI_S_TIME_WAIT", 10), ("TSI_S_LISTEN", decode._TSI_S_LISTEN),
     ("TCPS_ESTABLISHED", 4), ("TCPS_LISTEN", 1),
 ] + [(f"PROX_FDTYPE_{name.upper()}", number) for number, name in decode.DARWIN_FD_TYPES.items()] + [
     # TCP_CONNECTION_INFO (decode.tcp_connection_info_darwin); tcp_info is private.

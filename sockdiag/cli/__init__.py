@@ -40,5 +40,7 @@ from .watch import watch  # noqa: E402
 cli.add_command(watch)
 from .demo import demo  # noqa: E402
 cli.add_command(demo)
+from .ifstat import ifstat  # noqa: E402
+cli.add_command(ifstat)
 from .top import top  # noqa: E402
 cli.add_command(top)

@@ -8,7 +8,7 @@
 #ifndef SOCKDIAG_DIAG_H
 #define SOCKDIAG_DIAG_H
 
-#include "compat.h"
+#include "netlink.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -16,19 +16,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <arpa/inet.h>
-
-struct sd_nlmsghdr {
-    uint32_t nlmsg_len;
-    uint16_t nlmsg_type;
-    uint16_t nlmsg_flags;
-    uint32_t nlmsg_seq;
-    uint32_t nlmsg_pid;
-};
-
-struct sd_nlmsgerr {
-    int32_t error;  /* negative errno, 0 for an acknowledgement */
-    struct sd_nlmsghdr msg;
-};
 
 struct sd_inet_diag_sockid {
     uint16_t idiag_sport;  /* network byte order */
@@ -61,32 +48,18 @@ struct sd_inet_diag_msg {
     uint32_t idiag_inode;
 };
 
-struct sd_rtattr {
-    uint16_t rta_len;
-    uint16_t rta_type;
-};
-
-_Static_assert(sizeof(struct sd_nlmsghdr) == 16, "nlmsghdr layout");
 _Static_assert(sizeof(struct sd_inet_diag_req_v2) == 56, "inet_diag_req_v2 layout");
 _Static_assert(sizeof(struct sd_inet_diag_msg) == 72, "inet_diag_msg layout");
 
 enum {
     SD_LINUX_AF_INET = 2,
     SD_LINUX_AF_INET6 = 10,
-    SD_NLMSG_ERROR = 2,
-    SD_NLMSG_DONE = 3,
-    SD_NLM_F_REQUEST = 0x1,
-    SD_NLM_F_DUMP = 0x300,
-    SD_NLM_F_DUMP_INTR = 0x10,
     SD_SOCK_DIAG_BY_FAMILY = 20,
     SD_NETLINK_SOCK_DIAG = 4,
     SD_INET_DIAG_INFO = 2,
     SD_INET_DIAG_CONG = 4,
     SD_INET_DIAG_SKMEMINFO = 7,
 };
-
-/* NLMSG_ALIGN and RTA_ALIGN: both 4. */
-#define SD_ALIGN4(len) (((len) + 3u) & ~(size_t)3u)
 
 /* The two tcp_info fields the send-buffer split needs. */
 #define SD_TCPI_NOTSENT_OFFSET offsetof(struct sd_linux_tcp_info, tcpi_notsent_bytes)

@@ -4,16 +4,6 @@ from .system cimport socklen_t
 
 
 cdef extern from "includes/diag.h" nogil:
-    struct sd_nlmsghdr:
-        uint32_t nlmsg_len
-        uint16_t nlmsg_type
-        uint16_t nlmsg_flags
-        uint32_t nlmsg_seq
-        uint32_t nlmsg_pid
-
-    struct sd_nlmsgerr:
-        int32_t error
-
     struct sd_inet_diag_sockid:
         uint16_t idiag_sport
         uint16_t idiag_dport
@@ -34,21 +24,13 @@ cdef extern from "includes/diag.h" nogil:
         uint32_t idiag_uid
         uint32_t idiag_inode
 
-    struct sd_rtattr:
-        uint16_t rta_len
-        uint16_t rta_type
-
     # Address families as numbered in Linux's messages (macOS numbers AF_INET6 30).
     int SD_LINUX_AF_INET
     int SD_LINUX_AF_INET6
-    int SD_NLMSG_ERROR
-    int SD_NLMSG_DONE
-    int SD_NLM_F_DUMP_INTR
     int SD_SOCK_DIAG_BY_FAMILY
     int SD_INET_DIAG_INFO
     int SD_INET_DIAG_CONG
     int SD_INET_DIAG_SKMEMINFO
-    size_t SD_ALIGN4(size_t length)
     size_t SD_TCPI_NOTSENT_OFFSET
     size_t SD_TCPI_DELIVERY_RATE_OFFSET
 
@@ -75,9 +57,6 @@ cdef extern from "includes/diag.h" nogil:
     int sd_diag_socket()
     int sd_diag_request(int nl, uint8_t family, uint32_t states, uint8_t ext, uint32_t seq)
 
-    # POSIX, for the dump loop and address formatting.
-    ssize_t recv(int fd, void *buf, size_t length, int flags)
-    int close(int fd)
+    # POSIX, for address formatting.
     const char *inet_ntop(int af, const void *src, char *dst, socklen_t size)
     uint16_t ntohs(uint16_t value)
-    int MSG_TRUNC

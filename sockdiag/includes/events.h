@@ -1,8 +1,8 @@
 /* sock_diag for per-process accounting (_fast_events.pxi): the counters of
  * one inet_diag message, and the socket-destroy multicast groups (as `ss -E`
- * uses).  The message layouts, the dump request and the fd scan are diag.h's;
- * the decoder also runs on macOS for offline buffers, the subscription fails
- * with ENOSYS there.
+ * uses).  The message layouts, the dump request and the fd scan are those of
+ * netlink.h and diag.h.  The decoder also runs on macOS for offline buffers;
+ * the subscription fails with ENOSYS there.
  */
 #ifndef SOCKDIAG_EVENTS_H
 #define SOCKDIAG_EVENTS_H
