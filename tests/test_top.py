@@ -194,7 +194,7 @@ def test_top_json_lines(tcp_pair):
     assert ours and ours[0]["connections"] >= 2
 
 
-def test_top_table_once():
+def test_top_table_once(tcp_pair):
     result = CliRunner().invoke(cli, ["top", "--once", "--interval", "0.05", "--sort", "pid"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("sockdiag top  ")
