@@ -496,8 +496,8 @@ class TrafficSample(Record):
     seen at all, and one seen before is missing its last bytes.
     ``missed_sockets``: sockets that disappeared since the previous sample
     without final counters (their bytes after that sample are not counted).
-    ``notification_overflows``: times the kernel dropped notifications
-    because they arrived faster than they were read.
+    ``notification_overflows``: times, during the interval, the kernel
+    dropped notifications because they arrived faster than they were read.
     ``unreadable_processes``: processes whose fds could not be read (other
     users' without root): their traffic is in the unattributed row.
     """

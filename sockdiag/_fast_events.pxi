@@ -51,8 +51,8 @@ cdef object _destroy_event(const sd_tcp_counters *c):
 def decode_inet_diag_msg(const unsigned char[::1] buf not None):
     """Decode one SOCK_DIAG_BY_FAMILY message payload (inet_diag_msg + attributes).
 
-    A TcpDestroyEvent-shaped record of the socket, or ValueError when the
-    buffer is truncated or its attributes are malformed.
+    A TcpDestroyEvent, or ValueError when the buffer is truncated or its
+    attributes are malformed (see sockdiag.decode.tcp_destroy_event_linux).
     """
     cdef sd_tcp_counters c
     if buf.shape[0] == 0 or sd_diag_parse(&buf[0], buf.shape[0], &c) != 0:
@@ -67,7 +67,6 @@ cdef object _oserror(str what):
     return SockdiagError(f"{what} failed: {os.strerror(err)}")
 
 
-
 def tcp_counters():
     """Byte counters of every TCP socket of the caller's network namespace.
 
@@ -77,8 +76,9 @@ def tcp_counters():
     for every socket holding tcp_info (counters a kernel does not return are
     None; inode is 0 once the process has closed the socket); listeners is a
     list of (local port, local address, inode) of LISTEN sockets.  Local
-    addresses are the kernel's 16 raw bytes (IPv4: 4 bytes, then zeros).  A dump the kernel
-    marks interrupted (the table changed under it) is taken again.
+    addresses are the kernel's 16 raw bytes (IPv4: 4 bytes, then zeros).  A
+    dump the kernel marks interrupted (the table changed under it) is taken
+    again.
     """
     cdef int fd = sd_diag_socket()
     if fd < 0:

@@ -8,8 +8,8 @@ How each byte is found:
   sample to the process that holds the socket (found by the socket's inode
   among the ``/proc/<pid>/fd`` links).  A socket first seen after the
   baseline was born since the previous sample: all its counters are new.
-* Closed sockets: the kernel's socket-destroy notifications (as ``ss -E``;
-  needs CAP_NET_ADMIN) carry each freed socket's final counters; what grew
+* Closed sockets: the kernel's socket-destroy notifications (as ``ss -E``)
+  carry each freed socket's final counters; what grew
   since the socket was last dumped (or everything, if it was born and died
   between two samples) is added as well.  Any user may read them (the kernel
   creates that netlink socket with NL_CFG_F_NONROOT_RECV); what a user
@@ -123,6 +123,7 @@ class TrafficAccountant:
         self._ownerless: set[int] = set()  # inodes in no process's fds at the last scan
         self._usage: dict[Optional[int], _Usage] = {}
         self._unreadable = 0
+        self._overflows = 0  # the listener's count at the previous sample
         self._supported = self._kernel_counters()
         self._time = self._dump(baseline=True)
         if self._listener is not None:
@@ -294,9 +295,16 @@ class TrafficAccountant:
             processes=tuple(self._rows(interval_s)),
             closed_sockets_counted=self._listener is not None,
             missed_sockets=missed,
-            notification_overflows=self._listener.overflows if self._listener is not None else 0,
+            notification_overflows=self._new_overflows(),
             unreadable_processes=self._unreadable,
         )
+
+    def _new_overflows(self) -> int:
+        """Times notifications were dropped since the previous sample."""
+        if self._listener is None:
+            return 0
+        new, self._overflows = self._listener.overflows - self._overflows, self._listener.overflows
+        return new
 
     def _rows(self, interval_s: float) -> list[ProcessTraffic]:
         rows = []

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sockdiag import _fast
+from sockdiag import _fast, decode
 
 from conftest import connected_pair, drain, requires_ss, wait_until
 from unprivileged import run_unprivileged
@@ -143,7 +143,7 @@ def test_decoder_reads_a_synthetic_message():
     for name, value in (("bytes_sent", 1234), ("bytes_received", 99), ("bytes_acked", 1235)):
         offset, size = fields[name]
         info[offset:offset + size] = value.to_bytes(size, "little" if struct.pack("=H", 1)[0] else "big")
-    event = _fast.decode_inet_diag_msg(_diag_msg(cookie=(5 << 32) | 9, info=bytes(info)))
+    event = decode.tcp_destroy_event_linux(_diag_msg(cookie=(5 << 32) | 9, info=bytes(info)))
     assert event.cookie == (5 << 32) | 9
     assert (event.local_address, event.local_port) == ("10.0.0.1", 8080)
     assert (event.remote_address, event.remote_port) == ("10.0.0.2", 40000)
@@ -152,28 +152,28 @@ def test_decoder_reads_a_synthetic_message():
 
 
 def test_decoder_without_info_gives_no_tcp():
-    event = _fast.decode_inet_diag_msg(_diag_msg()[:72])
+    event = decode.tcp_destroy_event_linux(_diag_msg()[:72])
     assert event.tcp is None
 
 
 @pytest.mark.parametrize("length", [0, 1, 71])
 def test_decoder_refuses_truncated_messages(length):
     with pytest.raises(ValueError):
-        _fast.decode_inet_diag_msg(_diag_msg()[:length])
+        decode.tcp_destroy_event_linux(_diag_msg()[:length])
 
 
 def test_decoder_refuses_an_attribute_longer_than_the_message():
     message = bytearray(_diag_msg(info=bytes(40)))
     message[72:74] = struct.pack("=H", 400)
     with pytest.raises(ValueError):
-        _fast.decode_inet_diag_msg(bytes(message))
+        decode.tcp_destroy_event_linux(bytes(message))
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=600))
 def test_decoder_never_crashes_on_garbage(garbage):
     try:
-        event = _fast.decode_inet_diag_msg(garbage)
+        event = decode.tcp_destroy_event_linux(garbage)
     except ValueError:
         return
     assert len(garbage) >= 72
@@ -184,6 +184,6 @@ def test_decoder_never_crashes_on_garbage(garbage):
 @given(st.binary(min_size=0, max_size=300))
 def test_decoder_never_crashes_on_garbage_attributes(tail):
     try:
-        _fast.decode_inet_diag_msg(_diag_msg()[:72] + tail)
+        decode.tcp_destroy_event_linux(_diag_msg()[:72] + tail)
     except ValueError:
         pass
