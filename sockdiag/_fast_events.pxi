@@ -220,14 +220,16 @@ cdef class DestroyListener:
     ``drain()`` returns the TcpDestroyEvent of every socket freed since the
     last call.  ``overflows`` counts the times the kernel dropped
     notifications because they came faster than they were read (ENOBUFS);
-    then some closed sockets are missed.  Raises AccessDenied when a
-    security policy refuses the subscription, NotSupported off Linux.
+    then some closed sockets are missed.  ``receive_buffer_bytes`` is room
+    for notifications between two drains (set past the system maximum when
+    the caller may).  Raises AccessDenied when a security policy refuses the
+    subscription, NotSupported off Linux.
     """
 
     cdef int fd
     cdef readonly int overflows
 
-    def __cinit__(self):
+    def __cinit__(self, int receive_buffer_bytes=EVENT_RCVBUF_BYTES):
         self.fd = -1
         self.overflows = 0
         cdef int fd = sd_diag_socket()
@@ -240,7 +242,7 @@ cdef class DestroyListener:
                 raise AccessDenied(msg=(
                     "the kernel refused the socket-destroy notifications (EPERM)"))
             raise SockdiagError(f"joining the sock_diag destroy groups failed: {os.strerror(err)}")
-        cdef int size = EVENT_RCVBUF_BYTES
+        cdef int size = receive_buffer_bytes
         if setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(int)) != 0:
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(int))
         self.fd = fd

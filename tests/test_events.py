@@ -106,6 +106,22 @@ def test_destroy_notification_carries_the_final_counters(family):
         assert listener.overflows == 0
 
 
+def test_dropped_notifications_are_counted():
+    # A receive buffer far too small for a burst: the kernel drops some
+    # notifications (ENOBUFS) and the listener says so rather than hiding it.
+    with _fast.DestroyListener(receive_buffer_bytes=2048) as listener, socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(256)
+        for _ in range(200):
+            client = socket.create_connection(server.getsockname())
+            peer, _ = server.accept()
+            client.close()
+            peer.close()
+        wait_until(lambda: listener.drain() is not None and listener.overflows > 0)
+    with _fast.DestroyListener() as roomy:
+        assert roomy.overflows == 0
+
+
 def test_destroy_notifications_need_no_privilege():
     # The kernel creates the sock_diag netlink socket with NL_CFG_F_NONROOT_RECV:
     # any user joins the destroy groups (checked here as nobody, no capabilities).
