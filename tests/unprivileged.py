@@ -15,18 +15,11 @@ import sockdiag
 NOBODY = 65534
 
 
-def unprivileged_python() -> str:
-    """A Python of this minor version that nobody may run (the venv's may sit under /root)."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to switch to an unprivileged user")
-    if shutil.which("setpriv") is None:
-        pytest.skip("needs setpriv (util-linux)")
-    for candidate in (sys.executable, f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"):
-        real = os.path.realpath(candidate)
-        check = subprocess.run(_setpriv(real, "-c", "pass"), capture_output=True)
-        if check.returncode == 0:
-            return real
-    pytest.skip("no Python of this version that an unprivileged user can run")
+def _environment() -> dict[str, str]:
+    """sockdiag (this checkout) and its dependencies importable, nothing else inherited."""
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(sockdiag.__file__)))
+    path = os.pathsep.join([package_root, *site.getsitepackages()])
+    return {"PATH": "/usr/bin:/bin", "PYTHONPATH": path, "HOME": "/tmp", "LC_ALL": "C.UTF-8"}
 
 
 def _setpriv(*command: str) -> list[str]:
@@ -34,18 +27,23 @@ def _setpriv(*command: str) -> list[str]:
             "--inh-caps=-all", "--bounding-set=-all", *command]
 
 
-def run_unprivileged(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
-    """python args... as nobody with sockdiag and its dependencies importable."""
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(sockdiag.__file__)))
-    path = os.pathsep.join([package_root, *site.getsitepackages()])
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": path, "HOME": "/tmp", "LC_ALL": "C.UTF-8"}
+def unprivileged_python() -> str:
+    """A Python of this version with which nobody can import this sockdiag
+    (the venv's interpreter, or the checkout, may sit where nobody cannot read)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch to an unprivileged user")
+    if shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv (util-linux)")
+    for candidate in (sys.executable, f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"):
+        real = os.path.realpath(candidate)
+        check = subprocess.run(_setpriv(real, "-c", "import click, tabulate, sockdiag._fast"),
+                               capture_output=True, env=_environment(), cwd="/tmp")
+        if check.returncode == 0:
+            return real
+    pytest.skip("nobody cannot run this Python or read this checkout and its venv")
+
+
+def run_unprivileged(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """python args... as nobody, without capabilities, with sockdiag importable."""
     return subprocess.run(_setpriv(unprivileged_python(), *args), capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd="/tmp", **kwargs)
-
-
-def unprivileged_popen(*args: str, **kwargs) -> subprocess.Popen:
-    """Like run_unprivileged, started in the background."""
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(sockdiag.__file__)))
-    path = os.pathsep.join([package_root, *site.getsitepackages()])
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": path, "HOME": "/tmp", "LC_ALL": "C.UTF-8"}
-    return subprocess.Popen(_setpriv(unprivileged_python(), *args), env=env, cwd="/tmp", **kwargs)
+                          timeout=timeout, env=_environment(), cwd="/tmp")
