@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -250,3 +251,18 @@ def test_public_names_by_platform():
     for name in ("fd_headroom", "FdHeadroom", "ProcessTraffic", "TrafficSample", "TcpDestroyEvent",
                  "BudgetExceeded"):
         assert hasattr(sockdiag, name) and name in sockdiag.__all__
+
+
+def test_ctrl_c_exits_cleanly():
+    top = subprocess.Popen([sys.executable, "-c", "from sockdiag.cli import main; main()", "top", "-i", "0.1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert top.stdout.readline().startswith("sockdiag top")  # sampling
+        top.send_signal(signal.SIGINT)
+        _, err = top.communicate(timeout=10)
+    finally:
+        if top.poll() is None:
+            top.kill()
+            top.wait()
+    assert top.returncode == 0, err
+    assert err == ""
