@@ -6,6 +6,7 @@ _fast holds the syscalls.  Availability notes say where a name exists.
 
 from __future__ import annotations
 
+import time as _time
 from typing import Iterable, Mapping, Optional
 
 from ._common import (
@@ -199,3 +200,44 @@ def interface_rates(
 # record / record_stream / InstrumentedSocket are documented where they are
 # defined (sockdiag/record.py); they are already thin.
 from .record import InstrumentedSocket, Recording, record, record_stream  # noqa: E402
+
+
+# --- per-process traffic, budgets, fd headroom ----------------------------------
+
+from ._common import BudgetExceeded, FdHeadroom, ProcessTraffic, TcpDestroyEvent, TrafficSample  # noqa: E402
+
+__all__ += ["BudgetExceeded", "FdHeadroom", "ProcessTraffic", "TcpDestroyEvent", "TrafficSample",
+            "fd_headroom"]
+
+
+def fd_headroom(pid: int) -> FdHeadroom:
+    """pid's open file descriptors against its RLIMIT_NOFILE soft limit.
+
+    ``near_limit`` is True within 10% of the limit, where new connections
+    start failing with "Too many open files".  Linux: /proc/<pid>/fd and
+    /proc/<pid>/limits.  macOS: PROC_PIDLISTFDS; the limit only for the
+    caller's own process (libproc does not expose others'), else None.
+    Raises NoSuchProcess, AccessDenied.
+    """
+    open_fds, soft_limit = _platform.fd_headroom(pid)
+    return FdHeadroom(pid, open_fds, soft_limit)
+
+
+if LINUX:
+    from .accounting import TrafficAccountant  # noqa: E402
+    from .budget import ByteBudget  # noqa: E402
+
+    __all__ += ["ByteBudget", "TrafficAccountant", "process_traffic"]
+
+    def process_traffic(interval_s: float = 1.0, pids=None) -> TrafficSample:
+        """Per-process TCP traffic over the next interval_s seconds (blocks that long).
+
+        Bytes sent, acked, received and retransmitted per process, with
+        rates, from the tcp_info counters of live sockets plus the final
+        counters of sockets closed meanwhile (socket-destroy notifications).
+        ``pids`` limits it to those processes.  For repeated samples keep a
+        TrafficAccountant instead.  Availability: Linux.
+        """
+        with TrafficAccountant(pids=pids) as accountant:
+            _time.sleep(interval_s)
+            return accountant.sample()

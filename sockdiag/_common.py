@@ -426,3 +426,124 @@ class RecordingSummary(Record):
     queue_delay_p99_s: Optional[float]
     queue_delay_max_s: Optional[float]
     full_buffer_s: float
+
+
+# --- per-process traffic (top, budgets, fd headroom) -------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TcpDestroyEvent(Record):
+    """A TCP socket the kernel has just freed, with its final counters.
+
+    From the sock_diag socket-destroy multicast groups (Linux, any user).  The
+    kernel sends no inode and no uid with it (the socket is already detached
+    from its file), so ``cookie`` is what identifies the socket.
+    ``tcp`` is its last TCP_INFO (``None`` if the kernel sent none).
+    """
+
+    cookie: int
+    family: str  # "IPv4" or "IPv6"
+    local_address: str
+    local_port: int
+    remote_address: str
+    remote_port: int
+    state: str
+    tcp: Optional[TcpInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessTraffic(Record):
+    """TCP bytes of one process over one sampling interval, and since the start.
+
+    Counters are the kernel's tcp_info ones summed over the process's
+    sockets, including those that closed during the interval:
+    ``sent`` (bytes_sent, retransmissions included), ``acked``
+    (bytes_acked), ``received`` (bytes_received), ``retrans``
+    (bytes_retrans).  acked and received may also count a SYN or FIN (one
+    sequence number each, a few bytes per connection).  ``*_bytes`` cover the interval,
+    ``*_bytes_per_s`` are their rates, ``total_*_bytes`` run since the
+    accounting started (its baseline).  ``pid`` is ``None`` for the row of unattributed traffic
+    (sockets whose owner could not be known).  Counters a kernel does not
+    report (bytes_sent and bytes_retrans before Linux 4.19) are ``None``.
+    """
+
+    pid: Optional[int]
+    name: Optional[str]
+    connections: int  # TCP sockets with data state at the sample
+    closed: int  # sockets closed during the interval whose final counters were read
+    sent_bytes: Optional[int]
+    acked_bytes: Optional[int]
+    received_bytes: Optional[int]
+    retrans_bytes: Optional[int]
+    sent_bytes_per_s: Optional[float]
+    acked_bytes_per_s: Optional[float]
+    received_bytes_per_s: Optional[float]
+    retrans_bytes_per_s: Optional[float]
+    total_sent_bytes: Optional[int]
+    total_acked_bytes: Optional[int]
+    total_received_bytes: Optional[int]
+    total_retrans_bytes: Optional[int]
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficSample(Record):
+    """One sample of per-process TCP traffic, with what it may have missed.
+
+    ``interval_s``: seconds since the previous sample (or the baseline).
+    ``closed_sockets_counted``: the socket-destroy notifications are read,
+    so sockets closed between two samples are counted;
+    without them a connection opened and closed between two samples is not
+    seen at all, and one seen before is missing its last bytes.
+    ``missed_sockets``: sockets that disappeared since the previous sample
+    without final counters (their bytes after that sample are not counted).
+    ``notification_overflows``: times, during the interval, the kernel
+    dropped notifications because they arrived faster than they were read.
+    ``unreadable_processes``: processes whose fds could not be read (other
+    users' without root): their traffic is in the unattributed row.
+    """
+
+    time: float  # seconds since the epoch
+    interval_s: float
+    processes: tuple[ProcessTraffic, ...]
+    closed_sockets_counted: bool
+    missed_sockets: int
+    notification_overflows: int
+    unreadable_processes: int
+
+
+@dataclass(frozen=True, slots=True)
+class FdHeadroom(Record):
+    """A process's open file descriptors against its RLIMIT_NOFILE soft limit.
+
+    ``near_limit``: fewer than 10% of the soft limit left; past the limit,
+    opening a connection fails with "Too many open files" (EMFILE).
+    ``soft_limit`` is ``None`` when unlimited or when the platform cannot
+    read it for that process (macOS: other processes).
+    """
+
+    pid: int
+    open_fds: int
+    soft_limit: Optional[int]
+
+    @property
+    def near_limit(self) -> bool:
+        """True when open_fds is within 10% of the soft limit."""
+        return self.soft_limit is not None and self.open_fds >= 0.9 * self.soft_limit
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetExceeded(Record):
+    """A process passed a byte budget; what was done about it.
+
+    ``direction`` is "sent" (tcp_info bytes_sent: bytes put on the wire,
+    retransmissions included) or "received" (bytes_received).  ``action``
+    is "report", "stop" (SIGSTOP), "kill" (SIGKILL) or "exec" (a command
+    was started); ``detail`` says what happened, in one line.
+    """
+
+    pid: int
+    direction: str
+    budget_bytes: int
+    used_bytes: int
+    action: str
+    detail: str

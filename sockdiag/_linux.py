@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 from typing import Iterable, Optional
 
 from . import _fast
@@ -103,3 +104,23 @@ def interfaces() -> dict[str, InterfaceCounters]:
         raise SockdiagError(f"reading interface counters: {err.strerror}") from err
     except ValueError as err:
         raise SockdiagError(f"malformed rtnetlink reply: {err}") from err
+
+
+# --- fd headroom (top/watch) ---------------------------------------------------
+
+
+def fd_headroom(pid: int) -> tuple[int, Optional[int]]:
+    """(open fds of pid, its RLIMIT_NOFILE soft limit or None when unlimited)."""
+    try:
+        open_fds = len(os.listdir(f"/proc/{pid}/fd"))
+        with open(f"/proc/{pid}/limits") as f:
+            limits = f.read()
+    except FileNotFoundError as err:
+        raise NoSuchProcess(pid) from err
+    except PermissionError as err:
+        raise AccessDenied(pid) from err
+    for line in limits.splitlines():
+        if line.startswith("Max open files"):
+            soft = line[len("Max open files"):].split()[0]
+            return open_fds, None if soft == "unlimited" else int(soft)
+    raise NotSupported(f"/proc/{pid}/limits has no 'Max open files' line")

@@ -230,15 +230,18 @@ def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: st
             hidden = len(rows) - room
             rows = rows[:room]
     lines.append("")
-    lines.append(_table([table_row(s, per_socket.get(s.inode)) for s in rows], max_width)
+    lines.append(table([table_row(s, per_socket.get(s.inode)) for s in rows], max_width)
                  if rows else "(no TCP sockets)")
     if hidden:
         lines.append(f"... {hidden} more sockets (sorted by {sort}; --port/--state narrow the view)")
     return "\n".join(lines)
 
 
-def _table(rows: list[tuple], max_width: Optional[int]) -> str:
-    """rows under COLUMNS, one space apart, narrowed to max_width."""
+def table(rows: list[tuple], max_width: Optional[int], columns: Sequence[str] = COLUMNS,
+           droppable_columns: Sequence[str] = DROPPABLE, left_aligned: Sequence[str] = ("LOCAL", "REMOTE", "STATE")
+           ) -> str:
+    """rows under columns, one space apart, narrowed to max_width by dropping
+    droppable_columns in order."""
     from tabulate import DataRow, TableFormat, tabulate
 
     # The header and its rule are made as rows: tabulate pads headers by two
@@ -246,14 +249,14 @@ def _table(rows: list[tuple], max_width: Optional[int]) -> str:
     plain = TableFormat(lineabove=None, linebelowheader=None, linebetweenrows=None, linebelow=None,
                         headerrow=DataRow("", " ", ""), datarow=DataRow("", " ", ""),
                         padding=0, with_header_hide=None)
-    keep = list(range(len(COLUMNS)))
-    droppable = [COLUMNS.index(name) for name in DROPPABLE]
+    keep = list(range(len(columns)))
+    droppable = [columns.index(name) for name in droppable_columns]
     while True:
         body = [[str(row[i]) for i in keep] for row in rows]
-        header = [COLUMNS[i] for i in keep]
+        header = [columns[i] for i in keep]
         rule = ["-" * max(len(cell) for cell in column) for column in zip(header, *body)]
         text = tabulate([header, rule] + body, tablefmt=plain, disable_numparse=True,
-                        colalign=["left" if 1 <= i <= 3 else "right" for i in keep])
+                        colalign=["left" if columns[i] in left_aligned else "right" for i in keep])
         if max_width is None or not droppable or len(text.split("\n", 1)[0]) <= max_width:
             return text
         keep.remove(droppable.pop(0))
@@ -291,6 +294,16 @@ def sample_json(sample: ProcessSample, previous: Optional[ProcessSample]) -> str
 
 # --- the loop ------------------------------------------------------------------
 
+def redraw(out: TextIO, screen: str, columns: int) -> None:
+    """Draw screen over the previous one in a terminal, without flicker.
+
+    Lines cut to the width (a wrapped line would scroll the screen), cursor
+    home, each line erased to its end, then the rest of the screen.
+    """
+    cut = [line[:columns] for line in screen.split("\n")]
+    out.write("\x1b[H" + "\x1b[K\n".join(cut) + "\x1b[K\x1b[J")
+
+
 def run(pid: int, *, interval: float = 1.0, count: Optional[int] = None, as_json: bool = False,
         sort: str = "unsent", states: Optional[Sequence[str]] = None, ports: Sequence[int] = (),
         header_lines: Sequence[HeaderLine] = (), out: Optional[TextIO] = None,
@@ -317,20 +330,17 @@ def run(pid: int, *, interval: float = 1.0, count: Optional[int] = None, as_json
                     raise
                 notice(f"sockdiag: process {pid} ({name or '?'}) exited")
                 return
+            # Called in every mode: a source may act (a byte budget) as well as print.
+            extra = [line for source in header_lines
+                     if (line := source(sample, previous)) is not None]
             if as_json:
                 out.write(sample_json(sample, previous) + "\n")
             else:
-                extra = [line for source in header_lines
-                         if (line := source(sample, previous)) is not None]
                 if live:
                     size = shutil.get_terminal_size()
                     screen = render(sample, previous, sort=sort, max_lines=size.lines - 1,
                                     max_width=size.columns, extra_lines=extra)
-                    # Lines cut to the width (a wrapped line would scroll the
-                    # screen), cursor home, each line erased to its end, then
-                    # the rest of the screen.
-                    cut = [line[:size.columns] for line in screen.split("\n")]
-                    out.write("\x1b[H" + "\x1b[K\n".join(cut) + "\x1b[K\x1b[J")
+                    redraw(out, screen, size.columns)
                 else:
                     screen = render(sample, previous, sort=sort, extra_lines=extra)
                     out.write(screen + "\n\n")

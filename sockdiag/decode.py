@@ -13,7 +13,7 @@ import struct
 from typing import Optional
 
 from . import _fast
-from ._common import TCP_INFO_FIELDS, InterfaceCounters, LinkStats64, SocketInfo, TcpInfo
+from ._common import TCP_INFO_FIELDS, InterfaceCounters, LinkStats64, SocketInfo, TcpDestroyEvent, TcpInfo
 
 
 def tcp_info_linux(buf: bytes) -> TcpInfo:
@@ -529,3 +529,14 @@ def rtnl_link_dump(buf: bytes) -> dict[str, InterfaceCounters]:
     ``NLMSG_DONE``.  Links without ``IFLA_STATS64`` have ``None`` counters.
     """
     return _fast.decode_rtnl_link_dump(buf)
+
+
+def tcp_destroy_event_linux(buf: bytes) -> TcpDestroyEvent:
+    """Decode one Linux socket-destroy notification (an inet_diag_msg payload).
+
+    ``buf`` is the netlink message's payload: ``struct inet_diag_msg`` and
+    its attributes, as the SKNLGRP_INET(6)_TCP_DESTROY groups send it.
+    ``tcp`` is decoded by tcp_info_linux's decoder (``None`` without an
+    INET_DIAG_INFO attribute).  ValueError for truncated or malformed input.
+    """
+    return _fast.decode_inet_diag_msg(buf)

@@ -187,6 +187,9 @@ def test_process_opening_and_closing_sockets_while_dumped():
             pairs = []
             for _ in range(30):
                 c = socket.create_connection(l.getsockname()); s, _ = l.accept(); pairs.append((c, s))
+            # Hold them a moment: a dump of a busy machine's whole TCP table
+            # can outlast sockets that live only microseconds.
+            time.sleep(0.02)
             for c, s in pairs:
                 c.close(); s.close()
     """)

@@ -42,5 +42,7 @@ from .demo import demo  # noqa: E402
 cli.add_command(demo)
 from .ifstat import ifstat  # noqa: E402
 cli.add_command(ifstat)
+from .top import top  # noqa: E402
+cli.add_command(top)
 from .export import export  # noqa: E402
 cli.add_command(export)

@@ -7,6 +7,7 @@ import click
 from .. import _watch
 from .._common import TCP_STATES
 from . import options
+from .budget import budget_options, watch_header_lines
 
 _STATE_NAMES = [name for name in TCP_STATES if name]
 
@@ -43,13 +44,17 @@ port_option = click.option(
 @sort_option
 @state_option
 @port_option
-def watch(pid, interval, count, once, as_json, sort, states, ports):
+@budget_options
+def watch(pid, interval, count, once, as_json, sort, states, ports, budget_sent, budget_received, on_exceed):
     """Every TCP socket of process PID, live: where each connection's bytes are.
 
     Per socket: UNACKED (sent, not yet acknowledged), UNSENT (written by the
     application, still queued in the kernel), FREE (room before a writer
     blocks), SNDBUF, RECV-Q, Q-DELAY (unsent / delivery rate), RTT and CWND.
-    Needs root or the process's own user.
+    The header also shows the process's open fds against its RLIMIT_NOFILE.
+    --budget-sent / --budget-received report (and --on-exceed act on) a
+    process passing a byte budget, once.  Needs root or the process's own user.
     """
     _watch.run(pid, interval=interval, count=1 if once else count, as_json=as_json,
-               sort=sort, states=states, ports=ports)
+               sort=sort, states=states, ports=ports,
+               header_lines=watch_header_lines(pid, budget_sent, budget_received, on_exceed))
