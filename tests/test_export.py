@@ -29,6 +29,7 @@ from sockdiag.cli import cli  # noqa: E402
 
 from conftest import connected_pair, fill, wait_until  # noqa: E402
 from prometheus_server import PROMETHEUS, free_port, prometheus_server  # noqa: E402
+from unprivileged import run_unprivileged  # noqa: E402
 
 requires_prometheus = pytest.mark.skipif(
     PROMETHEUS is None, reason="needs Debian's prometheus package (apt-get install prometheus)"
@@ -423,3 +424,27 @@ def test_once_prints_one_scrape():
     assert result.returncode == 0, result.stderr
     families = parse(result.stdout)
     assert value(families, "sockdiag_watched_processes") == 1
+
+
+def test_process_not_allowed_at_start_is_one_line_exit_1():
+    # pid 1 belongs to root: nobody (or a non-root test run) may not read its fds.
+    args = ("-c", "from sockdiag.cli import main; main()", "export", "--pid", "1",
+            "--listen", f"127.0.0.1:{free_port()}")
+    result = run_unprivileged(*args) if os.geteuid() == 0 else subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert result.stderr.startswith("sockdiag: not allowed to inspect pid 1")
+    assert result.stderr.count("\n") == 1
+
+
+def test_process_not_allowed_at_a_scrape_is_counted_not_fatal():
+    # Matched by name at scrape time but unreadable: an error counted, the scrape still served.
+    init_name = open("/proc/1/comm").read().strip()
+    code = ("from sockdiag.cli import main; main()", "export", "--once", "--process-name", init_name)
+    result = run_unprivileged("-c", *code) if os.geteuid() == 0 else subprocess.run(
+        [sys.executable, "-c", *code], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    families = parse(result.stdout)
+    assert value(families, "sockdiag_scrape_errors_total", source="process") >= 1
+    assert "1" not in pid_values(families, "sockdiag_process_unsent_bytes")
+    assert "sockdiag_interface_receive_bytes" in families
