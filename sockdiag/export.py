@@ -55,10 +55,10 @@ else:  # macOS: names are not resolved; the process label stays empty (absent).
     pids_named = None
 
     def process_name(pid: int) -> str:
+        """"": process names are resolved on Linux only."""
         return ""
 
 
-DEFAULT_LISTEN = "127.0.0.1:9977"
 DEFAULT_MAX_SERIES = 1000
 
 # Upper bounds (seconds) of the per-socket queue delay histogram: 100 us to 10 s.
@@ -351,8 +351,8 @@ def socket_families(
     ))
     # The biggest of each process first, then of them all: no tuple per
     # socket (19,000 of them cost ~10 ms, mostly in the garbage collections
-    # they trigger).  Each socket yields at least one
-    # series, so max_series sockets suffice.
+    # they trigger).  Each socket yields at least one series, so max_series
+    # sockets suffice.
     wanted, candidates = 0, []
     for pid, name, sockets in read:
         connections = [s for s in sockets if s.state != "LISTEN"]
