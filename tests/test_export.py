@@ -283,6 +283,11 @@ def test_per_socket_series_are_capped_biggest_first():
     assert dropped == 20 * per_socket - len(exported)
     assert {s.labels["fd"] for s in exported} == {"29", "28", "27"}
     assert len({tuple(sorted(s.labels.items())) + (s.name,) for s in exported}) == len(exported)
+    # Across processes the biggest win, wherever they are.
+    small = [info("ESTABLISHED", fd=fd, unacked=1, unsent=fd) for fd in range(3, 9)]
+    families, _ = export.socket_families([("2", "a", small), ("1", "srv", sockets)], per_socket * 2)
+    assert {(s.labels["pid"], s.labels["fd"]) for f in families for s in f.samples} == {
+        ("1", "29"), ("1", "28")}
     families, dropped = export.socket_families([("1", "srv", sockets)], max_series=0)
     assert not any(f.samples for f in families) and dropped == 20 * per_socket
 
