@@ -36,3 +36,7 @@ def main() -> None:
     except SockdiagError as err:
         click.echo(f"sockdiag: {err}", err=True)
         sys.exit(1)
+
+
+from .bench import bench  # noqa: E402
+cli.add_command(bench)

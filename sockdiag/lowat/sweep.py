@@ -85,11 +85,6 @@ class LowatResult(Record):
     eagains_per_mb: Optional[float]
     wakeups_per_mb: Optional[float]
 
-    @property
-    def label(self) -> str:
-        """The setting in words: "bbr sndbuf auto lowat 16k"."""
-        return f"{self.cc} sndbuf {format_size(self.sndbuf, 'auto')} lowat {format_size(self.lowat)}"
-
 
 _MEASURED = tuple(field.name for field in fields(LowatResult))[6:]
 
@@ -101,6 +96,11 @@ class Setting(Record):
     cc: str
     sndbuf: Optional[int]
     lowat: Optional[int]
+
+    @property
+    def label(self) -> str:
+        """The setting in words: "bbr sndbuf auto lowat 16k"."""
+        return f"{self.cc} sndbuf {format_size(self.sndbuf, 'auto')} lowat {format_size(self.lowat)}"
 
 
 def settings(config: SweepConfig) -> list[Setting]:

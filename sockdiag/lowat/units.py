@@ -64,7 +64,9 @@ def parse_rate(text: str) -> int:
 
 
 def parse_duration_us(text: str) -> int:
-    """Microseconds in "50ms", "1.5s" or "200us"; ValueError otherwise."""
+    """Microseconds in "50ms", "1.5s", "200us" or "0"; ValueError otherwise."""
+    if text.strip() == "0":
+        return 0
     match = _DURATION.fullmatch(text.strip())
     if match is None:
         raise ValueError(f"{text!r} is not a duration (examples: 50ms, 1s, 200us)")
