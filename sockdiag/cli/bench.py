@@ -92,6 +92,9 @@ def bench() -> None:
               show_default=True,
               help="eagain: on each wakeup write until the kernel refuses; "
                    "epollout: one message per EPOLLOUT wakeup.")
+@click.option("--nodelay", is_flag=True,
+              help="Set TCP_NODELAY on the sender: without it, Nagle holds writes smaller than "
+                   "the MSS while one is unacknowledged (a small lowat on loopback hits this).")
 @click.option("--duration", type=click.FloatRange(min=1.0), default=None,
               help=f"Seconds per run. [default: {_FULL['duration']:g}; {_QUICK['duration']:g} with --quick]")
 @click.option("--warmup", type=click.FloatRange(min=0.0), default=None,
@@ -114,7 +117,7 @@ def bench() -> None:
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Also write a PNG of latency and goodput against lowat (needs matplotlib).")
 @options.json_output
-def lowat(lowats, ccs, sndbufs, writer, duration, warmup, repeat, flows, message_size,
+def lowat(lowats, ccs, sndbufs, writer, nodelay, duration, warmup, repeat, flows, message_size,
           rate, queue_latency, delay, quick, plot_path, as_json) -> None:
     """Sweep TCP_NOTSENT_LOWAT over a shaped path and recommend a value.
 
@@ -139,7 +142,7 @@ def lowat(lowats, ccs, sndbufs, writer, duration, warmup, repeat, flows, message
         lowats=tuple(dict.fromkeys(lowats or map(units.parse_lowat, defaults["lowats"]))),
         ccs=tuple(dict.fromkeys(ccs or [lowat_bench.default_cc()])),
         sndbufs=tuple(dict.fromkeys(sndbufs or [None])),
-        writer=writer, duration_s=duration, warmup_s=warmup,
+        writer=writer, nodelay=nodelay, duration_s=duration, warmup_s=warmup,
         repeat=defaults["repeat"] if repeat is None else repeat,
         flows=flows, message_size=message_size)
 
@@ -163,7 +166,7 @@ def lowat(lowats, ccs, sndbufs, writer, duration, warmup, repeat, flows, message
     click.echo(f"{len(config.lowats) * len(config.ccs) * len(config.sndbufs)} settings x "
                f"{config.repeat} runs of {duration:g} s ({warmup:g} s warm-up), "
                f"{config.flows} flow(s), {units.format_size(message_size)} messages, "
-               f"writer {writer}; medians of the runs")
+               f"writer {writer}{', TCP_NODELAY' if nodelay else ''}; medians of the runs")
     click.echo()
     click.echo(report.table(list(result.results)))
     click.echo()

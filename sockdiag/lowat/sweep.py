@@ -10,10 +10,10 @@ from typing import Callable, Optional
 
 from .._common import Record, SockdiagError
 from .stats import median_or_none
-from .topology import Path
+from .topology import Path, Worker
 from .units import format_size
 
-# Time for both workers to start (Python, imports, namespace switch).
+# Time for a forked worker to set up its sockets.
 _READY_TIMEOUT_S = 30.0
 _START_DELAY_NS = 50_000_000
 # After stop_at: the receiver's grace before it closes, plus reporting.
@@ -29,6 +29,7 @@ class SweepConfig(Record):
     ``writer``: "eagain" (write until the kernel refuses, per wakeup) or
     "epollout" (one message per EPOLLOUT wakeup).
     ``duration_s``: each run's length; the first ``warmup_s`` are not counted.
+    ``nodelay``: set TCP_NODELAY (no Nagle) on the sender's sockets.
     ``stamp_every``: one write in this many asks for SO_TIMESTAMPING stamps.
     """
 
@@ -41,6 +42,7 @@ class SweepConfig(Record):
     repeat: int
     flows: int
     message_size: int
+    nodelay: bool = False
     stamp_every: int = 8
 
 
@@ -109,51 +111,53 @@ def settings(config: SweepConfig) -> list[Setting]:
             for cc in config.ccs for sndbuf in config.sndbufs for lowat in config.lowats]
 
 
-def _read_line(process, deadline: float, what: str) -> dict:
+def _read_line(child: Worker, deadline: float, what: str) -> dict:
     """One JSON line from a worker, or SockdiagError saying what went wrong."""
     remaining = deadline - time.monotonic()
-    ready, _, _ = select.select([process.stdout], [], [], max(0.0, remaining))
-    line = process.stdout.readline() if ready else ""
+    ready, _, _ = select.select([child.from_worker], [], [], max(0.0, remaining))
+    if not ready:
+        raise SockdiagError(f"the {what} did not answer in time")
+    line = child.from_worker.readline()
     if not line:
-        if not ready:
-            raise SockdiagError(f"the {what} did not answer in time")
-        process.wait(timeout=5)
-        errors = process.stderr.read().strip().splitlines()
-        detail = errors[-1] if errors else f"exit status {process.returncode}"
-        raise SockdiagError(f"the {what} failed: {detail}")
+        raise SockdiagError(f"the {what} ended without a result ({child.describe_exit()})")
     message = json.loads(line)
     if "error" in message:
         raise SockdiagError(message["error"])
     return message
 
 
+def _send_line(child: Worker, message: dict) -> None:
+    child.to_worker.write(json.dumps(message) + "\n")
+    child.to_worker.flush()
+
+
 def run_once(path: Path, config: SweepConfig, setting: Setting) -> dict:
     """One run of one setting: the sender's and the receiver's figures merged."""
     common = {"flows": config.flows, "message_size": config.message_size}
-    receiver = path.spawn("receive", json.dumps(dict(common, host=path.receiver_host, port=0)))
+    receiver = path.spawn("receive", dict(common, host=path.receiver_host, port=0))
     sender = None
     try:
         port = _read_line(receiver, time.monotonic() + _READY_TIMEOUT_S, "receiver")["port"]
-        sender = path.spawn("send", json.dumps(dict(
+        sender = path.spawn("send", dict(
             common, host=path.receiver_host, port=port, cc=setting.cc, sndbuf=setting.sndbuf,
-            lowat=setting.lowat, writer=config.writer, stamp_every=config.stamp_every)))
+            lowat=setting.lowat, writer=config.writer, nodelay=config.nodelay,
+            stamp_every=config.stamp_every))
         _read_line(sender, time.monotonic() + _READY_TIMEOUT_S, "sender")
         start_at = time.monotonic_ns() + _START_DELAY_NS
-        schedule = json.dumps({
+        schedule = {
             "start_at_ns": start_at,
             "measure_from_ns": start_at + round(config.warmup_s * 1e9),
             "stop_at_ns": start_at + round(config.duration_s * 1e9),
-        }) + "\n"
-        for process in (receiver, sender):
-            process.stdin.write(schedule)
-            process.stdin.flush()
+        }
+        for child in (receiver, sender):
+            _send_line(child, schedule)
         deadline = time.monotonic() + config.duration_s + _RESULT_TIMEOUT_S
         sent = _read_line(sender, deadline, "sender")
         received = _read_line(receiver, deadline, "receiver")
     finally:
-        for process in (sender, receiver):
-            if process is not None:
-                path.end(process)
+        for child in (sender, receiver):
+            if child is not None:
+                path.end(child)
     return dict(sent, **received)
 
 

@@ -14,8 +14,8 @@ assumed.  The RTT otherwise comes from the TBF queue.
 Namespaces are named ``sdlowat-<pid>-<start time>-<role>`` after the run
 that made them, so a new run can tell the leftovers of a killed run (whose
 process is gone) from a concurrent run's, and remove only those.  Worker
-processes get SIGKILL when the run that started them dies (PR_SET_PDEATHSIG)
-and are killed before their namespace is removed.
+processes are forked children that get SIGKILL when the run dies
+(PR_SET_PDEATHSIG), and are killed before their namespace is removed.
 
 Without root or namespaces the benchmark runs on plain loopback: there is
 no bottleneck, so only the cost side (wakeups, CPU, memory) is meaningful.
@@ -31,10 +31,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
 from .._common import NotSupported, Record
+from . import worker
 
 PREFIX = "sdlowat"
 _NETNS_DIR = "/run/netns"
@@ -47,6 +49,7 @@ _RECEIVER_ADDRESS = "10.250.2.2"
 _TBF_BURST = "32kb"
 _COMMAND_TIMEOUT_S = 20
 _PR_SET_PDEATHSIG = 1
+_CLONE_NEWNET = 0x40000000
 _CLEANUP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -138,10 +141,61 @@ def remove_leftovers() -> list[str]:
     return removed
 
 
-def _set_parent_death_signal() -> None:
-    """In a forked child before exec: die with the run that started it."""
+def _die_with(parent_pid: int) -> None:
+    """In a forked child: get SIGKILL when the run that forked it dies."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # it died before prctl took effect
+        os._exit(1)
+
+
+def _enter_namespace(name: str) -> None:
+    """Move the calling process into network namespace name (as `ip netns exec`)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(os.path.join(_NETNS_DIR, name), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if libc.setns(fd, _CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns({name}): {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+class Worker:
+    """A forked worker process and the parent's ends of its control pipes."""
+
+    def __init__(self, pid: int, to_worker, from_worker) -> None:
+        self.pid = pid
+        self.to_worker = to_worker
+        self.from_worker = from_worker
+        self.status: Optional[int] = None
+
+    def wait(self, timeout_s: float) -> Optional[int]:
+        """Reap the worker within timeout_s (killing it after); its wait status."""
+        deadline = time.monotonic() + timeout_s
+        while self.status is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.status = status
+            elif time.monotonic() >= deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
+                self.status = os.waitpid(self.pid, 0)[1]
+            else:
+                time.sleep(0.01)
+        return self.status
+
+    def describe_exit(self) -> str:
+        """How the worker ended, in words ("exit status 1", "killed by signal 9")."""
+        status = self.wait(5.0)
+        if os.WIFSIGNALED(status):
+            return f"killed by signal {os.WTERMSIG(status)}"
+        return f"exit status {os.waitstatus_to_exitcode(status)}"
+
+    def close(self) -> None:
+        for stream in (self.to_worker, self.from_worker):
+            with contextlib.suppress(OSError):
+                stream.close()
 
 
 def _tcp_wmem(namespace: Optional[str]) -> Optional[tuple[int, int, int]]:
@@ -163,34 +217,61 @@ class Path:
         self.info = info
         self.receiver_host = receiver_host
         self._namespaces = {"send": sender_ns, "receive": receiver_ns}
-        self._processes: list[subprocess.Popen] = []
+        self._workers: list[Worker] = []
 
-    def spawn(self, role: str, config: str) -> subprocess.Popen:
-        """Start a worker (role "send" or "receive") in its namespace."""
-        argv = [sys.executable, "-m", "sockdiag.lowat.worker", role, config]
+    def spawn(self, role: str, config: dict) -> Worker:
+        """Fork a worker (role "send" or "receive") into its namespace.
+
+        Forked, not executed: no interpreter start per run, and it works
+        whatever the interpreter's path (an unprivileged user may not be
+        able to exec a venv's interpreter that points into /root).
+        """
         namespace = self._namespaces[role]
-        if namespace is not None:
-            argv = ["ip", "netns", "exec", namespace] + argv
-        process = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, preexec_fn=_set_parent_death_signal)
-        self._processes.append(process)
-        return process
+        down_read, down_write = os.pipe()
+        up_read, up_write = os.pipe()
+        parent_pid = os.getpid()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the worker: never returns into the caller's code
+            status = 1
+            try:
+                os.close(down_write)
+                os.close(up_read)
+                for other in self._workers:
+                    other.close()
+                _die_with(parent_pid)
+                for signum in (signal.SIGTERM, signal.SIGHUP):
+                    signal.signal(signum, signal.SIG_DFL)
+                control = worker.Control(os.fdopen(down_read), os.fdopen(up_write, "w"))
+                try:
+                    if namespace is not None:
+                        _enter_namespace(namespace)
+                except OSError as err:
+                    control.reply({"error": f"{role} worker: {err}"})
+                else:
+                    status = worker.run(role, config, control)
+            finally:
+                os._exit(status)
+        os.close(down_read)
+        os.close(up_write)
+        child = Worker(pid, os.fdopen(down_write, "w"), os.fdopen(up_read))
+        self._workers.append(child)
+        return child
 
-    def end(self, process: subprocess.Popen) -> None:
-        """Kill a worker (if still running) and reap it."""
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        for stream in (process.stdin, process.stdout, process.stderr):
-            with contextlib.suppress(OSError):
-                stream.close()
-        if process in self._processes:
-            self._processes.remove(process)
+    def end(self, child: Worker) -> None:
+        """Kill a worker (if still running), reap it and close its pipes."""
+        if child.status is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGKILL)
+        child.wait(0.0)
+        child.close()
+        if child in self._workers:
+            self._workers.remove(child)
 
     def end_all(self) -> None:
-        for process in list(self._processes):
-            self.end(process)
+        for child in list(self._workers):
+            self.end(child)
 
 
 def _build_shaped(names: dict[str, str], rate_bps: int, queue_latency_us: int,

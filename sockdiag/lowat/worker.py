@@ -1,11 +1,12 @@
 """The benchmark's two processes: a sender and a receiver of stamped messages.
 
-Run by the sweep as ``python -m sockdiag.lowat.worker ROLE JSON`` (inside a
-network namespace on the shaped path).  The protocol with the parent is
-line-based JSON: the worker prints ``{"ready": ...}`` once its sockets are
-set up, reads one line ``{"start_at_ns", "measure_from_ns", "stop_at_ns"}``
-(CLOCK_MONOTONIC, which every network namespace shares), runs, and prints
-one result line (or ``{"error": "..."}`` and exits 1).
+Each runs in a child forked by the sweep (and moved into its network
+namespace on the shaped path; see topology.Path.spawn).  The protocol with
+the parent is line-based JSON over two pipes: the worker writes
+``{"ready": ...}`` once its sockets are set up, reads one line
+``{"start_at_ns", "measure_from_ns", "stop_at_ns"}`` (CLOCK_MONOTONIC,
+which every network namespace shares), runs, and writes one result line
+(or ``{"error": "..."}``).
 
 Each message is ``message_size`` bytes starting with the CLOCK_MONOTONIC ns
 at which the sender wrote it; the receiver subtracts that from the time it
@@ -16,6 +17,7 @@ close, the sender with a reset, so nothing waits for buffers to drain.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -23,7 +25,6 @@ import select
 import signal
 import socket
 import struct
-import sys
 import time
 from array import array
 from typing import Optional
@@ -52,30 +53,36 @@ def _ms(nanoseconds):
     return None if nanoseconds is None else nanoseconds / 1e6
 
 
-def _read_schedule() -> tuple[int, int, int]:
-    line = sys.stdin.readline()
-    if not line:
-        raise WorkerError("the parent closed the control pipe before the start")
-    schedule = json.loads(line)
-    return schedule["start_at_ns"], schedule["measure_from_ns"], schedule["stop_at_ns"]
+class Control:
+    """The worker's end of the line-based JSON pipes to the parent."""
 
+    def __init__(self, from_parent, to_parent) -> None:
+        self.from_parent = from_parent
+        self.to_parent = to_parent
 
-def _reply(message: dict) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
+    def read_schedule(self) -> tuple[int, int, int]:
+        line = self.from_parent.readline()
+        if not line:
+            raise WorkerError("the parent closed the control pipe before the start")
+        schedule = json.loads(line)
+        return schedule["start_at_ns"], schedule["measure_from_ns"], schedule["stop_at_ns"]
+
+    def reply(self, message: dict) -> None:
+        self.to_parent.write(json.dumps(message) + "\n")
+        self.to_parent.flush()
 
 
 # --- receiver ----------------------------------------------------------------
 
 
-def receive(config: dict) -> dict:
+def receive(config: dict, control: Control) -> dict:
     """Accept the flows, read stamped messages, return latency and goodput."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((config["host"], config["port"]))
     listener.listen(max(128, config["flows"]))
-    _reply({"ready": True, "port": listener.getsockname()[1]})
-    start_at, measure_from, stop_at = _read_schedule()
+    control.reply({"ready": True, "port": listener.getsockname()[1]})
+    start_at, measure_from, stop_at = control.read_schedule()
 
     listener.settimeout(_CONNECT_TIMEOUT_S)
     connections = []
@@ -166,6 +173,8 @@ def _connect(config: dict) -> socket.socket:
             "(net.ipv4.tcp_allowed_congestion_control; root may use any available one)") from None
     if config["sndbuf"] is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, config["sndbuf"])
+    if config["nodelay"]:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.settimeout(_CONNECT_TIMEOUT_S)
     sock.connect((config["host"], config["port"]))
     lowat = config["lowat"]
@@ -300,7 +309,10 @@ class _Sender:
                     if self.one_per_wakeup:
                         self.write(flow)
                     else:
-                        while self.write(flow):
+                        # Until EAGAIN, or until the next sample is due: a
+                        # receiver as fast as the sender never says EAGAIN.
+                        limit = min(next_sample, stop_at)
+                        while self.write(flow) and time.monotonic_ns() < limit:
                             pass
         usage_after = resource.getrusage(resource.RUSAGE_SELF)
         tcp_info_after = [sockdiag.tcp_info(flow.sock) for flow in self.flows]
@@ -340,11 +352,11 @@ class _Sender:
         }
 
 
-def send(config: dict) -> dict:
+def send(config: dict, control: Control) -> dict:
     """Connect the flows, write stamped messages as fast as allowed, return the costs."""
     flows = [_Flow(_connect(config), config["message_size"]) for _ in range(config["flows"])]
-    _reply({"ready": True})
-    start_at, measure_from, stop_at = _read_schedule()
+    control.reply({"ready": True})
+    start_at, measure_from, stop_at = control.read_schedule()
     try:
         return _Sender(config, flows).run(start_at, measure_from, stop_at)
     finally:
@@ -354,21 +366,22 @@ def send(config: dict) -> dict:
             flow.sock.close()
 
 
-_ROLE_NAMES = {"receive": "receiver", "send": "sender"}
+_ROLES = {"receive": ("receiver", receive), "send": ("sender", send)}
 
 
-def main(argv: list[str]) -> int:
+def run(role: str, config: dict, control: Control) -> int:
+    """Run a worker ("send" or "receive") to its end; the exit status.
+
+    Every failure becomes an error line for the parent, never a traceback.
+    """
     # The parent handles Ctrl-C and ends the workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    role, config = argv[0], json.loads(argv[1])
+    name, work = _ROLES[role]
     try:
-        result = {"receive": receive, "send": send}[role](config)
-    except (WorkerError, OSError, sockdiag.SockdiagError, ValueError) as err:
-        _reply({"error": f"{_ROLE_NAMES[role]}: {err}"})
+        result = work(config, control)
+    except Exception as err:  # noqa: BLE001 - reported to the parent, which raises it
+        with contextlib.suppress(OSError):
+            control.reply({"error": f"{name}: {err}"})
         return 1
-    _reply(result)
+    control.reply(result)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
