@@ -32,7 +32,7 @@ from typing import Optional
 import sockdiag
 
 from . import timestamps
-from .stats import percentile
+from .stats import percentile, slope
 
 _STAMP = struct.Struct("<Q")
 _SO_MEMINFO = 55
@@ -104,6 +104,9 @@ def receive(config: dict, control: Control) -> dict:
         pending[connection.fileno()] = (connection, bytearray())
     latencies_ns = array("q")
     window_bytes = 0
+    # (time, bytes read so far) after each read in the window, for the goodput.
+    read_at_ns = array("q")
+    read_bytes = array("q")
     # The sender resets its flows at stop_at; reading on until then avoids
     # resetting them from this side while the sender still writes.
     deadline = stop_at + _CLOSE_GRACE_NS
@@ -127,6 +130,8 @@ def receive(config: dict, control: Control) -> dict:
             counting = measure_from <= now < stop_at
             if counting:
                 window_bytes += len(data)
+                read_at_ns.append(now)
+                read_bytes.append(window_bytes)
             buffer += data
             while len(buffer) >= message_size:
                 if counting:
@@ -134,9 +139,9 @@ def receive(config: dict, control: Control) -> dict:
                 del buffer[:message_size]
     for connection in connections:
         connection.close()
-    window_s = (stop_at - measure_from) / 1e9
+    bytes_per_ns = slope(read_at_ns, read_bytes)
     return {
-        "throughput_bps": window_bytes * 8 / window_s,
+        "throughput_bps": None if bytes_per_ns is None else bytes_per_ns * 8e9,
         "messages": len(latencies_ns),
         "latency_p50_ms": _ms(percentile(latencies_ns, 0.50)),
         "latency_p99_ms": _ms(percentile(latencies_ns, 0.99)),
