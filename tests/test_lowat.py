@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sockdiag.lowat import report, timestamps, topology, units
+from sockdiag.lowat import report, stats, timestamps, topology, units
 from sockdiag.lowat.sweep import LowatResult
 
 from conftest import IS_ROOT, connected_pair, requires_root, wait_until
@@ -107,6 +107,30 @@ def test_parsers_raise_only_value_error(text):
 def test_format_size_round_trips(nbytes):
     text = units.format_size(nbytes)
     assert (None if text == "off" else units.parse_size(text)) == nbytes
+
+
+# --- statistics -----------------------------------------------------------------
+
+
+def test_percentile_is_nearest_rank():
+    values = list(range(1, 101))
+    assert stats.percentile(values, 0.5) == 50
+    assert stats.percentile(values, 0.99) == 99
+    assert stats.percentile([7], 0.99) == 7
+    assert stats.percentile([], 0.5) is None
+
+
+def test_goodput_slope_ignores_where_bursts_fall():
+    # 1000 bytes per ms, delivered in bursts of 50 ms after a loss is repaired;
+    # one burst lands just inside the window's end.
+    times = list(range(0, 1000))
+    delivered = [(t // 50) * 50_000 for t in times] + [1_050_000]
+    times.append(999)
+    assert stats.slope(times, delivered) == pytest.approx(1000, rel=0.01)
+    # The two ends alone would say 5% more.
+    assert (delivered[-1] - delivered[0]) / (times[-1] - times[0]) > 1040
+    assert stats.slope([1], [5]) is None
+    assert stats.slope([2, 2], [1, 5]) is None
 
 
 # --- SO_TIMESTAMPING decoding --------------------------------------------------

@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Iterable, Iterator, Optional
 
 from .._common import NotSupported, Record
 from . import worker
@@ -350,6 +350,40 @@ def _signals_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+def _shaped_path(rate_bps: int, queue_latency_us: int, delay_us: int,
+                 notices: list[str]) -> Path:
+    """Build the three namespaces; SetupError (having removed them) if that fails."""
+    removed = remove_leftovers()
+    if removed:
+        notices.append(f"removed leftovers of a killed run: {' '.join(removed)}")
+    pid = os.getpid()
+    names = {role: f"{PREFIX}-{pid}-{_start_time(pid)}-{role}" for role in _ROLES}
+    try:
+        netem, setup_notices = _build_shaped(names, rate_bps, queue_latency_us, delay_us)
+    except BaseException:  # also Ctrl-C halfway: leave nothing behind
+        with _signals_blocked():
+            _remove_all(names.values())
+        raise
+    info = PathInfo(
+        kind="shaped", rate_bps=rate_bps, queue_latency_ms=queue_latency_us / 1e3,
+        delay_ms=delay_us / 1e3 if netem else None, netem=netem,
+        namespaces=tuple(names[role] for role in _ROLES), kernel=os.uname().release,
+        tcp_wmem=_tcp_wmem(names["snd"]), notices=tuple(notices + setup_notices))
+    return Path(info, _RECEIVER_ADDRESS, names["snd"], names["rcv"])
+
+
+def _loopback_path(reason: str, notices: list[str]) -> Path:
+    notices.append(
+        f"no bottleneck: running on plain loopback ({reason}); the shaped path needs root "
+        "and network namespaces, so only the costs (CPU, wakeups, memory) mean anything "
+        "here, not latency against goodput")
+    info = PathInfo(
+        kind="loopback", rate_bps=None, queue_latency_ms=None, delay_ms=None, netem=None,
+        namespaces=(), kernel=os.uname().release, tcp_wmem=_tcp_wmem(None),
+        notices=tuple(notices))
+    return Path(info, "127.0.0.1", None, None)
+
+
 @contextlib.contextmanager
 def open_path(rate_bps: int, queue_latency_us: int, delay_us: int) -> Iterator[Path]:
     """The shaped path (or loopback when it cannot be made), removed on exit.
@@ -357,56 +391,29 @@ def open_path(rate_bps: int, queue_latency_us: int, delay_us: int) -> Iterator[P
     Removes leftovers of killed runs first.  Cleanup runs on normal exit,
     on errors, on Ctrl-C, SIGTERM and SIGHUP.
     """
-    kernel = os.uname().release
-    notices = []
-    reason = _shaped_unavailable()
-    names = {}
+    notices: list[str] = []
     with _signals_end_the_run():
-        try:
-            if reason is None:
-                removed = remove_leftovers()
-                if removed:
-                    notices.append(f"removed leftovers of a killed run: {' '.join(removed)}")
-                pid = os.getpid()
-                tag = f"{PREFIX}-{pid}-{_start_time(pid)}"
-                names = {role: f"{tag}-{role}" for role in _ROLES}
-                try:
-                    netem, setup_notices = _build_shaped(names, rate_bps, queue_latency_us, delay_us)
-                except SetupError as err:
-                    reason = str(err)
-            if reason is None:
-                notices.extend(setup_notices)
-                info = PathInfo(
-                    kind="shaped", rate_bps=rate_bps, queue_latency_ms=queue_latency_us / 1e3,
-                    delay_ms=delay_us / 1e3 if netem else None, netem=netem,
-                    namespaces=tuple(names[role] for role in _ROLES), kernel=kernel,
-                    tcp_wmem=_tcp_wmem(names["snd"]), notices=tuple(notices))
-                path = Path(info, _RECEIVER_ADDRESS, names["snd"], names["rcv"])
-            else:
-                _remove_all(names)
-                names = {}
-                notices.append(
-                    f"no bottleneck: running on plain loopback ({reason}); the shaped path "
-                    "needs root and network namespaces, so only the costs (CPU, wakeups, "
-                    "memory) mean anything here, not latency against goodput")
-                info = PathInfo(
-                    kind="loopback", rate_bps=None, queue_latency_ms=None, delay_ms=None,
-                    netem=None, namespaces=(), kernel=kernel, tcp_wmem=_tcp_wmem(None),
-                    notices=tuple(notices))
-                path = Path(info, "127.0.0.1", None, None)
+        reason = _shaped_unavailable()
+        path = None
+        if reason is None:
             try:
-                yield path
-            finally:
-                with _signals_blocked():
-                    path.end_all()
+                path = _shaped_path(rate_bps, queue_latency_us, delay_us, notices)
+            except SetupError as err:
+                reason = str(err)
+        if path is None:
+            path = _loopback_path(reason, notices)
+        try:
+            yield path
         finally:
             with _signals_blocked():
-                failures = _remove_all(names)
+                path.end_all()
+                failures = _remove_all(path.info.namespaces)
             if failures:
                 print(f"sockdiag: could not remove: {'; '.join(failures)}", file=sys.stderr)
 
 
-def _remove_all(names: dict[str, str]) -> list[str]:
+def _remove_all(names: Iterable[str]) -> list[str]:
+    """Remove those of the namespaces that exist; the error messages."""
     existing = set(_namespace_names())
-    return [error for name in names.values() if name in existing
+    return [error for name in names if name in existing
             for error in [_remove_namespace(name)] if error]
