@@ -138,7 +138,8 @@ def test_goodput_slope_ignores_where_bursts_fall():
 
 def _stamp_cmsgs(event, offset, seconds=1_700_000_000, nanoseconds=5):
     stamp = struct.pack("@llllll", seconds, nanoseconds, 0, 0, 0, 0)
-    error = struct.pack("@IBBBBII", 42, timestamps.SO_EE_ORIGIN_TIMESTAMPING, 0, 0, 0, event, offset)
+    origin = timestamps.SO_EE_ORIGIN_TIMESTAMPING
+    error = struct.pack("@IBBBBII", 42, origin, 0, 0, 0, event, offset)
     return [(socket.SOL_SOCKET, timestamps.SCM_TIMESTAMPING, stamp), (socket.IPPROTO_IP, 11, error)]
 
 
@@ -281,7 +282,7 @@ def _has_bbr():
 
 
 @requires_root
-@pytest.mark.skipif(not _has_bbr(), reason="the published effect is with bbr, which this kernel lacks")
+@pytest.mark.skipif(not _has_bbr(), reason="the published effect is with bbr; this kernel lacks it")
 def test_shaped_run_reproduces_the_effect(no_leftovers, tmp_path):
     """16 KiB lowat: latency far below off at the same goodput; namespaces removed."""
     plot = tmp_path / "lowat.png"

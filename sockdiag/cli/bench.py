@@ -81,7 +81,8 @@ def bench() -> None:
 @bench.command(cls=_OneLineErrors)
 @click.option("--lowat", "lowats", type=LOWAT, multiple=True,
               help="TCP_NOTSENT_LOWAT to try: off or a size (1m, 128k, 16k, 4k, 1); repeatable. "
-                   f"[default: {' '.join(_FULL['lowats'])}; {' '.join(_QUICK['lowats'])} with --quick]")
+                   f"[default: {' '.join(_FULL['lowats'])}; "
+                   f"{' '.join(_QUICK['lowats'])} with --quick]")
 @click.option("--cc", "ccs", type=_CongestionControl(), multiple=True,
               help="Congestion control (one the kernel offers); repeatable. "
                    "[default: bbr, else the system default]")
@@ -95,8 +96,12 @@ def bench() -> None:
 @click.option("--nodelay", is_flag=True,
               help="Set TCP_NODELAY on the sender: without it, Nagle holds writes smaller than "
                    "the MSS while one is unacknowledged (a small lowat on loopback hits this).")
+@click.option("--stamp-every", type=click.IntRange(min=1), default=8, show_default=True,
+              help="One write in this many asks for SO_TIMESTAMPING stamps and carries MSG_EOR "
+                   "(1: every write; MSG_EOR then also caps the lowat overshoot at one message).")
 @click.option("--duration", type=click.FloatRange(min=1.0), default=None,
-              help=f"Seconds per run. [default: {_FULL['duration']:g}; {_QUICK['duration']:g} with --quick]")
+              help=f"Seconds per run. [default: {_FULL['duration']:g}; "
+                   f"{_QUICK['duration']:g} with --quick]")
 @click.option("--warmup", type=click.FloatRange(min=0.0), default=None,
               help="Seconds at the start of each run that are not measured. "
                    f"[default: {_FULL['warmup']:g}; {_QUICK['warmup']:g} with --quick]")
@@ -113,12 +118,13 @@ def bench() -> None:
               help="TBF queue limit, as time at the bottleneck rate.")
 @click.option("--delay", type=DURATION, default="20ms", show_default=True,
               help="netem delay on the ACK path, when the kernel has netem (0 for none).")
-@click.option("--quick", is_flag=True, help="A short sweep (under 30 s): fewer settings, one run each.")
+@click.option("--quick", is_flag=True,
+              help="A short sweep (under 30 s): fewer settings, one run each.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Also write a PNG of latency and goodput against lowat (needs matplotlib).")
 @options.json_output
-def lowat(lowats, ccs, sndbufs, writer, nodelay, duration, warmup, repeat, flows, message_size,
-          rate, queue_latency, delay, quick, plot_path, as_json) -> None:
+def lowat(lowats, ccs, sndbufs, writer, nodelay, stamp_every, duration, warmup, repeat, flows,
+          message_size, rate, queue_latency, delay, quick, plot_path, as_json) -> None:
     """Sweep TCP_NOTSENT_LOWAT over a shaped path and recommend a value.
 
     As root, builds three network namespaces (sender, router, receiver)
@@ -135,7 +141,8 @@ def lowat(lowats, ccs, sndbufs, writer, nodelay, duration, warmup, repeat, flows
         raise click.BadParameter(f"{warmup:g} s leaves nothing of a {duration:g} s run",
                                  param_hint="'--warmup'")
     if message_size < _MIN_MESSAGE_BYTES:
-        raise click.BadParameter(f"at least {_MIN_MESSAGE_BYTES} bytes", param_hint="'--message-size'")
+        raise click.BadParameter(f"at least {_MIN_MESSAGE_BYTES} bytes",
+                                 param_hint="'--message-size'")
     if plot_path is not None:
         report.check_plotting()
     config = lowat_bench.SweepConfig(
@@ -144,7 +151,7 @@ def lowat(lowats, ccs, sndbufs, writer, nodelay, duration, warmup, repeat, flows
         sndbufs=tuple(dict.fromkeys(sndbufs or [None])),
         writer=writer, nodelay=nodelay, duration_s=duration, warmup_s=warmup,
         repeat=defaults["repeat"] if repeat is None else repeat,
-        flows=flows, message_size=message_size)
+        flows=flows, message_size=message_size, stamp_every=stamp_every)
 
     with contextlib.ExitStack() as stack:
         on_run = None

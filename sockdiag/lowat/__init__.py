@@ -64,7 +64,10 @@ def available_ccs() -> list[str]:
 
 def default_cc() -> str:
     """bbr when this user may use it, else the system's default congestion control."""
-    usable = available_ccs() if os.geteuid() == 0 else _sysctl_words("tcp_allowed_congestion_control")
+    if os.geteuid() == 0:
+        usable = available_ccs()
+    else:
+        usable = _sysctl_words("tcp_allowed_congestion_control")
     return "bbr" if "bbr" in usable else _sysctl_words("tcp_congestion_control")[0]
 
 

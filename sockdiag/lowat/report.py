@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from typing import Optional
 
@@ -125,10 +126,8 @@ def document(info: PathInfo, config: Record, results: list[LowatResult],
 
 def check_plotting() -> None:
     """NotSupported unless matplotlib can be imported (checked before a sweep)."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise NotSupported("--plot needs matplotlib: pip install 'sockdiag[plot]'") from None
+    if importlib.util.find_spec("matplotlib") is None:
+        raise NotSupported("--plot needs matplotlib: pip install 'sockdiag[plot]'")
 
 
 def plot(results: list[LowatResult], info: PathInfo, filename: str) -> None:
@@ -157,7 +156,10 @@ def plot(results: list[LowatResult], info: PathInfo, filename: str) -> None:
         goodput_axes.plot(x, [(r.throughput_bps or 0) / 1e6 for r in series], "o-",
                           color=drawn[0].get_color(), label=label)
     latency_axes.set_yscale("log")
-    latency_axes.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    # Plain numbers on the log axis: labels at 1, 2 and 5 of each decade.
+    latency_axes.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    latency_axes.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(
+        lambda v, _: f"{v:g}" if f"{v:g}"[0] in "25" else ""))
     latency_axes.set_ylabel("application latency (ms)")
     latency_axes.legend(fontsize="small")
     latency_axes.grid(True, which="both", alpha=0.3)

@@ -102,7 +102,8 @@ class Setting(Record):
     @property
     def label(self) -> str:
         """The setting in words: "bbr sndbuf auto lowat 16k"."""
-        return f"{self.cc} sndbuf {format_size(self.sndbuf, 'auto')} lowat {format_size(self.lowat)}"
+        sndbuf = format_size(self.sndbuf, "auto")
+        return f"{self.cc} sndbuf {sndbuf} lowat {format_size(self.lowat)}"
 
 
 def settings(config: SweepConfig) -> list[Setting]:

@@ -75,14 +75,16 @@ def decode_errqueue(ancdata: Iterable[tuple[int, int, bytes]]) -> Optional[TxTim
     for level, kind, data in ancdata:
         if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPING:
             if len(data) < _TIMESPECS.size:
-                raise ValueError(f"scm_timestamping of {len(data)} bytes, expected {_TIMESPECS.size}")
+                raise ValueError(
+                    f"scm_timestamping of {len(data)} bytes, expected {_TIMESPECS.size}")
             seconds, nanoseconds = _TIMESPECS.unpack_from(data)[:2]
             if seconds < 0 or not 0 <= nanoseconds < 1_000_000_000:
                 raise ValueError(f"invalid timespec {seconds}.{nanoseconds:09d}")
             stamp_ns = seconds * 1_000_000_000 + nanoseconds
         elif (level, kind) in _ERROR_CMSGS:
             if len(data) < _EXTENDED_ERR.size:
-                raise ValueError(f"sock_extended_err of {len(data)} bytes, expected {_EXTENDED_ERR.size}")
+                raise ValueError(
+                    f"sock_extended_err of {len(data)} bytes, expected {_EXTENDED_ERR.size}")
             extended = _EXTENDED_ERR.unpack_from(data)
     if extended is None:
         if stamp_ns is not None:

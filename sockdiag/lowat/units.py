@@ -20,8 +20,8 @@ _RATE_UNITS = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9}
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(us|ms|s)", re.IGNORECASE)
 _DURATION_UNITS_US = {"us": 1, "ms": 1000, "s": 1_000_000}
 
-# TCP_NOTSENT_LOWAT is an int in the kernel.
-_MAX_LOWAT_BYTES = (1 << 31) - 1
+# TCP_NOTSENT_LOWAT and SO_SNDBUF are ints in the kernel.
+_MAX_SOCKOPT_BYTES = (1 << 31) - 1
 
 
 def parse_size(text: str) -> int:
@@ -32,24 +32,23 @@ def parse_size(text: str) -> int:
     return int(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
 
 
-def parse_lowat(text: str) -> Optional[int]:
-    """A TCP_NOTSENT_LOWAT setting: None for "off", else bytes from 1 to 2 GiB - 1."""
-    if text.strip().lower() == "off":
+def _size_or(text: str, word: str, minimum: int) -> Optional[int]:
+    if text.strip().lower() == word:
         return None
     value = parse_size(text)
-    if not 1 <= value <= _MAX_LOWAT_BYTES:
-        raise ValueError(f"{text!r}: a lowat must be from 1 byte to 2g - 1 (or off)")
+    if not minimum <= value <= _MAX_SOCKOPT_BYTES:
+        raise ValueError(f"{text!r}: must be {word} or from {format_size(minimum)} to 2g - 1")
     return value
+
+
+def parse_lowat(text: str) -> Optional[int]:
+    """A TCP_NOTSENT_LOWAT setting: None for "off", else bytes from 1 to 2 GiB - 1."""
+    return _size_or(text, "off", 1)
 
 
 def parse_sndbuf(text: str) -> Optional[int]:
     """A send buffer setting: None for "auto" (kernel auto-tuning), else bytes >= 1k."""
-    if text.strip().lower() == "auto":
-        return None
-    value = parse_size(text)
-    if not 1024 <= value <= _MAX_LOWAT_BYTES:
-        raise ValueError(f"{text!r}: a send buffer must be from 1k to 2g - 1 (or auto)")
-    return value
+    return _size_or(text, "auto", 1024)
 
 
 def parse_rate(text: str) -> int:
