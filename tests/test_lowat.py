@@ -232,6 +232,7 @@ def test_no_recommendation_without_data():
     (["--queue-latency", "50"], "--queue-latency"),
     (["--cc", "nosuchcc"], "--cc"),
     (["--duration", "2", "--warmup", "2"], "--warmup"),
+    (["--plot", "/nonexistent/lowat.png"], "--plot"),
 ])
 def test_bad_arguments_give_one_line_and_exit_2(args, option):
     done = run_cli(args, timeout=30)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 
 import click
@@ -145,6 +146,10 @@ def lowat(lowats, ccs, sndbufs, writer, nodelay, stamp_every, duration, warmup, 
                                  param_hint="'--message-size'")
     if plot_path is not None:
         report.check_plotting()
+        # Found out now, not after minutes of sweeping.
+        directory = os.path.dirname(os.path.abspath(plot_path))
+        if not os.access(directory, os.W_OK):
+            raise click.BadParameter(f"cannot write into {directory}", param_hint="'--plot'")
     config = lowat_bench.SweepConfig(
         lowats=tuple(dict.fromkeys(lowats or map(units.parse_lowat, defaults["lowats"]))),
         ccs=tuple(dict.fromkeys(ccs or [lowat_bench.default_cc()])),

@@ -8,7 +8,7 @@ from typing import Optional
 
 from tabulate import tabulate
 
-from .._common import NotSupported, Record
+from .._common import NotSupported, Record, SockdiagError
 from .sweep import LowatResult
 from .topology import PathInfo
 from .units import format_size
@@ -171,5 +171,9 @@ def plot(results: list[LowatResult], info: PathInfo, filename: str) -> None:
     title = ("loopback, no bottleneck" if info.kind == "loopback"
              else f"TBF {info.rate_bps / 1e6:g} Mbit/s, queue {info.queue_latency_ms:g} ms")
     latency_axes.set_title(f"sockdiag bench lowat: {title}, kernel {info.kernel}")
-    figure.savefig(filename, dpi=100)
-    pyplot.close(figure)
+    try:
+        figure.savefig(filename, dpi=100)
+    except OSError as err:
+        raise SockdiagError(f"cannot write the plot to {filename}: {err.strerror}") from err
+    finally:
+        pyplot.close(figure)
