@@ -265,9 +265,12 @@ def _check_document(document, kind):
 
 
 def test_fallback_to_loopback_without_root():
-    """Unprivileged (nobody, when the tests run as root): loopback, and a notice."""
-    done = run_cli(["--lowat", "off", "--lowat", "16k"] + TINY, timeout=60,
-                   user=65534 if IS_ROOT else None)
+    """Unprivileged (nobody, when the tests run as root): loopback, and a notice.
+
+    With the epollout writer (the shaped run below uses the eagain one).
+    """
+    done = run_cli(["--lowat", "off", "--lowat", "16k", "--writer", "epollout"] + TINY,
+                   timeout=60, user=65534 if IS_ROOT else None)
     assert done.returncode == 0, done.stderr
     assert "no bottleneck" in done.stderr and "loopback" in done.stderr
     assert "Traceback" not in done.stderr
@@ -275,6 +278,10 @@ def test_fallback_to_loopback_without_root():
     _check_document(document, "loopback")
     assert [r["lowat"] for r in document["results"]] == [None, 16384]
     assert document["path"]["rate_bps"] is None
+    for result in document["results"]:
+        # One message per EPOLLOUT wakeup: as many send calls as wakeups, no EAGAIN.
+        assert result["send_calls_per_mb"] == pytest.approx(result["wakeups_per_mb"])
+        assert result["eagains_per_mb"] == 0
 
 
 def _has_bbr():

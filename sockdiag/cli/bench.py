@@ -159,14 +159,23 @@ def lowat(lowats, ccs, sndbufs, writer, nodelay, stamp_every, duration, warmup, 
         flows=flows, message_size=message_size, stamp_every=stamp_every)
 
     with contextlib.ExitStack() as stack:
-        on_run = None
-        if sys.stderr.isatty():
-            bar = stack.enter_context(click.progressbar(
-                length=lowat_bench.run_count(config), label="lowat sweep", file=sys.stderr,
-                show_pos=True, item_show_func=lambda cell: cell and cell.label))
-            on_run = lambda cell: bar.update(1, cell)  # noqa: E731
+        bars = []
+
+        def on_path(info) -> None:
+            for notice in info.notices:
+                click.echo(f"sockdiag: notice: {notice}", err=True)
+            if sys.stderr.isatty():  # the bar starts below the notices
+                bars.append(stack.enter_context(click.progressbar(
+                    length=lowat_bench.run_count(config), label="lowat sweep",
+                    file=sys.stderr, show_pos=True,
+                    item_show_func=lambda cell: cell and cell.label)))
+
+        def on_run(cell) -> None:
+            for bar in bars:
+                bar.update(1, cell)
+
         result = lowat_bench.benchmark(config, rate, queue_latency, delay,
-                                       on_path=_print_notices, on_run=on_run)
+                                       on_path=on_path, on_run=on_run)
 
     if plot_path is not None:
         report.plot(list(result.results), result.path, plot_path)
@@ -184,7 +193,3 @@ def lowat(lowats, ccs, sndbufs, writer, nodelay, stamp_every, duration, warmup, 
     click.echo()
     click.echo(report.recommendation_line(result.recommendation))
 
-
-def _print_notices(info) -> None:
-    for notice in info.notices:
-        click.echo(f"sockdiag: notice: {notice}", err=True)
