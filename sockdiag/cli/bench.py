@@ -10,6 +10,7 @@ import sys
 import click
 
 from .. import lowat as lowat_bench
+from .._common import LINUX, NotSupported
 from ..lowat import report, units
 from . import options
 
@@ -135,6 +136,9 @@ def lowat(lowats, ccs, sndbufs, writer, nodelay, stamp_every, duration, warmup, 
     latency, time in the send buffer, goodput, unsent/unacked, CPU,
     context switches, send calls, EAGAINs and wakeups per MB.  Linux only.
     """
+    if not LINUX:
+        raise NotSupported("sockdiag bench lowat runs on Linux only "
+                           "(network namespaces, TCP_NOTSENT_LOWAT wakeups, SO_TIMESTAMPING)")
     defaults = _QUICK if quick else _FULL
     duration = defaults["duration"] if duration is None else duration
     warmup = min(defaults["warmup"], duration / 2) if warmup is None else warmup

@@ -41,7 +41,6 @@ _LOWAT_OFF = 0xFFFFFFFF  # explicit "off", whatever the namespace's sysctl says
 _SAMPLE_INTERVAL_NS = 10_000_000
 _CONNECT_TIMEOUT_S = 10.0
 _CLOSE_GRACE_NS = 2_000_000_000
-_EPOLL_ERRORS = select.EPOLLERR | select.EPOLLHUP
 
 
 class WorkerError(Exception):
@@ -282,6 +281,8 @@ class _Sender:
         poller = select.epoll()
         for flow in self.flows:
             poller.register(flow.fd, select.EPOLLOUT)
+        # The error queue (timestamps) wakes epoll with EPOLLERR.
+        errors = select.EPOLLERR | select.EPOLLHUP
         now = time.monotonic_ns()
         if start_at > now:
             time.sleep((start_at - now) / 1e9)
@@ -305,7 +306,7 @@ class _Sender:
             timeout_ns = min(next_sample, stop_at) - now
             for fd, events in poller.poll(timeout_ns / 1e9):
                 flow = self.by_fd[fd]
-                if events & _EPOLL_ERRORS:
+                if events & errors:
                     self.read_timestamps(flow)
                 if events & select.EPOLLOUT:
                     if self.counting:
