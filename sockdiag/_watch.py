@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, Sequence, TextIO
 
 from . import process_sockets
+from ._fast import json_objects
 from ._common import LINUX, NoSuchProcess, Record, SocketInfo
 
 HeaderLine = Callable[["ProcessSample", Optional["ProcessSample"]], Optional[str]]
@@ -261,32 +262,35 @@ def _table(rows: list[tuple], max_width: Optional[int]) -> str:
 
 # --- JSON ----------------------------------------------------------------------
 
-def socket_json(s: SocketInfo) -> dict:
-    """The JSON object of one socket: send-buffer split plus the main TCP_INFO fields."""
-    tcp = s.tcp
-    return {
-        "fd": s.fd, "family": s.family, "local": s.local, "remote": s.remote, "state": s.state,
-        "unacked": s.unacked, "unsent": s.unsent, "free": s.free, "sndbuf": s.sndbuf,
-        "send_queue": s.send_queue, "recv_queue": s.recv_queue,
-        "queue_delay_s": s.queue_delay_s, "congestion": s.congestion,
-        "rtt_us": tcp.rtt_us if tcp else None,
-        "snd_cwnd_segs": tcp.snd_cwnd_segs if tcp else None,
-        "delivery_rate_bps": tcp.delivery_rate_bps if tcp else None,
-        "total_retrans": tcp.total_retrans if tcp else None,
-        "bytes_sent": tcp.bytes_sent if tcp else None,
-        "bytes_acked": tcp.bytes_acked if tcp else None,
-        "bytes_received": tcp.bytes_received if tcp else None,
-    }
+# (JSON key, SocketInfo attribute, TcpInfo attribute or None): one object per socket.
+SOCKET_JSON_FIELDS = (
+    ("fd", "fd", None), ("family", "family", None), ("local", "local", None),
+    ("remote", "remote", None), ("state", "state", None),
+    ("unacked", "unacked", None), ("unsent", "unsent", None), ("free", "free", None),
+    ("sndbuf", "sndbuf", None), ("send_queue", "send_queue", None),
+    ("recv_queue", "recv_queue", None), ("queue_delay_s", "queue_delay_s", None),
+    ("congestion", "congestion", None),
+    ("rtt_us", "tcp", "rtt_us"), ("snd_cwnd_segs", "tcp", "snd_cwnd_segs"),
+    ("delivery_rate_bps", "tcp", "delivery_rate_bps"), ("total_retrans", "tcp", "total_retrans"),
+    ("bytes_sent", "tcp", "bytes_sent"), ("bytes_acked", "tcp", "bytes_acked"),
+    ("bytes_received", "tcp", "bytes_received"),
+)
 
 
 def sample_json(sample: ProcessSample, previous: Optional[ProcessSample]) -> str:
-    """One line of JSON for a sample (rates are null on the first)."""
+    """One line of JSON for a sample (rates are null on the first).
+
+    ``{"time", "pid", "name", "send_bps", "ack_bps", "sockets": [...]}``, each
+    socket an object of SOCKET_JSON_FIELDS.
+    """
     rate = rates(sample, previous)
-    return json.dumps({
+    head = json.dumps({
         "time": sample.time, "pid": sample.pid, "name": sample.name,
         "send_bps": rate.send_bps if rate else None, "ack_bps": rate.ack_bps if rate else None,
-        "sockets": [socket_json(s) for s in sample.sockets],
-    }, separators=(",", ":"))
+    }, separators=(",", ":"), ensure_ascii=False)
+    # The sockets' objects are written by _fast: json.dumps of one dict per
+    # socket would take longer than the dump itself.
+    return head[:-1] + ',"sockets":' + json_objects(sample.sockets, SOCKET_JSON_FIELDS) + "}"
 
 
 # --- the loop ------------------------------------------------------------------

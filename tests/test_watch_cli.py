@@ -228,3 +228,32 @@ def test_formatting():
         ["-", "0", "1023", "1K", "1.5K", "3M"]
     assert [_watch.format_seconds(s) for s in (None, 0, 0.0004, 0.0125, 2.06)] == \
         ["-", "0", "400us", "12.5ms", "2.1s"]
+
+
+def reference_json(sockets) -> str:
+    """The JSON of the sockets by json.dumps, the oracle of _fast.json_objects."""
+    def one(s):
+        obj = {}
+        for key, attribute, sub_attribute in _watch.SOCKET_JSON_FIELDS:
+            value = getattr(s, attribute)
+            obj[key] = getattr(value, sub_attribute) if sub_attribute and value is not None else value
+        return obj
+    return json.dumps([one(s) for s in sockets], separators=(",", ":"), ensure_ascii=False)
+
+
+def test_json_writer_matches_json_dumps(held_child):
+    import dataclasses
+    import sockdiag
+    from sockdiag._fast import json_objects
+
+    child, _, _ = held_child
+    real = sockdiag.process_sockets(child.pid)
+    odd = dataclasses.replace(make_socket(3, 5), congestion='c"u\\b\x01\n\tic\u00e9', tcp=None,
+                              queue_delay_s=1e-7, unsent=None)
+    sockets = real + [odd, make_socket(4, 0)]
+    assert json_objects(sockets, _watch.SOCKET_JSON_FIELDS) == reference_json(sockets)
+    assert json_objects([], _watch.SOCKET_JSON_FIELDS) == "[]"
+    with pytest.raises(TypeError, match="cannot write list as JSON"):
+        json_objects([dataclasses.replace(odd, congestion=[])], _watch.SOCKET_JSON_FIELDS)
+    with pytest.raises(ValueError, match="no JSON form"):
+        json_objects([dataclasses.replace(odd, queue_delay_s=float("nan"))], _watch.SOCKET_JSON_FIELDS)
