@@ -6,12 +6,14 @@ import math
 
 import click
 
-from .. import _demo, _watch
+from .. import _watch
 from . import options
 
 
 def _legend(roles: dict) -> list[str]:
     """Header lines saying which fd plays which part."""
+    from .. import _demo
+
     lowat = _watch.format_bytes(_demo.LOWAT)
     rate = _watch.format_bytes(_demo.READ_RATE)
     idle = ", ".join(str(fd) for fd in roles["idle"])
@@ -35,6 +37,8 @@ def demo(duration, interval, as_json):
     The same view as `sockdiag watch PID`; Ctrl-C stops it early.  The
     workload is a child process, ended when the view ends.
     """
+    from .. import _demo  # only this command needs it: keep `sockdiag` quick to start
+
     with _demo.workload(duration) as (pid, roles):
         legend = _legend(roles)
         _watch.run(pid, interval=interval, count=max(1, math.ceil(duration / interval)),

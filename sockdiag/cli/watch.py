@@ -48,8 +48,9 @@ def watch(pid, interval, count, once, as_json, sort, states, ports):
 
     Per socket: UNACKED (sent, not yet acknowledged), UNSENT (written by the
     application, still queued in the kernel), FREE (room before a writer
-    blocks), SNDBUF, RECV-Q, Q-DELAY (unsent / delivery rate), RTT and CWND.
-    Needs root or the process's own user.
+    blocks), SNDBUF, RECV-Q, ACKED/s (since the last sample), Q-DELAY
+    (unsent / delivery rate) and RTT.  Columns that do not fit the terminal
+    are dropped, SNDBUF first.  Needs root or the process's own user.
     """
     _watch.run(pid, interval=interval, count=1 if once else count, as_json=as_json,
                sort=sort, states=states, ports=ports)
