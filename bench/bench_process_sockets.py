@@ -17,6 +17,7 @@ benchmark JSON's extra_info.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import resource
@@ -67,23 +68,23 @@ def hold(connections: int) -> None:
         sock.close()
 
 
-def start_holder(connections: int):
+@contextlib.contextmanager
+def holder(connections: int):
+    """(pid, number of TCP sockets) of a child process holding connections."""
     child = subprocess.Popen([sys.executable, __file__, str(connections)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    line = child.stdout.readline()
-    if not line:
-        child.wait()
-        pytest.fail("the socket-holding child failed to start")
-    return child, int(line)
-
-
-def stop_holder(child) -> None:
-    child.stdin.close()
     try:
-        child.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.wait()
+        line = child.stdout.readline()
+        if not line:
+            pytest.fail("the socket-holding child failed to start")
+        yield child.pid, int(line)
+    finally:
+        child.stdin.close()
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
 
 def record(benchmark, name: str) -> None:
@@ -94,11 +95,8 @@ def record(benchmark, name: str) -> None:
 @pytest.fixture(scope="class")
 def many_sockets():
     """(pid, number of TCP sockets) of a child holding ~19,000 sockets."""
-    child, count = start_holder(CONNECTIONS)
-    try:
-        yield child.pid, count
-    finally:
-        stop_holder(child)
+    with holder(CONNECTIONS) as held:
+        yield held
 
 
 @pytest.fixture(scope="session")
@@ -178,11 +176,8 @@ class TestNineteenThousandSockets:
 
 @pytest.fixture(scope="class")
 def thousand_sockets():
-    child, count = start_holder(REFRESH_CONNECTIONS)
-    try:
-        yield child.pid, count
-    finally:
-        stop_holder(child)
+    with holder(REFRESH_CONNECTIONS) as held:
+        yield held
 
 
 class TestLiveRefresh:
