@@ -45,31 +45,40 @@ class ProcessSample(Record):
 
 
 @dataclass(frozen=True, slots=True)
-class ProcessRates(Record):
-    """Byte rates of a process's sockets between two samples, in bits/s.
+class ByteRates(Record):
+    """Byte rates between two samples, in bits/s.
 
-    ``send_bps``: bytes_sent (retransmissions included); ``ack_bps``:
-    bytes_acked.  Sums over the sockets present in both samples.
+    ``send_bps``: from tcpi_bytes_sent (retransmissions included);
+    ``ack_bps``: from tcpi_bytes_acked.
     """
 
     send_bps: float
     ack_bps: float
 
 
-def rates(sample: ProcessSample, previous: Optional[ProcessSample]) -> Optional[ProcessRates]:
-    """Rates between previous and sample; None for the first sample."""
+def socket_rates(sample: ProcessSample, previous: Optional[ProcessSample]) -> dict[int, ByteRates]:
+    """Rates of each socket present in both samples, by inode; empty for the first sample."""
     if previous is None or sample.monotonic_s <= previous.monotonic_s:
-        return None
+        return {}
+    seconds = sample.monotonic_s - previous.monotonic_s
     before = {s.inode: s.tcp for s in previous.sockets if s.tcp is not None}
-    sent = acked = 0
+    found = {}
     for s in sample.sockets:
         old = before.get(s.inode)
-        if old is None or s.tcp is None:
-            continue
-        sent += (s.tcp.bytes_sent or 0) - (old.bytes_sent or 0)
-        acked += (s.tcp.bytes_acked or 0) - (old.bytes_acked or 0)
-    seconds = sample.monotonic_s - previous.monotonic_s
-    return ProcessRates(send_bps=8 * sent / seconds, ack_bps=8 * acked / seconds)
+        if old is not None and s.tcp is not None:
+            found[s.inode] = ByteRates(
+                send_bps=8 * ((s.tcp.bytes_sent or 0) - (old.bytes_sent or 0)) / seconds,
+                ack_bps=8 * ((s.tcp.bytes_acked or 0) - (old.bytes_acked or 0)) / seconds)
+    return found
+
+
+def rates(sample: ProcessSample, previous: Optional[ProcessSample]) -> Optional[ByteRates]:
+    """The process's rates (sums over the sockets in both samples); None for the first sample."""
+    if previous is None or sample.monotonic_s <= previous.monotonic_s:
+        return None
+    per_socket = socket_rates(sample, previous).values()
+    return ByteRates(send_bps=sum(r.send_bps for r in per_socket),
+                     ack_bps=sum(r.ack_bps for r in per_socket))
 
 
 def process_name(pid: int) -> Optional[str]:
@@ -173,25 +182,14 @@ SHORT_STATES = {"ESTABLISHED": "ESTAB", "FIN_WAIT1": "FIN-WAIT-1", "FIN_WAIT2": 
                 "LAST_ACK": "LAST-ACK", "TIME_WAIT": "TIME-WAIT"}
 
 
-def acked_rates(sample: ProcessSample, previous: Optional[ProcessSample]) -> dict[int, float]:
-    """Bytes acknowledged per second by socket inode, for sockets in both samples."""
-    if previous is None or sample.monotonic_s <= previous.monotonic_s:
-        return {}
-    before = {s.inode: s.tcp.bytes_acked for s in previous.sockets
-              if s.tcp is not None and s.tcp.bytes_acked is not None}
-    seconds = sample.monotonic_s - previous.monotonic_s
-    return {s.inode: (s.tcp.bytes_acked - before[s.inode]) / seconds for s in sample.sockets
-            if s.inode in before and s.tcp is not None and s.tcp.bytes_acked is not None}
-
-
-def table_row(s: SocketInfo, acked_per_s: Optional[float]) -> tuple:
-    """One row of the table (COLUMNS) for a socket."""
+def table_row(s: SocketInfo, rate: Optional[ByteRates]) -> tuple:
+    """One row of the table (COLUMNS) for a socket; rate None on the first sample."""
     tcp = s.tcp
     return (
         "-" if s.fd is None else s.fd, s.local, s.remote, SHORT_STATES.get(s.state, s.state),
         format_bytes(s.unacked), format_bytes(s.unsent), format_bytes(s.free),
         format_bytes(s.sndbuf), format_bytes(s.recv_queue),
-        "-" if acked_per_s is None else format_bytes(round(acked_per_s)),
+        "-" if rate is None else format_bytes(round(rate.ack_bps / 8)),
         format_seconds(s.queue_delay_s),
         format_seconds(tcp.rtt_us / 1e6) if tcp and tcp.rtt_us is not None else "-",
     )
@@ -211,7 +209,7 @@ def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: st
     counts = Counter(s.state for s in sample.sockets)
     unacked, unsent = sample.totals()
     rate = rates(sample, previous)
-    per_socket = acked_rates(sample, previous)
+    per_socket = socket_rates(sample, previous)
     stamp = time.strftime("%H:%M:%S", time.localtime(sample.time))
     lines = [
         f"pid {sample.pid} ({sample.name or '?'})  {stamp}  "

@@ -8,9 +8,9 @@ macOS ones are struct-based, following shared/reference/macos-abi.md.
 
 from __future__ import annotations
 
-from . import _fast
 from typing import Optional
 
+from . import _fast
 from ._common import SocketInfo, TcpInfo
 
 

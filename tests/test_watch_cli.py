@@ -217,10 +217,10 @@ def test_render_cuts_to_height_and_width():
 def test_render_rates_need_two_samples():
     first = _watch.ProcessSample(0.0, 10.0, 7, "srv", (make_socket(3, 0, bytes_acked=1000),))
     second = _watch.ProcessSample(2.0, 12.0, 7, "srv", (make_socket(3, 0, bytes_acked=1000 + 4096),))
-    assert _watch.rates(second, first) == _watch.ProcessRates(send_bps=8 * 2048, ack_bps=8 * 2048)
+    assert _watch.rates(second, first) == _watch.ByteRates(send_bps=8 * 2048, ack_bps=8 * 2048)
     assert _watch.rates(first, None) is None
     assert "acked 2K/s" in _watch.render(second, first)
-    assert _watch.acked_rates(second, first) == {1003: 2048.0}
+    assert _watch.socket_rates(second, first) == {1003: _watch.ByteRates(8 * 2048, 8 * 2048)}
 
 
 def test_formatting():
