@@ -42,13 +42,14 @@ cdef Py_ssize_t SI_TCP = SOCKET_INFO.index["tcp"]
 
 cdef enum:
     TCP_LISTEN = 10
-    # Batches of a dump are at most 32 KiB today; a larger buffer costs
-    # nothing untouched and MSG_TRUNC tells if a batch ever outgrows it.
+    # Batches of a dump are at most 32 KiB (Linux 6.18); a larger buffer
+    # costs nothing untouched and MSG_TRUNC tells if a batch ever outgrows it.
     DIAG_RECV_BUFFER = 1 << 20
     DIAG_DUMP_ATTEMPTS = 3
-    DIAG_EXT = ((1 << (2 - 1))        # INET_DIAG_INFO
-                | (1 << (4 - 1))      # INET_DIAG_CONG
-                | (1 << (7 - 1)))     # INET_DIAG_SKMEMINFO
+
+# The attributes asked for with each socket: bit (attribute - 1) of idiag_ext.
+cdef uint8_t DIAG_EXT = ((1 << (SD_INET_DIAG_INFO - 1)) | (1 << (SD_INET_DIAG_CONG - 1))
+                         | (1 << (SD_INET_DIAG_SKMEMINFO - 1)))
 
 # Addresses and congestion names repeat (a server's local address, a
 # client's peer): the last text made is reused while the bytes are the same.
