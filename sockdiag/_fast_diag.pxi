@@ -281,8 +281,10 @@ cdef int _dump_family(int nl, uint8_t family, uint32_t states, uint32_t seq, sd_
 
 def process_sockets_linux(int pid, uint32_t states):
     """The TCP sockets (IPv4 and IPv6) pid holds, in the states of the bitmask
-    (1 << state number), as SocketInfo records.  OSError as the kernel gave it
-    (ENOENT: no such process; EACCES: not allowed)."""
+    (1 << state number), as SocketInfo records, seen in pid's network namespace.
+    OSError as the kernel gave it (ENOENT: no such process; EACCES: not
+    allowed; EPERM with filename /proc/<pid>/ns/net: pid is in another
+    network namespace and entering it needs CAP_SYS_ADMIN)."""
     cdef sd_fd_socket *found = NULL
     cdef size_t count = 0, i
     cdef sd_inode_set wanted
@@ -306,9 +308,10 @@ def process_sockets_linux(int pid, uint32_t states):
         buf = <unsigned char *>malloc(DIAG_RECV_BUFFER)
         if buf == NULL:
             raise MemoryError()
-        nl = sd_diag_socket()
+        nl = sd_diag_socket(pid)
         if nl < 0:
-            raise OSError(errno, f"cannot open a sock_diag socket: {os.strerror(errno)}")
+            raise OSError(errno, f"cannot open a sock_diag socket: {os.strerror(errno)}",
+                          f"/proc/{pid}/ns/net")
         # Records are containers: the cyclic GC would run its collections over
         # and over while tens of thousands are made (a fifth of the time), and
         # no cycle can form among them.

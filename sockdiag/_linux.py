@@ -76,6 +76,9 @@ def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[So
     except (FileNotFoundError, ProcessLookupError) as err:
         raise NoSuchProcess(pid) from err
     except PermissionError as err:
+        if err.filename and err.filename.endswith("/ns/net"):
+            raise AccessDenied(pid, f"pid {pid} is in another network namespace: only root "
+                                    "(CAP_SYS_ADMIN) can see its sockets") from err
         raise AccessDenied(pid) from err
     # A process exiting during the scan can leave a short list, not an error
     # (a zombie's fd table is empty): only a check afterwards tells them apart.

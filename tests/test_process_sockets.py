@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import struct
 import subprocess
@@ -245,6 +246,32 @@ def test_other_users_process_is_access_denied():
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("denied:")
     assert "root or as the same user" in out.stdout
+
+
+@requires_root
+@pytest.mark.skipif(shutil.which("unshare") is None or shutil.which("ip") is None,
+                    reason="needs unshare (util-linux) and ip (iproute2)")
+def test_process_in_another_network_namespace():
+    """A container-like child in its own network namespace: its sockets are seen there."""
+    code = textwrap.dedent("""
+        import socket, sys
+        l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(8)
+        c = socket.create_connection(l.getsockname()); s, _ = l.accept()
+        print(l.getsockname()[1], c.fileno(), flush=True)
+        sys.stdin.read()
+    """)
+    child = subprocess.Popen(
+        ["unshare", "--net", "sh", "-c", f'ip link set lo up && exec "{sys.executable}" -c \'{code}\''],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        port, client_fd = map(int, child.stdout.readline().split())
+        found = {info.fd: info for info in sockdiag.process_sockets(child.pid)}
+        assert len(found) == 3
+        assert found[client_fd].remote == f"127.0.0.1:{port}"
+        assert found[client_fd].state == "ESTABLISHED"
+    finally:
+        child.stdin.close()
+        child.wait(timeout=10)
 
 
 # --- the dump decoder, offline --------------------------------------------------
