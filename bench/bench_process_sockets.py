@@ -4,6 +4,7 @@
 
 Baselines beside the hot path (same fixture process, 9,500 loopback
 connections = 19,001 sockets with the listener):
+  * the pure-Python equivalent, sockdiag.reference.process_sockets;
   * the raw C floor: floor_process_sockets.c (built here with the machine's cc,
     called through ctypes): a readlink scan of the fds plus one sock_diag dump
     per family with INFO + SKMEMINFO, nothing else;
@@ -32,7 +33,7 @@ from pathlib import Path
 import pytest
 
 import sockdiag
-from sockdiag import _watch
+from sockdiag import _linux, _watch, reference
 
 HERE = Path(__file__).resolve().parent
 BUILD = HERE / "_build"
@@ -124,6 +125,13 @@ class TestNineteenThousandSockets:
         assert len(benchmark(sockdiag.process_sockets, pid)) == count
         record(benchmark, "process_sockets")
 
+    def test_pure_python_reference(self, benchmark, many_sockets):
+        pid, count = many_sockets
+        mask = _linux.state_mask(None)
+        found = benchmark.pedantic(reference.process_sockets, (pid, mask), rounds=3)
+        assert len(found) == count
+        record(benchmark, "pure Python (reference.py)")
+
     def test_watch_once_json_process(self, benchmark, many_sockets):
         pid, count = many_sockets
         command = [shutil.which("sockdiag") or "sockdiag", "watch", str(pid), "--once", "--json"]
@@ -163,7 +171,8 @@ class TestNineteenThousandSockets:
             pytest.skip("benchmarks disabled or skipped")
         base = MEDIANS["process_sockets"]
         lines = [f"process_sockets / raw C floor: {base / MEDIANS['floor']:.2f}x (target <= 1.5x)"]
-        for name in ("ss -tinmp", "psutil net_connections", "pyroute2 get_sock_stats"):
+        for name in ("pure Python (reference.py)", "ss -tinmp", "psutil net_connections",
+                     "pyroute2 get_sock_stats"):
             if name in MEDIANS:
                 lines.append(f"{name} / process_sockets: {MEDIANS[name] / base:.1f}x")
         if "ss -tinmp" in MEDIANS and "watch --once --json" in MEDIANS:
