@@ -124,7 +124,7 @@ def test_not_permitted_is_one_line_and_status_1():
 
 
 def test_process_exit_while_watched_is_a_notice_and_status_0():
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.8)"])
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(2)"])
     try:
         result = run_cli("watch", str(child.pid), "-i", "0.1")
     finally:
