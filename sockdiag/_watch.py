@@ -74,11 +74,15 @@ def socket_rates(sample: ProcessSample, previous: Optional[ProcessSample]) -> di
 
 def rates(sample: ProcessSample, previous: Optional[ProcessSample]) -> Optional[ByteRates]:
     """The process's rates (sums over the sockets in both samples); None for the first sample."""
+    return _total(sample, previous, socket_rates(sample, previous))
+
+
+def _total(sample: ProcessSample, previous: Optional[ProcessSample],
+           per_socket: dict[int, ByteRates]) -> Optional[ByteRates]:
     if previous is None or sample.monotonic_s <= previous.monotonic_s:
         return None
-    per_socket = socket_rates(sample, previous).values()
-    return ByteRates(send_bps=sum(r.send_bps for r in per_socket),
-                     ack_bps=sum(r.ack_bps for r in per_socket))
+    return ByteRates(send_bps=sum(r.send_bps for r in per_socket.values()),
+                     ack_bps=sum(r.ack_bps for r in per_socket.values()))
 
 
 def process_name(pid: int) -> Optional[str]:
@@ -208,8 +212,8 @@ def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: st
     """
     counts = Counter(s.state for s in sample.sockets)
     unacked, unsent = sample.totals()
-    rate = rates(sample, previous)
     per_socket = socket_rates(sample, previous)
+    rate = _total(sample, previous, per_socket)
     stamp = time.strftime("%H:%M:%S", time.localtime(sample.time))
     lines = [
         f"pid {sample.pid} ({sample.name or '?'})  {stamp}  "
