@@ -76,7 +76,7 @@ cdef class _Layout:
             self.put(result, i, None)
         return result
 
-    cdef inline void put(self, object record, Py_ssize_t i, object value):
+    cdef inline void put(self, object record, Py_ssize_t i, object value) noexcept:
         cdef PyObject **slot = <PyObject **>((<char *><PyObject *>record) + self.offsets[i])
         Py_INCREF(value)
         if slot[0] != NULL:
