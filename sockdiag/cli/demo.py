@@ -10,19 +10,8 @@ from .. import _watch
 from . import options
 
 
-def _legend(roles: dict) -> list[str]:
-    """Header lines saying which fd plays which part."""
-    from .. import _demo
-
-    lowat = _watch.format_bytes(_demo.LOWAT)
-    rate = _watch.format_bytes(_demo.READ_RATE)
-    idle = ", ".join(str(fd) for fd in roles["idle"])
-    return [
-        f"demo: fd {roles['bulk']} writes flat out to a reader taking {rate}/s: bytes wait UNSENT",
-        f"      fd {roles['paced']} same, IPv6, TCP_NOTSENT_LOWAT {lowat}: the writer waits instead",
-        f"      fds {roles['slow_reader']}, {roles['paced_reader']}: the readers (RECV-Q); "
-        f"fds {idle}: idle connections",
-    ]
+def _fixed(line: str) -> _watch.HeaderLine:
+    return lambda sample, previous: line
 
 
 @click.command()
@@ -40,7 +29,5 @@ def demo(duration, interval, as_json):
     from .. import _demo  # only this command needs it: keep `sockdiag` quick to start
 
     with _demo.workload(duration) as (pid, roles):
-        legend = _legend(roles)
         _watch.run(pid, interval=interval, count=max(1, math.ceil(duration / interval)),
-                   as_json=as_json, header_lines=[lambda sample, previous, i=i: legend[i]
-                                                  for i in range(len(legend))])
+                   as_json=as_json, header_lines=[_fixed(line) for line in _demo.legend(roles)])
