@@ -133,8 +133,10 @@ _DIAG_MSG = struct.Struct("=BBBBHH16s16sI8sIIIII")  # inet_diag_msg, 72 bytes
 _RTATTR = struct.Struct("=HH")
 _DIAG_REQUEST = struct.Struct("=IHHII BBBBI HH16s16sI8s")
 _TCP_LISTEN = 10
-_NOTSENT = dict((name, offset) for name, _, offset in _LINUX_TCP_INFO_OFFSETS)["notsent_bytes"]
-_DELIVERY_RATE = dict((name, offset) for name, _, offset in _LINUX_TCP_INFO_OFFSETS)["delivery_rate_bps"]
+_NOTSENT, _DELIVERY_RATE = (
+    {name: offset for name, _, offset in _LINUX_TCP_INFO_OFFSETS}[field]
+    for field in ("notsent_bytes", "delivery_rate_bps"))
+_DIAG_EXT = (1 << (INET_DIAG_INFO - 1)) | (1 << (INET_DIAG_CONG - 1)) | (1 << (INET_DIAG_SKMEMINFO - 1))
 
 
 def socket_fds(pid: int) -> dict[int, int]:
@@ -233,9 +235,8 @@ def process_sockets(pid: int, state_mask: int) -> list[SocketInfo]:
     found: list[SocketInfo] = []
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG) as nl:
         for family in (_LINUX_AF_INET, _LINUX_AF_INET6):
-            ext = (1 << (INET_DIAG_INFO - 1)) | (1 << (INET_DIAG_CONG - 1)) | (1 << (INET_DIAG_SKMEMINFO - 1))
             nl.send(_DIAG_REQUEST.pack(_DIAG_REQUEST.size, SOCK_DIAG_BY_FAMILY, 0x301, 1, 0,
-                                       family, socket.IPPROTO_TCP, ext, 0, state_mask,
+                                       family, socket.IPPROTO_TCP, _DIAG_EXT, 0, state_mask,
                                        0, 0, b"", b"", 0, b""))
             chunks = []
             while True:
