@@ -36,6 +36,8 @@ def main() -> None:
     except SockdiagError as err:
         click.echo(f"sockdiag: {err}", err=True)
         sys.exit(1)
+
+
 from .watch import watch  # noqa: E402
 cli.add_command(watch)
 from .demo import demo  # noqa: E402
