@@ -263,8 +263,10 @@ def test_demo_screen_explains_the_workload():
     result = CliRunner().invoke(cli, ["demo", "--duration", "1", "--interval", "0.3"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[2].startswith("demo: fd ") and "UNSENT" in lines[2]
-    assert "TCP_NOTSENT_LOWAT 128K" in lines[3]
+    assert lines[2].startswith("interfaces: ")
+    assert lines[3].startswith("fds ") and "RLIMIT_NOFILE" in lines[3]
+    assert lines[4].startswith("demo: fd ") and "UNSENT" in lines[4]
+    assert "TCP_NOTSENT_LOWAT 128K" in lines[5]
     header = max(i for i, line in enumerate(lines) if line.startswith("FD "))  # the last screen
-    bulk_fd = lines[2].split()[2]
+    bulk_fd = lines[4].split()[2]
     assert lines[header + 2].split()[0] == bulk_fd  # the bulk sender has the most unsent

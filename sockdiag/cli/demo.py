@@ -8,6 +8,7 @@ import click
 
 from .. import _watch
 from . import options
+from .header_lines import fd_headroom_line, interfaces_line
 
 
 def _fixed(line: str) -> _watch.HeaderLine:
@@ -30,4 +31,6 @@ def demo(duration, interval, as_json):
 
     with _demo.workload(duration) as (pid, roles):
         _watch.run(pid, interval=interval, count=max(1, math.ceil(duration / interval)),
-                   as_json=as_json, header_lines=[_fixed(line) for line in _demo.legend(roles)])
+                   as_json=as_json,
+                   header_lines=[interfaces_line(), fd_headroom_line(pid),
+                                 *(_fixed(line) for line in _demo.legend(roles))])
