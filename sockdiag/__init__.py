@@ -6,16 +6,23 @@ _fast holds the syscalls.  Availability notes say where a name exists.
 
 from __future__ import annotations
 
-from typing import Optional
+import time as _time
+from typing import Iterable, Mapping, Optional
 
 from ._common import (
     LINUX,
     MACOS,
     AccessDenied,
+    InterfaceCounters,
+    InterfaceRates,
+    LinkStats64,
     NoSuchProcess,
     NotSupported,
     Record,
+    RecordingSummary,
+    Sample,
     SendBuffer,
+    SocketInfo,
     SockdiagError,
     TcpInfo,
     UnsuitableSocket,
@@ -39,13 +46,28 @@ __all__ = [
     "Record",
     "SendBuffer",
     "SockdiagError",
+    "SocketInfo",
     "TcpInfo",
     "UnsuitableSocket",
     "decode",
     "get_notsent_lowat",
+    "process_sockets",
     "send_buffer",
     "set_notsent_lowat",
     "tcp_info",
+    # interface counters (issue 4)
+    "InterfaceCounters",
+    "InterfaceRates",
+    "LinkStats64",
+    "interface_rates",
+    "interfaces",
+    # recording an application's sockets (issue 5)
+    "InstrumentedSocket",
+    "Recording",
+    "RecordingSummary",
+    "Sample",
+    "record",
+    "record_stream",
 ]
 
 # The hot path is exported without a Python wrapper around it: one call costs
@@ -84,3 +106,139 @@ def set_notsent_lowat(sock, nbytes: Optional[int]) -> None:
     if nbytes is not None and nbytes < 0:
         raise ValueError(f"TCP_NOTSENT_LOWAT must be >= 0, not {nbytes}")
     _platform.set_notsent_lowat(sock, nbytes)
+
+
+def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[SocketInfo]:
+    """Every TCP socket (IPv4 and IPv6) process pid holds, seen from outside it.
+
+    One SocketInfo per socket: fd, addresses, state, the send-buffer split
+    (``unacked``, ``unsent``, ``free``, ``sndbuf``: the definitions of
+    send_buffer), ``send_queue`` (unacked + unsent, ss's Send-Q; ``None`` for a
+    listening socket, whose queue is its accept backlog), ``recv_queue``,
+    ``queue_delay_s`` (unsent / delivery rate: how long a byte written now
+    waits before it is sent; ``None`` when unknown), the congestion control
+    and the full TcpInfo.  ``states`` keeps only sockets in these TCP states
+    ("ESTABLISHED", "listen", "close-wait"…; filtered in the kernel).
+
+    Linux: one NETLINK_SOCK_DIAG dump per address family matched against the
+    ``socket:[inode]`` links of ``/proc/<pid>/fd``, in the process's own
+    network namespace (for a process in a container that needs root).
+    Availability: Linux, macOS.
+    Raises NoSuchProcess (no such pid, or it exited meanwhile), AccessDenied
+    (root or the process's own user is needed), ValueError (unknown state).
+    """
+    return _platform.process_sockets(pid, states)
+
+# --- macOS: user-space networking ---------------------------------------------
+
+from ._common import UserSpaceNetworking  # noqa: E402
+
+__all__ += ["UserSpaceNetworking"]
+
+if MACOS:
+    __all__ += ["userspace_networking"]
+
+    def userspace_networking(pid: int) -> UserSpaceNetworking:
+        """Whether some of pid's connections bypass sockets (macOS user-space networking).
+
+        Network.framework can run flows over Skywalk channels in user space;
+        they have channel/NECP descriptors instead of sockets, so
+        process_sockets cannot see them.  The record counts pid's descriptors
+        by type; ``has_userspace_flows`` and ``hint`` (which points to
+        ``skywalkctl flow -P PID``) say what to tell the user.
+        Availability: macOS only.  Raises NoSuchProcess, AccessDenied.
+        """
+        return _platform.userspace_networking(pid)
+
+# --- interface counters (issue 4) ---------------------------------------------
+
+
+def interfaces() -> dict[str, InterfaceCounters]:
+    """Counters of every network interface: {name: InterfaceCounters}.
+
+    Exact 64-bit byte, packet, error and drop counts since each interface
+    came up, with its index, MTU and whether it is administratively up.
+    Linux: one rtnetlink ``RTM_GETLINK`` dump (``IFLA_STATS64``) in the
+    calling thread's network namespace.  macOS: ``NET_RT_IFLIST2`` with the
+    exact byte counts from ``IFMIB_IFDATA``.  Availability: Linux, macOS.
+    """
+    return _platform.interfaces()
+
+
+def interface_rates(
+    before: Mapping[str, InterfaceCounters],
+    after: Mapping[str, InterfaceCounters],
+    elapsed_s: float,
+) -> dict[str, InterfaceRates]:
+    """Per-second rates between two ``interfaces()`` samples taken elapsed_s apart.
+
+    Only interfaces present in both samples have rates.  A rate is ``None``
+    when a counter is missing or went backwards (the interface was
+    re-created), never a fake 0.  ValueError unless elapsed_s > 0.
+    """
+    if not elapsed_s > 0:
+        raise ValueError(f"elapsed_s must be > 0, not {elapsed_s}")
+
+    def rate(old: Optional[int], new: Optional[int]) -> Optional[float]:
+        if old is None or new is None or new < old:
+            return None
+        return (new - old) / elapsed_s
+
+    return {
+        name: InterfaceRates(
+            name=name,
+            rx_bytes_per_s=rate(old.rx_bytes, new.rx_bytes),
+            tx_bytes_per_s=rate(old.tx_bytes, new.tx_bytes),
+            rx_packets_per_s=rate(old.rx_packets, new.rx_packets),
+            tx_packets_per_s=rate(old.tx_packets, new.tx_packets),
+        )
+        for name, new in after.items()
+        if (old := before.get(name)) is not None
+    }
+
+
+# --- recording an application's sockets ---------------------------------------
+# record / record_stream / InstrumentedSocket are documented where they are
+# defined (sockdiag/record.py); they are already thin.
+from .record import InstrumentedSocket, Recording, record, record_stream  # noqa: E402
+
+
+# --- per-process traffic, budgets, fd headroom ----------------------------------
+
+from ._common import BudgetExceeded, FdHeadroom, ProcessTraffic, TcpDestroyEvent, TrafficSample  # noqa: E402
+
+__all__ += ["BudgetExceeded", "FdHeadroom", "ProcessTraffic", "TcpDestroyEvent", "TrafficSample",
+            "fd_headroom"]
+
+
+def fd_headroom(pid: int) -> FdHeadroom:
+    """pid's open file descriptors against its RLIMIT_NOFILE soft limit.
+
+    ``near_limit`` is True within 10% of the limit, where new connections
+    start failing with "Too many open files".  Linux: /proc/<pid>/fd and
+    /proc/<pid>/limits.  macOS: PROC_PIDLISTFDS; the limit only for the
+    caller's own process (libproc does not expose others'), else None.
+    Raises NoSuchProcess, AccessDenied.
+    """
+    open_fds, soft_limit = _platform.fd_headroom(pid)
+    return FdHeadroom(pid, open_fds, soft_limit)
+
+
+if LINUX:
+    from .accounting import TrafficAccountant  # noqa: E402
+    from .budget import ByteBudget  # noqa: E402
+
+    __all__ += ["ByteBudget", "TrafficAccountant", "process_traffic"]
+
+    def process_traffic(interval_s: float = 1.0, pids=None) -> TrafficSample:
+        """Per-process TCP traffic over the next interval_s seconds (blocks that long).
+
+        Bytes sent, acked, received and retransmitted per process, with
+        rates, from the tcp_info counters of live sockets plus the final
+        counters of sockets closed meanwhile (socket-destroy notifications).
+        ``pids`` limits it to those processes.  For repeated samples keep a
+        TrafficAccountant instead.  Availability: Linux.
+        """
+        with TrafficAccountant(pids=pids) as accountant:
+            _time.sleep(interval_s)
+            return accountant.sample()

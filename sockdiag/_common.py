@@ -278,3 +278,272 @@ class InterfaceCounters(Record):
     tx_errors: Optional[int]
     rx_drops: Optional[int]
     tx_drops: Optional[int]
+
+
+# --- macOS: user-space networking --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UserSpaceNetworking(Record):
+    """What a macOS process's descriptor table says about where its flows live.
+
+    Network.framework (macOS 12+) can run a process's connections over
+    Skywalk channels in user space: such flows have ``channel`` descriptors
+    (and ``netpolicy``, i.e. NECP, ones) instead of sockets, so no socket
+    tool (lsof, netstat, sockdiag's process_sockets) sees them.  Counts are
+    descriptors of each type (PROC_PIDLISTFDS).
+    """
+
+    pid: int
+    socket_fds: int
+    channel_fds: int
+    netpolicy_fds: int
+    nexus_fds: int
+
+    @property
+    def has_userspace_flows(self) -> bool:
+        """True when some flows of the process bypass sockets (a channel or nexus fd)."""
+        return self.channel_fds > 0 or self.nexus_fds > 0
+
+    @property
+    def hint(self) -> Optional[str]:
+        """One line for people when has_userspace_flows, else None."""
+        if not self.has_userspace_flows:
+            return None
+        return (
+            f"pid {self.pid} holds {self.channel_fds + self.nexus_fds} Skywalk channel/nexus "
+            "fd(s): some of its "
+            "connections run in user space (Network.framework) and have no socket; "
+            f"see them with `skywalkctl flow -P {self.pid}`"
+        )
+
+
+# --- interface counters (issue 4) ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LinkStats64(Record):
+    """Linux's ``struct rtnl_link_stats64`` (IFLA_STATS64), field for field.
+
+    Counts since the interface was created; bytes and packets.  The first 23
+    fields are in every kernel since 2.6.35; ``rx_nohandler`` (4.6) and
+    ``rx_otherhost_dropped`` (5.19) are ``None`` when an older kernel's
+    shorter struct lacks them.
+    """
+
+    rx_packets: int
+    tx_packets: int
+    rx_bytes: int
+    tx_bytes: int
+    rx_errors: int
+    tx_errors: int
+    rx_dropped: int
+    tx_dropped: int
+    multicast: int
+    collisions: int
+    rx_length_errors: int
+    rx_over_errors: int
+    rx_crc_errors: int
+    rx_frame_errors: int
+    rx_fifo_errors: int
+    rx_missed_errors: int
+    tx_aborted_errors: int
+    tx_carrier_errors: int
+    tx_fifo_errors: int
+    tx_heartbeat_errors: int
+    tx_window_errors: int
+    rx_compressed: int
+    tx_compressed: int
+    rx_nohandler: Optional[int]
+    rx_otherhost_dropped: Optional[int]
+
+
+@dataclass(frozen=True, slots=True)
+class InterfaceRates(Record):
+    """Per-second rates of one interface between two samples.
+
+    A rate is ``None`` when either sample lacks the counter or the counter
+    went backwards (the interface was re-created), never a fake 0.
+    """
+
+    name: str
+    rx_bytes_per_s: Optional[float]
+    tx_bytes_per_s: Optional[float]
+    rx_packets_per_s: Optional[float]
+    tx_packets_per_s: Optional[float]
+
+    @property
+    def total_bytes_per_s(self) -> float:
+        """rx + tx bytes per second (a missing rate counts as 0), to rank interfaces."""
+        return (self.rx_bytes_per_s or 0.0) + (self.tx_bytes_per_s or 0.0)
+# --- recording an application's sockets (sockdiag.record) --------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Sample(Record):
+    """One look at a socket's send buffer during a recording.
+
+    ``time_s``: ``time.monotonic()`` when the sample was taken, in seconds.
+    ``size``, ``unacked``, ``unsent`` and ``free`` are SendBuffer's (bytes).
+    ``queue_delay_s``: how long a byte written now waits before it is sent,
+    ``unsent / delivery rate`` (TCP_INFO); ``None`` for non-TCP sockets and
+    while the kernel has no delivery rate yet.
+    A recording made with ``fields=("rtt_us", ...)`` gives samples of a
+    subclass that also has those TcpInfo attributes.
+    """
+
+    time_s: float
+    size: int
+    unacked: Optional[int]
+    unsent: Optional[int]
+    free: int
+    queue_delay_s: Optional[float]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingSummary(Record):
+    """Distribution of a recording's samples (nearest-rank percentiles).
+
+    Byte figures are of SendBuffer's ``unacked`` / ``unsent``; ``None`` when
+    no sample had a value.  ``full_buffer_s``: time the send buffer was full
+    (``free == 0``: a writer blocks), counting each sample's state as lasting
+    until the next sample.  Linux wakes a blocked writer only once about a
+    third of the buffer is free again, so a blocking writer waits longer.
+    ``samples`` is how many are kept, ``dropped`` how many older ones the
+    ring buffer overwrote (the summary covers the kept ones).
+    """
+
+    samples: int
+    dropped: int
+    duration_s: float
+    unacked_p50_bytes: Optional[int]
+    unacked_p99_bytes: Optional[int]
+    unacked_max_bytes: Optional[int]
+    unsent_p50_bytes: Optional[int]
+    unsent_p99_bytes: Optional[int]
+    unsent_max_bytes: Optional[int]
+    queue_delay_p50_s: Optional[float]
+    queue_delay_p99_s: Optional[float]
+    queue_delay_max_s: Optional[float]
+    full_buffer_s: float
+
+
+# --- per-process traffic (top, budgets, fd headroom) -------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TcpDestroyEvent(Record):
+    """A TCP socket the kernel has just freed, with its final counters.
+
+    From the sock_diag socket-destroy multicast groups (Linux, any user).  The
+    kernel sends no inode and no uid with it (the socket is already detached
+    from its file), so ``cookie`` is what identifies the socket.
+    ``tcp`` is its last TCP_INFO (``None`` if the kernel sent none).
+    """
+
+    cookie: int
+    family: str  # "IPv4" or "IPv6"
+    local_address: str
+    local_port: int
+    remote_address: str
+    remote_port: int
+    state: str
+    tcp: Optional[TcpInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessTraffic(Record):
+    """TCP bytes of one process over one sampling interval, and since the start.
+
+    Counters are the kernel's tcp_info ones summed over the process's
+    sockets, including those that closed during the interval:
+    ``sent`` (bytes_sent, retransmissions included), ``acked``
+    (bytes_acked), ``received`` (bytes_received), ``retrans``
+    (bytes_retrans).  acked and received may also count a SYN or FIN (one
+    sequence number each, a few bytes per connection).  ``*_bytes`` cover the interval,
+    ``*_bytes_per_s`` are their rates, ``total_*_bytes`` run since the
+    accounting started (its baseline).  ``pid`` is ``None`` for the row of unattributed traffic
+    (sockets whose owner could not be known).  Counters a kernel does not
+    report (bytes_sent and bytes_retrans before Linux 4.19) are ``None``.
+    """
+
+    pid: Optional[int]
+    name: Optional[str]
+    connections: int  # TCP sockets with data state at the sample
+    closed: int  # sockets closed during the interval whose final counters were read
+    sent_bytes: Optional[int]
+    acked_bytes: Optional[int]
+    received_bytes: Optional[int]
+    retrans_bytes: Optional[int]
+    sent_bytes_per_s: Optional[float]
+    acked_bytes_per_s: Optional[float]
+    received_bytes_per_s: Optional[float]
+    retrans_bytes_per_s: Optional[float]
+    total_sent_bytes: Optional[int]
+    total_acked_bytes: Optional[int]
+    total_received_bytes: Optional[int]
+    total_retrans_bytes: Optional[int]
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficSample(Record):
+    """One sample of per-process TCP traffic, with what it may have missed.
+
+    ``interval_s``: seconds since the previous sample (or the baseline).
+    ``closed_sockets_counted``: the socket-destroy notifications are read,
+    so sockets closed between two samples are counted;
+    without them a connection opened and closed between two samples is not
+    seen at all, and one seen before is missing its last bytes.
+    ``missed_sockets``: sockets that disappeared since the previous sample
+    without final counters (their bytes after that sample are not counted).
+    ``notification_overflows``: times, during the interval, the kernel
+    dropped notifications because they arrived faster than they were read.
+    ``unreadable_processes``: processes whose fds could not be read (other
+    users' without root): their traffic is in the unattributed row.
+    """
+
+    time: float  # seconds since the epoch
+    interval_s: float
+    processes: tuple[ProcessTraffic, ...]
+    closed_sockets_counted: bool
+    missed_sockets: int
+    notification_overflows: int
+    unreadable_processes: int
+
+
+@dataclass(frozen=True, slots=True)
+class FdHeadroom(Record):
+    """A process's open file descriptors against its RLIMIT_NOFILE soft limit.
+
+    ``near_limit``: fewer than 10% of the soft limit left; past the limit,
+    opening a connection fails with "Too many open files" (EMFILE).
+    ``soft_limit`` is ``None`` when unlimited or when the platform cannot
+    read it for that process (macOS: other processes).
+    """
+
+    pid: int
+    open_fds: int
+    soft_limit: Optional[int]
+
+    @property
+    def near_limit(self) -> bool:
+        """True when open_fds is within 10% of the soft limit."""
+        return self.soft_limit is not None and self.open_fds >= 0.9 * self.soft_limit
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetExceeded(Record):
+    """A process passed a byte budget; what was done about it.
+
+    ``direction`` is "sent" (tcp_info bytes_sent: bytes put on the wire,
+    retransmissions included) or "received" (bytes_received).  ``action``
+    is "report", "stop" (SIGSTOP), "kill" (SIGKILL) or "exec" (a command
+    was started); ``detail`` says what happened, in one line.
+    """
+
+    pid: int
+    direction: str
+    budget_bytes: int
+    used_bytes: int
+    action: str
+    detail: str

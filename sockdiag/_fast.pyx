@@ -24,11 +24,13 @@ from ._common import (
 )
 
 import os
+from _socket import socket as socket_type
 
 
 cdef extern from "Python.h":
     int PyObject_AsFileDescriptor(object o) except -1
     PyObject *PyType_GenericAlloc(PyTypeObject *cls, Py_ssize_t nitems)
+    PyObject *PyLong_FromLong(long value)
 
     ctypedef struct PyMemberDef:
         const char *name
@@ -64,24 +66,33 @@ cdef class _Layout:
             self.offsets[i] = (<PyMemberDescrObject *>descr).d_member.offset
             self.index[name] = i
 
-    cdef object new(self):
-        """An instance with every slot set to None."""
+    cdef object new_empty(self):
+        """An instance with every slot empty: fill all of them with put() or take()."""
         cdef PyObject *obj = PyType_GenericAlloc(<PyTypeObject *>self.cls, 0)
         if obj == NULL:
             raise MemoryError()
         result = <object>obj
         Py_DECREF(result)
+        return result
+
+    cdef object new(self):
+        """An instance with every slot set to None."""
+        result = self.new_empty()
         cdef Py_ssize_t i
         for i in range(self.nfields):
             self.put(result, i, None)
         return result
 
-    cdef inline void put(self, object record, Py_ssize_t i, object value):
+    cdef inline void put(self, object record, Py_ssize_t i, object value) noexcept:
         cdef PyObject **slot = <PyObject **>((<char *><PyObject *>record) + self.offsets[i])
         Py_INCREF(value)
         if slot[0] != NULL:
             Py_DECREF(<object>slot[0])
         slot[0] = <PyObject *>value
+
+    cdef inline void take(self, object record, Py_ssize_t i, PyObject *value):
+        """Store a new reference into an empty slot (no refcount traffic)."""
+        (<PyObject **>((<char *><PyObject *>record) + self.offsets[i]))[0] = value
 
 
 def _slot_descriptor(type cls, str name):
@@ -97,11 +108,20 @@ cdef _Layout TCP_INFO = _Layout(TcpInfo, tuple(TcpInfo.__dataclass_fields__))
 
 
 cdef object _send_buffer_record(long size, object unacked, object unsent, long free):
-    record = SEND_BUFFER.new()
-    SEND_BUFFER.put(record, 0, size)
+    record = SEND_BUFFER.new_empty()
+    SEND_BUFFER.take(record, 0, PyLong_FromLong(size))
     SEND_BUFFER.put(record, 1, unacked)
     SEND_BUFFER.put(record, 2, unsent)
-    SEND_BUFFER.put(record, 3, free if free > 0 else 0)
+    SEND_BUFFER.take(record, 3, PyLong_FromLong(free if free > 0 else 0))
+    return record
+
+
+cdef object _tcp_send_buffer(long size, long unacked, long unsent, long free):
+    record = SEND_BUFFER.new_empty()
+    SEND_BUFFER.take(record, 0, PyLong_FromLong(size))
+    SEND_BUFFER.take(record, 1, PyLong_FromLong(unacked if unacked > 0 else 0))
+    SEND_BUFFER.take(record, 2, PyLong_FromLong(unsent))
+    SEND_BUFFER.take(record, 3, PyLong_FromLong(free if free > 0 else 0))
     return record
 
 
@@ -109,12 +129,33 @@ cdef object _send_buffer_record(long size, object unacked, object unsent, long f
 # Errors
 
 
+cdef extern from *:
+    """
+    /* CPython's socket objects keep their fd right after the object header
+     * (Modules/socketmodule.h: PySocketSockObject.sock_fd, an int on POSIX). */
+    typedef struct { PyObject_HEAD int sock_fd; } sd_socket_object;
+    """
+    ctypedef struct sd_socket_object:
+        int sock_fd
+
+
+cdef type _SOCKET_TYPE = socket_type
+
+
 cdef int _fileno(object sock_or_fd) except -1:
     """The fd of a socket object or an int; a closed socket object is an error."""
-    try:
-        return PyObject_AsFileDescriptor(sock_or_fd)
-    except ValueError:
-        raise UnsuitableSocket("the socket is closed") from None
+    cdef int fd
+    if isinstance(sock_or_fd, _SOCKET_TYPE):
+        # Read directly: the fileno() method call is a tenth of send_buffer's cost.
+        fd = (<sd_socket_object *><PyObject *>sock_or_fd).sock_fd
+    else:
+        try:
+            fd = PyObject_AsFileDescriptor(sock_or_fd)
+        except ValueError:
+            fd = -1
+    if fd < 0:
+        raise UnsuitableSocket("the socket is closed")
+    return fd
 
 
 cdef int _getsockopt_int(int fd, int level, int name, int *value) noexcept nogil:
@@ -129,6 +170,8 @@ cdef str _describe_socket(int fd):
     if SD_LINUX:
         _getsockopt_int(fd, SOL_SOCKET, SO_DOMAIN, &family)
         _getsockopt_int(fd, SOL_SOCKET, SO_PROTOCOL, &protocol)
+    else:
+        family = sd_socket_family(fd)  # macOS has no SO_DOMAIN
     names = {AF_UNIX: "UNIX", AF_INET: "IPv4", AF_INET6: "IPv6"}
     kinds = {SOCK_STREAM: "stream", SOCK_DGRAM: "datagram"}
     return f"{names.get(family, 'family ' + str(family))} {kinds.get(sotype, 'type ' + str(sotype))} socket"
@@ -155,7 +198,8 @@ def send_buffer(sock_or_fd):
     (room before a writer blocks, never negative) and size.  Linux: SIOCOUTQ,
     SIOCOUTQNSD and SO_MEMINFO; macOS: SO_SNDBUF, SO_NWRITE and the private
     TCP_INFO's tcpi_txunacked.  UDP and UNIX stream sockets give what the
-    kernel can tell and None for the rest.
+    kernel can tell and None for the rest (macOS refuses UNIX stream sockets:
+    their bytes wait in the peer's receive buffer, out of the sender's view).
 
     Raises UnsuitableSocket for a closed fd, a non-socket or a listening socket.
     """
@@ -172,9 +216,9 @@ def send_buffer(sock_or_fd):
                 and getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &length) == 0):
             # The two ioctls are not one snapshot: an ACK between them can
             # make queued < unsent for a moment.
-            return _send_buffer_record(
+            return _tcp_send_buffer(
                 mem[SD_MEMINFO_SNDBUF],
-                queued - unsent if queued > unsent else 0,
+                queued - unsent,
                 unsent,
                 <long>mem[SD_MEMINFO_SNDBUF] - <long>mem[SD_MEMINFO_WMEM_QUEUED])
         return _send_buffer_other(fd, errno)
@@ -182,12 +226,14 @@ def send_buffer(sock_or_fd):
     if (_getsockopt_int(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf) != 0
             or _getsockopt_int(fd, SOL_SOCKET, SD_SO_NWRITE, &nwrite) != 0):
         raise _unsuitable(fd, errno, "getsockopt(SO_SNDBUF)")
-    if getsockopt(fd, IPPROTO_TCP, SD_TCP_INFO_OPT, info, &info_length) != 0 or info_length < 100:
+    # A listening socket has a tcp_info too (state TCPS_LISTEN = 1): refused there.
+    if (getsockopt(fd, IPPROTO_TCP, SD_TCP_INFO_OPT, info, &info_length) != 0
+            or info_length < 100 or info[0] == 1):
         return _send_buffer_other(fd, errno)
     memcpy(&txunacked, info + 92, 8)  # offset of tcpi_txunacked, macos-abi.md section 3
     if txunacked > <uint64_t>nwrite:
         txunacked = nwrite
-    return _send_buffer_record(sndbuf, txunacked, nwrite - <int>txunacked, sndbuf - nwrite)
+    return _tcp_send_buffer(sndbuf, txunacked, nwrite - <long>txunacked, sndbuf - nwrite)
 
 
 cdef object _send_buffer_other(int fd, int err):
@@ -217,13 +263,24 @@ cdef object _send_buffer_other(int fd, int err):
                 # Bytes in the peer's receive queue, not yet read by it.
                 return _send_buffer_record(mem[SD_MEMINFO_SNDBUF], queued, None, free)
             return _send_buffer_record(mem[SD_MEMINFO_SNDBUF], None, queued, free)
-    elif sotype == SOCK_STREAM or sotype == SOCK_DGRAM:
-        if (_getsockopt_int(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf) != 0
-                or _getsockopt_int(fd, SOL_SOCKET, SD_SO_NWRITE, &nwrite) != 0):
-            raise _unsuitable(fd, errno, "getsockopt(SO_NWRITE)")
-        if sotype == SOCK_STREAM:
-            return _send_buffer_record(sndbuf, nwrite, None, sndbuf - nwrite)
-        return _send_buffer_record(sndbuf, None, nwrite, sndbuf - nwrite)
+    else:
+        family = sd_socket_family(fd)  # macOS has no SO_DOMAIN
+        if family == AF_UNIX and sotype == SOCK_STREAM:
+            # uipc_send appends straight to the peer's receive buffer: the
+            # sender's sb_cc (SO_NWRITE) stays 0 and only the peer sees the bytes.
+            raise UnsuitableSocket(
+                f"fd {fd} is a UNIX stream socket: on macOS its bytes wait in the "
+                "peer's receive buffer, which only the peer can measure (FIONREAD)")
+        if family == AF_INET or family == AF_INET6:
+            if sotype == SOCK_STREAM:
+                raise NotSupported(
+                    f"fd {fd}: this macOS refused the private TCP_INFO whose "
+                    "tcpi_txunacked splits the send buffer")
+            if sotype == SOCK_DGRAM:
+                if (_getsockopt_int(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf) != 0
+                        or _getsockopt_int(fd, SOL_SOCKET, SD_SO_NWRITE, &nwrite) != 0):
+                    raise _unsuitable(fd, errno, "getsockopt(SO_NWRITE)")
+                return _send_buffer_record(sndbuf, None, nwrite, sndbuf - nwrite)
     raise UnsuitableSocket(
         f"fd {fd} is a {_describe_socket(fd)}: sockdiag splits the send "
         "buffer of TCP, UDP and UNIX stream sockets")
@@ -264,17 +321,16 @@ cdef object _decode_linux_tcp_info(const unsigned char *buf, Py_ssize_t length):
         raise ValueError(f"tcp_info of {length} bytes: the shortest any kernel returns is 8")
     memcpy(&head, buf, 8)
     record = TCP_INFO.new()
-    cdef dict index = TCP_INFO.index
-    TCP_INFO.put(record, index["state"], _name(TCP_STATES, head.tcpi_state))
-    TCP_INFO.put(record, index["ca_state"], _name(TCP_CA_STATES, head.tcpi_ca_state, 0))
-    TCP_INFO.put(record, index["retransmits"], head.tcpi_retransmits)
-    TCP_INFO.put(record, index["probes"], head.tcpi_probes)
-    TCP_INFO.put(record, index["backoff"], head.tcpi_backoff)
-    TCP_INFO.put(record, index["options"], head.tcpi_options)
-    TCP_INFO.put(record, index["snd_wscale"], sd_tcpi_snd_wscale(&head))
-    TCP_INFO.put(record, index["rcv_wscale"], sd_tcpi_rcv_wscale(&head))
-    TCP_INFO.put(record, index["delivery_rate_app_limited"], bool(sd_tcpi_app_limited(&head)))
-    TCP_INFO.put(record, index["fastopen_client_fail"], sd_tcpi_fastopen_client_fail(&head))
+    TCP_INFO.put(record, TI_STATE, _name(TCP_STATES, head.tcpi_state))
+    TCP_INFO.put(record, TI_CA_STATE, _name(TCP_CA_STATES, head.tcpi_ca_state, 0))
+    TCP_INFO.put(record, TI_RETRANSMITS, head.tcpi_retransmits)
+    TCP_INFO.put(record, TI_PROBES, head.tcpi_probes)
+    TCP_INFO.put(record, TI_BACKOFF, head.tcpi_backoff)
+    TCP_INFO.put(record, TI_OPTIONS, head.tcpi_options)
+    TCP_INFO.put(record, TI_SND_WSCALE, sd_tcpi_snd_wscale(&head))
+    TCP_INFO.put(record, TI_RCV_WSCALE, sd_tcpi_rcv_wscale(&head))
+    TCP_INFO.put(record, TI_DELIVERY_RATE_APP_LIMITED, bool(sd_tcpi_app_limited(&head)))
+    TCP_INFO.put(record, TI_FASTOPEN_CLIENT_FAIL, sd_tcpi_fastopen_client_fail(&head))
     for i in range(SD_LINUX_TCP_INFO_NFIELDS):
         field = &sd_linux_tcp_info_fields[i]
         if field.offset + field.size > length:
@@ -292,6 +348,19 @@ cdef object _name(tuple names, unsigned int number, unsigned int first=1):
     if first <= number < <unsigned int>len(names):
         return names[number]
     return f"UNKNOWN({number})"
+
+
+# Slots of the first eight bytes' fields, looked up once rather than per call.
+cdef Py_ssize_t TI_STATE = TCP_INFO.index["state"]
+cdef Py_ssize_t TI_CA_STATE = TCP_INFO.index["ca_state"]
+cdef Py_ssize_t TI_RETRANSMITS = TCP_INFO.index["retransmits"]
+cdef Py_ssize_t TI_PROBES = TCP_INFO.index["probes"]
+cdef Py_ssize_t TI_BACKOFF = TCP_INFO.index["backoff"]
+cdef Py_ssize_t TI_OPTIONS = TCP_INFO.index["options"]
+cdef Py_ssize_t TI_SND_WSCALE = TCP_INFO.index["snd_wscale"]
+cdef Py_ssize_t TI_RCV_WSCALE = TCP_INFO.index["rcv_wscale"]
+cdef Py_ssize_t TI_DELIVERY_RATE_APP_LIMITED = TCP_INFO.index["delivery_rate_app_limited"]
+cdef Py_ssize_t TI_FASTOPEN_CLIENT_FAIL = TCP_INFO.index["fastopen_client_fail"]
 
 
 cdef Py_ssize_t LINUX_FIELD_SLOTS[MAX_FIELDS]
@@ -346,3 +415,8 @@ def set_notsent_lowat(sock_or_fd, unsigned int nbytes):
         if err == EINVAL:
             raise ValueError(f"TCP_NOTSENT_LOWAT {nbytes} refused by the kernel")
         raise UnsuitableSocket(f"fd {fd} is a {_describe_socket(fd)}, not a TCP socket")
+include "_fast_diag.pxi"
+include "_fast_darwin.pxi"
+include "_fast_rtnl.pxi"
+include "_fast_record.pxi"
+include "_fast_events.pxi"

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Optional
+import errno
+import os
+from typing import Iterable, Optional
 
 from . import _fast
-from ._common import NotSupported
+from ._common import (
+    TCP_STATES,
+    AccessDenied,
+    InterfaceCounters,
+    NoSuchProcess,
+    NotSupported,
+    SockdiagError,
+    SocketInfo,
+)
 
 send_buffer = _fast.send_buffer
 tcp_info = _fast.tcp_info
@@ -32,3 +42,93 @@ def set_notsent_lowat(sock, nbytes: Optional[int]) -> None:
     # None clears the socket's own limit; 0xFFFFFFFF would be "off" even if
     # the sysctl sets a system-wide limit, so None means "system default".
     _fast.set_notsent_lowat(sock, 0 if nbytes is None else nbytes)
+
+
+# --- process sockets (sock_diag) ------------------------------------------------
+
+# TIME_WAIT and NEW_SYN_RECV sockets belong to no fd: never dumped unless asked.
+_STATE_NUMBERS = {name: number for number, name in enumerate(TCP_STATES) if name}
+_PID_MAX = 1 << 22  # the kernel's limit (PID_MAX_LIMIT on 64-bit)
+_DEFAULT_STATES = ~((1 << _STATE_NUMBERS["TIME_WAIT"]) | (1 << _STATE_NUMBERS["NEW_SYN_RECV"])) & 0xFFFFFFFF
+
+
+def state_mask(states: Optional[Iterable[str]]) -> int:
+    """sock_diag's state bitmask for state names ("ESTABLISHED", "syn-sent"…)."""
+    if states is None:
+        return _DEFAULT_STATES
+    if isinstance(states, str):
+        states = [states]
+    mask = 0
+    for state in states:
+        key = state.upper().replace("-", "_")
+        if key not in _STATE_NUMBERS:
+            raise ValueError(f"unknown TCP state {state!r} (known: {', '.join(_STATE_NUMBERS)})")
+        mask |= 1 << _STATE_NUMBERS[key]
+    return mask
+
+
+def _process_state(pid: int) -> Optional[str]:
+    """The state letter of /proc/<pid>/stat ("R", "S", "Z"…), None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return stat[stat.rindex(b")") + 2:][:1].decode()
+
+
+def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[SocketInfo]:
+    mask = state_mask(states)
+    if not 0 < pid <= _PID_MAX:
+        raise NoSuchProcess(pid)
+    try:
+        sockets = _fast.process_sockets_linux(pid, mask)
+    except (FileNotFoundError, ProcessLookupError) as err:
+        raise NoSuchProcess(pid) from err
+    except PermissionError as err:
+        if err.filename and err.filename.endswith("/ns/net"):
+            raise AccessDenied(pid, f"pid {pid} is in another network namespace: only root "
+                                    "(CAP_SYS_ADMIN) can see its sockets") from err
+        raise AccessDenied(pid) from err
+    # A process exiting during the scan can leave a short list, not an error
+    # (a zombie's fd table is empty): only a check afterwards tells them apart.
+    if _process_state(pid) in (None, "Z", "X"):
+        raise NoSuchProcess(pid, f"process {pid} exited")
+    return sockets
+
+
+# --- interface counters (issue 4) ---------------------------------------------
+
+
+def interfaces() -> dict[str, InterfaceCounters]:
+    # One rtnetlink dump in the calling thread's network namespace.
+    try:
+        return _fast.rtnl_interfaces()
+    except PermissionError as err:
+        raise AccessDenied(msg=f"reading interface counters: {err.strerror}") from err
+    except OSError as err:
+        if err.errno in (errno.ENOSYS, errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT):
+            raise NotSupported(f"no rtnetlink here: {err.strerror}") from err
+        raise SockdiagError(f"reading interface counters: {err.strerror}") from err
+    except ValueError as err:
+        raise SockdiagError(f"malformed rtnetlink reply: {err}") from err
+
+
+# --- fd headroom (top/watch) ---------------------------------------------------
+
+
+def fd_headroom(pid: int) -> tuple[int, Optional[int]]:
+    """(open fds of pid, its RLIMIT_NOFILE soft limit or None when unlimited)."""
+    try:
+        open_fds = len(os.listdir(f"/proc/{pid}/fd"))
+        with open(f"/proc/{pid}/limits") as f:
+            limits = f.read()
+    except FileNotFoundError as err:
+        raise NoSuchProcess(pid) from err
+    except PermissionError as err:
+        raise AccessDenied(pid) from err
+    for line in limits.splitlines():
+        if line.startswith("Max open files"):
+            soft = line[len("Max open files"):].split()[0]
+            return open_fds, None if soft == "unlimited" else int(soft)
+    raise NotSupported(f"/proc/{pid}/limits has no 'Max open files' line")

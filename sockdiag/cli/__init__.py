@@ -38,5 +38,13 @@ def main() -> None:
         sys.exit(1)
 
 
+from .watch import watch  # noqa: E402
+cli.add_command(watch)
+from .demo import demo  # noqa: E402
+cli.add_command(demo)
+from .ifstat import ifstat  # noqa: E402
+cli.add_command(ifstat)
+from .top import top  # noqa: E402
+cli.add_command(top)
 from .bench import bench  # noqa: E402
 cli.add_command(bench)

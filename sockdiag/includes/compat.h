@@ -235,6 +235,8 @@ enum {
 #define SIOCOUTQ (-1)
 #define SIOCOUTQNSD (-1)
 #define SO_MEMINFO (-1)
+#define SO_DOMAIN (-1)
+#define SO_PROTOCOL (-1)
 /* Private on macOS: see shared/reference/macos-abi.md, section 3. */
 #define SD_TCP_INFO_OPT 0x200
 #define SD_SO_NWRITE 0x1024

@@ -1,0 +1,239 @@
+"""macOS platform module: thin wrappers over _fast's raw calls and sockdiag.decode.
+
+_fast returns the kernel's bytes; sockdiag.decode turns them into records.
+Only this module combines them, so everything below except the syscalls is
+plain Python that the tests exercise on Linux with synthetic buffers.
+See docs/macos.md for what each value means on macOS.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import resource
+import socket
+from typing import Iterable, Optional
+
+from . import _fast, decode
+from ._common import (
+    TCP_STATES,
+    InterfaceCounters,
+    NotSupported,
+    SendBuffer,
+    SocketInfo,
+    SockdiagError,
+    TcpInfo,
+    UserSpaceNetworking,
+)
+
+send_buffer = _fast.send_buffer
+
+
+def _decoded(function):
+    """Decorator: a kernel answer the decoders cannot read becomes NotSupported.
+
+    The decoders raise ValueError on malformed input; from a live kernel that
+    means a macOS whose layouts differ from the ones sockdiag knows, which the
+    user should hear in one line, not as a traceback.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except ValueError as err:
+            raise NotSupported(
+                f"this macOS answered in a layout sockdiag does not know ({err})") from err
+
+    return wrapper
+
+
+@_decoded
+def tcp_info(sock_or_fd) -> TcpInfo:
+    # The public struct always; the private one when the kernel gives it.
+    private, public = _fast.darwin_tcp_info_bytes(sock_or_fd)
+    return decode.merge_tcp_info_darwin(
+        decode.tcp_info_darwin(private) if private is not None else None,
+        decode.tcp_connection_info_darwin(public),
+    )
+
+
+def get_notsent_lowat(sock) -> Optional[int]:
+    # macOS has no system-wide default: 0 on the socket means off.
+    return _fast.notsent_lowat(sock) or None
+
+
+def set_notsent_lowat(sock, nbytes: Optional[int]) -> None:
+    _fast.set_notsent_lowat(sock, nbytes or 0)
+
+
+# --- sockets of a process -------------------------------------------------------
+
+
+_KNOWN_STATES = frozenset(name for name in TCP_STATES if name)
+
+
+def _wanted_states(states: Optional[Iterable[str]]) -> Optional[frozenset[str]]:
+    """State names as records spell them ("syn-sent" -> "SYN_SENT"); None: all."""
+    if states is None:
+        return None
+    wanted = frozenset(state.upper().replace("-", "_") for state in states)
+    unknown = wanted - _KNOWN_STATES
+    if unknown:
+        raise ValueError(
+            f"unknown TCP state {', '.join(sorted(unknown))} (known: {', '.join(TCP_STATES[1:])})")
+    return wanted
+
+
+def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[SocketInfo]:
+    """TCP sockets of pid from libproc; the caller's own ones with the full split."""
+    wanted = _wanted_states(states)
+    sockets = [info for info in _libproc_sockets(pid) if wanted is None or info.state in wanted]
+    if pid == os.getpid():
+        return [_with_own_split(info) for info in sockets]
+    return sockets
+
+
+@_decoded
+def _fd_list(pid: int) -> list[tuple[int, str]]:
+    """pid's descriptors as [(fd, type name)]."""
+    return decode.proc_fdlist_darwin(_fast.darwin_proc_fdlist(pid))
+
+
+@_decoded
+def _libproc_sockets(pid: int) -> list[SocketInfo]:
+    """pid's TCP sockets as libproc shows them to another process."""
+    socket_fds = [fd for fd, kind in _fd_list(pid) if kind == "socket"]
+    return [
+        info
+        for fd, buf in _fast.darwin_socket_fdinfos(pid, socket_fds)
+        if (info := decode.socket_fdinfo_darwin(buf, fd)) is not None
+    ]
+
+
+def _with_own_split(info: SocketInfo) -> SocketInfo:
+    """A socket of this very process: its fd is ours, so ask the socket itself.
+
+    libproc gives only the send buffer's total; through the fd, the private
+    tcp_info's txunacked splits it, and TCP_CONNECTION_INFO adds RTT, cwnd and
+    byte counts.  If the fd was closed or reused meanwhile, the libproc view
+    stays as it was.
+    """
+    try:
+        sock = _own_socket(info.fd)
+    except OSError:
+        return info  # closed, or no longer a socket
+    try:
+        with sock:
+            if _ports(sock) != (info.local_port, info.remote_port):
+                return info  # the fd was reused for another connection
+            buffer = send_buffer(sock)
+            tcp = tcp_info(sock)
+    except (OSError, SockdiagError):
+        return info
+    return split_socket_info(info, buffer, tcp)
+
+
+def _own_socket(fd: int) -> socket.socket:
+    """A socket object on a duplicate of one of our fds (closing it leaves fd open)."""
+    duplicate = os.dup(fd)
+    try:
+        return socket.socket(fileno=duplicate)
+    except OSError:
+        os.close(duplicate)
+        raise
+
+
+def _ports(sock: socket.socket) -> tuple[int, int]:
+    return sock.getsockname()[1], sock.getpeername()[1]
+
+
+def split_socket_info(info: SocketInfo, buffer: SendBuffer, tcp: TcpInfo) -> SocketInfo:
+    """info with the send-buffer split and TcpInfo read through the socket itself."""
+    return dataclasses.replace(
+        info,
+        send_queue=buffer.inflight,
+        unacked=buffer.unacked,
+        unsent=buffer.unsent,
+        free=buffer.free,
+        sndbuf=buffer.size,
+        queue_delay_s=queue_delay_s(buffer.unsent, tcp.snd_bw_bps),
+        tcp=tcp,
+    )
+
+
+def queue_delay_s(unsent: Optional[int], send_rate_bps: Optional[int]) -> Optional[float]:
+    """Seconds a byte written now waits before it is sent: unsent / send rate.
+
+    0 when nothing waits.  macOS measures the send bandwidth (``tcpi_snd_bw``)
+    only for some connections; ``None`` when it did not (rate 0) or unsent is
+    unknown.
+    """
+    if unsent == 0:
+        return 0.0
+    if unsent is None or not send_rate_bps:
+        return None
+    return unsent * 8 / send_rate_bps
+
+
+def userspace_networking(pid: int) -> UserSpaceNetworking:
+    """Counts of pid's descriptors that tell whether its flows bypass sockets."""
+    return count_fd_types(pid, _fd_list(pid))
+
+
+def count_fd_types(pid: int, fds: Iterable[tuple[int, str]]) -> UserSpaceNetworking:
+    """UserSpaceNetworking from a decoded fd list [(fd, type name)]."""
+    kinds = [kind for _fd, kind in fds]
+    return UserSpaceNetworking(
+        pid=pid,
+        socket_fds=kinds.count("socket"),
+        channel_fds=kinds.count("channel"),
+        netpolicy_fds=kinds.count("netpolicy"),
+        nexus_fds=kinds.count("nexus"),
+    )
+
+
+def fd_headroom(pid: int) -> tuple[int, Optional[int]]:
+    """(open fds of pid, its RLIMIT_NOFILE soft limit or None).
+
+    No libproc flavor exposes another process's resource limits, so the limit
+    is known only for the caller's own process.
+    """
+    open_fds = len(_fd_list(pid))
+    if pid != os.getpid():
+        return open_fds, None
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return open_fds, None if soft == resource.RLIM_INFINITY else soft
+
+
+# --- interfaces -------------------------------------------------------------------
+
+
+@_decoded
+def interfaces() -> dict[str, InterfaceCounters]:
+    """Counters per interface: one NET_RT_IFLIST2 walk, bytes from IFMIB."""
+    listed = decode.iflist2_darwin(_fast.darwin_iflist2())
+    exact = [decode.ifmibdata_darwin(buf, index) for index, buf in _fast.darwin_ifmibdata_all()]
+    return with_exact_bytes(listed, [counters for counters in exact if counters is not None])
+
+
+def with_exact_bytes(
+    listed: dict[str, InterfaceCounters], exact: Iterable[InterfaceCounters]
+) -> dict[str, InterfaceCounters]:
+    """IFLIST2's counters with the byte counts replaced by IFMIB's exact ones.
+
+    IFLIST2 rounds bytes to 1 KiB and wraps them at 4 GiB for programs that
+    Apple did not sign; IFMIB does not.  An interface IFMIB did not answer for
+    (it went away between the two reads, or came back with another index)
+    gets ``None`` bytes rather than the rounded value.
+    """
+    by_name = {counters.name: counters for counters in exact}
+    result = {}
+    for name, counters in listed.items():
+        mib = by_name.get(name)
+        if mib is None or mib.index != counters.index:
+            result[name] = dataclasses.replace(counters, rx_bytes=None, tx_bytes=None)
+        else:
+            result[name] = dataclasses.replace(counters, rx_bytes=mib.rx_bytes, tx_bytes=mib.tx_bytes)
+    return result

@@ -1,0 +1,76 @@
+# Recording (sockdiag/record.py): one sample of a TCP socket in one call.
+#
+# A send through InstrumentedSocket pays for a sample; built in Python from
+# send_buffer() + tcp_info() records it costs about twice the syscalls, so
+# the Linux TCP path reads the kernel directly and fills the Sample's slots.
+
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+
+
+cdef Py_ssize_t _field_index(str name) except -1:
+    cdef size_t i
+    for i in range(SD_LINUX_TCP_INFO_NFIELDS):
+        if sd_linux_tcp_info_fields[i].name.decode() == name:
+            return i
+    raise KeyError(name)
+
+
+cdef const sd_field *DELIVERY_RATE = &sd_linux_tcp_info_fields[_field_index("delivery_rate_bps")]
+
+
+cdef class TcpSampler:
+    """Takes Samples of Linux TCP sockets: SIOCOUTQNSD, SIOCOUTQ, SO_MEMINFO, TCP_INFO.
+
+    sample_type is Sample or its subclass with the TcpInfo attributes named
+    in fields.  The values are those of send_buffer() and tcp_info() (the
+    Python path in record.py is the reference the tests hold it to).
+    """
+
+    cdef _Layout layout
+    cdef tuple fields
+
+    def __cinit__(self, type sample_type, tuple fields):
+        if not SD_LINUX:
+            raise NotSupported("the fast sampler reads Linux TCP sockets")
+        self.layout = _Layout(sample_type, (
+            "time_s", "size", "unacked", "unsent", "free", "queue_delay_s") + fields)
+        self.fields = fields
+
+    def take(self, int fd):
+        """A Sample of fd, stamped with CLOCK_MONOTONIC (time.monotonic()'s clock)."""
+        cdef int queued = 0, unsent = 0
+        cdef uint32_t mem[16]
+        cdef socklen_t mem_length = sizeof(mem)
+        cdef unsigned char info[512]
+        cdef socklen_t info_length = sizeof(info)
+        cdef timespec now
+        cdef uint64_t rate
+        cdef Py_ssize_t i
+        if (ioctl(fd, SIOCOUTQNSD, &unsent) != 0
+                or ioctl(fd, SIOCOUTQ, &queued) != 0
+                or getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &mem_length) != 0
+                or getsockopt(fd, IPPROTO_TCP, SD_TCP_INFO_OPT, info, &info_length) != 0):
+            err = errno
+            send_buffer(fd)  # raises the error that says what the socket is now
+            raise _unsuitable(fd, err, "getsockopt(TCP_INFO)")
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        sample = self.layout.new()
+        self.layout.put(sample, 0, now.tv_sec + now.tv_nsec * 1e-9)
+        self.layout.put(sample, 1, mem[SD_MEMINFO_SNDBUF])
+        # As in send_buffer(): the ioctls are not one snapshot.
+        self.layout.put(sample, 2, queued - unsent if queued > unsent else 0)
+        self.layout.put(sample, 3, unsent)
+        cdef long free = <long>mem[SD_MEMINFO_SNDBUF] - <long>mem[SD_MEMINFO_WMEM_QUEUED]
+        self.layout.put(sample, 4, free if free > 0 else 0)
+        # queue delay: unsent / delivery rate, computed as record.py does.
+        if unsent == 0:
+            self.layout.put(sample, 5, 0.0)
+        elif DELIVERY_RATE.offset + DELIVERY_RATE.size <= info_length:
+            rate = sd_read_uint(info + DELIVERY_RATE.offset, DELIVERY_RATE.size)
+            if rate != 0 and rate != <uint64_t>-1:
+                self.layout.put(sample, 5, (unsent * 8.0) / (<double>rate * 8.0))
+        if self.fields:
+            decoded = _decode_linux_tcp_info(info, info_length)
+            for i, name in enumerate(self.fields):
+                self.layout.put(sample, 6 + i, getattr(decoded, name))
+        return sample

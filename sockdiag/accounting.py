@@ -1,0 +1,362 @@
+"""Per-process TCP traffic with nothing missed (Linux): bytes sent, acked,
+received and retransmitted, with rates.
+
+How each byte is found:
+
+* Live sockets: every sample takes one sock_diag dump per family of every
+  TCP socket's tcp_info counters and adds what grew since the previous
+  sample to the process that holds the socket (found by the socket's inode
+  among the ``/proc/<pid>/fd`` links).  A socket first seen after the
+  baseline was born since the previous sample: all its counters are new.
+* Closed sockets: the kernel's socket-destroy notifications (as ``ss -E``)
+  carry each freed socket's final counters; what grew
+  since the socket was last dumped (or everything, if it was born and died
+  between two samples) is added as well.  Any user may read them (the kernel
+  creates that netlink socket with NL_CFG_F_NONROOT_RECV); what a user
+  other than root lacks is the fds of other users' processes, so their
+  traffic is reported as unattributed, with the number of such processes.
+* Attribution: a notification carries no inode (the socket has left its
+  file by then), only the socket cookie; the cookie -> pid map from the
+  dumps is kept, so a process that closes a socket before the notification
+  is read still gets its bytes.  A socket never seen with an owner (opened
+  and closed between two samples) goes to the process listening on its
+  local port when there is one (accepted connections), otherwise to the
+  unattributed row: its bytes are reported, not dropped.
+
+Each socket is counted once: the socket is identified by its cookie, its
+last counters are remembered, and a notification retires the cookie.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Iterable, Optional
+
+from . import _fast
+from ._watch import process_name
+from ._common import AccessDenied, LINUX, NotSupported, ProcessTraffic, TrafficSample
+
+# Index of each counter in the per-socket tuples of _fast.tcp_counters().
+_SENT, _ACKED, _RECEIVED, _RETRANS = range(4)
+_ZERO = (0, 0, 0, 0)
+# A socket that left the dump may be notified a little later (the kernel
+# sends the notification from a work queue): wait this many samples before
+# calling it missed.
+_DEPARTED_GRACE_SAMPLES = 2
+
+NOT_ON_THIS_PLATFORM = (
+    "per-process TCP byte counts need Linux sock_diag; on macOS libproc gives another "
+    "process's socket buffers but no byte counters (nettop -P reads them through Apple's "
+    "private ntstat), while your own sockets' bytes are in sockdiag.tcp_info(sock)"
+    ".bytes_sent / .bytes_received (TCP_CONNECTION_INFO txbytes / rxbytes)")
+
+SORT_KEYS = ("total", "sent", "received", "acked", "retrans", "connections", "pid", "name")
+
+
+def _counters(sent, acked, received, retrans) -> tuple[int, int, int, int]:
+    # An old kernel's missing counter (None) adds nothing; the record then
+    # shows None for it (see TrafficAccountant._supported).
+    return (sent or 0, acked or 0, received or 0, retrans or 0)
+
+
+def _packed_address(family: str, address: str) -> bytes:
+    if family == "IPv6":
+        return socket.inet_pton(socket.AF_INET6, address)
+    return socket.inet_pton(socket.AF_INET, address) + bytes(12)
+
+
+_WILDCARD = bytes(16)
+_V4_MAPPED_PREFIX = bytes(10) + b"\xff\xff"
+
+
+class _Usage:
+    """Running sums for one process (or the unattributed row)."""
+
+    __slots__ = ("name", "interval", "total", "connections", "closed")
+
+    def __init__(self, name: Optional[str]) -> None:
+        self.name = name  # read when first seen: still known after the process exits
+        self.interval = [0, 0, 0, 0]
+        self.total = [0, 0, 0, 0]
+        self.connections = 0
+        self.closed = 0
+
+    def add(self, now: tuple, before: tuple) -> None:
+        """Add the growth of four counters (sent, acked, received, retrans) from before to now."""
+        interval, total = self.interval, self.total
+        for i in range(4):
+            delta = now[i] - before[i]
+            interval[i] += delta
+            total[i] += delta
+
+
+class TrafficAccountant:
+    """Samples per-process TCP traffic; each ``sample()`` covers the time since the last.
+
+    ``pids``: account only these processes (cheaper: only their fds are
+    scanned); ``None`` for every process.  Creating the accountant takes the
+    baseline; the first ``sample()`` then has rates.  Socket-destroy
+    notifications are used unless ``closed_sockets`` is False or the kernel
+    refuses them (a security policy); then ``closed_sockets_counted`` is
+    False in every sample and short connections are missed.  Call ``close()``
+    (or use it as a context manager) to release the netlink socket.
+    Availability: Linux.
+    """
+
+    def __init__(self, pids: Optional[Iterable[int]] = None, closed_sockets: bool = True) -> None:
+        if not LINUX:
+            raise NotSupported(NOT_ON_THIS_PLATFORM)
+        self._pids = None if pids is None else sorted(set(pids))
+        self._listener = None
+        if closed_sockets:
+            try:
+                self._listener = _fast.DestroyListener()
+            except AccessDenied:
+                pass
+        self._last: dict[int, tuple] = {}  # cookie -> counters at the last dump
+        self._owner: dict[int, int] = {}  # cookie -> pid, kept after the process closes it
+        self._departed: dict[int, tuple] = {}  # cookie -> (counters, samples since it left)
+        self._owners: dict[int, int] = {}  # inode -> pid, from the last fd scan
+        self._current_listeners: dict[int, list] = {}  # port -> [(address, pid)], last dump
+        self._ownerless: set[int] = set()  # inodes in no process's fds at the last scan
+        self._usage: dict[Optional[int], _Usage] = {}
+        self._unreadable = 0
+        self._overflows = 0  # the listener's count at the previous sample
+        self._supported = self._kernel_counters()
+        self._time = self._dump(baseline=True)
+        if self._listener is not None:
+            # Notifications queued before the baseline dump are of sockets it
+            # did not see; those of sockets it saw (closed since) are kept.
+            self._pending = [e for e in self._listener.drain() if e.cookie in self._last]
+        else:
+            self._pending = []
+
+    @property
+    def closed_sockets_counted(self) -> bool:
+        """True when socket-destroy notifications are read (sockets closed between samples count)."""
+        return self._listener is not None
+
+    def close(self) -> None:
+        """Stop listening for socket-destroy notifications."""
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    def __enter__(self) -> "TrafficAccountant":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    @staticmethod
+    def _kernel_counters() -> tuple[bool, bool, bool, bool]:
+        """Which of the four counters this kernel's tcp_info has."""
+        fields = dict((name, offset + size) for name, offset, size in _fast.linux_tcp_info_fields())
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            length = len(probe.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512))
+        return tuple(fields[name] <= length for name in
+                     ("bytes_sent", "bytes_acked", "bytes_received", "bytes_retrans"))
+
+    def _usage_of(self, pid: Optional[int]) -> _Usage:
+        usage = self._usage.get(pid)
+        if usage is None:
+            name = "(unattributed)" if pid is None else process_name(pid)
+            usage = self._usage[pid] = _Usage(name)
+        return usage
+
+    def _listener_owner(self, listeners: dict, port: int, address: bytes) -> Optional[int]:
+        """The pid listening on (address, port) of this host, if one of ours does."""
+        for bound, pid in listeners.get(port, ()):
+            if bound == _WILDCARD or bound == address or (
+                    address.startswith(_V4_MAPPED_PREFIX) and bound[:4] == address[12:]):
+                return pid
+        return None
+
+    @staticmethod
+    def _moved(before: Optional[tuple], counters: tuple) -> bool:
+        """Did a socket send or receive since its last dump?  Only then is its
+        unknown owner worth a scan of every process's fds (idle new sockets
+        wait; one that moves later, or closes, is attributed then)."""
+        before = before or _ZERO
+        return (counters[_SENT] or 0) != before[_SENT] or (counters[_RECEIVED] or 0) != before[_RECEIVED]
+
+    def _dump(self, baseline: bool = False) -> float:
+        """Dump every socket, attribute the growth of its counters; the dump's time."""
+        sockets, listeners_raw = _fast.tcp_counters()
+        now = time.monotonic()
+        owners = self._owners
+        previous = self._last
+        # Inodes no process held at the last scan (another pid namespace's,
+        # the kernel's) do not ask for a scan again.
+        ownerless = self._ownerless
+        if (baseline or self._pids is not None
+                or any(inode not in owners and inode not in ownerless for _p, _a, inode in listeners_raw)
+                or any(inode and inode not in owners and inode not in ownerless
+                       and self._moved(previous.get(cookie), counters)
+                       for cookie, inode, counters, _port, _address in sockets)):
+            owners, self._unreadable = _fast.socket_owners(self._pids)
+            self._owners = owners
+            self._ownerless = {inode for _c, inode, *_ in sockets if inode not in owners}
+            self._ownerless.update(inode for _p, _a, inode in listeners_raw if inode not in owners)
+        listeners: dict[int, list] = {}
+        for port, address, inode in listeners_raw:
+            pid = owners.get(inode)
+            if pid is not None:
+                listeners.setdefault(port, []).append((address, pid))
+        # Notifications read now are of sockets that lived since the previous
+        # dump: a listener closed since then may still have accepted them.
+        self._listeners = {port: listeners.get(port, []) + self._current_listeners.get(port, [])
+                           for port in listeners.keys() | self._current_listeners.keys()}
+        self._current_listeners = listeners
+        current = {}
+        owner_of = self._owner
+        restricted = self._pids is not None
+        usage_of = self._usage
+        for cookie, inode, counters, port, address in sockets:
+            pid = owners.get(inode) if inode else None
+            if pid is None:
+                pid = owner_of.get(cookie)
+                if pid is None:
+                    pid = self._listener_owner(listeners, port, address)
+            if pid is not None:
+                owner_of[cookie] = pid
+            elif restricted:
+                continue  # another process's socket
+            if None in counters:
+                counters = _counters(*counters)
+            current[cookie] = counters
+            usage = usage_of.get(pid) or self._usage_of(pid)
+            usage.connections += 1
+            before = previous.get(cookie)
+            if before == counters or baseline:
+                continue  # idle since the last dump (most sockets), or the baseline
+            if before is None:
+                departed = self._departed.pop(cookie, None)
+                before = departed[0] if departed else _ZERO
+            usage.add(counters, before)
+        for cookie, counters in previous.items():
+            if cookie not in current:
+                self._departed[cookie] = (counters, 0)
+        self._last = current
+        return now
+
+    def _account_closed(self, events) -> None:
+        """Add what grew between the last dump of each freed socket and its end."""
+        restricted = self._pids is not None
+        for event in events:
+            tcp = event.tcp
+            if tcp is None:
+                continue
+            cookie = event.cookie
+            final = _counters(tcp.bytes_sent, tcp.bytes_acked, tcp.bytes_received, tcp.bytes_retrans)
+            before = self._last.pop(cookie, None)
+            if before is None:
+                departed = self._departed.pop(cookie, None)
+                before = departed[0] if departed else _ZERO
+            pid = self._owner.pop(cookie, None)
+            if pid is None:
+                pid = self._listener_owner(
+                    self._listeners, event.local_port,
+                    _packed_address(event.family, event.local_address))
+            if pid is None and restricted:
+                continue  # most likely another process's connection
+            usage = self._usage_of(pid)
+            usage.closed += 1
+            usage.add(final, before)
+
+    def sample(self) -> TrafficSample:
+        """Traffic of every (or each chosen) process since the previous sample."""
+        for usage in self._usage.values():
+            usage.interval = [0, 0, 0, 0]
+            usage.connections = 0
+            usage.closed = 0
+        now = self._dump()
+        if self._listener is not None:
+            # Drained after the dump: a socket freed after it is in self._last
+            # (counted up to the dump), one freed before is in _departed.
+            self._account_closed(self._pending + self._listener.drain())
+            self._pending = []
+        missed = 0
+        grace = _DEPARTED_GRACE_SAMPLES if self._listener is not None else 0
+        for cookie, (counters, age) in list(self._departed.items()):
+            if age >= grace:
+                del self._departed[cookie]
+                self._owner.pop(cookie, None)
+                missed += 1
+            else:
+                self._departed[cookie] = (counters, age + 1)
+        interval_s = now - self._time
+        self._time = now
+        return TrafficSample(
+            time=time.time(),
+            interval_s=interval_s,
+            processes=tuple(self._rows(interval_s)),
+            closed_sockets_counted=self._listener is not None,
+            missed_sockets=missed,
+            notification_overflows=self._new_overflows(),
+            unreadable_processes=self._unreadable,
+        )
+
+    def _new_overflows(self) -> int:
+        """Times notifications were dropped since the previous sample."""
+        if self._listener is None:
+            return 0
+        new, self._overflows = self._listener.overflows - self._overflows, self._listener.overflows
+        return new
+
+    def _rows(self, interval_s: float) -> list[ProcessTraffic]:
+        rows = []
+        supported = self._supported
+        for pid, usage in list(self._usage.items()):
+            if pid is not None and self._pids is not None and pid not in self._pids:
+                continue
+            if not usage.connections and not any(usage.interval):
+                if pid is not None and not os.path.exists(f"/proc/{pid}"):
+                    del self._usage[pid]  # exited, nothing left to report
+                continue  # idle: no connection now, no bytes in the interval
+            interval = [v if ok else None for v, ok in zip(usage.interval, supported)]
+            total = [v if ok else None for v, ok in zip(usage.total, supported)]
+            rates = [None if v is None else v / interval_s for v in interval]
+            rows.append(ProcessTraffic(pid, usage.name, usage.connections, usage.closed,
+                                       *interval, *rates, *total))
+        return sort_traffic(rows, "total")
+
+
+def _sort_value(row: ProcessTraffic, key: str):
+    if key == "total":
+        return (row.sent_bytes or 0) + (row.received_bytes or 0)
+    if key in ("sent", "received", "acked", "retrans"):
+        return getattr(row, f"{key}_bytes") or 0
+    if key == "connections":
+        return row.connections
+    if key == "pid":
+        return -1 if row.pid is None else row.pid
+    return row.name or ""
+
+
+def sort_traffic(rows: Iterable[ProcessTraffic], key: str = "total") -> list[ProcessTraffic]:
+    """Rows ordered by key (one of SORT_KEYS): largest first, pid and name ascending."""
+    if key not in SORT_KEYS:
+        raise ValueError(f"unknown sort key {key!r}: use one of {', '.join(SORT_KEYS)}")
+    return sorted(rows, key=lambda row: _sort_value(row, key), reverse=key not in ("pid", "name"))
+
+
+def coverage_notes(sample: TrafficSample) -> list[str]:
+    """One line for each way the sample may be short of the truth (empty: nothing missed)."""
+    notes = []
+    if not sample.closed_sockets_counted:
+        notes.append(
+            "socket-destroy notifications are off: connections opened and closed between "
+            "two samples are missed, and closed ones lose their last bytes")
+    if sample.missed_sockets:
+        notes.append(f"{sample.missed_sockets} sockets closed without final counters: "
+                     "their bytes since the previous sample are missing")
+    if sample.notification_overflows:
+        notes.append(f"the kernel dropped socket-destroy notifications "
+                     f"{sample.notification_overflows} times (too many at once)")
+    if sample.unreadable_processes:
+        notes.append(f"{sample.unreadable_processes} processes' fds could not be read (other "
+                     "users' need root): their traffic is in the unattributed row")
+    return notes

@@ -1,0 +1,75 @@
+/* macOS calls used by _fast_darwin.pxi: sysctl (route dump, IFMIB) and
+ * libproc.  On other platforms each one is a stub failing with ENOSYS, so the
+ * one generated C file compiles everywhere; the .pxi turns ENOSYS into
+ * NotSupported.  The numbers are XNU's (shared/reference/macos-abi.md),
+ * defined here so that they exist on every platform. */
+#ifndef SOCKDIAG_DARWIN_H
+#define SOCKDIAG_DARWIN_H
+
+#include "compat.h"
+
+enum {
+    SD_CTL_NET = 4,
+    SD_PF_ROUTE = 17,
+    SD_PF_LINK = 18,
+    SD_NET_RT_IFLIST2 = 6,
+    SD_NETLINK_GENERIC = 0,
+    SD_IFMIB_SYSTEM = 1,
+    SD_IFMIB_IFCOUNT = 1,
+    SD_IFMIB_IFDATA = 2,
+    SD_IFDATA_GENERAL = 1,
+    SD_IFMIBDATA_SIZE = 180,          /* struct ifmibdata */
+    SD_PROC_PIDLISTFDS = 1,
+    SD_PROC_FDINFO_SIZE = 8,          /* struct proc_fdinfo */
+    SD_PROC_PIDFDSOCKETINFO = 3,
+    SD_SOCKET_FDINFO_SIZE = 792,      /* struct socket_fdinfo */
+    SD_PROX_FDTYPE_SOCKET = 2,
+};
+
+#if defined(__APPLE__)
+#include <sys/sysctl.h>
+#include <libproc.h>
+
+static inline int sd_sysctl(int *mib, unsigned int n, void *old, size_t *oldlen) {
+    return sysctl(mib, n, old, oldlen, NULL, 0);
+}
+/* libproc returns the bytes written, or 0 with errno set (0 with errno 0 is
+ * an empty answer).  These return the bytes written or -errno. */
+static inline int sd_proc_pidinfo(int pid, int flavor, uint64_t arg, void *buf, int size) {
+    errno = 0;
+    int written = proc_pidinfo(pid, flavor, arg, buf, size);
+    return written <= 0 && errno ? -errno : written;
+}
+static inline int sd_proc_pidfdinfo(int pid, int fd, int flavor, void *buf, int size) {
+    errno = 0;
+    int written = proc_pidfdinfo(pid, fd, flavor, buf, size);
+    return written <= 0 && errno ? -errno : written;
+}
+
+#else
+static inline int sd_sysctl(int *mib, unsigned int n, void *old, size_t *oldlen) {
+    (void)mib; (void)n; (void)old; (void)oldlen;
+    errno = ENOSYS;
+    return -1;
+}
+static inline int sd_proc_pidinfo(int pid, int flavor, uint64_t arg, void *buf, int size) {
+    (void)pid; (void)flavor; (void)arg; (void)buf; (void)size;
+    return -ENOSYS;
+}
+static inline int sd_proc_pidfdinfo(int pid, int fd, int flavor, void *buf, int size) {
+    (void)pid; (void)fd; (void)flavor; (void)buf; (void)size;
+    return -ENOSYS;
+}
+#endif
+
+/* A socket's address family from getsockname, or -1: macOS has no SO_DOMAIN. */
+static inline int sd_socket_family(int fd) {
+    struct sockaddr_storage address;
+    socklen_t length = sizeof(address);
+    memset(&address, 0, sizeof(address));
+    if (getsockname(fd, (struct sockaddr *)&address, &length) != 0)
+        return -1;
+    return address.ss_family;
+}
+
+#endif /* SOCKDIAG_DARWIN_H */

@@ -1,0 +1,62 @@
+# C declarations for _fast_diag.pxi: sock_diag messages, the inode set, the fd scan.
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t
+from .system cimport socklen_t
+
+
+cdef extern from "includes/diag.h" nogil:
+    struct sd_inet_diag_sockid:
+        uint16_t idiag_sport
+        uint16_t idiag_dport
+        uint32_t idiag_src[4]
+        uint32_t idiag_dst[4]
+        uint32_t idiag_if
+        uint32_t idiag_cookie[2]
+
+    struct sd_inet_diag_msg:
+        uint8_t idiag_family
+        uint8_t idiag_state
+        uint8_t idiag_timer
+        uint8_t idiag_retrans
+        sd_inet_diag_sockid id
+        uint32_t idiag_expires
+        uint32_t idiag_rqueue
+        uint32_t idiag_wqueue
+        uint32_t idiag_uid
+        uint32_t idiag_inode
+
+    # Address families as numbered in Linux's messages (macOS numbers AF_INET6 30).
+    int SD_LINUX_AF_INET
+    int SD_LINUX_AF_INET6
+    int SD_SOCK_DIAG_BY_FAMILY
+    int SD_INET_DIAG_INFO
+    int SD_INET_DIAG_CONG
+    int SD_INET_DIAG_SKMEMINFO
+    size_t SD_TCPI_NOTSENT_OFFSET
+    size_t SD_TCPI_DELIVERY_RATE_OFFSET
+
+    ctypedef struct sd_inode_slot:
+        uint64_t inode
+        int32_t fd
+        int32_t seen
+
+    ctypedef struct sd_inode_set:
+        sd_inode_slot *slots
+        size_t mask
+
+    int sd_inode_set_init(sd_inode_set *set, size_t n)
+    void sd_inode_set_free(sd_inode_set *set)
+    sd_inode_slot *sd_inode_set_find(const sd_inode_set *set, uint64_t inode)
+    void sd_inode_set_add(sd_inode_set *set, uint64_t inode, int32_t fd)
+    void sd_inode_set_clear_seen(sd_inode_set *set)
+
+    ctypedef struct sd_fd_socket:
+        uint64_t inode
+        int32_t fd
+
+    int sd_scan_socket_fds(int pid, sd_fd_socket **out, size_t *count)
+    int sd_diag_socket(int pid)
+    int sd_diag_request(int nl, uint8_t family, uint32_t states, uint8_t ext, uint32_t seq)
+
+    # POSIX, for address formatting.
+    const char *inet_ntop(int af, const void *src, char *dst, socklen_t size)
+    uint16_t ntohs(uint16_t value)

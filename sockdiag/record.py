@@ -1,0 +1,475 @@
+"""Recording an application's own sockets: send-buffer timelines.
+
+Three ways to feed a Recording, one Recording type:
+
+- ``record(sock, interval=0.001)``: a background thread samples the socket
+  every ``interval`` seconds while the ``with`` body runs;
+- ``record(sock, interval=None)`` or ``InstrumentedSocket(sock)``: a sample
+  after every send through the wrapping socket, no thread;
+- ``record_stream(writer)``: an asyncio StreamWriter or transport, sampled
+  by callbacks on the event loop (each one a few microseconds of
+  non-blocking syscalls), no thread.
+
+Memory is bounded: a Recording keeps the newest ``capacity`` samples in a
+ring buffer (about 180 bytes each, 200 with two extra fields: the default
+100,000 take about 18 MB) and counts the ones it dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import dataclasses
+import functools
+import math
+import os
+import threading
+import time
+from collections import deque
+from typing import Any, AsyncIterator, Callable, Iterator, Optional, Sequence
+
+from . import _fast
+from ._common import (
+    LINUX,
+    TCP_INFO_FIELDS,
+    NotSupported,
+    RecordingSummary,
+    Sample,
+    SockdiagError,
+    TcpInfo,
+    UnsuitableSocket,
+)
+
+# 100,000 samples: 100 s at the default 1 ms interval, about 18 MB.
+DEFAULT_CAPACITY = 100_000
+
+
+@functools.lru_cache(maxsize=None)
+def _sample_type(fields: tuple[str, ...]) -> type:
+    """Sample itself, or a subclass that also has the chosen TcpInfo fields."""
+    if not fields:
+        return Sample
+    types = {f.name: f.type for f in dataclasses.fields(TcpInfo)}
+    cls = dataclasses.make_dataclass(
+        "Sample",
+        [(name, types[name]) for name in fields],
+        bases=(Sample,),
+        frozen=True,
+        slots=True,
+    )
+    cls.__module__ = __name__
+    cls.__qualname__ = f"Sample[{', '.join(fields)}]"
+    return cls
+
+
+def _queue_delay_s(unsent: Optional[int], info: Optional[TcpInfo]) -> Optional[float]:
+    if info is None:
+        return None
+    if not unsent:
+        return 0.0
+    # Linux measures a delivery rate; macOS only has its send bandwidth estimate.
+    rate_bps = info.delivery_rate_bps if info.delivery_rate_bps is not None else info.snd_bw_bps
+    if not rate_bps:
+        return None
+    return unsent * 8 / rate_bps
+
+
+def _percentile(sorted_values: list, percent: float):
+    """Nearest-rank percentile of an ascending list; None when it is empty."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(percent / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+class Recording:
+    """Samples of one socket's send buffer, newest ``capacity`` kept.
+
+    Made by ``sockdiag.record``, ``sockdiag.record_stream`` and
+    ``InstrumentedSocket``, and stays readable after the recording ends; or
+    by hand, ``Recording(sock, fields, capacity)``, calling ``sample()``
+    when you like.  The first sample is taken on construction: a closed,
+    listening or unsuitable socket raises UnsuitableSocket there, an
+    unknown field ValueError.
+    """
+
+    def __init__(self, sock: Any, fields: Sequence[str] = (), capacity: int = DEFAULT_CAPACITY) -> None:
+        if isinstance(fields, str):
+            raise TypeError("fields must be a sequence of TcpInfo field names, not a string")
+        fields = tuple(fields)
+        unknown = [name for name in fields if name not in TCP_INFO_FIELDS]
+        if unknown:
+            raise ValueError(
+                f"unknown TcpInfo field(s): {', '.join(unknown)}; "
+                f"known: {', '.join(TCP_INFO_FIELDS)}")
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+            raise ValueError(f"capacity must be a positive number of samples, not {capacity!r}")
+        if not callable(getattr(sock, "fileno", None)):
+            # An int fd could be closed and reused by another socket unseen.
+            raise TypeError(f"expected a socket object, not {type(sock).__name__}")
+        from . import send_buffer, tcp_info  # the platform's, chosen in __init__
+
+        self._send_buffer = send_buffer
+        self._tcp_info = tcp_info
+        self._sock = sock
+        self._fields = fields
+        self._type = _sample_type(fields)
+        self._ring: deque = deque(maxlen=capacity)
+        self._taken = 0
+        self._lock = threading.Lock()  # a sampler thread and the caller may both sample
+        self._is_tcp = True
+        self._take = self._take_python
+        self._socket_closed = False
+        self.capacity = capacity
+        #: The socket to send through: the InstrumentedSocket when sampling
+        #: after every send, else the socket being recorded.
+        self.socket = sock
+        #: An error that ended sampling early (other than the socket closing).
+        self.error: Optional[SockdiagError] = None
+        # The first sample, in the caller's thread so that bad input raises there.
+        self._send_buffer(sock)  # its errors say what is wrong with the socket
+        try:
+            self._tcp_info(sock)
+        except (UnsuitableSocket, NotSupported):
+            if self._fields:
+                raise
+            self._is_tcp = False  # UDP or UNIX: no TCP_INFO, no queue delay
+        if self._is_tcp and LINUX:
+            self._take = _fast.TcpSampler(self._type, self._fields).take
+        self.sample()
+
+    # -- taking samples ------------------------------------------------------
+
+    def _take_python(self, fd: int) -> Sample:
+        """A sample from send_buffer() and tcp_info(): the reference for the
+        fast path, and the path for other sockets and platforms."""
+        buf = self._send_buffer(fd)
+        info = self._tcp_info(fd) if self._is_tcp else None
+        values = [buf.size, buf.unacked, buf.unsent, buf.free, _queue_delay_s(buf.unsent, info)]
+        if self._fields:
+            values.extend(getattr(info, name) for name in self._fields)
+        return self._type(time.monotonic(), *values)
+
+    def sample(self) -> bool:
+        """Take one sample now; False (and nothing kept) once the socket is closed.
+
+        Safe to call from any thread.  The samplers call it; call it yourself
+        to mark a moment of interest.
+        """
+        if self._socket_closed:
+            return False
+        fd = self._sock.fileno()
+        if fd >= 0:
+            with self._lock:  # one sample at a time: the ring stays in time order
+                try:
+                    taken = self._take(fd)
+                except UnsuitableSocket:
+                    if self._sock.fileno() == fd:
+                        raise
+                    taken = None
+                # Closed meanwhile: the fd number may already name another socket.
+                if taken is not None and self._sock.fileno() == fd:
+                    self._ring.append(taken)
+                    self._taken += 1
+                    return True
+        self._socket_closed = True
+        return False
+
+    def _sample_or_stop(self) -> bool:
+        """sample() for the samplers: an error is kept in .error and stops them."""
+        if self.error is not None:
+            return False
+        try:
+            return self.sample()
+        except SockdiagError as err:
+            self.error = err
+            return False
+
+    # -- reading -------------------------------------------------------------
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The TcpInfo fields each sample carries besides the send buffer."""
+        return self._fields
+
+    @property
+    def samples(self) -> list[Sample]:
+        """The kept samples, oldest first (a copy)."""
+        # list(deque) runs in C without releasing the GIL: a consistent copy
+        # even while the sampler thread appends.
+        return list(self._ring)
+
+    @property
+    def dropped(self) -> int:
+        """How many of the oldest samples the ring buffer overwrote."""
+        return self._taken - len(self._ring)
+
+    @property
+    def socket_closed(self) -> bool:
+        """True once sampling saw the socket closed (the samples end there)."""
+        return self._socket_closed
+
+    def summary(self) -> RecordingSummary:
+        """p50/p99/max of unacked, unsent and queue delay, time with a full buffer."""
+        samples = self.samples
+        unacked = sorted(s.unacked for s in samples if s.unacked is not None)
+        unsent = sorted(s.unsent for s in samples if s.unsent is not None)
+        delay = sorted(s.queue_delay_s for s in samples if s.queue_delay_s is not None)
+        full_buffer_s = sum(
+            later.time_s - s.time_s for s, later in zip(samples, samples[1:]) if s.free == 0)
+        return RecordingSummary(
+            samples=len(samples),
+            dropped=self.dropped,
+            duration_s=samples[-1].time_s - samples[0].time_s,
+            unacked_p50_bytes=_percentile(unacked, 50),
+            unacked_p99_bytes=_percentile(unacked, 99),
+            unacked_max_bytes=unacked[-1] if unacked else None,
+            unsent_p50_bytes=_percentile(unsent, 50),
+            unsent_p99_bytes=_percentile(unsent, 99),
+            unsent_max_bytes=unsent[-1] if unsent else None,
+            queue_delay_p50_s=_percentile(delay, 50),
+            queue_delay_p99_s=_percentile(delay, 99),
+            queue_delay_max_s=delay[-1] if delay else None,
+            full_buffer_s=full_buffer_s,
+        )
+
+    def to_csv(self, path: str | os.PathLike) -> None:
+        """Write the samples to a CSV file, one row each; None is an empty cell."""
+        names = [f.name for f in dataclasses.fields(self._type)]
+        with open(path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(names)
+            for s in self.samples:
+                writer.writerow(["" if v is None else v for v in (getattr(s, n) for n in names)])
+
+    def plot(self, path: str | os.PathLike) -> None:
+        """Write a PNG of unacked / unsent / free (and queue delay) over time.
+
+        Needs matplotlib (``pip install 'sockdiag[plot]'``); NotSupported
+        without it.  Does not touch pyplot's global state or backend.
+        """
+        try:
+            from matplotlib.figure import Figure
+        except ImportError as err:
+            raise NotSupported(
+                "plotting needs matplotlib: pip install 'sockdiag[plot]'") from err
+        samples = self.samples
+        start = samples[0].time_s
+        seconds = [s.time_s - start for s in samples]
+        has_delay = any(s.queue_delay_s is not None for s in samples)
+        fig = Figure(figsize=(9, 6 if has_delay else 4), layout="constrained")
+        axes = fig.subplots(2 if has_delay else 1, 1, sharex=True, squeeze=False)[:, 0]
+        top = axes[0]
+        for name, style in (("unacked", "-"), ("unsent", "-"), ("free", "-"), ("size", "--")):
+            values = [getattr(s, name) for s in samples]
+            if any(v is not None for v in values):
+                top.plot(seconds, [math.nan if v is None else v / 1024 for v in values],
+                         style, label=name, drawstyle="steps-post", linewidth=1)
+        top.set_ylabel("KiB")
+        top.set_title(f"send buffer, {len(samples)} samples"
+                      + (f" ({self.dropped} older dropped)" if self.dropped else ""))
+        top.legend(loc="upper right")
+        top.grid(alpha=0.3)
+        if has_delay:
+            axes[1].plot(seconds, [math.nan if s.queue_delay_s is None else s.queue_delay_s * 1000
+                                   for s in samples], drawstyle="steps-post", linewidth=1)
+            axes[1].set_ylabel("queue delay (ms)")
+            axes[1].grid(alpha=0.3)
+        axes[-1].set_xlabel("seconds")
+        fig.savefig(path, format="png", dpi=100)
+
+    def __repr__(self) -> str:
+        return (f"<Recording fd={self._sock.fileno()} samples={len(self._ring)} "
+                f"dropped={self.dropped} fields={self._fields}>")
+
+
+class InstrumentedSocket:
+    """A socket that records its send buffer after every send.
+
+    Behaves as the socket it wraps: every attribute and method is the
+    wrapped socket's, ``fileno()`` is the real fd (selectors and
+    ``select`` work), ``with`` closes it.  ``send``, ``sendall``,
+    ``sendmsg``, ``sendto`` and ``sendfile`` take one sample after the call
+    returns or raises, into ``.recording`` (a Recording).  Writes through
+    ``makefile()`` are not recorded, and it is not a ``socket.socket``
+    instance (``ssl.wrap_socket`` needs the real one).  asyncio takes it:
+    ``asyncio.open_connection(sock=InstrumentedSocket(sock))`` records
+    every send the transport makes.
+    Availability: Linux, macOS.
+    """
+
+    __slots__ = ("_sock", "recording")
+
+    def __init__(self, sock: Any, *, fields: Sequence[str] = (), capacity: int = DEFAULT_CAPACITY) -> None:
+        self._sock = sock
+        self.recording = Recording(sock, fields, capacity)
+        self.recording.socket = self
+
+    def _record(self) -> None:
+        # Never hide the send's own result or exception: a failed sample is
+        # kept in recording.error.
+        self.recording._sample_or_stop()
+
+    def send(self, data, flags: int = 0) -> int:
+        try:
+            return self._sock.send(data, flags)
+        finally:
+            self._record()
+
+    def sendall(self, data, flags: int = 0) -> None:
+        try:
+            return self._sock.sendall(data, flags)
+        finally:
+            self._record()
+
+    def sendto(self, data, *args):
+        try:
+            return self._sock.sendto(data, *args)
+        finally:
+            self._record()
+
+    def sendmsg(self, buffers, *args):
+        try:
+            return self._sock.sendmsg(buffers, *args)
+        finally:
+            self._record()
+
+    def sendfile(self, file, offset: int = 0, count: Optional[int] = None) -> int:
+        try:
+            return self._sock.sendfile(file, offset, count)
+        finally:
+            self._record()
+
+    def __getattr__(self, name: str):
+        if name == "_sock":  # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
+        return getattr(self._sock, name)
+
+    def __enter__(self) -> InstrumentedSocket:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._sock.close()
+
+    def __repr__(self) -> str:
+        return f"<InstrumentedSocket {self._sock!r}>"
+
+
+def _check_interval(interval: Optional[float], allow_none: bool) -> None:
+    if interval is None and allow_none:
+        return
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval > 0:
+        raise ValueError(f"interval must be a positive number of seconds, not {interval!r}")
+
+
+@contextlib.contextmanager
+def _ending(rec: Recording, stop_sampler: Callable[[], None]) -> Iterator[None]:
+    """Runs a recording's body; then stops the sampler and takes the last sample.
+
+    A sampling error is raised here only if the body did not raise its own.
+    """
+    body_raised = False
+    try:
+        yield
+    except BaseException:
+        body_raised = True
+        raise
+    finally:
+        stop_sampler()
+        rec._sample_or_stop()
+        if rec.error is not None and not body_raised:
+            raise rec.error
+
+
+@contextlib.contextmanager
+def record(sock: Any, interval: Optional[float] = 0.001, fields: Sequence[str] = (),
+           capacity: int = DEFAULT_CAPACITY) -> Iterator[Recording]:
+    """Record a socket's send buffer while the ``with`` body runs.
+
+    ``interval`` seconds between samples, taken on a background thread; or
+    ``None``: a sample after every send through ``rec.socket``, an
+    InstrumentedSocket wrapping ``sock`` (no thread).  ``fields``: TcpInfo
+    field names each sample also carries (e.g. ``("rtt_us",
+    "snd_cwnd_segs")``).  The newest ``capacity`` samples are kept.
+
+    The first sample is taken on entry (bad input raises there:
+    UnsuitableSocket for a closed or listening socket), the last on exit.
+    If the program closes the socket, sampling stops and the recording keeps
+    what it has (``rec.socket_closed``).  The thread is joined on exit, even
+    when the body raises.  Availability: Linux, macOS (``fields`` and queue
+    delay need the platform's TCP_INFO).
+    """
+    _check_interval(interval, allow_none=True)
+    if interval is None:
+        rec = InstrumentedSocket(sock, fields=fields, capacity=capacity).recording
+        with _ending(rec, lambda: None):
+            yield rec
+        return
+    rec = Recording(sock, fields, capacity)
+    stop = threading.Event()
+    thread = threading.Thread(target=_sample_every, args=(rec, interval, stop),
+                              name=f"sockdiag-record-fd{sock.fileno()}", daemon=True)
+    thread.start()
+
+    def stop_thread() -> None:
+        stop.set()
+        thread.join()
+
+    with _ending(rec, stop_thread):
+        yield rec
+
+
+def _sample_every(rec: Recording, interval: float, stop: threading.Event) -> None:
+    # Deadlines on a fixed grid, so the time a sample takes does not stretch
+    # the interval; after a stall the grid restarts instead of bursting.
+    deadline = time.monotonic()
+    while True:
+        deadline += interval
+        wait_s = deadline - time.monotonic()
+        if wait_s < 0:
+            deadline, wait_s = time.monotonic(), 0
+        if stop.wait(wait_s) or not rec._sample_or_stop():
+            return
+
+
+@contextlib.asynccontextmanager
+async def record_stream(stream: Any, interval: float = 0.001, fields: Sequence[str] = (),
+                        capacity: int = DEFAULT_CAPACITY) -> AsyncIterator[Recording]:
+    """Record the socket under an asyncio StreamWriter or transport.
+
+    ``async with sockdiag.record_stream(writer) as rec:``.  Samples are
+    taken by ``loop.call_at`` callbacks every ``interval`` seconds, on the
+    event loop itself: no thread, and each sample is a few non-blocking
+    syscalls (microseconds), so the loop is never blocked.  When the loop
+    is busy, samples come late rather than piling up.  Sampling stops when
+    the transport closes.  Other arguments as for ``record``.
+    Availability: Linux, macOS.
+    """
+    _check_interval(interval, allow_none=False)
+    transport = stream.transport if isinstance(stream, asyncio.StreamWriter) else stream
+    get_extra_info = getattr(transport, "get_extra_info", None)
+    sock = get_extra_info("socket") if get_extra_info is not None else None
+    if sock is None:
+        raise UnsuitableSocket(
+            f"{type(stream).__name__} has no socket (get_extra_info('socket') is None)")
+    rec = Recording(sock, fields, capacity)
+    loop = asyncio.get_running_loop()
+    handle: Optional[asyncio.TimerHandle] = None
+
+    def tick(deadline: float) -> None:
+        nonlocal handle
+        if not rec._sample_or_stop():
+            handle = None
+            return
+        deadline = max(deadline + interval, loop.time())
+        handle = loop.call_at(deadline, tick, deadline)
+
+    def cancel() -> None:
+        if handle is not None:
+            handle.cancel()
+
+    first = loop.time() + interval
+    handle = loop.call_at(first, tick, first)
+    with _ending(rec, cancel):
+        yield rec

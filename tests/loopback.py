@@ -1,0 +1,68 @@
+"""Real loopback TCP connections for tests and benchmarks."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+
+def connected_pair(family: int = socket.AF_INET):
+    """(client, server) TCP sockets on loopback; nobody reads the server side."""
+    host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+    with socket.socket(family, socket.SOCK_STREAM) as listener:
+        listener.bind((host, 0))
+        listener.listen(1)
+        client = socket.create_connection(listener.getsockname()[:2], timeout=5)
+        server, _ = listener.accept()
+    return client, server
+
+
+def fill(sock: socket.socket, limit: int = 64 << 20) -> int:
+    """Write until the kernel refuses more (the peer does not read); bytes written."""
+    sock.setblocking(False)
+    chunk = b"x" * 65536
+    written = 0
+    try:
+        while written < limit:
+            written += sock.send(chunk)
+    except BlockingIOError:
+        pass
+    finally:
+        sock.setblocking(True)
+    return written
+
+
+def drain(sock: socket.socket, nbytes: int, timeout: float = 10.0) -> None:
+    """Read exactly nbytes from sock."""
+    sock.settimeout(timeout)
+    got = 0
+    while got < nbytes:
+        data = sock.recv(min(1 << 20, nbytes - got))
+        if not data:
+            raise EOFError(f"peer closed after {got} of {nbytes} bytes")
+        got += len(data)
+
+
+def wait_until(predicate, timeout: float = 5.0, step: float = 0.01):
+    """Poll predicate until it returns a true value; that value, or AssertionError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(step)
+
+
+def ss_filter(sock) -> list[str]:
+    """An ss filter matching exactly sock's connection (both endpoints).
+
+    The source port alone is not enough: with tens of thousands of sockets
+    on the machine, another connection can share it.
+    """
+    def endpoint(address):
+        host, port = address[:2]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    return ["src", endpoint(sock.getsockname()), "dst", endpoint(sock.getpeername())]

@@ -1,0 +1,74 @@
+"""The extension's generated C compiled as macOS would see it, here on Linux.
+
+macOS cannot run here, so this is the next best check that the one generated
+C file still compiles there: __APPLE__ instead of __linux__, the Linux-only
+socket names removed, and libproc/sysctl declared as the SDK declares them.
+A Linux-only call or constant used outside a stub fails this test.  The real
+SDK check runs in the macOS CI job (.github/workflows/ci.yml).
+"""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+import subprocess
+import sysconfig
+
+import pytest
+
+import sockdiag
+from sockdiag._common import LINUX
+
+GENERATED_C = pathlib.Path(sockdiag.__file__).parent / "_fast.c"
+
+# Included before anything else: the system headers' guards make later
+# includes no-ops, so the names undefined here stay undefined.
+MACOS_VIEW = """
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/ioctl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <linux/sockios.h>
+#undef SO_DOMAIN
+#undef SO_PROTOCOL
+#undef SO_MEMINFO
+#undef SO_PEEK_OFF
+#undef SIOCINQ
+#undef SIOCOUTQ
+#undef SIOCOUTQNSD
+#undef SOL_TCP
+#undef TCP_INFO
+#undef TCP_CONGESTION
+#undef AF_NETLINK
+#undef PF_NETLINK
+#undef SOCK_CLOEXEC
+"""
+LIBPROC_H = """
+#include <stdint.h>
+int proc_pidinfo(int pid, int flavor, uint64_t arg, void *buffer, int buffersize);
+int proc_pidfdinfo(int pid, int fd, int flavor, void *buffer, int buffersize);
+"""
+SYSCTL_H = """
+#include <stddef.h>
+int sysctl(int *name, unsigned int namelen, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
+"""
+
+
+@pytest.mark.skipif(not LINUX, reason="simulates macOS on Linux; on macOS the real build is the check")
+@pytest.mark.skipif(not GENERATED_C.exists(), reason="needs the generated _fast.c (an in-place build)")
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
+def test_generated_c_compiles_as_macos(tmp_path):
+    (tmp_path / "sys").mkdir()
+    (tmp_path / "libproc.h").write_text(LIBPROC_H)
+    (tmp_path / "sys" / "sysctl.h").write_text(SYSCTL_H)
+    (tmp_path / "macos_view.h").write_text(MACOS_VIEW)
+    result = subprocess.run(
+        ["cc", "-fsyntax-only", "-U__linux__", "-D__APPLE__",
+         "-Werror=implicit-function-declaration",
+         "-include", str(tmp_path / "macos_view.h"), f"-I{tmp_path}",
+         f"-I{sysconfig.get_paths()['include']}", f"-I{GENERATED_C.parent}", str(GENERATED_C)],
+        capture_output=True, text=True, timeout=120,
+    )
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert result.returncode == 0, "\n".join(errors[:20]) or result.stderr[-2000:]

@@ -1,0 +1,289 @@
+"""The macOS platform module: its pure parts everywhere, its syscalls on macOS.
+
+On Linux the syscalls are stubs that must say NotSupported; on macOS (the CI
+job) the same tests run against the real kernel, cross-checked with the
+system's own tools.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+
+import pytest
+
+import darwin_buffers as mk
+import sockdiag
+from sockdiag import _darwin, decode
+from sockdiag._common import MACOS, InterfaceCounters, NotSupported, SendBuffer, TcpInfo
+from loopback import connected_pair, drain, fill, wait_until
+
+requires_macos = pytest.mark.skipif(not MACOS, reason="needs macOS (runs in the macOS CI job)")
+requires_not_macos = pytest.mark.skipif(MACOS, reason="checks the non-macOS stubs")
+
+
+def _counters(name, index, rx_bytes, tx_bytes):
+    return InterfaceCounters(name=name, index=index, is_up=True, mtu=1500, rx_bytes=rx_bytes,
+                             tx_bytes=tx_bytes, rx_packets=1, tx_packets=2, rx_errors=0,
+                             tx_errors=0, rx_drops=0, tx_drops=0)
+
+
+def test_exact_bytes_replace_the_rounded_ones():
+    listed = decode.iflist2_darwin(
+        mk.ifinfo2(1, {mk.RTA_IFP: mk.sockaddr_dl(1, "lo0")}, ibytes=1024, obytes=2048, ipackets=7)
+        + mk.ifinfo2(4, {mk.RTA_IFP: mk.sockaddr_dl(4, "en0")}, ibytes=3072)
+        + mk.ifinfo2(9, {mk.RTA_IFP: mk.sockaddr_dl(9, "utun3")}, ibytes=4096))
+    exact = [
+        decode.ifmibdata_darwin(mk.ifmibdata("lo0", ibytes=5 * 2**32 + 1500, obytes=2100), 1),
+        decode.ifmibdata_darwin(mk.ifmibdata("en0", ibytes=3333), 5),  # re-attached: new index
+    ]
+    merged = _darwin.with_exact_bytes(listed, exact)
+    assert (merged["lo0"].rx_bytes, merged["lo0"].tx_bytes) == (5 * 2**32 + 1500, 2100)
+    assert merged["lo0"].rx_packets == 7  # the rest is IFLIST2's
+    assert merged["en0"].rx_bytes is None and merged["en0"].tx_bytes is None
+    assert merged["utun3"].rx_bytes is None
+
+
+def test_fd_type_counts_and_hint():
+    fds = decode.proc_fdlist_darwin(mk.fd_list([(0, 1), (3, 2), (4, 9), (5, 10), (6, 10), (7, 2)]))
+    usn = _darwin.count_fd_types(42, fds)
+    assert (usn.socket_fds, usn.channel_fds, usn.netpolicy_fds, usn.nexus_fds) == (2, 2, 1, 0)
+    assert usn.has_userspace_flows and "skywalkctl flow -P 42" in usn.hint
+    plain = _darwin.count_fd_types(42, [(0, "vnode"), (3, "socket"), (4, "netpolicy")])
+    assert not plain.has_userspace_flows and plain.hint is None
+
+
+def test_queue_delay():
+    assert _darwin.queue_delay_s(125_000, 1_000_000) == 1.0
+    assert _darwin.queue_delay_s(0, 0) == 0.0  # nothing waits
+    assert _darwin.queue_delay_s(125_000, 0) is None
+    assert _darwin.queue_delay_s(None, 1_000_000) is None
+
+
+def test_state_names_as_linux_spells_them():
+    assert _darwin._wanted_states(None) is None
+    assert _darwin._wanted_states(["established", "close-wait"]) == {"ESTABLISHED", "CLOSE_WAIT"}
+    with pytest.raises(ValueError, match="unknown TCP state"):
+        _darwin._wanted_states(["ESTABLISHED", "bogus"])
+
+
+def test_split_of_own_socket():
+    info = decode.socket_fdinfo_darwin(mk.socket_fdinfo(snd_cc=1000, snd_hiwat=4000, mss=1448), 5)
+    tcp = TcpInfo(state="ESTABLISHED", snd_bw_bps=80_000)
+    split = _darwin.split_socket_info(info, SendBuffer(size=4096, unacked=600, unsent=500, free=2996), tcp)
+    assert (split.send_queue, split.unacked, split.unsent, split.free, split.sndbuf) == (
+        1100, 600, 500, 2996, 4096)
+    assert split.queue_delay_s == pytest.approx(0.05) and split.tcp is tcp
+    assert split.local == info.local and split.fd == 5
+
+
+def test_undecodable_kernel_answer_is_one_line_not_supported(monkeypatch):
+    # A macOS whose layouts differ: the decoders' ValueError reaches the user
+    # as NotSupported, which the CLI prints as one line.
+    monkeypatch.setattr(_darwin._fast, "darwin_proc_fdlist", lambda pid: b"\0" * 7)
+    with pytest.raises(NotSupported, match="layout sockdiag does not know"):
+        _darwin.process_sockets(123)
+    with pytest.raises(ValueError, match="unknown TCP state"):
+        _darwin.process_sockets(123, states=["bogus"])  # the caller's mistake stays ValueError
+
+
+def test_own_split_keeps_the_libproc_view_when_the_fd_changed():
+    # The fd was closed or reused between the listing and the read: no split,
+    # no exception, no leaked descriptor.
+    read_end, write_end = os.pipe()
+    client, server = connected_pair()
+    try:
+        open_before = len(os.listdir("/dev/fd"))
+        not_a_socket = decode.socket_fdinfo_darwin(mk.socket_fdinfo(), read_end)
+        assert _darwin._with_own_split(not_a_socket) is not_a_socket
+        other_connection = decode.socket_fdinfo_darwin(
+            mk.socket_fdinfo(local=("127.0.0.1", 1), remote=("127.0.0.1", 2)), client.fileno())
+        assert _darwin._with_own_split(other_connection) is other_connection
+        assert len(os.listdir("/dev/fd")) == open_before
+    finally:
+        for fd in (read_end, write_end):
+            os.close(fd)
+        client.close()
+        server.close()
+
+
+def test_public_names_by_platform():
+    assert hasattr(sockdiag, "userspace_networking") == MACOS
+    assert ("userspace_networking" in sockdiag.__all__) == MACOS
+
+
+@requires_not_macos
+@pytest.mark.parametrize("call", [
+    lambda: _darwin.interfaces(),
+    lambda: _darwin.process_sockets(os.getpid()),
+    lambda: _darwin.userspace_networking(os.getpid()),
+    lambda: _darwin.fd_headroom(os.getpid()),
+], ids=["interfaces", "process_sockets", "userspace_networking", "fd_headroom"])
+def test_syscalls_elsewhere_are_not_supported(call):
+    with pytest.raises(NotSupported, match="macOS only"):
+        call()
+
+
+@requires_not_macos
+def test_tcp_info_elsewhere_is_not_supported():
+    client, server = connected_pair()
+    with client, server, pytest.raises(NotSupported):
+        _darwin.tcp_info(client)
+
+
+# --- the real kernel (macOS CI job) --------------------------------------------------
+
+
+def _reference_send_buffer(sock: socket.socket) -> SendBuffer:
+    """The macOS split from Python's own getsockopt and struct (the oracle)."""
+    sndbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+    nwrite = sock.getsockopt(socket.SOL_SOCKET, 0x1024)  # SO_NWRITE
+    (txunacked,) = struct.unpack_from("<Q", sock.getsockopt(socket.IPPROTO_TCP, 0x200, 512), 92)
+    unacked = min(txunacked, nwrite)
+    return SendBuffer(size=sndbuf, unacked=unacked, unsent=nwrite - unacked, free=max(sndbuf - nwrite, 0))
+
+
+@requires_macos
+def test_send_buffer_split_on_macos(family):
+    client, server = connected_pair(family)
+    with client, server:
+        written = fill(client)
+        buffer = sockdiag.send_buffer(client)
+        assert buffer.unacked + buffer.unsent > 0 and buffer.free >= 0
+        # The peer does not read: once its window is full the numbers hold still.
+        wait_until(lambda: sockdiag.send_buffer(client) == _reference_send_buffer(client))
+        info = sockdiag.tcp_info(client)
+        assert info.state == "ESTABLISHED" and info.send_buffer_bytes is not None
+        assert info.bytes_sent is not None and info.rtt_us is not None
+        drain(server, written)
+        wait_until(lambda: sockdiag.send_buffer(client).inflight == 0)
+
+
+@requires_macos
+def test_unix_stream_is_refused_clearly_on_macos():
+    a, b = socket.socketpair()
+    with a, b, pytest.raises(sockdiag.UnsuitableSocket, match="peer"):
+        sockdiag.send_buffer(a)
+
+
+@requires_macos
+def test_notsent_lowat_on_macos():
+    client, server = connected_pair()
+    with client, server:
+        assert sockdiag.get_notsent_lowat(client) is None
+        sockdiag.set_notsent_lowat(client, 16384)
+        assert sockdiag.get_notsent_lowat(client) == 16384
+        sockdiag.set_notsent_lowat(client, None)
+        assert sockdiag.get_notsent_lowat(client) is None
+
+
+@requires_macos
+def test_process_sockets_of_self_on_macos():
+    client, server = connected_pair()
+    with client, server:
+        written = fill(client)
+        port = client.getsockname()[1]
+        sockets = _darwin.process_sockets(os.getpid())
+        mine = [s for s in sockets if s.local_port == port]
+        assert len(mine) == 1
+        assert mine[0].fd == client.fileno() and mine[0].state == "ESTABLISHED"
+        assert mine[0].unacked is not None and mine[0].unsent is not None
+        assert mine[0].send_queue == mine[0].unacked + mine[0].unsent > 0
+        assert any(s.remote_port == port for s in sockets)  # the server side
+        listening = _darwin.process_sockets(os.getpid(), states=["listen"])
+        assert all(s.state == "LISTEN" for s in listening)
+        drain(server, written)
+
+
+@requires_macos
+def test_process_sockets_of_another_process_on_macos():
+    # A child holding a connection: only the libproc view (no split) is given.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        child = subprocess.Popen(
+            [sys.executable, "-c",
+             "import socket, sys, time\n"
+             "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
+             "s.sendall(b'x' * 1000)\n"
+             "print('ok', flush=True); time.sleep(30)\n", str(port)],
+            stdout=subprocess.PIPE, text=True)
+        try:
+            assert child.stdout.readline().strip() == "ok"
+            sockets = _darwin.process_sockets(child.pid)
+            mine = [s for s in sockets if s.remote_port == port]
+            assert len(mine) == 1, sockets
+            assert mine[0].unacked is None and mine[0].unsent is None
+            assert mine[0].sndbuf and mine[0].send_queue is not None
+        finally:
+            child.kill()
+            child.wait()
+
+
+@requires_macos
+def test_process_sockets_errors_on_macos():
+    with pytest.raises(sockdiag.NoSuchProcess):
+        _darwin.process_sockets(2**22 + 12345)
+    if os.geteuid() != 0:
+        with pytest.raises(sockdiag.AccessDenied):
+            _darwin.process_sockets(1)  # launchd
+
+
+@requires_macos
+def test_userspace_networking_and_fd_headroom_of_self_on_macos():
+    client, server = connected_pair()
+    with client, server:
+        usn = _darwin.userspace_networking(os.getpid())
+        assert usn.socket_fds >= 2
+        open_fds, limit = _darwin.fd_headroom(os.getpid())
+        assert open_fds >= 3 and (limit is None or limit >= open_fds)
+
+
+def _netstat_bytes(name: str) -> tuple[int, int]:
+    """(Ibytes, Obytes) of one interface from Apple's own netstat -ib."""
+    out = subprocess.run(["netstat", "-ibn", "-I", name], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    header = out[0].split()
+    row = next(line.split() for line in out[1:] if line.split()[0] == name and "<Link" in line)
+    # Link rows have no Address column value when the interface has no MAC.
+    offset = len(row) - len(header)
+    return int(row[header.index("Ibytes") + offset]), int(row[header.index("Obytes") + offset])
+
+
+@requires_macos
+@pytest.mark.skipif(shutil.which("netstat") is None, reason="needs netstat")
+def test_interfaces_on_macos_against_netstat():
+    counters = sockdiag._platform.interfaces()
+    assert "lo0" in counters
+    lo = counters["lo0"]
+    assert lo.is_up and lo.index and lo.mtu and lo.rx_bytes is not None
+    ours_before = lo.rx_bytes
+    netstat_rx, _ = _netstat_bytes("lo0")
+    ours_after = sockdiag._platform.interfaces()["lo0"].rx_bytes
+    # Loopback moves while we look: netstat's value lies between our two reads
+    # (allowing 1 KiB of rounding in case this interpreter is not Apple-signed).
+    assert ours_before - 1024 <= netstat_rx <= ours_after + 1024
+
+
+@requires_macos
+def test_watch_json_of_own_process_on_macos():
+    from click.testing import CliRunner
+
+    from sockdiag.cli import cli
+
+    client, server = connected_pair()
+    with client, server:
+        written = fill(client)
+        result = CliRunner().invoke(cli, ["watch", str(os.getpid()), "--once", "--json"])
+        assert result.exit_code == 0, result.output
+        sample = json.loads(result.output.splitlines()[0])
+        port = client.getsockname()[1]
+        mine = [s for s in sample["sockets"] if s["local"].endswith(f":{port}")]
+        assert len(mine) == 1 and mine[0]["unacked"] is not None and mine[0]["unsent"] is not None
+        drain(server, written)

@@ -1,0 +1,354 @@
+"""Interface counters: sockdiag.interfaces() against /proc/net/dev and `ip -s -j link`.
+
+In the test process's own namespace other programs move the counters, so
+values are checked between two readings of the oracle taken around ours.
+In namespaces the tests create, nothing else runs, so values must be equal.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import ctypes
+import errno
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+
+import sockdiag
+from sockdiag import InterfaceCounters, _fast
+
+from conftest import drain, requires_linux, requires_root, wait_until
+
+pytestmark = requires_linux
+
+requires_ip = pytest.mark.skipif(shutil.which("ip") is None, reason="needs ip from iproute2")
+
+COUNTERS = ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "rx_errors", "tx_errors", "tx_drops")
+
+
+def proc_net_dev(path: str = "/proc/thread-self/net/dev") -> dict[str, dict[str, int]]:
+    """/proc/net/dev of the calling thread's namespace, by interface."""
+    result = {}
+    with open(path) as f:
+        for line in f.readlines()[2:]:
+            name, numbers = line.split(":", 1)
+            v = [int(x) for x in numbers.split()]
+            result[name.strip()] = {
+                "rx_bytes": v[0], "rx_packets": v[1], "rx_errors": v[2], "rx_drop_and_missed": v[3],
+                "tx_bytes": v[8], "tx_packets": v[9], "tx_errors": v[10], "tx_drops": v[11],
+            }
+    return result
+
+
+def ip_links(netns: str | None = None) -> dict[str, dict]:
+    """`ip -s -j link show` (in netns when given), by interface."""
+    command = ["ip", "-s", "-j", "link", "show"]
+    if netns:
+        command[1:1] = ["-n", netns]
+    links = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+    return {link["ifname"]: link for link in links}
+
+
+def ip_counters(link: dict) -> dict[str, int]:
+    rx, tx = link["stats64"]["rx"], link["stats64"]["tx"]
+    return {
+        "rx_bytes": rx["bytes"], "rx_packets": rx["packets"], "rx_errors": rx["errors"],
+        "rx_drops": rx["dropped"], "tx_bytes": tx["bytes"], "tx_packets": tx["packets"],
+        "tx_errors": tx["errors"], "tx_drops": tx["dropped"],
+    }
+
+
+# --- network namespaces the tests create --------------------------------------
+
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class Netns:
+    """A network namespace `sdtest-…` with a thread living in it.
+
+    ``run(fn, *args)`` calls fn in that thread: sockets it creates (and the
+    netlink socket of sockdiag.interfaces()) belong to the namespace.
+    """
+
+    def __init__(self) -> None:
+        self.name = f"sdtest-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        subprocess.run(["ip", "netns", "add", self.name], check=True)
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, initializer=self._enter)
+        self.run(lambda: None)  # fail here, not later, if setns does not work
+        self.sh("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")  # no IPv6 chatter
+        self.sh("sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
+        self.ip("link", "set", "lo", "up")
+
+    def _enter(self) -> None:
+        fd = os.open(f"/var/run/netns/{self.name}", os.O_RDONLY)
+        try:
+            if _libc.setns(fd, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns")
+        finally:
+            os.close(fd)
+
+    def run(self, fn, *args):
+        return self._pool.submit(fn, *args).result(timeout=60)
+
+    def sh(self, *command: str) -> None:
+        subprocess.run(["ip", "netns", "exec", self.name, *command], check=True)
+
+    def ip(self, *args: str) -> None:
+        subprocess.run(["ip", "-n", self.name, *args], check=True)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        subprocess.run(["ip", "netns", "delete", self.name], check=False)
+
+
+@pytest.fixture
+def netns_factory():
+    created: list[Netns] = []
+
+    def make() -> Netns:
+        ns = Netns()
+        created.append(ns)
+        return ns
+
+    try:
+        yield make
+    finally:
+        for ns in created:
+            ns.close()
+
+
+def generate_loopback_traffic(nbytes: int = 1 << 20, host: str = "127.0.0.1") -> None:
+    """Send nbytes over a TCP connection on loopback (bounded, closed on exit)."""
+    with socket.socket() as listener:
+        listener.bind((host, 0))
+        listener.listen(1)
+        with socket.create_connection(listener.getsockname(), timeout=5) as client:
+            server, _ = listener.accept()
+            with server:
+                reader = threading.Thread(target=drain, args=(server, nbytes))
+                reader.start()
+                client.sendall(b"x" * nbytes)
+                reader.join(10)
+
+
+# --- the test process's own namespace: ours between two oracle readings --------
+
+
+def assert_between(name: str, before: dict, ours: InterfaceCounters, after: dict) -> None:
+    for key in before:
+        if key == "rx_drop_and_missed":
+            # /proc adds rx_missed_errors to rx_dropped
+            assert ours.rx_drops <= after[key], name
+            continue
+        assert before[key] <= getattr(ours, key) <= after[key], (name, key)
+
+
+def test_interfaces_between_two_proc_net_dev_readings():
+    generate_loopback_traffic()
+    before = proc_net_dev()
+    ours = sockdiag.interfaces()
+    after = proc_net_dev()
+    # Other programs may add or remove interfaces meanwhile.
+    assert set(before) & set(after) <= set(ours) <= set(before) | set(after)
+    for name in set(before) & set(after) & set(ours):
+        assert ours[name].name == name
+        assert_between(name, before[name], ours[name], after[name])
+    assert ours["lo"].rx_bytes >= 1 << 20
+
+
+@requires_ip
+def test_interfaces_between_two_ip_link_readings():
+    generate_loopback_traffic()
+    before = ip_links()
+    ours = sockdiag.interfaces()
+    after = ip_links()
+    assert set(before) & set(after) <= set(ours) <= set(before) | set(after)
+    for name in set(before) & set(after) & set(ours):
+        counters = ours[name]
+        assert counters.index == before[name]["ifindex"]
+        assert counters.mtu == before[name]["mtu"]
+        assert counters.is_up == ("UP" in before[name]["flags"])
+        for key, low in ip_counters(before[name]).items():
+            assert low <= getattr(counters, key) <= ip_counters(after[name])[key], (name, key)
+
+
+def test_loopback_counters_move_with_traffic():
+    before = sockdiag.interfaces()["lo"]
+    generate_loopback_traffic(4 << 20)
+    after = sockdiag.interfaces()["lo"]
+    # Both directions of one TCP connection cross lo: payload is counted once
+    # as transmitted and once as received, headers add to it.
+    assert after.tx_bytes - before.tx_bytes >= 4 << 20
+    assert after.rx_bytes - before.rx_bytes >= 4 << 20
+    assert after.tx_packets > before.tx_packets
+    assert after.is_up and after.mtu == 65536 and after.index == 1
+
+
+# --- namespaces the tests create: nothing else moves the counters --------------
+
+
+@requires_root
+@requires_ip
+def test_fresh_namespace_loopback_equals_proc_and_ip(netns_factory):
+    ns = netns_factory()
+    ns.run(generate_loopback_traffic, 3 << 20)
+    ours = ns.run(sockdiag.interfaces)
+    assert set(ours) == {"lo"}
+    proc = ns.run(proc_net_dev)["lo"]
+    ip = ip_counters(ip_links(ns.name)["lo"])
+    for key in COUNTERS:
+        assert getattr(ours["lo"], key) == proc[key] == ip[key], key
+    assert ours["lo"].rx_bytes >= 3 << 20
+
+
+@requires_root
+@requires_ip
+def test_veth_pair_between_namespaces(netns_factory):
+    a, b = netns_factory(), netns_factory()
+    a.ip("link", "add", "sdveth0", "type", "veth", "peer", "name", "sdveth1", "netns", b.name)
+    a.ip("addr", "add", "10.213.0.1/30", "dev", "sdveth0")
+    b.ip("addr", "add", "10.213.0.2/30", "dev", "sdveth1")
+    a.ip("link", "set", "sdveth0", "up")
+    b.ip("link", "set", "sdveth1", "up")
+
+    start_a, start_b = a.run(sockdiag.interfaces)["sdveth0"], b.run(sockdiag.interfaces)["sdveth1"]
+    nbytes = 2 << 20
+    listener = b.run(socket.create_server, ("10.213.0.2", 0))
+    with listener:
+        client = a.run(socket.create_connection, ("10.213.0.2", listener.getsockname()[1]), 5)
+        server, _ = listener.accept()
+        with client, server:
+            reader = threading.Thread(target=drain, args=(server, nbytes))
+            reader.start()
+            client.sendall(b"y" * nbytes)
+            reader.join(10)
+
+    def settled():
+        end_a, end_b = a.run(sockdiag.interfaces)["sdveth0"], b.run(sockdiag.interfaces)["sdveth1"]
+        same = (end_a.tx_bytes == end_b.rx_bytes and end_a.rx_bytes == end_b.tx_bytes
+                and end_a.tx_packets == end_b.rx_packets and end_a.rx_packets == end_b.tx_packets)
+        return same and (end_a, end_b)
+
+    end_a, end_b = wait_until(settled)
+    assert end_a.tx_bytes - start_a.tx_bytes >= nbytes
+    assert end_b.rx_bytes - start_b.rx_bytes >= nbytes
+    assert end_a.tx_drops == end_b.rx_drops == 0
+    assert end_a.is_up and end_b.is_up and end_a.mtu == end_b.mtu == 1500
+    for ns, name, ours in ((a, "sdveth0", end_a), (b, "sdveth1", end_b)):
+        proc = ns.run(proc_net_dev)[name]
+        ip_link = ip_links(ns.name)[name]
+        assert ours.index == ip_link["ifindex"]
+        for key in COUNTERS:
+            assert getattr(ours, key) == proc[key] == ip_counters(ip_link)[key], (name, key)
+
+
+@requires_root
+@requires_ip
+def test_counter_beyond_4_gib_does_not_wrap(netns_factory):
+    # lo of a fresh namespace starts at 0.  66,000 UDP datagrams of 65,507
+    # bytes to a closed port: 65,535 bytes each on the wire (lo's MTU is 64 KiB,
+    # no fragments), 4.33 GB in all, plus the ICMP errors coming back; about
+    # half a second of copying.
+    ns = netns_factory()
+    datagrams, payload = 66_000, b"\0" * 65_507
+
+    def blast() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for _ in range(datagrams):
+                sock.sendto(payload, ("127.0.0.1", 9))
+
+    ns.run(blast)
+    lo = ns.run(sockdiag.interfaces)["lo"]
+    assert lo.tx_bytes >= datagrams * 65_535 > 1 << 32
+    assert lo.rx_bytes == lo.tx_bytes
+    assert lo.tx_packets >= datagrams
+    proc = ns.run(proc_net_dev)["lo"]
+    ip = ip_counters(ip_links(ns.name)["lo"])
+    for key in COUNTERS:
+        assert getattr(lo, key) == proc[key] == ip[key], key
+
+
+@requires_root
+def test_interfaces_follow_the_calling_threads_namespace(netns_factory):
+    ns = netns_factory()
+    ns.ip("link", "add", "sdveth0", "type", "veth", "peer", "name", "sdveth1")
+    inside = ns.run(sockdiag.interfaces)
+    assert set(inside) == {"lo", "sdveth0", "sdveth1"}
+    assert inside["sdveth0"].is_up is False and inside["lo"].is_up is True
+    assert "sdveth0" not in sockdiag.interfaces()
+
+
+@pytest.fixture
+def churning_namespace(netns_factory, tmp_path):
+    """A namespace with lo + 100 veth ends, where a veth pair is created and deleted in a loop.
+
+    The dump spans several datagrams, and about 7% of dumps (measured here)
+    come back marked NLM_F_DUMP_INTR.
+    """
+    ns = netns_factory()
+    batch = tmp_path / "links.ip"
+    batch.write_text("".join(f"link add sdv{i}a type veth peer name sdv{i}b\n" for i in range(50)))
+    ns.ip("-batch", str(batch))
+    stop = threading.Event()
+
+    def churn() -> None:
+        while not stop.is_set():
+            ns.ip("link", "add", "sdchurn0", "type", "veth", "peer", "name", "sdchurn1")
+            ns.ip("link", "delete", "sdchurn0")
+
+    churner = threading.Thread(target=churn)
+    churner.start()
+    try:
+        yield ns
+    finally:
+        stop.set()
+        churner.join(30)
+
+
+def capture_until(predicate, timeout: float = 5.0):
+    """Call predicate until it returns a value (not None) or the time is up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found is not None:
+            return found
+    raise AssertionError(f"nothing found within {timeout} s")
+
+
+@requires_root
+@requires_ip
+def test_interrupted_dumps_are_detected_and_retried(churning_namespace):
+    ns = churning_namespace
+
+    def one_interrupted_attempt():
+        try:
+            _fast.rtnl_interfaces(1)
+        except OSError as err:
+            assert err.errno == errno.EAGAIN
+            return err
+        return None
+
+    # A single dump that comes back interrupted is refused, not returned ...
+    ns.run(capture_until, one_interrupted_attempt)
+
+    # ... and with retries every call succeeds, each result one snapshot:
+    # every static link, and both ends of the churned pair or neither.
+    def snapshots() -> int:
+        static = {f"sdv{i}{end}" for i in range(50) for end in "ab"} | {"lo"}
+        deadline, count = time.monotonic() + 1.0, 0
+        while time.monotonic() < deadline:
+            names = set(sockdiag.interfaces())
+            assert names - static in (set(), {"sdchurn0", "sdchurn1"})
+            assert static <= names
+            count += 1
+        return count
+
+    assert ns.run(snapshots) > 20

@@ -1,0 +1,167 @@
+"""`sockdiag ifstat` and the rates behind it: CliRunner, a subprocess, a real terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import sockdiag
+from sockdiag import InterfaceCounters, InterfaceRates, SockdiagError
+from sockdiag.cli import cli
+from sockdiag.cli.ifstat import busiest_interfaces_line, human_bytes, human_count
+
+from conftest import requires_linux, wait_until
+from test_interfaces import generate_loopback_traffic
+
+pytestmark = requires_linux
+
+SOCKDIAG = str(Path(sys.executable).parent / "sockdiag")
+RATE_KEYS = ("rx_bytes_per_s", "tx_bytes_per_s", "rx_packets_per_s", "tx_packets_per_s")
+
+
+def counters(name: str, rx_bytes, tx_bytes, rx_packets=0, tx_packets=0) -> InterfaceCounters:
+    return InterfaceCounters(name=name, index=1, is_up=True, mtu=1500,
+                             rx_bytes=rx_bytes, tx_bytes=tx_bytes,
+                             rx_packets=rx_packets, tx_packets=tx_packets,
+                             rx_errors=0, tx_errors=0, rx_drops=0, tx_drops=0)
+
+
+# --- rates from two typed samples ------------------------------------------------
+
+
+def test_interface_rates():
+    before = {"a": counters("a", 1000, 0, 10, 0), "gone": counters("gone", 0, 0)}
+    after = {"a": counters("a", 3000, 500, 30, 5), "new": counters("new", 9, 9)}
+    rates = sockdiag.interface_rates(before, after, 2.0)
+    assert rates == {"a": InterfaceRates("a", 1000.0, 250.0, 10.0, 2.5)}
+
+
+def test_interface_rates_never_fake():
+    # Counters that went backwards (interface re-created) or are missing have no rate.
+    before = {"a": counters("a", 5000, None)}
+    after = {"a": counters("a", 10, 7)}
+    rate = sockdiag.interface_rates(before, after, 1.0)["a"]
+    assert rate.rx_bytes_per_s is None and rate.tx_bytes_per_s is None
+    assert rate.rx_packets_per_s == 0.0
+    with pytest.raises(ValueError):
+        sockdiag.interface_rates(before, after, 0.0)
+
+
+def test_busiest_interfaces_line():
+    before = {n: counters(n, 0, 0) for n in ("lo", "eth0", "eth1")}
+    after = {"lo": counters("lo", 10, 10), "eth0": counters("eth0", 2_500_000, 1000),
+             "eth1": counters("eth1", 0, 40_000)}
+    assert busiest_interfaces_line(before, after, 1.0) == (
+        "eth0 rx 2.5 MB/s tx 1.0 kB/s · eth1 rx 0 B/s tx 40.0 kB/s")
+    assert busiest_interfaces_line(before, after, 1.0, n=1).startswith("eth0 ")
+    assert busiest_interfaces_line({}, after, 1.0) == ""
+
+
+def test_human_units():
+    assert human_bytes(None) == "—"
+    assert human_bytes(999) == "999 B"
+    assert human_bytes(4_300_000_000) == "4.3 GB"
+    assert human_bytes(1500.0, "B/s") == "1.5 kB/s"
+    assert human_count(12_345) == "12.3k"
+    assert human_count(7) == "7"
+
+
+# --- the command -------------------------------------------------------------------
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, ["ifstat", *args])
+
+
+def test_once_json_is_one_sample_without_rates():
+    result = run("--once", "--json")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 1
+    sample = json.loads(lines[0])
+    assert abs(sample["time"] - time.time()) < 60
+    live = sockdiag.interfaces()
+    assert set(sample["interfaces"]) == set(live)
+    lo = sample["interfaces"]["lo"]
+    assert all(lo[key] is None for key in RATE_KEYS)
+    assert lo["index"] == live["lo"].index and lo["mtu"] == live["lo"].mtu
+    assert lo["rx_bytes"] <= live["lo"].rx_bytes
+
+
+def test_json_second_sample_has_rates_for_the_filtered_interface():
+    result = run("-n", "2", "-i", "0.2", "--json", "--interfaces", "lo")
+    assert result.exit_code == 0, result.output
+    first, second = (json.loads(line) for line in result.output.splitlines())
+    assert list(first["interfaces"]) == list(second["interfaces"]) == ["lo"]
+    assert 0.15 <= second["time"] - first["time"] < 1.0  # the loop keeps the interval
+    rates = second["interfaces"]["lo"]
+    assert all(isinstance(rates[key], float) and rates[key] >= 0 for key in RATE_KEYS)
+    moved = second["interfaces"]["lo"]["rx_bytes"] - first["interfaces"]["lo"]["rx_bytes"]
+    elapsed = second["time"] - first["time"]
+    assert rates["rx_bytes_per_s"] == pytest.approx(moved / elapsed, rel=0.5, abs=1)
+
+
+def test_filter_repeated_and_comma_separated():
+    names = sorted(sockdiag.interfaces())
+    if len(names) < 2:
+        pytest.skip("needs two interfaces")
+    result = run("--once", "--json", "-I", names[0], "--interfaces", f" {names[1]},")
+    assert result.exit_code == 0, result.output
+    assert sorted(json.loads(result.output)["interfaces"]) == names[:2]
+
+
+def test_table_once():
+    result = run("--once")
+    assert result.exit_code == 0, result.output
+    assert "IFACE" in result.output and "RX/s" in result.output
+    lo_row = next(line for line in result.output.splitlines() if line.startswith("lo "))
+    assert "up" in lo_row and "—" in lo_row and "65536" in lo_row
+
+
+def test_unknown_interface_is_an_error():
+    result = run("--once", "-I", "lo,sdnope0")
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SockdiagError)
+    assert "sdnope0" in str(result.exception)
+
+
+def test_unknown_interface_one_line_on_stderr():
+    done = subprocess.run([SOCKDIAG, "ifstat", "--interfaces", "sdnope0"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.startswith("sockdiag: no interface named sdnope0 (there are: ")
+    assert done.stderr.count("\n") == 1
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_live_view_in_a_real_terminal():
+    session = f"sdtest-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+    def screen() -> str:
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
+                              capture_output=True, text=True).stdout
+
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "30",
+                    f"{SOCKDIAG} ifstat -i 0.3 -I lo; echo EXIT=$?; sleep 60"], check=True)
+    try:
+        generate_loopback_traffic(8 << 20)
+        # The screen is redrawn: one header, a rate in the lo row after the second sample.
+        wait_until(lambda: "B/s" in screen(), timeout=10)
+        text = screen()
+        assert text.count("IFACE") == 1
+        assert any(line.startswith("lo ") and "B/s" in line for line in text.splitlines())
+        subprocess.run(["tmux", "send-keys", "-t", session, "C-c"], check=True)
+        wait_until(lambda: "EXIT=" in screen(), timeout=10)
+        assert "EXIT=130" in screen() and "Traceback" not in screen()
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
