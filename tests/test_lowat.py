@@ -7,6 +7,7 @@ check are gone afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -312,15 +313,23 @@ def test_shaped_run_reproduces_the_effect(no_leftovers, tmp_path):
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def _start_long_run():
-    """A run that would last a minute; returns it once its sender is running."""
+def _start_long_run(during_setup=False):
+    """A run that would last a minute; returned once both workers are running
+    (during_setup: as soon as its first namespace exists)."""
     process = subprocess.Popen(CLI + ["--lowat", "off", "--duration", "60", "--repeat", "1"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/")
 
+    def running_in(name):
+        with contextlib.suppress(topology.SetupError):  # not made yet
+            return topology._run(["ip", "netns", "pids", name]).split()
+        return []
+
     def sender_running():
-        names = namespaces_of(process.pid)
-        snd = [name for name in names if name.endswith("-snd")]
-        return snd and topology._run(["ip", "netns", "pids", snd[0]]).split()
+        names = sorted(namespaces_of(process.pid))
+        if during_setup:
+            return names
+        # Setup itself runs commands in the sender's namespace, never in the receiver's.
+        return len(names) == 3 and all(running_in(name) for name in names if name[-3:] != "rtr")
 
     try:
         wait_until(sender_running, timeout=20, step=0.05)
@@ -331,13 +340,14 @@ def _start_long_run():
 
 
 @requires_root
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_run_cleans_up(no_leftovers, signum):
-    process = _start_long_run()
+@pytest.mark.parametrize("during_setup", [False, True], ids=["running", "setup"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupted_run_cleans_up(no_leftovers, signum, during_setup):
+    process = _start_long_run(during_setup)
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=20)
-    assert process.returncode == 130
-    assert "Traceback" not in stderr
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr, stderr
     assert namespaces_of(process.pid) == []
 
 

@@ -360,15 +360,14 @@ def _shaped_path(rate_bps: int, queue_latency_us: int, delay_us: int,
     names = {role: f"{PREFIX}-{pid}-{_start_time(pid)}-{role}" for role in _ROLES}
     try:
         netem, setup_notices = _build_shaped(names, rate_bps, queue_latency_us, delay_us)
-    except BaseException:  # also Ctrl-C halfway: leave nothing behind
-        with _signals_blocked():
-            _remove_all(names.values())
+        info = PathInfo(
+            kind="shaped", rate_bps=rate_bps, queue_latency_ms=queue_latency_us / 1e3,
+            delay_ms=delay_us / 1e3 if netem else None, netem=netem,
+            namespaces=tuple(names[role] for role in _ROLES), kernel=os.uname().release,
+            tcp_wmem=_tcp_wmem(names["snd"]), notices=tuple(notices + setup_notices))
+    except BaseException:  # a failed build leaves nothing behind
+        _remove_all(names.values())
         raise
-    info = PathInfo(
-        kind="shaped", rate_bps=rate_bps, queue_latency_ms=queue_latency_us / 1e3,
-        delay_ms=delay_us / 1e3 if netem else None, netem=netem,
-        namespaces=tuple(names[role] for role in _ROLES), kernel=os.uname().release,
-        tcp_wmem=_tcp_wmem(names["snd"]), notices=tuple(notices + setup_notices))
     return Path(info, _RECEIVER_ADDRESS, names["snd"], names["rcv"])
 
 
@@ -384,6 +383,17 @@ def _loopback_path(reason: str, notices: list[str]) -> Path:
     return Path(info, "127.0.0.1", None, None)
 
 
+def _make_path(rate_bps: int, queue_latency_us: int, delay_us: int) -> Path:
+    notices: list[str] = []
+    reason = _shaped_unavailable()
+    if reason is None:
+        try:
+            return _shaped_path(rate_bps, queue_latency_us, delay_us, notices)
+        except SetupError as err:
+            reason = str(err)
+    return _loopback_path(reason, notices)
+
+
 @contextlib.contextmanager
 def open_path(rate_bps: int, queue_latency_us: int, delay_us: int) -> Iterator[Path]:
     """The shaped path (or loopback when it cannot be made), removed on exit.
@@ -391,18 +401,17 @@ def open_path(rate_bps: int, queue_latency_us: int, delay_us: int) -> Iterator[P
     Removes leftovers of killed runs first.  Cleanup runs on normal exit,
     on errors, on Ctrl-C, SIGTERM and SIGHUP.
     """
-    notices: list[str] = []
     with _signals_end_the_run():
-        reason = _shaped_unavailable()
-        path = None
-        if reason is None:
-            try:
-                path = _shaped_path(rate_bps, queue_latency_us, delay_us, notices)
-            except SetupError as err:
-                reason = str(err)
-        if path is None:
-            path = _loopback_path(reason, notices)
+        # Setup runs with these signals blocked: one that comes meanwhile is
+        # delivered once the path exists and its cleanup below is armed.
+        unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, _CLEANUP_SIGNALS)
         try:
+            path = _make_path(rate_bps, queue_latency_us, delay_us)
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
+            raise
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
             yield path
         finally:
             with _signals_blocked():
