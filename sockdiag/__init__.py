@@ -121,7 +121,8 @@ def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[So
     ("ESTABLISHED", "listen", "close-wait"…; filtered in the kernel).
 
     Linux: one NETLINK_SOCK_DIAG dump per address family matched against the
-    ``socket:[inode]`` links of ``/proc/<pid>/fd``.
+    ``socket:[inode]`` links of ``/proc/<pid>/fd``, in the process's own
+    network namespace (for a process in a container that needs root).
     Availability: Linux, macOS.
     Raises NoSuchProcess (no such pid, or it exited meanwhile), AccessDenied
     (root or the process's own user is needed), ValueError (unknown state).

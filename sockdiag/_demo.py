@@ -3,10 +3,11 @@
 One process holding, on loopback:
 
 * a bulk sender writing as fast as it can to a reader that reads only
-  ``READ_RATE`` bytes per second: its send buffer fills, the bytes wait
-  *unsent* in the kernel, and the reader's socket shows a full receive queue;
-* the same sender and reader over IPv6 with TCP_NOTSENT_LOWAT set: the same
-  throughput with a small unsent queue (the writer waits instead);
+  ``READ_RATE`` bytes per second: its send buffer fills and the bytes wait
+  *unsent* in the kernel, while the reader's socket holds what it has not
+  read yet (its receive queue);
+* the same sender and reader over IPv6 with TCP_NOTSENT_LOWAT set: about the
+  same throughput with a small unsent queue (the writer waits instead);
 * a few idle connections and the listening sockets.
 
 It prints one line of JSON naming the fds once every connection is up, and
@@ -93,6 +94,21 @@ def run(duration: float) -> None:
         stop.set()
         for sock in [bulk, slow, paced, paced_reader, *listeners] + [s for pair in idle for s in pair]:
             sock.close()
+
+
+def legend(roles: dict) -> list[str]:
+    """Lines for the view's header saying which fd plays which part (roles: workload's fds)."""
+    from ._watch import format_bytes
+
+    idle = ", ".join(str(fd) for fd in roles["idle"])
+    return [
+        f"demo: fd {roles['bulk']} writes flat out to a reader taking "
+        f"{format_bytes(READ_RATE)}/s: bytes wait UNSENT",
+        f"      fd {roles['paced']} same, IPv6, TCP_NOTSENT_LOWAT {format_bytes(LOWAT)}: "
+        "the writer waits instead",
+        f"      fds {roles['slow_reader']}, {roles['paced_reader']}: the readers (RECV-Q); "
+        f"fds {idle}: idle connections",
+    ]
 
 
 @contextlib.contextmanager

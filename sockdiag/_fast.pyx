@@ -83,7 +83,7 @@ cdef class _Layout:
             self.put(result, i, None)
         return result
 
-    cdef inline void put(self, object record, Py_ssize_t i, object value):
+    cdef inline void put(self, object record, Py_ssize_t i, object value) noexcept:
         cdef PyObject **slot = <PyObject **>((<char *><PyObject *>record) + self.offsets[i])
         Py_INCREF(value)
         if slot[0] != NULL:
@@ -321,17 +321,16 @@ cdef object _decode_linux_tcp_info(const unsigned char *buf, Py_ssize_t length):
         raise ValueError(f"tcp_info of {length} bytes: the shortest any kernel returns is 8")
     memcpy(&head, buf, 8)
     record = TCP_INFO.new()
-    cdef dict index = TCP_INFO.index
-    TCP_INFO.put(record, index["state"], _name(TCP_STATES, head.tcpi_state))
-    TCP_INFO.put(record, index["ca_state"], _name(TCP_CA_STATES, head.tcpi_ca_state, 0))
-    TCP_INFO.put(record, index["retransmits"], head.tcpi_retransmits)
-    TCP_INFO.put(record, index["probes"], head.tcpi_probes)
-    TCP_INFO.put(record, index["backoff"], head.tcpi_backoff)
-    TCP_INFO.put(record, index["options"], head.tcpi_options)
-    TCP_INFO.put(record, index["snd_wscale"], sd_tcpi_snd_wscale(&head))
-    TCP_INFO.put(record, index["rcv_wscale"], sd_tcpi_rcv_wscale(&head))
-    TCP_INFO.put(record, index["delivery_rate_app_limited"], bool(sd_tcpi_app_limited(&head)))
-    TCP_INFO.put(record, index["fastopen_client_fail"], sd_tcpi_fastopen_client_fail(&head))
+    TCP_INFO.put(record, TI_STATE, _name(TCP_STATES, head.tcpi_state))
+    TCP_INFO.put(record, TI_CA_STATE, _name(TCP_CA_STATES, head.tcpi_ca_state, 0))
+    TCP_INFO.put(record, TI_RETRANSMITS, head.tcpi_retransmits)
+    TCP_INFO.put(record, TI_PROBES, head.tcpi_probes)
+    TCP_INFO.put(record, TI_BACKOFF, head.tcpi_backoff)
+    TCP_INFO.put(record, TI_OPTIONS, head.tcpi_options)
+    TCP_INFO.put(record, TI_SND_WSCALE, sd_tcpi_snd_wscale(&head))
+    TCP_INFO.put(record, TI_RCV_WSCALE, sd_tcpi_rcv_wscale(&head))
+    TCP_INFO.put(record, TI_DELIVERY_RATE_APP_LIMITED, bool(sd_tcpi_app_limited(&head)))
+    TCP_INFO.put(record, TI_FASTOPEN_CLIENT_FAIL, sd_tcpi_fastopen_client_fail(&head))
     for i in range(SD_LINUX_TCP_INFO_NFIELDS):
         field = &sd_linux_tcp_info_fields[i]
         if field.offset + field.size > length:
@@ -349,6 +348,19 @@ cdef object _name(tuple names, unsigned int number, unsigned int first=1):
     if first <= number < <unsigned int>len(names):
         return names[number]
     return f"UNKNOWN({number})"
+
+
+# Slots of the first eight bytes' fields, looked up once rather than per call.
+cdef Py_ssize_t TI_STATE = TCP_INFO.index["state"]
+cdef Py_ssize_t TI_CA_STATE = TCP_INFO.index["ca_state"]
+cdef Py_ssize_t TI_RETRANSMITS = TCP_INFO.index["retransmits"]
+cdef Py_ssize_t TI_PROBES = TCP_INFO.index["probes"]
+cdef Py_ssize_t TI_BACKOFF = TCP_INFO.index["backoff"]
+cdef Py_ssize_t TI_OPTIONS = TCP_INFO.index["options"]
+cdef Py_ssize_t TI_SND_WSCALE = TCP_INFO.index["snd_wscale"]
+cdef Py_ssize_t TI_RCV_WSCALE = TCP_INFO.index["rcv_wscale"]
+cdef Py_ssize_t TI_DELIVERY_RATE_APP_LIMITED = TCP_INFO.index["delivery_rate_app_limited"]
+cdef Py_ssize_t TI_FASTOPEN_CLIENT_FAIL = TCP_INFO.index["fastopen_client_fail"]
 
 
 cdef Py_ssize_t LINUX_FIELD_SLOTS[MAX_FIELDS]

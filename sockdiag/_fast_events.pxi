@@ -80,7 +80,7 @@ def tcp_counters():
     dump the kernel marks interrupted (the table changed under it) is taken
     again.
     """
-    cdef int fd = sd_diag_socket()
+    cdef int fd = sd_diag_socket(0)
     if fd < 0:
         raise _oserror("socket(NETLINK_SOCK_DIAG)")
     cdef unsigned char *buf = <unsigned char *>malloc(DIAG_RECV_BUFFER)
@@ -232,7 +232,7 @@ cdef class DestroyListener:
     def __cinit__(self, int receive_buffer_bytes=EVENT_RCVBUF_BYTES):
         self.fd = -1
         self.overflows = 0
-        cdef int fd = sd_diag_socket()
+        cdef int fd = sd_diag_socket(0)
         if fd < 0:
             raise _oserror("socket(NETLINK_SOCK_DIAG)")
         if sd_diag_subscribe_destroy(fd) != 0:

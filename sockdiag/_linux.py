@@ -48,6 +48,7 @@ def set_notsent_lowat(sock, nbytes: Optional[int]) -> None:
 
 # TIME_WAIT and NEW_SYN_RECV sockets belong to no fd: never dumped unless asked.
 _STATE_NUMBERS = {name: number for number, name in enumerate(TCP_STATES) if name}
+_PID_MAX = 1 << 22  # the kernel's limit (PID_MAX_LIMIT on 64-bit)
 _DEFAULT_STATES = ~((1 << _STATE_NUMBERS["TIME_WAIT"]) | (1 << _STATE_NUMBERS["NEW_SYN_RECV"])) & 0xFFFFFFFF
 
 
@@ -55,6 +56,8 @@ def state_mask(states: Optional[Iterable[str]]) -> int:
     """sock_diag's state bitmask for state names ("ESTABLISHED", "syn-sent"…)."""
     if states is None:
         return _DEFAULT_STATES
+    if isinstance(states, str):
+        states = [states]
     mask = 0
     for state in states:
         key = state.upper().replace("-", "_")
@@ -76,11 +79,16 @@ def _process_state(pid: int) -> Optional[str]:
 
 def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[SocketInfo]:
     mask = state_mask(states)
+    if not 0 < pid <= _PID_MAX:
+        raise NoSuchProcess(pid)
     try:
         sockets = _fast.process_sockets_linux(pid, mask)
     except (FileNotFoundError, ProcessLookupError) as err:
         raise NoSuchProcess(pid) from err
     except PermissionError as err:
+        if err.filename and err.filename.endswith("/ns/net"):
+            raise AccessDenied(pid, f"pid {pid} is in another network namespace: only root "
+                                    "(CAP_SYS_ADMIN) can see its sockets") from err
         raise AccessDenied(pid) from err
     # A process exiting during the scan can leave a short list, not an error
     # (a zombie's fd table is empty): only a check afterwards tells them apart.

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, Sequence, TextIO
 
 from . import process_sockets
+from ._fast import json_objects
 from ._common import LINUX, NoSuchProcess, Record, SocketInfo
 
 HeaderLine = Callable[["ProcessSample", Optional["ProcessSample"]], Optional[str]]
@@ -44,31 +45,44 @@ class ProcessSample(Record):
 
 
 @dataclass(frozen=True, slots=True)
-class ProcessRates(Record):
-    """Byte rates of a process's sockets between two samples, in bits/s.
+class ByteRates(Record):
+    """Byte rates between two samples, in bits/s.
 
-    ``send_bps``: bytes_sent (retransmissions included); ``ack_bps``:
-    bytes_acked.  Sums over the sockets present in both samples.
+    ``send_bps``: from tcpi_bytes_sent (retransmissions included);
+    ``ack_bps``: from tcpi_bytes_acked.
     """
 
     send_bps: float
     ack_bps: float
 
 
-def rates(sample: ProcessSample, previous: Optional[ProcessSample]) -> Optional[ProcessRates]:
-    """Rates between previous and sample; None for the first sample."""
+def socket_rates(sample: ProcessSample, previous: Optional[ProcessSample]) -> dict[int, ByteRates]:
+    """Rates of each socket present in both samples, by inode; empty for the first sample."""
     if previous is None or sample.monotonic_s <= previous.monotonic_s:
-        return None
+        return {}
+    seconds = sample.monotonic_s - previous.monotonic_s
     before = {s.inode: s.tcp for s in previous.sockets if s.tcp is not None}
-    sent = acked = 0
+    found = {}
     for s in sample.sockets:
         old = before.get(s.inode)
-        if old is None or s.tcp is None:
-            continue
-        sent += (s.tcp.bytes_sent or 0) - (old.bytes_sent or 0)
-        acked += (s.tcp.bytes_acked or 0) - (old.bytes_acked or 0)
-    seconds = sample.monotonic_s - previous.monotonic_s
-    return ProcessRates(send_bps=8 * sent / seconds, ack_bps=8 * acked / seconds)
+        if old is not None and s.tcp is not None:
+            found[s.inode] = ByteRates(
+                send_bps=8 * ((s.tcp.bytes_sent or 0) - (old.bytes_sent or 0)) / seconds,
+                ack_bps=8 * ((s.tcp.bytes_acked or 0) - (old.bytes_acked or 0)) / seconds)
+    return found
+
+
+def rates(sample: ProcessSample, previous: Optional[ProcessSample]) -> Optional[ByteRates]:
+    """The process's rates (sums over the sockets in both samples); None for the first sample."""
+    return _total(sample, previous, socket_rates(sample, previous))
+
+
+def _total(sample: ProcessSample, previous: Optional[ProcessSample],
+           per_socket: dict[int, ByteRates]) -> Optional[ByteRates]:
+    if previous is None or sample.monotonic_s <= previous.monotonic_s:
+        return None
+    return ByteRates(send_bps=sum(r.send_bps for r in per_socket.values()),
+                     ack_bps=sum(r.ack_bps for r in per_socket.values()))
 
 
 def process_name(pid: int) -> Optional[str]:
@@ -172,25 +186,14 @@ SHORT_STATES = {"ESTABLISHED": "ESTAB", "FIN_WAIT1": "FIN-WAIT-1", "FIN_WAIT2": 
                 "LAST_ACK": "LAST-ACK", "TIME_WAIT": "TIME-WAIT"}
 
 
-def acked_rates(sample: ProcessSample, previous: Optional[ProcessSample]) -> dict[int, float]:
-    """Bytes acknowledged per second by socket inode, for sockets in both samples."""
-    if previous is None or sample.monotonic_s <= previous.monotonic_s:
-        return {}
-    before = {s.inode: s.tcp.bytes_acked for s in previous.sockets
-              if s.tcp is not None and s.tcp.bytes_acked is not None}
-    seconds = sample.monotonic_s - previous.monotonic_s
-    return {s.inode: (s.tcp.bytes_acked - before[s.inode]) / seconds for s in sample.sockets
-            if s.inode in before and s.tcp is not None and s.tcp.bytes_acked is not None}
-
-
-def table_row(s: SocketInfo, acked_per_s: Optional[float]) -> tuple:
-    """One row of the table (COLUMNS) for a socket."""
+def table_row(s: SocketInfo, rate: Optional[ByteRates]) -> tuple:
+    """One row of the table (COLUMNS) for a socket; rate None on the first sample."""
     tcp = s.tcp
     return (
         "-" if s.fd is None else s.fd, s.local, s.remote, SHORT_STATES.get(s.state, s.state),
         format_bytes(s.unacked), format_bytes(s.unsent), format_bytes(s.free),
         format_bytes(s.sndbuf), format_bytes(s.recv_queue),
-        "-" if acked_per_s is None else format_bytes(round(acked_per_s)),
+        "-" if rate is None else format_bytes(round(rate.ack_bps / 8)),
         format_seconds(s.queue_delay_s),
         format_seconds(tcp.rtt_us / 1e6) if tcp and tcp.rtt_us is not None else "-",
     )
@@ -209,8 +212,8 @@ def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: st
     """
     counts = Counter(s.state for s in sample.sockets)
     unacked, unsent = sample.totals()
-    rate = rates(sample, previous)
-    per_socket = acked_rates(sample, previous)
+    per_socket = socket_rates(sample, previous)
+    rate = _total(sample, previous, per_socket)
     stamp = time.strftime("%H:%M:%S", time.localtime(sample.time))
     lines = [
         f"pid {sample.pid} ({sample.name or '?'})  {stamp}  "
@@ -264,32 +267,35 @@ def table(rows: list[tuple], max_width: Optional[int], columns: Sequence[str] = 
 
 # --- JSON ----------------------------------------------------------------------
 
-def socket_json(s: SocketInfo) -> dict:
-    """The JSON object of one socket: send-buffer split plus the main TCP_INFO fields."""
-    tcp = s.tcp
-    return {
-        "fd": s.fd, "family": s.family, "local": s.local, "remote": s.remote, "state": s.state,
-        "unacked": s.unacked, "unsent": s.unsent, "free": s.free, "sndbuf": s.sndbuf,
-        "send_queue": s.send_queue, "recv_queue": s.recv_queue,
-        "queue_delay_s": s.queue_delay_s, "congestion": s.congestion,
-        "rtt_us": tcp.rtt_us if tcp else None,
-        "snd_cwnd_segs": tcp.snd_cwnd_segs if tcp else None,
-        "delivery_rate_bps": tcp.delivery_rate_bps if tcp else None,
-        "total_retrans": tcp.total_retrans if tcp else None,
-        "bytes_sent": tcp.bytes_sent if tcp else None,
-        "bytes_acked": tcp.bytes_acked if tcp else None,
-        "bytes_received": tcp.bytes_received if tcp else None,
-    }
+# (JSON key, SocketInfo attribute, TcpInfo attribute or None): one object per socket.
+SOCKET_JSON_FIELDS = (
+    ("fd", "fd", None), ("family", "family", None), ("local", "local", None),
+    ("remote", "remote", None), ("state", "state", None),
+    ("unacked", "unacked", None), ("unsent", "unsent", None), ("free", "free", None),
+    ("sndbuf", "sndbuf", None), ("send_queue", "send_queue", None),
+    ("recv_queue", "recv_queue", None), ("queue_delay_s", "queue_delay_s", None),
+    ("congestion", "congestion", None),
+    ("rtt_us", "tcp", "rtt_us"), ("snd_cwnd_segs", "tcp", "snd_cwnd_segs"),
+    ("delivery_rate_bps", "tcp", "delivery_rate_bps"), ("total_retrans", "tcp", "total_retrans"),
+    ("bytes_sent", "tcp", "bytes_sent"), ("bytes_acked", "tcp", "bytes_acked"),
+    ("bytes_received", "tcp", "bytes_received"),
+)
 
 
 def sample_json(sample: ProcessSample, previous: Optional[ProcessSample]) -> str:
-    """One line of JSON for a sample (rates are null on the first)."""
+    """One line of JSON for a sample (rates are null on the first).
+
+    ``{"time", "pid", "name", "send_bps", "ack_bps", "sockets": [...]}``, each
+    socket an object of SOCKET_JSON_FIELDS.
+    """
     rate = rates(sample, previous)
-    return json.dumps({
+    head = json.dumps({
         "time": sample.time, "pid": sample.pid, "name": sample.name,
         "send_bps": rate.send_bps if rate else None, "ack_bps": rate.ack_bps if rate else None,
-        "sockets": [socket_json(s) for s in sample.sockets],
-    }, separators=(",", ":"))
+    }, separators=(",", ":"), ensure_ascii=False)
+    # The sockets' objects are written by _fast: json.dumps of one dict per
+    # socket would take longer than the dump itself.
+    return head[:-1] + ',"sockets":' + json_objects(sample.sockets, SOCKET_JSON_FIELDS) + "}"
 
 
 # --- the loop ------------------------------------------------------------------

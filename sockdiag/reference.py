@@ -1,4 +1,4 @@
-"""Pure-Python reference of send_buffer and tcp_info (Linux).
+"""Pure-Python reference of send_buffer, tcp_info and process_sockets (Linux).
 
 Built only on fcntl.ioctl, socket.getsockopt and struct: the oracle the tests
 hold the Cython path to, and the baseline the benchmarks measure it against.
@@ -7,10 +7,12 @@ hold the Cython path to, and the baseline the benchmarks measure it against.
 from __future__ import annotations
 
 import fcntl
+import os
 import socket
 import struct
+from typing import Optional
 
-from ._common import TCP_CA_STATES, SendBuffer, TcpInfo, tcp_state_name
+from ._common import TCP_CA_STATES, SendBuffer, SocketInfo, TcpInfo, tcp_state_name
 
 SIOCOUTQ = 0x5411
 SIOCOUTQNSD = 0x894B
@@ -115,3 +117,142 @@ def tcp_info_linux(buf: bytes) -> TcpInfo:
             value = None if value == _U64_MAX else value * 8
         fields[name] = value
     return TcpInfo(**fields)
+
+
+# --- process sockets (sock_diag) -------------------------------------------------
+# The pure-Python twin of _fast_diag.pxi: the oracle its decoder is held to and
+# the baseline the benchmark measures it against.
+
+NETLINK_SOCK_DIAG = 4
+SOCK_DIAG_BY_FAMILY = 20
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+INET_DIAG_INFO, INET_DIAG_CONG, INET_DIAG_SKMEMINFO = 2, 4, 7
+_LINUX_AF_INET, _LINUX_AF_INET6 = 2, 10
+_NLMSGHDR = struct.Struct("=IHHII")
+_DIAG_MSG = struct.Struct("=BBBBHH16s16sI8sIIIII")  # inet_diag_msg, 72 bytes
+_RTATTR = struct.Struct("=HH")
+_DIAG_REQUEST = struct.Struct("=IHHII BBBBI HH16s16sI8s")
+_TCP_LISTEN = 10
+_NOTSENT, _DELIVERY_RATE = (
+    {name: offset for name, _, offset in _LINUX_TCP_INFO_OFFSETS}[field]
+    for field in ("notsent_bytes", "delivery_rate_bps"))
+_DIAG_EXT = (1 << (INET_DIAG_INFO - 1)) | (1 << (INET_DIAG_CONG - 1)) | (1 << (INET_DIAG_SKMEMINFO - 1))
+
+
+def socket_fds(pid: int) -> dict[int, int]:
+    """inode -> fd of the sockets in /proc/<pid>/fd (the first fd of each)."""
+    found: dict[int, int] = {}
+    path = f"/proc/{pid}/fd"
+    for name in os.listdir(path):
+        try:
+            link = os.readlink(f"{path}/{name}")
+        except FileNotFoundError:
+            continue  # closed since listed
+        if link.startswith("socket:["):
+            found.setdefault(int(link[8:-1]), int(name))
+    return found
+
+
+def inet_diag_dump(buf: bytes, fds: Optional[dict[int, int]] = None) -> list[SocketInfo]:
+    """struct-based decoder of sock_diag TCP dump bytes (see decode.inet_diag_dump)."""
+    out: list[SocketInfo] = []
+    seen: set[int] = set()
+    offset = 0
+    while offset + _NLMSGHDR.size <= len(buf):
+        length, kind, _, _, _ = _NLMSGHDR.unpack_from(buf, offset)
+        if length < _NLMSGHDR.size or length > len(buf) - offset:
+            raise ValueError(f"netlink message of {length} bytes at offset {offset}")
+        if kind == NLMSG_ERROR:
+            if length < _NLMSGHDR.size + 4:
+                raise ValueError("NLMSG_ERROR message without an error code")
+            (error,) = struct.unpack_from("=i", buf, offset + _NLMSGHDR.size)
+            if error:
+                raise OSError(abs(error), os.strerror(abs(error)))
+        elif kind == SOCK_DIAG_BY_FAMILY:
+            message = buf[offset + _NLMSGHDR.size:offset + length]
+            if len(message) < _DIAG_MSG.size:
+                raise ValueError(f"sock_diag message of {len(message)} bytes: shorter than inet_diag_msg")
+            inode = _DIAG_MSG.unpack_from(message)[14]
+            if fds is None or (inode and inode in fds and inode not in seen):
+                seen.add(inode)
+                out.append(_socket_info(message, None if fds is None else fds[inode]))
+        offset += (length + 3) & ~3
+    if offset < len(buf):
+        raise ValueError(f"{len(buf) - offset} bytes after the last netlink message")
+    return out
+
+
+def _socket_info(message: bytes, fd: Optional[int]) -> SocketInfo:
+    (family, state, _, _, sport, dport, src, dst, _, _, _, rqueue, wqueue, _,
+     inode) = _DIAG_MSG.unpack_from(message)
+    if family not in (_LINUX_AF_INET, _LINUX_AF_INET6):
+        raise ValueError(f"sock_diag message of address family {family}")
+    attributes = {}
+    offset = _DIAG_MSG.size
+    while offset + _RTATTR.size <= len(message):
+        length, kind = _RTATTR.unpack_from(message, offset)
+        if length < _RTATTR.size or length > len(message) - offset:
+            raise ValueError(f"attribute of {length} bytes at offset {offset}")
+        attributes[kind] = message[offset + _RTATTR.size:offset + length]
+        offset += (length + 3) & ~3
+    info = attributes.get(INET_DIAG_INFO)
+    tcp = tcp_info_linux(info) if info is not None else None
+    notsent = struct.unpack_from("=I", info, _NOTSENT)[0] if info and len(info) >= _NOTSENT + 4 else None
+    rate = struct.unpack_from("=Q", info, _DELIVERY_RATE)[0] if info and len(info) >= _DELIVERY_RATE + 8 else 0
+    mem = attributes.get(INET_DIAG_SKMEMINFO)
+    sndbuf = free = None
+    if mem is not None and len(mem) >= 24:
+        sndbuf, wmem_queued = struct.unpack_from("=I", mem, 12)[0], struct.unpack_from("=I", mem, 20)[0]
+        free = max(sndbuf - wmem_queued, 0)
+    cong = attributes.get(INET_DIAG_CONG)
+    python_family = socket.AF_INET if family == _LINUX_AF_INET else socket.AF_INET6
+    size = 4 if family == _LINUX_AF_INET else 16
+    listening = state == _TCP_LISTEN
+    known = notsent is not None and not listening
+    if not known:
+        delay = None
+    elif notsent == 0:
+        delay = 0.0
+    else:
+        delay = float(notsent) / float(rate) if rate not in (0, _U64_MAX) else None  # as C divides
+    return SocketInfo(
+        fd=fd, inode=inode, family="IPv4" if family == _LINUX_AF_INET else "IPv6",
+        local_address=socket.inet_ntop(python_family, src[:size]), local_port=socket.ntohs(sport),
+        remote_address=socket.inet_ntop(python_family, dst[:size]), remote_port=socket.ntohs(dport),
+        state=tcp_state_name(state),
+        send_queue=None if listening else wqueue,
+        unacked=max(wqueue - notsent, 0) if known else None,
+        unsent=notsent if known else None,
+        free=free, sndbuf=sndbuf, recv_queue=rqueue, queue_delay_s=delay,
+        congestion=cong[:16].split(b"\0", 1)[0].decode("ascii", "replace") if cong is not None else None,
+        tcp=tcp,
+    )
+
+
+def process_sockets(pid: int, state_mask: int) -> list[SocketInfo]:
+    """Same as sockdiag.process_sockets (caller's network namespace), in Python."""
+    fds = socket_fds(pid)
+    found: list[SocketInfo] = []
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG) as nl:
+        for family in (_LINUX_AF_INET, _LINUX_AF_INET6):
+            nl.send(_DIAG_REQUEST.pack(_DIAG_REQUEST.size, SOCK_DIAG_BY_FAMILY, 0x301, 1, 0,
+                                       family, socket.IPPROTO_TCP, _DIAG_EXT, 0, state_mask,
+                                       0, 0, b"", b"", 0, b""))
+            chunks = []
+            while True:
+                chunk = nl.recv(1 << 20)
+                chunks.append(chunk)
+                if _ends_dump(chunk):
+                    break
+            found += inet_diag_dump(b"".join(chunks), fds)
+    return found
+
+
+def _ends_dump(chunk: bytes) -> bool:
+    offset = 0
+    while offset + _NLMSGHDR.size <= len(chunk):
+        length, kind, _, _, _ = _NLMSGHDR.unpack_from(chunk, offset)
+        if kind in (NLMSG_DONE, NLMSG_ERROR) or length < _NLMSGHDR.size:
+            return True
+        offset += (length + 3) & ~3
+    return False

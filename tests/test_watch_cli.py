@@ -124,7 +124,7 @@ def test_not_permitted_is_one_line_and_status_1():
 
 
 def test_process_exit_while_watched_is_a_notice_and_status_0():
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.8)"])
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(2)"])
     try:
         result = run_cli("watch", str(child.pid), "-i", "0.1")
     finally:
@@ -217,10 +217,10 @@ def test_render_cuts_to_height_and_width():
 def test_render_rates_need_two_samples():
     first = _watch.ProcessSample(0.0, 10.0, 7, "srv", (make_socket(3, 0, bytes_acked=1000),))
     second = _watch.ProcessSample(2.0, 12.0, 7, "srv", (make_socket(3, 0, bytes_acked=1000 + 4096),))
-    assert _watch.rates(second, first) == _watch.ProcessRates(send_bps=8 * 2048, ack_bps=8 * 2048)
+    assert _watch.rates(second, first) == _watch.ByteRates(send_bps=8 * 2048, ack_bps=8 * 2048)
     assert _watch.rates(first, None) is None
     assert "acked 2K/s" in _watch.render(second, first)
-    assert _watch.acked_rates(second, first) == {1003: 2048.0}
+    assert _watch.socket_rates(second, first) == {1003: _watch.ByteRates(8 * 2048, 8 * 2048)}
 
 
 def test_formatting():
@@ -228,3 +228,45 @@ def test_formatting():
         ["-", "0", "1023", "1K", "1.5K", "3M"]
     assert [_watch.format_seconds(s) for s in (None, 0, 0.0004, 0.0125, 2.06)] == \
         ["-", "0", "400us", "12.5ms", "2.1s"]
+
+
+def reference_json(sockets) -> str:
+    """The JSON of the sockets by json.dumps, the oracle of _fast.json_objects."""
+    def one(s):
+        obj = {}
+        for key, attribute, sub_attribute in _watch.SOCKET_JSON_FIELDS:
+            value = getattr(s, attribute)
+            obj[key] = getattr(value, sub_attribute) if sub_attribute and value is not None else value
+        return obj
+    return json.dumps([one(s) for s in sockets], separators=(",", ":"), ensure_ascii=False)
+
+
+def test_json_writer_matches_json_dumps(held_child):
+    import dataclasses
+    import sockdiag
+    from sockdiag._fast import json_objects
+
+    child, _, _ = held_child
+    real = sockdiag.process_sockets(child.pid)
+    odd = dataclasses.replace(make_socket(3, 5), congestion='c"u\\b\x01\n\tic\u00e9', tcp=None,
+                              queue_delay_s=1e-7, unsent=None)
+    sockets = real + [odd, make_socket(4, 0)]
+    assert json_objects(sockets, _watch.SOCKET_JSON_FIELDS) == reference_json(sockets)
+    assert json_objects([], _watch.SOCKET_JSON_FIELDS) == "[]"
+    with pytest.raises(TypeError, match="cannot write list as JSON"):
+        json_objects([dataclasses.replace(odd, congestion=[])], _watch.SOCKET_JSON_FIELDS)
+    with pytest.raises(ValueError, match="no JSON form"):
+        json_objects([dataclasses.replace(odd, queue_delay_s=float("nan"))], _watch.SOCKET_JSON_FIELDS)
+
+
+def test_demo_screen_explains_the_workload():
+    result = CliRunner().invoke(cli, ["demo", "--duration", "1", "--interval", "0.3"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[2].startswith("interfaces: ")
+    assert lines[3].startswith("fds ") and "RLIMIT_NOFILE" in lines[3]
+    assert lines[4].startswith("demo: fd ") and "UNSENT" in lines[4]
+    assert "TCP_NOTSENT_LOWAT 128K" in lines[5]
+    header = max(i for i, line in enumerate(lines) if line.startswith("FD "))  # the last screen
+    bulk_fd = lines[4].split()[2]
+    assert lines[header + 2].split()[0] == bulk_fd  # the bulk sender has the most unsent

@@ -36,6 +36,8 @@ def main() -> None:
     except SockdiagError as err:
         click.echo(f"sockdiag: {err}", err=True)
         sys.exit(1)
+
+
 from .watch import watch  # noqa: E402
 cli.add_command(watch)
 from .demo import demo  # noqa: E402
@@ -44,5 +46,7 @@ from .ifstat import ifstat  # noqa: E402
 cli.add_command(ifstat)
 from .top import top  # noqa: E402
 cli.add_command(top)
+from .bench import bench  # noqa: E402
+cli.add_command(bench)
 from .export import export  # noqa: E402
 cli.add_command(export)

@@ -6,21 +6,13 @@ import math
 
 import click
 
-from .. import _demo, _watch
+from .. import _watch
 from . import options
+from .header_lines import fd_headroom_line, interfaces_line
 
 
-def _legend(roles: dict) -> list[str]:
-    """Header lines saying which fd plays which part."""
-    lowat = _watch.format_bytes(_demo.LOWAT)
-    rate = _watch.format_bytes(_demo.READ_RATE)
-    idle = ", ".join(str(fd) for fd in roles["idle"])
-    return [
-        f"demo: fd {roles['bulk']} writes flat out to a reader taking {rate}/s: bytes wait UNSENT",
-        f"      fd {roles['paced']} same, IPv6, TCP_NOTSENT_LOWAT {lowat}: the writer waits instead",
-        f"      fds {roles['slow_reader']}, {roles['paced_reader']}: the readers (RECV-Q); "
-        f"fds {idle}: idle connections",
-    ]
+def _fixed(line: str) -> _watch.HeaderLine:
+    return lambda sample, previous: line
 
 
 @click.command()
@@ -35,8 +27,10 @@ def demo(duration, interval, as_json):
     The same view as `sockdiag watch PID`; Ctrl-C stops it early.  The
     workload is a child process, ended when the view ends.
     """
+    from .. import _demo  # only this command needs it: keep `sockdiag` quick to start
+
     with _demo.workload(duration) as (pid, roles):
-        legend = _legend(roles)
         _watch.run(pid, interval=interval, count=max(1, math.ceil(duration / interval)),
-                   as_json=as_json, header_lines=[lambda sample, previous, i=i: legend[i]
-                                                  for i in range(len(legend))])
+                   as_json=as_json,
+                   header_lines=[interfaces_line(), fd_headroom_line(pid),
+                                 *(_fixed(line) for line in _demo.legend(roles))])

@@ -88,8 +88,10 @@ def top(interval, count, once, as_json, sort_key):
         done = 0
         try:
             while count is None or done < count:
-                # Sleep the interval minus the time the last update took.
-                time.sleep(max(0.0, started + (done + 1) * interval - time.monotonic()))
+                # Sleep the interval minus the time the last update took (an
+                # update that overran is not caught up with a short interval).
+                time.sleep(max(0.0, interval - (time.monotonic() - started)))
+                started = time.monotonic()
                 sample = accountant.sample()
                 rows = accounting.sort_traffic(sample.processes, sort_key)
                 done += 1

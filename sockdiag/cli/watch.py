@@ -7,7 +7,7 @@ import click
 from .. import _watch
 from .._common import TCP_STATES
 from . import options
-from .budget import budget_options, watch_header_lines
+from .header_lines import budget_options, watch_header_lines
 
 _STATE_NAMES = [name for name in TCP_STATES if name]
 
@@ -50,10 +50,12 @@ def watch(pid, interval, count, once, as_json, sort, states, ports, budget_sent,
 
     Per socket: UNACKED (sent, not yet acknowledged), UNSENT (written by the
     application, still queued in the kernel), FREE (room before a writer
-    blocks), SNDBUF, RECV-Q, Q-DELAY (unsent / delivery rate), RTT and CWND.
-    The header also shows the process's open fds against its RLIMIT_NOFILE.
-    --budget-sent / --budget-received report (and --on-exceed act on) a
-    process passing a byte budget, once.  Needs root or the process's own user.
+    blocks), SNDBUF, RECV-Q, ACKED/s (since the last sample), Q-DELAY
+    (unsent / delivery rate) and RTT.  Columns that do not fit the terminal
+    are dropped, SNDBUF first.  The header also shows the two busiest
+    interfaces' rates and the process's open fds against its RLIMIT_NOFILE.  --budget-sent / --budget-received report
+    (and --on-exceed act on) a process passing a byte budget, once.  Needs
+    root or the process's own user.
     """
     _watch.run(pid, interval=interval, count=1 if once else count, as_json=as_json,
                sort=sort, states=states, ports=ports,

@@ -141,6 +141,8 @@ typedef struct {
 #if defined(__linux__)
 
 #include <linux/netlink.h>
+#include <sched.h>
+#include <sys/stat.h>
 
 /* The sockets among /proc/<pid>/fd: (inode, fd) pairs in *out (malloc'd,
  * the caller frees), their number in *count.  0, or -1 with errno set:
@@ -209,9 +211,47 @@ fail:
     return -1;
 }
 
-/* A NETLINK_SOCK_DIAG socket, or -1 with errno set. */
-static inline int sd_diag_socket(void) {
-    return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, SD_NETLINK_SOCK_DIAG);
+/* A NETLINK_SOCK_DIAG socket that sees the sockets of pid's network
+ * namespace (pid 0: the calling thread's), or -1 with errno set.  sock_diag dumps the namespace the netlink
+ * socket was made in, so for a process in another namespace (a container)
+ * this thread enters that namespace just for the socket() call (which needs
+ * CAP_SYS_ADMIN: EPERM otherwise) and returns to its own. */
+static int sd_diag_socket(int pid) {
+    char path[64];
+    struct stat own, theirs;
+    int home, target, nl, err;
+    if (pid == 0)
+        return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, SD_NETLINK_SOCK_DIAG);
+    snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
+    if (stat(path, &theirs) != 0 || stat("/proc/thread-self/ns/net", &own) != 0)
+        return -1;
+    if (own.st_ino == theirs.st_ino && own.st_dev == theirs.st_dev)
+        return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, SD_NETLINK_SOCK_DIAG);
+    if ((target = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return -1;
+    if ((home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0) {
+        err = errno;
+        close(target);
+        errno = err;
+        return -1;
+    }
+    if (setns(target, CLONE_NEWNET) != 0) {
+        err = errno;
+        close(target);
+        close(home);
+        errno = err;
+        return -1;
+    }
+    nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, SD_NETLINK_SOCK_DIAG);
+    err = errno;
+    /* Going back cannot fail with the privilege that let us in; if it did,
+     * the rest of the program would run in the other namespace. */
+    if (setns(home, CLONE_NEWNET) != 0)
+        abort();
+    close(target);
+    close(home);
+    errno = err;
+    return nl;
 }
 
 /* Sends a SOCK_DIAG_BY_FAMILY dump request for TCP sockets of family in the
@@ -248,7 +288,8 @@ static int sd_scan_socket_fds(int pid, sd_fd_socket **out, size_t *count) {
     return -1;
 }
 
-static inline int sd_diag_socket(void) {
+static inline int sd_diag_socket(int pid) {
+    (void)pid;
     errno = ENOSYS;
     return -1;
 }

@@ -54,7 +54,7 @@ cdef extern from "includes/diag.h" nogil:
         int32_t fd
 
     int sd_scan_socket_fds(int pid, sd_fd_socket **out, size_t *count)
-    int sd_diag_socket()
+    int sd_diag_socket(int pid)
     int sd_diag_request(int nl, uint8_t family, uint32_t states, uint8_t ext, uint32_t seq)
 
     # POSIX, for address formatting.

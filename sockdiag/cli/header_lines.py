@@ -1,5 +1,6 @@
-"""What `sockdiag watch` adds under its header: fd headroom, byte budgets and,
-on macOS, a word on connections that have no socket.
+"""What `sockdiag watch` adds under its header: the busiest interfaces' rates,
+fd headroom, byte budgets and, on macOS, a word on connections that have no
+socket.
 
 Each is a header-line source for the watch view: a callable given (sample,
 previous) that returns one line or None.  Watch calls them at every sample,
@@ -9,17 +10,17 @@ that fires also prints one notice line on stderr.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+import time
+from typing import Optional
 
 import click
 
 import sockdiag
 from .._common import LINUX, MACOS, NotSupported, SockdiagError
 from .. import budget as budgets
-from .._watch import format_bytes
+from .._watch import HeaderLine, format_bytes
 from ..accounting import NOT_ON_THIS_PLATFORM
-
-HeaderLine = Callable[[object, object], Optional[str]]
+from .ifstat import busiest_interfaces_line
 
 
 class SizeType(click.ParamType):
@@ -68,6 +69,24 @@ def budget_options(command):
         help="Report (and --on-exceed) when the process has sent SIZE bytes over TCP "
              "since the watch started (e.g. 1G; retransmissions count).")(command)
     return command
+
+
+def interfaces_line(n: int = 2) -> HeaderLine:
+    """The n busiest interfaces' byte rates since the previous sample."""
+    previous: list = []  # [(monotonic seconds, interfaces())] of the last call
+
+    def line(_sample, _previous) -> Optional[str]:
+        try:
+            now = (time.monotonic(), sockdiag.interfaces())
+        except SockdiagError:
+            return None  # the socket view matters more than this line
+        before = previous[0] if previous else None
+        previous[:] = [now]
+        if before is None:
+            return "interfaces: rates from the next sample"
+        return "interfaces: " + (busiest_interfaces_line(before[1], now[1], now[0] - before[0], n) or "none")
+
+    return line
 
 
 def fd_headroom_line(pid: int) -> HeaderLine:
@@ -131,7 +150,7 @@ def watch_header_lines(pid: int, budget_sent: Optional[int], budget_received: Op
     """The lines `sockdiag watch` shows under its header for these options."""
     if on_exceed is not None and budget_sent is None and budget_received is None:
         raise click.UsageError("--on-exceed needs --budget-sent or --budget-received")
-    lines = [fd_headroom_line(pid)]
+    lines = [interfaces_line(), fd_headroom_line(pid)]
     if budget_sent is not None or budget_received is not None:
         lines.append(budget_line(pid, budget_sent, budget_received, on_exceed))
     if MACOS:

@@ -1,0 +1,93 @@
+"""TCP_NOTSENT_LOWAT tuning benchmark (``sockdiag bench lowat``).  Linux only.
+
+A sender writes 4 KiB messages stamped with CLOCK_MONOTONIC as fast as the
+kernel lets it, to a receiver behind a shaped bottleneck (see topology),
+once per setting of TCP_NOTSENT_LOWAT, congestion control and send buffer.
+Each run reports how long messages took to arrive, how long written bytes
+waited in the socket (SO_TIMESTAMPING), goodput, where the bytes were
+(``sockdiag.send_buffer`` every 10 ms) and what the sender paid for it.
+
+    from sockdiag.lowat import SweepConfig, benchmark
+    report = benchmark(SweepConfig(...), rate_bps=10_000_000,
+                       queue_latency_us=50_000, delay_us=0)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from .._common import NotSupported, Record
+from .report import Recommendation, recommend
+from .sweep import LowatResult, Setting, SweepConfig, run_sweep, settings
+from .topology import PathInfo, open_path
+
+__all__ = [
+    "LowatResult",
+    "PathInfo",
+    "Recommendation",
+    "Report",
+    "Setting",
+    "SweepConfig",
+    "available_ccs",
+    "benchmark",
+    "default_cc",
+    "run_count",
+]
+
+_SYSCTL = "/proc/sys/net/ipv4/"
+
+
+@dataclass(frozen=True, slots=True)
+class Report(Record):
+    """A finished sweep: the path, the settings' medians and the recommendation."""
+
+    path: PathInfo
+    config: SweepConfig
+    results: tuple[LowatResult, ...]
+    recommendation: Optional[Recommendation]
+
+
+def _sysctl_words(name: str) -> list[str]:
+    try:
+        with open(_SYSCTL + name) as f:
+            return f.read().split()
+    except OSError as err:
+        raise NotSupported(f"cannot read {_SYSCTL + name}: {err.strerror}") from err
+
+
+def available_ccs() -> list[str]:
+    """Congestion controls this kernel offers (net.ipv4.tcp_available_congestion_control)."""
+    return _sysctl_words("tcp_available_congestion_control")
+
+
+def default_cc() -> str:
+    """bbr when this user may use it, else the system's default congestion control."""
+    if os.geteuid() == 0:
+        usable = available_ccs()
+    else:
+        usable = _sysctl_words("tcp_allowed_congestion_control")
+    return "bbr" if "bbr" in usable else _sysctl_words("tcp_congestion_control")[0]
+
+
+def benchmark(config: SweepConfig, rate_bps: int, queue_latency_us: int, delay_us: int,
+              on_path: Optional[Callable[[PathInfo], None]] = None,
+              on_run: Optional[Callable[[Setting], None]] = None) -> Report:
+    """Build the path, run the sweep, remove the path; the Report.
+
+    rate_bps and queue_latency_us shape the bottleneck; delay_us is added
+    with netem when the kernel has it.  on_path is called once the path
+    exists (its notices say what is missing), on_run after each run.
+    The path is removed on return, on error and on Ctrl-C/SIGTERM/SIGHUP.
+    """
+    with open_path(rate_bps, queue_latency_us, delay_us) as path:
+        if on_path is not None:
+            on_path(path.info)
+        results = run_sweep(path, config, on_run)
+    return Report(path.info, config, tuple(results), recommend(results))
+
+
+def run_count(config: SweepConfig) -> int:
+    """How many runs a sweep makes (settings x repeats)."""
+    return len(settings(config)) * config.repeat

@@ -1,0 +1,82 @@
+"""Strict parsers for the benchmark's sizes, rates and durations.
+
+Each raises ValueError with a message that fits on one line; the CLI turns
+it into a usage error.  Binary multiples for sizes (16k = 16384 bytes, as
+the kernel's buffers count), decimal for rates (10mbit = 10,000,000 bit/s,
+as tc counts).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+_SIZE = re.compile(r"(0|[1-9][0-9]*)([kmg]?)", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+_RATE = re.compile(r"([0-9]+(?:\.[0-9]+)?)(bit|kbit|mbit|gbit)", re.IGNORECASE)
+_RATE_UNITS = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9}
+
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(us|ms|s)", re.IGNORECASE)
+_DURATION_UNITS_US = {"us": 1, "ms": 1000, "s": 1_000_000}
+
+# TCP_NOTSENT_LOWAT and SO_SNDBUF are ints in the kernel.
+_MAX_SOCKOPT_BYTES = (1 << 31) - 1
+
+
+def parse_size(text: str) -> int:
+    """Bytes in "4096", "16k", "1m" or "1g" (binary multiples); ValueError otherwise."""
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not a size (examples: 4096, 16k, 1m)")
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+
+
+def _size_or(text: str, word: str, minimum: int) -> Optional[int]:
+    if text.strip().lower() == word:
+        return None
+    value = parse_size(text)
+    if not minimum <= value <= _MAX_SOCKOPT_BYTES:
+        raise ValueError(f"{text!r}: must be {word} or from {format_size(minimum)} to 2g - 1")
+    return value
+
+
+def parse_lowat(text: str) -> Optional[int]:
+    """A TCP_NOTSENT_LOWAT setting: None for "off", else bytes from 1 to 2 GiB - 1."""
+    return _size_or(text, "off", 1)
+
+
+def parse_sndbuf(text: str) -> Optional[int]:
+    """A send buffer setting: None for "auto" (kernel auto-tuning), else bytes >= 1k."""
+    return _size_or(text, "auto", 1024)
+
+
+def parse_rate(text: str) -> int:
+    """Bits per second in tc's notation: "10mbit", "500kbit", "1gbit"; ValueError otherwise."""
+    match = _RATE.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not a rate (examples: 10mbit, 500kbit, 1gbit)")
+    bps = round(float(match.group(1)) * _RATE_UNITS[match.group(2).lower()])
+    if not 8000 <= bps <= 100 * 10**9:
+        raise ValueError(f"{text!r}: a rate must be from 8kbit to 100gbit")
+    return bps
+
+
+def parse_duration_us(text: str) -> int:
+    """Microseconds in "50ms", "1.5s", "200us" or "0"; ValueError otherwise."""
+    if text.strip() == "0":
+        return 0
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration (examples: 50ms, 1s, 200us)")
+    return round(float(match.group(1)) * _DURATION_UNITS_US[match.group(2).lower()])
+
+
+def format_size(nbytes: Optional[int], none: str = "off") -> str:
+    """The shortest exact form of a size: 16384 -> "16k", 1048576 -> "1m"; None -> none."""
+    if nbytes is None:
+        return none
+    for suffix, unit in (("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10)):
+        if nbytes >= unit and nbytes % unit == 0:
+            return f"{nbytes // unit}{suffix}"
+    return str(nbytes)

@@ -1,0 +1,386 @@
+"""`sockdiag bench lowat`: parsers, decoders, argument errors, cleanup, and real runs.
+
+The real runs are short (1-3 s per setting) and bounded; the shaped ones
+need root and make their own namespaces (prefix sdlowat-), which the tests
+check are gone afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sockdiag.lowat import report, stats, timestamps, topology, units
+from sockdiag.lowat.sweep import LowatResult
+
+from conftest import IS_ROOT, connected_pair, requires_root, wait_until
+
+CLI = [sys.executable, "-c", "from sockdiag.cli import main; main()", "bench", "lowat"]
+# Short runs: long enough for the buffer to fill and the sender to settle.
+TINY = ["--repeat", "1", "--duration", "2.5", "--warmup", "1", "--json"]
+RESULT_KEYS = {
+    "lowat", "cc", "sndbuf", "throughput_bps", "latency_p50_ms", "latency_p99_ms",
+    "sched_p50_ms", "cpu_s", "ctx_switches", "send_calls_per_mb", "eagains_per_mb",
+    "wakeups_per_mb", "unsent_p50_bytes", "unacked_p50_bytes", "sock_mem_p50_bytes",
+}
+
+
+def run_cli(args, timeout=60, user=None):
+    prefix = []
+    if user is not None:
+        prefix = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"]
+    return subprocess.run(prefix + CLI + args, capture_output=True, text=True, timeout=timeout,
+                          cwd="/")
+
+
+def namespaces_of(pid):
+    return [name for name in topology._namespace_names()
+            if name.startswith(f"{topology.PREFIX}-{pid}-")]
+
+
+@pytest.fixture
+def no_leftovers():
+    """Whatever a failing test leaves behind (of runs that are gone) is removed."""
+    yield
+    if IS_ROOT:
+        topology.remove_leftovers()
+
+
+# --- parsers -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("1", 1), ("4096", 4096), ("16k", 16384), ("16K", 16384), ("1m", 1 << 20), ("2g", 2 << 30),
+])
+def test_parse_size(text, expected):
+    assert units.parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "k", "16kk", "1.5k", "-1", "16 kb", "0x10", "16kib", "1e3"])
+def test_parse_size_rejects(text):
+    with pytest.raises(ValueError):
+        units.parse_size(text)
+
+
+def test_parse_lowat():
+    assert units.parse_lowat("off") is None
+    assert units.parse_lowat("16k") == 16384
+    for bad in ("0", "2g", "on"):
+        with pytest.raises(ValueError):
+            units.parse_lowat(bad)
+
+
+def test_parse_rate_and_duration():
+    assert units.parse_rate("10mbit") == 10_000_000
+    assert units.parse_rate("1.5gbit") == 1_500_000_000
+    assert units.parse_duration_us("50ms") == 50_000
+    assert units.parse_duration_us("0") == 0
+    for bad in ("10mbps", "10", "fast", "0bit"):
+        with pytest.raises(ValueError):
+            units.parse_rate(bad)
+    for bad in ("50", "ms", "-1ms", "1h"):
+        with pytest.raises(ValueError):
+            units.parse_duration_us(bad)
+
+
+@given(st.text(max_size=12))
+def test_parsers_raise_only_value_error(text):
+    for parse in (units.parse_size, units.parse_lowat, units.parse_sndbuf,
+                  units.parse_rate, units.parse_duration_us):
+        try:
+            parse(text)
+        except ValueError:
+            pass
+
+
+@pytest.mark.parametrize("nbytes", [None, 1, 1000, 4096, 16384, 1 << 20, 3 << 30])
+def test_format_size_round_trips(nbytes):
+    text = units.format_size(nbytes)
+    assert (None if text == "off" else units.parse_size(text)) == nbytes
+
+
+# --- statistics -----------------------------------------------------------------
+
+
+def test_percentile_is_nearest_rank():
+    values = list(range(1, 101))
+    assert stats.percentile(values, 0.5) == 50
+    assert stats.percentile(values, 0.99) == 99
+    assert stats.percentile([7], 0.99) == 7
+    assert stats.percentile([], 0.5) is None
+
+
+def test_goodput_slope_ignores_where_bursts_fall():
+    # 1000 bytes per ms, delivered in bursts of 50 ms after a loss is repaired;
+    # one burst lands just inside the window's end.
+    times = list(range(0, 1000))
+    delivered = [(t // 50) * 50_000 for t in times] + [1_050_000]
+    times.append(999)
+    assert stats.slope(times, delivered) == pytest.approx(1000, rel=0.01)
+    # The two ends alone would say 5% more.
+    assert (delivered[-1] - delivered[0]) / (times[-1] - times[0]) > 1040
+    assert stats.slope([1], [5]) is None
+    assert stats.slope([2, 2], [1, 5]) is None
+
+
+# --- SO_TIMESTAMPING decoding --------------------------------------------------
+
+
+def _stamp_cmsgs(event, offset, seconds=1_700_000_000, nanoseconds=5):
+    stamp = struct.pack("@llllll", seconds, nanoseconds, 0, 0, 0, 0)
+    origin = timestamps.SO_EE_ORIGIN_TIMESTAMPING
+    error = struct.pack("@IBBBBII", 42, origin, 0, 0, 0, event, offset)
+    return [(socket.SOL_SOCKET, timestamps.SCM_TIMESTAMPING, stamp), (socket.IPPROTO_IP, 11, error)]
+
+
+def test_decode_errqueue():
+    stamp = timestamps.decode_errqueue(_stamp_cmsgs(timestamps.SCM_TSTAMP_ACK, 4095))
+    assert stamp == timestamps.TxTimestamp("ack", 4095, 1_700_000_000_000_000_005)
+    assert timestamps.decode_errqueue([]) is None
+
+
+def test_decode_errqueue_rejects_truncated():
+    cmsgs = _stamp_cmsgs(timestamps.SCM_TSTAMP_SCHED, 1)
+    with pytest.raises(ValueError):
+        timestamps.decode_errqueue([cmsgs[0][:2] + (cmsgs[0][2][:20],), cmsgs[1]])
+    with pytest.raises(ValueError):
+        timestamps.decode_errqueue([cmsgs[0], cmsgs[1][:2] + (cmsgs[1][2][:15],)])
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(st.sampled_from([0, 1, 41, 6]), st.sampled_from([11, 25, 37, 3]),
+                          st.binary(max_size=64)), max_size=4))
+def test_decode_errqueue_on_garbage(ancdata):
+    try:
+        stamp = timestamps.decode_errqueue(ancdata)
+    except ValueError:
+        return
+    assert stamp is None or stamp.event in ("snd", "sched", "ack")
+
+
+def test_timestamps_of_a_real_loopback_write():
+    client, server = connected_pair()
+    timestamps.enable(client)
+    before = time.clock_gettime_ns(time.CLOCK_REALTIME)
+    client.sendmsg([b"x" * 1000], timestamps.write_cmsg(), socket.MSG_EOR)
+    server.recv(1000)
+    events = {}
+
+    def read():
+        try:
+            _, ancdata, _, _ = client.recvmsg(1, timestamps.ANCILLARY_BUFSIZE,
+                                              socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return "sched" in events and "ack" in events
+        stamp = timestamps.decode_errqueue(ancdata)
+        events[stamp.event] = stamp
+        return "sched" in events and "ack" in events
+
+    try:
+        wait_until(read)
+    finally:
+        client.close()
+        server.close()
+    assert events["sched"].byte_offset == events["ack"].byte_offset == 999
+    assert before <= events["sched"].realtime_ns <= events["ack"].realtime_ns
+
+
+# --- recommendation ------------------------------------------------------------
+
+
+def _result(lowat, bps, p50):
+    fields = dict.fromkeys(LowatResult.__dataclass_fields__)
+    fields.update(lowat=lowat, cc="bbr", sndbuf=None, writer="eagain", flows=1, repeats=1,
+                  throughput_bps=bps, latency_p50_ms=p50, latency_p99_ms=p50 * 2)
+    return LowatResult(**fields)
+
+
+def test_recommendation_keeps_goodput_within_two_percent():
+    results = [_result(None, 9.6e6, 600.0), _result(16384, 9.45e6, 45.0),
+               _result(4096, 9.0e6, 20.0)]
+    chosen = report.recommend(results)
+    # 4k is faster but loses 6% goodput; 16k loses 1.6%.
+    assert chosen.lowat == 16384
+    assert chosen.latency_vs_off == pytest.approx(600 / 45)
+    assert "lowat 16k" in report.recommendation_line(chosen)
+
+
+def test_no_recommendation_without_data():
+    assert report.recommend([_result(None, 0.0, 1.0)]) is None
+
+
+# --- argument errors -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--lowat", "16kk"], "--lowat"),
+    (["--lowat", "0"], "--lowat"),
+    (["--lowat", "-4k"], "--lowat"),
+    (["--sndbuf", "lots"], "--sndbuf"),
+    (["--message-size", "1.5k"], "--message-size"),
+    (["--rate", "10mbps"], "--rate"),
+    (["--queue-latency", "50"], "--queue-latency"),
+    (["--cc", "nosuchcc"], "--cc"),
+    (["--duration", "2", "--warmup", "2"], "--warmup"),
+    (["--plot", "/nonexistent/lowat.png"], "--plot"),
+])
+def test_bad_arguments_give_one_line_and_exit_2(args, option):
+    done = run_cli(args, timeout=30)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and option in lines[0], done.stderr
+    assert done.stdout == ""
+
+
+def test_unknown_cc_names_the_available_ones():
+    done = run_cli(["--cc", "nosuchcc"], timeout=30)
+    with open("/proc/sys/net/ipv4/tcp_available_congestion_control") as f:
+        available = f.read().split()
+    assert all(name in done.stderr for name in available)
+
+
+# --- real runs -----------------------------------------------------------------
+
+
+def _check_document(document, kind):
+    assert document["path"]["kind"] == kind
+    assert set(document) == {"path", "config", "results", "recommendation"}
+    for result in document["results"]:
+        assert RESULT_KEYS <= set(result)
+        assert result["lowat"] is None or isinstance(result["lowat"], int)
+        assert result["throughput_bps"] > 0
+        assert result["latency_p50_ms"] > 0
+        assert result["cpu_s"] >= 0 and result["ctx_switches"] >= 0
+    assert document["recommendation"]["lowat"] in [r["lowat"] for r in document["results"]]
+
+
+def test_fallback_to_loopback_without_root():
+    """Unprivileged (nobody, when the tests run as root): loopback, and a notice.
+
+    With the epollout writer (the shaped run below uses the eagain one).
+    """
+    done = run_cli(["--lowat", "off", "--lowat", "16k", "--writer", "epollout"] + TINY,
+                   timeout=60, user=65534 if IS_ROOT else None)
+    assert done.returncode == 0, done.stderr
+    assert "no bottleneck" in done.stderr and "loopback" in done.stderr
+    assert "Traceback" not in done.stderr
+    document = json.loads(done.stdout)
+    _check_document(document, "loopback")
+    assert [r["lowat"] for r in document["results"]] == [None, 16384]
+    assert document["path"]["rate_bps"] is None
+    for result in document["results"]:
+        # One message per EPOLLOUT wakeup: as many send calls as wakeups, no EAGAIN.
+        assert result["send_calls_per_mb"] == pytest.approx(result["wakeups_per_mb"])
+        assert result["eagains_per_mb"] == 0
+
+
+def _has_bbr():
+    with open("/proc/sys/net/ipv4/tcp_available_congestion_control") as f:
+        return "bbr" in f.read().split()
+
+
+@requires_root
+@pytest.mark.skipif(not _has_bbr(), reason="the published effect is with bbr; this kernel lacks it")
+def test_shaped_run_reproduces_the_effect(no_leftovers, tmp_path):
+    """16 KiB lowat: latency far below off at the same goodput; namespaces removed."""
+    plot = tmp_path / "lowat.png"
+    process = subprocess.Popen(CLI + ["--lowat", "off", "--lowat", "16k", "--cc", "bbr",
+                                      "--plot", str(plot)] + TINY,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/")
+    stdout, stderr = process.communicate(timeout=90)
+    assert process.returncode == 0, stderr
+    assert namespaces_of(process.pid) == []
+    document = json.loads(stdout)
+    _check_document(document, "shaped")
+    assert document["path"]["rate_bps"] == 10_000_000
+    off, small = document["results"]
+    # About 14x on this kernel; 5x leaves room for a loaded machine.
+    assert small["latency_p50_ms"] * 5 < off["latency_p50_ms"]
+    assert small["throughput_bps"] > 0.9 * off["throughput_bps"]
+    # Time unsent: lowat / rate plus at most one 64 KiB skb.
+    assert small["sched_p50_ms"] < (16384 + 65536) * 8 / 10e6 * 1e3
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _start_long_run(during_setup=False):
+    """A run that would last a minute; returned once both workers are running
+    (during_setup: as soon as its first namespace exists)."""
+    process = subprocess.Popen(CLI + ["--lowat", "off", "--duration", "60", "--repeat", "1"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/")
+
+    def running_in(name):
+        with contextlib.suppress(topology.SetupError):  # not made yet
+            return topology._run(["ip", "netns", "pids", name]).split()
+        return []
+
+    def sender_running():
+        names = sorted(namespaces_of(process.pid))
+        if during_setup:
+            return names
+        # Setup itself runs commands in the sender's namespace, never in the receiver's.
+        return len(names) == 3 and all(running_in(name) for name in names if name[-3:] != "rtr")
+
+    try:
+        wait_until(sender_running, timeout=20, step=0.05)
+    except AssertionError:
+        process.kill()
+        raise
+    return process
+
+
+@requires_root
+@pytest.mark.parametrize("during_setup", [False, True], ids=["running", "setup"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupted_run_cleans_up(no_leftovers, signum, during_setup):
+    process = _start_long_run(during_setup)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr, stderr
+    assert namespaces_of(process.pid) == []
+
+
+@requires_root
+def test_run_after_a_killed_run_removes_its_leftovers(no_leftovers):
+    killed = _start_long_run()
+    leftovers = namespaces_of(killed.pid)
+    snd = [name for name in leftovers if name.endswith("-snd")][0]
+    killed.kill()
+    killed.communicate(timeout=10)
+    assert sorted(namespaces_of(killed.pid)) == sorted(leftovers)
+    # The workers die with the run that started them (PR_SET_PDEATHSIG).
+    wait_until(lambda: not topology._run(["ip", "netns", "pids", snd]).split(), timeout=5)
+
+    done = run_cli(["--lowat", "16k", "--repeat", "1", "--duration", "1.5", "--warmup", "0.5"])
+    assert done.returncode == 0, done.stderr
+    assert "removed leftovers of a killed run" in done.stderr
+    assert all(name in done.stderr for name in leftovers)
+    assert namespaces_of(killed.pid) == []
+
+
+@requires_root
+def test_leftover_removal_spares_live_runs(no_leftovers):
+    """Namespaces of a run that is still alive (here: this process) stay."""
+    me = os.getpid()
+    alive = f"{topology.PREFIX}-{me}-{topology._start_time(me)}-snd"
+    dead = f"{topology.PREFIX}-{me}-1-snd"  # same pid, another start time: a gone run
+    try:
+        for name in (alive, dead):
+            topology._run(["ip", "netns", "add", name])
+        assert topology.remove_leftovers() == [dead]
+        assert alive in topology._namespace_names()
+    finally:
+        for name in (alive, dead):
+            if name in topology._namespace_names():
+                topology._run(["ip", "netns", "delete", name])
