@@ -1,19 +1,15 @@
 """One scrape of `sockdiag export` vs process_sockets itself, on ~19,000 sockets.
 
 A child process holds 9,500 loopback connections (both ends: 19,000 TCP
-sockets); the scrape must cost about what reading its sockets costs.
+sockets, bench_process_sockets's fixture); the scrape must cost about what
+reading its sockets costs.
 
 Run: pytest bench/bench_export.py   (the ratio table prints at the end)
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import statistics
-import subprocess
-import sys
-import textwrap
 import time
 
 import pytest
@@ -23,52 +19,13 @@ prometheus_client = pytest.importorskip("prometheus_client")
 import sockdiag  # noqa: E402
 from sockdiag import export  # noqa: E402
 
-CONNECTIONS = int(os.environ.get("SOCKDIAG_BENCH_CONNECTIONS", "9500"))
-
-HOLDER = textwrap.dedent("""
-    import resource, socket, struct, sys
-    count = int(sys.argv[1])
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(soft, 2 * count + 64), hard), hard))
-    listener = socket.create_server(("127.0.0.1", 0), backlog=4096)
-    held = []
-    while len(held) < 2 * count:
-        batch = [socket.create_connection(listener.getsockname())
-                 for _ in range(min(1000, count - len(held) // 2))]
-        held += batch + [listener.accept()[0] for _ in batch]
-    held[0].send(b"x" * 100_000)  # one connection with bytes queued
-    print("ready", flush=True)
-    sys.stdin.read()
-    # Reset rather than close: thousands of TIME_WAIT sockets would slow
-    # every sock_diag dump on the machine for a minute.
-    for sock in held:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        sock.close()
-""")
-
-
-@contextlib.contextmanager
-def holder(connections: int):
-    """pid of a child process holding connections loopback connections."""
-    child = subprocess.Popen([sys.executable, "-c", HOLDER, str(connections)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout.readline() == "ready\n", "holder failed (ulimit -n too low?)"
-        yield child.pid
-    finally:
-        child.stdin.close()  # the child resets its connections and exits
-        try:
-            child.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-        child.stdout.close()
+from bench_process_sockets import CONNECTIONS, holder  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def busy_pid():
     """pid of a process holding CONNECTIONS loopback connections."""
-    with holder(CONNECTIONS) as pid:
+    with holder(CONNECTIONS) as (pid, _):
         yield pid
 
 

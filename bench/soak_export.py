@@ -22,7 +22,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from bench_export import holder  # noqa: E402
+from bench_process_sockets import holder  # noqa: E402
 
 
 def rss_kib(pid: int) -> int:
@@ -39,7 +39,7 @@ def main() -> int:
     args = parser.parse_args()
 
     exporter = None
-    with holder(args.connections) as watched_pid:
+    with holder(args.connections) as (watched_pid, _):
         try:
             exporter = subprocess.Popen(
                 [sys.executable, "-c", "from sockdiag.cli import main; main()", "export",
