@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sockdiag import _fast, decode
 
 from conftest import connected_pair, drain, requires_ss, wait_until
+from loopback import ss_filter
 from unprivileged import run_unprivileged
 
 
@@ -54,8 +55,7 @@ def test_dump_matches_ss(tcp_pair):
     client.sendall(b"z" * 123_456)
     drain(server, 123_456)
     wait_until(lambda: dumped(client)[2][1] == 123_457)  # everything acked: the counters stay put
-    port = client.getsockname()[1]
-    out = subprocess.run(["ss", "-tniH", "state", "established", f"( sport = :{port} )"],
+    out = subprocess.run(["ss", "-tniH", "state", "established", *ss_filter(client)],
                          capture_output=True, text=True, check=True).stdout
     ss_counters = {k: int(v) for k, v in re.findall(r"\b(bytes_sent|bytes_acked|bytes_received):(\d+)", out)}
     _cookie, _inode, (sent, acked, received, _retrans), _port, _address = dumped(client)
