@@ -3,13 +3,15 @@
 # The process's sockets are found by scanning /proc/<pid>/fd for links
 # "socket:[INODE]" (in C, into a hash set); one SOCK_DIAG_BY_FAMILY dump per
 # address family then returns every TCP socket of the system, and only the
-# messages whose inode is in the set become records.  tcp_info is decoded by
-# the same routine as tcp_info(), so both views agree field for field.
+# messages whose inode is in the set become records.  The scan runs on a
+# thread of its own while the dump is received; the dump is decoded once the
+# scan is done.  tcp_info is decoded by the same routine as tcp_info(), so
+# both views agree field for field.
 
 from cpython.exc cimport PyErr_CheckSignals
 from libc.errno cimport EINTR, EIO, EMSGSIZE
 from libc.stdio cimport snprintf
-from libc.stdlib cimport malloc, free, realloc
+from libc.stdlib cimport free, realloc
 from libc.string cimport memcmp, strlen
 from .includes.netlink cimport *
 from .includes.diag cimport *
@@ -194,7 +196,10 @@ cdef enum:
 
 cdef int _decode_diag_messages(const unsigned char *buf, size_t length, sd_inode_set *wanted,
                                list out, bint stop_at_done, bint *interrupted) except -1:
-    """A batch of netlink messages; DUMP_DONE at NLMSG_DONE when stop_at_done."""
+    """A batch of netlink messages; DUMP_DONE at NLMSG_DONE when stop_at_done.
+
+    out None: only the headers are walked (the end of a dump, its errors).
+    """
     cdef sd_nlmsghdr header
     cdef int32_t error
     cdef size_t offset = 0
@@ -215,7 +220,7 @@ cdef int _decode_diag_messages(const unsigned char *buf, size_t length, sd_inode
             if error != 0:  # 0 is an acknowledgement
                 err = -error if error < 0 else error
                 raise OSError(err, f"sock_diag dump failed: {os.strerror(err)}")
-        elif header.nlmsg_type == SD_SOCK_DIAG_BY_FAMILY:
+        elif header.nlmsg_type == SD_SOCK_DIAG_BY_FAMILY and out is not None:
             _decode_diag_message(buf + offset + sizeof(sd_nlmsghdr),
                                  header.nlmsg_len - sizeof(sd_nlmsghdr), wanted, out)
         offset += SD_ALIGN4(header.nlmsg_len)
@@ -253,20 +258,44 @@ def decode_inet_diag_dump(const unsigned char[::1] buf not None, dict fds=None):
     return out
 
 
-cdef int _dump_family(int nl, uint8_t family, uint32_t states, uint32_t seq, sd_inode_set *wanted,
-                      list out, unsigned char *buf) except -1:
-    """One dump of family's TCP sockets into out; retried if the kernel says it was inconsistent."""
-    cdef bint interrupted
+cdef struct _DumpBytes:
+    unsigned char *data  # malloc'd whole netlink messages
+    size_t length
+    size_t capacity
+
+
+cdef int _reserve_batch(_DumpBytes *dump) except -1:
+    """Room for one more recv batch at the end of dump."""
+    cdef size_t capacity = dump.capacity if dump.capacity else DIAG_RECV_BUFFER
+    cdef unsigned char *grown
+    while capacity - dump.length < DIAG_RECV_BUFFER:
+        capacity *= 2
+    if capacity != dump.capacity:
+        grown = <unsigned char *>realloc(dump.data, capacity)
+        if grown == NULL:
+            raise MemoryError()
+        dump.data = grown
+        dump.capacity = capacity
+    return 0
+
+
+cdef int _dump_family(int nl, uint8_t family, uint32_t states, uint32_t seq, _DumpBytes *dump) except -1:
+    """One dump of family's TCP sockets, its messages appended to dump (decoded
+    later, once the fd scan says which are wanted); dumped again if the kernel
+    says it was inconsistent."""
+    cdef bint interrupted, done
     cdef ssize_t received
-    cdef Py_ssize_t start = len(out)
+    cdef size_t start = dump.length
     cdef int attempt
     for attempt in range(DIAG_DUMP_ATTEMPTS):
         interrupted = False
+        dump.length = start
         if sd_diag_request(nl, family, states, DIAG_EXT, seq + attempt) != 0:
             raise OSError(errno, f"sock_diag request failed: {os.strerror(errno)}")
         while True:
+            _reserve_batch(dump)
             with nogil:
-                received = recv(nl, buf, DIAG_RECV_BUFFER, MSG_TRUNC)
+                received = recv(nl, dump.data + dump.length, DIAG_RECV_BUFFER, MSG_TRUNC)
             if received < 0:
                 if errno == EINTR:
                     PyErr_CheckSignals()
@@ -276,14 +305,15 @@ cdef int _dump_family(int nl, uint8_t family, uint32_t states, uint32_t seq, sd_
                 raise OSError(EIO, "sock_diag: the kernel closed the dump")
             if received > DIAG_RECV_BUFFER:
                 raise OSError(EMSGSIZE, f"sock_diag batch of {received} bytes overflows the buffer")
-            if _decode_diag_messages(buf, received, wanted, out, True, &interrupted) == DUMP_DONE:
+            done = _decode_diag_messages(dump.data + dump.length, received, NULL, None, True,
+                                         &interrupted) == DUMP_DONE
+            dump.length += received
+            if done:
                 break
         # NLM_F_DUMP_INTR: the table changed during the dump, sockets may be
         # missing; dump again (the last try's result is kept either way).
         if not interrupted or attempt == DIAG_DUMP_ATTEMPTS - 1:
             return 0
-        del out[start:]
-        sd_inode_set_clear_seen(wanted)
     return 0
 
 
@@ -293,40 +323,51 @@ def process_sockets_linux(int pid, uint32_t states):
     OSError as the kernel gave it (ENOENT: no such process; EACCES: not
     allowed; EPERM with filename /proc/<pid>/ns/net: pid is in another
     network namespace and entering it needs CAP_SYS_ADMIN)."""
-    cdef sd_fd_socket *found = NULL
-    cdef size_t count = 0, i
+    cdef sd_scan scan
     cdef sd_inode_set wanted
-    cdef unsigned char *buf = NULL
-    cdef int nl = -1, rc
+    cdef bint has_wanted = False, interrupted = False
+    cdef _DumpBytes dump
+    cdef int nl = -1, nl_errno = 0, rc
+    cdef size_t i
     cdef list out = []
+    memset(&dump, 0, sizeof(dump))
+    # The fds are scanned on another thread while this one dumps every TCP
+    # socket of the namespace; the dump is decoded once the scan is done.
     with nogil:
-        rc = sd_scan_socket_fds(pid, &found, &count)
-    if rc != 0:
-        raise OSError(errno, os.strerror(errno), f"/proc/{pid}/fd")
+        sd_scan_start(&scan, pid)
     try:
-        if count == 0:
+        try:
+            nl = sd_diag_socket(pid)
+            if nl < 0:
+                nl_errno = errno
+            else:
+                _dump_family(nl, AF_INET, states, 1, &dump)
+                _dump_family(nl, AF_INET6, states, 1 + DIAG_DUMP_ATTEMPTS, &dump)
+        finally:
+            with nogil:
+                rc = sd_scan_wait(&scan)
+            # The scan's error (no such process, not allowed) comes first, as
+            # when the scan ran before the dump.
+            if rc != 0:
+                raise OSError(errno, os.strerror(errno), f"/proc/{pid}/fd")
+        if scan.count == 0:
             return out
-        if sd_inode_set_init(&wanted, count) != 0:
-            raise MemoryError()
-        for i in range(count):
-            sd_inode_set_add(&wanted, found[i].inode, found[i].fd)
-        free(found)
-        found = NULL
-        buf = <unsigned char *>malloc(DIAG_RECV_BUFFER)
-        if buf == NULL:
-            raise MemoryError()
-        nl = sd_diag_socket(pid)
         if nl < 0:
-            raise OSError(errno, f"cannot open a sock_diag socket: {os.strerror(errno)}",
+            raise OSError(nl_errno, f"cannot open a sock_diag socket: {os.strerror(nl_errno)}",
                           f"/proc/{pid}/ns/net")
-        _dump_family(nl, AF_INET, states, 1, &wanted, out, buf)
-        _dump_family(nl, AF_INET6, states, 1 + DIAG_DUMP_ATTEMPTS, &wanted, out, buf)
+        if sd_inode_set_init(&wanted, scan.count) != 0:
+            raise MemoryError()
+        has_wanted = True
+        for i in range(scan.count):
+            sd_inode_set_add(&wanted, scan.sockets[i].inode, scan.sockets[i].fd)
+        if dump.length:
+            _decode_diag_messages(dump.data, dump.length, &wanted, out, False, &interrupted)
     finally:
-        free(found)
-        free(buf)
+        free(scan.sockets)
+        free(dump.data)
         if nl >= 0:
             close(nl)
-        if count != 0:
+        if has_wanted:
             sd_inode_set_free(&wanted)
     return out
 
