@@ -6,15 +6,40 @@ on purpose end the program with one line on stderr and exit status 1.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from typing import Optional
 
 import click
 
 from .._common import SockdiagError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose commands added by add_lazy_command are imported only when
+    looked up (`sockdiag watch` does not pay for importing `top`'s modules;
+    `sockdiag --help` imports them all)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands: dict[str, str] = {}
+
+    def add_lazy_command(self, name: str, import_path: str) -> None:
+        """Register command name as "module:attribute" (module relative to sockdiag.cli)."""
+        self.lazy_commands[name] = import_path
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands))
+
+    def get_command(self, ctx: click.Context, name: str) -> Optional[click.Command]:
+        if name in self.lazy_commands and name not in self.commands:
+            module, attribute = self.lazy_commands[name].split(":")
+            self.add_command(getattr(importlib.import_module(module, __name__), attribute), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sockdiag")
 def cli() -> None:
     """Where the bytes are: TCP send buffers, sockets of processes, interfaces."""
@@ -64,11 +89,7 @@ def _exit_now(status: int) -> None:
     os._exit(status)
 
 
-from .watch import watch  # noqa: E402
-cli.add_command(watch)
-from .demo import demo  # noqa: E402
-cli.add_command(demo)
-from .ifstat import ifstat  # noqa: E402
-cli.add_command(ifstat)
-from .top import top  # noqa: E402
-cli.add_command(top)
+cli.add_lazy_command("watch", ".watch:watch")
+cli.add_lazy_command("demo", ".demo:demo")
+cli.add_lazy_command("ifstat", ".ifstat:ifstat")
+cli.add_lazy_command("top", ".top:top")
