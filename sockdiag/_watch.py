@@ -10,7 +10,6 @@ return a line or None.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from collections import Counter
@@ -343,6 +342,8 @@ def run(pid: int, *, interval: float = 1.0, count: Optional[int] = None, as_json
                 out.write(sample_json(sample, previous) + "\n")
             else:
                 if live:
+                    import shutil  # only a live view needs it
+
                     size = shutil.get_terminal_size()
                     screen = render(sample, previous, sort=sort, max_lines=size.lines - 1,
                                     max_width=size.columns, extra_lines=extra)
