@@ -47,28 +47,28 @@ def cli() -> None:
 
 def main() -> None:
     """The console script: run the command, then end the process without teardown."""
-    _exit_now(_run())
+    status, result = _run()  # result (watch: its last sample) is never freed
+    _exit_now(status)
 
 
-def _run() -> int:
-    """The exit status of the command line."""
+def _run() -> tuple[int, object]:
+    """The exit status of the command line, and what the command returned."""
     try:
-        cli.main(standalone_mode=False)
+        return 0, cli.main(standalone_mode=False)
     except click.exceptions.Abort:
-        return 130
+        return 130, None
     except click.ClickException as err:
         err.show()
-        return err.exit_code
+        return err.exit_code, None
     except click.exceptions.Exit as err:
-        return err.exit_code
+        return err.exit_code, None
     except KeyboardInterrupt:
-        return 130
+        return 130, None
     except BrokenPipeError:
-        return 0
+        return 0, None
     except SockdiagError as err:
         click.echo(f"sockdiag: {err}", err=True)
-        return 1
-    return 0
+        return 1, None
 
 
 def _exit_now(status: int) -> None:
