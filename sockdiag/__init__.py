@@ -245,7 +245,8 @@ def __dir__() -> list[str]:
 
 if LINUX:
     __all__ += ["ByteBudget", "TrafficAccountant", "process_traffic"]
-    _LAZY_NAMES.update(TrafficAccountant=("accounting", "TrafficAccountant"), ByteBudget=("budget", "ByteBudget"))
+    _LAZY_NAMES.update(TrafficAccountant=("accounting", "TrafficAccountant"),
+                       ByteBudget=("budget", "ByteBudget"))
 
     def process_traffic(interval_s: float = 1.0, pids=None) -> TrafficSample:
         """Per-process TCP traffic over the next interval_s seconds (blocks that long).

@@ -9,6 +9,7 @@
 # both views agree field for field.
 
 from cpython.exc cimport PyErr_CheckSignals
+from cpython.long cimport PyLong_AsLongLongAndOverflow
 from libc.errno cimport EINTR, EIO, EMSGSIZE
 from libc.stdio cimport snprintf
 from libc.stdlib cimport free, realloc
@@ -382,18 +383,9 @@ cdef extern from "Python.h":
     char *PyOS_double_to_string(double value, char format_code, int precision, int flags, int *type) except NULL
     void PyMem_Free(void *p)
     int Py_DTSF_ADD_DOT_0
-    long long PyLong_AsLongLongAndOverflow(object value, int *overflow) except? -1
 
 cdef extern from "structmember.h":
     int T_OBJECT_EX
-
-cdef extern from "Python.h":
-    ctypedef struct _SlotMemberDef "PyMemberDef":
-        int type
-        Py_ssize_t offset
-
-    ctypedef struct _SlotDescrObject "PyMemberDescrObject":
-        _SlotMemberDef *d_member
 
 
 cdef Py_ssize_t _slot_offset(type cls, str name):
@@ -403,8 +395,8 @@ cdef Py_ssize_t _slot_offset(type cls, str name):
         descr = klass.__dict__.get(name)
         if descr is not None:
             if (type(descr).__name__ == "member_descriptor"
-                    and (<_SlotDescrObject *>descr).d_member.type == T_OBJECT_EX):
-                return (<_SlotDescrObject *>descr).d_member.offset
+                    and (<PyMemberDescrObject *>descr).d_member.type == T_OBJECT_EX):
+                return (<PyMemberDescrObject *>descr).d_member.offset
             return -1
     return -1
 

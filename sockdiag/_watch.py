@@ -312,7 +312,8 @@ def redraw(out: TextIO, screen: str, columns: int) -> None:
 def run(pid: int, *, interval: float = 1.0, count: Optional[int] = None, as_json: bool = False,
         sort: str = "unsent", states: Optional[Sequence[str]] = None, ports: Sequence[int] = (),
         header_lines: Sequence[HeaderLine] = (), out: Optional[TextIO] = None,
-        notice: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> Optional[ProcessSample]:
+        notice: Callable[[str], None] = lambda line: print(line, file=sys.stderr)
+        ) -> Optional[ProcessSample]:
     """Sample pid every interval seconds and print each sample to out (stdout)
     until count samples (None: until Ctrl-C).
 
