@@ -8,6 +8,8 @@ connections = 19,001 sockets with the listener):
   * the raw C floor: floor_process_sockets.c (built here with the machine's cc,
     called through ctypes): a readlink scan of the fds plus one sock_diag dump
     per family with INFO + SKMEMINFO, nothing else;
+  * the same floor on two threads, split as process_sockets splits the work
+    (floor_process_sockets_threaded.c): the scan beside the dump;
   * ``ss -tinmp``, psutil ``Process.net_connections``, pyroute2 ``DiagSocket``
     (the dump only: pyroute2 has no pid filter);
   * the whole ``sockdiag watch PID --once --json`` process.
@@ -100,18 +102,28 @@ def many_sockets():
         yield held
 
 
-@pytest.fixture(scope="session")
-def floor_library():
+def build_floor(name: str):
+    """The C function name of bench/name.c, built with the machine's cc."""
     compiler = shutil.which(os.environ.get("CC", "cc"))
     if compiler is None:
         pytest.skip("needs a C compiler for the raw C floor")
     BUILD.mkdir(exist_ok=True)
-    library = BUILD / "floor_process_sockets.so"
-    subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-o", str(library),
-                    str(HERE / "floor_process_sockets.c")], check=True)
-    lib = ctypes.CDLL(str(library))
-    lib.floor_process_sockets.argtypes = [ctypes.c_int]
-    return lib.floor_process_sockets
+    library = BUILD / f"{name}.so"
+    subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-pthread", "-o", str(library),
+                    str(HERE / f"{name}.c")], check=True)
+    function = getattr(ctypes.CDLL(str(library)), name)
+    function.argtypes = [ctypes.c_int]
+    return function
+
+
+@pytest.fixture(scope="session")
+def floor_library():
+    return build_floor("floor_process_sockets")
+
+
+@pytest.fixture(scope="session")
+def threaded_floor_library():
+    return build_floor("floor_process_sockets_threaded")
 
 
 class TestNineteenThousandSockets:
@@ -119,6 +131,11 @@ class TestNineteenThousandSockets:
         pid, count = many_sockets
         assert benchmark(floor_library, pid) == count
         record(benchmark, "floor")
+
+    def test_raw_c_floor_two_threads(self, benchmark, many_sockets, threaded_floor_library):
+        pid, count = many_sockets
+        assert benchmark(threaded_floor_library, pid) == count
+        record(benchmark, "floor, two threads")
 
     def test_process_sockets(self, benchmark, many_sockets):
         pid, count = many_sockets
@@ -171,6 +188,9 @@ class TestNineteenThousandSockets:
             pytest.skip("benchmarks disabled or skipped")
         base = MEDIANS["process_sockets"]
         lines = [f"process_sockets / raw C floor: {base / MEDIANS['floor']:.2f}x (target <= 1.5x)"]
+        if "floor, two threads" in MEDIANS:
+            lines.append(f"process_sockets / raw C floor on two threads: "
+                         f"{base / MEDIANS['floor, two threads']:.2f}x")
         for name in ("pure Python (reference.py)", "ss -tinmp", "psutil net_connections",
                      "pyroute2 get_sock_stats"):
             if name in MEDIANS:

@@ -28,8 +28,6 @@ from ._common import (
     UnsuitableSocket,
 )
 
-from . import decode
-
 if LINUX:
     from . import _linux as _platform
 elif MACOS:
@@ -224,11 +222,31 @@ def fd_headroom(pid: int) -> FdHeadroom:
     return FdHeadroom(pid, open_fds, soft_limit)
 
 
-if LINUX:
-    from .accounting import TrafficAccountant  # noqa: E402
-    from .budget import ByteBudget  # noqa: E402
+# Imported on first use (PEP 562), so that `sockdiag watch` starts without
+# them: {public name: (module, attribute or None for the module itself)}.
+_LAZY_NAMES = {"decode": ("decode", None)}
 
+
+def __getattr__(name: str):
+    if name not in _LAZY_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    module, attribute = _LAZY_NAMES[name]
+    value = import_module(f".{module}", __name__)
+    value = value if attribute is None else getattr(value, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_NAMES))
+
+
+if LINUX:
     __all__ += ["ByteBudget", "TrafficAccountant", "process_traffic"]
+    _LAZY_NAMES.update(TrafficAccountant=("accounting", "TrafficAccountant"),
+                       ByteBudget=("budget", "ByteBudget"))
 
     def process_traffic(interval_s: float = 1.0, pids=None) -> TrafficSample:
         """Per-process TCP traffic over the next interval_s seconds (blocks that long).
@@ -239,6 +257,8 @@ if LINUX:
         ``pids`` limits it to those processes.  For repeated samples keep a
         TrafficAccountant instead.  Availability: Linux.
         """
+        from .accounting import TrafficAccountant
+
         with TrafficAccountant(pids=pids) as accountant:
             _time.sleep(interval_s)
             return accountant.sample()

@@ -34,6 +34,7 @@ cdef extern from "Python.h":
 
     ctypedef struct PyMemberDef:
         const char *name
+        int type
         Py_ssize_t offset
 
     ctypedef struct PyMemberDescrObject:

@@ -10,7 +10,6 @@ return a line or None.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from collections import Counter
@@ -313,13 +312,14 @@ def redraw(out: TextIO, screen: str, columns: int) -> None:
 def run(pid: int, *, interval: float = 1.0, count: Optional[int] = None, as_json: bool = False,
         sort: str = "unsent", states: Optional[Sequence[str]] = None, ports: Sequence[int] = (),
         header_lines: Sequence[HeaderLine] = (), out: Optional[TextIO] = None,
-        notice: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> None:
+        notice: Callable[[str], None] = lambda line: print(line, file=sys.stderr)
+        ) -> Optional[ProcessSample]:
     """Sample pid every interval seconds and print each sample to out (stdout)
     until count samples (None: until Ctrl-C).
 
     Live (a terminal, not JSON): redraws in place, cut to the terminal height.
     Raises NoSuchProcess/AccessDenied if the first look fails; a process that
-    exits later ends the loop with a one-line notice.
+    exits later ends the loop with a one-line notice.  Returns the last sample.
     """
     out = out or sys.stdout
     live = not as_json and out.isatty()
@@ -335,7 +335,7 @@ def run(pid: int, *, interval: float = 1.0, count: Optional[int] = None, as_json
                 if previous is None:
                     raise
                 notice(f"sockdiag: process {pid} ({name or '?'}) exited")
-                return
+                return previous
             # Called in every mode: a source may act (a byte budget) as well as print.
             extra = [line for source in header_lines
                      if (line := source(sample, previous)) is not None]
@@ -343,6 +343,8 @@ def run(pid: int, *, interval: float = 1.0, count: Optional[int] = None, as_json
                 out.write(sample_json(sample, previous) + "\n")
             else:
                 if live:
+                    import shutil  # only a live view needs it
+
                     size = shutil.get_terminal_size()
                     screen = render(sample, previous, sort=sort, max_lines=size.lines - 1,
                                     max_width=size.columns, extra_lines=extra)
@@ -362,3 +364,4 @@ def run(pid: int, *, interval: float = 1.0, count: Optional[int] = None, as_json
         if live:
             out.write("\n")
             out.flush()
+    return previous

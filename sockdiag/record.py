@@ -17,7 +17,6 @@ ring buffer (about 180 bytes each, 200 with two extra fields: the default
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import csv
 import dataclasses
@@ -446,6 +445,8 @@ async def record_stream(stream: Any, interval: float = 0.001, fields: Sequence[s
     the transport closes.  Other arguments as for ``record``.
     Availability: Linux, macOS.
     """
+    import asyncio  # only here: importing it costs more than the rest of sockdiag
+
     _check_interval(interval, allow_none=False)
     transport = stream.transport if isinstance(stream, asyncio.StreamWriter) else stream
     get_extra_info = getattr(transport, "get_extra_info", None)

@@ -366,7 +366,7 @@ def test_memory_stays_flat_over_many_scrapes(unsent_pair):
 
 
 def test_default_listen_is_loopback_only():
-    option = next(p for p in cli.commands["export"].params if p.name == "listen")
+    option = next(p for p in cli.get_command(None, "export").params if p.name == "listen")
     assert option.default == "127.0.0.1:9977"
 
 

@@ -149,6 +149,33 @@ def test_state_filter_and_only_tcp(tcp_pair):
         unix_b.close()
 
 
+def test_fd_of_each_socket_is_its_lowest_among_many_fds(tcp_pair):
+    """Hundreds of fds (the scan is shared by two threads, a chunk at a time)
+    holding few sockets: each record's fd is the lowest fd holding its
+    socket, as os.readlink of /proc/self/fd says."""
+    client, server = tcp_pair
+    duplicates = [os.dup(sock.fileno()) for _ in range(200) for sock in (server, client)]
+    try:
+        lowest: dict[int, int] = {}
+        for name in os.listdir("/proc/self/fd"):
+            try:
+                link = os.readlink(f"/proc/self/fd/{name}")
+            except FileNotFoundError:
+                continue  # the listing's own fd
+            if link.startswith("socket:["):
+                inode = int(link[8:-1])
+                lowest[inode] = min(int(name), lowest.get(inode, int(name)))
+        found = sockdiag.process_sockets(os.getpid())
+        assert {info.inode for info in found} >= {os.fstat(client.fileno()).st_ino,
+                                                  os.fstat(server.fileno()).st_ino}
+        for info in found:
+            assert info.fd == lowest[info.inode]
+        assert len({info.inode for info in found}) == len(found)
+    finally:
+        for fd in duplicates:
+            os.close(fd)
+
+
 def test_unknown_state_is_a_value_error():
     with pytest.raises(ValueError, match="unknown TCP state 'ESTABLISHD'"):
         sockdiag.process_sockets(os.getpid(), ["ESTABLISHD"])

@@ -17,9 +17,7 @@ import click
 
 import sockdiag
 from .._common import LINUX, MACOS, NotSupported, SockdiagError
-from .. import budget as budgets
 from .._watch import HeaderLine, format_bytes
-from ..accounting import NOT_ON_THIS_PLATFORM
 from .ifstat import busiest_interfaces_line
 
 
@@ -31,8 +29,10 @@ class SizeType(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, int):
             return value
+        from ..budget import parse_size  # here: a watch without budgets starts without it
+
         try:
-            return budgets.parse_size(value)
+            return parse_size(value)
         except ValueError as err:
             self.fail(str(err), param, ctx)
 
@@ -112,6 +112,9 @@ def fd_headroom_line(pid: int) -> HeaderLine:
 def budget_line(pid: int, sent: Optional[int], received: Optional[int],
                 on_exceed: Optional[tuple[str, Optional[str]]]) -> HeaderLine:
     """Progress against the byte budgets; acts once when one is passed (Linux)."""
+    from .. import budget as budgets
+    from ..accounting import NOT_ON_THIS_PLATFORM
+
     if not LINUX:
         raise NotSupported(f"byte budgets: {NOT_ON_THIS_PLATFORM}")
     action, command = on_exceed or ("report", None)

@@ -8,7 +8,6 @@ import time
 from typing import Iterable, Iterator, Mapping, Optional
 
 import click
-from tabulate import tabulate
 
 from .. import interface_rates, interfaces
 from .._common import InterfaceCounters, InterfaceRates, SockdiagError
@@ -170,6 +169,8 @@ def ifstat(interval: float, count: Optional[int], once: bool, as_json: bool,
                 click.echo()
             click.echo(f"sockdiag ifstat  {time.strftime('%H:%M:%S', time.localtime(wall_time))}"
                        f"  every {interval:g} s")
+            from tabulate import tabulate  # imported when a table is drawn: `watch --json` never needs it
+
             click.echo(tabulate(table_rows(sample, rates), headers=HEADERS,
                                 colalign=("left", "left") + ("right",) * 9))
         sys.stdout.flush()

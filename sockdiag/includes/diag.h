@@ -12,6 +12,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -114,21 +116,19 @@ static inline sd_inode_slot *sd_inode_set_find(const sd_inode_set *set, uint64_t
     return NULL;
 }
 
-/* Adds inode -> fd unless inode is there already (the first fd is kept). */
+/* Adds inode -> fd; for an inode there already, the lower fd is kept (a
+ * socket held by two fds is shown under its first, whatever the order of adding). */
 static inline void sd_inode_set_add(sd_inode_set *set, uint64_t inode, int32_t fd) {
     size_t i;
     for (i = sd_inode_hash(inode, set->mask); set->slots[i].inode != 0; i = (i + 1) & set->mask)
-        if (set->slots[i].inode == inode)
+        if (set->slots[i].inode == inode) {
+            if (fd < set->slots[i].fd)
+                set->slots[i].fd = fd;
             return;
+        }
     set->slots[i].inode = inode;
     set->slots[i].fd = fd;
     set->slots[i].seen = 0;
-}
-
-static inline void sd_inode_set_clear_seen(sd_inode_set *set) {
-    size_t i;
-    for (i = 0; i <= set->mask; i++)
-        set->slots[i].seen = 0;
 }
 
 /* --- the fd scan ------------------------------------------------------------ */
@@ -143,73 +143,6 @@ typedef struct {
 #include <linux/netlink.h>
 #include <sched.h>
 #include <sys/stat.h>
-
-/* The sockets among /proc/<pid>/fd: (inode, fd) pairs in *out (malloc'd,
- * the caller frees), their number in *count.  0, or -1 with errno set:
- * ENOENT when there is no such process (or it exited during the scan),
- * EACCES when the caller may not look.  An fd closed during the scan is
- * skipped. */
-static int sd_scan_socket_fds(int pid, sd_fd_socket **out, size_t *count) {
-    char path[64];
-    char link[64];
-    DIR *dir;
-    struct dirent *entry;
-    sd_fd_socket *sockets = NULL, *grown;
-    size_t n = 0, capacity = 0;
-    ssize_t length;
-    int dfd, err;
-
-    *out = NULL;
-    *count = 0;
-    snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-    dir = opendir(path);
-    if (dir == NULL)
-        return -1;
-    dfd = dirfd(dir);
-    for (;;) {
-        errno = 0;
-        entry = readdir(dir);
-        if (entry == NULL) {
-            if (errno != 0)
-                goto fail;
-            break;
-        }
-        if (entry->d_name[0] < '0' || entry->d_name[0] > '9')
-            continue;  /* "." and ".." */
-        length = readlinkat(dfd, entry->d_name, link, sizeof(link) - 1);
-        if (length < 0) {
-            if (errno == ENOENT)
-                continue;  /* closed since readdir listed it */
-            goto fail;
-        }
-        if (length < 9 || memcmp(link, "socket:[", 8) != 0)
-            continue;
-        link[length] = '\0';
-        if (n == capacity) {
-            capacity = capacity ? 2 * capacity : 256;
-            grown = (sd_fd_socket *)realloc(sockets, capacity * sizeof(sd_fd_socket));
-            if (grown == NULL) {
-                errno = ENOMEM;
-                goto fail;
-            }
-            sockets = grown;
-        }
-        sockets[n].inode = strtoull(link + 8, NULL, 10);
-        sockets[n].fd = (int32_t)atoi(entry->d_name);
-        n++;
-    }
-    closedir(dir);
-    *out = sockets;
-    *count = n;
-    return 0;
-
-fail:
-    err = errno;
-    closedir(dir);
-    free(sockets);
-    errno = err;
-    return -1;
-}
 
 /* A NETLINK_SOCK_DIAG socket that sees the sockets of pid's network
  * namespace (pid 0: the calling thread's), or -1 with errno set.  sock_diag dumps the namespace the netlink
@@ -280,14 +213,6 @@ static inline int sd_diag_request(int nl, uint8_t family, uint32_t states, uint8
 
 #else  /* macOS: no sock_diag, and /proc does not exist */
 
-static int sd_scan_socket_fds(int pid, sd_fd_socket **out, size_t *count) {
-    (void)pid;
-    *out = NULL;
-    *count = 0;
-    errno = ENOSYS;
-    return -1;
-}
-
 static inline int sd_diag_socket(int pid) {
     (void)pid;
     errno = ENOSYS;
@@ -301,5 +226,215 @@ static inline int sd_diag_request(int nl, uint8_t family, uint32_t states, uint8
 }
 
 #endif
+
+/* --- the fd scan, shared with a thread of its own --------------------------------
+ * process_sockets dumps the system's sockets while the fds are scanned: the
+ * scan (19,000 sockets: 13 ms of readdir, 55 ms of readlink) starts on a new
+ * thread, the caller receives the dump (25 ms) and then takes its share of
+ * the readlinks still to do.  Measured on 2 cores: 93 ms one after the
+ * other, 70 ms with the scan beside the dump, 55 ms like this. */
+
+enum { SD_SCAN_CHUNK = 64 };  /* fds taken at a time by each thread */
+
+typedef struct {
+    sd_fd_socket *sockets;
+    size_t count, capacity;
+    int error;
+} sd_scan_part;
+
+typedef struct {
+    int pid;
+    DIR *dir;             /* /proc/<pid>/fd, open until sd_scan_wait */
+    int32_t *fds;         /* the fds listed */
+    size_t nfds;
+    int listed;           /* fds and nfds are set (atomic: release, acquire) */
+    size_t next;          /* the next index of fds to look at (atomic) */
+    int error;            /* errno of a failed listing, else 0 */
+    sd_scan_part parts[2];  /* [0]: the scan thread's finds, [1]: the caller's */
+    sd_fd_socket *sockets;  /* after sd_scan_wait: every socket found (malloc'd: the caller frees) */
+    size_t count;
+    int threaded;         /* a thread was started and must be joined */
+    pthread_t thread;
+} sd_scan;
+
+#if defined(__linux__)
+
+/* Lists the fd numbers of /proc/<pid>/fd.  0, or -1 with scan->error set. */
+static int sd_scan_list(sd_scan *scan) {
+    char path[64];
+    struct dirent *entry;
+    int32_t *grown;
+    size_t capacity = 0;
+    snprintf(path, sizeof(path), "/proc/%d/fd", scan->pid);
+    scan->dir = opendir(path);
+    if (scan->dir == NULL) {
+        scan->error = errno;
+        return -1;
+    }
+    for (;;) {
+        errno = 0;
+        entry = readdir(scan->dir);
+        if (entry == NULL) {
+            if (errno != 0) {
+                scan->error = errno;
+                return -1;
+            }
+            return 0;
+        }
+        if (entry->d_name[0] < '0' || entry->d_name[0] > '9')
+            continue;  /* "." and ".." */
+        if (scan->nfds == capacity) {
+            capacity = capacity ? 2 * capacity : 256;
+            grown = (int32_t *)realloc(scan->fds, capacity * sizeof(int32_t));
+            if (grown == NULL) {
+                scan->error = ENOMEM;
+                return -1;
+            }
+            scan->fds = grown;
+        }
+        scan->fds[scan->nfds++] = (int32_t)atoi(entry->d_name);
+    }
+}
+
+/* Reads the links of listed fds, a chunk at a time, until none is left;
+ * the sockets among them go to part.  An fd closed meanwhile is skipped. */
+static void sd_scan_links(sd_scan *scan, sd_scan_part *part) {
+    char name[16], link[64];
+    size_t i, end;
+    ssize_t length;
+    sd_fd_socket *grown;
+    int dfd = dirfd(scan->dir);
+    while (part->error == 0
+           && (i = __atomic_fetch_add(&scan->next, SD_SCAN_CHUNK, __ATOMIC_RELAXED)) < scan->nfds) {
+        end = i + SD_SCAN_CHUNK < scan->nfds ? i + SD_SCAN_CHUNK : scan->nfds;
+        for (; i < end; i++) {
+            snprintf(name, sizeof(name), "%d", (int)scan->fds[i]);
+            length = readlinkat(dfd, name, link, sizeof(link) - 1);
+            if (length < 0) {
+                if (errno == ENOENT)
+                    continue;  /* closed since readdir listed it */
+                part->error = errno;
+                return;
+            }
+            if (length < 9 || memcmp(link, "socket:[", 8) != 0)
+                continue;
+            link[length] = '\0';
+            if (part->count == part->capacity) {
+                part->capacity = part->capacity ? 2 * part->capacity : 256;
+                grown = (sd_fd_socket *)realloc(part->sockets, part->capacity * sizeof(sd_fd_socket));
+                if (grown == NULL) {
+                    part->error = ENOMEM;
+                    return;
+                }
+                part->sockets = grown;
+            }
+            part->sockets[part->count].inode = strtoull(link + 8, NULL, 10);
+            part->sockets[part->count].fd = scan->fds[i];
+            part->count++;
+        }
+    }
+}
+
+static void *sd_scan_run(void *arg) {
+    sd_scan *scan = (sd_scan *)arg;
+    if (sd_scan_list(scan) == 0) {
+        __atomic_store_n(&scan->listed, 1, __ATOMIC_RELEASE);
+        sd_scan_links(scan, &scan->parts[0]);
+    }
+    return NULL;
+}
+
+#else  /* macOS: no /proc */
+
+static void *sd_scan_run(void *arg) {
+    ((sd_scan *)arg)->error = ENOSYS;
+    return NULL;
+}
+
+static void sd_scan_links(sd_scan *scan, sd_scan_part *part) {
+    (void)scan;
+    (void)part;
+}
+
+#endif
+
+/* Starts scanning pid's fds on a new thread, or scans now if no thread can
+ * be made.  The thread blocks every signal: they stay the caller's. */
+static void sd_scan_start(sd_scan *scan, int pid) {
+    sigset_t all, old;
+    memset(scan, 0, sizeof(*scan));
+    scan->pid = pid;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    scan->threaded = pthread_create(&scan->thread, NULL, sd_scan_run, scan) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!scan->threaded)
+        sd_scan_run(scan);
+}
+
+/* Takes a share of the scan still to do, waits for its end and gathers the
+ * sockets found in scan->sockets, scan->count.  0, or -1 with errno set:
+ * ENOENT when there is no such process (or it exited during the scan),
+ * EACCES when the caller may not look. */
+static int sd_scan_wait(sd_scan *scan) {
+    int err;
+    size_t i;
+    if (__atomic_load_n(&scan->listed, __ATOMIC_ACQUIRE))
+        sd_scan_links(scan, &scan->parts[1]);
+    if (scan->threaded) {
+        pthread_join(scan->thread, NULL);
+        scan->threaded = 0;
+    }
+    if (scan->dir != NULL)
+        closedir(scan->dir);
+    scan->dir = NULL;
+    free(scan->fds);
+    scan->fds = NULL;
+    err = scan->error ? scan->error : scan->parts[0].error ? scan->parts[0].error : scan->parts[1].error;
+    if (err == 0) {
+        /* The thread's part becomes the whole, the caller's is appended. */
+        scan->sockets = scan->parts[0].sockets;
+        scan->count = scan->parts[0].count;
+        scan->parts[0].sockets = NULL;
+        if (scan->parts[1].count != 0) {
+            sd_fd_socket *all = (sd_fd_socket *)realloc(
+                scan->sockets, (scan->count + scan->parts[1].count) * sizeof(sd_fd_socket));
+            if (all == NULL) {
+                err = ENOMEM;
+            } else {
+                for (i = 0; i < scan->parts[1].count; i++)
+                    all[scan->count + i] = scan->parts[1].sockets[i];
+                scan->sockets = all;
+                scan->count += scan->parts[1].count;
+            }
+        }
+    }
+    free(scan->parts[0].sockets);
+    free(scan->parts[1].sockets);
+    scan->parts[0].sockets = scan->parts[1].sockets = NULL;
+    if (err != 0) {
+        free(scan->sockets);
+        scan->sockets = NULL;
+        scan->count = 0;
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
+/* The scan on the calling thread alone: the sockets among /proc/<pid>/fd as
+ * (inode, fd) pairs in *out (malloc'd, the caller frees), their number in
+ * *count.  0, or -1 with errno set as by sd_scan_wait. */
+static int sd_scan_socket_fds(int pid, sd_fd_socket **out, size_t *count) {
+    sd_scan scan;
+    int rc;
+    memset(&scan, 0, sizeof(scan));
+    scan.pid = pid;
+    sd_scan_run(&scan);
+    rc = sd_scan_wait(&scan);
+    *out = scan.sockets;
+    *count = scan.count;
+    return rc;
+}
 
 #endif /* SOCKDIAG_DIAG_H */

@@ -47,13 +47,19 @@ cdef extern from "includes/diag.h" nogil:
     void sd_inode_set_free(sd_inode_set *set)
     sd_inode_slot *sd_inode_set_find(const sd_inode_set *set, uint64_t inode)
     void sd_inode_set_add(sd_inode_set *set, uint64_t inode, int32_t fd)
-    void sd_inode_set_clear_seen(sd_inode_set *set)
 
     ctypedef struct sd_fd_socket:
         uint64_t inode
         int32_t fd
 
     int sd_scan_socket_fds(int pid, sd_fd_socket **out, size_t *count)
+
+    ctypedef struct sd_scan:
+        sd_fd_socket *sockets
+        size_t count
+
+    void sd_scan_start(sd_scan *scan, int pid)
+    int sd_scan_wait(sd_scan *scan)
     int sd_diag_socket(int pid)
     int sd_diag_request(int nl, uint8_t family, uint32_t states, uint8_t ext, uint32_t seq)
 
