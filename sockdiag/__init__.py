@@ -13,20 +13,29 @@ from ._common import (
     LINUX,
     MACOS,
     AccessDenied,
+    BudgetExceeded,
+    FdHeadroom,
     InterfaceCounters,
     InterfaceRates,
     LinkStats64,
     NoSuchProcess,
     NotSupported,
+    ProcessTraffic,
     Record,
     RecordingSummary,
     Sample,
     SendBuffer,
     SocketInfo,
     SockdiagError,
+    TcpDestroyEvent,
     TcpInfo,
+    TrafficSample,
     UnsuitableSocket,
+    UserSpaceNetworking,
 )
+# record / record_stream / InstrumentedSocket are documented where they are
+# defined (sockdiag/record.py); they are already thin.
+from .record import InstrumentedSocket, Recording, record, record_stream
 
 if LINUX:
     from . import _linux as _platform
@@ -38,35 +47,49 @@ else:  # pragma: no cover
 __version__ = "0.1.0"
 
 __all__ = [
+    # errors
     "AccessDenied",
     "NoSuchProcess",
     "NotSupported",
-    "Record",
-    "SendBuffer",
     "SockdiagError",
-    "SocketInfo",
-    "TcpInfo",
     "UnsuitableSocket",
-    "decode",
-    "get_notsent_lowat",
-    "process_sockets",
-    "send_buffer",
-    "set_notsent_lowat",
-    "tcp_info",
-    # interface counters (issue 4)
+    # records
+    "BudgetExceeded",
+    "FdHeadroom",
     "InterfaceCounters",
     "InterfaceRates",
     "LinkStats64",
-    "interface_rates",
-    "interfaces",
-    # recording an application's sockets (issue 5)
-    "InstrumentedSocket",
-    "Recording",
+    "ProcessTraffic",
+    "Record",
     "RecordingSummary",
     "Sample",
+    "SendBuffer",
+    "SocketInfo",
+    "TcpDestroyEvent",
+    "TcpInfo",
+    "TrafficSample",
+    "UserSpaceNetworking",
+    # a socket you own
+    "get_notsent_lowat",
+    "send_buffer",
+    "set_notsent_lowat",
+    "tcp_info",
+    "InstrumentedSocket",
+    "Recording",
     "record",
     "record_stream",
+    # other processes and the machine
+    "fd_headroom",
+    "interface_rates",
+    "interfaces",
+    "process_sockets",
+    # pure decoders
+    "decode",
 ]
+
+# Imported on first use (PEP 562), so that `sockdiag watch` starts without
+# them: {public name: (module, attribute or None for the module itself)}.
+_LAZY_NAMES = {"decode": ("decode", None)}
 
 # The hot path is exported without a Python wrapper around it: one call costs
 # about a microsecond and a wrapper would add a tenth to that.  Its docstring
@@ -127,29 +150,6 @@ def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[So
     """
     return _platform.process_sockets(pid, states)
 
-# --- macOS: user-space networking ---------------------------------------------
-
-from ._common import UserSpaceNetworking  # noqa: E402
-
-__all__ += ["UserSpaceNetworking"]
-
-if MACOS:
-    __all__ += ["userspace_networking"]
-
-    def userspace_networking(pid: int) -> UserSpaceNetworking:
-        """Whether some of pid's connections bypass sockets (macOS user-space networking).
-
-        Network.framework can run flows over Skywalk channels in user space;
-        they have channel/NECP descriptors instead of sockets, so
-        process_sockets cannot see them.  The record counts pid's descriptors
-        by type; ``has_userspace_flows`` and ``hint`` (which points to
-        ``skywalkctl flow -P PID``) say what to tell the user.
-        Availability: macOS only.  Raises NoSuchProcess, AccessDenied.
-        """
-        return _platform.userspace_networking(pid)
-
-# --- interface counters (issue 4) ---------------------------------------------
-
 
 def interfaces() -> dict[str, InterfaceCounters]:
     """Counters of every network interface: {name: InterfaceCounters}.
@@ -195,20 +195,6 @@ def interface_rates(
     }
 
 
-# --- recording an application's sockets ---------------------------------------
-# record / record_stream / InstrumentedSocket are documented where they are
-# defined (sockdiag/record.py); they are already thin.
-from .record import InstrumentedSocket, Recording, record, record_stream  # noqa: E402
-
-
-# --- per-process traffic, budgets, fd headroom ----------------------------------
-
-from ._common import BudgetExceeded, FdHeadroom, ProcessTraffic, TcpDestroyEvent, TrafficSample  # noqa: E402
-
-__all__ += ["BudgetExceeded", "FdHeadroom", "ProcessTraffic", "TcpDestroyEvent", "TrafficSample",
-            "fd_headroom"]
-
-
 def fd_headroom(pid: int) -> FdHeadroom:
     """pid's open file descriptors against its RLIMIT_NOFILE soft limit.
 
@@ -220,27 +206,6 @@ def fd_headroom(pid: int) -> FdHeadroom:
     """
     open_fds, soft_limit = _platform.fd_headroom(pid)
     return FdHeadroom(pid, open_fds, soft_limit)
-
-
-# Imported on first use (PEP 562), so that `sockdiag watch` starts without
-# them: {public name: (module, attribute or None for the module itself)}.
-_LAZY_NAMES = {"decode": ("decode", None)}
-
-
-def __getattr__(name: str):
-    if name not in _LAZY_NAMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    module, attribute = _LAZY_NAMES[name]
-    value = import_module(f".{module}", __name__)
-    value = value if attribute is None else getattr(value, attribute)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY_NAMES))
 
 
 if LINUX:
@@ -262,3 +227,35 @@ if LINUX:
         with TrafficAccountant(pids=pids) as accountant:
             _time.sleep(interval_s)
             return accountant.sample()
+
+
+if MACOS:
+    __all__ += ["userspace_networking"]
+
+    def userspace_networking(pid: int) -> UserSpaceNetworking:
+        """Whether some of pid's connections bypass sockets (macOS user-space networking).
+
+        Network.framework can run flows over Skywalk channels in user space;
+        they have channel/NECP descriptors instead of sockets, so
+        process_sockets cannot see them.  The record counts pid's descriptors
+        by type; ``has_userspace_flows`` and ``hint`` (which points to
+        ``skywalkctl flow -P PID``) say what to tell the user.
+        Availability: macOS only.  Raises NoSuchProcess, AccessDenied.
+        """
+        return _platform.userspace_networking(pid)
+
+
+def __getattr__(name: str):
+    if name not in _LAZY_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    module, attribute = _LAZY_NAMES[name]
+    value = import_module(f".{module}", __name__)
+    value = value if attribute is None else getattr(value, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_NAMES))
