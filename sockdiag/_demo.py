@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -120,9 +121,14 @@ def workload(duration: float) -> Iterator[tuple[int, dict]]:
     that happens.  Its own session keeps a terminal's Ctrl-C away from it:
     the parent ends it.
     """
+    # `-m` puts the working directory first on sys.path: run it beside the
+    # package this process imported, so that a source checkout in the
+    # caller's directory (without the compiled _fast) is not picked up instead.
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     child = subprocess.Popen(
         [sys.executable, "-m", "sockdiag._demo", "--duration", str(duration + 10)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True,
+        cwd=package_parent)
     try:
         line = child.stdout.readline()
         if not line:

@@ -270,3 +270,16 @@ def test_demo_screen_explains_the_workload():
     header = max(i for i, line in enumerate(lines) if line.startswith("FD "))  # the last screen
     bulk_fd = lines[4].split()[2]
     assert lines[header + 2].split()[0] == bulk_fd  # the bulk sender has the most unsent
+
+
+def test_demo_runs_from_a_source_checkout(tmp_path):
+    """The README runs `sockdiag demo` in the repository, whose uncompiled
+    sockdiag/ must not shadow the installed package in the workload child."""
+    shadow = tmp_path / "sockdiag"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("raise ImportError('the source tree, not the installed package')\n")
+    script = os.path.join(os.path.dirname(sys.executable), "sockdiag")
+    result = subprocess.run([script, "demo", "--duration", "1", "--interval", "0.5"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "demo: fd " in result.stdout
