@@ -82,8 +82,8 @@ def run(*args: str):
     return CliRunner().invoke(cli, ["ifstat", *args])
 
 
-def test_once_json_is_one_sample_without_rates():
-    result = run("--once", "--json")
+def test_once_json_is_one_sample_with_rates():
+    result = run("--once", "--json", "-i", "0.2")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert len(lines) == 1
@@ -92,7 +92,7 @@ def test_once_json_is_one_sample_without_rates():
     live = sockdiag.interfaces()
     assert set(sample["interfaces"]) == set(live)
     lo = sample["interfaces"]["lo"]
-    assert all(lo[key] is None for key in RATE_KEYS)
+    assert all(isinstance(lo[key], float) and lo[key] >= 0 for key in RATE_KEYS)
     assert lo["index"] == live["lo"].index and lo["mtu"] == live["lo"].mtu
     assert lo["rx_bytes"] <= live["lo"].rx_bytes
 
@@ -119,12 +119,19 @@ def test_filter_repeated_and_comma_separated():
     assert sorted(json.loads(result.output)["interfaces"]) == names[:2]
 
 
-def test_table_once():
-    result = run("--once")
+def test_table_once_has_rates():
+    result = run("--once", "-i", "0.2")
     assert result.exit_code == 0, result.output
-    assert "IFACE" in result.output and "RX/s" in result.output
+    assert result.output.count("IFACE") == 1 and "RX/s" in result.output
     lo_row = next(line for line in result.output.splitlines() if line.startswith("lo "))
-    assert "up" in lo_row and "—" in lo_row and "65536" in lo_row
+    assert "up" in lo_row and "—" not in lo_row and "B/s" in lo_row and "65536" in lo_row
+
+
+def test_first_table_has_no_fake_rate():
+    result = run("-n", "1")
+    assert result.exit_code == 0, result.output
+    lo_row = next(line for line in result.output.splitlines() if line.startswith("lo "))
+    assert "—" in lo_row
 
 
 def test_unknown_interface_is_an_error():

@@ -155,17 +155,21 @@ def ifstat(interval: float, count: Optional[int], once: bool, as_json: bool,
     """Interface counters with per-second rates, every --interval seconds.
 
     Rates need two samples: the first one shows "—" (null in --json).
+    --once takes two samples an interval apart and prints the second, with
+    its rates.
     """
-    samples = 1 if once else count
-    live = not as_json and sys.stdout.isatty() and samples != 1
+    samples = 2 if once else count
+    live = not as_json and sys.stdout.isatty() and not once and samples != 1
     for taken, (wall_time, sample, rates) in enumerate(
             sampled(interval, samples, parse_interface_filter(interface_filter))):
+        if once and taken == 0:
+            continue  # only the start of the rates
         if as_json:
             click.echo(json_line(wall_time, sample, rates))
         else:
             if live:
                 click.clear()
-            elif taken:
+            elif taken and not once:
                 click.echo()
             click.echo(f"sockdiag ifstat  {time.strftime('%H:%M:%S', time.localtime(wall_time))}"
                        f"  every {interval:g} s")
