@@ -15,7 +15,9 @@ import sockdiag
 from sockdiag.budget import BudgetMonitor, ByteBudget, parse_size
 
 from children import end, process_state
-from conftest import drain, wait_until
+from conftest import drain, requires_linux, wait_until
+
+pytestmark = requires_linux
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 
 from sockdiag import _fast, decode
 
-from conftest import connected_pair, drain, requires_ss, wait_until
+from conftest import connected_pair, drain, requires_linux, requires_ss, wait_until
 from loopback import ss_filter
 from unprivileged import run_unprivileged
+
+pytestmark = requires_linux
 
 
 def inode(sock: socket.socket) -> int:

@@ -27,9 +27,11 @@ from sockdiag import export  # noqa: E402
 from sockdiag._common import SocketInfo  # noqa: E402
 from sockdiag.cli import cli  # noqa: E402
 
-from conftest import connected_pair, fill, wait_until  # noqa: E402
+from conftest import connected_pair, fill, requires_linux, wait_until  # noqa: E402
 from prometheus_server import PROMETHEUS, free_port, prometheus_server  # noqa: E402
 from unprivileged import run_unprivileged  # noqa: E402
+
+pytestmark = requires_linux
 
 requires_prometheus = pytest.mark.skipif(
     PROMETHEUS is None, reason="needs Debian's prometheus package (apt-get install prometheus)"

@@ -24,7 +24,9 @@ from hypothesis import strategies as st
 from sockdiag.lowat import report, stats, timestamps, topology, units
 from sockdiag.lowat.sweep import LowatResult
 
-from conftest import IS_ROOT, connected_pair, requires_root, wait_until
+from conftest import IS_ROOT, connected_pair, requires_linux, requires_root, wait_until
+
+pytestmark = requires_linux
 
 CLI = [sys.executable, "-c", "from sockdiag.cli import main; main()", "bench", "lowat"]
 # Short runs: long enough for the buffer to fill and the sender to settle.

@@ -14,7 +14,9 @@ import threading
 import pytest
 
 from children import end, process_state
-from conftest import wait_until
+from conftest import requires_linux, wait_until
+
+pytestmark = requires_linux
 
 CLI = [sys.executable, "-c", "from sockdiag.cli import main; main()"]
 
