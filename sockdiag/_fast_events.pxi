@@ -6,7 +6,7 @@
 from libc.stdlib cimport malloc, free
 from libc.errno cimport EAGAIN, EPERM, ENOBUFS, EINTR, EACCES, ENOSYS
 from .includes.events cimport *
-from .includes.netlink cimport SD_NLMSG_DONE, SD_NLMSG_ERROR, SD_NLM_F_DUMP_INTR, recv, close
+from .includes.netlink cimport SD_NLMSG_DONE, SD_NLMSG_ERROR, SD_NLM_F_DUMP_INTR, recv, close, sd_nl_next
 from .includes.diag cimport (
     SD_LINUX_AF_INET, SD_LINUX_AF_INET6, SD_INET_DIAG_INFO,
     sd_diag_socket, sd_diag_request, sd_scan_socket_fds, sd_fd_socket)

@@ -86,6 +86,9 @@ def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[So
     except (FileNotFoundError, ProcessLookupError) as err:
         raise NoSuchProcess(pid) from err
     except PermissionError as err:
+        # A process that has just exited refuses its fds even to its own user.
+        if _process_state(pid) in (None, "Z", "X"):
+            raise NoSuchProcess(pid, f"process {pid} exited") from err
         if err.filename and err.filename.endswith("/ns/net"):
             raise AccessDenied(pid, f"pid {pid} is in another network namespace: only root "
                                     "(CAP_SYS_ADMIN) can see its sockets") from err

@@ -11,13 +11,29 @@ import pytest
 
 from loopback import connected_pair, drain, fill, wait_until  # noqa: F401 (re-exported)
 
-IS_ROOT = os.geteuid() == 0
+CAP_NET_ADMIN, CAP_SYS_ADMIN = 12, 21
+
+
+def _root_with_admin_capabilities() -> bool:
+    """Root that may make namespaces and veths (a container's root may not)."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        with open("/proc/self/status") as status:
+            caps = next(int(line.split()[1], 16) for line in status if line.startswith("CapEff:"))
+    except (OSError, StopIteration):
+        return True  # no /proc (macOS): root is root
+    return all(caps >> bit & 1 for bit in (CAP_NET_ADMIN, CAP_SYS_ADMIN))
+
+
+IS_ROOT = _root_with_admin_capabilities()
 
 requires_linux = pytest.mark.skipif(
     not sys.platform.startswith("linux"),
     reason="checks against Linux's own views (ioctls, ss, /proc); macOS has its own tests",
 )
-requires_root = pytest.mark.skipif(not IS_ROOT, reason="needs root (run the tests as root, as CI does)")
+requires_root = pytest.mark.skipif(
+    not IS_ROOT, reason="needs root with CAP_SYS_ADMIN and CAP_NET_ADMIN (run the tests as root, as CI does)")
 requires_ss = pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss from iproute2")
 
 

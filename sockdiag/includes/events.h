@@ -37,29 +37,6 @@ typedef struct {
     uint32_t info_length;
 } sd_tcp_counters;
 
-#define SD_ALIGN4(n) (((n) + 3u) & ~3u)
-
-/* The next netlink message in buf[*offset:length]: 1 and its type, flags and
- * payload; 0 at the end; -1 if the header lies about its length. */
-static inline int sd_nl_next(const unsigned char *buf, size_t length, size_t *offset,
-                             uint16_t *type, uint16_t *flags,
-                             const unsigned char **payload, size_t *payload_length) {
-    struct sd_nlmsghdr h;
-    if (*offset >= length)
-        return 0;
-    if (length - *offset < sizeof(h))
-        return -1;
-    memcpy(&h, buf + *offset, sizeof(h));
-    if (h.nlmsg_len < sizeof(h) || h.nlmsg_len > length - *offset)
-        return -1;
-    *type = h.nlmsg_type;
-    *flags = h.nlmsg_flags;
-    *payload = buf + *offset + sizeof(h);
-    *payload_length = h.nlmsg_len - sizeof(h);
-    *offset += SD_ALIGN4(h.nlmsg_len) < length - *offset ? SD_ALIGN4(h.nlmsg_len) : length - *offset;
-    return 1;
-}
-
 static inline uint64_t sd_info_counter(const unsigned char *info, uint32_t length, size_t offset) {
     if (info == NULL || offset + 8 > length)
         return SD_COUNTER_ABSENT;

@@ -21,9 +21,6 @@ cdef extern from "includes/events.h" nogil:
         const unsigned char *info
         uint32_t info_length
 
-    int sd_nl_next(const unsigned char *buf, size_t length, size_t *offset,
-                   uint16_t *type, uint16_t *flags,
-                   const unsigned char **payload, size_t *payload_length)
     int sd_diag_parse(const unsigned char *payload, size_t length, sd_tcp_counters *out)
     int sd_diag_subscribe_destroy(int fd)
     long sd_pid_of_name(const char *name)

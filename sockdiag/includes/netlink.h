@@ -42,4 +42,25 @@ enum {
 /* NLMSG_ALIGN and RTA_ALIGN: both 4. */
 #define SD_ALIGN4(len) (((len) + 3u) & ~(size_t)3u)
 
+/* The next netlink message in buf[*offset:length]: 1 and its type, flags and
+ * payload; 0 at the end; -1 if the header lies about its length. */
+static inline int sd_nl_next(const unsigned char *buf, size_t length, size_t *offset,
+                             uint16_t *type, uint16_t *flags,
+                             const unsigned char **payload, size_t *payload_length) {
+    struct sd_nlmsghdr h;
+    if (*offset >= length)
+        return 0;
+    if (length - *offset < sizeof(h))
+        return -1;
+    memcpy(&h, buf + *offset, sizeof(h));
+    if (h.nlmsg_len < sizeof(h) || h.nlmsg_len > length - *offset)
+        return -1;
+    *type = h.nlmsg_type;
+    *flags = h.nlmsg_flags;
+    *payload = buf + *offset + sizeof(h);
+    *payload_length = h.nlmsg_len - sizeof(h);
+    *offset += SD_ALIGN4(h.nlmsg_len) < length - *offset ? SD_ALIGN4(h.nlmsg_len) : length - *offset;
+    return 1;
+}
+
 #endif /* SOCKDIAG_NETLINK_H */

@@ -23,6 +23,9 @@ cdef extern from "includes/netlink.h" nogil:
     int SD_NLMSG_DONE
     int SD_NLM_F_DUMP_INTR
     size_t SD_ALIGN4(size_t length)
+    int sd_nl_next(const unsigned char *buf, size_t length, size_t *offset,
+                   uint16_t *type, uint16_t *flags,
+                   const unsigned char **payload, size_t *payload_length)
 
     # POSIX, for the dump loops.
     ssize_t recv(int fd, void *buf, size_t length, int flags)
