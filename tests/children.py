@@ -19,3 +19,9 @@ def end(child: subprocess.Popen) -> None:
         os.kill(child.pid, signal.SIGCONT)
         child.kill()
     child.wait()
+
+
+def with_default_sigint() -> None:
+    """preexec_fn for a child that must take Ctrl-C: a test run started in the
+    background inherits SIGINT ignored, and Python keeps it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -18,6 +18,7 @@ from sockdiag._common import ProcessTraffic, TrafficSample
 from sockdiag.cli import cli
 
 import traffic_workload as workload
+from children import with_default_sigint
 from conftest import connected_pair, drain, requires_root, wait_until
 from unprivileged import unprivileged_python
 
@@ -255,7 +256,8 @@ def test_public_names_by_platform():
 
 def test_ctrl_c_exits_cleanly():
     top = subprocess.Popen([sys.executable, "-c", "from sockdiag.cli import main; main()", "top", "-i", "0.1"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=with_default_sigint)
     try:
         assert top.stdout.readline().startswith("sockdiag top")  # sampling
         top.send_signal(signal.SIGINT)

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from sockdiag import _watch
 from sockdiag._common import SocketInfo, TcpInfo
 from sockdiag.cli import cli
+from children import with_default_sigint
 from conftest import requires_root, wait_until
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sock_diag is Linux only")
@@ -137,7 +138,8 @@ def test_process_exit_while_watched_is_a_notice_and_status_0():
 def test_ctrl_c_exits_cleanly(held_child):
     child, _, _ = held_child
     watcher = subprocess.Popen(CLI + ["watch", str(child.pid), "-i", "0.1"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=with_default_sigint)
     try:
         assert watcher.stdout.readline().startswith(f"pid {child.pid}")  # watching
         watcher.send_signal(signal.SIGINT)
