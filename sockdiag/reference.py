@@ -205,7 +205,10 @@ def _walk_link_dump(buf: memoryview, out: dict[str, InterfaceCounters]) -> tuple
         if type_ == _NLMSG_ERROR:
             if length < _NLMSGHDR.size + 4:
                 raise ValueError("NLMSG_ERROR without its error code")
-            return True, interrupted, abs(struct.unpack_from("=i", buf, offset + _NLMSGHDR.size)[0])
+            (error,) = struct.unpack_from("=i", buf, offset + _NLMSGHDR.size)
+            if not -4095 <= error <= 0:
+                raise ValueError(f"NLMSG_ERROR with error code {error}, not 0 or -errno")
+            return True, interrupted, -error
         if type_ == _RTM_NEWLINK:
             link = _link(buf[offset + _NLMSGHDR.size: offset + length])
             out[link.name] = link

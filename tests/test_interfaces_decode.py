@@ -144,6 +144,8 @@ def test_last_message_without_padding(impl):
      "interrupted"),
     (nlmsg(NLMSG_ERROR, struct.pack("=i", -1) + b"\0" * 16), "netlink error"),
     (nlmsg(NLMSG_ERROR, b""), "error code"),
+    (nlmsg(NLMSG_ERROR, struct.pack("=i", -2**31)), "error code -2147483648"),
+    (nlmsg(NLMSG_ERROR, struct.pack("=i", 5)), "error code 5"),
     (struct.pack("=IHHII", 0, RTM_NEWLINK, 0, 0, 0) + DONE, "message of 0 bytes"),
     (struct.pack("=IHHII", 1 << 31, RTM_NEWLINK, 0, 0, 0) + DONE, "message of 2147483648 bytes"),
     (DONE[:15], "truncated netlink message"),
