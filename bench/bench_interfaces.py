@@ -2,7 +2,9 @@
 
     pytest bench/bench_interfaces.py
 
-Baselines: psutil.net_io_counters(pernic=True) (reads /proc/net/dev in C),
+Baselines: the pure-Python equivalent (sockdiag.reference.interfaces: the
+same dump with the socket module, decoded with struct),
+psutil.net_io_counters(pernic=True) (reads /proc/net/dev in C),
 pyroute2's IPRoute().get_links() (the same rtnetlink dump, parsed in Python;
 its socket is opened once, outside the timing), a pure-Python parse of
 /proc/net/dev, and the bare dump with Python's socket module and no decoding
@@ -20,7 +22,7 @@ import pytest
 from pyroute2 import IPRoute
 
 import sockdiag
-from sockdiag import decode
+from sockdiag import decode, reference
 
 pytestmark = pytest.mark.benchmark(group="interfaces", min_rounds=200, warmup=True)
 
@@ -53,6 +55,10 @@ def bare_dump() -> bytes:
 def test_sockdiag_interfaces(benchmark):
     result = benchmark(sockdiag.interfaces)
     assert "lo" in result
+
+
+def test_reference_interfaces(benchmark):
+    assert "lo" in benchmark(reference.interfaces)
 
 
 def test_psutil_net_io_counters(benchmark):

@@ -35,6 +35,7 @@ cdef enum:
     WALK_DONE = 1         # NLMSG_DONE (or NLMSG_ERROR) seen: the dump is over
     WALK_INTERRUPTED = 2  # NLM_F_DUMP_INTR: links changed during the dump
     DUMP_ATTEMPTS = 5
+    MAX_ERRNO = 4095  # the kernel's errors are -1 .. -MAX_ERRNO
     NLA_TYPE_MASK = 0x3fff  # strips NLA_F_NESTED / NLA_F_NET_BYTEORDER
     RECV_BUFFER_BYTES = 32768  # the kernel's largest dump datagram (MSG_TRUNC tells if not)
 
@@ -144,7 +145,9 @@ cdef int _walk_link_dump(const unsigned char *buf, size_t length, dict out,
             if header.nlmsg_len < SD_NLMSG_HDRLEN + 4:
                 raise ValueError("NLMSG_ERROR without its error code")
             memcpy(&error, buf + offset + SD_NLMSG_HDRLEN, 4)
-            netlink_errno[0] = -error if error < 0 else error
+            if error > 0 or error < -MAX_ERRNO:
+                raise ValueError(f"NLMSG_ERROR with error code {error}, not 0 or -errno")
+            netlink_errno[0] = -error
             return flags | WALK_DONE
         if header.nlmsg_type == SD_RTM_NEWLINK:
             _link_message(buf + offset + SD_NLMSG_HDRLEN,

@@ -1,18 +1,27 @@
-"""Pure-Python reference of send_buffer, tcp_info and process_sockets (Linux).
+"""Pure-Python reference of send_buffer, tcp_info, process_sockets and interfaces (Linux).
 
-Built only on fcntl.ioctl, socket.getsockopt and struct: the oracle the tests
+Built only on fcntl.ioctl, the socket module and struct: the oracle the tests
 hold the Cython path to, and the baseline the benchmarks measure it against.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import socket
 import struct
 from typing import Optional
 
-from ._common import TCP_CA_STATES, SendBuffer, SocketInfo, TcpInfo, tcp_state_name
+from ._common import (
+    TCP_CA_STATES,
+    InterfaceCounters,
+    LinkStats64,
+    SendBuffer,
+    SocketInfo,
+    TcpInfo,
+    tcp_state_name,
+)
 
 SIOCOUTQ = 0x5411
 SIOCOUTQNSD = 0x894B
@@ -256,3 +265,124 @@ def _ends_dump(chunk: bytes) -> bool:
             return True
         offset += (length + 3) & ~3
     return False
+
+
+# --- interface counters (issue 4) ---------------------------------------------
+
+_IFINFOMSG = struct.Struct("=BxHiII")
+_RTM_NEWLINK = 16
+_NLM_F_DUMP_INTR = 0x10
+_IFLA_IFNAME, _IFLA_MTU, _IFLA_STATS64 = 3, 4, 23
+_GETLINK_DUMP = (_NLMSGHDR.pack(32, 18, 0x301, 1, 0)  # RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP
+                 + _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0))
+_LINK_STATS64_FIELDS = len(LinkStats64.__dataclass_fields__)
+_LINK_STATS64_MIN_FIELDS = 23  # struct rtnl_link_stats64 of Linux 2.6.35
+
+
+def _align4(length: int) -> int:
+    return (length + 3) & ~3
+
+
+def rtnl_link_stats64(buf: bytes) -> LinkStats64:
+    """struct-based decoder of an IFLA_STATS64 payload of any kernel's length."""
+    count = min(len(buf) // 8, _LINK_STATS64_FIELDS)
+    if count < _LINK_STATS64_MIN_FIELDS:
+        raise ValueError(f"rtnl_link_stats64 of {len(buf)} bytes")
+    values = struct.unpack_from(f"={count}Q", buf)
+    return LinkStats64(*values, *[None] * (_LINK_STATS64_FIELDS - count))
+
+
+def _link(body: memoryview) -> InterfaceCounters:
+    if len(body) < _IFINFOMSG.size:
+        raise ValueError(f"RTM_NEWLINK body of {len(body)} bytes, shorter than ifinfomsg")
+    _, _, index, flags, _ = _IFINFOMSG.unpack_from(body)
+    fields = dict.fromkeys(InterfaceCounters.__dataclass_fields__)
+    fields.update(index=index, is_up=bool(flags & 1))
+    offset = _IFINFOMSG.size
+    while len(body) - offset >= _RTATTR.size:
+        length, type_ = _RTATTR.unpack_from(body, offset)
+        if length < _RTATTR.size or length > len(body) - offset:
+            raise ValueError(f"attribute of {length} bytes")
+        payload = bytes(body[offset + _RTATTR.size: offset + length])
+        type_ &= 0x3FFF
+        if type_ == _IFLA_IFNAME:
+            name = payload.split(b"\0", 1)[0]
+            if not name:
+                raise ValueError("IFLA_IFNAME is empty")
+            fields["name"] = os.fsdecode(name)
+        elif type_ == _IFLA_MTU:
+            if len(payload) < 4:
+                raise ValueError(f"IFLA_MTU of {len(payload)} bytes")
+            fields["mtu"] = struct.unpack_from("=I", payload)[0]
+        elif type_ == _IFLA_STATS64:
+            if len(payload) < _LINK_STATS64_MIN_FIELDS * 8:
+                raise ValueError(f"IFLA_STATS64 of {len(payload)} bytes")
+            stats = rtnl_link_stats64(payload)
+            fields.update(
+                rx_bytes=stats.rx_bytes, tx_bytes=stats.tx_bytes,
+                rx_packets=stats.rx_packets, tx_packets=stats.tx_packets,
+                rx_errors=stats.rx_errors, tx_errors=stats.tx_errors,
+                rx_drops=stats.rx_dropped, tx_drops=stats.tx_dropped)
+        offset += _align4(length)
+    if offset < len(body):
+        raise ValueError("truncated attribute")
+    if fields["name"] is None:
+        raise ValueError("link message without IFLA_IFNAME")
+    return InterfaceCounters(**fields)
+
+
+def _walk_link_dump(buf: memoryview, out: dict[str, InterfaceCounters]) -> tuple[bool, bool, int]:
+    """Add the links in buf to out; (done, interrupted, netlink errno)."""
+    offset, interrupted = 0, False
+    while len(buf) - offset >= _NLMSGHDR.size:
+        length, type_, flags, _, _ = _NLMSGHDR.unpack_from(buf, offset)
+        if length < _NLMSGHDR.size or length > len(buf) - offset:
+            raise ValueError(f"netlink message of {length} bytes")
+        interrupted |= bool(flags & _NLM_F_DUMP_INTR)
+        if type_ == NLMSG_DONE:
+            return True, interrupted, 0
+        if type_ == NLMSG_ERROR:
+            if length < _NLMSGHDR.size + 4:
+                raise ValueError("NLMSG_ERROR without its error code")
+            (error,) = struct.unpack_from("=i", buf, offset + _NLMSGHDR.size)
+            if not -4095 <= error <= 0:
+                raise ValueError(f"NLMSG_ERROR with error code {error}, not 0 or -errno")
+            return True, interrupted, -error
+        if type_ == _RTM_NEWLINK:
+            link = _link(buf[offset + _NLMSGHDR.size: offset + length])
+            out[link.name] = link
+        offset += _align4(length)
+    if offset < len(buf):
+        raise ValueError("truncated netlink message")
+    return False, interrupted, 0
+
+
+def rtnl_link_dump(buf: bytes) -> dict[str, InterfaceCounters]:
+    """struct-based decoder of a whole RTM_GETLINK dump, as decode.rtnl_link_dump."""
+    out: dict[str, InterfaceCounters] = {}
+    done, interrupted, error = _walk_link_dump(memoryview(bytes(buf)), out)
+    if error:
+        raise ValueError(f"the dump carries a netlink error: {os.strerror(error)}")
+    if not done:
+        raise ValueError("the dump does not end in NLMSG_DONE")
+    if interrupted:
+        raise ValueError("the dump was interrupted (NLM_F_DUMP_INTR)")
+    return out
+
+
+def interfaces(attempts: int = 5) -> dict[str, InterfaceCounters]:
+    """One RTM_GETLINK dump with Python's socket module, decoded with struct."""
+    for _ in range(attempts):
+        out: dict[str, InterfaceCounters] = {}
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as sock:
+            sock.send(_GETLINK_DUMP)
+            done = interrupted = False
+            while not done:
+                datagram = sock.recv(32768)
+                done, flagged, error = _walk_link_dump(memoryview(datagram), out)
+                interrupted |= flagged
+                if error:
+                    raise OSError(error, os.strerror(error))
+        if not interrupted:
+            return out
+    raise OSError(errno.EAGAIN, "links changed during every dump")

@@ -22,7 +22,7 @@ import uuid
 import pytest
 
 import sockdiag
-from sockdiag import InterfaceCounters, _fast
+from sockdiag import InterfaceCounters, _fast, reference
 
 from conftest import drain, requires_linux, requires_root, wait_until
 
@@ -207,6 +207,7 @@ def test_fresh_namespace_loopback_equals_proc_and_ip(netns_factory):
     for key in COUNTERS:
         assert getattr(ours["lo"], key) == proc[key] == ip[key], key
     assert ours["lo"].rx_bytes >= 3 << 20
+    assert ns.run(reference.interfaces) == ours  # the pure-Python dump agrees
 
 
 @requires_root
