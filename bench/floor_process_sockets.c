@@ -20,43 +20,15 @@
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 
+#include "floor_diag.h"
+
 static uint32_t table[1 << 16];  /* inodes, 0 = empty */
-#define MASK ((1u << 16) - 1)
-
-static void add(uint32_t inode) {
-    uint32_t i = (inode * 2654435761u) & MASK;
-    while (table[i] && table[i] != inode)
-        i = (i + 1) & MASK;
-    table[i] = inode;
-}
-
-static int has(uint32_t inode) {
-    uint32_t i = (inode * 2654435761u) & MASK;
-    while (table[i]) {
-        if (table[i] == inode)
-            return 1;
-        i = (i + 1) & MASK;
-    }
-    return 0;
-}
 
 static int dump(int nl, int family, char *buf, size_t size) {
-    struct {
-        struct nlmsghdr nlh;
-        struct inet_diag_req_v2 req;
-    } msg;
-    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
     int found = 0;
-    memset(&msg, 0, sizeof(msg));
-    msg.nlh.nlmsg_len = sizeof(msg);
-    msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    msg.req.sdiag_family = family;
-    msg.req.sdiag_protocol = IPPROTO_TCP;
-    msg.req.idiag_states = ~0u;
-    msg.req.idiag_ext = (1 << (INET_DIAG_INFO - 1)) | (1 << (INET_DIAG_SKMEMINFO - 1));
-    if (sendto(nl, &msg, sizeof(msg), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
-        return -errno;
+    int sent = send_dump_request(nl, family);
+    if (sent < 0)
+        return sent;
     for (;;) {
         ssize_t n = recv(nl, buf, size, 0);
         struct nlmsghdr *h;
@@ -67,7 +39,7 @@ static int dump(int nl, int family, char *buf, size_t size) {
                 return found;
             if (h->nlmsg_type == NLMSG_ERROR)
                 return -EIO;
-            found += has(((struct inet_diag_msg *)NLMSG_DATA(h))->idiag_inode);
+            found += has(table, ((struct inet_diag_msg *)NLMSG_DATA(h))->idiag_inode);
         }
     }
 }
@@ -86,7 +58,7 @@ int floor_process_sockets(int pid) {
         ssize_t n = readlinkat(dirfd(dir), entry->d_name, link, sizeof(link) - 1);
         if (n > 8 && memcmp(link, "socket:[", 8) == 0) {
             link[n] = 0;
-            add((uint32_t)strtoul(link + 8, NULL, 10));
+            add(table, (uint32_t)strtoul(link + 8, NULL, 10));
         }
     }
     closedir(dir);

@@ -24,7 +24,8 @@
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 
-#define MASK ((1u << 16) - 1)
+#include "floor_diag.h"
+
 #define CHUNK 64
 #define BATCH (1 << 20)
 
@@ -37,23 +38,6 @@ struct scan {
     size_t next;
     uint32_t table[2][1 << 16];  /* inodes per thread, 0 = empty */
 };
-
-static void add(uint32_t *table, uint32_t inode) {
-    uint32_t i = (inode * 2654435761u) & MASK;
-    while (table[i] && table[i] != inode)
-        i = (i + 1) & MASK;
-    table[i] = inode;
-}
-
-static int has(const uint32_t *table, uint32_t inode) {
-    uint32_t i = (inode * 2654435761u) & MASK;
-    while (table[i]) {
-        if (table[i] == inode)
-            return 1;
-        i = (i + 1) & MASK;
-    }
-    return 0;
-}
 
 static void links(struct scan *scan, uint32_t *table) {
     char name[16], link[64];
@@ -96,21 +80,9 @@ static void *scan_thread(void *arg) {
 
 /* Appends one family's dump to *buf; 0 or -errno. */
 static int dump(int nl, int family, char **buf, size_t *length, size_t *capacity) {
-    struct {
-        struct nlmsghdr nlh;
-        struct inet_diag_req_v2 req;
-    } msg;
-    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
-    memset(&msg, 0, sizeof(msg));
-    msg.nlh.nlmsg_len = sizeof(msg);
-    msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    msg.req.sdiag_family = family;
-    msg.req.sdiag_protocol = IPPROTO_TCP;
-    msg.req.idiag_states = ~0u;
-    msg.req.idiag_ext = (1 << (INET_DIAG_INFO - 1)) | (1 << (INET_DIAG_SKMEMINFO - 1));
-    if (sendto(nl, &msg, sizeof(msg), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
-        return -errno;
+    int sent = send_dump_request(nl, family);
+    if (sent < 0)
+        return sent;
     for (;;) {
         ssize_t n;
         struct nlmsghdr *h;
