@@ -91,9 +91,10 @@ __all__ = [
 # them: {public name: (module, attribute or None for the module itself)}.
 _LAZY_NAMES = {"decode": ("decode", None)}
 
-# The hot path is exported without a Python wrapper around it: one call costs
-# about a microsecond and a wrapper would add a tenth to that.  Its docstring
-# is in _fast.pyx.
+# The hot path is exported with only a one-argument wrapper that turns the
+# core's OSError into sockdiag's exceptions: one call costs about a
+# microsecond, and a general wrapper would add a sixth.  Its docstring is in
+# _fast.pyx.
 send_buffer = _platform.send_buffer
 
 

@@ -7,6 +7,9 @@ cannot supply is ``None``, never a fake ``0``.
 from __future__ import annotations
 
 import dataclasses
+import errno
+import functools
+import socket
 import sys
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -75,6 +78,73 @@ class NotSupported(SockdiagError):
 
 class UnsuitableSocket(SockdiagError):
     """The fd is closed, is not a socket, or is a socket with no send buffer."""
+
+
+def wrap_oserror(function, translate, one_argument: bool = False):
+    """function with the OSError it raises replaced by
+    ``translate(err, function name, first argument)``, chained (``from err``).
+
+    Each platform module builds its wrap_exceptions on it, with its own
+    translate.  one_argument: a wrapper of fixed arity for the hot socket
+    calls, where ``*args`` would add a sixth to a microsecond call.
+    """
+    name = function.__name__
+    if one_argument:
+        def wrapper(argument):
+            try:
+                return function(argument)
+            except OSError as err:
+                raise translate(err, name, argument) from err
+    else:
+        def wrapper(*args, **kwargs):
+            try:
+                return function(*args, **kwargs)
+            except OSError as err:
+                raise translate(err, name, args[0] if args else None) from err
+    return functools.wraps(function)(wrapper)
+
+
+_FAMILY_NAMES = {socket.AF_UNIX: "UNIX", socket.AF_INET: "IPv4", socket.AF_INET6: "IPv6"}
+_KIND_NAMES = {socket.SOCK_STREAM: "stream", socket.SOCK_DGRAM: "datagram"}
+
+
+def describe_socket(fd: int) -> str:
+    """What fd is, for messages: "IPv4 datagram socket", "UNIX stream socket"."""
+    try:
+        sock = socket.socket(fileno=fd)  # reads its family and type; detached below
+    except OSError:
+        return "socket"
+    try:
+        family, kind = int(sock.family), int(sock.type)
+    finally:
+        sock.detach()
+    return (f"{_FAMILY_NAMES.get(family, f'family {family}')} "
+            f"{_KIND_NAMES.get(kind, f'type {kind}')} socket")
+
+
+def unsuitable_socket(err: OSError) -> SockdiagError:
+    """The exception for a failed _fast call on a socket: OSError(errno,
+    strerror, fd, None, call), the socket kinds a call refuses having errnos
+    of their own (see _fast.pyx).  The messages common to every platform."""
+    fd = err.filename
+    if fd < 0:
+        return UnsuitableSocket("the socket is closed")
+    if err.errno == errno.EBADF:
+        return UnsuitableSocket(f"fd {fd} is not open")
+    if err.errno == errno.ENOTSOCK:
+        return UnsuitableSocket(f"fd {fd} is not a socket")
+    if err.errno == errno.ENOTCONN:
+        return UnsuitableSocket(
+            f"fd {fd} is a listening socket: it sends nothing (its queue is the accept backlog)")
+    if err.errno == errno.ENOPROTOOPT:
+        return UnsuitableSocket(f"fd {fd} is a {describe_socket(fd)}, not a TCP socket")
+    if err.errno == errno.EOPNOTSUPP:
+        return UnsuitableSocket(
+            f"fd {fd} is a {describe_socket(fd)}: sockdiag splits the send buffer of "
+            "TCP, UDP and UNIX stream sockets")
+    if err.errno == errno.ENOSYS:
+        return NotSupported(f"{err.filename2} does not exist on this platform")
+    return UnsuitableSocket(f"fd {fd}: {err.filename2} failed: {err.strerror}")
 
 
 # --- records -----------------------------------------------------------------

@@ -9,6 +9,7 @@ See docs/macos.md for what each value means on macOS.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import functools
 import os
 import resource
@@ -18,16 +19,54 @@ from typing import Iterable, Optional
 from . import _fast, decode
 from ._common import (
     TCP_STATES,
+    AccessDenied,
     InterfaceCounters,
+    NoSuchProcess,
     NotSupported,
     SendBuffer,
     SocketInfo,
     SockdiagError,
     TcpInfo,
+    UnsuitableSocket,
     UserSpaceNetworking,
+    describe_socket,
+    unsuitable_socket,
+    wrap_oserror,
 )
 
-send_buffer = _fast.send_buffer
+
+def _exception(err: OSError, function_name: str, subject) -> Exception:
+    """sockdiag's exception for the OSError of a _fast call: the one errno
+    mapping of macOS.  subject is the wrapped function's first argument."""
+    if isinstance(err.filename, int):  # a call on a socket (see _fast.pyx)
+        fd = err.filename
+        if err.errno == errno.EOPNOTSUPP and describe_socket(fd) == "UNIX stream socket":
+            return UnsuitableSocket(
+                f"fd {fd} is a UNIX stream socket: on macOS its bytes wait in the "
+                "peer's receive buffer, which only the peer can measure (FIONREAD)")
+        if err.errno == errno.ENOSYS and err.filename2 == "getsockopt(TCP_INFO)":
+            return NotSupported(
+                f"fd {fd}: this macOS refused the private TCP_INFO whose "
+                "tcpi_txunacked splits the send buffer")
+        return unsuitable_socket(err)
+    what = err.filename2 or function_name
+    if err.errno == errno.ENOSYS:
+        return NotSupported(f"{what} exists on macOS only")
+    if isinstance(subject, int):  # a pid
+        if err.errno == errno.ESRCH:
+            return NoSuchProcess(subject)
+        if err.errno in (errno.EPERM, errno.EACCES):
+            return AccessDenied(subject)
+    return SockdiagError(f"{what} failed: {err.strerror}")
+
+
+def wrap_exceptions(function):
+    """Decorator: the OSError a call raises becomes sockdiag's exception
+    (NoSuchProcess, AccessDenied, UnsuitableSocket, NotSupported), chained."""
+    return wrap_oserror(function, _exception)
+
+
+send_buffer = wrap_oserror(_fast.send_buffer, _exception, one_argument=True)
 
 
 def _decoded(function):
@@ -50,6 +89,7 @@ def _decoded(function):
 
 
 @_decoded
+@wrap_exceptions
 def tcp_info(sock_or_fd) -> TcpInfo:
     # The public struct always; the private one when the kernel gives it.
     private, public = _fast.darwin_tcp_info_bytes(sock_or_fd)
@@ -59,11 +99,13 @@ def tcp_info(sock_or_fd) -> TcpInfo:
     )
 
 
+@wrap_exceptions
 def get_notsent_lowat(sock) -> Optional[int]:
     # macOS has no system-wide default: 0 on the socket means off.
     return _fast.notsent_lowat(sock) or None
 
 
+@wrap_exceptions
 def set_notsent_lowat(sock, nbytes: Optional[int]) -> None:
     _fast.set_notsent_lowat(sock, nbytes or 0)
 
@@ -96,12 +138,14 @@ def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[So
 
 
 @_decoded
+@wrap_exceptions
 def _fd_list(pid: int) -> list[tuple[int, str]]:
     """pid's descriptors as [(fd, type name)]."""
     return decode.proc_fdlist_darwin(_fast.darwin_proc_fdlist(pid))
 
 
 @_decoded
+@wrap_exceptions
 def _libproc_sockets(pid: int) -> list[SocketInfo]:
     """pid's TCP sockets as libproc shows them to another process."""
     socket_fds = [fd for fd, kind in _fd_list(pid) if kind == "socket"]
@@ -211,6 +255,7 @@ def fd_headroom(pid: int) -> tuple[int, Optional[int]]:
 
 
 @_decoded
+@wrap_exceptions
 def interfaces() -> dict[str, InterfaceCounters]:
     """Counters per interface: one NET_RT_IFLIST2 walk, bytes from IFMIB."""
     listed = decode.iflist2_darwin(_fast.darwin_iflist2())

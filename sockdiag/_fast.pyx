@@ -4,21 +4,30 @@
 Only syscalls and decoding live here; the documented API is in the Python
 modules.  Platform differences are settled in includes/compat.h, so the code
 below branches on the constants SD_LINUX / SD_DARWIN.
+
+Errors are OSError, ValueError and TypeError only; the platform modules turn
+them into sockdiag's exceptions (their wrap_exceptions).  A call on a socket
+fails with OSError(errno, strerror, fd, None, call): filename is the fd (-1
+for a closed socket object), filename2 the call that failed.  The socket
+kinds a call refuses have errnos of their own:
+ENOPROTOOPT: the socket has no TCP level (not a TCP socket);
+ENOTCONN: a listening socket (it sends nothing);
+EOPNOTSUPP: a socket kind whose send buffer sockdiag cannot split;
+ENOSYS: the call does not exist on this platform (or this macOS refuses it).
 """
 
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF, Py_DECREF
-from libc.errno cimport errno, EBADF, ENOTSOCK, EINVAL
+from libc.errno cimport errno, EBADF, ENOTSOCK, EINVAL, ENOPROTOOPT, ENOTCONN, EOPNOTSUPP, ENOSYS
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memset, memcpy
 
 from .includes.system cimport *
+from .includes.darwin cimport sd_socket_family
 
 from ._common import (
     SendBuffer,
     TcpInfo,
-    UnsuitableSocket,
-    NotSupported,
     TCP_STATES,
     TCP_CA_STATES,
 )
@@ -144,7 +153,7 @@ cdef type _SOCKET_TYPE = socket_type
 
 
 cdef int _fileno(object sock_or_fd) except -1:
-    """The fd of a socket object or an int; a closed socket object is an error."""
+    """The fd of a socket object or an int; a closed socket object is EBADF on fd -1."""
     cdef int fd
     if isinstance(sock_or_fd, _SOCKET_TYPE):
         # Read directly: the fileno() method call is a tenth of send_buffer's cost.
@@ -155,7 +164,7 @@ cdef int _fileno(object sock_or_fd) except -1:
         except ValueError:
             fd = -1
     if fd < 0:
-        raise UnsuitableSocket("the socket is closed")
+        raise _socket_error(-1, EBADF, None)
     return fd
 
 
@@ -164,27 +173,15 @@ cdef int _getsockopt_int(int fd, int level, int name, int *value) noexcept nogil
     return getsockopt(fd, level, name, value, &length)
 
 
-cdef str _describe_socket(int fd):
-    """A short description of fd's socket for error messages ("a UDP socket")."""
-    cdef int sotype = 0, protocol = 0, family = 0
-    _getsockopt_int(fd, SOL_SOCKET, SO_TYPE, &sotype)
-    if SD_LINUX:
-        _getsockopt_int(fd, SOL_SOCKET, SO_DOMAIN, &family)
-        _getsockopt_int(fd, SOL_SOCKET, SO_PROTOCOL, &protocol)
-    else:
-        family = sd_socket_family(fd)  # macOS has no SO_DOMAIN
-    names = {AF_UNIX: "UNIX", AF_INET: "IPv4", AF_INET6: "IPv6"}
-    kinds = {SOCK_STREAM: "stream", SOCK_DGRAM: "datagram"}
-    return f"{names.get(family, 'family ' + str(family))} {kinds.get(sotype, 'type ' + str(sotype))} socket"
+cdef object _socket_error(int fd, int err, str call):
+    """The OSError of a call on fd that failed with errno err (see the module docstring)."""
+    return OSError(err, os.strerror(err), fd, None, call)
 
 
-cdef object _unsuitable(int fd, int err, str what):
-    """The exception for a call on fd that failed with errno err."""
-    if err == EBADF:
-        return UnsuitableSocket(f"fd {fd} is not open")
-    if err == ENOTSOCK:
-        return UnsuitableSocket(f"fd {fd} is not a socket")
-    return UnsuitableSocket(f"fd {fd}: {what} failed: {os.strerror(err)}")
+cdef object _tcp_level_error(int fd, int err, str call):
+    """A TCP-level socket option refused: EBADF / ENOTSOCK as they are, anything
+    else means the socket has no TCP level (ENOPROTOOPT)."""
+    return _socket_error(fd, err if err == EBADF or err == ENOTSOCK else ENOPROTOOPT, call)
 
 
 # ---------------------------------------------------------------------------
@@ -202,7 +199,10 @@ def send_buffer(sock_or_fd):
     kernel can tell and None for the rest (macOS refuses UNIX stream sockets:
     their bytes wait in the peer's receive buffer, out of the sender's view).
 
-    Raises UnsuitableSocket for a closed fd, a non-socket or a listening socket.
+    Raises UnsuitableSocket for a closed fd, a non-socket, a listening socket
+    or a kind of socket it cannot split; NotSupported on a macOS that refuses
+    its private TCP_INFO.  (The core raises OSError with the errnos in this
+    module's docstring; the platform module makes sockdiag's exceptions.)
     """
     cdef int fd = _fileno(sock_or_fd)
     cdef int queued = 0, unsent = 0, sndbuf = 0, nwrite = 0
@@ -226,7 +226,7 @@ def send_buffer(sock_or_fd):
     # macOS: sb_cc (SO_NWRITE) holds unacked + unsent; tcpi_txunacked splits it.
     if (_getsockopt_int(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf) != 0
             or _getsockopt_int(fd, SOL_SOCKET, SD_SO_NWRITE, &nwrite) != 0):
-        raise _unsuitable(fd, errno, "getsockopt(SO_SNDBUF)")
+        raise _socket_error(fd, errno, "getsockopt(SO_NWRITE)")
     # A listening socket has a tcp_info too (state TCPS_LISTEN = 1): refused there.
     if (getsockopt(fd, IPPROTO_TCP, SD_TCP_INFO_OPT, info, &info_length) != 0
             or info_length < 100 or info[0] == 1):
@@ -244,12 +244,10 @@ cdef object _send_buffer_other(int fd, int err):
     cdef uint32_t mem[16]
     cdef socklen_t length = sizeof(mem)
     if _getsockopt_int(fd, SOL_SOCKET, SO_TYPE, &sotype) != 0:
-        raise _unsuitable(fd, errno, "getsockopt(SO_TYPE)")
+        raise _socket_error(fd, errno, "getsockopt(SO_TYPE)")
     _getsockopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening)
     if listening:
-        raise UnsuitableSocket(
-            f"fd {fd} is a listening socket: it sends nothing "
-            "(its queue is the accept backlog)")
+        raise _socket_error(fd, ENOTCONN, "getsockopt(SO_ACCEPTCONN)")
     if SD_LINUX:
         _getsockopt_int(fd, SOL_SOCKET, SO_DOMAIN, &family)
         _getsockopt_int(fd, SOL_SOCKET, SO_PROTOCOL, &protocol)
@@ -257,7 +255,7 @@ cdef object _send_buffer_other(int fd, int err):
                 or ((family == AF_INET or family == AF_INET6) and protocol == IPPROTO_UDP)):
             if (ioctl(fd, SIOCOUTQ, &queued) != 0
                     or getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &length) != 0):
-                raise _unsuitable(fd, errno, "ioctl(SIOCOUTQ)")
+                raise _socket_error(fd, errno, "ioctl(SIOCOUTQ)")
             # Outside TCP the kernel charges the send side to wmem_alloc.
             free = <long>mem[SD_MEMINFO_SNDBUF] - <long>mem[SD_MEMINFO_WMEM_ALLOC]
             if family == AF_UNIX:
@@ -266,25 +264,18 @@ cdef object _send_buffer_other(int fd, int err):
             return _send_buffer_record(mem[SD_MEMINFO_SNDBUF], None, queued, free)
     else:
         family = sd_socket_family(fd)  # macOS has no SO_DOMAIN
-        if family == AF_UNIX and sotype == SOCK_STREAM:
-            # uipc_send appends straight to the peer's receive buffer: the
-            # sender's sb_cc (SO_NWRITE) stays 0 and only the peer sees the bytes.
-            raise UnsuitableSocket(
-                f"fd {fd} is a UNIX stream socket: on macOS its bytes wait in the "
-                "peer's receive buffer, which only the peer can measure (FIONREAD)")
+        # A UNIX stream socket is refused (EOPNOTSUPP, below): uipc_send
+        # appends straight to the peer's receive buffer, the sender's sb_cc
+        # (SO_NWRITE) stays 0 and only the peer sees the bytes.
         if family == AF_INET or family == AF_INET6:
             if sotype == SOCK_STREAM:
-                raise NotSupported(
-                    f"fd {fd}: this macOS refused the private TCP_INFO whose "
-                    "tcpi_txunacked splits the send buffer")
+                raise _socket_error(fd, ENOSYS, "getsockopt(TCP_INFO)")
             if sotype == SOCK_DGRAM:
                 if (_getsockopt_int(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf) != 0
                         or _getsockopt_int(fd, SOL_SOCKET, SD_SO_NWRITE, &nwrite) != 0):
-                    raise _unsuitable(fd, errno, "getsockopt(SO_NWRITE)")
+                    raise _socket_error(fd, errno, "getsockopt(SO_NWRITE)")
                 return _send_buffer_record(sndbuf, None, nwrite, sndbuf - nwrite)
-    raise UnsuitableSocket(
-        f"fd {fd} is a {_describe_socket(fd)}: sockdiag splits the send "
-        "buffer of TCP, UDP and UNIX stream sockets")
+    raise _socket_error(fd, EOPNOTSUPP, None)
 
 
 # ---------------------------------------------------------------------------
@@ -292,17 +283,16 @@ cdef object _send_buffer_other(int fd, int err):
 
 
 def tcp_info(sock_or_fd):
-    """Linux TCP_INFO of a socket as a TcpInfo record (see sockdiag.tcp_info)."""
+    """Linux TCP_INFO of a socket as a TcpInfo record (see sockdiag.tcp_info).
+
+    OSError: ENOPROTOOPT for a socket that is not TCP, ENOSYS off Linux."""
     cdef int fd = _fileno(sock_or_fd)
     cdef unsigned char buf[512]
     cdef socklen_t length = sizeof(buf)
     if not SD_LINUX:
-        raise NotSupported("Linux TCP_INFO is read on Linux only")
+        raise _socket_error(fd, ENOSYS, "getsockopt(TCP_INFO)")
     if getsockopt(fd, IPPROTO_TCP, SD_TCP_INFO_OPT, buf, &length) != 0:
-        err = errno
-        if err == EBADF or err == ENOTSOCK:
-            raise _unsuitable(fd, err, "")
-        raise UnsuitableSocket(f"fd {fd} is a {_describe_socket(fd)}, not a TCP socket")
+        raise _tcp_level_error(fd, errno, "getsockopt(TCP_INFO)")
     return _decode_linux_tcp_info(buf, length)
 
 
@@ -378,19 +368,7 @@ def linux_tcp_info_fields():
 
 
 # ---------------------------------------------------------------------------
-# Raw socket options, for what the Python modules decode themselves
-
-
-def getsockopt_bytes(sock_or_fd, int level, int name, int size):
-    """getsockopt into a buffer of size bytes; the bytes the kernel wrote."""
-    cdef int fd = _fileno(sock_or_fd)
-    if size <= 0 or size > 4096:
-        raise ValueError("size must be in 1..4096")
-    cdef unsigned char buf[4096]
-    cdef socklen_t length = size
-    if getsockopt(fd, level, name, buf, &length) != 0:
-        raise _unsuitable(fd, errno, f"getsockopt({level}, {name})")
-    return bytes(buf[:length])
+# TCP_NOTSENT_LOWAT
 
 
 def notsent_lowat(sock_or_fd):
@@ -398,10 +376,7 @@ def notsent_lowat(sock_or_fd):
     cdef int fd = _fileno(sock_or_fd)
     cdef int value = 0
     if _getsockopt_int(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &value) != 0:
-        err = errno
-        if err == EBADF or err == ENOTSOCK:
-            raise _unsuitable(fd, err, "")
-        raise UnsuitableSocket(f"fd {fd} is a {_describe_socket(fd)}, not a TCP socket")
+        raise _tcp_level_error(fd, errno, "getsockopt(TCP_NOTSENT_LOWAT)")
     return <unsigned int>value
 
 
@@ -410,12 +385,10 @@ def set_notsent_lowat(sock_or_fd, unsigned int nbytes):
     cdef int fd = _fileno(sock_or_fd)
     cdef int value = <int>nbytes
     if setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &value, sizeof(int)) != 0:
-        err = errno
-        if err == EBADF or err == ENOTSOCK:
-            raise _unsuitable(fd, err, "")
-        if err == EINVAL:
+        if errno == EINVAL:
             raise ValueError(f"TCP_NOTSENT_LOWAT {nbytes} refused by the kernel")
-        raise UnsuitableSocket(f"fd {fd} is a {_describe_socket(fd)}, not a TCP socket")
+        raise _tcp_level_error(fd, errno, "setsockopt(TCP_NOTSENT_LOWAT)")
+include "_fast_netlink.pxi"
 include "_fast_diag.pxi"
 include "_fast_darwin.pxi"
 include "_fast_rtnl.pxi"

@@ -1,14 +1,11 @@
 # macOS raw calls: each returns the kernel's bytes, decoded in sockdiag.decode.
-# Everywhere else the calls are stubs failing with ENOSYS (includes/darwin.h),
-# which become NotSupported.
+# Everywhere else the calls are stubs failing with ENOSYS (includes/compat.h).
+# Failures are OSError(errno, strerror, None, None, call); _darwin.py's
+# wrap_exceptions turns them into sockdiag's exceptions.
 
-from libc.errno cimport (
-    errno, EACCES, EBADF, ENOENT, ENOMEM, ENOSYS, ENOTSOCK, EOPNOTSUPP, EPERM, ESRCH,
-)
+from libc.errno cimport errno, EAGAIN, EBADF, ENOENT, ENOMEM, ENOSYS, ENOTSOCK, EOPNOTSUPP
 
 from .includes.darwin cimport *
-
-from ._common import AccessDenied, NoSuchProcess, SockdiagError
 
 # Bounds of the growing reads: the route dump retries when interfaces appear
 # between the size probe and the read; the fd list caps as psutil does.
@@ -16,15 +13,8 @@ cdef int _SYSCTL_ATTEMPTS = 8
 cdef int _FDLIST_MAX_BYTES = 24 << 20
 
 
-cdef object _darwin_error(int err, str what, object pid=None):
-    """The sockdiag exception for a macOS call that failed with errno err."""
-    if err == ENOSYS:
-        return NotSupported(f"{what} exists on macOS only")
-    if pid is not None and err == ESRCH:
-        return NoSuchProcess(pid)
-    if pid is not None and (err == EPERM or err == EACCES):
-        return AccessDenied(pid)
-    return SockdiagError(f"{what} failed: {os.strerror(err)}")
+cdef object _darwin_error(int err, str call):
+    return OSError(err, os.strerror(err), None, None, call)
 
 
 cdef bytes _sysctl_bytes(int *mib, unsigned int n, str what):
@@ -41,7 +31,7 @@ cdef bytes _sysctl_bytes(int *mib, unsigned int n, str what):
             return bytes(buf[:size])
         if errno != ENOMEM:
             raise _darwin_error(errno, what)
-    raise SockdiagError(f"{what}: the answer kept growing between size probe and read")
+    raise OSError(EAGAIN, "the answer kept growing between size probe and read", None, None, what)
 
 
 def darwin_iflist2():
@@ -92,7 +82,7 @@ def darwin_proc_fdlist(int pid):
         if written >= 0 and (written < size or size >= _FDLIST_MAX_BYTES):
             return bytes(buf[:written])
         size = written if written < 0 else size * 2
-    raise _darwin_error(-size, f"proc_pidinfo({pid}, PROC_PIDLISTFDS)", pid)
+    raise _darwin_error(-size, "proc_pidinfo(PROC_PIDLISTFDS)")
 
 
 def darwin_socket_fdinfos(int pid, fds):
@@ -109,9 +99,9 @@ def darwin_socket_fdinfos(int pid, fds):
         elif written == -EBADF or written == -ENOTSOCK or written == -EOPNOTSUPP:
             continue  # closed, or reused for something else, since the listing
         elif written < 0:
-            raise _darwin_error(-written, f"proc_pidfdinfo({pid}, {fd}, PROC_PIDFDSOCKETINFO)", pid)
+            raise _darwin_error(-written, "proc_pidfdinfo(PROC_PIDFDSOCKETINFO)")
         else:
-            raise SockdiagError(
+            raise ValueError(
                 f"proc_pidfdinfo({pid}, {fd}) wrote {written} bytes, not {SD_SOCKET_FDINFO_SIZE}")
     return result
 
@@ -123,17 +113,14 @@ def darwin_tcp_info_bytes(sock_or_fd):
     tell the layouts.  The private struct is None when the kernel refuses it.
     """
     cdef int fd = _fileno(sock_or_fd)
-    cdef unsigned char public_info[256]
-    cdef unsigned char private_info[512]
+    cdef unsigned char public_info[SD_DARWIN_TCP_CONNECTION_INFO_BUFSIZE]
+    cdef unsigned char private_info[SD_DARWIN_TCP_INFO_BUFSIZE]
     cdef socklen_t public_length = sizeof(public_info)
     cdef socklen_t private_length = sizeof(private_info)
     if not SD_DARWIN:
-        raise NotSupported("TCP_CONNECTION_INFO exists on macOS only")
+        raise _socket_error(fd, ENOSYS, "getsockopt(TCP_CONNECTION_INFO)")
     if getsockopt(fd, IPPROTO_TCP, SD_TCP_CONNECTION_INFO, public_info, &public_length) != 0:
-        err = errno
-        if err == EBADF or err == ENOTSOCK:
-            raise _unsuitable(fd, err, "")
-        raise UnsuitableSocket(f"fd {fd} is a {_describe_socket(fd)}, not a TCP socket")
+        raise _tcp_level_error(fd, errno, "getsockopt(TCP_CONNECTION_INFO)")
     public_bytes = bytes(public_info[:public_length])
     if getsockopt(fd, IPPROTO_TCP, SD_TCP_INFO_OPT, private_info, &private_length) != 0:
         return None, public_bytes

@@ -8,13 +8,12 @@
 # scan is done.  tcp_info is decoded by the same routine as tcp_info(), so
 # both views agree field for field.
 
-from cpython.exc cimport PyErr_CheckSignals
 from cpython.long cimport PyLong_AsLongLongAndOverflow
-from libc.errno cimport EINTR, EIO, EMSGSIZE
+from libc.errno cimport errno, ENOSYS
 from libc.stdio cimport snprintf
-from libc.stdlib cimport free, realloc
-from libc.math cimport isfinite
-from libc.string cimport memcmp, strlen
+from libc.stdlib cimport free, malloc, realloc
+from libc.math cimport isfinite, isnan
+from libc.string cimport memcmp, memcpy, memset, strlen
 from .includes.netlink cimport *
 from .includes.diag cimport *
 
@@ -45,15 +44,51 @@ cdef Py_ssize_t SI_CONGESTION = SOCKET_INFO.index["congestion"]
 cdef Py_ssize_t SI_TCP = SOCKET_INFO.index["tcp"]
 
 cdef enum:
-    TCP_LISTEN = 10
-    # Batches of a dump are at most 32 KiB (Linux 6.18); a larger buffer
-    # costs nothing untouched and MSG_TRUNC tells if a batch ever outgrows it.
-    DIAG_RECV_BUFFER = 1 << 20
+    # Dumps taken again while the kernel marks them interrupted; the last
+    # one is kept (a busy host's table may never hold still).
     DIAG_DUMP_ATTEMPTS = 3
 
 # The attributes asked for with each socket: bit (attribute - 1) of idiag_ext.
 cdef uint8_t DIAG_EXT = ((1 << (SD_INET_DIAG_INFO - 1)) | (1 << (SD_INET_DIAG_CONG - 1))
                          | (1 << (SD_INET_DIAG_SKMEMINFO - 1)))
+
+
+cdef int diag_parse(const unsigned char *payload, size_t length, sd_diag_message *m) except -1:
+    """The one inet_diag_msg parser (includes/diag.h), its errors raised as ValueError."""
+    cdef int status = sd_diag_parse(payload, length, m)
+    if status == SD_DIAG_OK:
+        return 0
+    if status == SD_DIAG_SHORT:
+        raise ValueError(f"sock_diag message of {length} bytes: shorter than inet_diag_msg")
+    if status == SD_DIAG_FAMILY:
+        raise ValueError(f"sock_diag message of address family {m.msg.idiag_family}")
+    _raise_attribute_error(status, payload, length, m.attribute_offset)
+
+
+cdef int diag_dump(int nl, uint8_t family, uint32_t states, uint8_t ext, object bytecode,
+                   nl_handler handler, object out, nl_buffer *kept) except -1:
+    """One sock_diag dump of family's TCP sockets through the netlink engine,
+    filtered in the kernel by bytecode (inet_diag bytecode, as `ss` compiles
+    its filter) when it is not None."""
+    cdef const unsigned char[::1] code
+    cdef const unsigned char *code_data = NULL
+    cdef size_t code_length = 0
+    if bytecode is not None:
+        code = bytecode
+        code_length = code.shape[0]
+        if code_length > 0xFFFF - 4:
+            raise ValueError(f"inet_diag bytecode of {code_length} bytes: an attribute holds at most 65531")
+        if code_length:
+            code_data = &code[0]
+    cdef unsigned char *request = <unsigned char *>malloc(SD_DIAG_REQUEST_SIZE(code_length))
+    if request == NULL:
+        raise MemoryError()
+    try:
+        return nl_dump(nl, request, sd_diag_request(request, family, states, ext, code_data, code_length),
+                       SD_SOCK_DIAG_BY_FAMILY, handler, out, kept, DIAG_DUMP_ATTEMPTS, True)
+    finally:
+        free(request)
+
 
 # Addresses and congestion names repeat (a server's local address, a
 # client's peer): the last text made is reused while the bytes are the same.
@@ -94,17 +129,17 @@ cdef _TextMemo _REMOTE_ADDRESS = _TextMemo()
 cdef _TextMemo _CONGESTION = _TextMemo()
 
 
-cdef object _socket_record(const sd_inet_diag_msg *msg, object fd,
-                           const unsigned char *info, size_t info_length,
-                           const unsigned char *mem, size_t mem_length,
-                           const unsigned char *cong, size_t cong_length):
-    cdef bint listening = msg.idiag_state == TCP_LISTEN
-    cdef uint32_t notsent = 0, sndbuf = 0, wmem_queued = 0
-    cdef uint64_t rate = 0
-    cdef bint has_notsent = False
+cdef inline object diag_family_name(const sd_diag_message *m):
+    return "IPv4" if m.msg.idiag_family == SD_LINUX_AF_INET else "IPv6"
+
+
+cdef object _socket_record(const sd_diag_message *m, object fd):
+    cdef bint listening = m.msg.idiag_state == SD_TCP_LISTEN
+    cdef uint64_t notsent = sd_diag_info_field(m, SD_TCPI_NOTSENT_OFFSET, 4)
+    cdef uint64_t sndbuf = sd_diag_meminfo(m, SD_MEMINFO_SNDBUF)
+    cdef uint64_t wmem_queued = sd_diag_meminfo(m, SD_MEMINFO_WMEM_QUEUED)
     cdef long unacked
-    if msg.idiag_family != SD_LINUX_AF_INET and msg.idiag_family != SD_LINUX_AF_INET6:
-        raise ValueError(f"sock_diag message of address family {msg.idiag_family}")
+    cdef double delay
     record = SOCKET_INFO.new()
     # A record holds only numbers, strings and a TcpInfo of numbers and
     # strings: it cannot be part of a reference cycle.  Left to the cyclic GC,
@@ -113,122 +148,69 @@ cdef object _socket_record(const sd_inet_diag_msg *msg, object fd,
     # full collection of a program that keeps them).
     PyObject_GC_UnTrack(record)
     SOCKET_INFO.put(record, SI_FD, fd)
-    SOCKET_INFO.put(record, SI_INODE, msg.idiag_inode)
-    SOCKET_INFO.put(record, SI_FAMILY, "IPv4" if msg.idiag_family == SD_LINUX_AF_INET else "IPv6")
-    SOCKET_INFO.put(record, SI_LOCAL_ADDRESS, _LOCAL_ADDRESS.address(msg.idiag_family, msg.id.idiag_src))
-    SOCKET_INFO.put(record, SI_LOCAL_PORT, ntohs(msg.id.idiag_sport))
-    SOCKET_INFO.put(record, SI_REMOTE_ADDRESS, _REMOTE_ADDRESS.address(msg.idiag_family, msg.id.idiag_dst))
-    SOCKET_INFO.put(record, SI_REMOTE_PORT, ntohs(msg.id.idiag_dport))
-    SOCKET_INFO.put(record, SI_STATE, _name(TCP_STATES, msg.idiag_state))
+    SOCKET_INFO.put(record, SI_INODE, m.msg.idiag_inode)
+    SOCKET_INFO.put(record, SI_FAMILY, diag_family_name(m))
+    SOCKET_INFO.put(record, SI_LOCAL_ADDRESS, _LOCAL_ADDRESS.address(m.msg.idiag_family, m.msg.id.idiag_src))
+    SOCKET_INFO.put(record, SI_LOCAL_PORT, ntohs(m.msg.id.idiag_sport))
+    SOCKET_INFO.put(record, SI_REMOTE_ADDRESS, _REMOTE_ADDRESS.address(m.msg.idiag_family, m.msg.id.idiag_dst))
+    SOCKET_INFO.put(record, SI_REMOTE_PORT, ntohs(m.msg.id.idiag_dport))
+    SOCKET_INFO.put(record, SI_STATE, _name(TCP_STATES, m.msg.idiag_state))
     # For a listening socket rqueue is the accept queue and wqueue its limit.
-    SOCKET_INFO.put(record, SI_RECV_QUEUE, msg.idiag_rqueue)
-    if info != NULL:
-        tcp = _decode_linux_tcp_info(info, info_length)
+    SOCKET_INFO.put(record, SI_RECV_QUEUE, m.msg.idiag_rqueue)
+    if m.info != NULL:
+        tcp = _decode_linux_tcp_info(m.info, m.info_length)
         PyObject_GC_UnTrack(tcp)
         SOCKET_INFO.put(record, SI_TCP, tcp)
-        if info_length >= SD_TCPI_NOTSENT_OFFSET + 4:
-            memcpy(&notsent, info + SD_TCPI_NOTSENT_OFFSET, 4)
-            has_notsent = True
-        if info_length >= SD_TCPI_DELIVERY_RATE_OFFSET + 8:
-            memcpy(&rate, info + SD_TCPI_DELIVERY_RATE_OFFSET, 8)
-    if mem_length >= (SD_MEMINFO_WMEM_QUEUED + 1) * 4:
-        memcpy(&sndbuf, mem + SD_MEMINFO_SNDBUF * 4, 4)
-        memcpy(&wmem_queued, mem + SD_MEMINFO_WMEM_QUEUED * 4, 4)
+    if wmem_queued != SD_FIELD_ABSENT:
         SOCKET_INFO.put(record, SI_SNDBUF, sndbuf)
-        SOCKET_INFO.put(record, SI_FREE, <long>sndbuf - <long>wmem_queued if sndbuf > wmem_queued else 0)
-    if cong != NULL:
-        SOCKET_INFO.put(record, SI_CONGESTION, _CONGESTION.name(cong, cong_length))
+        SOCKET_INFO.put(record, SI_FREE, sndbuf - wmem_queued if sndbuf > wmem_queued else 0)
+    if m.cong != NULL:
+        SOCKET_INFO.put(record, SI_CONGESTION, _CONGESTION.name(m.cong, m.cong_length))
     if not listening:
-        SOCKET_INFO.put(record, SI_SEND_QUEUE, msg.idiag_wqueue)
-        if has_notsent:
+        SOCKET_INFO.put(record, SI_SEND_QUEUE, m.msg.idiag_wqueue)
+        if notsent != SD_FIELD_ABSENT:
             # wqueue and tcp_info are not read under one lock: clamp.
-            unacked = <long>msg.idiag_wqueue - <long>notsent
+            unacked = <long>m.msg.idiag_wqueue - <long>notsent
             SOCKET_INFO.put(record, SI_UNACKED, unacked if unacked > 0 else 0)
             SOCKET_INFO.put(record, SI_UNSENT, notsent)
-            if notsent == 0:
-                SOCKET_INFO.put(record, SI_QUEUE_DELAY, 0.0)
-            elif rate != 0 and rate != <uint64_t>-1:
-                SOCKET_INFO.put(record, SI_QUEUE_DELAY, <double>notsent / <double>rate)
+            delay = sd_queue_delay_s(notsent, sd_diag_info_field(m, SD_TCPI_DELIVERY_RATE_OFFSET, 8))
+            if not isnan(delay):
+                SOCKET_INFO.put(record, SI_QUEUE_DELAY, delay)
     return record
 
 
-cdef int _decode_diag_message(const unsigned char *payload, size_t length,
-                              sd_inode_set *wanted, list out) except -1:
-    """One SOCK_DIAG_BY_FAMILY message: a record appended to out if wanted."""
-    cdef sd_inet_diag_msg msg
+cdef class _WantedSockets:
+    """The handler's state when decoding for process_sockets: the wanted
+    inodes (NULL: every socket) and the records made."""
+    cdef sd_inode_set *wanted
+    cdef list records
+
+
+cdef int _socket_message(object out, const unsigned char *payload, size_t length) except -1:
+    """nl_handler: a SocketInfo for each wanted socket of the dump."""
+    cdef _WantedSockets state = <_WantedSockets>out
     cdef sd_inode_slot *slot = NULL
-    cdef sd_rtattr attribute
-    cdef size_t offset
-    cdef const unsigned char *info = NULL
-    cdef const unsigned char *mem = NULL
-    cdef const unsigned char *cong = NULL
-    cdef size_t info_length = 0, mem_length = 0, cong_length = 0
-    if length < sizeof(sd_inet_diag_msg):
-        raise ValueError(f"sock_diag message of {length} bytes: shorter than inet_diag_msg")
-    memcpy(&msg, payload, sizeof(msg))
-    if wanted != NULL:
-        slot = sd_inode_set_find(wanted, msg.idiag_inode)
+    cdef sd_diag_message m
+    if state.wanted != NULL:
+        if length < sizeof(sd_inet_diag_msg):
+            raise ValueError(f"sock_diag message of {length} bytes: shorter than inet_diag_msg")
+        # Most of a system's sockets are not the process's: skip them unparsed.
+        slot = sd_inode_set_find(state.wanted, sd_diag_inode(payload))
         if slot == NULL or slot.seen:
             return 0
         slot.seen = 1
-    offset = SD_ALIGN4(sizeof(sd_inet_diag_msg))
-    while offset + sizeof(sd_rtattr) <= length:
-        memcpy(&attribute, payload + offset, sizeof(attribute))
-        if attribute.rta_len < sizeof(sd_rtattr) or attribute.rta_len > length - offset:
-            raise ValueError(f"attribute of {attribute.rta_len} bytes at offset {offset} of a {length}-byte message")
-        if attribute.rta_type == SD_INET_DIAG_INFO:
-            info = payload + offset + sizeof(sd_rtattr)
-            info_length = attribute.rta_len - sizeof(sd_rtattr)
-        elif attribute.rta_type == SD_INET_DIAG_SKMEMINFO:
-            mem = payload + offset + sizeof(sd_rtattr)
-            mem_length = attribute.rta_len - sizeof(sd_rtattr)
-        elif attribute.rta_type == SD_INET_DIAG_CONG:
-            cong = payload + offset + sizeof(sd_rtattr)
-            cong_length = attribute.rta_len - sizeof(sd_rtattr)
-        offset += SD_ALIGN4(attribute.rta_len)
-    out.append(_socket_record(&msg, None if slot == NULL else slot.fd,
-                              info, info_length, mem, mem_length, cong, cong_length))
+    diag_parse(payload, length, &m)
+    state.records.append(_socket_record(&m, None if slot == NULL else slot.fd))
     return 0
 
 
-cdef enum:
-    DUMP_MORE = 0
-    DUMP_DONE = 1
-
-
-cdef int _decode_diag_messages(const unsigned char *buf, size_t length, sd_inode_set *wanted,
-                               list out, bint stop_at_done, bint *interrupted) except -1:
-    """A batch of netlink messages; DUMP_DONE at NLMSG_DONE when stop_at_done.
-
-    out None: only the headers are walked (the end of a dump, its errors).
-    """
-    cdef sd_nlmsghdr header
-    cdef int32_t error
-    cdef size_t offset = 0
-    while offset + sizeof(sd_nlmsghdr) <= length:
-        memcpy(&header, buf + offset, sizeof(header))
-        if header.nlmsg_len < sizeof(sd_nlmsghdr) or header.nlmsg_len > length - offset:
-            raise ValueError(
-                f"netlink message of {header.nlmsg_len} bytes at offset {offset} of a {length}-byte buffer")
-        if header.nlmsg_flags & SD_NLM_F_DUMP_INTR:
-            interrupted[0] = True
-        if header.nlmsg_type == SD_NLMSG_DONE:
-            if stop_at_done:
-                return DUMP_DONE
-        elif header.nlmsg_type == SD_NLMSG_ERROR:
-            if header.nlmsg_len < sizeof(sd_nlmsghdr) + 4:
-                raise ValueError("NLMSG_ERROR message without an error code")
-            memcpy(&error, buf + offset + sizeof(sd_nlmsghdr), 4)
-            if error != 0:  # 0 is an acknowledgement
-                err = -error if error < 0 else error
-                raise OSError(err, f"sock_diag dump failed: {os.strerror(err)}")
-        elif header.nlmsg_type == SD_SOCK_DIAG_BY_FAMILY and out is not None:
-            _decode_diag_message(buf + offset + sizeof(sd_nlmsghdr),
-                                 header.nlmsg_len - sizeof(sd_nlmsghdr), wanted, out)
-        offset += SD_ALIGN4(header.nlmsg_len)
-    if offset < length:
-        raise ValueError(f"{length - offset} bytes after the last netlink message")
-    return DUMP_MORE
+cdef list _decode_sockets(const unsigned char *buf, size_t length, sd_inode_set *wanted):
+    cdef _WantedSockets state = _WantedSockets()
+    state.wanted = wanted
+    state.records = []
+    if length:
+        nl_walk(buf, length, SD_SOCK_DIAG_BY_FAMILY, _socket_message, state, False)
+    return state.records
 
 
 def decode_inet_diag_dump(const unsigned char[::1] buf not None, dict fds=None):
@@ -240,98 +222,36 @@ def decode_inet_diag_dump(const unsigned char[::1] buf not None, dict fds=None):
     ValueError for malformed input; OSError for a kernel NLMSG_ERROR.
     """
     cdef sd_inode_set wanted
-    cdef sd_inode_set *wanted_ptr = NULL
-    cdef bint interrupted = False
-    cdef list out = []
-    if fds is not None:
-        if sd_inode_set_init(&wanted, len(fds)) != 0:
-            raise MemoryError()
-        wanted_ptr = &wanted
+    if fds is None:
+        return _decode_sockets(&buf[0] if buf.shape[0] else NULL, buf.shape[0], NULL)
+    if sd_inode_set_init(&wanted, len(fds)) != 0:
+        raise MemoryError()
     try:
-        if fds is not None:
-            for inode, fd in fds.items():
-                if inode:
-                    sd_inode_set_add(&wanted, inode, fd)
-        if buf.shape[0]:
-            _decode_diag_messages(&buf[0], buf.shape[0], wanted_ptr, out, False, &interrupted)
+        for inode, fd in fds.items():
+            if inode:
+                sd_inode_set_add(&wanted, inode, fd)
+        return _decode_sockets(&buf[0] if buf.shape[0] else NULL, buf.shape[0], &wanted)
     finally:
-        if wanted_ptr != NULL:
-            sd_inode_set_free(&wanted)
-    return out
+        sd_inode_set_free(&wanted)
 
 
-cdef struct _DumpBytes:
-    unsigned char *data  # malloc'd whole netlink messages
-    size_t length
-    size_t capacity
-
-
-cdef int _reserve_batch(_DumpBytes *dump) except -1:
-    """Room for one more recv batch at the end of dump."""
-    cdef size_t capacity = dump.capacity if dump.capacity else DIAG_RECV_BUFFER
-    cdef unsigned char *grown
-    while capacity - dump.length < DIAG_RECV_BUFFER:
-        capacity *= 2
-    if capacity != dump.capacity:
-        grown = <unsigned char *>realloc(dump.data, capacity)
-        if grown == NULL:
-            raise MemoryError()
-        dump.data = grown
-        dump.capacity = capacity
-    return 0
-
-
-cdef int _dump_family(int nl, uint8_t family, uint32_t states, uint32_t seq, _DumpBytes *dump) except -1:
-    """One dump of family's TCP sockets, its messages appended to dump (decoded
-    later, once the fd scan says which are wanted); dumped again if the kernel
-    says it was inconsistent."""
-    cdef bint interrupted, done
-    cdef ssize_t received
-    cdef size_t start = dump.length
-    cdef int attempt
-    for attempt in range(DIAG_DUMP_ATTEMPTS):
-        interrupted = False
-        dump.length = start
-        if sd_diag_request(nl, family, states, DIAG_EXT, seq + attempt) != 0:
-            raise OSError(errno, f"sock_diag request failed: {os.strerror(errno)}")
-        while True:
-            _reserve_batch(dump)
-            with nogil:
-                received = recv(nl, dump.data + dump.length, DIAG_RECV_BUFFER, MSG_TRUNC)
-            if received < 0:
-                if errno == EINTR:
-                    PyErr_CheckSignals()
-                    continue
-                raise OSError(errno, f"sock_diag recv failed: {os.strerror(errno)}")
-            if received == 0:
-                raise OSError(EIO, "sock_diag: the kernel closed the dump")
-            if received > DIAG_RECV_BUFFER:
-                raise OSError(EMSGSIZE, f"sock_diag batch of {received} bytes overflows the buffer")
-            done = _decode_diag_messages(dump.data + dump.length, received, NULL, None, True,
-                                         &interrupted) == DUMP_DONE
-            dump.length += received
-            if done:
-                break
-        # NLM_F_DUMP_INTR: the table changed during the dump, sockets may be
-        # missing; dump again (the last try's result is kept either way).
-        if not interrupted or attempt == DIAG_DUMP_ATTEMPTS - 1:
-            return 0
-    return 0
-
-
-def process_sockets_linux(int pid, uint32_t states):
+def process_sockets_linux(int pid, uint32_t states, bytecode=None):
     """The TCP sockets (IPv4 and IPv6) pid holds, in the states of the bitmask
     (1 << state number), as SocketInfo records, seen in pid's network namespace.
-    OSError as the kernel gave it (ENOENT: no such process; EACCES: not
-    allowed; EPERM with filename /proc/<pid>/ns/net: pid is in another
-    network namespace and entering it needs CAP_SYS_ADMIN)."""
+
+    bytecode: an inet_diag filter (bytes, as `ss` compiles one) the kernel
+    applies to the dump, or None.  OSError as the kernel gave it (ENOENT: no
+    such process; EACCES: not allowed; EPERM with filename /proc/<pid>/ns/net:
+    pid is in another network namespace and entering it needs CAP_SYS_ADMIN;
+    ENOSYS off Linux)."""
     cdef sd_scan scan
     cdef sd_inode_set wanted
-    cdef bint has_wanted = False, interrupted = False
-    cdef _DumpBytes dump
+    cdef bint has_wanted = False
+    cdef nl_buffer dump
     cdef int nl = -1, nl_errno = 0, rc
     cdef size_t i
-    cdef list out = []
+    if not SD_LINUX:
+        raise OSError(ENOSYS, "sock_diag exists on Linux only")
     memset(&dump, 0, sizeof(dump))
     # The fds are scanned on another thread while this one dumps every TCP
     # socket of the namespace; the dump is decoded once the scan is done.
@@ -343,8 +263,8 @@ def process_sockets_linux(int pid, uint32_t states):
             if nl < 0:
                 nl_errno = errno
             else:
-                _dump_family(nl, AF_INET, states, 1, &dump)
-                _dump_family(nl, AF_INET6, states, 1 + DIAG_DUMP_ATTEMPTS, &dump)
+                diag_dump(nl, AF_INET, states, DIAG_EXT, bytecode, NULL, None, &dump)
+                diag_dump(nl, AF_INET6, states, DIAG_EXT, bytecode, NULL, None, &dump)
         finally:
             with nogil:
                 rc = sd_scan_wait(&scan)
@@ -353,17 +273,15 @@ def process_sockets_linux(int pid, uint32_t states):
             if rc != 0:
                 raise OSError(errno, os.strerror(errno), f"/proc/{pid}/fd")
         if scan.count == 0:
-            return out
+            return []
         if nl < 0:
-            raise OSError(nl_errno, f"cannot open a sock_diag socket: {os.strerror(nl_errno)}",
-                          f"/proc/{pid}/ns/net")
+            raise OSError(nl_errno, os.strerror(nl_errno), f"/proc/{pid}/ns/net")
         if sd_inode_set_init(&wanted, scan.count) != 0:
             raise MemoryError()
         has_wanted = True
         for i in range(scan.count):
             sd_inode_set_add(&wanted, scan.sockets[i].inode, scan.sockets[i].fd)
-        if dump.length:
-            _decode_diag_messages(dump.data, dump.length, &wanted, out, False, &interrupted)
+        return _decode_sockets(dump.data, dump.length, &wanted)
     finally:
         free(scan.sockets)
         free(dump.data)
@@ -371,7 +289,6 @@ def process_sockets_linux(int pid, uint32_t states):
             close(nl)
         if has_wanted:
             sd_inode_set_free(&wanted)
-    return out
 
 
 # ---------------------------------------------------------------------------

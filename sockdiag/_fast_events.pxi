@@ -1,51 +1,52 @@
-# sock_diag for per-process accounting (included at the end of _fast.pyx):
-# a counters-only dump of every TCP socket, the socket-destroy notifications
-# (as `ss -E`) and the scan of /proc/<pid>/fd links.  Linux only; elsewhere
-# the calls raise NotSupported.
+# sock_diag for per-process accounting: a counters-only dump of every TCP
+# socket, the socket-destroy notifications (as `ss -E`) and the scan of
+# /proc/<pid>/fd links.  The messages go through the netlink engine
+# (_fast_netlink.pxi) and the one inet_diag_msg parser (diag_parse).  Linux
+# only; elsewhere the calls raise OSError(ENOSYS).
 
-from libc.stdlib cimport malloc, free
-from libc.errno cimport EAGAIN, EPERM, ENOBUFS, EINTR, EACCES, ENOSYS
-from .includes.events cimport *
-from .includes.netlink cimport SD_NLMSG_DONE, SD_NLMSG_ERROR, SD_NLM_F_DUMP_INTR, recv, close, sd_nl_next
-from .includes.diag cimport (
-    SD_LINUX_AF_INET, SD_LINUX_AF_INET6, SD_INET_DIAG_INFO,
-    sd_diag_socket, sd_diag_request, sd_scan_socket_fds, sd_fd_socket)
+from libc.errno cimport errno, EACCES, EAGAIN, ENOBUFS
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport free
+from libc.string cimport memset
+from .includes.netlink cimport *
+from .includes.diag cimport *
 
-from ._common import AccessDenied, SockdiagError, TcpDestroyEvent
+from ._common import TcpDestroyEvent
 import socket as _socket
 
 cdef enum:
-    EVENT_BUFFER_BYTES = 1 << 16
     # Every state but TIME_WAIT (6) and NEW_SYN_RECV (12): those are
     # mini-sockets with no tcp_info and no bytes of their own.
     ACCOUNTED_STATES = 0xFFE & ~(1 << 6)
     # Room for bursts of destroy notifications between two drains.
     EVENT_RCVBUF_BYTES = 32 << 20
 
-cdef uint32_t _dump_seq = 0
 
-
-cdef object _family_name(uint8_t family):
-    return "IPv6" if family == SD_LINUX_AF_INET6 else "IPv4"
-
-
-cdef object _address(uint8_t family, const uint8_t *raw):
-    if family == SD_LINUX_AF_INET6:
+cdef object _address(const sd_diag_message *m, const uint32_t *raw):
+    if m.msg.idiag_family == SD_LINUX_AF_INET6:
         return _socket.inet_ntop(_socket.AF_INET6, (<const char *>raw)[:16])
     return _socket.inet_ntop(_socket.AF_INET, (<const char *>raw)[:4])
 
 
-cdef inline object _counter(uint64_t value):
-    return None if value == SD_COUNTER_ABSENT else value
+cdef inline object _field(uint64_t value):
+    return None if value == SD_FIELD_ABSENT else value
 
 
-cdef object _destroy_event(const sd_tcp_counters *c):
-    tcp = _decode_linux_tcp_info(c.info, c.info_length) if c.info_length >= 8 else None
+cdef object _destroy_event(const sd_diag_message *m):
+    tcp = _decode_linux_tcp_info(m.info, m.info_length) if m.info_length >= 8 else None
     return TcpDestroyEvent(
-        c.cookie, _family_name(c.family),
-        _address(c.family, c.local_address), c.local_port,
-        _address(c.family, c.remote_address), c.remote_port,
-        _name(TCP_STATES, c.state), tcp)
+        sd_diag_cookie(m), diag_family_name(m),
+        _address(m, m.msg.id.idiag_src), ntohs(m.msg.id.idiag_sport),
+        _address(m, m.msg.id.idiag_dst), ntohs(m.msg.id.idiag_dport),
+        _name(TCP_STATES, m.msg.idiag_state), tcp)
+
+
+cdef int _destroy_message(object out, const unsigned char *payload, size_t length) except -1:
+    """nl_handler: the TcpDestroyEvent of a notification."""
+    cdef sd_diag_message m
+    diag_parse(payload, length, &m)
+    (<list>out).append(_destroy_event(&m))
+    return 0
 
 
 def decode_inet_diag_msg(const unsigned char[::1] buf not None):
@@ -54,17 +55,31 @@ def decode_inet_diag_msg(const unsigned char[::1] buf not None):
     A TcpDestroyEvent, or ValueError when the buffer is truncated or its
     attributes are malformed (see sockdiag.decode.tcp_destroy_event_linux).
     """
-    cdef sd_tcp_counters c
-    if buf.shape[0] == 0 or sd_diag_parse(&buf[0], buf.shape[0], &c) != 0:
-        raise ValueError(f"not an inet_diag_msg: {buf.shape[0]} bytes, truncated or malformed")
-    return _destroy_event(&c)
+    cdef list out = []
+    if buf.shape[0] == 0:
+        raise ValueError("sock_diag message of 0 bytes: shorter than inet_diag_msg")
+    _destroy_message(out, &buf[0], buf.shape[0])
+    return out[0]
 
 
-cdef object _oserror(str what):
-    err = errno
-    if err == ENOSYS:
-        return NotSupported(f"{what}: sock_diag exists on Linux only")
-    return SockdiagError(f"{what} failed: {os.strerror(err)}")
+cdef int _counters_message(object out, const unsigned char *payload, size_t length) except -1:
+    """nl_handler: a socket's byte counters, or a listener, into (sockets, listeners)."""
+    cdef sd_diag_message m
+    diag_parse(payload, length, &m)
+    if m.info == NULL:
+        return 0
+    local_address = (<const char *>m.msg.id.idiag_src)[:16]
+    if m.msg.idiag_state == SD_TCP_LISTEN:
+        (<list>(<tuple>out)[1]).append((ntohs(m.msg.id.idiag_sport), local_address, m.msg.idiag_inode))
+    else:
+        (<list>(<tuple>out)[0]).append((
+            sd_diag_cookie(&m), m.msg.idiag_inode,
+            (_field(sd_diag_info_field(&m, SD_TCPI_BYTES_SENT_OFFSET, 8)),
+             _field(sd_diag_info_field(&m, SD_TCPI_BYTES_ACKED_OFFSET, 8)),
+             _field(sd_diag_info_field(&m, SD_TCPI_BYTES_RECEIVED_OFFSET, 8)),
+             _field(sd_diag_info_field(&m, SD_TCPI_BYTES_RETRANS_OFFSET, 8))),
+            ntohs(m.msg.id.idiag_sport), local_address))
+    return 0
 
 
 def tcp_counters():
@@ -78,74 +93,20 @@ def tcp_counters():
     list of (local port, local address, inode) of LISTEN sockets.  Local
     addresses are the kernel's 16 raw bytes (IPv4: 4 bytes, then zeros).  A
     dump the kernel marks interrupted (the table changed under it) is taken
-    again.
+    again.  OSError for a failed call.
     """
     cdef int fd = sd_diag_socket(0)
     if fd < 0:
-        raise _oserror("socket(NETLINK_SOCK_DIAG)")
-    cdef unsigned char *buf = <unsigned char *>malloc(DIAG_RECV_BUFFER)
-    if buf == NULL:
-        close(fd)
-        raise MemoryError()
+        raise OSError(errno, os.strerror(errno), None, None, "socket(NETLINK_SOCK_DIAG)")
+    out = ([], [])
     try:
-        for _attempt in range(DIAG_DUMP_ATTEMPTS):
-            sockets = []
-            listeners = []
-            interrupted = _dump_counters(fd, buf, SD_LINUX_AF_INET, sockets, listeners)
-            interrupted |= _dump_counters(fd, buf, SD_LINUX_AF_INET6, sockets, listeners)
-            if not interrupted:
-                break
-        return sockets, listeners
+        diag_dump(fd, AF_INET, ACCOUNTED_STATES, 1 << (SD_INET_DIAG_INFO - 1), None,
+                  _counters_message, out, NULL)
+        diag_dump(fd, AF_INET6, ACCOUNTED_STATES, 1 << (SD_INET_DIAG_INFO - 1), None,
+                  _counters_message, out, NULL)
     finally:
-        free(buf)
         close(fd)
-
-
-cdef bint _dump_counters(int fd, unsigned char *buf, int family, list sockets, list listeners) except -1:
-    """Dump one family into sockets/listeners; True if the kernel flagged it interrupted."""
-    global _dump_seq
-    cdef ssize_t got
-    cdef size_t offset, payload_length
-    cdef uint16_t msg_type, msg_flags
-    cdef const unsigned char *payload
-    cdef sd_tcp_counters c
-    cdef int status, error
-    cdef bint interrupted = False
-    _dump_seq += 1
-    if sd_diag_request(fd, family, ACCOUNTED_STATES, 1 << (SD_INET_DIAG_INFO - 1), _dump_seq) != 0:
-        raise _oserror("sock_diag dump request")
-    while True:
-        with nogil:
-            got = recv(fd, buf, DIAG_RECV_BUFFER, 0)
-        if got < 0:
-            if errno == EINTR:
-                continue
-            raise _oserror("recv(NETLINK_SOCK_DIAG)")
-        offset = 0
-        while True:
-            status = sd_nl_next(buf, got, &offset, &msg_type, &msg_flags, &payload, &payload_length)
-            if status == 0:
-                break
-            if status < 0:
-                raise SockdiagError("sock_diag: malformed netlink message from the kernel")
-            if msg_flags & SD_NLM_F_DUMP_INTR:
-                interrupted = True
-            if msg_type == SD_NLMSG_DONE:
-                return interrupted
-            if msg_type == SD_NLMSG_ERROR:
-                error = 0
-                if payload_length >= 4:
-                    memcpy(&error, payload, 4)
-                raise SockdiagError(f"sock_diag dump failed: {os.strerror(-error)}")
-            if sd_diag_parse(payload, payload_length, &c) != 0 or c.info == NULL:
-                continue
-            if c.state == TCP_LISTEN:
-                listeners.append((c.local_port, (<const char *>c.local_address)[:16], c.inode))
-            else:
-                sockets.append((c.cookie, c.inode,
-                                (_counter(c.bytes_sent), _counter(c.bytes_acked),
-                                 _counter(c.bytes_received), _counter(c.bytes_retrans)),
-                                c.local_port, (<const char *>c.local_address)[:16]))
+    return out
 
 
 def socket_owners(pids=None):
@@ -164,7 +125,7 @@ def socket_owners(pids=None):
     if pids is None:
         proc = opendir(b"/proc")
         if proc == NULL:
-            raise _oserror("opendir(/proc)")
+            raise OSError(errno, os.strerror(errno), "/proc")
         pid_list = []
         try:
             while True:
@@ -222,26 +183,26 @@ cdef class DestroyListener:
     notifications because they came faster than they were read (ENOBUFS);
     then some closed sockets are missed.  ``receive_buffer_bytes`` is room
     for notifications between two drains (set past the system maximum when
-    the caller may).  Raises AccessDenied when a security policy refuses the
-    subscription, NotSupported off Linux.
+    the caller may).  Raises OSError: EPERM when a security policy refuses
+    the subscription, ENOSYS off Linux.
     """
 
     cdef int fd
+    cdef nl_buffer buf
     cdef readonly int overflows
 
     def __cinit__(self, int receive_buffer_bytes=EVENT_RCVBUF_BYTES):
         self.fd = -1
         self.overflows = 0
+        memset(&self.buf, 0, sizeof(self.buf))
         cdef int fd = sd_diag_socket(0)
         if fd < 0:
-            raise _oserror("socket(NETLINK_SOCK_DIAG)")
-        if sd_diag_subscribe_destroy(fd) != 0:
+            raise OSError(errno, os.strerror(errno), None, None, "socket(NETLINK_SOCK_DIAG)")
+        if sd_netlink_join(fd, (1u << (SD_SKNLGRP_INET_TCP_DESTROY - 1))
+                           | (1u << (SD_SKNLGRP_INET6_TCP_DESTROY - 1))) != 0:
             err = errno
             close(fd)
-            if err == EPERM:
-                raise AccessDenied(msg=(
-                    "the kernel refused the socket-destroy notifications (EPERM)"))
-            raise SockdiagError(f"joining the sock_diag destroy groups failed: {os.strerror(err)}")
+            raise OSError(err, os.strerror(err), None, None, "bind(sock_diag destroy groups)")
         cdef int size = receive_buffer_bytes
         if setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(int)) != 0:
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(int))
@@ -253,31 +214,19 @@ cdef class DestroyListener:
 
     def drain(self):
         """TcpDestroyEvent of every TCP socket freed since the last call, oldest first."""
+        cdef ssize_t received
         if self.fd < 0:
             raise ValueError("the listener is closed")
-        cdef unsigned char buf[EVENT_BUFFER_BYTES]
-        cdef ssize_t got
-        cdef size_t offset, payload_length
-        cdef uint16_t msg_type, msg_flags
-        cdef const unsigned char *payload
-        cdef sd_tcp_counters c
         events = []
         while True:
-            got = recv(self.fd, buf, EVENT_BUFFER_BYTES, MSG_DONTWAIT)
-            if got < 0:
-                err = errno
-                if err == EAGAIN:
-                    return events
-                if err == ENOBUFS:
-                    self.overflows += 1
-                    continue
-                if err == EINTR:
-                    continue
-                raise SockdiagError(f"recv(sock_diag events) failed: {os.strerror(err)}")
-            offset = 0
-            while sd_nl_next(buf, got, &offset, &msg_type, &msg_flags, &payload, &payload_length) > 0:
-                if sd_diag_parse(payload, payload_length, &c) == 0:
-                    events.append(_destroy_event(&c))
+            self.buf.length = 0
+            received = nl_receive(self.fd, &self.buf, False)
+            if received == -EAGAIN:
+                return events
+            if received == -ENOBUFS:
+                self.overflows += 1
+                continue
+            nl_walk(self.buf.data, received, SD_SOCK_DIAG_BY_FAMILY, _destroy_message, events, False)
 
     def close(self):
         """Leave the groups and close the socket."""
@@ -294,3 +243,4 @@ cdef class DestroyListener:
     def __dealloc__(self):
         if self.fd >= 0:
             close(self.fd)
+        free(self.buf.data)

@@ -5,6 +5,8 @@
 # the Linux TCP path reads the kernel directly and fills the Sample's slots.
 
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+from libc.errno cimport errno, ENOSYS
+from libc.math cimport isnan
 
 
 cdef Py_ssize_t _field_index(str name) except -1:
@@ -23,7 +25,8 @@ cdef class TcpSampler:
 
     sample_type is Sample or its subclass with the TcpInfo attributes named
     in fields.  The values are those of send_buffer() and tcp_info() (the
-    Python path in record.py is the reference the tests hold it to).
+    Python path in record.py is the reference the tests hold it to), and so
+    are its errors (OSError; ENOSYS off Linux).
     """
 
     cdef _Layout layout
@@ -31,7 +34,7 @@ cdef class TcpSampler:
 
     def __cinit__(self, type sample_type, tuple fields):
         if not SD_LINUX:
-            raise NotSupported("the fast sampler reads Linux TCP sockets")
+            raise OSError(ENOSYS, "the fast sampler reads Linux TCP sockets")
         self.layout = _Layout(sample_type, (
             "time_s", "size", "unacked", "unsent", "free", "queue_delay_s") + fields)
         self.fields = fields
@@ -44,7 +47,7 @@ cdef class TcpSampler:
         cdef unsigned char info[512]
         cdef socklen_t info_length = sizeof(info)
         cdef timespec now
-        cdef uint64_t rate
+        cdef double delay
         cdef Py_ssize_t i
         if (ioctl(fd, SIOCOUTQNSD, &unsent) != 0
                 or ioctl(fd, SIOCOUTQ, &queued) != 0
@@ -52,7 +55,7 @@ cdef class TcpSampler:
                 or getsockopt(fd, IPPROTO_TCP, SD_TCP_INFO_OPT, info, &info_length) != 0):
             err = errno
             send_buffer(fd)  # raises the error that says what the socket is now
-            raise _unsuitable(fd, err, "getsockopt(TCP_INFO)")
+            raise _tcp_level_error(fd, err, "getsockopt(TCP_INFO)")
         clock_gettime(CLOCK_MONOTONIC, &now)
         sample = self.layout.new()
         self.layout.put(sample, 0, now.tv_sec + now.tv_nsec * 1e-9)
@@ -62,13 +65,10 @@ cdef class TcpSampler:
         self.layout.put(sample, 3, unsent)
         cdef long free = <long>mem[SD_MEMINFO_SNDBUF] - <long>mem[SD_MEMINFO_WMEM_QUEUED]
         self.layout.put(sample, 4, free if free > 0 else 0)
-        # queue delay: unsent / delivery rate, computed as record.py does.
-        if unsent == 0:
-            self.layout.put(sample, 5, 0.0)
-        elif DELIVERY_RATE.offset + DELIVERY_RATE.size <= info_length:
-            rate = sd_read_uint(info + DELIVERY_RATE.offset, DELIVERY_RATE.size)
-            if rate != 0 and rate != <uint64_t>-1:
-                self.layout.put(sample, 5, (unsent * 8.0) / (<double>rate * 8.0))
+        delay = sd_queue_delay_s(unsent, sd_read_uint(info + DELIVERY_RATE.offset, DELIVERY_RATE.size)
+                                 if DELIVERY_RATE.offset + DELIVERY_RATE.size <= info_length else 0)
+        if not isnan(delay):
+            self.layout.put(sample, 5, delay)
         if self.fields:
             decoded = _decode_linux_tcp_info(info, info_length)
             for i, name in enumerate(self.fields):

@@ -15,29 +15,70 @@ from ._common import (
     NotSupported,
     SockdiagError,
     SocketInfo,
+    unsuitable_socket,
+    wrap_oserror,
 )
 
-send_buffer = _fast.send_buffer
-tcp_info = _fast.tcp_info
+# --- errors ---------------------------------------------------------------------
+
+_NOT_HERE = (errno.ENOSYS, errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT, errno.ENOENT)
+
+
+def _exception(err: OSError, function_name: str, subject) -> Exception:
+    """sockdiag's exception for the OSError of a _fast or /proc call: the one
+    errno mapping of Linux.  subject is the wrapped function's first argument."""
+    if isinstance(err.filename, int):  # a call on a socket (see _fast.pyx)
+        return unsuitable_socket(err)
+    if isinstance(subject, int) and str(err.filename).startswith(f"/proc/{subject}/"):
+        pid = subject
+        if isinstance(err, (FileNotFoundError, ProcessLookupError)):
+            return NoSuchProcess(pid)
+        if isinstance(err, PermissionError):
+            # A process that has just exited refuses its fds even to its own user.
+            if process_state(pid) in (None, "Z", "X"):
+                return NoSuchProcess(pid, f"process {pid} exited")
+            if err.filename.endswith("/ns/net"):
+                return AccessDenied(pid, f"pid {pid} is in another network namespace: only root "
+                                         "(CAP_SYS_ADMIN) can see its sockets")
+            return AccessDenied(pid)
+    what = err.filename2 or err.filename or function_name
+    if isinstance(err, PermissionError):
+        return AccessDenied(msg=f"{what}: {err.strerror}")
+    if err.errno in _NOT_HERE:
+        return NotSupported(f"{what}: {err.strerror}")
+    return SockdiagError(f"{what} failed: {err.strerror}")
+
+
+def wrap_exceptions(function):
+    """Decorator: the OSError a call raises becomes sockdiag's exception
+    (NoSuchProcess, AccessDenied, UnsuitableSocket, NotSupported), chained."""
+    return wrap_oserror(function, _exception)
+
+
+send_buffer = wrap_oserror(_fast.send_buffer, _exception, one_argument=True)
+tcp_info = wrap_oserror(_fast.tcp_info, _exception, one_argument=True)
+
+
+def tcp_sampler(sample_type, fields: tuple[str, ...]):
+    """The take(fd) of a _fast.TcpSampler (record.py's fast path), raising
+    sockdiag's exceptions."""
+    return wrap_oserror(_fast.TcpSampler(sample_type, fields).take, _exception, one_argument=True)
 
 _SYSCTL_NOTSENT_LOWAT = "/proc/sys/net/ipv4/tcp_notsent_lowat"
 _LOWAT_OFF = 0xFFFFFFFF
 
 
-def _system_notsent_lowat() -> int:
-    try:
-        with open(_SYSCTL_NOTSENT_LOWAT) as f:
-            return int(f.read())
-    except OSError as err:
-        raise NotSupported(f"cannot read {_SYSCTL_NOTSENT_LOWAT}: {err.strerror}") from err
-
-
+@wrap_exceptions
 def get_notsent_lowat(sock) -> Optional[int]:
     # Per socket, 0 means "use net.ipv4.tcp_notsent_lowat" (of the caller's namespace).
-    value = _fast.notsent_lowat(sock) or _system_notsent_lowat()
+    value = _fast.notsent_lowat(sock)
+    if not value:
+        with open(_SYSCTL_NOTSENT_LOWAT) as f:
+            value = int(f.read())
     return None if value >= _LOWAT_OFF else value
 
 
+@wrap_exceptions
 def set_notsent_lowat(sock, nbytes: Optional[int]) -> None:
     # None clears the socket's own limit; 0xFFFFFFFF would be "off" even if
     # the sysctl sets a system-wide limit, so None means "system default".
@@ -67,7 +108,7 @@ def state_mask(states: Optional[Iterable[str]]) -> int:
     return mask
 
 
-def _process_state(pid: int) -> Optional[str]:
+def process_state(pid: int) -> Optional[str]:
     """The state letter of /proc/<pid>/stat ("R", "S", "Z"…), None if gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
@@ -77,42 +118,27 @@ def _process_state(pid: int) -> Optional[str]:
     return stat[stat.rindex(b")") + 2:][:1].decode()
 
 
+@wrap_exceptions
 def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[SocketInfo]:
     mask = state_mask(states)
     if not 0 < pid <= _PID_MAX:
         raise NoSuchProcess(pid)
-    try:
-        sockets = _fast.process_sockets_linux(pid, mask)
-    except (FileNotFoundError, ProcessLookupError) as err:
-        raise NoSuchProcess(pid) from err
-    except PermissionError as err:
-        # A process that has just exited refuses its fds even to its own user.
-        if _process_state(pid) in (None, "Z", "X"):
-            raise NoSuchProcess(pid, f"process {pid} exited") from err
-        if err.filename and err.filename.endswith("/ns/net"):
-            raise AccessDenied(pid, f"pid {pid} is in another network namespace: only root "
-                                    "(CAP_SYS_ADMIN) can see its sockets") from err
-        raise AccessDenied(pid) from err
+    sockets = _fast.process_sockets_linux(pid, mask)
     # A process exiting during the scan can leave a short list, not an error
     # (a zombie's fd table is empty): only a check afterwards tells them apart.
-    if _process_state(pid) in (None, "Z", "X"):
+    if process_state(pid) in (None, "Z", "X"):
         raise NoSuchProcess(pid, f"process {pid} exited")
     return sockets
 
 
-# --- interface counters (issue 4) ---------------------------------------------
+# --- interface counters --------------------------------------------------------
 
 
+@wrap_exceptions
 def interfaces() -> dict[str, InterfaceCounters]:
     # One rtnetlink dump in the calling thread's network namespace.
     try:
         return _fast.rtnl_interfaces()
-    except PermissionError as err:
-        raise AccessDenied(msg=f"reading interface counters: {err.strerror}") from err
-    except OSError as err:
-        if err.errno in (errno.ENOSYS, errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT):
-            raise NotSupported(f"no rtnetlink here: {err.strerror}") from err
-        raise SockdiagError(f"reading interface counters: {err.strerror}") from err
     except ValueError as err:
         raise SockdiagError(f"malformed rtnetlink reply: {err}") from err
 
@@ -134,16 +160,12 @@ def _open_fd_count(pid: int) -> int:
         os.close(fd_dir)
 
 
+@wrap_exceptions
 def fd_headroom(pid: int) -> tuple[int, Optional[int]]:
     """(open fds of pid, its RLIMIT_NOFILE soft limit or None when unlimited)."""
-    try:
-        open_fds = _open_fd_count(pid)
-        with open(f"/proc/{pid}/limits") as f:
-            limits = f.read()
-    except FileNotFoundError as err:
-        raise NoSuchProcess(pid) from err
-    except PermissionError as err:
-        raise AccessDenied(pid) from err
+    open_fds = _open_fd_count(pid)
+    with open(f"/proc/{pid}/limits") as f:
+        limits = f.read()
     for line in limits.splitlines():
         if line.startswith("Max open files"):
             soft = line[len("Max open files"):].split()[0]

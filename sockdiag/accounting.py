@@ -36,7 +36,7 @@ from typing import Iterable, Optional
 
 from . import _fast
 from ._watch import process_name
-from ._common import AccessDenied, LINUX, NotSupported, ProcessTraffic, TrafficSample
+from ._common import LINUX, NotSupported, ProcessTraffic, TrafficSample
 
 # Index of each counter in the per-socket tuples of _fast.tcp_counters().
 _SENT, _ACKED, _RECEIVED, _RETRANS = range(4)
@@ -113,7 +113,7 @@ class TrafficAccountant:
         if closed_sockets:
             try:
                 self._listener = _fast.DestroyListener()
-            except AccessDenied:
+            except PermissionError:  # a security policy refuses the groups
                 pass
         self._last: dict[int, tuple] = {}  # cookie -> counters at the last dump
         self._owner: dict[int, int] = {}  # cookie -> pid, kept after the process closes it

@@ -28,7 +28,7 @@ import time
 from collections import deque
 from typing import Any, AsyncIterator, Callable, Iterator, Optional, Sequence
 
-from . import _fast
+from . import _linux
 from ._common import (
     LINUX,
     TCP_INFO_FIELDS,
@@ -135,7 +135,7 @@ class Recording:
                 raise
             self._is_tcp = False  # UDP or UNIX: no TCP_INFO, no queue delay
         if self._is_tcp and LINUX:
-            self._take = _fast.TcpSampler(self._type, self._fields).take
+            self._take = _linux.tcp_sampler(self._type, self._fields)
         self.sample()
 
     # -- taking samples ------------------------------------------------------

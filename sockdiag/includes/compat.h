@@ -1,4 +1,5 @@
-/* The one place where sockdiag chooses its platform.
+/* The one place where sockdiag chooses its platform: no other header and
+ * no .pyx/.pxi has an #ifdef.
  *
  * _fast.pyx is compiled from a single generated C file everywhere; it
  * branches on SD_LINUX / SD_DARWIN (plain constants), and every call that
@@ -10,6 +11,7 @@
 #define SOCKDIAG_COMPAT_H
 
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -210,11 +212,28 @@ enum {
     SD_MEMINFO_VARS
 };
 
+/* How long a byte written now waits before it is sent: the unsent bytes
+ * over the delivery rate, in seconds (tcp_info's tcpi_delivery_rate is in
+ * bytes/s).  0 when nothing waits; NAN while the kernel has no rate yet
+ * (0, or all ones for "unknown"). */
+static inline double sd_queue_delay_s(uint64_t unsent_bytes, uint64_t delivery_rate_bytes_per_s) {
+    if (unsent_bytes == 0)
+        return 0.0;
+    if (delivery_rate_bytes_per_s == 0 || delivery_rate_bytes_per_s == UINT64_MAX)
+        return NAN;
+    return (double)unsent_bytes / (double)delivery_rate_bytes_per_s;
+}
+
+/* The calls that exist on one platform only.  Each has a stub on the other
+ * one that fails with ENOSYS (or -ENOSYS where the real call returns
+ * -errno), so that the code calling them needs no #ifdef. */
 #if defined(__linux__)
 #define SD_LINUX 1
 #define SD_DARWIN 0
 #include <netinet/tcp.h>
 #include <linux/sockios.h>
+#include <linux/netlink.h>
+#include <sched.h>
 #ifndef SIOCOUTQNSD
 #define SIOCOUTQNSD 0x894B
 #endif
@@ -228,15 +247,60 @@ enum {
 #define SD_SO_NWRITE (-1)
 #define SD_TCP_CONNECTION_INFO (-1)
 
+/* A netlink socket of protocol (NETLINK_ROUTE, NETLINK_SOCK_DIAG), or -1. */
+static inline int sd_netlink_socket(int protocol) {
+    return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
+}
+
+/* Sends a request to the kernel; 0, or -1 with errno set. */
+static inline int sd_netlink_send(int fd, const void *request, size_t length) {
+    struct sockaddr_nl kernel;
+    memset(&kernel, 0, sizeof(kernel));
+    kernel.nl_family = AF_NETLINK;
+    return sendto(fd, request, length, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0 ? -1 : 0;
+}
+
+/* Joins the multicast groups of the bitmask.  Binding also gives the socket
+ * a port id: the kernel skips unbound sockets (port id 0, its own) when it
+ * broadcasts. */
+static inline int sd_netlink_join(int fd, uint32_t groups) {
+    struct sockaddr_nl local;
+    memset(&local, 0, sizeof(local));
+    local.nl_family = AF_NETLINK;
+    local.nl_groups = groups;
+    return bind(fd, (struct sockaddr *)&local, sizeof(local));
+}
+
+/* Moves the calling thread into the network namespace of ns_fd. */
+static inline int sd_enter_net_namespace(int ns_fd) { return setns(ns_fd, CLONE_NEWNET); }
+
+/* macOS only: sysctl and libproc. */
+static inline int sd_sysctl(int *mib, unsigned int n, void *old, size_t *oldlen) {
+    (void)mib; (void)n; (void)old; (void)oldlen;
+    errno = ENOSYS;
+    return -1;
+}
+static inline int sd_proc_pidinfo(int pid, int flavor, uint64_t arg, void *buf, int size) {
+    (void)pid; (void)flavor; (void)arg; (void)buf; (void)size;
+    return -ENOSYS;
+}
+static inline int sd_proc_pidfdinfo(int pid, int fd, int flavor, void *buf, int size) {
+    (void)pid; (void)fd; (void)flavor; (void)buf; (void)size;
+    return -ENOSYS;
+}
+
 #elif defined(__APPLE__)
 #define SD_LINUX 0
 #define SD_DARWIN 1
 #include <netinet/tcp.h>
+#include <sys/sysctl.h>
+#include <libproc.h>
 #define SIOCOUTQ (-1)
 #define SIOCOUTQNSD (-1)
 #define SO_MEMINFO (-1)
 #define SO_DOMAIN (-1)
 #define SO_PROTOCOL (-1)
+#define SO_RCVBUFFORCE SO_RCVBUF
 /* Private on macOS: see shared/reference/macos-abi.md, section 3. */
 #define SD_TCP_INFO_OPT 0x200
 #define SD_SO_NWRITE 0x1024
@@ -245,8 +309,34 @@ enum {
 #define TCP_NOTSENT_LOWAT 0x201
 #endif
 
+static inline int sd_netlink_socket(int protocol) { (void)protocol; errno = ENOSYS; return -1; }
+static inline int sd_netlink_send(int fd, const void *request, size_t length) {
+    (void)fd; (void)request; (void)length;
+    errno = ENOSYS;
+    return -1;
+}
+static inline int sd_netlink_join(int fd, uint32_t groups) { (void)fd; (void)groups; errno = ENOSYS; return -1; }
+static inline int sd_enter_net_namespace(int ns_fd) { (void)ns_fd; errno = ENOSYS; return -1; }
+
+static inline int sd_sysctl(int *mib, unsigned int n, void *old, size_t *oldlen) {
+    return sysctl(mib, n, old, oldlen, NULL, 0);
+}
+/* libproc returns the bytes written, or 0 with errno set (0 with errno 0 is
+ * an empty answer).  These return the bytes written or -errno. */
+static inline int sd_proc_pidinfo(int pid, int flavor, uint64_t arg, void *buf, int size) {
+    errno = 0;
+    int written = proc_pidinfo(pid, flavor, arg, buf, size);
+    return written <= 0 && errno ? -errno : written;
+}
+static inline int sd_proc_pidfdinfo(int pid, int fd, int flavor, void *buf, int size) {
+    errno = 0;
+    int written = proc_pidfdinfo(pid, fd, flavor, buf, size);
+    return written <= 0 && errno ? -errno : written;
+}
+
 #else
 #error "sockdiag supports Linux and macOS"
 #endif
+
 
 #endif /* SOCKDIAG_COMPAT_H */

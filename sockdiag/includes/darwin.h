@@ -1,8 +1,8 @@
-/* macOS calls used by _fast_darwin.pxi: sysctl (route dump, IFMIB) and
- * libproc.  On other platforms each one is a stub failing with ENOSYS, so the
- * one generated C file compiles everywhere; the .pxi turns ENOSYS into
- * NotSupported.  The numbers are XNU's (shared/reference/macos-abi.md),
- * defined here so that they exist on every platform. */
+/* The numbers of the macOS calls used by _fast_darwin.pxi: sysctl (route
+ * dump, IFMIB) and libproc (the calls themselves, stubs failing with ENOSYS
+ * elsewhere, are in compat.h).  The numbers are XNU's
+ * (shared/reference/macos-abi.md), defined here so that they exist on every
+ * platform. */
 #ifndef SOCKDIAG_DARWIN_H
 #define SOCKDIAG_DARWIN_H
 
@@ -24,43 +24,11 @@ enum {
     SD_PROC_PIDFDSOCKETINFO = 3,
     SD_SOCKET_FDINFO_SIZE = 792,      /* struct socket_fdinfo */
     SD_PROX_FDTYPE_SOCKET = 2,
+    /* getsockopt buffers larger than every known layout, so that the
+     * length the kernel returns tells the layout (it copies min(size, ours)). */
+    SD_DARWIN_TCP_INFO_BUFSIZE = 512,
+    SD_DARWIN_TCP_CONNECTION_INFO_BUFSIZE = 256,
 };
-
-#if defined(__APPLE__)
-#include <sys/sysctl.h>
-#include <libproc.h>
-
-static inline int sd_sysctl(int *mib, unsigned int n, void *old, size_t *oldlen) {
-    return sysctl(mib, n, old, oldlen, NULL, 0);
-}
-/* libproc returns the bytes written, or 0 with errno set (0 with errno 0 is
- * an empty answer).  These return the bytes written or -errno. */
-static inline int sd_proc_pidinfo(int pid, int flavor, uint64_t arg, void *buf, int size) {
-    errno = 0;
-    int written = proc_pidinfo(pid, flavor, arg, buf, size);
-    return written <= 0 && errno ? -errno : written;
-}
-static inline int sd_proc_pidfdinfo(int pid, int fd, int flavor, void *buf, int size) {
-    errno = 0;
-    int written = proc_pidfdinfo(pid, fd, flavor, buf, size);
-    return written <= 0 && errno ? -errno : written;
-}
-
-#else
-static inline int sd_sysctl(int *mib, unsigned int n, void *old, size_t *oldlen) {
-    (void)mib; (void)n; (void)old; (void)oldlen;
-    errno = ENOSYS;
-    return -1;
-}
-static inline int sd_proc_pidinfo(int pid, int flavor, uint64_t arg, void *buf, int size) {
-    (void)pid; (void)flavor; (void)arg; (void)buf; (void)size;
-    return -ENOSYS;
-}
-static inline int sd_proc_pidfdinfo(int pid, int fd, int flavor, void *buf, int size) {
-    (void)pid; (void)fd; (void)flavor; (void)buf; (void)size;
-    return -ENOSYS;
-}
-#endif
 
 /* A socket's address family from getsockname, or -1: macOS has no SO_DOMAIN. */
 static inline int sd_socket_family(int fd) {

@@ -1,4 +1,4 @@
-# C declarations only: the macOS calls of _fast_darwin.pxi (stubs elsewhere).
+# C declarations only: the macOS calls of _fast_darwin.pxi (ENOSYS stubs elsewhere, compat.h).
 from libc.stdint cimport uint64_t
 
 
@@ -18,6 +18,9 @@ cdef extern from "includes/darwin.h" nogil:
     int SD_PROC_PIDFDSOCKETINFO
     int SD_SOCKET_FDINFO_SIZE
     int SD_PROX_FDTYPE_SOCKET
+    enum:
+        SD_DARWIN_TCP_INFO_BUFSIZE
+        SD_DARWIN_TCP_CONNECTION_INFO_BUFSIZE
 
     int sd_sysctl(int *mib, unsigned int n, void *old, size_t *oldlen)
     int sd_proc_pidinfo(int pid, int flavor, uint64_t arg, void *buf, int size)

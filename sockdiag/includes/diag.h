@@ -1,9 +1,10 @@
-/* sock_diag (NETLINK_SOCK_DIAG) and the /proc/<pid>/fd scan, for _fast_diag.pxi.
+/* sock_diag (NETLINK_SOCK_DIAG): its messages, the one inet_diag_msg parser,
+ * the dump request, and the /proc/<pid>/fd scan; for _fast_diag.pxi and
+ * _fast_events.pxi.
  *
- * The netlink structures are declared here with fixed-width types in their
- * kernel layout (<linux/netlink.h>, <linux/inet_diag.h>, <linux/rtnetlink.h>)
- * so that the dump decoder also builds, and can be fed captured buffers, on
- * macOS.  The calls that only Linux has fail with ENOSYS elsewhere.
+ * The structures are declared with fixed-width types in their kernel layout
+ * (<linux/inet_diag.h>) so that the decoder also builds, and can be fed
+ * captured buffers, on macOS.  The Linux-only calls come from compat.h.
  */
 #ifndef SOCKDIAG_DIAG_H
 #define SOCKDIAG_DIAG_H
@@ -58,14 +59,136 @@ enum {
     SD_LINUX_AF_INET6 = 10,
     SD_SOCK_DIAG_BY_FAMILY = 20,
     SD_NETLINK_SOCK_DIAG = 4,
+    SD_INET_DIAG_REQ_BYTECODE = 1,
     SD_INET_DIAG_INFO = 2,
     SD_INET_DIAG_CONG = 4,
     SD_INET_DIAG_SKMEMINFO = 7,
+    SD_TCP_LISTEN = 10,
+    /* enum sknetlink_groups in <linux/sock_diag.h> */
+    SD_SKNLGRP_INET_TCP_DESTROY = 1,
+    SD_SKNLGRP_INET6_TCP_DESTROY = 3,
 };
 
-/* The two tcp_info fields the send-buffer split needs. */
+/* The tcp_info fields read outside the TcpInfo decoder. */
 #define SD_TCPI_NOTSENT_OFFSET offsetof(struct sd_linux_tcp_info, tcpi_notsent_bytes)
 #define SD_TCPI_DELIVERY_RATE_OFFSET offsetof(struct sd_linux_tcp_info, tcpi_delivery_rate)
+#define SD_TCPI_BYTES_SENT_OFFSET offsetof(struct sd_linux_tcp_info, tcpi_bytes_sent)
+#define SD_TCPI_BYTES_ACKED_OFFSET offsetof(struct sd_linux_tcp_info, tcpi_bytes_acked)
+#define SD_TCPI_BYTES_RECEIVED_OFFSET offsetof(struct sd_linux_tcp_info, tcpi_bytes_received)
+#define SD_TCPI_BYTES_RETRANS_OFFSET offsetof(struct sd_linux_tcp_info, tcpi_bytes_retrans)
+/* A tcp_info field the kernel did not return (an older kernel, or no INET_DIAG_INFO). */
+#define SD_FIELD_ABSENT UINT64_MAX
+
+/* --- the one inet_diag_msg parser --------------------------------------------
+ * Socket records, accounting and destroy events all read a message through
+ * it.  Attribute payloads point into the message. */
+
+typedef struct {
+    struct sd_inet_diag_msg msg;
+    const unsigned char *info;     /* INET_DIAG_INFO: struct tcp_info, or NULL */
+    size_t info_length;
+    const unsigned char *meminfo;  /* INET_DIAG_SKMEMINFO: u32 sk_meminfo[], or NULL */
+    size_t meminfo_length;
+    const unsigned char *cong;     /* INET_DIAG_CONG: the algorithm's name, or NULL */
+    size_t cong_length;
+    size_t attribute_offset;       /* on SD_ATTRIBUTE_*: where the bad attribute starts */
+} sd_diag_message;
+
+enum {
+    SD_DIAG_OK = 0,
+    SD_DIAG_SHORT = -10,        /* shorter than struct inet_diag_msg */
+    SD_DIAG_FAMILY = -11,       /* neither AF_INET nor AF_INET6 */
+    /* or SD_ATTRIBUTE_BAD_LENGTH / SD_ATTRIBUTE_TRUNCATED */
+};
+
+static inline int sd_diag_parse(const unsigned char *payload, size_t length, sd_diag_message *out) {
+    size_t offset = SD_ALIGN4(sizeof(struct sd_inet_diag_msg)), payload_length;
+    const unsigned char *attribute;
+    uint16_t type;
+    int status;
+    memset(out, 0, sizeof(*out));
+    if (length < sizeof(struct sd_inet_diag_msg))
+        return SD_DIAG_SHORT;
+    memcpy(&out->msg, payload, sizeof(out->msg));
+    if (out->msg.idiag_family != SD_LINUX_AF_INET && out->msg.idiag_family != SD_LINUX_AF_INET6)
+        return SD_DIAG_FAMILY;
+    while ((status = sd_attribute_next(payload, length, &offset, &type, &attribute, &payload_length)) == SD_ATTRIBUTE) {
+        if (type == SD_INET_DIAG_INFO) {
+            out->info = attribute;
+            out->info_length = payload_length;
+        } else if (type == SD_INET_DIAG_SKMEMINFO) {
+            out->meminfo = attribute;
+            out->meminfo_length = payload_length;
+        } else if (type == SD_INET_DIAG_CONG) {
+            out->cong = attribute;
+            out->cong_length = payload_length;
+        }
+    }
+    out->attribute_offset = offset;
+    return status;
+}
+
+/* The inode of a message at least sizeof(struct sd_inet_diag_msg) long. */
+static inline uint32_t sd_diag_inode(const unsigned char *payload) {
+    uint32_t inode;
+    memcpy(&inode, payload + offsetof(struct sd_inet_diag_msg, idiag_inode), 4);
+    return inode;
+}
+
+/* A tcp_info field (host byte order) of size bytes at offset, or SD_FIELD_ABSENT. */
+static inline uint64_t sd_diag_info_field(const sd_diag_message *m, size_t offset, unsigned size) {
+    if (m->info == NULL || offset + size > m->info_length)
+        return SD_FIELD_ABSENT;
+    return sd_read_uint(m->info + offset, size);
+}
+
+/* An sk_meminfo value (SD_MEMINFO_*), or SD_FIELD_ABSENT. */
+static inline uint64_t sd_diag_meminfo(const sd_diag_message *m, size_t index) {
+    if (m->meminfo == NULL || (index + 1) * 4 > m->meminfo_length)
+        return SD_FIELD_ABSENT;
+    return sd_read_uint(m->meminfo + index * 4, 4);
+}
+
+static inline uint64_t sd_diag_cookie(const sd_diag_message *m) {
+    return (uint64_t)m->msg.id.idiag_cookie[0] | ((uint64_t)m->msg.id.idiag_cookie[1] << 32);
+}
+
+/* --- the dump request ----------------------------------------------------------
+ * SOCK_DIAG_BY_FAMILY for the TCP sockets of family in the states of the
+ * bitmask, asking for the attributes in ext, with the kernel filter
+ * (inet_diag bytecode, as `ss` compiles it) when bytecode_length > 0.
+ * Written to request (room for SD_DIAG_REQUEST_SIZE(bytecode_length)); its length. */
+
+#define SD_DIAG_REQUEST_SIZE(bytecode_length) \
+    (sizeof(struct sd_nlmsghdr) + sizeof(struct sd_inet_diag_req_v2) + sizeof(struct sd_rtattr) + SD_ALIGN4(bytecode_length))
+
+static inline size_t sd_diag_request(unsigned char *request, uint8_t family, uint32_t states, uint8_t ext,
+                                     const unsigned char *bytecode, size_t bytecode_length) {
+    struct sd_nlmsghdr header;
+    struct sd_inet_diag_req_v2 body;
+    struct sd_rtattr filter;
+    size_t length = sizeof(header) + sizeof(body);
+    memset(&header, 0, sizeof(header));
+    memset(&body, 0, sizeof(body));
+    body.sdiag_family = family;
+    body.sdiag_protocol = IPPROTO_TCP;
+    body.idiag_ext = ext;
+    body.idiag_states = states;
+    if (bytecode_length > 0) {
+        filter.rta_len = (uint16_t)(sizeof(filter) + bytecode_length);
+        filter.rta_type = SD_INET_DIAG_REQ_BYTECODE;
+        memset(request + length, 0, sizeof(filter) + SD_ALIGN4(bytecode_length));
+        memcpy(request + length, &filter, sizeof(filter));
+        memcpy(request + length + sizeof(filter), bytecode, bytecode_length);
+        length += sizeof(filter) + SD_ALIGN4(bytecode_length);
+    }
+    header.nlmsg_len = (uint32_t)length;
+    header.nlmsg_type = SD_SOCK_DIAG_BY_FAMILY;
+    header.nlmsg_flags = SD_NLM_F_REQUEST | SD_NLM_F_DUMP;
+    memcpy(request, &header, sizeof(header));
+    memcpy(request + sizeof(header), &body, sizeof(body));
+    return length;
+}
 
 /* --- the wanted inodes: an open-addressing hash set ------------------------
  * Keys are socket inodes (never 0: TIME_WAIT and request sockets, which no fd
@@ -138,28 +261,25 @@ typedef struct {
     int32_t fd;
 } sd_fd_socket;
 
-#if defined(__linux__)
-
-#include <linux/netlink.h>
-#include <sched.h>
 #include <sys/stat.h>
 
 /* A NETLINK_SOCK_DIAG socket that sees the sockets of pid's network
- * namespace (pid 0: the calling thread's), or -1 with errno set.  sock_diag dumps the namespace the netlink
- * socket was made in, so for a process in another namespace (a container)
- * this thread enters that namespace just for the socket() call (which needs
- * CAP_SYS_ADMIN: EPERM otherwise) and returns to its own. */
+ * namespace (pid 0: the calling thread's), or -1 with errno set.  sock_diag
+ * dumps the namespace the netlink socket was made in, so for a process in
+ * another namespace (a container) this thread enters that namespace just for
+ * the socket() call (which needs CAP_SYS_ADMIN: EPERM otherwise) and returns
+ * to its own. */
 static int sd_diag_socket(int pid) {
     char path[64];
     struct stat own, theirs;
     int home, target, nl, err;
     if (pid == 0)
-        return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, SD_NETLINK_SOCK_DIAG);
+        return sd_netlink_socket(SD_NETLINK_SOCK_DIAG);
     snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
     if (stat(path, &theirs) != 0 || stat("/proc/thread-self/ns/net", &own) != 0)
         return -1;
     if (own.st_ino == theirs.st_ino && own.st_dev == theirs.st_dev)
-        return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, SD_NETLINK_SOCK_DIAG);
+        return sd_netlink_socket(SD_NETLINK_SOCK_DIAG);
     if ((target = open(path, O_RDONLY | O_CLOEXEC)) < 0)
         return -1;
     if ((home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0) {
@@ -168,64 +288,24 @@ static int sd_diag_socket(int pid) {
         errno = err;
         return -1;
     }
-    if (setns(target, CLONE_NEWNET) != 0) {
+    if (sd_enter_net_namespace(target) != 0) {
         err = errno;
         close(target);
         close(home);
         errno = err;
         return -1;
     }
-    nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, SD_NETLINK_SOCK_DIAG);
+    nl = sd_netlink_socket(SD_NETLINK_SOCK_DIAG);
     err = errno;
     /* Going back cannot fail with the privilege that let us in; if it did,
      * the rest of the program would run in the other namespace. */
-    if (setns(home, CLONE_NEWNET) != 0)
+    if (sd_enter_net_namespace(home) != 0)
         abort();
     close(target);
     close(home);
     errno = err;
     return nl;
 }
-
-/* Sends a SOCK_DIAG_BY_FAMILY dump request for TCP sockets of family in the
- * states of the bitmask, asking for the attributes in ext.  0, or -1. */
-static inline int sd_diag_request(int nl, uint8_t family, uint32_t states, uint8_t ext, uint32_t seq) {
-    struct {
-        struct sd_nlmsghdr header;
-        struct sd_inet_diag_req_v2 request;
-    } message;
-    struct sockaddr_nl kernel;
-    memset(&message, 0, sizeof(message));
-    memset(&kernel, 0, sizeof(kernel));
-    kernel.nl_family = AF_NETLINK;
-    message.header.nlmsg_len = sizeof(message);
-    message.header.nlmsg_type = SD_SOCK_DIAG_BY_FAMILY;
-    message.header.nlmsg_flags = SD_NLM_F_REQUEST | SD_NLM_F_DUMP;
-    message.header.nlmsg_seq = seq;
-    message.request.sdiag_family = family;
-    message.request.sdiag_protocol = IPPROTO_TCP;
-    message.request.idiag_ext = ext;
-    message.request.idiag_states = states;
-    if (sendto(nl, &message, sizeof(message), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
-        return -1;
-    return 0;
-}
-
-#else  /* macOS: no sock_diag, and /proc does not exist */
-
-static inline int sd_diag_socket(int pid) {
-    (void)pid;
-    errno = ENOSYS;
-    return -1;
-}
-
-static inline int sd_diag_request(int nl, uint8_t family, uint32_t states, uint8_t ext, uint32_t seq) {
-    (void)nl; (void)family; (void)states; (void)ext; (void)seq;
-    errno = ENOSYS;
-    return -1;
-}
-
-#endif
 
 /* --- the fd scan, shared with a thread of its own --------------------------------
  * process_sockets dumps the system's sockets while the fds are scanned: the
@@ -257,9 +337,8 @@ typedef struct {
     pthread_t thread;
 } sd_scan;
 
-#if defined(__linux__)
-
-/* Lists the fd numbers of /proc/<pid>/fd.  0, or -1 with scan->error set. */
+/* Lists the fd numbers of /proc/<pid>/fd (no branch for macOS: there
+ * opendir fails, as there is no /proc).  0, or -1 with scan->error set. */
 static int sd_scan_list(sd_scan *scan) {
     char path[64];
     struct dirent *entry;
@@ -344,19 +423,6 @@ static void *sd_scan_run(void *arg) {
     return NULL;
 }
 
-#else  /* macOS: no /proc */
-
-static void *sd_scan_run(void *arg) {
-    ((sd_scan *)arg)->error = ENOSYS;
-    return NULL;
-}
-
-static void sd_scan_links(sd_scan *scan, sd_scan_part *part) {
-    (void)scan;
-    (void)part;
-}
-
-#endif
 
 /* Starts scanning pid's fds on a new thread, or scans now if no thread can
  * be made.  The thread blocks every signal: they stay the caller's. */
@@ -436,5 +502,20 @@ static int sd_scan_socket_fds(int pid, sd_fd_socket **out, size_t *count) {
     *count = scan.count;
     return rc;
 }
+
+/* The pid named by a /proc entry, or 0 if the name is not all digits. */
+static inline long sd_pid_of_name(const char *name) {
+    long pid = 0;
+    if (*name == '\0')
+        return 0;
+    for (; *name; name++) {
+        if (*name < '0' || *name > '9')
+            return 0;
+        pid = pid * 10 + (*name - '0');
+    }
+    return pid;
+}
+
+static inline const char *sd_dirent_name(struct dirent *entry) { return entry->d_name; }
 
 #endif /* SOCKDIAG_DIAG_H */

@@ -1,4 +1,5 @@
-# C declarations for _fast_diag.pxi: sock_diag messages, the inode set, the fd scan.
+# C declarations only: sock_diag messages, the inet_diag_msg parser, the dump
+# request, the inode set and the /proc/<pid>/fd scan (includes/diag.h).
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t
 from .system cimport socklen_t
 
@@ -28,11 +29,44 @@ cdef extern from "includes/diag.h" nogil:
     int SD_LINUX_AF_INET
     int SD_LINUX_AF_INET6
     int SD_SOCK_DIAG_BY_FAMILY
+    int SD_NETLINK_SOCK_DIAG
+    int SD_INET_DIAG_REQ_BYTECODE
     int SD_INET_DIAG_INFO
     int SD_INET_DIAG_CONG
     int SD_INET_DIAG_SKMEMINFO
+    int SD_TCP_LISTEN
+    int SD_SKNLGRP_INET_TCP_DESTROY
+    int SD_SKNLGRP_INET6_TCP_DESTROY
     size_t SD_TCPI_NOTSENT_OFFSET
     size_t SD_TCPI_DELIVERY_RATE_OFFSET
+    size_t SD_TCPI_BYTES_SENT_OFFSET
+    size_t SD_TCPI_BYTES_ACKED_OFFSET
+    size_t SD_TCPI_BYTES_RECEIVED_OFFSET
+    size_t SD_TCPI_BYTES_RETRANS_OFFSET
+    uint64_t SD_FIELD_ABSENT
+
+    ctypedef struct sd_diag_message:
+        sd_inet_diag_msg msg
+        const unsigned char *info
+        size_t info_length
+        const unsigned char *meminfo
+        size_t meminfo_length
+        const unsigned char *cong
+        size_t cong_length
+        size_t attribute_offset
+
+    int SD_DIAG_OK
+    int SD_DIAG_SHORT
+    int SD_DIAG_FAMILY
+    int sd_diag_parse(const unsigned char *payload, size_t length, sd_diag_message *out)
+    uint32_t sd_diag_inode(const unsigned char *payload)
+    uint64_t sd_diag_info_field(const sd_diag_message *m, size_t offset, unsigned size)
+    uint64_t sd_diag_meminfo(const sd_diag_message *m, size_t index)
+    uint64_t sd_diag_cookie(const sd_diag_message *m)
+
+    size_t SD_DIAG_REQUEST_SIZE(size_t bytecode_length)
+    size_t sd_diag_request(unsigned char *request, uint8_t family, uint32_t states, uint8_t ext,
+                           const unsigned char *bytecode, size_t bytecode_length)
 
     ctypedef struct sd_inode_slot:
         uint64_t inode
@@ -61,7 +95,14 @@ cdef extern from "includes/diag.h" nogil:
     void sd_scan_start(sd_scan *scan, int pid)
     int sd_scan_wait(sd_scan *scan)
     int sd_diag_socket(int pid)
-    int sd_diag_request(int nl, uint8_t family, uint32_t states, uint8_t ext, uint32_t seq)
+    long sd_pid_of_name(const char *name)
+
+    ctypedef struct DIR
+    struct dirent
+    DIR *opendir(const char *name)
+    dirent *readdir(DIR *d)
+    int closedir(DIR *d)
+    const char *sd_dirent_name(dirent *entry)
 
     # POSIX, for address formatting.
     const char *inet_ntop(int af, const void *src, char *dst, socklen_t size)

@@ -1,4 +1,5 @@
-/* Netlink framing shared by the sock_diag and rtnetlink dumps.
+/* Netlink framing shared by the sock_diag dumps, the destroy events and the
+ * rtnetlink dump (the engine itself is _fast_netlink.pxi).
  *
  * Fixed-width copies of <linux/netlink.h> / <linux/rtnetlink.h> (a stable
  * kernel ABI), so the dump decoders also build, and can be fed captured
@@ -37,30 +38,52 @@ enum {
     SD_NLM_F_REQUEST = 0x1,
     SD_NLM_F_DUMP_INTR = 0x10,
     SD_NLM_F_DUMP = 0x300,
+    SD_MAX_ERRNO = 4095,  /* NLMSG_ERROR codes are 0 or -1 .. -SD_MAX_ERRNO */
 };
 
 /* NLMSG_ALIGN and RTA_ALIGN: both 4. */
 #define SD_ALIGN4(len) (((len) + 3u) & ~(size_t)3u)
 
-/* The next netlink message in buf[*offset:length]: 1 and its type, flags and
- * payload; 0 at the end; -1 if the header lies about its length. */
-static inline int sd_nl_next(const unsigned char *buf, size_t length, size_t *offset,
-                             uint16_t *type, uint16_t *flags,
-                             const unsigned char **payload, size_t *payload_length) {
-    struct sd_nlmsghdr h;
+/* Attribute types carry two flag bits (NLA_F_NESTED, NLA_F_NET_BYTEORDER)
+ * above the type proper. */
+#define SD_NLA_TYPE_MASK 0x3fff
+
+enum {
+    SD_ATTRIBUTE = 1,          /* an attribute was found */
+    SD_ATTRIBUTES_END = 0,     /* none left */
+    SD_ATTRIBUTE_BAD_LENGTH = -1,  /* its length field points outside the buffer */
+    SD_ATTRIBUTE_TRUNCATED = -2,   /* 1 to 3 bytes left: not even a header */
+};
+
+/* The one attribute iterator (rtattr and nlattr have the same framing): the
+ * attribute at buf[*offset:length], its type (flags masked off) and payload;
+ * *offset moves past it.  On an error *offset stays on the bad attribute. */
+static inline int sd_attribute_next(const unsigned char *buf, size_t length, size_t *offset,
+                                    uint16_t *type, const unsigned char **payload,
+                                    size_t *payload_length) {
+    struct sd_rtattr attribute;
+    size_t step;
     if (*offset >= length)
-        return 0;
-    if (length - *offset < sizeof(h))
-        return -1;
-    memcpy(&h, buf + *offset, sizeof(h));
-    if (h.nlmsg_len < sizeof(h) || h.nlmsg_len > length - *offset)
-        return -1;
-    *type = h.nlmsg_type;
-    *flags = h.nlmsg_flags;
-    *payload = buf + *offset + sizeof(h);
-    *payload_length = h.nlmsg_len - sizeof(h);
-    *offset += SD_ALIGN4(h.nlmsg_len) < length - *offset ? SD_ALIGN4(h.nlmsg_len) : length - *offset;
-    return 1;
+        return SD_ATTRIBUTES_END;
+    if (length - *offset < sizeof(attribute))
+        return SD_ATTRIBUTE_TRUNCATED;
+    memcpy(&attribute, buf + *offset, sizeof(attribute));
+    if (attribute.rta_len < sizeof(attribute) || attribute.rta_len > length - *offset)
+        return SD_ATTRIBUTE_BAD_LENGTH;
+    *type = attribute.rta_type & SD_NLA_TYPE_MASK;
+    *payload = buf + *offset + sizeof(attribute);
+    *payload_length = attribute.rta_len - sizeof(attribute);
+    /* The last attribute may lack its padding. */
+    step = SD_ALIGN4(attribute.rta_len);
+    *offset += step < length - *offset ? step : length - *offset;
+    return SD_ATTRIBUTE;
+}
+
+/* The rta_len field of the attribute at offset (for error messages). */
+static inline uint16_t sd_attribute_length_at(const unsigned char *buf, size_t offset) {
+    uint16_t length;
+    memcpy(&length, buf + offset, 2);
+    return length;
 }
 
 #endif /* SOCKDIAG_NETLINK_H */

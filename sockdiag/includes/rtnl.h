@@ -1,17 +1,14 @@
 /* rtnetlink link dump: the wire structs, the stats64 field table and the
- * one socket call.
+ * request.
  *
  * The structs are declared here with fixed-width types (their layout is a
  * stable kernel ABI) so that the dump decoder also runs on macOS for offline
- * buffers.  Only opening and talking to the netlink socket is Linux-only;
- * elsewhere it fails with ENOSYS.
+ * buffers.  The netlink socket calls are compat.h's (ENOSYS off Linux).
  */
 #ifndef SOCKDIAG_RTNL_H
 #define SOCKDIAG_RTNL_H
 
 #include "netlink.h"
-
-#include <unistd.h>
 
 /* <linux/rtnetlink.h>, <linux/if_link.h>, <net/if.h> */
 struct sd_ifinfomsg {
@@ -27,6 +24,7 @@ enum {
     SD_IFINFOMSG_LEN = sizeof(struct sd_ifinfomsg),
     SD_RTM_NEWLINK = 16,
     SD_RTM_GETLINK = 18,
+    SD_NETLINK_ROUTE = 0,
     SD_IFLA_IFNAME = 3,
     SD_IFLA_MTU = 4,
     SD_IFLA_STATS64 = 23,
@@ -69,43 +67,18 @@ static inline int sd_link_stats64_read(const unsigned char *p, size_t len,
     return (int)n;
 }
 
-#if defined(__linux__)
-#include <linux/netlink.h>
+/* The RTM_GETLINK dump request for every link. */
+struct sd_getlink_request {
+    struct sd_nlmsghdr header;
+    struct sd_ifinfomsg body;
+};
 
-/* A NETLINK_ROUTE socket with a dump request for every link sent on it;
- * the fd, or -1 with errno set. */
-static int sd_rtnl_getlink_dump(uint32_t seq) {
-    struct {
-        struct sd_nlmsghdr nh;
-        struct sd_ifinfomsg ifi;
-    } req;
-    struct sockaddr_nl kernel;
-    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-    if (fd < 0)
-        return -1;
-    memset(&req, 0, sizeof(req));
-    req.nh.nlmsg_len = sizeof(req);
-    req.nh.nlmsg_type = SD_RTM_GETLINK;
-    req.nh.nlmsg_flags = SD_NLM_F_REQUEST | SD_NLM_F_DUMP;
-    req.nh.nlmsg_seq = seq;
-    req.ifi.ifi_family = AF_UNSPEC;
-    memset(&kernel, 0, sizeof(kernel));
-    kernel.nl_family = AF_NETLINK;
-    if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
-        int err = errno;
-        close(fd);
-        errno = err;
-        return -1;
-    }
-    return fd;
+static inline void sd_rtnl_getlink_request(struct sd_getlink_request *request) {
+    memset(request, 0, sizeof(*request));
+    request->header.nlmsg_len = sizeof(*request);
+    request->header.nlmsg_type = SD_RTM_GETLINK;
+    request->header.nlmsg_flags = SD_NLM_F_REQUEST | SD_NLM_F_DUMP;
+    request->body.ifi_family = AF_UNSPEC;
 }
-
-#else
-static int sd_rtnl_getlink_dump(uint32_t seq) {
-    (void)seq;
-    errno = ENOSYS;
-    return -1;
-}
-#endif
 
 #endif /* SOCKDIAG_RTNL_H */

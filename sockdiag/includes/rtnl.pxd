@@ -27,4 +27,7 @@ cdef extern from "includes/rtnl.h" nogil:
     int SD_STATS_TX_DROPPED
     int sd_link_stats64_read(const unsigned char *p, size_t length, uint64_t *out)
 
-    int sd_rtnl_getlink_dump(uint32_t seq)
+    int SD_NETLINK_ROUTE
+    struct sd_getlink_request:
+        pass
+    void sd_rtnl_getlink_request(sd_getlink_request *request)

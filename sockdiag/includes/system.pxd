@@ -9,6 +9,8 @@ cdef extern from "includes/compat.h" nogil:
     ctypedef unsigned int socklen_t
     int SOL_SOCKET
     int SO_SNDBUF
+    int SO_RCVBUF
+    int SO_RCVBUFFORCE
     int SO_TYPE
     int SO_ACCEPTCONN
     int SO_DOMAIN
@@ -60,3 +62,5 @@ cdef extern from "includes/compat.h" nogil:
     int SD_MEMINFO_WMEM_QUEUED
     int SD_MEMINFO_WMEM_ALLOC
     int SD_MEMINFO_VARS
+
+    double sd_queue_delay_s(uint64_t unsent_bytes, uint64_t delivery_rate_bytes_per_s)

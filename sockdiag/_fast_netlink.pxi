@@ -1,0 +1,198 @@
+# The one netlink engine (iproute2's libnetlink habit): one receive routine,
+# one message walker, one dump routine.  sock_diag dumps, the socket-destroy
+# notifications and the rtnetlink link dump all go through them, and pass a
+# per-message handler that turns a payload into a record.
+
+from cpython.exc cimport PyErr_CheckSignals
+from libc.errno cimport EAGAIN, EINTR, EIO, EMSGSIZE, ENOBUFS
+from libc.stdlib cimport free, realloc
+from .includes.netlink cimport *
+
+# A handler gets each payload of the wanted message type and adds what it
+# decodes to out.
+ctypedef int (*nl_handler)(object out, const unsigned char *payload, size_t length) except -1
+
+cdef enum:
+    NL_DONE = 1         # NLMSG_DONE seen: the dump is over
+    NL_INTERRUPTED = 2  # NLM_F_DUMP_INTR: the table changed during the dump
+    NL_FIRST_CAPACITY = 32768  # a dump batch is at most 32 KiB (Linux 6.18)
+
+
+cdef struct nl_buffer:
+    unsigned char *data  # malloc'd
+    size_t length        # bytes kept
+    size_t capacity
+
+
+cdef int nl_reserve(nl_buffer *buf, size_t extra) except -1:
+    """Room for extra more bytes at buf.data + buf.length."""
+    cdef size_t capacity = buf.capacity if buf.capacity else NL_FIRST_CAPACITY
+    cdef unsigned char *grown
+    while capacity - buf.length < extra:
+        capacity *= 2
+    if capacity != buf.capacity:
+        grown = <unsigned char *>realloc(buf.data, capacity)
+        if grown == NULL:
+            raise MemoryError()
+        buf.data = grown
+        buf.capacity = capacity
+    return 0
+
+
+cdef ssize_t nl_receive(int fd, nl_buffer *buf, bint wait) except -2:
+    """Appends the next datagram to buf.data + buf.length; its length.
+
+    The datagram's size is peeked first (MSG_PEEK | MSG_TRUNC), so no batch
+    is ever cut.  An EINTR runs the signal handlers (a KeyboardInterrupt
+    wins) and receives again.  -EAGAIN (nothing waiting, when not wait) and
+    -ENOBUFS (the kernel dropped messages: the receive buffer overran) are
+    returned for the caller to decide; any other error raises OSError.
+    buf.length is not moved.
+    """
+    cdef int flags = 0 if wait else MSG_DONTWAIT
+    cdef ssize_t size, received
+    cdef int err
+    while True:
+        with nogil:
+            size = recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC | flags)
+        if size >= 0:
+            nl_reserve(buf, <size_t>size)
+            with nogil:
+                received = recv(fd, buf.data + buf.length, <size_t>size, MSG_TRUNC | flags)
+            if received > size:
+                raise OSError(EMSGSIZE, f"a {received}-byte netlink datagram grew after its size was read")
+            if received >= 0:
+                return received
+        err = errno
+        if err == EINTR:
+            PyErr_CheckSignals()
+            continue
+        if err == EAGAIN or err == ENOBUFS:
+            return -err
+        raise OSError(err, os.strerror(err), None, None, "recv(netlink)")
+
+
+cdef int nl_walk(const unsigned char *buf, size_t length, uint16_t message_type,
+                 nl_handler handler, object out, bint stop_at_done) except -1:
+    """Walks the netlink messages in buf; returns NL_* flags.
+
+    Each payload of message_type goes to handler (NULL: only the headers
+    are read).  At NLMSG_DONE the walk stops if stop_at_done.  A kernel
+    NLMSG_ERROR raises OSError with its errno (0, an acknowledgement, is
+    skipped); a length that points outside buf raises ValueError.
+    """
+    cdef sd_nlmsghdr header
+    cdef int32_t error
+    cdef size_t offset = 0
+    cdef int flags = 0
+    while offset + SD_NLMSG_HDRLEN <= length:
+        memcpy(&header, buf + offset, SD_NLMSG_HDRLEN)
+        if header.nlmsg_len < SD_NLMSG_HDRLEN or header.nlmsg_len > length - offset:
+            raise ValueError(
+                f"netlink message of {header.nlmsg_len} bytes at offset {offset} of a {length}-byte buffer")
+        if header.nlmsg_flags & SD_NLM_F_DUMP_INTR:
+            flags |= NL_INTERRUPTED
+        if header.nlmsg_type == SD_NLMSG_DONE:
+            flags |= NL_DONE
+            if stop_at_done:
+                return flags
+        elif header.nlmsg_type == SD_NLMSG_ERROR:
+            if header.nlmsg_len < SD_NLMSG_HDRLEN + 4:
+                raise ValueError("NLMSG_ERROR without its error code")
+            memcpy(&error, buf + offset + SD_NLMSG_HDRLEN, 4)
+            if error > 0 or error < -SD_MAX_ERRNO:
+                raise ValueError(f"NLMSG_ERROR with error code {error}, not 0 or -errno")
+            if error != 0:
+                raise OSError(-error, os.strerror(-error), None, None, "NLMSG_ERROR")
+        elif header.nlmsg_type == message_type and handler != NULL:
+            handler(out, buf + offset + SD_NLMSG_HDRLEN, header.nlmsg_len - SD_NLMSG_HDRLEN)
+        # The last message of a datagram may lack its padding.
+        offset += SD_ALIGN4(header.nlmsg_len)
+    if offset < length:
+        raise ValueError(
+            f"truncated netlink message: {length - offset} bytes after the last netlink message")
+    return flags
+
+
+cdef object _output_mark(object out):
+    if type(out) is tuple:
+        return tuple([len(part) for part in out])
+    return 0 if out is None else len(out)
+
+
+cdef int _output_rewind(object out, object mark) except -1:
+    """Drops what handlers added to out since mark (a dump taken again)."""
+    if type(out) is tuple:
+        for part, length in zip(out, mark):
+            del part[length:]
+    elif type(out) is list:
+        del out[mark:]
+    elif type(out) is dict:
+        if mark != 0:
+            raise ValueError("a dump decodes into an empty dict")
+        out.clear()
+    return 0
+
+
+cdef int nl_dump(int fd, const void *request, size_t request_length, uint16_t message_type,
+                 nl_handler handler, object out, nl_buffer *kept, int attempts,
+                 bint accept_interrupted) except -1:
+    """The one dump routine: send request on fd, receive and walk every batch
+    up to NLMSG_DONE.
+
+    Decoding: each payload of message_type goes to handler, which adds to out
+    (a list, a tuple of lists, or an empty dict).  With kept, the batches are
+    appended to it instead (to be walked later) and handler is not called.
+    A dump the kernel marks NLM_F_DUMP_INTR (the table changed under it) is
+    taken again, what it added dropped, up to attempts in all; the last one is
+    then kept if accept_interrupted, else OSError(EAGAIN).
+    """
+    cdef nl_buffer scratch
+    cdef nl_buffer *buf = kept if kept != NULL else &scratch
+    cdef size_t start
+    cdef ssize_t received
+    cdef int attempt, flags
+    memset(&scratch, 0, sizeof(scratch))
+    start = buf.length
+    mark = _output_mark(out)
+    try:
+        for attempt in range(attempts):
+            buf.length = start
+            _output_rewind(out, mark)
+            if sd_netlink_send(fd, request, request_length) != 0:
+                raise OSError(errno, os.strerror(errno), None, None, "send(netlink dump request)")
+            flags = 0
+            while not flags & NL_DONE:
+                received = nl_receive(fd, buf, True)
+                if received < 0:
+                    raise OSError(-received, os.strerror(-received), None, None, "recv(netlink)")
+                if received == 0:
+                    raise OSError(EIO, "the kernel ended the dump without NLMSG_DONE")
+                flags |= nl_walk(buf.data + buf.length, received, message_type,
+                                 NULL if kept != NULL else handler, out, True)
+                if kept != NULL:
+                    buf.length += received
+            if not flags & NL_INTERRUPTED or (accept_interrupted and attempt == attempts - 1):
+                return 0
+        raise OSError(EAGAIN, f"the table changed during each of {attempts} netlink dumps")
+    finally:
+        free(scratch.data)
+
+
+cdef int nl_attribute_next(const unsigned char *buf, size_t length, size_t *offset, uint16_t *type,
+                           const unsigned char **payload, size_t *payload_length) except -1:
+    """The one attribute iterator (includes/netlink.h) with its errors raised:
+    1 and the next attribute, 0 at the end, ValueError for a malformed one."""
+    cdef int status = sd_attribute_next(buf, length, offset, type, payload, payload_length)
+    if status >= 0:
+        return status
+    _raise_attribute_error(status, buf, length, offset[0])
+
+
+cdef int _raise_attribute_error(int status, const unsigned char *buf, size_t length,
+                                size_t offset) except -1:
+    if status == SD_ATTRIBUTE_TRUNCATED:
+        raise ValueError(f"truncated attribute at the end of a {length}-byte message")
+    raise ValueError(
+        f"attribute of {sd_attribute_length_at(buf, offset)} bytes at offset {offset} "
+        f"of a {length}-byte message")
