@@ -134,12 +134,6 @@ _DARWIN_TCP_INFO_L4S = (
     ("delivered_ce_bytes", "<Q", 384, None),
 )
 
-# Buffer size to pass to getsockopt: larger than every known layout, so that
-# the length the kernel returns tells the layout (it copies min(size, ours)).
-DARWIN_TCP_INFO_BUFSIZE = 512
-DARWIN_TCP_CONNECTION_INFO_BUFSIZE = 256
-
-
 def tcp_info_darwin(buf: bytes) -> TcpInfo:
     """Decode macOS's private ``struct tcp_info`` (TCP_INFO, 0x200) by its length.
 

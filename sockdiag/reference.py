@@ -11,7 +11,7 @@ import fcntl
 import os
 import socket
 import struct
-from typing import Optional
+from typing import Iterator, Optional
 
 from ._common import (
     TCP_CA_STATES,
@@ -128,24 +128,105 @@ def tcp_info_linux(buf: bytes) -> TcpInfo:
     return TcpInfo(**fields)
 
 
+# --- netlink: one message generator, one attribute walker, one dump ----------------
+# The pure-Python twin of _fast_netlink.pxi.
+
+NETLINK_SOCK_DIAG = 4
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+_NLM_F_DUMP_INTR = 0x10
+_NLA_TYPE_MASK = 0x3FFF
+_MAX_ERRNO = 4095
+_NLMSGHDR = struct.Struct("=IHHII")
+_RTATTR = struct.Struct("=HH")
+
+
+def _align4(length: int) -> int:
+    return (length + 3) & ~3
+
+
+def netlink_messages(buf) -> Iterator[tuple[int, int, memoryview]]:
+    """(type, flags, payload) of each netlink message in buf but NLMSG_ERROR:
+    an error code raises OSError (0, an acknowledgement, is skipped), a
+    length pointing outside buf ValueError."""
+    buf = memoryview(buf)
+    offset = 0
+    while offset + _NLMSGHDR.size <= len(buf):
+        length, kind, flags, _, _ = _NLMSGHDR.unpack_from(buf, offset)
+        if length < _NLMSGHDR.size or length > len(buf) - offset:
+            raise ValueError(f"netlink message of {length} bytes at offset {offset} of a {len(buf)}-byte buffer")
+        if kind == NLMSG_ERROR:
+            if length < _NLMSGHDR.size + 4:
+                raise ValueError("NLMSG_ERROR without its error code")
+            (error,) = struct.unpack_from("=i", buf, offset + _NLMSGHDR.size)
+            if not -_MAX_ERRNO <= error <= 0:
+                raise ValueError(f"NLMSG_ERROR with error code {error}, not 0 or -errno")
+            if error:
+                raise OSError(-error, os.strerror(-error))
+        else:
+            yield kind, flags, buf[offset + _NLMSGHDR.size:offset + length]
+        offset += _align4(length)  # the last message may lack its padding
+    if offset < len(buf):
+        raise ValueError(f"truncated netlink message: {len(buf) - offset} bytes after the last netlink message")
+
+
+def attributes(message, offset: int) -> Iterator[tuple[int, memoryview]]:
+    """(type without its flag bits, payload) of each attribute in message[offset:]."""
+    message = memoryview(message)
+    while offset < len(message):
+        if len(message) - offset < _RTATTR.size:
+            raise ValueError(f"truncated attribute at the end of a {len(message)}-byte message")
+        length, kind = _RTATTR.unpack_from(message, offset)
+        if length < _RTATTR.size or length > len(message) - offset:
+            raise ValueError(f"attribute of {length} bytes at offset {offset} of a {len(message)}-byte message")
+        yield kind & _NLA_TYPE_MASK, message[offset + _RTATTR.size:offset + length]
+        offset += _align4(length)
+
+
+def netlink_dump(sock: socket.socket, request: bytes, attempts: int, accept_interrupted: bool) -> list[bytes]:
+    """The datagrams of one dump up to NLMSG_DONE, taken again while the
+    kernel marks it interrupted (then kept if accept_interrupted, else
+    OSError(EAGAIN) after attempts)."""
+    for attempt in range(attempts):
+        sock.send(request)
+        datagrams: list[bytes] = []
+        done = interrupted = False
+        while not done:
+            datagram = sock.recv(1 << 20)
+            datagrams.append(datagram)
+            for kind, flags, _ in netlink_messages(datagram):
+                interrupted |= bool(flags & _NLM_F_DUMP_INTR)
+                if kind == NLMSG_DONE:
+                    done = True
+                    break
+        if not interrupted or (accept_interrupted and attempt == attempts - 1):
+            return datagrams
+    raise OSError(errno.EAGAIN, f"the table changed during each of {attempts} netlink dumps")
+
+
 # --- process sockets (sock_diag) -------------------------------------------------
 # The pure-Python twin of _fast_diag.pxi: the oracle its decoder is held to and
 # the baseline the benchmark measures it against.
 
-NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
-NLMSG_ERROR, NLMSG_DONE = 2, 3
 INET_DIAG_INFO, INET_DIAG_CONG, INET_DIAG_SKMEMINFO = 2, 4, 7
 _LINUX_AF_INET, _LINUX_AF_INET6 = 2, 10
-_NLMSGHDR = struct.Struct("=IHHII")
 _DIAG_MSG = struct.Struct("=BBBBHH16s16sI8sIIIII")  # inet_diag_msg, 72 bytes
-_RTATTR = struct.Struct("=HH")
 _DIAG_REQUEST = struct.Struct("=IHHII BBBBI HH16s16sI8s")
+_DIAG_DUMP_ATTEMPTS = 3
 _TCP_LISTEN = 10
 _NOTSENT, _DELIVERY_RATE = (
     {name: offset for name, _, offset in _LINUX_TCP_INFO_OFFSETS}[field]
     for field in ("notsent_bytes", "delivery_rate_bps"))
 _DIAG_EXT = (1 << (INET_DIAG_INFO - 1)) | (1 << (INET_DIAG_CONG - 1)) | (1 << (INET_DIAG_SKMEMINFO - 1))
+
+
+def queue_delay_s(unsent_bytes: int, delivery_rate_bytes_per_s: int) -> Optional[float]:
+    """includes/compat.h's sd_queue_delay_s: 0 when nothing waits, None without a rate."""
+    if unsent_bytes == 0:
+        return 0.0
+    if delivery_rate_bytes_per_s in (0, _U64_MAX):
+        return None
+    return unsent_bytes / delivery_rate_bytes_per_s
 
 
 def socket_fds(pid: int) -> dict[int, int]:
@@ -166,64 +247,38 @@ def inet_diag_dump(buf: bytes, fds: Optional[dict[int, int]] = None) -> list[Soc
     """struct-based decoder of sock_diag TCP dump bytes (see decode.inet_diag_dump)."""
     out: list[SocketInfo] = []
     seen: set[int] = set()
-    offset = 0
-    while offset + _NLMSGHDR.size <= len(buf):
-        length, kind, _, _, _ = _NLMSGHDR.unpack_from(buf, offset)
-        if length < _NLMSGHDR.size or length > len(buf) - offset:
-            raise ValueError(f"netlink message of {length} bytes at offset {offset}")
-        if kind == NLMSG_ERROR:
-            if length < _NLMSGHDR.size + 4:
-                raise ValueError("NLMSG_ERROR message without an error code")
-            (error,) = struct.unpack_from("=i", buf, offset + _NLMSGHDR.size)
-            if error:
-                raise OSError(abs(error), os.strerror(abs(error)))
-        elif kind == SOCK_DIAG_BY_FAMILY:
-            message = buf[offset + _NLMSGHDR.size:offset + length]
-            if len(message) < _DIAG_MSG.size:
-                raise ValueError(f"sock_diag message of {len(message)} bytes: shorter than inet_diag_msg")
-            inode = _DIAG_MSG.unpack_from(message)[14]
-            if fds is None or (inode and inode in fds and inode not in seen):
-                seen.add(inode)
-                out.append(_socket_info(message, None if fds is None else fds[inode]))
-        offset += (length + 3) & ~3
-    if offset < len(buf):
-        raise ValueError(f"{len(buf) - offset} bytes after the last netlink message")
+    for kind, _, message in netlink_messages(buf):
+        if kind != SOCK_DIAG_BY_FAMILY:
+            continue
+        if len(message) < _DIAG_MSG.size:
+            raise ValueError(f"sock_diag message of {len(message)} bytes: shorter than inet_diag_msg")
+        inode = _DIAG_MSG.unpack_from(message)[14]
+        if fds is None or (inode and inode in fds and inode not in seen):
+            seen.add(inode)
+            out.append(_socket_info(message, None if fds is None else fds[inode]))
     return out
 
 
-def _socket_info(message: bytes, fd: Optional[int]) -> SocketInfo:
+def _socket_info(message: memoryview, fd: Optional[int]) -> SocketInfo:
     (family, state, _, _, sport, dport, src, dst, _, _, _, rqueue, wqueue, _,
      inode) = _DIAG_MSG.unpack_from(message)
     if family not in (_LINUX_AF_INET, _LINUX_AF_INET6):
         raise ValueError(f"sock_diag message of address family {family}")
-    attributes = {}
-    offset = _DIAG_MSG.size
-    while offset + _RTATTR.size <= len(message):
-        length, kind = _RTATTR.unpack_from(message, offset)
-        if length < _RTATTR.size or length > len(message) - offset:
-            raise ValueError(f"attribute of {length} bytes at offset {offset}")
-        attributes[kind] = message[offset + _RTATTR.size:offset + length]
-        offset += (length + 3) & ~3
-    info = attributes.get(INET_DIAG_INFO)
+    found = {kind: bytes(payload) for kind, payload in attributes(message, _DIAG_MSG.size)}
+    info = found.get(INET_DIAG_INFO)
     tcp = tcp_info_linux(info) if info is not None else None
     notsent = struct.unpack_from("=I", info, _NOTSENT)[0] if info and len(info) >= _NOTSENT + 4 else None
     rate = struct.unpack_from("=Q", info, _DELIVERY_RATE)[0] if info and len(info) >= _DELIVERY_RATE + 8 else 0
-    mem = attributes.get(INET_DIAG_SKMEMINFO)
+    mem = found.get(INET_DIAG_SKMEMINFO)
     sndbuf = free = None
     if mem is not None and len(mem) >= 24:
         sndbuf, wmem_queued = struct.unpack_from("=I", mem, 12)[0], struct.unpack_from("=I", mem, 20)[0]
         free = max(sndbuf - wmem_queued, 0)
-    cong = attributes.get(INET_DIAG_CONG)
+    cong = found.get(INET_DIAG_CONG)
     python_family = socket.AF_INET if family == _LINUX_AF_INET else socket.AF_INET6
     size = 4 if family == _LINUX_AF_INET else 16
     listening = state == _TCP_LISTEN
     known = notsent is not None and not listening
-    if not known:
-        delay = None
-    elif notsent == 0:
-        delay = 0.0
-    else:
-        delay = float(notsent) / float(rate) if rate not in (0, _U64_MAX) else None  # as C divides
     return SocketInfo(
         fd=fd, inode=inode, family="IPv4" if family == _LINUX_AF_INET else "IPv6",
         local_address=socket.inet_ntop(python_family, src[:size]), local_port=socket.ntohs(sport),
@@ -232,7 +287,8 @@ def _socket_info(message: bytes, fd: Optional[int]) -> SocketInfo:
         send_queue=None if listening else wqueue,
         unacked=max(wqueue - notsent, 0) if known else None,
         unsent=notsent if known else None,
-        free=free, sndbuf=sndbuf, recv_queue=rqueue, queue_delay_s=delay,
+        free=free, sndbuf=sndbuf, recv_queue=rqueue,
+        queue_delay_s=queue_delay_s(notsent, rate) if known else None,
         congestion=cong[:16].split(b"\0", 1)[0].decode("ascii", "replace") if cong is not None else None,
         tcp=tcp,
     )
@@ -244,43 +300,23 @@ def process_sockets(pid: int, state_mask: int) -> list[SocketInfo]:
     found: list[SocketInfo] = []
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG) as nl:
         for family in (_LINUX_AF_INET, _LINUX_AF_INET6):
-            nl.send(_DIAG_REQUEST.pack(_DIAG_REQUEST.size, SOCK_DIAG_BY_FAMILY, 0x301, 1, 0,
-                                       family, socket.IPPROTO_TCP, _DIAG_EXT, 0, state_mask,
-                                       0, 0, b"", b"", 0, b""))
-            chunks = []
-            while True:
-                chunk = nl.recv(1 << 20)
-                chunks.append(chunk)
-                if _ends_dump(chunk):
-                    break
-            found += inet_diag_dump(b"".join(chunks), fds)
+            request = _DIAG_REQUEST.pack(_DIAG_REQUEST.size, SOCK_DIAG_BY_FAMILY, 0x301, 0, 0,
+                                         family, socket.IPPROTO_TCP, _DIAG_EXT, 0, state_mask,
+                                         0, 0, b"", b"", 0, b"")
+            datagrams = netlink_dump(nl, request, _DIAG_DUMP_ATTEMPTS, accept_interrupted=True)
+            found += inet_diag_dump(b"".join(datagrams), fds)
     return found
 
 
-def _ends_dump(chunk: bytes) -> bool:
-    offset = 0
-    while offset + _NLMSGHDR.size <= len(chunk):
-        length, kind, _, _, _ = _NLMSGHDR.unpack_from(chunk, offset)
-        if kind in (NLMSG_DONE, NLMSG_ERROR) or length < _NLMSGHDR.size:
-            return True
-        offset += (length + 3) & ~3
-    return False
-
-
-# --- interface counters (issue 4) ---------------------------------------------
+# --- interface counters ------------------------------------------------------
 
 _IFINFOMSG = struct.Struct("=BxHiII")
 _RTM_NEWLINK = 16
-_NLM_F_DUMP_INTR = 0x10
 _IFLA_IFNAME, _IFLA_MTU, _IFLA_STATS64 = 3, 4, 23
-_GETLINK_DUMP = (_NLMSGHDR.pack(32, 18, 0x301, 1, 0)  # RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP
+_GETLINK_DUMP = (_NLMSGHDR.pack(32, 18, 0x301, 0, 0)  # RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP
                  + _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0))
 _LINK_STATS64_FIELDS = len(LinkStats64.__dataclass_fields__)
 _LINK_STATS64_MIN_FIELDS = 23  # struct rtnl_link_stats64 of Linux 2.6.35
-
-
-def _align4(length: int) -> int:
-    return (length + 3) & ~3
 
 
 def rtnl_link_stats64(buf: bytes) -> LinkStats64:
@@ -298,23 +334,17 @@ def _link(body: memoryview) -> InterfaceCounters:
     _, _, index, flags, _ = _IFINFOMSG.unpack_from(body)
     fields = dict.fromkeys(InterfaceCounters.__dataclass_fields__)
     fields.update(index=index, is_up=bool(flags & 1))
-    offset = _IFINFOMSG.size
-    while len(body) - offset >= _RTATTR.size:
-        length, type_ = _RTATTR.unpack_from(body, offset)
-        if length < _RTATTR.size or length > len(body) - offset:
-            raise ValueError(f"attribute of {length} bytes")
-        payload = bytes(body[offset + _RTATTR.size: offset + length])
-        type_ &= 0x3FFF
-        if type_ == _IFLA_IFNAME:
-            name = payload.split(b"\0", 1)[0]
+    for kind, payload in attributes(body, _IFINFOMSG.size):
+        if kind == _IFLA_IFNAME:
+            name = bytes(payload).split(b"\0", 1)[0]
             if not name:
                 raise ValueError("IFLA_IFNAME is empty")
             fields["name"] = os.fsdecode(name)
-        elif type_ == _IFLA_MTU:
+        elif kind == _IFLA_MTU:
             if len(payload) < 4:
                 raise ValueError(f"IFLA_MTU of {len(payload)} bytes")
             fields["mtu"] = struct.unpack_from("=I", payload)[0]
-        elif type_ == _IFLA_STATS64:
+        elif kind == _IFLA_STATS64:
             if len(payload) < _LINK_STATS64_MIN_FIELDS * 8:
                 raise ValueError(f"IFLA_STATS64 of {len(payload)} bytes")
             stats = rtnl_link_stats64(payload)
@@ -323,46 +353,31 @@ def _link(body: memoryview) -> InterfaceCounters:
                 rx_packets=stats.rx_packets, tx_packets=stats.tx_packets,
                 rx_errors=stats.rx_errors, tx_errors=stats.tx_errors,
                 rx_drops=stats.rx_dropped, tx_drops=stats.tx_dropped)
-        offset += _align4(length)
-    if offset < len(body):
-        raise ValueError("truncated attribute")
     if fields["name"] is None:
         raise ValueError("link message without IFLA_IFNAME")
     return InterfaceCounters(**fields)
 
 
-def _walk_link_dump(buf: memoryview, out: dict[str, InterfaceCounters]) -> tuple[bool, bool, int]:
-    """Add the links in buf to out; (done, interrupted, netlink errno)."""
-    offset, interrupted = 0, False
-    while len(buf) - offset >= _NLMSGHDR.size:
-        length, type_, flags, _, _ = _NLMSGHDR.unpack_from(buf, offset)
-        if length < _NLMSGHDR.size or length > len(buf) - offset:
-            raise ValueError(f"netlink message of {length} bytes")
+def _links(buf, out: dict[str, InterfaceCounters]) -> tuple[bool, bool]:
+    """Add the links in buf to out, up to NLMSG_DONE; (done, interrupted)."""
+    interrupted = False
+    for kind, flags, body in netlink_messages(buf):
         interrupted |= bool(flags & _NLM_F_DUMP_INTR)
-        if type_ == NLMSG_DONE:
-            return True, interrupted, 0
-        if type_ == NLMSG_ERROR:
-            if length < _NLMSGHDR.size + 4:
-                raise ValueError("NLMSG_ERROR without its error code")
-            (error,) = struct.unpack_from("=i", buf, offset + _NLMSGHDR.size)
-            if not -4095 <= error <= 0:
-                raise ValueError(f"NLMSG_ERROR with error code {error}, not 0 or -errno")
-            return True, interrupted, -error
-        if type_ == _RTM_NEWLINK:
-            link = _link(buf[offset + _NLMSGHDR.size: offset + length])
+        if kind == NLMSG_DONE:
+            return True, interrupted
+        if kind == _RTM_NEWLINK:
+            link = _link(body)
             out[link.name] = link
-        offset += _align4(length)
-    if offset < len(buf):
-        raise ValueError("truncated netlink message")
-    return False, interrupted, 0
+    return False, interrupted
 
 
 def rtnl_link_dump(buf: bytes) -> dict[str, InterfaceCounters]:
     """struct-based decoder of a whole RTM_GETLINK dump, as decode.rtnl_link_dump."""
     out: dict[str, InterfaceCounters] = {}
-    done, interrupted, error = _walk_link_dump(memoryview(bytes(buf)), out)
-    if error:
-        raise ValueError(f"the dump carries a netlink error: {os.strerror(error)}")
+    try:
+        done, interrupted = _links(bytes(buf), out)
+    except OSError as err:
+        raise ValueError(f"the dump carries a netlink error: {os.strerror(err.errno)}") from None
     if not done:
         raise ValueError("the dump does not end in NLMSG_DONE")
     if interrupted:
@@ -372,17 +387,8 @@ def rtnl_link_dump(buf: bytes) -> dict[str, InterfaceCounters]:
 
 def interfaces(attempts: int = 5) -> dict[str, InterfaceCounters]:
     """One RTM_GETLINK dump with Python's socket module, decoded with struct."""
-    for _ in range(attempts):
-        out: dict[str, InterfaceCounters] = {}
-        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as sock:
-            sock.send(_GETLINK_DUMP)
-            done = interrupted = False
-            while not done:
-                datagram = sock.recv(32768)
-                done, flagged, error = _walk_link_dump(memoryview(datagram), out)
-                interrupted |= flagged
-                if error:
-                    raise OSError(error, os.strerror(error))
-        if not interrupted:
-            return out
-    raise OSError(errno.EAGAIN, "links changed during every dump")
+    out: dict[str, InterfaceCounters] = {}
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as sock:
+        for datagram in netlink_dump(sock, _GETLINK_DUMP, attempts, accept_interrupted=False):
+            _links(datagram, out)
+    return out

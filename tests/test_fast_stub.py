@@ -1,0 +1,37 @@
+"""sockdiag/_fast.pyi lists every public name of the compiled extension, and nothing else."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+from sockdiag import _fast
+
+STUB = pathlib.Path(_fast.__file__).parent / "_fast.pyi"
+
+
+def stub_names() -> set[str]:
+    tree = ast.parse(STUB.read_text())
+    return {
+        node.name
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_")
+    }
+
+
+def extension_names() -> set[str]:
+    # What _fast defines itself: the records it imports from _common are not its names.
+    return {
+        name
+        for name in dir(_fast)
+        if not name.startswith("_") and getattr(getattr(_fast, name), "__module__", None) == _fast.__name__
+    }
+
+
+def test_the_stub_lists_every_public_name_of_the_extension():
+    assert stub_names() == extension_names()
+
+
+def test_the_extension_defines_what_the_platform_modules_use():
+    assert {"send_buffer", "tcp_info", "process_sockets_linux", "rtnl_interfaces",
+            "DestroyListener", "TcpSampler", "json_objects"} <= extension_names()
