@@ -4,6 +4,7 @@ SOCKDIAG_DEBUG=1 builds with line tracing (for coverage and profilers), an
 annotated HTML listing, no optimisation and the SOCKDIAG_DEBUG define.
 """
 
+import glob
 import os
 
 from Cython.Build import cythonize
@@ -19,6 +20,8 @@ extension = Extension(
     ["sockdiag/_fast.pyx"],
     define_macros=macros,
     extra_compile_args=extra_compile_args + ["-Wno-unused-function"],
+    # Cython tracks the .pxi/.pxd it reads, not the C headers they name.
+    depends=glob.glob("sockdiag/includes/*.h"),
 )
 
 setup(

@@ -108,16 +108,21 @@ _FAMILY_NAMES = {socket.AF_UNIX: "UNIX", socket.AF_INET: "IPv4", socket.AF_INET6
 _KIND_NAMES = {socket.SOCK_STREAM: "stream", socket.SOCK_DGRAM: "datagram"}
 
 
-def describe_socket(fd: int) -> str:
-    """What fd is, for messages: "IPv4 datagram socket", "UNIX stream socket"."""
+def socket_kind(fd: int) -> tuple[int, int]:
+    """(family, type) of fd's socket; (-1, -1) when it cannot be told."""
     try:
         sock = socket.socket(fileno=fd)  # reads its family and type; detached below
     except OSError:
-        return "socket"
+        return -1, -1
     try:
-        family, kind = int(sock.family), int(sock.type)
+        return int(sock.family), int(sock.type)
     finally:
         sock.detach()
+
+
+def describe_socket(fd: int) -> str:
+    """What fd is, for messages: "IPv4 datagram socket", "UNIX stream socket"."""
+    family, kind = socket_kind(fd)
     return (f"{_FAMILY_NAMES.get(family, f'family {family}')} "
             f"{_KIND_NAMES.get(kind, f'type {kind}')} socket")
 

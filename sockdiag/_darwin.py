@@ -29,7 +29,7 @@ from ._common import (
     TcpInfo,
     UnsuitableSocket,
     UserSpaceNetworking,
-    describe_socket,
+    socket_kind,
     unsuitable_socket,
     wrap_oserror,
 )
@@ -40,7 +40,7 @@ def _exception(err: OSError, function_name: str, subject) -> Exception:
     mapping of macOS.  subject is the wrapped function's first argument."""
     if isinstance(err.filename, int):  # a call on a socket (see _fast.pyx)
         fd = err.filename
-        if err.errno == errno.EOPNOTSUPP and describe_socket(fd) == "UNIX stream socket":
+        if err.errno == errno.EOPNOTSUPP and socket_kind(fd) == (socket.AF_UNIX, socket.SOCK_STREAM):
             return UnsuitableSocket(
                 f"fd {fd} is a UNIX stream socket: on macOS its bytes wait in the "
                 "peer's receive buffer, which only the peer can measure (FIONREAD)")

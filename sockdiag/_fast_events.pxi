@@ -12,7 +12,6 @@ from .includes.netlink cimport *
 from .includes.diag cimport *
 
 from ._common import TcpDestroyEvent
-import socket as _socket
 
 cdef enum:
     # Every state but TIME_WAIT (6) and NEW_SYN_RECV (12): those are
@@ -20,12 +19,6 @@ cdef enum:
     ACCOUNTED_STATES = 0xFFE & ~(1 << 6)
     # Room for bursts of destroy notifications between two drains.
     EVENT_RCVBUF_BYTES = 32 << 20
-
-
-cdef object _address(const sd_diag_message *m, const uint32_t *raw):
-    if m.msg.idiag_family == SD_LINUX_AF_INET6:
-        return _socket.inet_ntop(_socket.AF_INET6, (<const char *>raw)[:16])
-    return _socket.inet_ntop(_socket.AF_INET, (<const char *>raw)[:4])
 
 
 cdef inline object _field(uint64_t value):
@@ -36,8 +29,8 @@ cdef object _destroy_event(const sd_diag_message *m):
     tcp = _decode_linux_tcp_info(m.info, m.info_length) if m.info_length >= 8 else None
     return TcpDestroyEvent(
         sd_diag_cookie(m), diag_family_name(m),
-        _address(m, m.msg.id.idiag_src), ntohs(m.msg.id.idiag_sport),
-        _address(m, m.msg.id.idiag_dst), ntohs(m.msg.id.idiag_dport),
+        _LOCAL_ADDRESS.address(m.msg.idiag_family, m.msg.id.idiag_src), ntohs(m.msg.id.idiag_sport),
+        _REMOTE_ADDRESS.address(m.msg.idiag_family, m.msg.id.idiag_dst), ntohs(m.msg.id.idiag_dport),
         _name(TCP_STATES, m.msg.idiag_state), tcp)
 
 

@@ -7,17 +7,7 @@
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from libc.errno cimport errno, ENOSYS
 from libc.math cimport isnan
-
-
-cdef Py_ssize_t _field_index(str name) except -1:
-    cdef size_t i
-    for i in range(SD_LINUX_TCP_INFO_NFIELDS):
-        if sd_linux_tcp_info_fields[i].name.decode() == name:
-            return i
-    raise KeyError(name)
-
-
-cdef const sd_field *DELIVERY_RATE = &sd_linux_tcp_info_fields[_field_index("delivery_rate_bps")]
+from .includes.diag cimport SD_TCPI_DELIVERY_RATE_OFFSET
 
 
 cdef class TcpSampler:
@@ -65,8 +55,8 @@ cdef class TcpSampler:
         self.layout.put(sample, 3, unsent)
         cdef long free = <long>mem[SD_MEMINFO_SNDBUF] - <long>mem[SD_MEMINFO_WMEM_QUEUED]
         self.layout.put(sample, 4, free if free > 0 else 0)
-        delay = sd_queue_delay_s(unsent, sd_read_uint(info + DELIVERY_RATE.offset, DELIVERY_RATE.size)
-                                 if DELIVERY_RATE.offset + DELIVERY_RATE.size <= info_length else 0)
+        delay = sd_queue_delay_s(unsent, sd_read_uint(info + SD_TCPI_DELIVERY_RATE_OFFSET, 8)
+                                 if SD_TCPI_DELIVERY_RATE_OFFSET + 8 <= info_length else 0)
         if not isnan(delay):
             self.layout.put(sample, 5, delay)
         if self.fields:

@@ -64,6 +64,7 @@ def tcp_sampler(sample_type, fields: tuple[str, ...]):
     sockdiag's exceptions."""
     return wrap_oserror(_fast.TcpSampler(sample_type, fields).take, _exception, one_argument=True)
 
+
 _SYSCTL_NOTSENT_LOWAT = "/proc/sys/net/ipv4/tcp_notsent_lowat"
 _LOWAT_OFF = 0xFFFFFFFF
 

@@ -17,11 +17,6 @@ struct sd_nlmsghdr {
     uint32_t nlmsg_pid;
 };
 
-struct sd_nlmsgerr {
-    int32_t error;  /* negative errno, 0 for an acknowledgement */
-    struct sd_nlmsghdr msg;
-};
-
 struct sd_rtattr {
     uint16_t rta_len;
     uint16_t rta_type;
@@ -32,7 +27,6 @@ _Static_assert(sizeof(struct sd_nlmsghdr) == 16, "nlmsghdr layout");
 enum {
     SD_NLMSG_HDRLEN = sizeof(struct sd_nlmsghdr),
     SD_RTA_HDRLEN = sizeof(struct sd_rtattr),
-    SD_NLMSG_NOOP = 1,
     SD_NLMSG_ERROR = 2,
     SD_NLMSG_DONE = 3,
     SD_NLM_F_REQUEST = 0x1,
