@@ -226,7 +226,7 @@ def send_buffer(sock_or_fd):
     # macOS: sb_cc (SO_NWRITE) holds unacked + unsent; tcpi_txunacked splits it.
     if (_getsockopt_int(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf) != 0
             or _getsockopt_int(fd, SOL_SOCKET, SD_SO_NWRITE, &nwrite) != 0):
-        raise _socket_error(fd, errno, "getsockopt(SO_NWRITE)")
+        raise _socket_error(fd, errno, "getsockopt(SO_SNDBUF)")
     # A listening socket has a tcp_info too (state TCPS_LISTEN = 1): refused there.
     if (getsockopt(fd, IPPROTO_TCP, SD_TCP_INFO_OPT, info, &info_length) != 0
             or info_length < 100 or info[0] == 1):

@@ -15,7 +15,7 @@ ctypedef int (*nl_handler)(object out, const unsigned char *payload, size_t leng
 cdef enum:
     NL_DONE = 1         # NLMSG_DONE seen: the dump is over
     NL_INTERRUPTED = 2  # NLM_F_DUMP_INTR: the table changed during the dump
-    NL_FIRST_CAPACITY = 32768  # a dump batch is at most 32 KiB (Linux 6.18)
+    NL_RECEIVE_MIN = 32768  # a dump batch is at most 32 KiB (Linux 6.18)
 
 
 cdef struct nl_buffer:
@@ -26,7 +26,7 @@ cdef struct nl_buffer:
 
 cdef int nl_reserve(nl_buffer *buf, size_t extra) except -1:
     """Room for extra more bytes at buf.data + buf.length."""
-    cdef size_t capacity = buf.capacity if buf.capacity else NL_FIRST_CAPACITY
+    cdef size_t capacity = buf.capacity if buf.capacity else NL_RECEIVE_MIN
     cdef unsigned char *grown
     while capacity - buf.length < extra:
         capacity *= 2
@@ -43,7 +43,7 @@ cdef ssize_t nl_receive(int fd, nl_buffer *buf, bint wait) except -2:
     """Appends the next datagram to buf.data + buf.length; its length.
 
     The datagram's size is peeked first (MSG_PEEK | MSG_TRUNC), so no batch
-    is ever cut.  An EINTR runs the signal handlers (a KeyboardInterrupt
+    is ever cut (iproute2's rtnl_recvmsg does the same).  An EINTR runs the signal handlers (a KeyboardInterrupt
     wins) and receives again.  -EAGAIN (nothing waiting, when not wait) and
     -ENOBUFS (the kernel dropped messages: the receive buffer overran) are
     returned for the caller to decide; any other error raises OSError.
@@ -56,6 +56,10 @@ cdef ssize_t nl_receive(int fd, nl_buffer *buf, bint wait) except -2:
         with nogil:
             size = recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC | flags)
         if size >= 0:
+            # The kernel fills dump batches to the largest length a reader
+            # asked for (up to 32 KiB): never ask for less.
+            if size < NL_RECEIVE_MIN:
+                size = NL_RECEIVE_MIN
             nl_reserve(buf, <size_t>size)
             with nogil:
                 received = recv(fd, buf.data + buf.length, <size_t>size, MSG_TRUNC | flags)
