@@ -99,7 +99,7 @@ def run(duration: float) -> None:
 
 def legend(roles: dict) -> list[str]:
     """Lines for the view's header saying which fd plays which part (roles: workload's fds)."""
-    from ._watch import format_bytes
+    from .fields import format_bytes
 
     idle = ", ".join(str(fd) for fd in roles["idle"])
     return [

@@ -10,11 +10,13 @@ from . import _fast
 from ._common import (
     TCP_STATES,
     AccessDenied,
+    FdHeadroom,
     InterfaceCounters,
     NoSuchProcess,
     NotSupported,
     SockdiagError,
     SocketInfo,
+    parse_tcp_state,
 )
 
 send_buffer = _fast.send_buffer
@@ -60,15 +62,12 @@ def state_mask(states: Optional[Iterable[str]]) -> int:
         states = [states]
     mask = 0
     for state in states:
-        key = state.upper().replace("-", "_")
-        if key not in _STATE_NUMBERS:
-            raise ValueError(f"unknown TCP state {state!r} (known: {', '.join(_STATE_NUMBERS)})")
-        mask |= 1 << _STATE_NUMBERS[key]
+        mask |= 1 << _STATE_NUMBERS[parse_tcp_state(state)]
     return mask
 
 
-def _process_state(pid: int) -> Optional[str]:
-    """The state letter of /proc/<pid>/stat ("R", "S", "Z"…), None if gone."""
+def process_state(pid: int) -> Optional[str]:
+    """The state letter of /proc/<pid>/stat ("R", "S", "T", "Z"…), None if gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
@@ -87,7 +86,7 @@ def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[So
         raise NoSuchProcess(pid) from err
     except PermissionError as err:
         # A process that has just exited refuses its fds even to its own user.
-        if _process_state(pid) in (None, "Z", "X"):
+        if process_state(pid) in (None, "Z", "X"):
             raise NoSuchProcess(pid, f"process {pid} exited") from err
         if err.filename and err.filename.endswith("/ns/net"):
             raise AccessDenied(pid, f"pid {pid} is in another network namespace: only root "
@@ -95,12 +94,12 @@ def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[So
         raise AccessDenied(pid) from err
     # A process exiting during the scan can leave a short list, not an error
     # (a zombie's fd table is empty): only a check afterwards tells them apart.
-    if _process_state(pid) in (None, "Z", "X"):
+    if process_state(pid) in (None, "Z", "X"):
         raise NoSuchProcess(pid, f"process {pid} exited")
     return sockets
 
 
-# --- interface counters (issue 4) ---------------------------------------------
+# --- interface counters ----------------------------------------------------------
 
 
 def interfaces() -> dict[str, InterfaceCounters]:
@@ -134,8 +133,8 @@ def _open_fd_count(pid: int) -> int:
         os.close(fd_dir)
 
 
-def fd_headroom(pid: int) -> tuple[int, Optional[int]]:
-    """(open fds of pid, its RLIMIT_NOFILE soft limit or None when unlimited)."""
+def fd_headroom(pid: int) -> FdHeadroom:
+    """pid's open fds and its RLIMIT_NOFILE soft limit (None when unlimited)."""
     try:
         open_fds = _open_fd_count(pid)
         with open(f"/proc/{pid}/limits") as f:
@@ -147,5 +146,56 @@ def fd_headroom(pid: int) -> tuple[int, Optional[int]]:
     for line in limits.splitlines():
         if line.startswith("Max open files"):
             soft = line[len("Max open files"):].split()[0]
-            return open_fds, None if soft == "unlimited" else int(soft)
+            return FdHeadroom(pid, open_fds, None if soft == "unlimited" else int(soft))
     raise NotSupported(f"/proc/{pid}/limits has no 'Max open files' line")
+
+
+# --- processes: names (/proc) ----------------------------------------------------
+
+# The kernel keeps at most 15 characters of a process's name (TASK_COMM_LEN 16).
+_COMM_MAX_CHARS = 15
+
+
+def _read_proc_text(path: str, pid: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except (FileNotFoundError, ProcessLookupError) as err:
+        raise NoSuchProcess(pid) from err
+    except PermissionError as err:
+        raise AccessDenied(pid) from err
+
+
+def process_name(pid: int) -> str:
+    """The process's name as ps and pgrep show it (/proc/<pid>/comm).
+
+    The kernel cuts names at 15 characters; then the name is the basename of
+    argv[0] when it starts with the cut name (psutil's rule), so long names
+    match.  Raises NoSuchProcess, AccessDenied.
+    """
+    comm = _read_proc_text(f"/proc/{pid}/comm", pid).rstrip("\n")
+    if len(comm) == _COMM_MAX_CHARS:
+        try:
+            argv0 = _read_proc_text(f"/proc/{pid}/cmdline", pid).split("\0", 1)[0]
+        except AccessDenied:
+            return comm
+        executable = os.path.basename(argv0)
+        if executable.startswith(comm):
+            return executable
+    return comm
+
+
+def pids_named(names: frozenset[str]) -> dict[int, str]:
+    """{pid: name} of every process whose name (process_name) is in names."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        try:
+            name = process_name(pid)
+        except (NoSuchProcess, AccessDenied):
+            continue  # exited meanwhile, or hidden from us (hidepid)
+        if name in names:
+            found[pid] = name
+    return found

@@ -34,9 +34,8 @@ import socket
 import time
 from typing import Iterable, Optional
 
-from . import _fast
-from ._watch import process_name
-from ._common import AccessDenied, LINUX, NotSupported, ProcessTraffic, TrafficSample
+from . import _fast, _platform
+from ._common import TRAFFIC_SORT_KEYS, AccessDenied, LINUX, NotSupported, ProcessTraffic, TrafficSample
 
 # Index of each counter in the per-socket tuples of _fast.tcp_counters().
 _SENT, _ACKED, _RECEIVED, _RETRANS = range(4)
@@ -51,8 +50,6 @@ NOT_ON_THIS_PLATFORM = (
     "process's socket buffers but no byte counters (nettop -P reads them through Apple's "
     "private ntstat), while your own sockets' bytes are in sockdiag.tcp_info(sock)"
     ".bytes_sent / .bytes_received (TCP_CONNECTION_INFO txbytes / rxbytes)")
-
-SORT_KEYS = ("total", "sent", "received", "acked", "retrans", "connections", "pid", "name")
 
 
 def _counters(sent, acked, received, retrans) -> tuple[int, int, int, int]:
@@ -162,7 +159,7 @@ class TrafficAccountant:
     def _usage_of(self, pid: Optional[int]) -> _Usage:
         usage = self._usage.get(pid)
         if usage is None:
-            name = "(unattributed)" if pid is None else process_name(pid)
+            name = "(unattributed)" if pid is None else _platform.process_name_or_none(pid)
             usage = self._usage[pid] = _Usage(name)
         return usage
 
@@ -337,9 +334,9 @@ def _sort_value(row: ProcessTraffic, key: str):
 
 
 def sort_traffic(rows: Iterable[ProcessTraffic], key: str = "total") -> list[ProcessTraffic]:
-    """Rows ordered by key (one of SORT_KEYS): largest first, pid and name ascending."""
-    if key not in SORT_KEYS:
-        raise ValueError(f"unknown sort key {key!r}: use one of {', '.join(SORT_KEYS)}")
+    """Rows ordered by key (one of TRAFFIC_SORT_KEYS): largest first, pid and name ascending."""
+    if key not in TRAFFIC_SORT_KEYS:
+        raise ValueError(f"unknown sort key {key!r}: use one of {', '.join(TRAFFIC_SORT_KEYS)}")
     return sorted(rows, key=lambda row: _sort_value(row, key), reverse=key not in ("pid", "name"))
 
 

@@ -9,23 +9,11 @@ from . import options
 
 
 @click.command()
-@click.option(
-    "--listen", default="127.0.0.1:9977", show_default=True, metavar="HOST:PORT",
-    help="Address of /metrics; 0.0.0.0:PORT or [::]:PORT to listen on every address.",
-)
-@click.option(
-    "--pid", "pids", type=click.IntRange(min=1), multiple=True,
-    help="Watch this process (repeatable); it must exist at start.",
-)
-@click.option(
-    "--process-name", "process_names", multiple=True, metavar="NAME",
-    help="Watch every process named NAME, as ps shows it, looked up at each scrape (repeatable; Linux).",
-)
-@click.option("--per-socket", is_flag=True, help="Also one series per socket and quantity.")
-@click.option(
-    "--max-series", type=click.IntRange(min=0), default=1000, show_default=True,
-    help="At most this many per-socket series per scrape (sockets holding the most bytes first).",
-)
+@options.listen
+@options.pids
+@options.process_names
+@options.per_socket
+@options.max_series
 @options.once
 def export(listen, pids, process_names, per_socket, max_series, once):
     """Serve Prometheus metrics on /metrics, read fresh at each scrape.

@@ -1,0 +1,74 @@
+"""The top view (``sockdiag top``): processes ranked by TCP throughput, live."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Optional, TextIO
+
+from .. import accounting
+from ..fields import TRAFFIC_FIELDS, by_name, format_bytes
+from .live import Screen, every
+
+_FIELDS = by_name(TRAFFIC_FIELDS)
+COLUMNS = ("PID", "NAME", "CONNS", "CLOSED", "SENT/s", "RECV/s", "ACKED/s", "RETRANS/s",
+           "SENT", "RECV")
+# Dropped in this order while the table is wider than the screen.
+DROPPABLE = ("ACKED/s", "CLOSED", "RETRANS/s", "RECV", "SENT")
+
+
+def render(sample, rows, max_lines=None, max_width=None) -> str:
+    """The sample for people: a title, coverage notes, then the table (rates
+    per second and totals since the start, in bytes), cut to max_lines and
+    narrowed to max_width."""
+    from .table import table
+
+    sent = sum(r.sent_bytes or 0 for r in rows) / sample.interval_s
+    received = sum(r.received_bytes or 0 for r in rows) / sample.interval_s
+    lines = [f"sockdiag top  {time.strftime('%H:%M:%S', time.localtime(sample.time))}  "
+             f"{len(rows)} processes  sent {format_bytes(sent)}/s  received {format_bytes(received)}/s"]
+    lines += [f"note: {note}" for note in accounting.coverage_notes(sample)]
+    shown = rows
+    if max_lines is not None:
+        room = max(max_lines - len(lines) - 3, 1)  # blank line, column header, rule
+        if len(rows) > room:
+            shown = rows[:max(room - 1, 1)]  # one line says how many are hidden
+    lines.append("")
+    lines.append(table([tuple(_FIELDS[column].cell(r) for column in COLUMNS) for r in shown], COLUMNS,
+                       left_aligned=("NAME",), max_width=max_width, droppable=DROPPABLE)
+                 if rows else "(no TCP traffic)")
+    if len(shown) < len(rows):
+        lines.append(f"... {len(rows) - len(shown)} more processes (--json for all)")
+    return "\n".join(lines)
+
+
+def sample_json(sample, rows) -> str:
+    """The sample as one JSON line for programs."""
+    record = sample.asdict()
+    record["processes"] = [r.asdict() for r in rows]
+    record["notes"] = accounting.coverage_notes(sample)
+    return json.dumps(record)
+
+
+def run(interval: float, count: Optional[int], sort_key: str = "total", *, as_json: bool = False,
+        out: Optional[TextIO] = None) -> None:
+    """Show per-process traffic every interval seconds, count times (None:
+    until Ctrl-C or SIGTERM); the first table one interval after the start
+    (the baseline)."""
+    out = out or sys.stdout
+    screen = Screen(out, live=not as_json and count != 1 and out.isatty(), blank_after_last=count != 1)
+    with accounting.TrafficAccountant() as accountant:
+
+        def update() -> None:
+            sample = accountant.sample()
+            rows = accounting.sort_traffic(sample.processes, sort_key)
+            if as_json:
+                screen.line(sample_json(sample, rows))
+            else:
+                screen.draw(lambda max_lines, max_width: render(sample, rows, max_lines, max_width))
+
+        try:
+            every(interval, count, update, first_after_interval=True)
+        finally:
+            screen.close()
