@@ -12,7 +12,8 @@ import sys
 import pytest
 
 import sockdiag
-from sockdiag.budget import BudgetMonitor, ByteBudget, parse_size
+from sockdiag._common import parse_size
+from sockdiag.budget import BudgetMonitor, ByteBudget
 
 from children import end, process_state
 from conftest import drain, requires_linux, wait_until

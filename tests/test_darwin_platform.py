@@ -20,7 +20,7 @@ import pytest
 import darwin_buffers as mk
 import sockdiag
 from sockdiag import _darwin, decode
-from sockdiag._common import MACOS, InterfaceCounters, NotSupported, SendBuffer, TcpInfo
+from sockdiag._common import MACOS, InterfaceCounters, NotSupported, SendBuffer, TcpInfo, queue_delay_s
 from loopback import connected_pair, drain, fill, wait_until
 
 requires_macos = pytest.mark.skipif(not MACOS, reason="needs macOS (runs in the macOS CI job)")
@@ -59,10 +59,11 @@ def test_fd_type_counts_and_hint():
 
 
 def test_queue_delay():
-    assert _darwin.queue_delay_s(125_000, 1_000_000) == 1.0
-    assert _darwin.queue_delay_s(0, 0) == 0.0  # nothing waits
-    assert _darwin.queue_delay_s(125_000, 0) is None
-    assert _darwin.queue_delay_s(None, 1_000_000) is None
+    assert queue_delay_s(125_000, 125_000) == 1.0
+    assert queue_delay_s(0, 0) == 0.0  # nothing waits
+    assert queue_delay_s(125_000, 0) is None
+    assert queue_delay_s(125_000, None) is None
+    assert queue_delay_s(None, 125_000) is None
 
 
 def test_state_names_as_linux_spells_them():
@@ -241,8 +242,8 @@ def test_userspace_networking_and_fd_headroom_of_self_on_macos():
     with client, server:
         usn = _darwin.userspace_networking(os.getpid())
         assert usn.socket_fds >= 2
-        open_fds, limit = _darwin.fd_headroom(os.getpid())
-        assert open_fds >= 3 and (limit is None or limit >= open_fds)
+        headroom = _darwin.fd_headroom(os.getpid())
+        assert headroom.open_fds >= 3 and (headroom.soft_limit is None or headroom.soft_limit >= headroom.open_fds)
 
 
 def _netstat_bytes(name: str) -> tuple[int, int]:

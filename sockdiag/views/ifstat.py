@@ -82,7 +82,7 @@ def json_line(wall_time: float, sample: Mapping[str, InterfaceCounters],
 def run(interval: float, count: Optional[int], wanted: frozenset[str] = frozenset(), *,
         once: bool = False, as_json: bool = False, out: Optional[TextIO] = None) -> None:
     """Sample the wanted interfaces (all when empty) every interval seconds,
-    count times (None: until Ctrl-C or SIGTERM), and show each sample.
+    count times (None: until Ctrl-C or SIGTERM: KeyboardInterrupt), and show each sample.
 
     Rates need two samples: the first shows none.  ``once``: two samples an
     interval apart, only the second shown, with its rates.
@@ -109,6 +109,6 @@ def run(interval: float, count: Optional[int], wanted: frozenset[str] = frozense
             screen.draw(lambda _lines, _width: render(wall_time, interval, sample, rates))
 
     try:
-        every(interval, samples, update)
+        every(interval, samples, update, reraise_interrupt=True)
     finally:
         screen.close()

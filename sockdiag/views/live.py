@@ -18,12 +18,14 @@ Render = Callable[[Optional[int], Optional[int]], str]
 
 
 def every(interval: float, count: Optional[int], update: Callable[[], Optional[bool]], *,
-          first_after_interval: bool = False) -> None:
+          first_after_interval: bool = False, reraise_interrupt: bool = False) -> None:
     """Call update every interval seconds, count times (None: until Ctrl-C or SIGTERM).
 
     The first call comes at once, or one interval after the start with
     first_after_interval; update returning False ends the loop early.  An
-    update that overran is not caught up with a shorter interval.
+    update that overran is not caught up with a shorter interval.  Ctrl-C
+    (and SIGTERM) end the loop normally, or raise KeyboardInterrupt with
+    reraise_interrupt (ifstat's documented exit status 130).
     """
     with _sigterm_as_interrupt(count != 1):
         try:
@@ -37,7 +39,8 @@ def every(interval: float, count: Optional[int], update: Callable[[], Optional[b
                     return
                 done += 1
         except KeyboardInterrupt:
-            pass  # Ctrl-C (or SIGTERM) ends the view; the last screen stays
+            if reraise_interrupt:
+                raise  # the last screen stays either way
 
 
 @contextlib.contextmanager
