@@ -83,7 +83,10 @@ def parse_size(text: str) -> int:
     if match is None:
         raise ValueError(f"not a size: {text!r} (use e.g. 500, 64K, 10M, 1.5G)")
     number, unit, _suffix = match.groups()
-    return int(float(number) * _SIZE_UNITS[unit.lower()])
+    nbytes = float(number) * _SIZE_UNITS[unit.lower()]
+    if nbytes == float("inf"):
+        raise ValueError(f"not a size: {text!r} (too large)")
+    return int(nbytes)
 
 
 # --- exceptions --------------------------------------------------------------

@@ -17,11 +17,11 @@ import sys
 
 import pytest
 
-import darwin_buffers as mk
+from testsupport import darwin_buffers as mk
 import sockdiag
 from sockdiag import _darwin, decode
 from sockdiag._common import MACOS, InterfaceCounters, NotSupported, SendBuffer, TcpInfo, queue_delay_s
-from loopback import connected_pair, drain, fill, wait_until
+from testsupport.loopback import connected_pair, drain, fill, wait_until
 
 requires_macos = pytest.mark.skipif(not MACOS, reason="needs macOS (runs in the macOS CI job)")
 requires_not_macos = pytest.mark.skipif(MACOS, reason="checks the non-macOS stubs")

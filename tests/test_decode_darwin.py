@@ -7,7 +7,7 @@ import struct
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import darwin_buffers as mk
+from testsupport import darwin_buffers as mk
 from sockdiag import decode
 
 GIB4 = 1 << 32

@@ -18,7 +18,7 @@ from sockdiag._common import ProcessTraffic, TrafficSample
 from sockdiag.cli import cli
 
 import traffic_workload as workload
-from children import with_default_sigint
+from testsupport.children import with_default_sigint
 from conftest import connected_pair, drain, requires_root, wait_until
 from unprivileged import unprivileged_python
 

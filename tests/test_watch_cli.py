@@ -17,7 +17,7 @@ from sockdiag import _watch, fields
 from sockdiag.views import watch as watch_view
 from sockdiag._common import SocketInfo, TcpInfo
 from sockdiag.cli import cli
-from children import with_default_sigint
+from testsupport.children import with_default_sigint
 from conftest import requires_root, wait_until
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sock_diag is Linux only")
