@@ -63,7 +63,7 @@ def _connect(listener: socket.socket) -> tuple[socket.socket, socket.socket]:
 
 def run(duration: float) -> None:
     """Hold the workload for duration seconds (or until stdin closes)."""
-    from . import set_notsent_lowat
+    from ._platform import set_notsent_lowat
 
     stop = threading.Event()
     listeners = []

@@ -136,21 +136,23 @@ def test_process_exit_while_watched_is_a_notice_and_status_0():
     assert result.stderr.endswith(") exited\n") and result.stderr.count("\n") == 1
 
 
-def test_ctrl_c_exits_cleanly(held_child):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_and_sigterm_exit_cleanly(held_child, stop):
     child, _, _ = held_child
     watcher = subprocess.Popen(CLI + ["watch", str(child.pid), "-i", "0.1"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                preexec_fn=with_default_sigint)
     try:
         assert watcher.stdout.readline().startswith(f"pid {child.pid}")  # watching
-        watcher.send_signal(signal.SIGINT)
-        _, err = watcher.communicate(timeout=10)
+        watcher.send_signal(stop)
+        out, err = watcher.communicate(timeout=10)
     finally:
         if watcher.poll() is None:
             watcher.kill()
             watcher.wait()
     assert watcher.returncode == 0, err
     assert err == ""
+    assert out.endswith("\n")
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux for a real terminal")

@@ -87,9 +87,7 @@ def run(interval: float, count: Optional[int], wanted: frozenset[str] = frozense
     Rates need two samples: the first shows none.  ``once``: two samples an
     interval apart, only the second shown, with its rates.
     """
-    out = out or sys.stdout
     samples = 2 if once else count
-    screen = Screen(out, live=not as_json and not once and samples != 1 and out.isatty())
     previous: Optional[dict[str, InterfaceCounters]] = None
     previous_at = 0.0
 
@@ -103,12 +101,8 @@ def run(interval: float, count: Optional[int], wanted: frozenset[str] = frozense
         previous, previous_at = sample, started
         if once and first:
             return  # only the start of the rates
-        if as_json:
-            screen.line(json_line(wall_time, sample, rates))
-        else:
-            screen.draw(lambda _lines, _width: render(wall_time, interval, sample, rates))
+        screen.show(lambda: json_line(wall_time, sample, rates),
+                    lambda _lines, _width: render(wall_time, interval, sample, rates))
 
-    try:
+    with Screen(out or sys.stdout, as_json=as_json, one_screen=once or samples == 1) as screen:
         every(interval, samples, update, reraise_interrupt=True)
-    finally:
-        screen.close()

@@ -68,24 +68,29 @@ def _sigterm_as_interrupt(wanted: bool) -> Iterator[None]:
 
 
 class Screen:
-    """Where a view shows its samples.
+    """Where a view shows its samples: JSON lines, or screens for people.
 
-    Live (a terminal): each screen is drawn over the previous one, cut to the
-    terminal's size read at that moment, so a resized terminal is filled at
-    the next sample.  Otherwise screens follow one another with a blank line
-    between them (and after the last with blank_after_last); JSON lines are
-    written as they come.  ``close()`` when the view ends.
+    Live (a terminal, more than one screen, not JSON): each screen is drawn
+    over the previous one, cut to the terminal's size read at that moment,
+    so a resized terminal is filled at the next sample.  Otherwise screens
+    follow one another with a blank line between them (and after the last
+    with blank_after_last).  Use it as a context manager: on leaving, the
+    cursor goes under the last screen.
     """
 
-    def __init__(self, out: TextIO, live: bool, blank_after_last: bool = False) -> None:
+    def __init__(self, out: TextIO, *, as_json: bool, one_screen: bool,
+                 blank_after_last: bool = False) -> None:
         self.out = out
-        self.live = live
+        self.as_json = as_json
+        self.live = not as_json and not one_screen and out.isatty()
         self.blank_after_last = blank_after_last
         self.drawn = 0
 
-    def draw(self, render: Render) -> None:
-        """Show one screen, made by render(max_lines, max_width)."""
-        if self.live:
+    def show(self, json_line: Callable[[], str], render: Render) -> None:
+        """Show one sample: json_line() in JSON mode, else the screen render(max_lines, max_width)."""
+        if self.as_json:
+            self.out.write(json_line() + "\n")
+        elif self.live:
             import shutil
 
             size = shutil.get_terminal_size()
@@ -95,14 +100,11 @@ class Screen:
         self.drawn += 1
         self.out.flush()
 
-    def line(self, text: str) -> None:
-        """Write one line (a JSON object) for programs."""
-        self.out.write(text + "\n")
-        self.out.flush()
+    def __enter__(self) -> "Screen":
+        return self
 
-    def close(self) -> None:
-        """Leave the cursor under the last screen."""
-        if self.live or (self.drawn and self.blank_after_last):
+    def __exit__(self, *exc_info) -> None:
+        if self.live or (self.drawn and self.blank_after_last and not self.as_json):
             self.out.write("\n")
             self.out.flush()
 

@@ -56,19 +56,14 @@ def run(interval: float, count: Optional[int], sort_key: str = "total", *, as_js
     """Show per-process traffic every interval seconds, count times (None:
     until Ctrl-C or SIGTERM); the first table one interval after the start
     (the baseline)."""
-    out = out or sys.stdout
-    screen = Screen(out, live=not as_json and count != 1 and out.isatty(), blank_after_last=count != 1)
-    with accounting.TrafficAccountant() as accountant:
+    with accounting.TrafficAccountant() as accountant, \
+            Screen(out or sys.stdout, as_json=as_json, one_screen=count == 1,
+                   blank_after_last=count != 1) as screen:
 
         def update() -> None:
             sample = accountant.sample()
             rows = accounting.sort_traffic(sample.processes, sort_key)
-            if as_json:
-                screen.line(sample_json(sample, rows))
-            else:
-                screen.draw(lambda max_lines, max_width: render(sample, rows, max_lines, max_width))
+            screen.show(lambda: sample_json(sample, rows),
+                        lambda max_lines, max_width: render(sample, rows, max_lines, max_width))
 
-        try:
-            every(interval, count, update, first_after_interval=True)
-        finally:
-            screen.close()
+        every(interval, count, update, first_after_interval=True)

@@ -109,8 +109,6 @@ def run(pid: int, *, interval: float = 1.0, count: Optional[int] = None, as_json
     fails; a process that exits later ends the loop with a one-line notice.
     Returns the last sample.
     """
-    out = out or sys.stdout
-    screen = Screen(out, live=not as_json and count != 1 and out.isatty(), blank_after_last=True)
     name = _platform.process_name_or_none(pid)
     previous: Optional[ProcessSample] = None
 
@@ -125,17 +123,12 @@ def run(pid: int, *, interval: float = 1.0, count: Optional[int] = None, as_json
             return False
         # Called in every mode: a source may act (a byte budget) as well as print.
         extra = [line for source in header_lines if (line := source(sample, previous)) is not None]
-        if as_json:
-            screen.line(sample_json(sample, previous))
-        else:
-            screen.draw(lambda max_lines, max_width: render(
-                sample, previous, sort=sort, max_lines=max_lines, max_width=max_width,
-                extra_lines=extra))
+        screen.show(lambda: sample_json(sample, previous),
+                    lambda max_lines, max_width: render(sample, previous, sort=sort, max_lines=max_lines,
+                                                        max_width=max_width, extra_lines=extra))
         previous = sample
         return True
 
-    try:
+    with Screen(out or sys.stdout, as_json=as_json, one_screen=count == 1, blank_after_last=True) as screen:
         every(interval, count, update)
-    finally:
-        screen.close()
     return previous
