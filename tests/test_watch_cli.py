@@ -145,14 +145,13 @@ def test_ctrl_c_and_sigterm_exit_cleanly(held_child, stop):
     try:
         assert watcher.stdout.readline().startswith(f"pid {child.pid}")  # watching
         watcher.send_signal(stop)
-        out, err = watcher.communicate(timeout=10)
+        _, err = watcher.communicate(timeout=10)
     finally:
         if watcher.poll() is None:
             watcher.kill()
             watcher.wait()
     assert watcher.returncode == 0, err
     assert err == ""
-    assert out.endswith("\n")
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux for a real terminal")
