@@ -142,9 +142,15 @@ class Field(Record):
         return self.format(self.value(record, rates))
 
 
-def by_name(fields: tuple[Field, ...]) -> dict[str, Field]:
-    """{label: field} of the fields that are table columns."""
-    return {field.label: field for field in fields if field.label is not None}
+def columns(fields: tuple[Field, ...], labels: tuple[str, ...]) -> tuple[Field, ...]:
+    """The fields of a table's columns, in the order of labels (KeyError for an unknown label)."""
+    by_label = {field.label: field for field in fields if field.label is not None}
+    return tuple(by_label[label] for label in labels)
+
+
+def row(fields: tuple[Field, ...], record: Any, rates: Any = None) -> tuple[str, ...]:
+    """A table row: each field's text for record (and its rates)."""
+    return tuple(field.cell(record, rates) for field in fields)
 
 
 # A TCP socket of a process (SocketInfo), and its rates (watch's ByteRates).

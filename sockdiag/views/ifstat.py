@@ -9,12 +9,12 @@ from typing import Mapping, Optional, TextIO
 
 from .. import _platform
 from .._common import InterfaceCounters, InterfaceRates, SockdiagError, interface_rates
-from ..fields import INTERFACE_FIELDS, by_name, format_decimal
+from ..fields import INTERFACE_FIELDS, columns, format_decimal, row
 from .live import Screen, every
 
-_FIELDS = by_name(INTERFACE_FIELDS)
 COLUMNS = ("IFACE", "STATE", "MTU", "RX/s", "TX/s", "RX pkt/s", "TX pkt/s",
            "RX total", "TX total", "ERR rx/tx", "DROP rx/tx")
+_COLUMN_FIELDS = columns(INTERFACE_FIELDS, COLUMNS)
 
 
 def busiest_interfaces_line(
@@ -50,7 +50,7 @@ def restrict(sample: dict[str, InterfaceCounters], wanted: frozenset[str]) -> di
 def table_rows(sample: Mapping[str, InterfaceCounters],
                rates: Mapping[str, InterfaceRates]) -> list[tuple]:
     """One table row (COLUMNS) per interface, by index."""
-    return [tuple(_FIELDS[column].cell(counters, rates.get(counters.name)) for column in COLUMNS)
+    return [row(_COLUMN_FIELDS, counters, rates.get(counters.name))
             for counters in sorted(sample.values(), key=lambda c: (c.index is None, c.index, c.name))]
 
 
@@ -70,12 +70,12 @@ def json_line(wall_time: float, sample: Mapping[str, InterfaceCounters],
     nulls = dict.fromkeys(("rx_bytes_per_s", "tx_bytes_per_s", "rx_packets_per_s", "tx_packets_per_s"))
     body = {}
     for name, counters in sample.items():
-        row = counters.asdict()
-        del row["name"]
+        entry = counters.asdict()
+        del entry["name"]
         rate = rates.get(name)
-        row.update(nulls if rate is None else
-                   {key: value for key, value in rate.asdict().items() if key != "name"})
-        body[name] = row
+        entry.update(nulls if rate is None else
+                     {key: value for key, value in rate.asdict().items() if key != "name"})
+        body[name] = entry
     return json.dumps({"time": wall_time, "interfaces": body})
 
 

@@ -8,12 +8,12 @@ import time
 from typing import Optional, TextIO
 
 from .. import accounting
-from ..fields import TRAFFIC_FIELDS, by_name, format_bytes
+from ..fields import TRAFFIC_FIELDS, columns, format_bytes, row
 from .live import Screen, every
 
-_FIELDS = by_name(TRAFFIC_FIELDS)
 COLUMNS = ("PID", "NAME", "CONNS", "CLOSED", "SENT/s", "RECV/s", "ACKED/s", "RETRANS/s",
            "SENT", "RECV")
+_COLUMN_FIELDS = columns(TRAFFIC_FIELDS, COLUMNS)
 # Dropped in this order while the table is wider than the screen.
 DROPPABLE = ("ACKED/s", "CLOSED", "RETRANS/s", "RECV", "SENT")
 
@@ -35,7 +35,7 @@ def render(sample, rows, max_lines=None, max_width=None) -> str:
         if len(rows) > room:
             shown = rows[:max(room - 1, 1)]  # one line says how many are hidden
     lines.append("")
-    lines.append(table([tuple(_FIELDS[column].cell(r) for column in COLUMNS) for r in shown], COLUMNS,
+    lines.append(table([row(_COLUMN_FIELDS, r) for r in shown], COLUMNS,
                        left_aligned=("NAME",), max_width=max_width, droppable=DROPPABLE)
                  if rows else "(no TCP traffic)")
     if len(shown) < len(rows):

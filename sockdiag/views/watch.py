@@ -16,14 +16,14 @@ from .. import _platform, _watch
 from .._common import NoSuchProcess, SocketInfo
 from .._fast import json_objects
 from .._watch import ByteRates, ProcessSample
-from ..fields import ABSENT, SOCKET_FIELDS, SOCKET_JSON_FIELDS, by_name, format_bytes
+from ..fields import ABSENT, SOCKET_FIELDS, SOCKET_JSON_FIELDS, columns, format_bytes, row
 from .live import Screen, every
 
 HeaderLine = Callable[[ProcessSample, Optional[ProcessSample]], Optional[str]]
 
-_FIELDS = by_name(SOCKET_FIELDS)
 COLUMNS = ("FD", "LOCAL", "REMOTE", "STATE", "UNACKED", "UNSENT", "FREE", "SNDBUF",
            "RECV-Q", "ACKED/s", "Q-DELAY", "RTT")
+_COLUMN_FIELDS = columns(SOCKET_FIELDS, COLUMNS)
 # Dropped in this order, one by one, while the table is wider than the screen.
 DROPPABLE = ("SNDBUF", "RTT", "ACKED/s", "FREE")
 _LEFT_ALIGNED = ("LOCAL", "REMOTE", "STATE")
@@ -31,7 +31,7 @@ _LEFT_ALIGNED = ("LOCAL", "REMOTE", "STATE")
 
 def table_row(s: SocketInfo, rate: Optional[ByteRates]) -> tuple:
     """One row of the table (COLUMNS) for a socket; rate None on the first sample."""
-    return tuple(_FIELDS[column].cell(s, rate) for column in COLUMNS)
+    return row(_COLUMN_FIELDS, s, rate)
 
 
 def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: str = "unsent",
