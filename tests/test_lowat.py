@@ -231,7 +231,7 @@ def test_no_recommendation_without_data():
     (["--lowat", "0"], "--lowat"),
     (["--lowat", "-4k"], "--lowat"),
     (["--sndbuf", "lots"], "--sndbuf"),
-    (["--message-size", "1.5k"], "--message-size"),
+    (["--message-size", "16kk"], "--message-size"),
     (["--rate", "10mbps"], "--rate"),
     (["--queue-latency", "50"], "--queue-latency"),
     (["--cc", "nosuchcc"], "--cc"),
