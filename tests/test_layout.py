@@ -84,3 +84,16 @@ def test_watch_json_keys_are_the_documented_ones():
         "fd", "family", "local", "remote", "state", "unacked", "unsent", "free", "sndbuf",
         "send_queue", "recv_queue", "queue_delay_s", "congestion", "rtt_us", "snd_cwnd_segs",
         "delivery_rate_bps", "total_retrans", "bytes_sent", "bytes_acked", "bytes_received"]
+
+
+def test_json_keys_of_the_field_tables_are_those_the_views_write():
+    import dataclasses
+
+    from sockdiag import InterfaceCounters, InterfaceRates, ProcessTraffic
+
+    traffic_keys = {f.name for f in dataclasses.fields(ProcessTraffic)}
+    interface_keys = ({f.name for f in dataclasses.fields(InterfaceCounters)}
+                      | {f.name for f in dataclasses.fields(InterfaceRates)}) - {"name"}
+    for table, keys in ((fields.TRAFFIC_FIELDS, traffic_keys), (fields.INTERFACE_FIELDS, interface_keys)):
+        for field in table:
+            assert field.json_key is None or field.json_key in keys, field.name
