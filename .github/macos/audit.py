@@ -8,9 +8,12 @@ reads), the headers included as the extension includes them.  Nothing runs,
 so any machine with clang and a copy of the SDK's usr/include can do it.
 
 The private ``struct tcp_info`` and ``TCP_INFO`` are not in the SDK: pass
-XNU's ``bsd/netinet/tcp_private.h`` (xnu-8792 and later, macOS 13+) with
---private-header, once per kernel version, with an SDK at least as new; a
-member an older kernel's struct lacks is skipped and counted.
+XNU's ``bsd/netinet/tcp_private.h`` (xnu-8792 and later, macOS 13+; it needs
+an SDK at least that new) or, for older kernels, their ``bsd/netinet/tcp.h``
+with --private-header, once per kernel version.  From an old tcp.h only
+``struct tcp_info`` is compiled, cut out with the ``#pragma pack(4)`` it sits
+under (the rest of that header's private part needs XNU's other private
+headers).  A member an older kernel's struct lacks is skipped and counted.
 
     python .github/macos/audit.py --sdk "$(xcrun --show-sdk-path)" \
         [--private-header xnu-11417/tcp_private.h ...]
@@ -142,6 +145,24 @@ def program(private_text: str | None, private_include: str | None,
     return _headers(private_include) + "\n".join(lines) + "\n", len(lines), skipped
 
 
+def tcp_info_of_old_tcp_h(text: str, path: pathlib.Path) -> str:
+    """struct tcp_info (with struct tcp_conn_status before it) and TCP_INFO from an old XNU tcp.h.
+
+    The text from the ``#pragma pack(4)`` before the struct to its end, then
+    ``#pragma pack()``: the same layout rules as in the kernel's header.
+    """
+    start = text.find("struct tcp_info {")
+    pack = text.rfind("#pragma pack(4)", 0, start)
+    option = re.search(r"^#define\s+TCP_INFO\s+(0x[0-9a-fA-F]+)", text, re.M)
+    if start < 0 or pack < 0 or option is None:
+        raise SystemExit(f"audit: {path}: no struct tcp_info under #pragma pack(4), or no TCP_INFO")
+    end = text.index("\n};", start) + 3
+    cut = text[pack:end]
+    if re.search(r"^\s*#\s*(if|endif|else|elif)", cut, re.M):
+        raise SystemExit(f"audit: {path}: preprocessor conditions inside struct tcp_info's region")
+    return f"{cut}\n#pragma pack()\n#define TCP_INFO {option.group(1)}\n"
+
+
 def _headers(private_include: str | None) -> str:
     private = f"#include <{private_include}>\n" if private_include else ""
     return SDK_HEADERS + "#include <netinet/tcp.h>\n" + private + '#include "darwin.h"\n\n'
@@ -184,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sdk", required=True, type=pathlib.Path,
                         help="an SDK root holding usr/include (xcrun --show-sdk-path on a Mac)")
     parser.add_argument("--private-header", action="append", default=[], type=pathlib.Path,
-                        help="XNU's bsd/netinet/tcp_private.h (repeatable)")
+                        help="XNU's bsd/netinet/tcp_private.h, or tcp.h before xnu-8792 (repeatable)")
     parser.add_argument("--clang", default="clang")
     args = parser.parse_args(argv)
     if shutil.which(args.clang) is None:
@@ -194,8 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"audit: {args.sdk} has no usr/include/sys/proc_info.h: not a macOS SDK", file=sys.stderr)
         return 2
     for header in args.private_header:
-        if header.name != "tcp_private.h" or not header.is_file():
-            print(f"audit: {header}: expected XNU's bsd/netinet/tcp_private.h", file=sys.stderr)
+        if header.name not in ("tcp_private.h", "tcp.h") or not header.is_file():
+            print(f"audit: {header}: expected XNU's tcp_private.h or tcp.h", file=sys.stderr)
             return 2
     failures = 0
     print(f"SDK {_sdk_name(args.sdk)} ({args.sdk}); "
@@ -207,9 +228,13 @@ def main(argv: list[str] | None = None) -> int:
             include, text = None, None
             if header is not None:
                 text = header.read_text(errors="replace")
-                (include_dir / "netinet").mkdir()
-                (include_dir / "netinet" / header.name).write_text(text)
-                include = f"netinet/{header.name}"
+                if header.name == "tcp.h":
+                    text = tcp_info_of_old_tcp_h(text, header)
+                    include = "xnu_tcp_info.h"
+                else:
+                    include = "netinet/tcp_private.h"
+                (include_dir / include).parent.mkdir(exist_ok=True)
+                (include_dir / include).write_text(text)
             what = "SDK only" if header is None else f"+ {header}"
             for target in TARGETS:
                 names = declared_names(args.clang, args.sdk, target, include_dir, include)
