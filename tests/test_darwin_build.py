@@ -119,3 +119,16 @@ def test_audit_against_an_sdk():
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count(" ok ") >= 2  # both architectures
+
+
+@pytest.mark.skipif(not SDK, reason="set SOCKDIAG_MACOS_SDK to a macOS SDK root (docs/macos.md)")
+@pytest.mark.skipif(shutil.which("clang") is None, reason="needs clang")
+@pytest.mark.skipif(not GENERATED_C.exists(), reason="needs the generated _fast.c (an in-place build)")
+@pytest.mark.parametrize("target", ["arm64-apple-macos12", "x86_64-apple-macos12"])
+def test_generated_c_compiles_against_the_sdk(target):
+    # The SDK's own headers this time; only Python's headers are this machine's.
+    result = subprocess.run(
+        ["clang", "-target", target, "-isysroot", SDK, "-fsyntax-only", "-Wall", "-Werror",
+         f"-I{sysconfig.get_paths()['include']}", f"-I{GENERATED_C.parent}", str(GENERATED_C)],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
