@@ -86,24 +86,20 @@ def _abi_member(ctype: str, member: str, fmt: str, offset: int, private: bool = 
     DARWIN_ABI.append(AbiCheck(f"sizeof((({ctype} *)0)->{member})", struct.calcsize(fmt), private, only_if))
 
 
-def _abi_struct(ctype: str, layout: struct.Struct, members: tuple, base: int = 0,
-                private: bool = False) -> None:
-    """Record the members a whole-struct format reads, at the offsets the format gives them.
+def _abi_struct(ctype: str, layout: struct.Struct, members: tuple[str, ...], private: bool = False) -> None:
+    """Record the members a format read from the start of ctype reads, at the offsets it gives them.
 
-    ``members`` names each non-padding item of the format in order (``None``
-    for one not checked); ``base`` is where the format starts inside ctype.
+    ``members`` names each non-padding item of the format, in order.
     """
     items = [(int(count or 1), code) for count, code in re.findall(r"(\d*)([a-zA-Z?])", layout.format)]
-    offset, names = base, iter(members)
+    offset, names = 0, iter(members)
     for count, code in items:
         if code == "x":
             offset += count
             continue
         repeat, size = (1, count) if code == "s" else (count, struct.calcsize("<" + code))
         for _ in range(repeat):
-            name = next(names)
-            if name is not None:
-                _abi_member(ctype, name, f"{size}s", offset, private)
+            _abi_member(ctype, next(names), f"{size}s", offset, private)
             offset += size
     if next(names, None) is not None:
         raise AssertionError(f"{ctype}: more member names than items in {layout.format!r}")
@@ -118,9 +114,9 @@ _DARWIN_TCP_STATES = (
     ("FIN_WAIT1", "FIN_WAIT_1"), ("CLOSING", "CLOSING"), ("LAST_ACK", "LAST_ACK"),
     ("FIN_WAIT2", "FIN_WAIT_2"), ("TIME_WAIT", "TIME_WAIT"),
 )
-for _number, (_name, _c_name) in enumerate(_DARWIN_TCP_STATES):
-    # proc_info.h spells one name with two underscores (TSI_S__CLOSE_WAIT).
-    _abi_constants(**{f"TCPS_{_c_name.lstrip('_')}": _number, f"TSI_S_{_c_name}": _number})
+# proc_info.h spells one name with two underscores (TSI_S__CLOSE_WAIT).
+_abi_constants(**{f"TCPS_{c_name.lstrip('_')}": number for number, (_, c_name) in enumerate(_DARWIN_TCP_STATES)})
+_abi_constants(**{f"TSI_S_{c_name}": number for number, (_, c_name) in enumerate(_DARWIN_TCP_STATES)})
 
 
 def darwin_tcp_state_name(number: int) -> str:

@@ -97,14 +97,14 @@ def _audit_module():
 def test_audit_covers_every_number_of_the_c_headers():
     # A new SD_* number in includes/darwin.h without an Apple name stops the audit.
     audit = _audit_module()
-    names = {check.only_if for check in audit.header_constants()}
+    names = {check.expected for check in audit.header_checks()}
     assert {"SD_TCPI_SND_SBBYTES_OFFSET", "SD_TCPI_TXUNACKED_OFFSET", "SD_TCP_INFO_OPT",
             "SD_SOCKET_FDINFO_SIZE", "SD_NET_RT_IFLIST2"} <= names
     source, asserts, skipped = audit.program(None, None, {"TCPS_LISTEN"})
     # Without a private header, everything about struct tcp_info is skipped, not asserted.
     assert "struct tcp_info" not in source.split('#include "darwin.h"')[1]
-    assert asserts + len(skipped) == len(decode.DARWIN_ABI) + len(audit.header_constants())
-    assert "_Static_assert((SD_TCPS_LISTEN) == (TCPS_LISTEN)" in source
+    assert asserts + len(skipped) == len(decode.DARWIN_ABI) + len(audit.header_checks())
+    assert "_Static_assert((TCPS_LISTEN) == (SD_TCPS_LISTEN)" in source
 
 
 SDK = os.environ.get("SOCKDIAG_MACOS_SDK")

@@ -32,8 +32,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from typing import NamedTuple, Optional
 
-from sockdiag.decode import DARWIN_ABI, AbiCheck
+from sockdiag.decode import DARWIN_ABI
 
 REPOSITORY = pathlib.Path(__file__).resolve().parents[2]
 INCLUDES = REPOSITORY / "sockdiag" / "includes"
@@ -81,11 +82,34 @@ SDK_HEADERS = """\
 """
 
 
+class Check(NamedTuple):
+    """One _Static_assert: C ``expression`` == ``expected`` (a number, or sockdiag's C name)."""
+
+    expression: str
+    expected: str
+    private: bool
+    only_if: Optional[str] = None
+
+    @property
+    def assertion(self) -> str:
+        condition = f"({self.expression}) == ({self.expected})"
+        message = f"{self.expression} == {self.expected}"
+        if self.only_if:
+            condition = f"!({self.only_if}) || {condition}"
+            message += f" when {self.only_if}"
+        return f'_Static_assert({condition}, "{message}");'
+
+
 def _is_private(expression: str) -> bool:
-    return "struct tcp_info" in expression or re.fullmatch(r"TCP_INFO", expression) is not None
+    return "struct tcp_info" in expression or expression == "TCP_INFO"
 
 
-def header_constants() -> list[AbiCheck]:
+def decoder_checks() -> list[Check]:
+    """What the Python decoders assume (sockdiag.decode.DARWIN_ABI)."""
+    return [Check(abi.expression, str(abi.value), abi.private, abi.only_if) for abi in DARWIN_ABI]
+
+
+def header_checks() -> list[Check]:
     """One check per SD_* number the C code defines for macOS; SystemExit if one is unmapped."""
     darwin_h = (INCLUDES / "darwin.h").read_text()
     compat_h = (INCLUDES / "compat.h").read_text()
@@ -96,22 +120,8 @@ def header_constants() -> list[AbiCheck]:
     unmapped = sorted(set(names) - HEADER_NAMES.keys())
     if unmapped:
         raise SystemExit(f"audit: no Apple name for {', '.join(unmapped)} (add it to HEADER_NAMES)")
-    # The value is the C name itself: the header is compiled in.
-    return [AbiCheck(apple, 0, _is_private(apple), only_if=name)
-            for name in names for apple in HEADER_NAMES[name]]
-
-
-def _assertion(check: AbiCheck, from_header: bool) -> str:
-    if from_header:  # only_if carries the SD_* name
-        condition = f"({check.only_if}) == ({check.expression})"
-        message = f"{check.only_if} == {check.expression}"
-    else:
-        condition = f"({check.expression}) == {check.value}"
-        message = f"{check.expression} == {check.value}"
-        if check.only_if:
-            condition = f"!({check.only_if}) || {condition}"
-            message += f" when {check.only_if}"
-    return f'_Static_assert({condition}, "{message}");'
+    # sockdiag's header is compiled in: the expected value is its own name.
+    return [Check(apple, name, _is_private(apple)) for name in names for apple in HEADER_NAMES[name]]
 
 
 def _members(expression: str) -> list[str]:
@@ -128,8 +138,7 @@ def program(private_text: str | None, private_include: str | None,
     they do) is skipped and listed: older SDKs lack some (PROX_FDTYPE_CHANNEL).
     """
     lines, skipped = [], []
-    checks = [(check, False) for check in DARWIN_ABI] + [(check, True) for check in header_constants()]
-    for check, from_header in checks:
+    for check in decoder_checks() + header_checks():
         if re.fullmatch(r"[A-Z_][A-Z0-9_]*", check.expression) and check.expression not in names:
             skipped.append(check.expression)
             continue
@@ -141,7 +150,7 @@ def program(private_text: str | None, private_include: str | None,
             if missing:
                 skipped.append(check.expression)
                 continue
-        lines.append(_assertion(check, from_header))
+        lines.append(check.assertion)
     return _headers(private_include) + "\n".join(lines) + "\n", len(lines), skipped
 
 
@@ -221,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     failures = 0
     print(f"SDK {_sdk_name(args.sdk)} ({args.sdk}); "
           f"{len(DARWIN_ABI)} checks from sockdiag.decode.DARWIN_ABI, "
-          f"{len(header_constants())} from includes/darwin.h and compat.h")
+          f"{len(header_checks())} from includes/darwin.h and compat.h")
     for header in [None, *args.private_header]:
         with tempfile.TemporaryDirectory() as tmp:
             include_dir = pathlib.Path(tmp)
@@ -242,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                 errors = compile_checks(args.clang, args.sdk, target, source, include_dir)
                 failures += bool(errors)
                 print(f"  {'FAIL' if errors else 'ok':4} {target:22} {what}: {asserts} asserts "
-                      f"{str(len(errors)) + ' errors' if errors else 'hold'}, {len(skipped)} skipped")
+                      f"{str(len(errors)) + ' failed' if errors else 'hold'}, {len(skipped)} skipped")
                 for line in errors:
                     print(f"       {line}")
             names = sorted({name for expression in skipped for name in _names(expression)})
