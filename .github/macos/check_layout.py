@@ -28,6 +28,12 @@ from sockdiag import decode
 SO_NWRITE = 0x1024
 TCP_CONNECTION_INFO = 0x106
 TCP_INFO = 0x200
+OFFSETS = {check.expression: check.value for check in decode.DARWIN_ABI}
+
+
+def _member(name: str) -> str:
+    """"tcpi_txbytes (offset 76)": a private tcp_info member where the decoder reads it."""
+    return f"{name} (offset {OFFSETS[f'offsetof(struct tcp_info, {name})']})"
 
 
 def _private(sock: socket.socket):
@@ -58,23 +64,23 @@ def main() -> int:
         server, _ = listener.accept()
     with client, server:
         client.setblocking(False)
-        results = [_settled("state (offset 0)", lambda: (_private(client).state, _public(client).state))]
+        results = [_settled(_member("tcpi_state"), lambda: (_private(client).state, _public(client).state))]
         written = 0
         try:
             while written < 64 << 20:
                 written += client.send(b"x" * 65536)
                 # Busy: compare while bytes still move, before the window closes.
                 if written == 65536:
-                    results.append(_settled("tcpi_txbytes (offset 76), busy socket", lambda: (
+                    results.append(_settled(f"{_member('tcpi_txbytes')}, busy socket", lambda: (
                         _private(client).bytes_sent, _public(client).bytes_sent)))
         except BlockingIOError:
             pass
         print(f"wrote {written} bytes to a peer that does not read")
-        results.append(_settled("tcpi_snd_sbbytes (offset 64) against SO_NWRITE, idle socket", lambda: (
+        results.append(_settled(f"{_member('tcpi_snd_sbbytes')} against SO_NWRITE, idle socket", lambda: (
             _private(client).send_buffer_bytes, client.getsockopt(socket.SOL_SOCKET, SO_NWRITE))))
         results.append(_settled("send_buffer's unacked + unsent against SO_NWRITE", lambda: (
             sockdiag.send_buffer(client).inflight, client.getsockopt(socket.SOL_SOCKET, SO_NWRITE))))
-        results.append(_settled("tcpi_txbytes (offset 76), idle socket", lambda: (
+        results.append(_settled(f"{_member('tcpi_txbytes')}, idle socket", lambda: (
             _private(client).bytes_sent, _public(client).bytes_sent)))
     print(f"{sum(results)} of {len(results)} agree")
     return 0 if all(results) else 1
