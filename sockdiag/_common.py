@@ -310,6 +310,9 @@ class InterfaceCounters(Record):
     """Counters of one network interface since it came up (64-bit, exact).
 
     ``None`` where a platform has no such counter, never a fake 0.
+    ``counters_note``: ``None``, or one line saying why counters the kernel
+    gave are ``None`` here (macOS: a byte counter it leaves at 0 while it
+    counts packets).
     """
 
     name: str
@@ -324,6 +327,7 @@ class InterfaceCounters(Record):
     tx_errors: Optional[int]
     rx_drops: Optional[int]
     tx_drops: Optional[int]
+    counters_note: Optional[str] = None
 
 
 # --- macOS: user-space networking --------------------------------------------

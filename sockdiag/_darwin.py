@@ -201,7 +201,8 @@ def interfaces() -> dict[str, InterfaceCounters]:
     """Counters per interface: one NET_RT_IFLIST2 walk, bytes from IFMIB."""
     listed = decode.iflist2_darwin(_fast.darwin_iflist2())
     exact = [decode.ifmibdata_darwin(buf, index) for index, buf in _fast.darwin_ifmibdata_all()]
-    return with_exact_bytes(listed, [counters for counters in exact if counters is not None])
+    merged = with_exact_bytes(listed, [counters for counters in exact if counters is not None])
+    return {name: without_uncounted_bytes(counters) for name, counters in merged.items()}
 
 
 def with_exact_bytes(
@@ -238,3 +239,28 @@ def process_name(pid: int) -> str:
     if not name:
         raise NoSuchProcess(pid)
     return name
+
+
+def without_uncounted_bytes(counters: InterfaceCounters) -> InterfaceCounters:
+    """counters with a byte count the kernel does not keep set to None, and a note why.
+
+    On some Skywalk-backed interfaces macOS counts packets but leaves a byte
+    counter at 0 (reported for received bytes on Wi-Fi, macOS 26).  A byte
+    count of 0 beside a packet count above 0 cannot be true, so it becomes
+    ``None`` (a rate of None, not 0 B/s) and ``counters_note`` says so.
+    """
+    uncounted = [
+        direction
+        for direction, nbytes, packets in (("rx", counters.rx_bytes, counters.rx_packets),
+                                           ("tx", counters.tx_bytes, counters.tx_packets))
+        if nbytes == 0 and packets
+    ]
+    if not uncounted:
+        return counters
+    return dataclasses.replace(
+        counters,
+        **{f"{direction}_bytes": None for direction in uncounted},
+        counters_note=(
+            f"the kernel counts {' and '.join(uncounted)} packets here but not their bytes "
+            "(a Skywalk-backed interface): those byte counts are unknown"),
+    )

@@ -197,20 +197,20 @@ def send_buffer(sock_or_fd):
     sock_or_fd is a socket object or a file descriptor you own.  TCP:
     unacked (sent, not yet acknowledged), unsent (queued in the kernel), free
     (room before a writer blocks, never negative) and size.  Linux: SIOCOUTQ,
-    SIOCOUTQNSD and SO_MEMINFO; macOS: SO_SNDBUF, SO_NWRITE and the private
-    TCP_INFO's tcpi_txunacked.  UDP and UNIX stream sockets give what the
+    SIOCOUTQNSD and SO_MEMINFO; macOS: SO_SNDBUF and one private TCP_INFO
+    (tcpi_snd_sbbytes, tcpi_txunacked).  UDP and UNIX stream sockets give what the
     kernel can tell and None for the rest (macOS refuses UNIX stream sockets:
     their bytes wait in the peer's receive buffer, out of the sender's view).
 
-    Raises UnsuitableSocket for a closed fd, a non-socket or a listening socket.
+    Raises UnsuitableSocket for a closed fd, a non-socket, a listening socket
+    or (macOS) a connection the kernel has already torn down.
     """
     cdef int fd = _fileno(sock_or_fd)
-    cdef int queued = 0, unsent = 0, sndbuf = 0, nwrite = 0
+    cdef int queued = 0, unsent = 0, sndbuf = 0
     cdef uint32_t mem[16]
     cdef socklen_t length = sizeof(mem)
     cdef unsigned char info[512]
     cdef socklen_t info_length = sizeof(info)
-    cdef uint64_t txunacked
     if SD_LINUX:
         if (ioctl(fd, SIOCOUTQNSD, &unsent) == 0
                 and ioctl(fd, SIOCOUTQ, &queued) == 0
@@ -223,18 +223,19 @@ def send_buffer(sock_or_fd):
                 unsent,
                 <long>mem[SD_MEMINFO_SNDBUF] - <long>mem[SD_MEMINFO_WMEM_QUEUED])
         return _send_buffer_other(fd, errno)
-    # macOS: sb_cc (SO_NWRITE) holds unacked + unsent; tcpi_txunacked splits it.
-    if (_getsockopt_int(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf) != 0
-            or _getsockopt_int(fd, SOL_SOCKET, SD_SO_NWRITE, &nwrite) != 0):
+    # macOS: the private tcp_info holds both the send buffer's count
+    # (tcpi_snd_sbbytes = sb_cc = SO_NWRITE) and tcpi_txunacked: one moment.
+    if _getsockopt_int(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf) != 0:
         raise _unsuitable(fd, errno, "getsockopt(SO_SNDBUF)")
-    # A listening socket has a tcp_info too (state TCPS_LISTEN = 1): refused there.
-    if (getsockopt(fd, IPPROTO_TCP, SD_TCP_INFO_OPT, info, &info_length) != 0
-            or info_length < 100 or info[0] == 1):
-        return _send_buffer_other(fd, errno)
-    memcpy(&txunacked, info + 92, 8)  # offset of tcpi_txunacked, macos-abi.md section 3
-    if txunacked > <uint64_t>nwrite:
-        txunacked = nwrite
-    return _tcp_send_buffer(sndbuf, txunacked, nwrite - <long>txunacked, sndbuf - nwrite)
+    if getsockopt(fd, IPPROTO_TCP, SD_TCP_INFO_OPT, info, &info_length) != 0:
+        err = errno
+        gone = darwin_connection_gone(fd, err)
+        if gone is not None:
+            raise gone
+        return _send_buffer_other(fd, err)
+    record = _darwin_split(info, info_length, sndbuf)
+    # None for a listening socket (it has a tcp_info too) or a short struct.
+    return record if record is not None else _send_buffer_other(fd, 0)
 
 
 cdef object _send_buffer_other(int fd, int err):

@@ -3,7 +3,7 @@
 # which become NotSupported.
 
 from libc.errno cimport (
-    errno, EACCES, EBADF, ENOENT, ENOMEM, ENOSYS, ENOTSOCK, EOPNOTSUPP, EPERM, ESRCH,
+    errno, EACCES, EBADF, ECONNRESET, ENOENT, ENOMEM, ENOSYS, ENOTSOCK, EOPNOTSUPP, EPERM, ESRCH,
 )
 
 from .includes.darwin cimport *
@@ -15,6 +15,11 @@ from ._common import AccessDenied, NoSuchProcess, SockdiagError
 cdef int _SYSCTL_ATTEMPTS = 8
 cdef int _FDLIST_MAX_BYTES = 24 << 20
 
+# Where the split reads the private tcp_info (includes/darwin.h); sockdiag.decode
+# reads the same offsets from here.
+DARWIN_TCPI_SND_SBBYTES_OFFSET = SD_TCPI_SND_SBBYTES_OFFSET
+DARWIN_TCPI_TXUNACKED_OFFSET = SD_TCPI_TXUNACKED_OFFSET
+
 
 cdef object _darwin_error(int err, str what, object pid=None):
     """The sockdiag exception for a macOS call that failed with errno err."""
@@ -25,6 +30,45 @@ cdef object _darwin_error(int err, str what, object pid=None):
     if pid is not None and (err == EPERM or err == EACCES):
         return AccessDenied(pid)
     return SockdiagError(f"{what} failed: {os.strerror(err)}")
+
+
+cpdef object darwin_connection_gone(int fd, int err):
+    """UnsuitableSocket when a TCP getsockopt's errno err says the connection is gone, else None.
+
+    tcp_ctloutput answers ECONNRESET once the connection's control block is
+    freed (reset by the peer, or closed and done), for every TCP option.
+    """
+    if err == ECONNRESET:
+        return UnsuitableSocket(
+            f"fd {fd}: the TCP connection is gone (reset or closed); "
+            "the kernel no longer keeps its TCP state")
+    return None
+
+
+cdef object _darwin_split(const unsigned char *info, Py_ssize_t length, long sndbuf):
+    """SendBuffer from one private tcp_info; None if too short or a listening socket's."""
+    cdef uint32_t queued
+    cdef uint64_t unacked
+    if length < SD_TCPI_TXUNACKED_OFFSET + 8 or info[SD_TCPI_STATE_OFFSET] == SD_TCPS_LISTEN:
+        return None
+    memcpy(&queued, info + SD_TCPI_SND_SBBYTES_OFFSET, 4)
+    memcpy(&unacked, info + SD_TCPI_TXUNACKED_OFFSET, 8)
+    # SYN and FIN take sequence space but no buffer bytes.
+    if unacked > queued:
+        unacked = queued
+    return _tcp_send_buffer(sndbuf, <long>unacked, <long>(queued - unacked), sndbuf - <long>queued)
+
+
+def decode_send_buffer_darwin(const unsigned char[::1] tcp_info not None, long sndbuf):
+    """The macOS send-buffer split of one private tcp_info, as send_buffer makes it there."""
+    record = None
+    if tcp_info.shape[0] > 0:
+        record = _darwin_split(&tcp_info[0], tcp_info.shape[0], sndbuf)
+    if record is None:
+        raise ValueError(
+            f"tcp_info of {tcp_info.shape[0]} bytes: no split (shorter than "
+            f"{SD_TCPI_TXUNACKED_OFFSET + 8} bytes, or a listening socket's)")
+    return record
 
 
 cdef bytes _sysctl_bytes(int *mib, unsigned int n, str what):
@@ -133,8 +177,12 @@ def darwin_tcp_info_bytes(sock_or_fd):
         err = errno
         if err == EBADF or err == ENOTSOCK:
             raise _unsuitable(fd, err, "")
-        raise UnsuitableSocket(f"fd {fd} is a {_describe_socket(fd)}, not a TCP socket")
+        raise (darwin_connection_gone(fd, err)
+               or UnsuitableSocket(f"fd {fd} is a {_describe_socket(fd)}, not a TCP socket"))
     public_bytes = bytes(public_info[:public_length])
     if getsockopt(fd, IPPROTO_TCP, SD_TCP_INFO_OPT, private_info, &private_length) != 0:
+        gone = darwin_connection_gone(fd, errno)
+        if gone is not None:
+            raise gone
         return None, public_bytes
     return bytes(private_info[:private_length]), public_bytes
