@@ -17,14 +17,15 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
+import os
 import threading
 import time
 from collections import Counter
 from operator import attrgetter, itemgetter
-from typing import Iterable, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Optional, Sequence
 
 try:
-    from prometheus_client import ProcessCollector, generate_latest, start_http_server
+    from prometheus_client import ProcessCollector, generate_latest
     from prometheus_client.core import (
         CounterMetricFamily,
         GaugeHistogramMetricFamily,
@@ -48,6 +49,9 @@ from ._common import (
     SocketInfo,
 )
 from .fields import INTERFACE_FIELDS, SOCKET_FIELDS
+
+if TYPE_CHECKING:
+    from .web import WebConfig
 
 
 DEFAULT_MAX_SERIES = 1000
@@ -365,15 +369,22 @@ def exposition(collector: Collector) -> bytes:
     return generate_latest(registry(collector))
 
 
-def serve(collector: Collector, host: str, port: int):
+def serve(collector: Collector, host: str, port: int, web: Optional["WebConfig"] = None):
     """Serve /metrics on host:port from a background thread; (server, thread).
 
-    Port 0 takes any free port (see ``server.server_port``).  SockdiagError
-    when the address cannot be resolved or is in use.
+    web: TLS, basic-auth users and headers from a web-config file
+    (``sockdiag.web.load_web_config``).  Port 0 takes any free port (see
+    ``server.server_port``).  SockdiagError when the address cannot be
+    resolved or is in use.
     """
+    from .web import MetricsServer, raise_fd_limit
+
+    raise_fd_limit()
+    reg = registry(collector)
     try:
-        return start_http_server(port, addr=host, registry=registry(collector))
+        server = MetricsServer(lambda: generate_latest(reg), host, port, web)
     except OSError as err:
-        reason = err.strerror or str(err)
+        reason = os.strerror(err.errno) if err.errno else str(err)
         shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         raise SockdiagError(f"cannot listen on {shown}: {reason}") from err
+    return server, server.thread

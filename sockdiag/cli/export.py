@@ -14,8 +14,9 @@ from . import options
 @options.process_names
 @options.per_socket
 @options.max_series
+@options.web_config
 @options.once
-def export(listen, pids, process_names, per_socket, max_series, once):
+def export(listen, pids, process_names, per_socket, max_series, web_config, once):
     """Serve Prometheus metrics on /metrics, read fresh at each scrape.
 
     Interface counters always; per watched process the sockets by state, the
@@ -31,8 +32,16 @@ def export(listen, pids, process_names, per_socket, max_series, once):
     if once:
         click.echo(exporter.exposition(collector).decode(), nl=False)
         return
-    server, thread = exporter.serve(collector, host, port)
+    from ..web import is_loopback, load_web_config
+
+    web = load_web_config(web_config) if web_config else None
+    if web is None and not is_loopback(host):
+        click.echo(f"sockdiag: warning: serving {listen} beyond loopback without --web-config: "
+                   "process names (and with --per-socket every peer address) go out without "
+                   "TLS or authentication", err=True)
+    server, thread = exporter.serve(collector, host, port, web)
     host, port = server.server_address[:2]
     shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    click.echo(f"sockdiag: serving http://{shown}/metrics", err=True)
+    scheme = "https" if web is not None and web.tls is not None else "http"
+    click.echo(f"sockdiag: serving {scheme}://{shown}/metrics", err=True)
     thread.join()

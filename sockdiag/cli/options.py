@@ -145,3 +145,8 @@ max_series = click.option(
     "--max-series", type=click.IntRange(min=0), default=1000, show_default=True,
     help="At most this many per-socket series per scrape (sockets holding the most bytes first).",
 )
+web_config = click.option(
+    "--web-config", type=click.Path(dir_okay=False), metavar="FILE",
+    help="TLS and basic auth, in the web-config format of the Prometheus exporter toolkit "
+         "(node_exporter's --web.config.file): tls_server_config, basic_auth_users.",
+)
