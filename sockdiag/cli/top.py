@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import shutil
 import sys
 import time
@@ -64,6 +65,10 @@ def sample_json(sample, rows) -> str:
     return json.dumps(record)
 
 
+def _interrupt(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @click.command()
 @options.interval
 @options.count
@@ -71,7 +76,10 @@ def sample_json(sample, rows) -> str:
 @options.json_output
 @click.option("--sort", "sort_key", type=click.Choice(accounting.SORT_KEYS), default="total",
               show_default=True, help="Rank processes by this (total = sent + received).")
-def top(interval, count, once, as_json, sort_key):
+@click.option("--trace-connects/--no-trace-connects", default=None,
+              help="Name the process of client connections shorter than a sample with the "
+                   "kernel's connect tracepoint (default: when root).")
+def top(interval, count, once, as_json, sort_key, trace_connects):
     """Processes ranked by TCP throughput, live (Linux).
 
     Bytes sent, received, acked and retransmitted per process, from the
@@ -83,7 +91,9 @@ def top(interval, count, once, as_json, sort_key):
     if once:
         count = 1
     live = not as_json and sys.stdout.isatty() and count != 1
-    with accounting.TrafficAccountant() as accountant:
+    # SIGTERM ends the view as Ctrl-C does, so that the connect tracer is removed.
+    signal.signal(signal.SIGTERM, _interrupt)
+    with accounting.TrafficAccountant(trace_connects=trace_connects) as accountant:
         started = time.monotonic()
         done = 0
         try:
