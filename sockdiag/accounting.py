@@ -72,16 +72,14 @@ def _packed_address(family: str, address: str) -> bytes:
     return socket.inet_pton(socket.AF_INET, address) + bytes(12)
 
 
-def _v4_of(family: str, address: str) -> Optional[int]:
-    """An IPv4 address as the connect tracer keys it (None for IPv6)."""
-    if family == "IPv6":
-        return None
-    return int.from_bytes(socket.inet_aton(address), "little")
+def _packed(family: str, address: str) -> bytes:
+    """An address as the connect tracer keeps it (4 bytes for IPv4, 16 for IPv6)."""
+    return socket.inet_pton(socket.AF_INET6 if family == "IPv6" else socket.AF_INET, address)
 
 
-def _v4_key(address: bytes) -> Optional[int]:
-    """The same from a dump's 16 raw address bytes (None unless IPv4-shaped)."""
-    return int.from_bytes(address[:4], "little") if address[4:] == bytes(12) else None
+def _dumped_address(address: bytes) -> bytes:
+    """The same from a dump's 16 raw bytes (an IPv4 address is 4 bytes and zeros)."""
+    return address[:4] if address[4:] == bytes(12) else address
 
 
 _WILDCARD = bytes(16)
@@ -263,7 +261,7 @@ class TrafficAccountant:
                 if pid is None:
                     pid = self._listener_owner(listeners, port, address)
                     if pid is None and tracer is not None:
-                        pid = tracer.owner(None, port, _v4_key(address))
+                        pid = tracer.owner(None, port, _dumped_address(address))
             if pid is not None:
                 owner_of[cookie] = pid
             elif restricted:
@@ -308,8 +306,8 @@ class TrafficAccountant:
                 family = socket.AF_INET6 if event.family == "IPv6" else socket.AF_INET
                 if pid is None:
                     pid = self._tracer.owner(
-                        family, event.local_port, _v4_of(event.family, event.local_address),
-                        event.remote_port, _v4_of(event.family, event.remote_address))
+                        family, event.local_port, _packed(event.family, event.local_address),
+                        event.remote_port, _packed(event.family, event.remote_address))
                 self._tracer.forget(family, event.local_port, event.remote_port)
             if pid is None and restricted:
                 continue  # most likely another process's connection

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import struct
 import shutil
 import signal
 import subprocess
@@ -17,6 +19,8 @@ import textwrap
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sockdiag import tracing
 
@@ -188,13 +192,69 @@ def test_without_root_the_note_says_what_cannot_be_attributed():
     assert "needs root" in out
 
 
-def test_events_are_parsed_from_the_fields_output():
-    line = (b"         python3-28626   (  28570) [001] .....  1059.886742: inet_sock_set_state: "
-            b"skaddr=0xffff88810f23d340 (-131387090545856) oldstate=0x%x (%d) newstate=0x%x (%d) "
-            b"sport=0x9388 (%d) dport=0xa3a9 (41897) family=0x2 (2) protocol=0x6 (6) "
-            b"saddr=0x100007f (16777343) daddr=0x100007f (16777343) saddr_v6=<INVALID-SIZE> "
-            b"daddr_v6=<INVALID-SIZE>\n")
-    text = line % (7, 7, 2, 2, 0) + line % (2, 2, 1, 1, 37768)
-    matches = [m.groups() for m in tracing._LINE.finditer(text)]
-    assert [m[0] for m in matches] == [b"28570", b"28570"]
-    assert matches[1][4] == b"37768"
+FORMAT = """name: inet_sock_set_state
+ID: 2287
+format:
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
+\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+
+\tfield:const void * skaddr;\toffset:8;\tsize:8;\tsigned:0;
+\tfield:int oldstate;\toffset:16;\tsize:4;\tsigned:1;
+\tfield:int newstate;\toffset:20;\tsize:4;\tsigned:1;
+\tfield:__u16 sport;\toffset:24;\tsize:2;\tsigned:0;
+\tfield:__u16 dport;\toffset:26;\tsize:2;\tsigned:0;
+\tfield:__u16 family;\toffset:28;\tsize:2;\tsigned:0;
+\tfield:__u16 protocol;\toffset:30;\tsize:2;\tsigned:0;
+\tfield:__u8 saddr[4];\toffset:32;\tsize:4;\tsigned:0;
+\tfield:__u8 daddr[4];\toffset:36;\tsize:4;\tsigned:0;
+\tfield:__u8 saddr_v6[16];\toffset:40;\tsize:16;\tsigned:0;
+\tfield:__u8 daddr_v6[16];\toffset:56;\tsize:16;\tsigned:0;
+"""
+RECORD = tracing.event_struct(FORMAT)
+
+
+def record(tid, skaddr, old, new, sport, dport=80, event_id=2287) -> bytes:
+    """One event record as the kernel writes it (72 bytes, 6.18's layout)."""
+    head = struct.pack("<HBBiQiiHHHH", event_id, 0, 0, tid, skaddr, old, new, sport, dport, 2, 6)
+    return head + socket.inet_aton("127.0.0.1") * 2 + bytes(32)
+
+
+def page(*records: bytes, extend: int = 0) -> bytes:
+    body = b""
+    if extend:
+        body += struct.pack("<II", 30 | ((extend & ((1 << 27) - 1)) << 5), extend >> 27)
+    for i, data in enumerate(records):
+        if i % 2:  # type_len 0: the length in the next word, which it counts
+            body += struct.pack("<II", 0 | (10 << 5), len(data) + 4) + data
+        else:
+            body += struct.pack("<I", (len(data) // 4) | (10 << 5)) + data
+    return struct.pack("<Qq", 1000, len(body)) + body + bytes(64)
+
+
+def test_ring_buffer_pages_are_decoded():
+    events = tracing.page_events(
+        page(record(41, 0xAB, 7, 2, 0), record(41, 0xAB, 2, 1, 50000),
+             record(41, 0xAC, 7, 2, 0, event_id=9), extend=1 << 30), RECORD, 2287)
+    assert [e[1:7] for e in events] == [(41, 0xAB, 7, 2, 0, 80), (41, 0xAB, 2, 1, 50000, 80)]
+    assert events[0][0] == 1000 + (1 << 30) + 10 and events[1][0] == events[0][0] + 10
+    assert events[0][8] == int.from_bytes(socket.inet_aton("127.0.0.1"), "little")
+
+
+@given(st.binary(max_size=600), st.integers(0, 1 << 63))
+def test_hostile_pages_never_raise(garbage, commit):
+    data = struct.pack("<Qq", 0, commit % (1 << 62)) + garbage
+    for cut in (len(data), len(data) // 2, 7, 0):
+        tracing.page_events(data[:cut], RECORD, 2287)
+
+
+def test_a_truncated_page_yields_the_whole_events_only():
+    whole = page(record(1, 2, 7, 2, 0), record(1, 2, 2, 1, 4000))
+    assert len(tracing.page_events(whole, RECORD, 2287)) == 2
+    assert len(tracing.page_events(whole[:16 + 4 + 72 + 40], RECORD, 2287)) == 1
+
+
+def test_a_format_without_the_fields_is_refused():
+    with pytest.raises(ValueError, match="skaddr"):
+        tracing.event_struct(FORMAT.replace("skaddr", "sk"))
