@@ -588,6 +588,11 @@ class TrafficSample(Record):
     dropped notifications because they arrived faster than they were read.
     ``unreadable_processes``: processes whose fds could not be read (other
     users' without root): their traffic is in the unattributed row.
+    ``connects_traced``: the connect tracepoint names the process of client
+    connections that live shorter than a sample (root); otherwise
+    ``connects_untraced_reason`` says why not.  ``trace_overruns``: connect
+    events the kernel dropped during the interval.  ``running_as_root``:
+    the sample was taken as root (what an unreadable process means).
     """
 
     time: float  # seconds since the epoch
@@ -597,6 +602,10 @@ class TrafficSample(Record):
     missed_sockets: int
     notification_overflows: int
     unreadable_processes: int
+    connects_traced: bool
+    connects_untraced_reason: Optional[str]
+    trace_overruns: int
+    running_as_root: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,6 +112,10 @@ duration = click.option(
 top_sort = click.option(
     "--sort", "sort_key", type=click.Choice(TRAFFIC_SORT_KEYS), default="total", show_default=True,
     help="Rank processes by this (total = sent + received).")
+trace_connects = click.option(
+    "--trace-connects/--no-trace-connects", default=None,
+    help="Name the process of client connections shorter than a sample with the kernel's "
+         "connect tracepoint (default: when root).")
 
 # --- ifstat ---------------------------------------------------------------------------
 

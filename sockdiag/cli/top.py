@@ -13,7 +13,8 @@ from . import options
 @options.once
 @options.json_output
 @options.top_sort
-def top(interval, count, once, as_json, sort_key):
+@options.trace_connects
+def top(interval, count, once, as_json, sort_key, trace_connects):
     """Processes ranked by TCP throughput, live (Linux).
 
     Bytes sent, received, acked and retransmitted per process, from the
@@ -24,4 +25,5 @@ def top(interval, count, once, as_json, sort_key):
     """
     from ..views import top as view
 
-    view.run(interval, 1 if once else count, sort_key, as_json=as_json)
+    view.run(interval, 1 if once else count, sort_key, as_json=as_json,
+             trace_connects=trace_connects)

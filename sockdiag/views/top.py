@@ -52,11 +52,11 @@ def sample_json(sample, rows) -> str:
 
 
 def run(interval: float, count: Optional[int], sort_key: str = "total", *, as_json: bool = False,
-        out: Optional[TextIO] = None) -> None:
+        out: Optional[TextIO] = None, trace_connects: Optional[bool] = None) -> None:
     """Show per-process traffic every interval seconds, count times (None:
     until Ctrl-C or SIGTERM); the first table one interval after the start
-    (the baseline)."""
-    with accounting.TrafficAccountant() as accountant, \
+    (the baseline).  trace_connects: see TrafficAccountant."""
+    with accounting.TrafficAccountant(trace_connects=trace_connects) as accountant, \
             Screen(out or sys.stdout, as_json=as_json, one_screen=count == 1,
                    blank_after_last=count != 1) as screen:
 
