@@ -9,13 +9,8 @@ Run: pytest bench/bench_darwin.py
 
 from __future__ import annotations
 
-import pathlib
-import sys
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests"))
-
-import darwin_buffers as mk  # noqa: E402
-from sockdiag import _darwin, decode  # noqa: E402
+from testsupport import darwin_buffers as mk
+from sockdiag import _darwin, decode
 
 INTERFACES = 40
 SOCKETS = 1000

@@ -21,6 +21,8 @@ from sockdiag import export  # noqa: E402
 
 from bench_process_sockets import CONNECTIONS, holder  # noqa: E402
 
+from testsupport.benchmarks import per_call
+
 
 @pytest.fixture(scope="module")
 def busy_pid():
@@ -29,25 +31,20 @@ def busy_pid():
         yield pid
 
 
-def per_call(benchmark, function, *args) -> float:
-    benchmark.pedantic(function, args, rounds=15, warmup_rounds=2)
-    return benchmark.stats.stats.median
-
-
 GROUP = f"export, one process with {2 * CONNECTIONS} sockets"
 
 
 @pytest.mark.benchmark(group="export")
 def test_process_sockets(benchmark, busy_pid, ratios):
     assert len(sockdiag.process_sockets(busy_pid)) >= 2 * CONNECTIONS
-    ratios.add(GROUP, "sockdiag.process_sockets(pid)", per_call(benchmark, sockdiag.process_sockets, busy_pid))
+    ratios.add(GROUP, "sockdiag.process_sockets(pid)", per_call(benchmark, sockdiag.process_sockets, busy_pid, rounds=15))
 
 
 @pytest.mark.benchmark(group="export")
 def test_aggregation_alone(benchmark, busy_pid, ratios):
     read = [(str(busy_pid), "python3", sockdiag.process_sockets(busy_pid))]
     ratios.add(GROUP, "aggregation alone (process_families)",
-               per_call(benchmark, export.process_families, read))
+               per_call(benchmark, export.process_families, read, rounds=15))
 
 
 @pytest.mark.benchmark(group="export")

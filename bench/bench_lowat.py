@@ -17,15 +17,11 @@ import sockdiag
 from sockdiag import reference
 from sockdiag.lowat import timestamps
 
+from testsupport.benchmarks import per_call
+
 CALLS_PER_ROUND = 2_000
 SO_MEMINFO = 55
 MEMINFO = struct.Struct("@9I")
-
-
-def per_call(benchmark, function, *args) -> float:
-    """Median seconds per call, timing batches so the timer's cost is spread out."""
-    benchmark.pedantic(function, args, iterations=CALLS_PER_ROUND, rounds=20, warmup_rounds=2)
-    return benchmark.stats.stats.median
 
 
 def tick(split, sock):
@@ -38,13 +34,13 @@ def tick(split, sock):
 def test_tick_sockdiag(benchmark, full_connection, ratios):
     assert tick(sockdiag.send_buffer, full_connection)[0] > 0
     ratios.add("lowat 10 ms sample, one flow", "sockdiag.send_buffer + SO_MEMINFO",
-               per_call(benchmark, tick, sockdiag.send_buffer, full_connection))
+               per_call(benchmark, tick, sockdiag.send_buffer, full_connection, iterations=CALLS_PER_ROUND))
 
 
 def test_tick_reference(benchmark, full_connection, ratios):
     assert tick(reference.send_buffer, full_connection)[0] > 0
     ratios.add("lowat 10 ms sample, one flow", "pure-Python reference + SO_MEMINFO",
-               per_call(benchmark, tick, reference.send_buffer, full_connection))
+               per_call(benchmark, tick, reference.send_buffer, full_connection, iterations=CALLS_PER_ROUND))
 
 
 def test_decode_timestamp(benchmark, ratios):
@@ -55,4 +51,4 @@ def test_decode_timestamp(benchmark, ratios):
     ]
     assert timestamps.decode_errqueue(ancdata).event == "ack"
     ratios.add("lowat timestamp", "decode_errqueue (one SCHED/ACK stamp)",
-               per_call(benchmark, timestamps.decode_errqueue, ancdata))
+               per_call(benchmark, timestamps.decode_errqueue, ancdata, iterations=CALLS_PER_ROUND))

@@ -36,6 +36,7 @@ import pytest
 
 import sockdiag
 from sockdiag import _linux, _watch, reference
+from sockdiag.views import watch as watch_view
 
 HERE = Path(__file__).resolve().parent
 BUILD = HERE / "_build"
@@ -217,7 +218,7 @@ class TestLiveRefresh:
 
         def refresh():
             sample = _watch.take_sample(pid, "holder")
-            _watch.render(sample, state["previous"], max_lines=50, max_width=160)
+            watch_view.render(sample, state["previous"], max_lines=50, max_width=160)
             state["previous"] = sample
 
         refreshes = 20

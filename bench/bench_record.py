@@ -19,7 +19,7 @@ import pytest
 
 import sockdiag
 
-from loopback import connected_pair
+from testsupport.loopback import connected_pair
 
 SAMPLES_PER_ROUND = 2_000
 SENDS_PER_ROUND = 1_000

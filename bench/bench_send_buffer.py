@@ -12,13 +12,11 @@ import pytest
 import sockdiag
 from sockdiag import reference
 
+from testsupport.benchmarks import per_call
+
 CALLS_PER_ROUND = 20_000
-
-
-def per_call(benchmark, function, *args) -> float:
-    """Median seconds per call, timing batches so the timer's cost is spread out."""
-    benchmark.pedantic(function, args, iterations=CALLS_PER_ROUND // 10, rounds=30, warmup_rounds=2)
-    return benchmark.stats.stats.median
+# Batches of calls for per_call: the timer's own cost is spread over them.
+BATCH = {"iterations": CALLS_PER_ROUND // 10, "rounds": 30}
 
 
 def raw_per_call(benchmark, loop, fd) -> float:
@@ -42,12 +40,12 @@ def test_send_buffer_raw_c(benchmark, full_connection, raw_sockcalls, ratios):
 
 @pytest.mark.benchmark(group="send_buffer")
 def test_send_buffer_cython(benchmark, full_connection, ratios):
-    ratios.add("send_buffer", "sockdiag.send_buffer (Cython)", per_call(benchmark, sockdiag.send_buffer, full_connection))
+    ratios.add("send_buffer", "sockdiag.send_buffer (Cython)", per_call(benchmark, sockdiag.send_buffer, full_connection, **BATCH))
 
 
 @pytest.mark.benchmark(group="send_buffer")
 def test_send_buffer_reference(benchmark, full_connection, ratios):
-    ratios.add("send_buffer", "pure-Python reference (fcntl/getsockopt)", per_call(benchmark, reference.send_buffer, full_connection))
+    ratios.add("send_buffer", "pure-Python reference (fcntl/getsockopt)", per_call(benchmark, reference.send_buffer, full_connection, **BATCH))
 
 
 @pytest.mark.benchmark(group="tcp_info")
@@ -58,9 +56,9 @@ def test_tcp_info_raw_c(benchmark, full_connection, raw_sockcalls, ratios):
 
 @pytest.mark.benchmark(group="tcp_info")
 def test_tcp_info_cython(benchmark, full_connection, ratios):
-    ratios.add("tcp_info", "sockdiag.tcp_info (Cython, 78 fields)", per_call(benchmark, sockdiag.tcp_info, full_connection))
+    ratios.add("tcp_info", "sockdiag.tcp_info (Cython, 78 fields)", per_call(benchmark, sockdiag.tcp_info, full_connection, **BATCH))
 
 
 @pytest.mark.benchmark(group="tcp_info")
 def test_tcp_info_reference(benchmark, full_connection, ratios):
-    ratios.add("tcp_info", "pure-Python reference (struct)", per_call(benchmark, reference.tcp_info, full_connection))
+    ratios.add("tcp_info", "pure-Python reference (struct)", per_call(benchmark, reference.tcp_info, full_connection, **BATCH))

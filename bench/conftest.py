@@ -1,4 +1,4 @@
-"""Shared bench helpers: loopback connections, the raw C floor, ratio report.
+"""Shared bench fixtures: a full loopback connection, the raw C floor, ratio report.
 
 Each bench records its per-call median with `ratios.add(group, name, seconds)`;
 at the end of the run a table per group prints every entry's time and its
@@ -11,12 +11,9 @@ import ctypes
 import pathlib
 import shutil
 import subprocess
-import sys
 from collections import defaultdict
 
 import pytest
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests"))
 
 BUILD = pathlib.Path(__file__).resolve().parent / "_build"
 
@@ -69,7 +66,7 @@ def pytest_terminal_summary(terminalreporter):
 @pytest.fixture(scope="module")
 def full_connection():
     """A loopback TCP client whose send buffer is full: nobody reads."""
-    from loopback import connected_pair, fill
+    from testsupport.loopback import connected_pair, fill
 
     client, server = connected_pair()
     fill(client)

@@ -7,7 +7,7 @@ _fast holds the syscalls.  Availability notes say where a name exists.
 from __future__ import annotations
 
 import time as _time
-from typing import Iterable, Mapping, Optional
+from typing import Iterable, Optional
 
 from ._common import (
     LINUX,
@@ -32,17 +32,12 @@ from ._common import (
     TrafficSample,
     UnsuitableSocket,
     UserSpaceNetworking,
+    interface_rates,
 )
+from . import _platform
 # record / record_stream / InstrumentedSocket are documented where they are
 # defined (sockdiag/record.py); they are already thin.
 from .record import InstrumentedSocket, Recording, record, record_stream
-
-if LINUX:
-    from . import _linux as _platform
-elif MACOS:
-    from . import _darwin as _platform
-else:  # pragma: no cover
-    raise ImportError("sockdiag supports Linux and macOS")
 
 __version__ = "0.1.0"
 
@@ -164,38 +159,6 @@ def interfaces() -> dict[str, InterfaceCounters]:
     return _platform.interfaces()
 
 
-def interface_rates(
-    before: Mapping[str, InterfaceCounters],
-    after: Mapping[str, InterfaceCounters],
-    elapsed_s: float,
-) -> dict[str, InterfaceRates]:
-    """Per-second rates between two ``interfaces()`` samples taken elapsed_s apart.
-
-    Only interfaces present in both samples have rates.  A rate is ``None``
-    when a counter is missing or went backwards (the interface was
-    re-created), never a fake 0.  ValueError unless elapsed_s > 0.
-    """
-    if not elapsed_s > 0:
-        raise ValueError(f"elapsed_s must be > 0, not {elapsed_s}")
-
-    def rate(old: Optional[int], new: Optional[int]) -> Optional[float]:
-        if old is None or new is None or new < old:
-            return None
-        return (new - old) / elapsed_s
-
-    return {
-        name: InterfaceRates(
-            name=name,
-            rx_bytes_per_s=rate(old.rx_bytes, new.rx_bytes),
-            tx_bytes_per_s=rate(old.tx_bytes, new.tx_bytes),
-            rx_packets_per_s=rate(old.rx_packets, new.rx_packets),
-            tx_packets_per_s=rate(old.tx_packets, new.tx_packets),
-        )
-        for name, new in after.items()
-        if (old := before.get(name)) is not None
-    }
-
-
 def fd_headroom(pid: int) -> FdHeadroom:
     """pid's open file descriptors against its RLIMIT_NOFILE soft limit.
 
@@ -205,8 +168,7 @@ def fd_headroom(pid: int) -> FdHeadroom:
     caller's own process (libproc does not expose others'), else None.
     Raises NoSuchProcess, AccessDenied.
     """
-    open_fds, soft_limit = _platform.fd_headroom(pid)
-    return FdHeadroom(pid, open_fds, soft_limit)
+    return _platform.fd_headroom(pid)
 
 
 if LINUX:

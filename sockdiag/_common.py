@@ -9,10 +9,11 @@ from __future__ import annotations
 import dataclasses
 import errno
 import functools
+import re
 import socket
 import sys
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 LINUX = sys.platform.startswith("linux")
 MACOS = sys.platform == "darwin"
@@ -44,6 +45,51 @@ def tcp_state_name(number: int) -> str:
     if 0 < number < len(TCP_STATES):
         return TCP_STATES[number]  # type: ignore[return-value]
     return f"UNKNOWN({number})"
+
+
+def parse_tcp_state(text: str) -> str:
+    """The record spelling of a TCP state name: "syn-sent" -> "SYN_SENT".
+
+    ValueError for a name that is not a TCP state.
+    """
+    name = text.upper().replace("-", "_")
+    if name not in TCP_STATES[1:]:
+        raise ValueError(f"unknown TCP state {text!r} (known: {', '.join(TCP_STATES[1:])})")
+    return name
+
+
+def queue_delay_s(unsent_bytes: Optional[int],
+                  delivery_rate_bytes_per_s: Optional[float]) -> Optional[float]:
+    """Seconds a byte written now waits before it is sent: unsent / delivery rate.
+
+    0 when nothing waits; ``None`` when unsent is unknown, or bytes wait and
+    the rate is unknown or 0 (the kernel has not measured one yet).
+    """
+    if unsent_bytes == 0:
+        return 0.0
+    if unsent_bytes is None or not delivery_rate_bytes_per_s:
+        return None
+    return unsent_bytes / delivery_rate_bytes_per_s
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """Bytes in a size such as "500", "64K", "1.5GiB" (K, M, G, T are powers of 1024).
+
+    The one size grammar of every option.  Raises ValueError with a one-line
+    reason for anything else.
+    """
+    match = _SIZE.match(text)
+    if match is None:
+        raise ValueError(f"not a size: {text!r} (use e.g. 500, 64K, 10M, 1.5G)")
+    number, unit, _suffix = match.groups()
+    nbytes = float(number) * _SIZE_UNITS[unit.lower()]
+    if nbytes == float("inf"):
+        raise ValueError(f"not a size: {text!r} (too large)")
+    return int(nbytes)
 
 
 # --- exceptions --------------------------------------------------------------
@@ -339,6 +385,9 @@ class InterfaceCounters(Record):
     """Counters of one network interface since it came up (64-bit, exact).
 
     ``None`` where a platform has no such counter, never a fake 0.
+    ``counters_note``: ``None``, or one line saying why counters the kernel
+    gave are ``None`` here (macOS: a byte counter it leaves at 0 while it
+    counts packets).
     """
 
     name: str
@@ -353,6 +402,7 @@ class InterfaceCounters(Record):
     tx_errors: Optional[int]
     rx_drops: Optional[int]
     tx_drops: Optional[int]
+    counters_note: Optional[str] = None
 
 
 # --- macOS: user-space networking --------------------------------------------
@@ -393,7 +443,7 @@ class UserSpaceNetworking(Record):
         )
 
 
-# --- interface counters (issue 4) ---------------------------------------------
+# --- interface counters ----------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,6 +501,40 @@ class InterfaceRates(Record):
     def total_bytes_per_s(self) -> float:
         """rx + tx bytes per second (a missing rate counts as 0), to rank interfaces."""
         return (self.rx_bytes_per_s or 0.0) + (self.tx_bytes_per_s or 0.0)
+
+
+def interface_rates(
+    before: Mapping[str, InterfaceCounters],
+    after: Mapping[str, InterfaceCounters],
+    elapsed_s: float,
+) -> dict[str, InterfaceRates]:
+    """Per-second rates between two ``interfaces()`` samples taken elapsed_s apart.
+
+    Only interfaces present in both samples have rates.  A rate is ``None``
+    when a counter is missing or went backwards (the interface was
+    re-created), never a fake 0.  ValueError unless elapsed_s > 0.
+    """
+    if not elapsed_s > 0:
+        raise ValueError(f"elapsed_s must be > 0, not {elapsed_s}")
+
+    def rate(old: Optional[int], new: Optional[int]) -> Optional[float]:
+        if old is None or new is None or new < old:
+            return None
+        return (new - old) / elapsed_s
+
+    return {
+        name: InterfaceRates(
+            name=name,
+            rx_bytes_per_s=rate(old.rx_bytes, new.rx_bytes),
+            tx_bytes_per_s=rate(old.tx_bytes, new.tx_bytes),
+            rx_packets_per_s=rate(old.rx_packets, new.rx_packets),
+            tx_packets_per_s=rate(old.tx_packets, new.tx_packets),
+        )
+        for name, new in after.items()
+        if (old := before.get(name)) is not None
+    }
+
+
 # --- recording an application's sockets (sockdiag.record) --------------------
 
 
@@ -526,6 +610,10 @@ class TcpDestroyEvent(Record):
     tcp: Optional[TcpInfo]
 
 
+# What per-process traffic can be ranked by (total = sent + received).
+TRAFFIC_SORT_KEYS = ("total", "sent", "received", "acked", "retrans", "connections", "pid", "name")
+
+
 @dataclass(frozen=True, slots=True)
 class ProcessTraffic(Record):
     """TCP bytes of one process over one sampling interval, and since the start.
@@ -575,6 +663,11 @@ class TrafficSample(Record):
     dropped notifications because they arrived faster than they were read.
     ``unreadable_processes``: processes whose fds could not be read (other
     users' without root): their traffic is in the unattributed row.
+    ``connects_traced``: the connect tracepoint names the process of client
+    connections that live shorter than a sample (root); otherwise
+    ``connects_untraced_reason`` says why not.  ``trace_overruns``: connect
+    events the kernel dropped during the interval.  ``running_as_root``:
+    the sample was taken as root (what an unreadable process means).
     """
 
     time: float  # seconds since the epoch
@@ -584,6 +677,10 @@ class TrafficSample(Record):
     missed_sockets: int
     notification_overflows: int
     unreadable_processes: int
+    connects_traced: bool
+    connects_untraced_reason: Optional[str]
+    trace_overruns: int
+    running_as_root: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,12 +14,13 @@ import functools
 import os
 import resource
 import socket
+import subprocess
 from typing import Iterable, Optional
 
 from . import _fast, decode
 from ._common import (
-    TCP_STATES,
     AccessDenied,
+    FdHeadroom,
     InterfaceCounters,
     NoSuchProcess,
     NotSupported,
@@ -29,6 +30,8 @@ from ._common import (
     TcpInfo,
     UnsuitableSocket,
     UserSpaceNetworking,
+    parse_tcp_state,
+    queue_delay_s,
     socket_kind,
     unsuitable_socket,
     wrap_oserror,
@@ -44,6 +47,11 @@ def _exception(err: OSError, function_name: str, subject) -> Exception:
             return UnsuitableSocket(
                 f"fd {fd} is a UNIX stream socket: on macOS its bytes wait in the "
                 "peer's receive buffer, which only the peer can measure (FIONREAD)")
+        if err.errno == errno.ECONNRESET:
+            # tcp_ctloutput's answer once the TCP control block is freed.
+            return UnsuitableSocket(
+                f"fd {fd}: the TCP connection is gone (reset or closed); "
+                "the kernel no longer keeps its TCP state")
         if err.errno == errno.ENOSYS and err.filename2 == "getsockopt(TCP_INFO)":
             return NotSupported(
                 f"fd {fd}: this macOS refused the private TCP_INFO whose "
@@ -113,19 +121,13 @@ def set_notsent_lowat(sock, nbytes: Optional[int]) -> None:
 # --- sockets of a process -------------------------------------------------------
 
 
-_KNOWN_STATES = frozenset(name for name in TCP_STATES if name)
-
-
 def _wanted_states(states: Optional[Iterable[str]]) -> Optional[frozenset[str]]:
     """State names as records spell them ("syn-sent" -> "SYN_SENT"); None: all."""
     if states is None:
         return None
-    wanted = frozenset(state.upper().replace("-", "_") for state in states)
-    unknown = wanted - _KNOWN_STATES
-    if unknown:
-        raise ValueError(
-            f"unknown TCP state {', '.join(sorted(unknown))} (known: {', '.join(TCP_STATES[1:])})")
-    return wanted
+    if isinstance(states, str):
+        states = [states]
+    return frozenset(map(parse_tcp_state, states))
 
 
 def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[SocketInfo]:
@@ -202,23 +204,11 @@ def split_socket_info(info: SocketInfo, buffer: SendBuffer, tcp: TcpInfo) -> Soc
         unsent=buffer.unsent,
         free=buffer.free,
         sndbuf=buffer.size,
-        queue_delay_s=queue_delay_s(buffer.unsent, tcp.snd_bw_bps),
+        # macOS measures the send bandwidth (tcpi_snd_bw) only for some connections.
+        queue_delay_s=queue_delay_s(
+            buffer.unsent, None if tcp.snd_bw_bps is None else tcp.snd_bw_bps / 8),
         tcp=tcp,
     )
-
-
-def queue_delay_s(unsent: Optional[int], send_rate_bps: Optional[int]) -> Optional[float]:
-    """Seconds a byte written now waits before it is sent: unsent / send rate.
-
-    0 when nothing waits.  macOS measures the send bandwidth (``tcpi_snd_bw``)
-    only for some connections; ``None`` when it did not (rate 0) or unsent is
-    unknown.
-    """
-    if unsent == 0:
-        return 0.0
-    if unsent is None or not send_rate_bps:
-        return None
-    return unsent * 8 / send_rate_bps
 
 
 def userspace_networking(pid: int) -> UserSpaceNetworking:
@@ -238,17 +228,17 @@ def count_fd_types(pid: int, fds: Iterable[tuple[int, str]]) -> UserSpaceNetwork
     )
 
 
-def fd_headroom(pid: int) -> tuple[int, Optional[int]]:
-    """(open fds of pid, its RLIMIT_NOFILE soft limit or None).
+def fd_headroom(pid: int) -> FdHeadroom:
+    """pid's open fds and its RLIMIT_NOFILE soft limit (None when unknown or unlimited).
 
     No libproc flavor exposes another process's resource limits, so the limit
     is known only for the caller's own process.
     """
     open_fds = len(_fd_list(pid))
     if pid != os.getpid():
-        return open_fds, None
+        return FdHeadroom(pid, open_fds, None)
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return open_fds, None if soft == resource.RLIM_INFINITY else soft
+    return FdHeadroom(pid, open_fds, None if soft == resource.RLIM_INFINITY else soft)
 
 
 # --- interfaces -------------------------------------------------------------------
@@ -260,7 +250,8 @@ def interfaces() -> dict[str, InterfaceCounters]:
     """Counters per interface: one NET_RT_IFLIST2 walk, bytes from IFMIB."""
     listed = decode.iflist2_darwin(_fast.darwin_iflist2())
     exact = [decode.ifmibdata_darwin(buf, index) for index, buf in _fast.darwin_ifmibdata_all()]
-    return with_exact_bytes(listed, [counters for counters in exact if counters is not None])
+    merged = with_exact_bytes(listed, [counters for counters in exact if counters is not None])
+    return {name: without_uncounted_bytes(counters) for name, counters in merged.items()}
 
 
 def with_exact_bytes(
@@ -282,3 +273,43 @@ def with_exact_bytes(
         else:
             result[name] = dataclasses.replace(counters, rx_bytes=mib.rx_bytes, tx_bytes=mib.tx_bytes)
     return result
+
+
+# --- processes: names ---------------------------------------------------------------
+
+
+def process_name(pid: int) -> str:
+    """The process's command name as ps shows it (the executable's basename).
+
+    Raises NoSuchProcess when ps knows no such process.
+    """
+    done = subprocess.run(["ps", "-o", "comm=", "-p", str(pid)], capture_output=True, text=True)
+    name = done.stdout.strip().rsplit("/", 1)[-1]
+    if not name:
+        raise NoSuchProcess(pid)
+    return name
+
+
+def without_uncounted_bytes(counters: InterfaceCounters) -> InterfaceCounters:
+    """counters with a byte count the kernel does not keep set to None, and a note why.
+
+    On some Skywalk-backed interfaces macOS counts packets but leaves a byte
+    counter at 0 (reported for received bytes on Wi-Fi, macOS 26).  A byte
+    count of 0 beside a packet count above 0 cannot be true, so it becomes
+    ``None`` (a rate of None, not 0 B/s) and ``counters_note`` says so.
+    """
+    uncounted = [
+        direction
+        for direction, nbytes, packets in (("rx", counters.rx_bytes, counters.rx_packets),
+                                           ("tx", counters.tx_bytes, counters.tx_packets))
+        if nbytes == 0 and packets
+    ]
+    if not uncounted:
+        return counters
+    return dataclasses.replace(
+        counters,
+        **{f"{direction}_bytes": None for direction in uncounted},
+        counters_note=(
+            f"the kernel counts {' and '.join(uncounted)} packets here but not their bytes "
+            "(a Skywalk-backed interface): those byte counts are unknown"),
+    )

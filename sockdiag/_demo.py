@@ -63,7 +63,7 @@ def _connect(listener: socket.socket) -> tuple[socket.socket, socket.socket]:
 
 def run(duration: float) -> None:
     """Hold the workload for duration seconds (or until stdin closes)."""
-    from . import set_notsent_lowat
+    from ._platform import set_notsent_lowat
 
     stop = threading.Event()
     listeners = []
@@ -99,7 +99,7 @@ def run(duration: float) -> None:
 
 def legend(roles: dict) -> list[str]:
     """Lines for the view's header saying which fd plays which part (roles: workload's fds)."""
-    from ._watch import format_bytes
+    from .fields import format_bytes
 
     idle = ", ".join(str(fd) for fd in roles["idle"])
     return [

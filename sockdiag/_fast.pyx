@@ -13,12 +13,13 @@ kinds a call refuses have errnos of their own:
 ENOPROTOOPT: the socket has no TCP level (not a TCP socket);
 ENOTCONN: a listening socket (it sends nothing);
 EOPNOTSUPP: a socket kind whose send buffer sockdiag cannot split;
-ENOSYS: the call does not exist on this platform (or this macOS refuses it).
+ENOSYS: the call does not exist on this platform (or this macOS refuses it);
+ECONNRESET (macOS): the connection is gone, the kernel keeps no TCP state.
 """
 
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF, Py_DECREF
-from libc.errno cimport errno, EBADF, ENOTSOCK, EINVAL, ENOPROTOOPT, ENOTCONN, EOPNOTSUPP, ENOSYS
+from libc.errno cimport errno, EBADF, ECONNRESET, ENOTSOCK, EINVAL, ENOPROTOOPT, ENOTCONN, EOPNOTSUPP, ENOSYS
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memset, memcpy
 
@@ -179,9 +180,11 @@ cdef object _socket_error(int fd, int err, str call):
 
 
 cdef object _tcp_level_error(int fd, int err, str call):
-    """A TCP-level socket option refused: EBADF / ENOTSOCK as they are, anything
-    else means the socket has no TCP level (ENOPROTOOPT)."""
-    return _socket_error(fd, err if err == EBADF or err == ENOTSOCK else ENOPROTOOPT, call)
+    """A TCP-level socket option refused: EBADF, ENOTSOCK and ECONNRESET as they
+    are, anything else means the socket has no TCP level (ENOPROTOOPT)."""
+    if err != EBADF and err != ENOTSOCK and err != ECONNRESET:
+        err = ENOPROTOOPT
+    return _socket_error(fd, err, call)
 
 
 # ---------------------------------------------------------------------------
@@ -194,23 +197,23 @@ def send_buffer(sock_or_fd):
     sock_or_fd is a socket object or a file descriptor you own.  TCP:
     unacked (sent, not yet acknowledged), unsent (queued in the kernel), free
     (room before a writer blocks, never negative) and size.  Linux: SIOCOUTQ,
-    SIOCOUTQNSD and SO_MEMINFO; macOS: SO_SNDBUF, SO_NWRITE and the private
-    TCP_INFO's tcpi_txunacked.  UDP and UNIX stream sockets give what the
+    SIOCOUTQNSD and SO_MEMINFO; macOS: SO_SNDBUF and one private TCP_INFO
+    (tcpi_snd_sbbytes, tcpi_txunacked).  UDP and UNIX stream sockets give what the
     kernel can tell and None for the rest (macOS refuses UNIX stream sockets:
     their bytes wait in the peer's receive buffer, out of the sender's view).
 
     Raises UnsuitableSocket for a closed fd, a non-socket, a listening socket
-    or a kind of socket it cannot split; NotSupported on a macOS that refuses
-    its private TCP_INFO.  (The core raises OSError with the errnos in this
-    module's docstring; the platform module makes sockdiag's exceptions.)
+    or a kind of socket it cannot split, (macOS) a connection the kernel has
+    already torn down; NotSupported on a macOS that refuses its private
+    TCP_INFO.  (The core raises OSError with the errnos in this module's
+    docstring; the platform module makes sockdiag's exceptions.)
     """
     cdef int fd = _fileno(sock_or_fd)
-    cdef int queued = 0, unsent = 0, sndbuf = 0, nwrite = 0
+    cdef int queued = 0, unsent = 0, sndbuf = 0
     cdef uint32_t mem[16]
     cdef socklen_t length = sizeof(mem)
     cdef unsigned char info[512]
     cdef socklen_t info_length = sizeof(info)
-    cdef uint64_t txunacked
     if SD_LINUX:
         if (ioctl(fd, SIOCOUTQNSD, &unsent) == 0
                 and ioctl(fd, SIOCOUTQ, &queued) == 0
@@ -223,18 +226,17 @@ def send_buffer(sock_or_fd):
                 unsent,
                 <long>mem[SD_MEMINFO_SNDBUF] - <long>mem[SD_MEMINFO_WMEM_QUEUED])
         return _send_buffer_other(fd, errno)
-    # macOS: sb_cc (SO_NWRITE) holds unacked + unsent; tcpi_txunacked splits it.
-    if (_getsockopt_int(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf) != 0
-            or _getsockopt_int(fd, SOL_SOCKET, SD_SO_NWRITE, &nwrite) != 0):
+    # macOS: the private tcp_info holds both the send buffer's count
+    # (tcpi_snd_sbbytes = sb_cc = SO_NWRITE) and tcpi_txunacked: one moment.
+    if _getsockopt_int(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf) != 0:
         raise _socket_error(fd, errno, "getsockopt(SO_SNDBUF)")
-    # A listening socket has a tcp_info too (state TCPS_LISTEN = 1): refused there.
-    if (getsockopt(fd, IPPROTO_TCP, SD_TCP_INFO_OPT, info, &info_length) != 0
-            or info_length < 100 or info[0] == 1):
-        return _send_buffer_other(fd, errno)
-    memcpy(&txunacked, info + 92, 8)  # offset of tcpi_txunacked, macos-abi.md section 3
-    if txunacked > <uint64_t>nwrite:
-        txunacked = nwrite
-    return _tcp_send_buffer(sndbuf, txunacked, nwrite - <long>txunacked, sndbuf - nwrite)
+    if getsockopt(fd, IPPROTO_TCP, SD_TCP_INFO_OPT, info, &info_length) != 0:
+        err = errno
+        darwin_raise_if_gone(fd, err, "getsockopt(TCP_INFO)")
+        return _send_buffer_other(fd, err)
+    record = _darwin_split(info, info_length, sndbuf)
+    # None for a listening socket (it has a tcp_info too) or a short struct.
+    return record if record is not None else _send_buffer_other(fd, 0)
 
 
 cdef object _send_buffer_other(int fd, int err):

@@ -3,7 +3,7 @@
 # Failures are OSError(errno, strerror, None, None, call); _darwin.py's
 # wrap_exceptions turns them into sockdiag's exceptions.
 
-from libc.errno cimport errno, EAGAIN, EBADF, ENOENT, ENOMEM, ENOSYS, ENOTSOCK, EOPNOTSUPP
+from libc.errno cimport errno, EAGAIN, EBADF, ECONNRESET, ENOENT, ENOMEM, ENOSYS, ENOTSOCK, EOPNOTSUPP
 
 from .includes.darwin cimport *
 
@@ -12,9 +12,57 @@ from .includes.darwin cimport *
 cdef int _SYSCTL_ATTEMPTS = 8
 cdef int _FDLIST_MAX_BYTES = 24 << 20
 
+cdef enum:
+    # getsockopt buffers larger than every known layout, so that the length
+    # the kernel returns tells the layout (it copies min(size, ours)).
+    DARWIN_TCP_INFO_BUFSIZE = 512
+    DARWIN_TCP_CONNECTION_INFO_BUFSIZE = 256
+
+# Where the split reads the private tcp_info (includes/darwin.h); sockdiag.decode
+# reads the same offsets from here.
+DARWIN_TCPI_SND_SBBYTES_OFFSET = SD_TCPI_SND_SBBYTES_OFFSET
+DARWIN_TCPI_TXUNACKED_OFFSET = SD_TCPI_TXUNACKED_OFFSET
+
 
 cdef object _darwin_error(int err, str call):
     return OSError(err, os.strerror(err), None, None, call)
+
+
+cdef int darwin_raise_if_gone(int fd, int err, str call) except -1:
+    """OSError(ECONNRESET) when a TCP getsockopt's errno says the connection is gone.
+
+    tcp_ctloutput answers ECONNRESET once the connection's control block is
+    freed (reset by the peer, or closed and done), for every TCP option.
+    """
+    if err == ECONNRESET:
+        raise _socket_error(fd, err, call)
+    return 0
+
+
+cdef object _darwin_split(const unsigned char *info, Py_ssize_t length, long sndbuf):
+    """SendBuffer from one private tcp_info; None if too short or a listening socket's."""
+    cdef uint32_t queued
+    cdef uint64_t unacked
+    if length < SD_TCPI_TXUNACKED_OFFSET + 8 or info[SD_TCPI_STATE_OFFSET] == SD_TCPS_LISTEN:
+        return None
+    memcpy(&queued, info + SD_TCPI_SND_SBBYTES_OFFSET, 4)
+    memcpy(&unacked, info + SD_TCPI_TXUNACKED_OFFSET, 8)
+    # SYN and FIN take sequence space but no buffer bytes.
+    if unacked > queued:
+        unacked = queued
+    return _tcp_send_buffer(sndbuf, <long>unacked, <long>(queued - unacked), sndbuf - <long>queued)
+
+
+def decode_send_buffer_darwin(const unsigned char[::1] tcp_info not None, long sndbuf):
+    """The macOS send-buffer split of one private tcp_info, as send_buffer makes it there."""
+    record = None
+    if tcp_info.shape[0] > 0:
+        record = _darwin_split(&tcp_info[0], tcp_info.shape[0], sndbuf)
+    if record is None:
+        raise ValueError(
+            f"tcp_info of {tcp_info.shape[0]} bytes: no split (shorter than "
+            f"{SD_TCPI_TXUNACKED_OFFSET + 8} bytes, or a listening socket's)")
+    return record
 
 
 cdef bytes _sysctl_bytes(int *mib, unsigned int n, str what):
@@ -113,8 +161,8 @@ def darwin_tcp_info_bytes(sock_or_fd):
     tell the layouts.  The private struct is None when the kernel refuses it.
     """
     cdef int fd = _fileno(sock_or_fd)
-    cdef unsigned char public_info[SD_DARWIN_TCP_CONNECTION_INFO_BUFSIZE]
-    cdef unsigned char private_info[SD_DARWIN_TCP_INFO_BUFSIZE]
+    cdef unsigned char public_info[DARWIN_TCP_CONNECTION_INFO_BUFSIZE]
+    cdef unsigned char private_info[DARWIN_TCP_INFO_BUFSIZE]
     cdef socklen_t public_length = sizeof(public_info)
     cdef socklen_t private_length = sizeof(private_info)
     if not SD_DARWIN:
@@ -123,5 +171,6 @@ def darwin_tcp_info_bytes(sock_or_fd):
         raise _tcp_level_error(fd, errno, "getsockopt(TCP_CONNECTION_INFO)")
     public_bytes = bytes(public_info[:public_length])
     if getsockopt(fd, IPPROTO_TCP, SD_TCP_INFO_OPT, private_info, &private_length) != 0:
+        darwin_raise_if_gone(fd, errno, "getsockopt(TCP_INFO)")
         return None, public_bytes
     return bytes(private_info[:private_length]), public_bytes

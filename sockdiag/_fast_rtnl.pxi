@@ -26,7 +26,7 @@ cdef enum:
 cdef _Layout INTERFACE_COUNTERS = _Layout(InterfaceCounters, (
     "name", "index", "is_up", "mtu",
     "rx_bytes", "tx_bytes", "rx_packets", "tx_packets",
-    "rx_errors", "tx_errors", "rx_drops", "tx_drops",
+    "rx_errors", "tx_errors", "rx_drops", "tx_drops", "counters_note",
 ))
 cdef _Layout LINK_STATS64 = _Layout(
     LinkStats64,

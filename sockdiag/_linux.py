@@ -10,11 +10,13 @@ from . import _fast
 from ._common import (
     TCP_STATES,
     AccessDenied,
+    FdHeadroom,
     InterfaceCounters,
     NoSuchProcess,
     NotSupported,
     SockdiagError,
     SocketInfo,
+    parse_tcp_state,
     unsuitable_socket,
     wrap_oserror,
 )
@@ -102,15 +104,12 @@ def state_mask(states: Optional[Iterable[str]]) -> int:
         states = [states]
     mask = 0
     for state in states:
-        key = state.upper().replace("-", "_")
-        if key not in _STATE_NUMBERS:
-            raise ValueError(f"unknown TCP state {state!r} (known: {', '.join(_STATE_NUMBERS)})")
-        mask |= 1 << _STATE_NUMBERS[key]
+        mask |= 1 << _STATE_NUMBERS[parse_tcp_state(state)]
     return mask
 
 
 def process_state(pid: int) -> Optional[str]:
-    """The state letter of /proc/<pid>/stat ("R", "S", "Z"…), None if gone."""
+    """The state letter of /proc/<pid>/stat ("R", "S", "T", "Z"…), None if gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
@@ -132,7 +131,7 @@ def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[So
     return sockets
 
 
-# --- interface counters --------------------------------------------------------
+# --- interface counters ----------------------------------------------------------
 
 
 @wrap_exceptions
@@ -162,13 +161,61 @@ def _open_fd_count(pid: int) -> int:
 
 
 @wrap_exceptions
-def fd_headroom(pid: int) -> tuple[int, Optional[int]]:
-    """(open fds of pid, its RLIMIT_NOFILE soft limit or None when unlimited)."""
+def fd_headroom(pid: int) -> FdHeadroom:
+    """pid's open fds and its RLIMIT_NOFILE soft limit (None when unlimited)."""
     open_fds = _open_fd_count(pid)
     with open(f"/proc/{pid}/limits") as f:
         limits = f.read()
     for line in limits.splitlines():
         if line.startswith("Max open files"):
             soft = line[len("Max open files"):].split()[0]
-            return open_fds, None if soft == "unlimited" else int(soft)
+            return FdHeadroom(pid, open_fds, None if soft == "unlimited" else int(soft))
     raise NotSupported(f"/proc/{pid}/limits has no 'Max open files' line")
+
+
+# --- processes: names (/proc) ----------------------------------------------------
+
+# The kernel keeps at most 15 characters of a process's name (TASK_COMM_LEN 16).
+_COMM_MAX_CHARS = 15
+
+
+@wrap_exceptions
+def _read_proc_text(pid: int, name: str) -> str:
+    """The text of /proc/<pid>/<name>."""
+    with open(f"/proc/{pid}/{name}", "rb") as f:
+        return f.read().decode("utf-8", "replace")
+
+
+def process_name(pid: int) -> str:
+    """The process's name as ps and pgrep show it (/proc/<pid>/comm).
+
+    The kernel cuts names at 15 characters; then the name is the basename of
+    argv[0] when it starts with the cut name (psutil's rule), so long names
+    match.  Raises NoSuchProcess, AccessDenied.
+    """
+    comm = _read_proc_text(pid, "comm").rstrip("\n")
+    if len(comm) == _COMM_MAX_CHARS:
+        try:
+            argv0 = _read_proc_text(pid, "cmdline").split("\0", 1)[0]
+        except AccessDenied:
+            return comm
+        executable = os.path.basename(argv0)
+        if executable.startswith(comm):
+            return executable
+    return comm
+
+
+def pids_named(names: frozenset[str]) -> dict[int, str]:
+    """{pid: name} of every process whose name (process_name) is in names."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        try:
+            name = process_name(pid)
+        except (NoSuchProcess, AccessDenied):
+            continue  # exited meanwhile, or hidden from us (hidepid)
+        if name in names:
+            found[pid] = name
+    return found

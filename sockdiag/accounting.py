@@ -22,6 +22,11 @@ How each byte is found:
   and closed between two samples) goes to the process listening on its
   local port when there is one (accepted connections), otherwise to the
   unattributed row: its bytes are reported, not dropped.
+* Connections opened by a process (as root): the connect tracepoint names
+  the process that called connect() before the first byte
+  (sockdiag.tracing), so a client connection that lives shorter than one
+  sample still goes to its process.  Without root it goes to the
+  unattributed row and the sample says why.
 
 Each socket is counted once: the socket is identified by its cookie, its
 last counters are remembered, and a notification retires the cookie.
@@ -34,9 +39,8 @@ import socket
 import time
 from typing import Iterable, Optional
 
-from . import _fast
-from ._watch import process_name
-from ._common import LINUX, NotSupported, ProcessTraffic, TrafficSample
+from . import _fast, _platform
+from ._common import TRAFFIC_SORT_KEYS, AccessDenied, LINUX, NotSupported, ProcessTraffic, TrafficSample
 
 # Index of each counter in the per-socket tuples of _fast.tcp_counters().
 _SENT, _ACKED, _RECEIVED, _RETRANS = range(4)
@@ -52,8 +56,6 @@ NOT_ON_THIS_PLATFORM = (
     "private ntstat), while your own sockets' bytes are in sockdiag.tcp_info(sock)"
     ".bytes_sent / .bytes_received (TCP_CONNECTION_INFO txbytes / rxbytes)")
 
-SORT_KEYS = ("total", "sent", "received", "acked", "retrans", "connections", "pid", "name")
-
 
 def _counters(sent, acked, received, retrans) -> tuple[int, int, int, int]:
     # An old kernel's missing counter (None) adds nothing; the record then
@@ -65,6 +67,16 @@ def _packed_address(family: str, address: str) -> bytes:
     if family == "IPv6":
         return socket.inet_pton(socket.AF_INET6, address)
     return socket.inet_pton(socket.AF_INET, address) + bytes(12)
+
+
+def _packed(family: str, address: str) -> bytes:
+    """An address as the connect tracer keeps it (4 bytes for IPv4, 16 for IPv6)."""
+    return socket.inet_pton(socket.AF_INET6 if family == "IPv6" else socket.AF_INET, address)
+
+
+def _dumped_address(address: bytes) -> bytes:
+    """The same from a dump's 16 raw bytes (an IPv4 address is 4 bytes and zeros)."""
+    return address[:4] if address[4:] == bytes(12) else address
 
 
 _WILDCARD = bytes(16)
@@ -105,11 +117,25 @@ class TrafficAccountant:
     Availability: Linux.
     """
 
-    def __init__(self, pids: Optional[Iterable[int]] = None, closed_sockets: bool = True) -> None:
+    def __init__(self, pids: Optional[Iterable[int]] = None, closed_sockets: bool = True,
+                 trace_connects: Optional[bool] = None) -> None:
         if not LINUX:
             raise NotSupported(NOT_ON_THIS_PLATFORM)
         self._pids = None if pids is None else sorted(set(pids))
         self._listener = None
+        self._tracer = None
+        self.connects_untraced_reason: Optional[str] = None
+        if trace_connects or trace_connects is None:
+            from .tracing import ConnectTracer
+
+            try:
+                self._tracer = ConnectTracer()
+                self.connects_untraced_reason = None
+            except (AccessDenied, NotSupported) as err:
+                if trace_connects:
+                    raise
+                self.connects_untraced_reason = str(err)
+        self._trace_overruns = 0
         if closed_sockets:
             try:
                 self._listener = _fast.DestroyListener()
@@ -138,11 +164,19 @@ class TrafficAccountant:
         """True when socket-destroy notifications are read (sockets closed between samples count)."""
         return self._listener is not None
 
+    @property
+    def connects_traced(self) -> bool:
+        """True when the connect tracepoint names the process of every new client connection."""
+        return self._tracer is not None
+
     def close(self) -> None:
-        """Stop listening for socket-destroy notifications."""
+        """Stop listening for socket-destroy notifications and tracing connects."""
         if self._listener is not None:
             self._listener.close()
             self._listener = None
+        if self._tracer is not None:
+            self._tracer.close()
+            self._tracer = None
 
     def __enter__(self) -> "TrafficAccountant":
         return self
@@ -162,7 +196,7 @@ class TrafficAccountant:
     def _usage_of(self, pid: Optional[int]) -> _Usage:
         usage = self._usage.get(pid)
         if usage is None:
-            name = "(unattributed)" if pid is None else process_name(pid)
+            name = "(unattributed)" if pid is None else _platform.process_name_or_none(pid)
             usage = self._usage[pid] = _Usage(name)
         return usage
 
@@ -212,6 +246,9 @@ class TrafficAccountant:
         self._current_listeners = listeners
         current = {}
         owner_of = self._owner
+        tracer = self._tracer
+        if tracer is not None:
+            tracer.read()
         restricted = self._pids is not None
         usage_of = self._usage
         for cookie, inode, counters, port, address in sockets:
@@ -220,6 +257,8 @@ class TrafficAccountant:
                 pid = owner_of.get(cookie)
                 if pid is None:
                     pid = self._listener_owner(listeners, port, address)
+                    if pid is None and tracer is not None:
+                        pid = tracer.owner(None, port, _dumped_address(address))
             if pid is not None:
                 owner_of[cookie] = pid
             elif restricted:
@@ -260,6 +299,13 @@ class TrafficAccountant:
                 pid = self._listener_owner(
                     self._listeners, event.local_port,
                     _packed_address(event.family, event.local_address))
+            if self._tracer is not None:
+                family = socket.AF_INET6 if event.family == "IPv6" else socket.AF_INET
+                if pid is None:
+                    pid = self._tracer.owner(
+                        family, event.local_port, _packed(event.family, event.local_address),
+                        event.remote_port, _packed(event.family, event.remote_address))
+                self._tracer.forget(family, event.local_port, event.remote_port)
             if pid is None and restricted:
                 continue  # most likely another process's connection
             usage = self._usage_of(pid)
@@ -276,7 +322,12 @@ class TrafficAccountant:
         if self._listener is not None:
             # Drained after the dump: a socket freed after it is in self._last
             # (counted up to the dump), one freed before is in _departed.
-            self._account_closed(self._pending + self._listener.drain())
+            closed = self._pending + self._listener.drain()
+            if self._tracer is not None:
+                # After the drain: a connection's connect events precede its
+                # destroy notification, so each one drained is known by now.
+                self._tracer.read()
+            self._account_closed(closed)
             self._pending = []
         missed = 0
         grace = _DEPARTED_GRACE_SAMPLES if self._listener is not None else 0
@@ -297,7 +348,19 @@ class TrafficAccountant:
             missed_sockets=missed,
             notification_overflows=self._new_overflows(),
             unreadable_processes=self._unreadable,
+            connects_traced=self._tracer is not None,
+            connects_untraced_reason=self.connects_untraced_reason,
+            trace_overruns=self._new_trace_overruns(),
+            running_as_root=os.geteuid() == 0,
         )
+
+    def _new_trace_overruns(self) -> int:
+        """Connect events the kernel dropped since the previous sample."""
+        if self._tracer is None:
+            return 0
+        new, self._trace_overruns = (self._tracer.overruns - self._trace_overruns,
+                                     self._tracer.overruns)
+        return new
 
     def _new_overflows(self) -> int:
         """Times notifications were dropped since the previous sample."""
@@ -337,9 +400,9 @@ def _sort_value(row: ProcessTraffic, key: str):
 
 
 def sort_traffic(rows: Iterable[ProcessTraffic], key: str = "total") -> list[ProcessTraffic]:
-    """Rows ordered by key (one of SORT_KEYS): largest first, pid and name ascending."""
-    if key not in SORT_KEYS:
-        raise ValueError(f"unknown sort key {key!r}: use one of {', '.join(SORT_KEYS)}")
+    """Rows ordered by key (one of TRAFFIC_SORT_KEYS): largest first, pid and name ascending."""
+    if key not in TRAFFIC_SORT_KEYS:
+        raise ValueError(f"unknown sort key {key!r}: use one of {', '.join(TRAFFIC_SORT_KEYS)}")
     return sorted(rows, key=lambda row: _sort_value(row, key), reverse=key not in ("pid", "name"))
 
 
@@ -357,6 +420,15 @@ def coverage_notes(sample: TrafficSample) -> list[str]:
         notes.append(f"the kernel dropped socket-destroy notifications "
                      f"{sample.notification_overflows} times (too many at once)")
     if sample.unreadable_processes:
-        notes.append(f"{sample.unreadable_processes} processes' fds could not be read (other "
-                     "users' need root): their traffic is in the unattributed row")
+        why = ("they refuse even root, as processes of another pid or user namespace do"
+               if sample.running_as_root else "other users' processes need root")
+        notes.append(f"{sample.unreadable_processes} processes' fds could not be read ({why}): "
+                     "their traffic is in the unattributed row")
+    if sample.connects_untraced_reason:
+        notes.append("client connections that close within one sample cannot be attributed "
+                     f"to their process ({sample.connects_untraced_reason}): their bytes are "
+                     "in the unattributed row")
+    if sample.trace_overruns:
+        notes.append(f"the kernel dropped {sample.trace_overruns} connect events (too many at "
+                     "once): some short connections may be unattributed")
     return notes

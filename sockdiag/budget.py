@@ -10,30 +10,14 @@ sample after the total passes it: the interval is the resolution.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 from typing import Optional
 
-from ._common import AccessDenied, BudgetExceeded, NoSuchProcess, ProcessTraffic
-from .accounting import TrafficAccountant
+from ._common import LINUX, AccessDenied, BudgetExceeded, NoSuchProcess, NotSupported, ProcessTraffic
+from .accounting import NOT_ON_THIS_PLATFORM, TrafficAccountant
 
 ACTIONS = ("report", "stop", "kill", "exec")
-
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
-
-
-def parse_size(text: str) -> int:
-    """Bytes in a size such as "500", "64K", "1.5GiB" (K, M, G, T are powers of 1024).
-
-    Raises ValueError with a one-line reason for anything else.
-    """
-    match = _SIZE.match(text)
-    if match is None:
-        raise ValueError(f"not a size: {text!r} (use e.g. 500, 64K, 10M, 1.5G)")
-    number, unit, _suffix = match.groups()
-    return int(float(number) * _UNITS[unit.lower()])
 
 
 class ByteBudget:
@@ -98,12 +82,18 @@ class ByteBudget:
 class BudgetMonitor:
     """A ByteBudget fed with its process's traffic by a TrafficAccountant of its own.
 
-    Totals count from the monitor's creation.  Call ``poll()`` at each
-    refresh; ``close()`` when done.  Availability: Linux.
+    Totals count from the monitor's creation: ``sent_total`` and
+    ``received_total`` are the bytes seen by the last ``poll()``.  Call
+    ``poll()`` at each refresh; ``close()`` when done.  Availability: Linux
+    (NotSupported elsewhere).
     """
 
     def __init__(self, budget: ByteBudget) -> None:
+        if not LINUX:
+            raise NotSupported(f"byte budgets: {NOT_ON_THIS_PLATFORM}")
         self.budget = budget
+        self.sent_total = 0
+        self.received_total = 0
         self._accountant = TrafficAccountant(pids=[budget.pid])
 
     def poll(self) -> tuple[Optional[ProcessTraffic], Optional[BudgetExceeded]]:
@@ -112,6 +102,7 @@ class BudgetMonitor:
         if not rows:
             return None, None
         row = rows[0]
+        self.sent_total, self.received_total = row.total_sent_bytes or 0, row.total_received_bytes or 0
         return row, self.budget.check(row.total_sent_bytes, row.total_received_bytes)
 
     def close(self) -> None:

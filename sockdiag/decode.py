@@ -8,12 +8,21 @@ macOS ones are struct-based, following shared/reference/macos-abi.md.
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from . import _fast
-from ._common import TCP_INFO_FIELDS, InterfaceCounters, LinkStats64, SocketInfo, TcpDestroyEvent, TcpInfo
+from ._common import (
+    TCP_INFO_FIELDS,
+    InterfaceCounters,
+    LinkStats64,
+    SendBuffer,
+    SocketInfo,
+    TcpDestroyEvent,
+    TcpInfo,
+)
 
 
 def tcp_info_linux(buf: bytes) -> TcpInfo:
@@ -42,19 +51,78 @@ def inet_diag_dump(buf: bytes, fds: Optional[dict[int, int]] = None) -> list[Soc
 # shared/reference/macos-abi.md (sections in brackets); everything is
 # little-endian and read with struct.unpack_from, never by casting, because
 # the kernel packs 8-byte counters at 4-byte offsets.
+#
+# Every offset, size and constant the macOS decoders use is declared once,
+# in a table that also names it in C; DARWIN_ABI collects them all, and
+# .github/macos/audit.py compiles each as a _Static_assert against Apple's
+# headers (docs/macos.md, "Checking the layouts").
 
+
+class AbiCheck(NamedTuple):
+    """One assumption about Apple's headers: C ``expression`` equals ``value``.
+
+    ``private``: it needs XNU's private ``struct tcp_info`` / ``TCP_INFO``,
+    which the SDK lacks.  ``only_if``: a C condition under which it holds
+    (the private struct's tail moved between releases).
+    """
+
+    expression: str
+    value: int
+    private: bool = False
+    only_if: Optional[str] = None
+
+
+DARWIN_ABI: list[AbiCheck] = []
+
+
+def _abi_constants(private: bool = False, **constants: int) -> None:
+    DARWIN_ABI.extend(AbiCheck(name, value, private) for name, value in constants.items())
+
+
+def _abi_member(ctype: str, member: str, fmt: str, offset: int, private: bool = False,
+                only_if: Optional[str] = None) -> None:
+    """Record that ``member`` of ``ctype`` sits at ``offset`` and is ``fmt``'s size."""
+    DARWIN_ABI.append(AbiCheck(f"offsetof({ctype}, {member})", offset, private, only_if))
+    DARWIN_ABI.append(AbiCheck(f"sizeof((({ctype} *)0)->{member})", struct.calcsize(fmt), private, only_if))
+
+
+def _abi_struct(ctype: str, layout: struct.Struct, members: tuple[str, ...], private: bool = False) -> None:
+    """Record the members a format read from the start of ctype reads, at the offsets it gives them.
+
+    ``members`` names each non-padding item of the format, in order.
+    """
+    items = [(int(count or 1), code) for count, code in re.findall(r"(\d*)([a-zA-Z?])", layout.format)]
+    offset, names = 0, iter(members)
+    for count, code in items:
+        if code == "x":
+            offset += count
+            continue
+        repeat, size = (1, count) if code == "s" else (count, struct.calcsize("<" + code))
+        for _ in range(repeat):
+            _abi_member(ctype, next(names), f"{size}s", offset, private)
+            offset += size
+    if next(names, None) is not None:
+        raise AssertionError(f"{ctype}: more member names than items in {layout.format!r}")
+
+
+# TCPS_* (bsd/netinet/tcp_fsm.h) = TSI_S_* (bsd/sys/proc_info.h), named as on
+# Linux so that filters and tables do not depend on the platform.
 _DARWIN_TCP_STATES = (
-    # TCPS_* (bsd/netinet/tcp_fsm.h) = TSI_S_*, named as on Linux so that
-    # filters and tables do not depend on the platform.
-    "CLOSE", "LISTEN", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "CLOSE_WAIT",
-    "FIN_WAIT1", "CLOSING", "LAST_ACK", "FIN_WAIT2", "TIME_WAIT",
+    # (name here, the C name after TCPS_ / TSI_S_)
+    ("CLOSE", "CLOSED"), ("LISTEN", "LISTEN"), ("SYN_SENT", "SYN_SENT"),
+    ("SYN_RECV", "SYN_RECEIVED"), ("ESTABLISHED", "ESTABLISHED"), ("CLOSE_WAIT", "_CLOSE_WAIT"),
+    ("FIN_WAIT1", "FIN_WAIT_1"), ("CLOSING", "CLOSING"), ("LAST_ACK", "LAST_ACK"),
+    ("FIN_WAIT2", "FIN_WAIT_2"), ("TIME_WAIT", "TIME_WAIT"),
 )
+# proc_info.h spells one name with two underscores (TSI_S__CLOSE_WAIT).
+_abi_constants(**{f"TCPS_{c_name.lstrip('_')}": number for number, (_, c_name) in enumerate(_DARWIN_TCP_STATES)})
+_abi_constants(**{f"TSI_S_{c_name}": number for number, (_, c_name) in enumerate(_DARWIN_TCP_STATES)})
 
 
 def darwin_tcp_state_name(number: int) -> str:
     """Name of a macOS TCPS_* / TSI_S_* number, spelled as on Linux ("ESTABLISHED")."""
     if 0 <= number < len(_DARWIN_TCP_STATES):
-        return _DARWIN_TCP_STATES[number]
+        return _DARWIN_TCP_STATES[number][0]
     return f"UNKNOWN({number})"
 
 
@@ -63,46 +131,60 @@ def _ms_to_us(value: int) -> int:
 
 
 def _decode_fields(buf: bytes, layout, fields: dict) -> None:
-    """Set fields[name] for each (name, fmt, offset, convert) the buffer covers whole."""
+    """Set fields[name] for each (name, member, fmt, offset, convert) the buffer covers whole."""
     length = len(buf)
-    for name, fmt, offset, convert in layout:
+    for name, _member, fmt, offset, convert in layout:
         if offset + struct.calcsize(fmt) > length:
             continue
         (value,) = struct.unpack_from(fmt, buf, offset)
         fields[name] = convert(value) if convert else value
 
 
+def _abi_fields(ctype: str, layout, private: bool = False, only_if: Optional[str] = None) -> None:
+    for _name, member, fmt, offset, _convert in layout:
+        _abi_member(ctype, member, fmt, offset, private, only_if)
+
+
 # --- private struct tcp_info (getsockopt TCP_INFO = 0x200) [3] ----------------
+
+# The header: state, options, snd_wscale, rcv_wscale.
+_DARWIN_TCP_INFO_HEAD = struct.Struct("<4B")
+_abi_struct("struct tcp_info", _DARWIN_TCP_INFO_HEAD,
+            ("tcpi_state", "tcpi_options", "tcpi_snd_wscale", "tcpi_rcv_wscale"), private=True)
 
 # The stable prefix: the same field list in every kernel from xnu-4570
 # (macOS 10.13) to xnu-11417 (macOS 15), 292 bytes; then tcpi_rcv_srtt (296).
-# Each entry: (TcpInfo attribute, format, offset, conversion).
+# Each entry: (TcpInfo attribute, C member, format, offset, conversion).
+# Not decoded: tcpi_rttbest (offset 32) is the smallest srtt + rttvar the
+# connection had, in the kernel's scaled units, not a minimum RTT sample, and
+# tcpi_rcv_mss (16) holds t_maxseg, the send MSS: min_rtt_us and rcv_mss stay
+# None rather than take a value that means something else than on Linux.
 _DARWIN_TCP_INFO = (
-    ("rto_us", "<I", 8, lambda ms: ms * 1000 if ms else None),  # 0: no timer armed
-    ("snd_mss", "<I", 12, None),
-    ("rcv_mss", "<I", 16, None),
-    ("rtt_us", "<I", 24, _ms_to_us),  # tcpi_srtt
-    ("rttvar_us", "<I", 28, _ms_to_us),
-    ("min_rtt_us", "<I", 32, _ms_to_us),  # tcpi_rttbest
-    ("snd_ssthresh_bytes", "<I", 36, None),
-    ("snd_cwnd_bytes", "<I", 40, None),
-    ("rcv_wnd", "<I", 44, None),  # tcpi_rcv_space is rcv_adv - rcv_nxt
-    ("snd_wnd", "<I", 48, None),
-    ("send_buffer_bytes", "<I", 64, None),  # tcpi_snd_sbbytes
-    ("segs_out", "<Q", 68, None),  # tcpi_txpackets
-    ("bytes_sent", "<Q", 76, None),
-    ("bytes_retrans", "<Q", 84, None),
-    ("unacked_bytes", "<Q", 92, None),  # tcpi_txunacked = snd_max - snd_una
-    ("segs_in", "<Q", 100, None),  # tcpi_rxpackets
-    ("bytes_received", "<Q", 108, None),
-    ("rx_duplicate_bytes", "<Q", 116, None),
-    ("rx_out_of_order_bytes", "<Q", 124, None),
-    ("snd_bw_bps", "<Q", 132, None),  # the kernel converts to bits/s
-    ("rcv_ooopack", "<I", 256, None),  # tcpi_rcvoopack
-    ("dsack_dups", "<I", 276, None),  # tcpi_dsack_recvd
-    ("retransmitted_segs", "<Q", 284, None),  # tcpi_txretransmitpackets
-    ("rcv_rtt_us", "<I", 292, _ms_to_us),  # tcpi_rcv_srtt, xnu-8019+
+    ("rto_us", "tcpi_rto", "<I", 8, lambda ms: ms * 1000 if ms else None),  # 0: no timer armed
+    ("snd_mss", "tcpi_snd_mss", "<I", 12, None),
+    ("rtt_us", "tcpi_srtt", "<I", 24, _ms_to_us),
+    ("rttvar_us", "tcpi_rttvar", "<I", 28, _ms_to_us),
+    ("snd_ssthresh_bytes", "tcpi_snd_ssthresh", "<I", 36, None),
+    ("snd_cwnd_bytes", "tcpi_snd_cwnd", "<I", 40, None),
+    ("rcv_wnd", "tcpi_rcv_space", "<I", 44, None),  # rcv_adv - rcv_nxt
+    ("snd_wnd", "tcpi_snd_wnd", "<I", 48, None),
+    # The two offsets the C send-buffer split reads (includes/darwin.h).
+    ("send_buffer_bytes", "tcpi_snd_sbbytes", "<I", _fast.DARWIN_TCPI_SND_SBBYTES_OFFSET, None),
+    ("segs_out", "tcpi_txpackets", "<Q", 68, None),
+    ("bytes_sent", "tcpi_txbytes", "<Q", 76, None),
+    ("bytes_retrans", "tcpi_txretransmitbytes", "<Q", 84, None),
+    ("unacked_bytes", "tcpi_txunacked", "<Q", _fast.DARWIN_TCPI_TXUNACKED_OFFSET, None),  # snd_max - snd_una
+    ("segs_in", "tcpi_rxpackets", "<Q", 100, None),
+    ("bytes_received", "tcpi_rxbytes", "<Q", 108, None),
+    ("rx_duplicate_bytes", "tcpi_rxduplicatebytes", "<Q", 116, None),
+    ("rx_out_of_order_bytes", "tcpi_rxoutoforderbytes", "<Q", 124, None),
+    ("snd_bw_bps", "tcpi_snd_bw", "<Q", 132, None),  # the kernel converts to bits/s
+    ("rcv_ooopack", "tcpi_rcvoopack", "<I", 256, None),
+    ("dsack_dups", "tcpi_dsack_recvd", "<I", 276, None),
+    ("retransmitted_segs", "tcpi_txretransmitpackets", "<Q", 284, None),
+    ("rcv_rtt_us", "tcpi_rcv_srtt", "<I", 292, _ms_to_us),  # xnu-8019+
 )
+_abi_fields("struct tcp_info", _DARWIN_TCP_INFO, private=True)
 
 # Offsets 296-336 (AccECN state, ECN-capable packet counts, xnu-10002+) have
 # no TcpInfo field.  Past 336 the layout moved between releases: 352 bytes
@@ -125,14 +207,17 @@ def _accecn_bytes(value: int) -> Optional[int]:
 
 
 _DARWIN_TCP_INFO_L4S = (
-    ("received_ce", "<Q", 336, _ce_packets),  # tcpi_received_ce_packets
-    ("received_e0_bytes", "<Q", 344, _accecn_bytes),
-    ("received_e1_bytes", "<Q", 352, _accecn_bytes),
-    ("received_ce_bytes", "<Q", 360, None),
-    ("delivered_e0_bytes", "<Q", 368, _accecn_bytes),
-    ("delivered_e1_bytes", "<Q", 376, _accecn_bytes),
-    ("delivered_ce_bytes", "<Q", 384, None),
+    ("received_ce", "tcpi_received_ce_packets", "<Q", 336, _ce_packets),
+    ("received_e0_bytes", "tcpi_received_ect0_bytes", "<Q", 344, _accecn_bytes),
+    ("received_e1_bytes", "tcpi_received_ect1_bytes", "<Q", 352, _accecn_bytes),
+    ("received_ce_bytes", "tcpi_received_ce_bytes", "<Q", 360, None),
+    ("delivered_e0_bytes", "tcpi_delivered_ect0_bytes", "<Q", 368, _accecn_bytes),
+    ("delivered_e1_bytes", "tcpi_delivered_ect1_bytes", "<Q", 376, _accecn_bytes),
+    ("delivered_ce_bytes", "tcpi_delivered_ce_bytes", "<Q", 384, None),
 )
+_abi_fields("struct tcp_info", _DARWIN_TCP_INFO_L4S, private=True,
+            only_if=f"sizeof(struct tcp_info) == {DARWIN_TCP_INFO_L4S_SIZE}")
+
 
 def tcp_info_darwin(buf: bytes) -> TcpInfo:
     """Decode macOS's private ``struct tcp_info`` (TCP_INFO, 0x200) by its length.
@@ -140,16 +225,19 @@ def tcp_info_darwin(buf: bytes) -> TcpInfo:
     Fields past the returned length are ``None`` (older kernels return less:
     292 bytes up to macOS 11, 296, 336, 352, 408 on macOS 15).  RTTs are
     converted from ms to µs; ``rto_us`` is ``None`` when the kernel reports 0
-    (no retransmission timer armed).  ``bytes_acked`` is derived, as macOS
-    has no such counter: txbytes - txretransmitbytes - txunacked (off by the
-    odd window-probe byte, which txbytes does not count).  The ECN/L4S counters after offset 336
-    are decoded only from the 408-byte layout, the only one where their
+    (no retransmission timer armed).  ``min_rtt_us`` and ``rcv_mss`` are
+    ``None``: macOS keeps no minimum RTT sample (``tcpi_rttbest`` is the
+    smallest srtt + rttvar) and no receive MSS (``tcpi_rcv_mss`` is the send
+    MSS).  ``bytes_acked`` is derived, as macOS has no such counter:
+    txbytes - txretransmitbytes - txunacked (off by the odd window-probe
+    byte, which txbytes does not count).  The ECN/L4S counters after offset
+    336 are decoded only from the 408-byte layout, the only one where their
     place is known.  ValueError under 8 bytes.
     """
     buf = bytes(buf)
     if len(buf) < 8:
         raise ValueError(f"macOS tcp_info of {len(buf)} bytes: the header alone is 8")
-    state, options, snd_wscale, rcv_wscale = struct.unpack_from("<4B", buf, 0)
+    state, options, snd_wscale, rcv_wscale = _DARWIN_TCP_INFO_HEAD.unpack_from(buf, 0)
     fields = {
         "state": darwin_tcp_state_name(state),
         "options": options,
@@ -167,27 +255,45 @@ def tcp_info_darwin(buf: bytes) -> TcpInfo:
     return TcpInfo(**fields)
 
 
+def send_buffer_darwin(tcp_info: bytes, sndbuf: int) -> SendBuffer:
+    """The macOS send-buffer split from one private ``tcp_info`` and SO_SNDBUF.
+
+    ``tcpi_snd_sbbytes`` (the send buffer's ``sb_cc``: unacked + unsent) and
+    ``tcpi_txunacked`` come from the same struct, so the split is one moment;
+    ``unacked`` is capped at the buffer's count (SYN and FIN take sequence
+    space but no buffer bytes).  The decoder ``send_buffer`` runs on macOS.
+    ValueError when the struct is too short to hold ``tcpi_txunacked`` or
+    belongs to a listening socket.
+    """
+    return _fast.decode_send_buffer_darwin(tcp_info, sndbuf)
+
+
 # --- public struct tcp_connection_info (TCP_CONNECTION_INFO = 0x106) [3] ------
 
+_DARWIN_TCP_CONNECTION_INFO_HEAD = struct.Struct("<3B")
+_abi_struct("struct tcp_connection_info", _DARWIN_TCP_CONNECTION_INFO_HEAD,
+            ("tcpi_state", "tcpi_snd_wscale", "tcpi_rcv_wscale"))
+
 _DARWIN_TCP_CONNECTION_INFO = (
-    ("options", "<I", 4, None),
-    ("rto_us", "<I", 12, lambda ms: ms * 1000 if ms else None),
-    ("snd_mss", "<I", 16, None),  # tcpi_maxseg
-    ("snd_ssthresh_bytes", "<I", 20, None),
-    ("snd_cwnd_bytes", "<I", 24, None),
-    ("snd_wnd", "<I", 28, None),
-    ("send_buffer_bytes", "<I", 32, None),
-    ("rcv_wnd", "<I", 36, None),
-    ("rtt_us", "<I", 44, _ms_to_us),
-    ("rttvar_us", "<I", 48, _ms_to_us),
-    ("segs_out", "<Q", 56, None),
-    ("bytes_sent", "<Q", 64, None),
-    ("bytes_retrans", "<Q", 72, None),
-    ("segs_in", "<Q", 80, None),
-    ("bytes_received", "<Q", 88, None),
-    ("rx_out_of_order_bytes", "<Q", 96, None),
-    ("retransmitted_segs", "<Q", 104, None),  # 112-byte layout, macOS 10.13+
+    ("options", "tcpi_options", "<I", 4, None),
+    ("rto_us", "tcpi_rto", "<I", 12, lambda ms: ms * 1000 if ms else None),
+    ("snd_mss", "tcpi_maxseg", "<I", 16, None),
+    ("snd_ssthresh_bytes", "tcpi_snd_ssthresh", "<I", 20, None),
+    ("snd_cwnd_bytes", "tcpi_snd_cwnd", "<I", 24, None),
+    ("snd_wnd", "tcpi_snd_wnd", "<I", 28, None),
+    ("send_buffer_bytes", "tcpi_snd_sbbytes", "<I", 32, None),
+    ("rcv_wnd", "tcpi_rcv_wnd", "<I", 36, None),
+    ("rtt_us", "tcpi_srtt", "<I", 44, _ms_to_us),
+    ("rttvar_us", "tcpi_rttvar", "<I", 48, _ms_to_us),
+    ("segs_out", "tcpi_txpackets", "<Q", 56, None),
+    ("bytes_sent", "tcpi_txbytes", "<Q", 64, None),
+    ("bytes_retrans", "tcpi_txretransmitbytes", "<Q", 72, None),
+    ("segs_in", "tcpi_rxpackets", "<Q", 80, None),
+    ("bytes_received", "tcpi_rxbytes", "<Q", 88, None),
+    ("rx_out_of_order_bytes", "tcpi_rxoutoforderbytes", "<Q", 96, None),
+    ("retransmitted_segs", "tcpi_txretransmitpackets", "<Q", 104, None),  # 112-byte layout, 10.13+
 )
+_abi_fields("struct tcp_connection_info", _DARWIN_TCP_CONNECTION_INFO)
 
 
 def tcp_connection_info_darwin(buf: bytes) -> TcpInfo:
@@ -199,7 +305,7 @@ def tcp_connection_info_darwin(buf: bytes) -> TcpInfo:
     buf = bytes(buf)
     if len(buf) < 8:
         raise ValueError(f"tcp_connection_info of {len(buf)} bytes: the header alone is 8")
-    state, snd_wscale, rcv_wscale = struct.unpack_from("<3B", buf, 0)
+    state, snd_wscale, rcv_wscale = _DARWIN_TCP_CONNECTION_INFO_HEAD.unpack_from(buf, 0)
     fields = {
         "state": darwin_tcp_state_name(state),
         "snd_wscale": snd_wscale,
@@ -215,7 +321,7 @@ def merge_tcp_info_darwin(private: Optional[TcpInfo], public: Optional[TcpInfo])
     Where both have a field, the public struct wins: it is the ABI Apple
     documents and keeps, while the private one "is subject to change".  The
     private struct adds what the public one lacks (``unacked_bytes``,
-    ``min_rtt_us``, ``snd_bw_bps``, ``rcv_mss``, ...).  The two getsockopts are
+    ``snd_bw_bps``, ``rx_duplicate_bytes``, ...).  The two getsockopts are
     two moments, so e.g. ``unacked_bytes`` may exceed ``send_buffer_bytes``
     by what was acknowledged in between.  Either may be ``None`` (not read).
     """
@@ -239,7 +345,10 @@ DARWIN_FD_TYPES = {
     0: "atalk", 1: "vnode", 2: "socket", 3: "pshm", 4: "psem", 5: "kqueue",
     6: "pipe", 7: "fsevents", 9: "netpolicy", 10: "channel", 11: "nexus",
 }
+_abi_constants(**{f"PROX_FDTYPE_{name.upper()}": number for number, name in DARWIN_FD_TYPES.items()})
 _PROC_FDINFO = struct.Struct("<iI")
+_abi_struct("struct proc_fdinfo", _PROC_FDINFO, ("proc_fd", "proc_fdtype"))
+_abi_constants(**{"sizeof(struct proc_fdinfo)": _PROC_FDINFO.size})
 
 
 def proc_fdlist_darwin(buf: bytes) -> list[tuple[int, str]]:
@@ -261,29 +370,60 @@ def proc_fdlist_darwin(buf: bytes) -> list[tuple[int, str]]:
     return result
 
 
-SOCKET_FDINFO_SIZE = 792  # struct socket_fdinfo
+class _Member(NamedTuple):
+    """A member of struct socket_fdinfo the decoder reads: its C path, format, offset."""
+
+    path: str
+    fmt: str
+    offset: int
+
+    def read(self, buf: bytes) -> int:
+        return struct.unpack_from(self.fmt, buf, self.offset)[0]
+
+
+def _fdinfo_member(path: str, fmt: str, offset: int) -> _Member:
+    _abi_member("struct socket_fdinfo", path, fmt, offset)
+    return _Member(path, fmt, offset)
+
+
+SOCKET_FDINFO_SIZE = 792
+_abi_constants(**{"sizeof(struct socket_fdinfo)": SOCKET_FDINFO_SIZE,
+                  "PROC_PIDFDSOCKETINFO_SIZE": SOCKET_FDINFO_SIZE})
 _AF_INET, _AF_INET6 = 2, 30
 _SOCKINFO_TCP = 2
 _INI_IPV4, _INI_IPV6 = 0x1, 0x2
-# Offsets inside socket_fdinfo (= 24 + offset inside socket_info).
-_SOI_SO = 160
-_SOI_FAMILY = 184
-_SOI_QLEN = 194
-_SOI_RCV_CC = 208
-_SOI_SND_CC, _SOI_SND_HIWAT = 232, 236
-_SOI_KIND = 256
-_INSI_FPORT, _INSI_LPORT = 264, 268
-_INSI_VFLAG = 288
-_INSI_FADDR, _INSI_LADDR = 296, 312
-_TCPSI_STATE = 344
+_abi_constants(AF_INET=_AF_INET, AF_INET6=_AF_INET6, SOCKINFO_TCP=_SOCKINFO_TCP,
+               INI_IPV4=_INI_IPV4, INI_IPV6=_INI_IPV6)
+_INSI = "psi.soi_proto.pri_tcp.tcpsi_ini."
+_SOI_SO = _fdinfo_member("psi.soi_so", "<Q", 160)
+_SOI_FAMILY = _fdinfo_member("psi.soi_family", "<i", 184)
+_SOI_QLEN = _fdinfo_member("psi.soi_qlen", "<H", 194)
+_SOI_RCV_CC = _fdinfo_member("psi.soi_rcv.sbi_cc", "<I", 208)
+_SOI_SND_CC = _fdinfo_member("psi.soi_snd.sbi_cc", "<I", 232)
+_SOI_SND_HIWAT = _fdinfo_member("psi.soi_snd.sbi_hiwat", "<I", 236)
+_SOI_KIND = _fdinfo_member("psi.soi_kind", "<i", 256)
+# Ports are the kernel's network-order u_short in the low bytes of an int.
+_INSI_FPORT = _fdinfo_member(_INSI + "insi_fport", "<i", 264)
+_INSI_LPORT = _fdinfo_member(_INSI + "insi_lport", "<i", 268)
+_INSI_VFLAG = _fdinfo_member(_INSI + "insi_vflag", "<B", 288)
+_INSI_FADDR = _fdinfo_member(_INSI + "insi_faddr", "16s", 296)
+_INSI_LADDR = _fdinfo_member(_INSI + "insi_laddr", "16s", 312)
+_TCPSI_STATE = _fdinfo_member("psi.soi_proto.pri_tcp.tcpsi_state", "<i", 344)
+# in4in6_addr keeps an IPv4 address in its last 4 bytes.
+_IN4IN6_ADDR4 = 12
+_abi_member("struct in4in6_addr", "i46a_addr4", "4s", _IN4IN6_ADDR4)
 _TSI_S_LISTEN = 1
 
 
-def _darwin_address(buf: bytes, offset: int, ipv4: bool) -> str:
-    # in4in6_addr keeps an IPv4 address in its last 4 bytes.
+def _darwin_address(buf: bytes, member: _Member, ipv4: bool) -> str:
     if ipv4:
-        return socket.inet_ntop(socket.AF_INET, buf[offset + 12:offset + 16])
-    return socket.inet_ntop(socket.AF_INET6, buf[offset:offset + 16])
+        start = member.offset + _IN4IN6_ADDR4
+        return socket.inet_ntop(socket.AF_INET, buf[start:start + 4])
+    return socket.inet_ntop(socket.AF_INET6, buf[member.offset:member.offset + 16])
+
+
+def _port(buf: bytes, member: _Member) -> int:
+    return struct.unpack_from(">H", buf, member.offset)[0]
 
 
 def socket_fdinfo_darwin(buf: bytes, fd: Optional[int] = None) -> Optional[SocketInfo]:
@@ -303,47 +443,41 @@ def socket_fdinfo_darwin(buf: bytes, fd: Optional[int] = None) -> Optional[Socke
     ``inode``: macOS sockets have none, so it holds the kernel's opaque
     socket id (``soi_so``, a hashed address), which identifies the socket
     across samples as the inode does on Linux.
-    The family follows ``insi_vflag``, so an IPv6 socket connected to an
-    IPv4-mapped peer is reported as IPv4.  ValueError under 792 bytes.
+    The family follows ``insi_vflag``: an IPv6 socket connected to an
+    IPv4-mapped peer has only INI_IPV4 and is reported as IPv4 with plain
+    addresses; a dual-stack one (bound to ``::`` without IPV6_V6ONLY) has
+    both flags and is IPv6.  ValueError under 792 bytes.
     """
     buf = bytes(buf)
     if len(buf) < SOCKET_FDINFO_SIZE:
         raise ValueError(f"socket_fdinfo of {len(buf)} bytes: it is {SOCKET_FDINFO_SIZE}")
-    (family,) = struct.unpack_from("<i", buf, _SOI_FAMILY)
-    (kind,) = struct.unpack_from("<i", buf, _SOI_KIND)
-    if family not in (_AF_INET, _AF_INET6) or kind != _SOCKINFO_TCP:
+    family = _SOI_FAMILY.read(buf)
+    if family not in (_AF_INET, _AF_INET6) or _SOI_KIND.read(buf) != _SOCKINFO_TCP:
         return None
-    vflag = buf[_INSI_VFLAG]
-    if vflag & _INI_IPV4:
-        ipv4 = True
-    elif vflag & _INI_IPV6:
-        ipv4 = False
+    vflag = _INSI_VFLAG.read(buf)
+    if vflag & (_INI_IPV4 | _INI_IPV6):
+        ipv4 = not vflag & _INI_IPV6
     else:
         ipv4 = family == _AF_INET
-    # Ports are the kernel's network-order u_short in the low bytes of an int.
-    (remote_port,) = struct.unpack_from(">H", buf, _INSI_FPORT)
-    (local_port,) = struct.unpack_from(">H", buf, _INSI_LPORT)
-    (socket_id,) = struct.unpack_from("<Q", buf, _SOI_SO)
-    send_queue, sndbuf = struct.unpack_from("<II", buf, _SOI_SND_CC)
-    (state_number,) = struct.unpack_from("<i", buf, _TCPSI_STATE)
+    send_queue = _SOI_SND_CC.read(buf)
+    sndbuf = _SOI_SND_HIWAT.read(buf)
+    state_number = _TCPSI_STATE.read(buf)
     listening = state_number == _TSI_S_LISTEN
-    (recv_queue,) = struct.unpack_from("<H" if listening else "<I", buf,
-                                       _SOI_QLEN if listening else _SOI_RCV_CC)
     return SocketInfo(
         fd=fd,
-        inode=socket_id,
+        inode=_SOI_SO.read(buf),
         family="IPv4" if ipv4 else "IPv6",
         local_address=_darwin_address(buf, _INSI_LADDR, ipv4),
-        local_port=local_port,
+        local_port=_port(buf, _INSI_LPORT),
         remote_address=_darwin_address(buf, _INSI_FADDR, ipv4),
-        remote_port=remote_port,
+        remote_port=_port(buf, _INSI_FPORT),
         state=darwin_tcp_state_name(state_number),
         send_queue=None if listening else send_queue,
         unacked=None,
         unsent=None,
         free=max(sndbuf - send_queue, 0),
         sndbuf=sndbuf,
-        recv_queue=recv_queue,
+        recv_queue=(_SOI_QLEN if listening else _SOI_RCV_CC).read(buf),
         queue_delay_s=None,
         congestion=None,
         tcp=None,
@@ -358,13 +492,31 @@ _AF_LINK = 18
 _RTAX_IFP = 4
 _RTAX_MAX = 8
 _IFF_UP = 0x1
+_abi_constants(RTM_VERSION=RTM_VERSION, RTM_IFINFO2=RTM_IFINFO2, AF_LINK=_AF_LINK,
+               RTAX_IFP=_RTAX_IFP, RTAX_MAX=_RTAX_MAX, IFF_UP=_IFF_UP)
 _MSG_PREFIX = struct.Struct("<HBB")
-# if_msghdr2 up to ifm_snd_drops, then if_data64 (at 32).
-# msglen version type addrs flags index snd_len snd_maxlen snd_drops (timer skipped)
+_abi_struct("struct if_msghdr", _MSG_PREFIX, ("ifm_msglen", "ifm_version", "ifm_type"))
+# if_msghdr2 up to ifm_snd_drops (ifm_timer skipped), then if_data64.
 _IF_MSGHDR2 = struct.Struct("<HBBIIH2xIII4x")
+_abi_struct("struct if_msghdr2", _IF_MSGHDR2, (
+    "ifm_msglen", "ifm_version", "ifm_type", "ifm_addrs", "ifm_flags", "ifm_index",
+    "ifm_snd_len", "ifm_snd_maxlen", "ifm_snd_drops"))
+_IFM_DATA = _IF_MSGHDR2.size
 IF_MSGHDR2_SIZE = 160
+_abi_constants(**{"offsetof(struct if_msghdr2, ifm_data)": _IFM_DATA,
+                  "sizeof(struct if_msghdr2)": IF_MSGHDR2_SIZE})
 _IF_DATA64 = struct.Struct("<8B2I12Q2I2i")
+_abi_struct("struct if_data64", _IF_DATA64, (
+    "ifi_type", "ifi_typelen", "ifi_physical", "ifi_addrlen", "ifi_hdrlen", "ifi_recvquota",
+    "ifi_xmitquota", "ifi_unused1", "ifi_mtu", "ifi_metric",
+    "ifi_baudrate", "ifi_ipackets", "ifi_ierrors", "ifi_opackets", "ifi_oerrors", "ifi_collisions",
+    "ifi_ibytes", "ifi_obytes", "ifi_imcasts", "ifi_omcasts", "ifi_iqdrops", "ifi_noproto",
+    "ifi_recvtiming", "ifi_xmittiming", "ifi_lastchange.tv_sec", "ifi_lastchange.tv_usec"))
+_abi_constants(**{"sizeof(struct if_data64)": _IF_DATA64.size})
 _SOCKADDR_DL = struct.Struct("<BBHBBBB")
+_abi_struct("struct sockaddr_dl", _SOCKADDR_DL, (
+    "sdl_len", "sdl_family", "sdl_index", "sdl_type", "sdl_nlen", "sdl_alen", "sdl_slen"))
+_abi_constants(**{"offsetof(struct sockaddr_dl, sdl_data)": _SOCKADDR_DL.size})
 
 
 def _if_data64_counters(buf: bytes, offset: int) -> dict:
@@ -459,14 +611,19 @@ def iflist2_darwin(buf: bytes) -> dict[str, InterfaceCounters]:
                 index=index,
                 is_up=bool(flags & _IFF_UP),
                 tx_drops=snd_drops,
-                **_if_data64_counters(buf, offset + 32),
+                **_if_data64_counters(buf, offset + _IFM_DATA),
             )
         offset += msglen
     return result
 
 
-IFMIBDATA_SIZE = 180  # struct ifmibdata
-_IFMIBDATA_HEAD = struct.Struct("<16s5I")  # name pcount flags snd_len snd_maxlen snd_drops
+IFMIBDATA_SIZE = 180
+_IFMIBDATA_HEAD = struct.Struct("<16s5I")
+_abi_struct("struct ifmibdata", _IFMIBDATA_HEAD, (
+    "ifmd_name", "ifmd_pcount", "ifmd_flags", "ifmd_snd_len", "ifmd_snd_maxlen", "ifmd_snd_drops"))
+_IFMD_DATA = 52
+_abi_constants(**{"offsetof(struct ifmibdata, ifmd_data)": _IFMD_DATA,
+                  "sizeof(struct ifmibdata)": IFMIBDATA_SIZE})
 
 
 def ifmibdata_darwin(buf: bytes, index: Optional[int] = None) -> Optional[InterfaceCounters]:
@@ -496,7 +653,7 @@ def ifmibdata_darwin(buf: bytes, index: Optional[int] = None) -> Optional[Interf
         index=index,
         is_up=bool(flags & _IFF_UP),
         tx_drops=snd_drops,
-        **_if_data64_counters(buf, 52),
+        **_if_data64_counters(buf, _IFMD_DATA),
     )
 
 

@@ -17,14 +17,15 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
+import os
 import threading
 import time
 from collections import Counter
 from operator import attrgetter, itemgetter
-from typing import Iterable, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Optional, Sequence
 
 try:
-    from prometheus_client import ProcessCollector, generate_latest, start_http_server
+    from prometheus_client import ProcessCollector, generate_latest
     from prometheus_client.core import (
         CounterMetricFamily,
         GaugeHistogramMetricFamily,
@@ -37,9 +38,8 @@ except ImportError as err:  # pragma: no cover - depends on the install
         "sockdiag export needs prometheus_client: pip install 'sockdiag[export]'"
     ) from err
 
-from . import interfaces, process_sockets
+from . import _platform
 from ._common import (
-    LINUX,
     TCP_STATES,
     AccessDenied,
     InterfaceCounters,
@@ -48,15 +48,10 @@ from ._common import (
     SockdiagError,
     SocketInfo,
 )
+from .fields import INTERFACE_FIELDS, SOCKET_FIELDS
 
-if LINUX:
-    from ._linux_export import pids_named, process_name
-else:  # macOS: names are not resolved; the process label stays empty (absent).
-    pids_named = None
-
-    def process_name(pid: int) -> str:
-        """"": process names are resolved on Linux only."""
-        return ""
+if TYPE_CHECKING:
+    from .web import WebConfig
 
 
 DEFAULT_MAX_SERIES = 1000
@@ -71,33 +66,23 @@ QUEUE_DELAY_BUCKETS_S = (
 # is in it so a count that falls to zero is seen as zero, not as gone.
 PROCESS_SOCKET_STATES = tuple(s for s in TCP_STATES[1:12] if s != "TIME_WAIT")
 
-# InterfaceCounters field -> (metric name without "_total", help).
-INTERFACE_COUNTERS = (
-    ("rx_bytes", "sockdiag_interface_receive_bytes", "Bytes received by the interface."),
-    ("tx_bytes", "sockdiag_interface_transmit_bytes", "Bytes sent by the interface."),
-    ("rx_packets", "sockdiag_interface_receive_packets", "Packets received by the interface."),
-    ("tx_packets", "sockdiag_interface_transmit_packets", "Packets sent by the interface."),
-    ("rx_errors", "sockdiag_interface_receive_errors", "Receive errors of the interface."),
-    ("tx_errors", "sockdiag_interface_transmit_errors", "Transmit errors of the interface."),
-    ("rx_drops", "sockdiag_interface_receive_drops", "Received packets dropped."),
-    ("tx_drops", "sockdiag_interface_transmit_drops", "Packets dropped on transmit."),
-)
+_METRIC_UNITS = {"bytes": "bytes", "s": "seconds", "packets": "packets", "errors": "errors",
+                 "drops": "drops"}
 
-# SocketInfo field -> (per-process sum metric, per-socket metric, help).
+# InterfaceCounters field -> (metric name without "_total", help), from the field table.
+INTERFACE_COUNTERS = tuple(
+    (field.name, f"sockdiag_interface_{field.metric}_{_METRIC_UNITS[field.unit]}", field.help)
+    for field in INTERFACE_FIELDS if field.metric is not None)
+
+# SocketInfo field -> (per-process sum metric, per-socket metric, help), from the field table.
 # Sums and per-socket series skip LISTEN sockets: their queues are accept
 # backlogs (connections), not bytes.
-BYTE_FIELDS = (
-    ("unacked", "sockdiag_process_unacked_bytes", "sockdiag_socket_unacked_bytes",
-     "Bytes sent but not yet acknowledged by the peer."),
-    ("unsent", "sockdiag_process_unsent_bytes", "sockdiag_socket_unsent_bytes",
-     "Bytes written by the application, not yet sent."),
-    ("send_queue", "sockdiag_process_send_queue_bytes", "sockdiag_socket_send_queue_bytes",
-     "Bytes the kernel holds to send: unacked + unsent (ss's Send-Q)."),
-    ("free", "sockdiag_process_send_buffer_free_bytes", "sockdiag_socket_send_buffer_free_bytes",
-     "Bytes the send buffer accepts before a writer blocks."),
-    ("recv_queue", "sockdiag_process_receive_queue_bytes", "sockdiag_socket_receive_queue_bytes",
-     "Bytes received, not yet read by the application."),
-)
+_SOCKET_FIELDS = {field.name: field for field in SOCKET_FIELDS}
+BYTE_FIELDS = tuple(
+    (name, f"sockdiag_process_{_SOCKET_FIELDS[name].metric}_bytes",
+     f"sockdiag_socket_{_SOCKET_FIELDS[name].metric}_bytes", _SOCKET_FIELDS[name].help)
+    for name in ("unacked", "unsent", "send_queue", "free", "recv_queue"))
+_QUEUE_DELAY_FIELD = _SOCKET_FIELDS["queue_delay_s"]
 PROCESS_LABELS = ("pid", "process")
 SOCKET_LABELS = ("pid", "process", "fd", "local", "remote")
 
@@ -121,8 +106,8 @@ def parse_listen(address: str) -> tuple[str, int]:
 
 _STATE = attrgetter("state")
 _QUEUE_DELAY = attrgetter("queue_delay_s")
-_SOCKET_FIELDS = tuple(field for field, *_ in BYTE_FIELDS) + ("queue_delay_s",)
-_SOCKET_VALUES = attrgetter(*_SOCKET_FIELDS)
+_SERIES_FIELDS = tuple(field for field, *_ in BYTE_FIELDS) + (_QUEUE_DELAY_FIELD.name,)
+_SOCKET_VALUES = attrgetter(*_SERIES_FIELDS)
 
 
 class _ProcessTotals:
@@ -167,7 +152,7 @@ class _ProcessTotals:
 def _series_count(sockets: Sequence[SocketInfo]) -> int:
     """How many per-socket series the sockets would make (one per known value)."""
     return sum(len(sockets) - list(map(attrgetter(field), sockets)).count(None)
-               for field in _SOCKET_FIELDS)
+               for field in _SERIES_FIELDS)
 
 
 def _held_bytes(sock: SocketInfo) -> int:
@@ -199,11 +184,11 @@ class Collector:
         if max_series < 0:
             raise ValueError(f"max_series must be >= 0, not {max_series}")
         self.max_series = max_series
-        if self.process_names and pids_named is None:
+        if self.process_names and not hasattr(_platform, "pids_named"):
             raise NotSupported("--process-name is available on Linux only; use --pid")
         for pid in self.pids:
-            process_name(pid)
-            process_sockets(pid)  # AccessDenied now rather than at every scrape
+            _platform.process_name(pid)
+            _platform.process_sockets(pid)  # AccessDenied now rather than at every scrape
         self._errors = {"process": 0, "interfaces": 0}
         self._dropped_series = 0
         # One scrape at a time: a second scraper waits instead of doubling the load.
@@ -214,13 +199,13 @@ class Collector:
         found = {}
         for pid in self.pids:
             try:
-                found[pid] = process_name(pid)
+                found[pid] = _platform.process_name(pid)
             except NoSuchProcess:
                 continue
             except AccessDenied:
                 found[pid] = ""
         if self.process_names:
-            found.update(pids_named(self.process_names))
+            found.update(_platform.pids_named(self.process_names))
         return found
 
     def describe(self) -> list[Metric]:
@@ -249,7 +234,7 @@ class Collector:
 
     def _interface_families(self) -> Iterator[Metric]:
         try:
-            counters = interfaces()
+            counters = _platform.interfaces()
         except (SockdiagError, OSError):
             self._errors["interfaces"] += 1
             return
@@ -260,7 +245,7 @@ class Collector:
         read = []
         for pid, name in sorted(watched.items()):
             try:
-                read.append((str(pid), name, process_sockets(pid)))
+                read.append((str(pid), name, _platform.process_sockets(pid)))
             except NoSuchProcess:
                 continue  # exited since it was listed: gone, not an error
             except (SockdiagError, OSError):
@@ -346,8 +331,8 @@ def socket_families(
     families = [GaugeMetricFamily(name, help_text, labels=SOCKET_LABELS)
                 for _, _, name, help_text in BYTE_FIELDS]
     families.append(GaugeMetricFamily(
-        "sockdiag_socket_queue_delay_seconds",
-        "How long a byte written now waits before it is sent.", labels=SOCKET_LABELS,
+        f"sockdiag_socket_{_QUEUE_DELAY_FIELD.metric}_seconds", _QUEUE_DELAY_FIELD.help,
+        labels=SOCKET_LABELS,
     ))
     # The biggest of each process first, then of them all: no tuple per
     # socket (19,000 of them cost ~10 ms, mostly in the garbage collections
@@ -384,15 +369,22 @@ def exposition(collector: Collector) -> bytes:
     return generate_latest(registry(collector))
 
 
-def serve(collector: Collector, host: str, port: int):
+def serve(collector: Collector, host: str, port: int, web: Optional["WebConfig"] = None):
     """Serve /metrics on host:port from a background thread; (server, thread).
 
-    Port 0 takes any free port (see ``server.server_port``).  SockdiagError
-    when the address cannot be resolved or is in use.
+    web: TLS, basic-auth users and headers from a web-config file
+    (``sockdiag.web.load_web_config``).  Port 0 takes any free port (see
+    ``server.server_port``).  SockdiagError when the address cannot be
+    resolved or is in use.
     """
+    from .web import MetricsServer, raise_fd_limit
+
+    raise_fd_limit()
+    reg = registry(collector)
     try:
-        return start_http_server(port, addr=host, registry=registry(collector))
+        server = MetricsServer(lambda: generate_latest(reg), host, port, web)
     except OSError as err:
-        reason = err.strerror or str(err)
+        reason = os.strerror(err.errno) if err.errno else str(err)
         shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         raise SockdiagError(f"cannot listen on {shown}: {reason}") from err
+    return server, server.thread

@@ -28,7 +28,7 @@ import time
 from collections import deque
 from typing import Any, AsyncIterator, Callable, Iterator, Optional, Sequence
 
-from . import _linux
+from . import _platform
 from ._common import (
     LINUX,
     TCP_INFO_FIELDS,
@@ -38,6 +38,7 @@ from ._common import (
     SockdiagError,
     TcpInfo,
     UnsuitableSocket,
+    queue_delay_s,
 )
 
 # 100,000 samples: 100 s at the default 1 ms interval, about 18 MB.
@@ -65,13 +66,9 @@ def _sample_type(fields: tuple[str, ...]) -> type:
 def _queue_delay_s(unsent: Optional[int], info: Optional[TcpInfo]) -> Optional[float]:
     if info is None:
         return None
-    if not unsent:
-        return 0.0
     # Linux measures a delivery rate; macOS only has its send bandwidth estimate.
     rate_bps = info.delivery_rate_bps if info.delivery_rate_bps is not None else info.snd_bw_bps
-    if not rate_bps:
-        return None
-    return unsent * 8 / rate_bps
+    return queue_delay_s(unsent, None if rate_bps is None else rate_bps / 8)
 
 
 def _percentile(sorted_values: list, percent: float):
@@ -107,10 +104,8 @@ class Recording:
         if not callable(getattr(sock, "fileno", None)):
             # An int fd could be closed and reused by another socket unseen.
             raise TypeError(f"expected a socket object, not {type(sock).__name__}")
-        from . import send_buffer, tcp_info  # the platform's, chosen in __init__
-
-        self._send_buffer = send_buffer
-        self._tcp_info = tcp_info
+        self._send_buffer = _platform.send_buffer
+        self._tcp_info = _platform.tcp_info
         self._sock = sock
         self._fields = fields
         self._type = _sample_type(fields)
@@ -135,7 +130,7 @@ class Recording:
                 raise
             self._is_tcp = False  # UDP or UNIX: no TCP_INFO, no queue delay
         if self._is_tcp and LINUX:
-            self._take = _linux.tcp_sampler(self._type, self._fields)
+            self._take = _platform.tcp_sampler(self._type, self._fields)
         self.sample()
 
     # -- taking samples ------------------------------------------------------

@@ -20,6 +20,7 @@ from ._common import (
     SendBuffer,
     SocketInfo,
     TcpInfo,
+    queue_delay_s,
     tcp_state_name,
 )
 
@@ -220,15 +221,6 @@ _NOTSENT, _DELIVERY_RATE = (
 _DIAG_EXT = (1 << (INET_DIAG_INFO - 1)) | (1 << (INET_DIAG_CONG - 1)) | (1 << (INET_DIAG_SKMEMINFO - 1))
 
 
-def queue_delay_s(unsent_bytes: int, delivery_rate_bytes_per_s: int) -> Optional[float]:
-    """includes/compat.h's sd_queue_delay_s: 0 when nothing waits, None without a rate."""
-    if unsent_bytes == 0:
-        return 0.0
-    if delivery_rate_bytes_per_s in (0, _U64_MAX):
-        return None
-    return unsent_bytes / delivery_rate_bytes_per_s
-
-
 def socket_fds(pid: int) -> dict[int, int]:
     """inode -> fd of the sockets in /proc/<pid>/fd (the first fd of each)."""
     found: dict[int, int] = {}
@@ -288,7 +280,7 @@ def _socket_info(message: memoryview, fd: Optional[int]) -> SocketInfo:
         unacked=max(wqueue - notsent, 0) if known else None,
         unsent=notsent if known else None,
         free=free, sndbuf=sndbuf, recv_queue=rqueue,
-        queue_delay_s=queue_delay_s(notsent, rate) if known else None,
+        queue_delay_s=queue_delay_s(notsent, None if rate == _U64_MAX else rate) if known else None,
         congestion=cong[:16].split(b"\0", 1)[0].decode("ascii", "replace") if cong is not None else None,
         tcp=tcp,
     )

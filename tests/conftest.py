@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from loopback import connected_pair, drain, fill, wait_until  # noqa: F401 (re-exported)
+from testsupport.loopback import connected_pair, drain, fill, wait_until  # noqa: F401 (re-exported)
 
 CAP_NET_ADMIN, CAP_SYS_ADMIN = 12, 21
 

@@ -26,7 +26,7 @@ scrape_configs:
   - job_name: sockdiag
     static_configs:
       - targets: [{targets}]
-"""
+{extra}"""
 
 
 def free_port() -> int:
@@ -62,10 +62,16 @@ class Prometheus:
 
 
 @contextlib.contextmanager
-def prometheus_server(directory, targets: list[str], startup_timeout_s: float = 30.0):
-    """Run Prometheus scraping targets ("host:port") every second; yields a Prometheus."""
+def prometheus_server(directory, targets: list[str], startup_timeout_s: float = 30.0,
+                      scrape_options: str = ""):
+    """Run Prometheus scraping targets ("host:port") every second; yields a Prometheus.
+
+    scrape_options: more lines of the scrape job (scheme, tls_config, basic_auth…),
+    indented as keys of the job.
+    """
     config = directory / "prometheus.yml"
-    config.write_text(CONFIG.format(targets=", ".join(f'"{t}"' for t in targets)))
+    config.write_text(CONFIG.format(targets=", ".join(f'"{t}"' for t in targets),
+                                    extra=scrape_options))
     port = free_port()
     log = open(directory / "prometheus.log", "wb")
     process = subprocess.Popen(

@@ -12,9 +12,11 @@ import sys
 import pytest
 
 import sockdiag
-from sockdiag.budget import BudgetMonitor, ByteBudget, parse_size
+from sockdiag._common import parse_size
+from sockdiag.budget import BudgetMonitor, ByteBudget
 
-from children import end, process_state
+from sockdiag._linux import process_state
+from testsupport.children import end
 from conftest import drain, requires_linux, wait_until
 
 pytestmark = requires_linux

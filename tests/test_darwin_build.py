@@ -9,14 +9,18 @@ SDK check runs in the macOS CI job (.github/workflows/ci.yml).
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import pathlib
 import shutil
 import subprocess
+import sys
 import sysconfig
 
 import pytest
 
 import sockdiag
+from sockdiag import decode
 from sockdiag._common import LINUX
 
 GENERATED_C = pathlib.Path(sockdiag.__file__).parent / "_fast.c"
@@ -76,3 +80,55 @@ def test_generated_c_compiles_as_macos(tmp_path):
     )
     errors = [line for line in result.stderr.splitlines() if "error" in line]
     assert result.returncode == 0, "\n".join(errors[:20]) or result.stderr[-2000:]
+
+
+# --- the layout audit (.github/macos/audit.py) -------------------------------------
+
+AUDIT = pathlib.Path(__file__).resolve().parents[1] / ".github" / "macos" / "audit.py"
+
+
+def _audit_module():
+    spec = importlib.util.spec_from_file_location("macos_audit", AUDIT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_audit_covers_every_number_of_the_c_headers():
+    # A new SD_* number in includes/darwin.h without an Apple name stops the audit.
+    audit = _audit_module()
+    names = {check.expected for check in audit.header_checks()}
+    assert {"SD_TCPI_SND_SBBYTES_OFFSET", "SD_TCPI_TXUNACKED_OFFSET", "SD_TCP_INFO_OPT",
+            "SD_SOCKET_FDINFO_SIZE", "SD_NET_RT_IFLIST2"} <= names
+    source, asserts, skipped = audit.program(None, None, {"TCPS_LISTEN"})
+    # Without a private header, everything about struct tcp_info is skipped, not asserted.
+    assert "struct tcp_info" not in source.split('#include "darwin.h"')[1]
+    assert asserts + len(skipped) == len(decode.DARWIN_ABI) + len(audit.header_checks())
+    assert "_Static_assert((TCPS_LISTEN) == (SD_TCPS_LISTEN)" in source
+
+
+SDK = os.environ.get("SOCKDIAG_MACOS_SDK")
+
+
+@pytest.mark.skipif(not SDK, reason="set SOCKDIAG_MACOS_SDK to a macOS SDK root (docs/macos.md)")
+@pytest.mark.skipif(shutil.which("clang") is None, reason="needs clang")
+def test_audit_against_an_sdk():
+    headers = os.environ.get("SOCKDIAG_XNU_TCP_PRIVATE_H", "")
+    command = [sys.executable, str(AUDIT), "--sdk", SDK]
+    command += [arg for header in headers.split(os.pathsep) if header for arg in ("--private-header", header)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count(" ok ") >= 2  # both architectures
+
+
+@pytest.mark.skipif(not SDK, reason="set SOCKDIAG_MACOS_SDK to a macOS SDK root (docs/macos.md)")
+@pytest.mark.skipif(shutil.which("clang") is None, reason="needs clang")
+@pytest.mark.skipif(not GENERATED_C.exists(), reason="needs the generated _fast.c (an in-place build)")
+@pytest.mark.parametrize("target", ["arm64-apple-macos12", "x86_64-apple-macos12"])
+def test_generated_c_compiles_against_the_sdk(target):
+    # The SDK's own headers this time; only Python's headers are this machine's.
+    result = subprocess.run(
+        ["clang", "-target", target, "-isysroot", SDK, "-fsyntax-only", "-Wall", "-Werror",
+         f"-I{sysconfig.get_paths()['include']}", f"-I{GENERATED_C.parent}", str(GENERATED_C)],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]

@@ -7,6 +7,8 @@ system's own tools.
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import json
 import os
 import shutil
@@ -17,11 +19,11 @@ import sys
 
 import pytest
 
-import darwin_buffers as mk
+from testsupport import darwin_buffers as mk
 import sockdiag
 from sockdiag import _darwin, decode
-from sockdiag._common import MACOS, InterfaceCounters, NotSupported, SendBuffer, TcpInfo
-from loopback import connected_pair, drain, fill, wait_until
+from sockdiag._common import MACOS, InterfaceCounters, NotSupported, SendBuffer, TcpInfo, queue_delay_s
+from testsupport.loopback import connected_pair, drain, fill, wait_until
 
 requires_macos = pytest.mark.skipif(not MACOS, reason="needs macOS (runs in the macOS CI job)")
 requires_not_macos = pytest.mark.skipif(MACOS, reason="checks the non-macOS stubs")
@@ -49,6 +51,36 @@ def test_exact_bytes_replace_the_rounded_ones():
     assert merged["utun3"].rx_bytes is None
 
 
+def test_byte_counter_the_kernel_does_not_keep_is_none():
+    # A Skywalk-backed interface: received packets counted, received bytes left at 0.
+    en0 = _darwin.without_uncounted_bytes(_counters("en0", 4, rx_bytes=0, tx_bytes=9000))
+    assert en0.rx_bytes is None and en0.tx_bytes == 9000 and en0.rx_packets == 1
+    assert "rx packets" in en0.counters_note and "Skywalk" in en0.counters_note
+    # Its rate is unknown, not 0 B/s.
+    later = dataclasses.replace(en0, rx_packets=50, tx_bytes=19000)
+    rates = sockdiag.interface_rates({"en0": en0}, {"en0": later}, 1.0)["en0"]
+    assert rates.rx_bytes_per_s is None and rates.tx_bytes_per_s == 10000
+    # Counters that agree stay as they are; an idle interface's zeros are true.
+    lo0 = _counters("lo0", 1, rx_bytes=100, tx_bytes=100)
+    assert _darwin.without_uncounted_bytes(lo0) is lo0
+    idle = dataclasses.replace(_counters("gif0", 2, 0, 0), rx_packets=0, tx_packets=0)
+    assert _darwin.without_uncounted_bytes(idle) is idle and idle.counters_note is None
+
+
+def test_torn_down_connection_says_so():
+    # tcp_ctloutput's answer once the TCP control block is freed, as the core raises it.
+    def translated(err: int, fd: int) -> Exception:
+        return _darwin._exception(OSError(err, os.strerror(err), fd, None, "getsockopt(TCP_INFO)"),
+                                  "send_buffer", fd)
+
+    gone = translated(errno.ECONNRESET, 7)
+    assert isinstance(gone, sockdiag.UnsuitableSocket)
+    assert "fd 7" in str(gone) and "connection is gone" in str(gone)
+    assert "refused" not in str(gone) and "not a TCP socket" not in str(gone)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        assert "connection is gone" not in str(translated(errno.ENOPROTOOPT, udp.fileno()))
+
+
 def test_fd_type_counts_and_hint():
     fds = decode.proc_fdlist_darwin(mk.fd_list([(0, 1), (3, 2), (4, 9), (5, 10), (6, 10), (7, 2)]))
     usn = _darwin.count_fd_types(42, fds)
@@ -59,10 +91,11 @@ def test_fd_type_counts_and_hint():
 
 
 def test_queue_delay():
-    assert _darwin.queue_delay_s(125_000, 1_000_000) == 1.0
-    assert _darwin.queue_delay_s(0, 0) == 0.0  # nothing waits
-    assert _darwin.queue_delay_s(125_000, 0) is None
-    assert _darwin.queue_delay_s(None, 1_000_000) is None
+    assert queue_delay_s(125_000, 125_000) == 1.0
+    assert queue_delay_s(0, 0) == 0.0  # nothing waits
+    assert queue_delay_s(125_000, 0) is None
+    assert queue_delay_s(125_000, None) is None
+    assert queue_delay_s(None, 125_000) is None
 
 
 def test_state_names_as_linux_spells_them():
@@ -139,13 +172,31 @@ def test_tcp_info_elsewhere_is_not_supported():
 # --- the real kernel (macOS CI job) --------------------------------------------------
 
 
-def _reference_send_buffer(sock: socket.socket) -> SendBuffer:
-    """The macOS split from Python's own getsockopt and struct (the oracle)."""
-    sndbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
-    nwrite = sock.getsockopt(socket.SOL_SOCKET, 0x1024)  # SO_NWRITE
-    (txunacked,) = struct.unpack_from("<Q", sock.getsockopt(socket.IPPROTO_TCP, 0x200, 512), 92)
-    unacked = min(txunacked, nwrite)
+SO_NWRITE, SO_NREAD, TCP_CONNECTION_INFO = 0x1024, 0x1020, 0x106
+
+
+def _reference_send_buffer(client: socket.socket, server: socket.socket) -> SendBuffer:
+    """The macOS split from public interfaces only (the oracle; not the private tcp_info).
+
+    Python's own getsockopt: SO_SNDBUF, SO_NWRITE (the send buffer's count),
+    the peer's SO_NREAD (bytes it holds unread) and the public
+    tcp_connection_info's tcpi_txbytes (64) and tcpi_txretransmitbytes (72).
+    Once the peer, not reading, has a full window, all it received was
+    acknowledged: unacked = first transmissions - what the peer holds.
+    """
+    sndbuf = client.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+    nwrite = client.getsockopt(socket.SOL_SOCKET, SO_NWRITE)
+    received = server.getsockopt(socket.SOL_SOCKET, SO_NREAD)
+    txbytes, retransmitted = struct.unpack_from(
+        "<QQ", client.getsockopt(socket.IPPROTO_TCP, TCP_CONNECTION_INFO, 112), 64)
+    unacked = min(max(txbytes - retransmitted - received, 0), nwrite)
     return SendBuffer(size=sndbuf, unacked=unacked, unsent=nwrite - unacked, free=max(sndbuf - nwrite, 0))
+
+
+def _agrees(buffer: SendBuffer, reference: SendBuffer) -> bool:
+    # A zero-window probe byte is in txunacked but not in txbytes.
+    return ((buffer.size, buffer.free, buffer.inflight) == (reference.size, reference.free, reference.inflight)
+            and abs(buffer.unacked - reference.unacked) <= 1)
 
 
 @requires_macos
@@ -155,8 +206,11 @@ def test_send_buffer_split_on_macos(family):
         written = fill(client)
         buffer = sockdiag.send_buffer(client)
         assert buffer.unacked + buffer.unsent > 0 and buffer.free >= 0
-        # The peer does not read: once its window is full the numbers hold still.
-        wait_until(lambda: sockdiag.send_buffer(client) == _reference_send_buffer(client))
+        # The peer does not read: once its window is full the numbers hold still,
+        # and SO_NWRITE (a separate call) is what the peer has not received.
+        wait_until(lambda: client.getsockopt(socket.SOL_SOCKET, SO_NWRITE)
+                   == written - server.getsockopt(socket.SOL_SOCKET, SO_NREAD))
+        wait_until(lambda: _agrees(sockdiag.send_buffer(client), _reference_send_buffer(client, server)))
         info = sockdiag.tcp_info(client)
         assert info.state == "ESTABLISHED" and info.send_buffer_bytes is not None
         assert info.bytes_sent is not None and info.rtt_us is not None
@@ -241,8 +295,8 @@ def test_userspace_networking_and_fd_headroom_of_self_on_macos():
     with client, server:
         usn = _darwin.userspace_networking(os.getpid())
         assert usn.socket_fds >= 2
-        open_fds, limit = _darwin.fd_headroom(os.getpid())
-        assert open_fds >= 3 and (limit is None or limit >= open_fds)
+        headroom = _darwin.fd_headroom(os.getpid())
+        assert headroom.open_fds >= 3 and (headroom.soft_limit is None or headroom.soft_limit >= headroom.open_fds)
 
 
 def _netstat_bytes(name: str) -> tuple[int, int]:

@@ -7,8 +7,9 @@ import struct
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import darwin_buffers as mk
+from testsupport import darwin_buffers as mk
 from sockdiag import decode
+from sockdiag._common import SendBuffer
 
 GIB4 = 1 << 32
 
@@ -38,8 +39,10 @@ def test_tcp_info_each_historical_size(size):
     assert info.state == "ESTABLISHED"
     assert (info.options, info.snd_wscale, info.rcv_wscale) == (7, 6, 7)
     assert info.rto_us == 204_000
-    assert (info.snd_mss, info.rcv_mss) == (16344, 16344)
-    assert (info.rtt_us, info.rttvar_us, info.min_rtt_us) == (3000, 2000, 1000)
+    assert info.snd_mss == 16344
+    # tcpi_rcv_mss holds the send MSS and tcpi_rttbest is no RTT sample: not Linux's meaning.
+    assert info.rcv_mss is None and info.min_rtt_us is None
+    assert (info.rtt_us, info.rttvar_us) == (3000, 2000)
     assert (info.snd_ssthresh_bytes, info.snd_cwnd_bytes) == (1 << 30, 180000)
     assert (info.rcv_wnd, info.snd_wnd) == (400000, 399000)
     assert info.send_buffer_bytes == 700000
@@ -110,6 +113,75 @@ def test_darwin_state_names(number, name):
     assert decode.tcp_info_darwin(mk.tcp_info(292, tcpi_state=number)).state == name
 
 
+# --- the send-buffer split: one private tcp_info -----------------------------------
+
+
+def _reference_split(buf: bytes, sndbuf: int) -> tuple[int, int, int, int]:
+    """(size, unacked, unsent, free) from the reference's offsets, independent of sockdiag."""
+    (queued,) = struct.unpack_from("<I", buf, mk.TCP_INFO_LAYOUT["tcpi_snd_sbbytes"][1])
+    (txunacked,) = struct.unpack_from("<Q", buf, mk.TCP_INFO_LAYOUT["tcpi_txunacked"][1])
+    unacked = min(txunacked, queued)
+    return sndbuf, unacked, queued - unacked, max(sndbuf - queued, 0)
+
+
+def test_send_buffer_split_from_one_tcp_info():
+    # sb_cc and txunacked of the same struct: the split is one moment.
+    buf = mk.tcp_info(408, tcpi_snd_sbbytes=700_000, tcpi_txunacked=250_000)
+    split = decode.send_buffer_darwin(buf, 1_048_576)
+    assert (split.size, split.unacked, split.unsent, split.free) == (1_048_576, 250_000, 450_000, 348_576)
+    assert split.inflight == 700_000  # what SO_NWRITE reports for the same moment
+
+
+@pytest.mark.parametrize("size", mk.TCP_INFO_SIZES)
+def test_send_buffer_split_every_layout(size):
+    buf = mk.tcp_info(size, tcpi_snd_sbbytes=5000, tcpi_txunacked=1448)
+    assert decode.send_buffer_darwin(buf, 4096) == SendBuffer(size=4096, unacked=1448, unsent=3552, free=0)
+
+
+def test_send_buffer_split_syn_fin_counted_in_unacked():
+    # txunacked = snd_max - snd_una counts the FIN; the buffer holds no byte for it.
+    buf = mk.tcp_info(292, tcpi_state=6, tcpi_snd_sbbytes=0, tcpi_txunacked=1)
+    assert decode.send_buffer_darwin(buf, 8192) == SendBuffer(size=8192, unacked=0, unsent=0, free=8192)
+
+
+def test_send_buffer_split_refused():
+    with pytest.raises(ValueError, match="listening"):
+        decode.send_buffer_darwin(mk.tcp_info(292, tcpi_state=1), 8192)
+    with pytest.raises(ValueError, match="shorter than 100"):
+        decode.send_buffer_darwin(mk.tcp_info(292)[:99], 8192)
+    with pytest.raises(ValueError):
+        decode.send_buffer_darwin(b"", 8192)
+
+
+@settings(max_examples=300, deadline=None)
+@given(size=st.sampled_from(mk.TCP_INFO_SIZES), sndbuf=st.integers(0, 2**31 - 1), data=st.data())
+def test_send_buffer_split_against_the_reference(size, sndbuf, data):
+    buf = bytearray(data.draw(st.binary(min_size=size, max_size=size)))
+    buf[0] = 4  # ESTABLISHED
+    split = decode.send_buffer_darwin(bytes(buf), sndbuf)
+    assert (split.size, split.unacked, split.unsent, split.free) == _reference_split(bytes(buf), sndbuf)
+
+
+# --- the ABI table the audit compiles ------------------------------------------------
+
+
+def test_abi_table_agrees_with_the_reference_layouts():
+    # DARWIN_ABI is what .github/macos/audit.py checks against Apple's headers;
+    # here its tcp_info offsets meet the reference's, retyped in darwin_buffers.
+    layout = dict(mk.TCP_INFO_LAYOUT, **mk.TCP_INFO_TAIL[408])
+    offsets = {}
+    for check in decode.DARWIN_ABI:
+        if check.expression.startswith("offsetof(struct tcp_info, "):
+            offsets[check.expression[len("offsetof(struct tcp_info, "):-1]] = check.value
+    assert offsets and all(layout[member][1] == offset for member, offset in offsets.items())
+    sizes = {check.expression: check.value for check in decode.DARWIN_ABI}
+    assert sizes["sizeof(struct socket_fdinfo)"] == 792 and sizes["sizeof(struct ifmibdata)"] == 180
+    assert sizes["offsetof(struct if_data64, ifi_ibytes)"] == 64
+    assert sizes["offsetof(struct if_data64, ifi_lastchange.tv_usec)"] == 124
+    assert sizes["offsetof(struct socket_fdinfo, psi.soi_proto.pri_tcp.tcpsi_ini.insi_vflag)"] == 288
+    assert sizes["TSI_S__CLOSE_WAIT"] == sizes["TCPS_CLOSE_WAIT"] == 5
+
+
 # --- public tcp_connection_info ---------------------------------------------------
 
 
@@ -152,7 +224,7 @@ def test_merge_public_wins_private_fills_in():
     public = decode.tcp_connection_info_darwin(mk.tcp_connection_info(tcpi_srtt=7, tcpi_state=4))
     merged = decode.merge_tcp_info_darwin(private, public)
     assert merged.rtt_us == 7000  # public
-    assert merged.unacked_bytes == 500 and merged.min_rtt_us == 2000 and merged.snd_bw_bps == 1000
+    assert merged.unacked_bytes == 500 and merged.snd_bw_bps == 1000 and merged.min_rtt_us is None
     assert decode.merge_tcp_info_darwin(None, public) == public
     assert decode.merge_tcp_info_darwin(private, None) == private
     with pytest.raises(ValueError):
@@ -194,10 +266,23 @@ def test_socket_fdinfo_ipv6_and_mapped():
     info = decode.socket_fdinfo_darwin(buf)
     assert info.family == "IPv6" and info.local == "[2001:db8::1]:8080"
     assert info.remote == "[fe80::2]:1" and info.state == "FIN_WAIT2"
-    # A dual-stack IPv6 socket talking to an IPv4 peer: insi_vflag says IPv4.
+    # An IPv6 socket connected to an IPv4-mapped peer: insi_vflag says IPv4 only.
     buf = mk.socket_fdinfo(family=mk.AF_INET6, vflag=mk.INI_IPV4, local=("127.0.0.1", 5),
                            remote=("127.0.0.1", 6))
-    assert decode.socket_fdinfo_darwin(buf).local == "127.0.0.1:5"
+    info = decode.socket_fdinfo_darwin(buf)
+    assert (info.family, info.local, info.remote) == ("IPv4", "127.0.0.1:5", "127.0.0.1:6")
+
+
+def test_socket_fdinfo_dual_stack_is_ipv6():
+    # Bound to [::] without IPV6_V6ONLY: both INI_IPV4 and INI_IPV6 are set.
+    buf = mk.socket_fdinfo(family=mk.AF_INET6, vflag=mk.INI_IPV4 | mk.INI_IPV6, state=1,
+                           local=("::", 8080), remote=("::", 0))
+    info = decode.socket_fdinfo_darwin(buf)
+    assert (info.family, info.local, info.remote, info.state) == ("IPv6", "[::]:8080", "[::]:0", "LISTEN")
+    # Not the IPv4 reading of the same bytes (the last 4 of ::, "0.0.0.0").
+    buf = mk.socket_fdinfo(family=mk.AF_INET6, vflag=mk.INI_IPV4 | mk.INI_IPV6,
+                           local=("2001:db8::7", 443), remote=("2001:db8::8", 50000))
+    assert decode.socket_fdinfo_darwin(buf).local == "[2001:db8::7]:443"
 
 
 def test_socket_fdinfo_listening():

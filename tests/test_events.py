@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sockdiag import _fast, decode
 
 from conftest import connected_pair, drain, requires_linux, requires_ss, wait_until
-from loopback import ss_filter
+from testsupport.loopback import ss_filter
 from unprivileged import run_unprivileged
 
 pytestmark = requires_linux

@@ -12,20 +12,18 @@ STUB = pathlib.Path(_fast.__file__).parent / "_fast.pyi"
 
 def stub_names() -> set[str]:
     tree = ast.parse(STUB.read_text())
-    return {
-        node.name
-        for node in tree.body
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_")
-    }
+    names = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    names |= {node.target.id for node in tree.body if isinstance(node, ast.AnnAssign)}
+    return {name for name in names if not name.startswith("_")}
 
 
 def extension_names() -> set[str]:
-    # What _fast defines itself: the records it imports from _common are not its names.
-    return {
-        name
-        for name in dir(_fast)
-        if not name.startswith("_") and getattr(getattr(_fast, name), "__module__", None) == _fast.__name__
-    }
+    # What _fast defines itself (functions, classes, int constants): the
+    # records and tables it imports from _common are not its names.
+    def its_own(value) -> bool:
+        return type(value) is int or getattr(value, "__module__", None) == _fast.__name__
+
+    return {name for name in dir(_fast) if not name.startswith("_") and its_own(getattr(_fast, name))}
 
 
 def test_the_stub_lists_every_public_name_of_the_extension():

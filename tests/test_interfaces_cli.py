@@ -17,7 +17,8 @@ from click.testing import CliRunner
 import sockdiag
 from sockdiag import InterfaceCounters, InterfaceRates, SockdiagError
 from sockdiag.cli import cli
-from sockdiag.cli.ifstat import busiest_interfaces_line, human_bytes, human_count
+from sockdiag.fields import format_count, format_decimal
+from sockdiag.views.ifstat import busiest_interfaces_line
 
 from conftest import requires_linux, wait_until
 from test_interfaces import generate_loopback_traffic
@@ -67,12 +68,12 @@ def test_busiest_interfaces_line():
 
 
 def test_human_units():
-    assert human_bytes(None) == "—"
-    assert human_bytes(999) == "999 B"
-    assert human_bytes(4_300_000_000) == "4.3 GB"
-    assert human_bytes(1500.0, "B/s") == "1.5 kB/s"
-    assert human_count(12_345) == "12.3k"
-    assert human_count(7) == "7"
+    assert format_decimal(None) == "—"
+    assert format_decimal(999) == "999 B"
+    assert format_decimal(4_300_000_000) == "4.3 GB"
+    assert format_decimal(1500.0, "B/s") == "1.5 kB/s"
+    assert format_count(12_345) == "12.3k"
+    assert format_count(7) == "7"
 
 
 # --- the command -------------------------------------------------------------------

@@ -64,12 +64,13 @@ def no_leftovers():
 
 @pytest.mark.parametrize("text, expected", [
     ("1", 1), ("4096", 4096), ("16k", 16384), ("16K", 16384), ("1m", 1 << 20), ("2g", 2 << 30),
+    ("1.5k", 1536), ("16 kb", 16384), ("16kib", 16384),  # sockdiag's one size grammar
 ])
 def test_parse_size(text, expected):
     assert units.parse_size(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "k", "16kk", "1.5k", "-1", "16 kb", "0x10", "16kib", "1e3"])
+@pytest.mark.parametrize("text", ["", "k", "16kk", "-1", "0x10", "1e3", "9" * 400])
 def test_parse_size_rejects(text):
     with pytest.raises(ValueError):
         units.parse_size(text)
@@ -230,7 +231,7 @@ def test_no_recommendation_without_data():
     (["--lowat", "0"], "--lowat"),
     (["--lowat", "-4k"], "--lowat"),
     (["--sndbuf", "lots"], "--sndbuf"),
-    (["--message-size", "1.5k"], "--message-size"),
+    (["--message-size", "16kk"], "--message-size"),
     (["--rate", "10mbps"], "--rate"),
     (["--queue-latency", "50"], "--queue-latency"),
     (["--cc", "nosuchcc"], "--cc"),

@@ -20,7 +20,7 @@ import sockdiag
 from sockdiag import reference
 
 from conftest import drain, fill, requires_linux, requires_ss, wait_until
-from loopback import ss_filter
+from testsupport.loopback import ss_filter
 
 pytestmark = requires_linux
 

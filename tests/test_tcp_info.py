@@ -15,7 +15,7 @@ from sockdiag import _fast, decode, reference
 from sockdiag._common import TCP_INFO_FIELDS
 
 from conftest import fill, requires_linux, requires_ss, wait_until
-from loopback import ss_filter
+from testsupport.loopback import ss_filter
 
 TCP_INFO = 11
 # Fields that move between two reads of an idle connection.

@@ -18,7 +18,7 @@ from sockdiag._common import ProcessTraffic, TrafficSample
 from sockdiag.cli import cli
 
 import traffic_workload as workload
-from children import with_default_sigint
+from testsupport.children import with_default_sigint
 from conftest import connected_pair, drain, requires_root, wait_until
 from unprivileged import unprivileged_python
 
@@ -48,7 +48,7 @@ EXPECTED_REPLIES = (workload.SHORT + workload.LONG) * workload.REPLY_BYTES
 @requires_root
 @requires_unshare
 def test_short_and_long_connections_are_all_counted():
-    result = run_scenario()
+    result = run_scenario("--no-trace")
     # The workload's own count is the truth.
     assert result["server"] == {"received": EXPECTED_UPLOAD, "sent": EXPECTED_REPLIES}
     assert result["client"] == {"sent": EXPECTED_UPLOAD, "received": EXPECTED_REPLIES}
@@ -74,7 +74,7 @@ def test_short_and_long_connections_are_all_counted():
 @requires_root
 @requires_unshare
 def test_without_destroy_notifications_the_missing_part_is_reported():
-    accounted = run_scenario("--no-closed-sockets")["accounted"]
+    accounted = run_scenario("--no-closed-sockets", "--no-trace")["accounted"]
     assert not accounted["closed_sockets_counted"]
     assert any("connections opened and closed between two samples are missed" in note
                for note in accounted["notes"])
@@ -87,7 +87,7 @@ def test_without_destroy_notifications_the_missing_part_is_reported():
 @requires_unshare
 def test_unreadable_processes_are_counted_as_unattributed():
     python = unprivileged_python()  # skips unless root
-    result = run_scenario("--children-as-nobody", python)
+    result = run_scenario("--children-as-nobody", python, "--no-trace")
     accounted = result["accounted"]
     assert accounted["unreadable_processes"] >= 2
     assert any("could not be read" in note for note in accounted["notes"])
@@ -173,9 +173,10 @@ def test_sort_orders():
 
 
 def test_coverage_notes_are_empty_when_nothing_is_missed():
-    sample = TrafficSample(0.0, 1.0, (), True, 0, 0, 0)
+    sample = TrafficSample(0.0, 1.0, (), True, 0, 0, 0, True, None, 0, True)
     assert accounting.coverage_notes(sample) == []
-    assert len(accounting.coverage_notes(TrafficSample(0.0, 1.0, (), False, 2, 1, 3))) == 4
+    assert len(accounting.coverage_notes(
+        TrafficSample(0.0, 1.0, (), False, 2, 1, 3, False, "needs root", 5, False))) == 6
 
 
 # --- the command -------------------------------------------------------------

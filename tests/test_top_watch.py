@@ -13,7 +13,8 @@ import threading
 
 import pytest
 
-from children import end, process_state
+from sockdiag._linux import process_state
+from testsupport.children import end
 from conftest import requires_linux, wait_until
 
 pytestmark = requires_linux

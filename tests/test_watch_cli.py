@@ -13,10 +13,11 @@ import textwrap
 import pytest
 from click.testing import CliRunner
 
-from sockdiag import _watch
+from sockdiag import _watch, fields
+from sockdiag.views import watch as watch_view
 from sockdiag._common import SocketInfo, TcpInfo
 from sockdiag.cli import cli
-from children import with_default_sigint
+from testsupport.children import with_default_sigint
 from conftest import requires_root, wait_until
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sock_diag is Linux only")
@@ -135,14 +136,15 @@ def test_process_exit_while_watched_is_a_notice_and_status_0():
     assert result.stderr.endswith(") exited\n") and result.stderr.count("\n") == 1
 
 
-def test_ctrl_c_exits_cleanly(held_child):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_and_sigterm_exit_cleanly(held_child, stop):
     child, _, _ = held_child
     watcher = subprocess.Popen(CLI + ["watch", str(child.pid), "-i", "0.1"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                preexec_fn=with_default_sigint)
     try:
         assert watcher.stdout.readline().startswith(f"pid {child.pid}")  # watching
-        watcher.send_signal(signal.SIGINT)
+        watcher.send_signal(stop)
         _, err = watcher.communicate(timeout=10)
     finally:
         if watcher.poll() is None:
@@ -207,7 +209,7 @@ def make_socket(fd: int, unsent: int, bytes_acked: int = 0) -> SocketInfo:
 def test_render_cuts_to_height_and_width():
     sockets = tuple(make_socket(fd, unsent=fd * 100) for fd in range(3, 53))
     sample = _watch.ProcessSample(time=0.0, monotonic_s=1.0, pid=7, name="srv", sockets=sockets)
-    screen = _watch.render(sample, None, max_lines=20, max_width=80, extra_lines=["extra line"])
+    screen = watch_view.render(sample, None, max_lines=20, max_width=80, extra_lines=["extra line"])
     lines = screen.splitlines()
     assert len(lines) <= 20
     assert lines[2] == "extra line"
@@ -219,16 +221,16 @@ def test_render_cuts_to_height_and_width():
 def test_render_rates_need_two_samples():
     first = _watch.ProcessSample(0.0, 10.0, 7, "srv", (make_socket(3, 0, bytes_acked=1000),))
     second = _watch.ProcessSample(2.0, 12.0, 7, "srv", (make_socket(3, 0, bytes_acked=1000 + 4096),))
-    assert _watch.rates(second, first) == _watch.ByteRates(send_bps=8 * 2048, ack_bps=8 * 2048)
+    assert _watch.rates(second, first) == _watch.ByteRates(send_bytes_per_s=2048, ack_bytes_per_s=2048)
     assert _watch.rates(first, None) is None
-    assert "acked 2K/s" in _watch.render(second, first)
-    assert _watch.socket_rates(second, first) == {1003: _watch.ByteRates(8 * 2048, 8 * 2048)}
+    assert "acked 2K/s" in watch_view.render(second, first)
+    assert _watch.socket_rates(second, first) == {1003: _watch.ByteRates(2048, 2048)}
 
 
 def test_formatting():
-    assert [_watch.format_bytes(n) for n in (None, 0, 1023, 1024, 1536, 3 << 20)] == \
+    assert [fields.format_bytes(n) for n in (None, 0, 1023, 1024, 1536, 3 << 20)] == \
         ["-", "0", "1023", "1K", "1.5K", "3M"]
-    assert [_watch.format_seconds(s) for s in (None, 0, 0.0004, 0.0125, 2.06)] == \
+    assert [fields.format_seconds(s) for s in (None, 0, 0.0004, 0.0125, 2.06)] == \
         ["-", "0", "400us", "12.5ms", "2.1s"]
 
 
@@ -236,7 +238,7 @@ def reference_json(sockets) -> str:
     """The JSON of the sockets by json.dumps, the oracle of _fast.json_objects."""
     def one(s):
         obj = {}
-        for key, attribute, sub_attribute in _watch.SOCKET_JSON_FIELDS:
+        for key, attribute, sub_attribute in fields.SOCKET_JSON_FIELDS:
             value = getattr(s, attribute)
             obj[key] = getattr(value, sub_attribute) if sub_attribute and value is not None else value
         return obj
@@ -253,12 +255,12 @@ def test_json_writer_matches_json_dumps(held_child):
     odd = dataclasses.replace(make_socket(3, 5), congestion='c"u\\b\x01\n\tic\u00e9', tcp=None,
                               queue_delay_s=1e-7, unsent=None)
     sockets = real + [odd, make_socket(4, 0)]
-    assert json_objects(sockets, _watch.SOCKET_JSON_FIELDS) == reference_json(sockets)
-    assert json_objects([], _watch.SOCKET_JSON_FIELDS) == "[]"
+    assert json_objects(sockets, fields.SOCKET_JSON_FIELDS) == reference_json(sockets)
+    assert json_objects([], fields.SOCKET_JSON_FIELDS) == "[]"
     with pytest.raises(TypeError, match="cannot write list as JSON"):
-        json_objects([dataclasses.replace(odd, congestion=[])], _watch.SOCKET_JSON_FIELDS)
+        json_objects([dataclasses.replace(odd, congestion=[])], fields.SOCKET_JSON_FIELDS)
     with pytest.raises(ValueError, match="no JSON form"):
-        json_objects([dataclasses.replace(odd, queue_delay_s=float("nan"))], _watch.SOCKET_JSON_FIELDS)
+        json_objects([dataclasses.replace(odd, queue_delay_s=float("nan"))], fields.SOCKET_JSON_FIELDS)
 
 
 def test_demo_screen_explains_the_workload():

@@ -1,13 +1,13 @@
 """A workload moving a known number of bytes, and a sampler accounting it.
 
-    traffic_workload.py scenario [--no-closed-sockets] [--children-as-nobody PYTHON]
+    traffic_workload.py scenario [--no-closed-sockets] [--no-trace] [--children-as-nobody PYTHON]
         Runs everything below on loopback (of the current network namespace:
         the tests start it inside a new one) and prints one JSON object:
         what the server and client moved, by their own count, and what the
         accountant saw per process.
     traffic_workload.py server SHORT LONG REPLY          (stdlib only)
     traffic_workload.py client PORT SHORT SHORT_BYTES LONG LONG_BYTES   (stdlib only)
-    traffic_workload.py sample INTERVAL [--no-closed-sockets]
+    traffic_workload.py sample INTERVAL [--no-closed-sockets] [--no-trace]
 
 The client opens LONG connections for the whole run and SHORT connections
 that live about a millisecond each, spread over about a second, so most of
@@ -108,13 +108,14 @@ def client(port: int, short: int, short_bytes: int, long: int, long_bytes: int) 
     print(json.dumps(totals), flush=True)
 
 
-def sample(interval_s: float, closed_sockets: bool) -> None:
+def sample(interval_s: float, closed_sockets: bool, trace: bool) -> None:
     """Sample until stdin closes, then twice more; print totals per pid as JSON."""
     from sockdiag.accounting import TrafficAccountant, coverage_notes
 
     result = {"totals": {}, "missed_sockets": 0, "notification_overflows": 0,
               "unreadable_processes": 0, "notes": [], "samples": 0}
-    with TrafficAccountant(closed_sockets=closed_sockets) as accountant:
+    with TrafficAccountant(closed_sockets=closed_sockets,
+                           trace_connects=None if trace else False) as accountant:
         print("ready", flush=True)
         finishing = 0
         while finishing < 3:
@@ -127,6 +128,7 @@ def sample(interval_s: float, closed_sockets: bool) -> None:
             s = accountant.sample()
             result["samples"] += 1
             result["closed_sockets_counted"] = s.closed_sockets_counted
+            result["connects_traced"] = s.connects_traced
             result["missed_sockets"] += s.missed_sockets
             result["notification_overflows"] = s.notification_overflows
             result["unreadable_processes"] = max(result["unreadable_processes"], s.unreadable_processes)
@@ -140,7 +142,7 @@ def sample(interval_s: float, closed_sockets: bool) -> None:
     print(json.dumps(result), flush=True)
 
 
-def scenario(closed_sockets: bool, children_python: str | None) -> None:
+def scenario(flags: list[str], children_python: str | None) -> None:
     me = os.path.abspath(__file__)
     prefix = [sys.executable]
     sampler_prefix = [sys.executable]
@@ -150,7 +152,6 @@ def scenario(closed_sockets: bool, children_python: str | None) -> None:
         prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                   "--inh-caps=-all", "--bounding-set=-all", children_python]
         sampler_prefix = ["setpriv", "--inh-caps=-all", "--bounding-set=-all", sys.executable]
-    flags = [] if closed_sockets else ["--no-closed-sockets"]
     sampler = subprocess.Popen([*sampler_prefix, me, "sample", str(INTERVAL_S), *flags],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     server = client_proc = None
@@ -182,10 +183,10 @@ def main(argv: list[str]) -> None:
     elif mode == "client":
         client(*map(int, args))
     elif mode == "sample":
-        sample(float(args[0]), "--no-closed-sockets" not in args)
+        sample(float(args[0]), "--no-closed-sockets" not in args, "--no-trace" not in args)
     elif mode == "scenario":
         python = args[args.index("--children-as-nobody") + 1] if "--children-as-nobody" in args else None
-        scenario("--no-closed-sockets" not in args, python)
+        scenario([flag for flag in args if flag in ("--no-closed-sockets", "--no-trace")], python)
     else:
         raise SystemExit(__doc__)
 

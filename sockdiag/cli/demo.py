@@ -6,18 +6,11 @@ import math
 
 import click
 
-from .. import _watch
 from . import options
-from .header_lines import fd_headroom_line, interfaces_line
-
-
-def _fixed(line: str) -> _watch.HeaderLine:
-    return lambda sample, previous: line
 
 
 @click.command()
-@click.option("--duration", "-d", type=click.FloatRange(min=1), default=30.0, show_default=True,
-              help="Seconds the workload runs.")
+@options.duration
 @options.interval
 @options.json_output
 def demo(duration, interval, as_json):
@@ -28,9 +21,11 @@ def demo(duration, interval, as_json):
     workload is a child process, ended when the view ends.
     """
     from .. import _demo  # only this command needs it: keep `sockdiag` quick to start
+    from ..views import watch as view
+    from ..views.header_lines import fd_headroom_line, fixed_line, interfaces_line
 
     with _demo.workload(duration) as (pid, roles):
-        _watch.run(pid, interval=interval, count=max(1, math.ceil(duration / interval)),
-                   as_json=as_json,
-                   header_lines=[interfaces_line(), fd_headroom_line(pid),
-                                 *(_fixed(line) for line in _demo.legend(roles))])
+        view.run(pid, interval=interval, count=max(1, math.ceil(duration / interval)),
+                 as_json=as_json,
+                 header_lines=[interfaces_line(), fd_headroom_line(pid),
+                               *(fixed_line(line) for line in _demo.legend(roles))])

@@ -9,25 +9,14 @@ from . import options
 
 
 @click.command()
-@click.option(
-    "--listen", default="127.0.0.1:9977", show_default=True, metavar="HOST:PORT",
-    help="Address of /metrics; 0.0.0.0:PORT or [::]:PORT to listen on every address.",
-)
-@click.option(
-    "--pid", "pids", type=click.IntRange(min=1), multiple=True,
-    help="Watch this process (repeatable); it must exist at start.",
-)
-@click.option(
-    "--process-name", "process_names", multiple=True, metavar="NAME",
-    help="Watch every process named NAME, as ps shows it, looked up at each scrape (repeatable; Linux).",
-)
-@click.option("--per-socket", is_flag=True, help="Also one series per socket and quantity.")
-@click.option(
-    "--max-series", type=click.IntRange(min=0), default=1000, show_default=True,
-    help="At most this many per-socket series per scrape (sockets holding the most bytes first).",
-)
+@options.listen
+@options.pids
+@options.process_names
+@options.per_socket
+@options.max_series
+@options.web_config
 @options.once
-def export(listen, pids, process_names, per_socket, max_series, once):
+def export(listen, pids, process_names, per_socket, max_series, web_config, once):
     """Serve Prometheus metrics on /metrics, read fresh at each scrape.
 
     Interface counters always; per watched process the sockets by state, the
@@ -43,8 +32,16 @@ def export(listen, pids, process_names, per_socket, max_series, once):
     if once:
         click.echo(exporter.exposition(collector).decode(), nl=False)
         return
-    server, thread = exporter.serve(collector, host, port)
+    from ..web import is_loopback, load_web_config
+
+    web = load_web_config(web_config) if web_config else None
+    if web is None and not is_loopback(host):
+        click.echo(f"sockdiag: warning: serving {listen} beyond loopback without --web-config: "
+                   "process names (and with --per-socket every peer address) go out without "
+                   "TLS or authentication", err=True)
+    server, thread = exporter.serve(collector, host, port, web)
     host, port = server.server_address[:2]
     shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    click.echo(f"sockdiag: serving http://{shown}/metrics", err=True)
+    scheme = "https" if web is not None and web.tls is not None else "http"
+    click.echo(f"sockdiag: serving {scheme}://{shown}/metrics", err=True)
     thread.join()

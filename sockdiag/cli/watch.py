@@ -4,35 +4,9 @@ from __future__ import annotations
 
 import click
 
-from .. import _watch
-from .._common import TCP_STATES
+from ..views import watch as view
+from ..views.header_lines import watch_header_lines
 from . import options
-from .header_lines import budget_options, watch_header_lines
-
-_STATE_NAMES = [name for name in TCP_STATES if name]
-
-
-def _states(ctx, param, values):
-    """--state values as TCP state names ("established", "close-wait" accepted)."""
-    names = []
-    for value in values:
-        name = value.upper().replace("-", "_")
-        if name not in _STATE_NAMES:
-            raise click.BadParameter(
-                f"{value!r} is not a TCP state (one of {', '.join(_STATE_NAMES).lower()})")
-        names.append(name)
-    return names or None
-
-
-sort_option = click.option(
-    "--sort", "-s", type=click.Choice(list(_watch.SORT_KEYS)), default="unsent", show_default=True,
-    help="Column to sort by: quantities largest first, names and fds in order.")
-state_option = click.option(
-    "--state", "states", multiple=True, callback=_states, metavar="STATE",
-    help="Only sockets in this TCP state (repeatable; e.g. established, listen, close-wait).")
-port_option = click.option(
-    "--port", "-p", "ports", multiple=True, type=click.IntRange(0, 65535),
-    help="Only sockets with this local or remote port (repeatable).")
 
 
 @click.command()
@@ -41,10 +15,10 @@ port_option = click.option(
 @options.count
 @options.once
 @options.json_output
-@sort_option
-@state_option
-@port_option
-@budget_options
+@options.watch_sort
+@options.states
+@options.ports
+@options.budgets
 def watch(pid, interval, count, once, as_json, sort, states, ports, budget_sent, budget_received, on_exceed):
     """Every TCP socket of process PID, live: where each connection's bytes are.
 
@@ -57,8 +31,16 @@ def watch(pid, interval, count, once, as_json, sort, states, ports, budget_sent,
     (and --on-exceed act on) a process passing a byte budget, once.  Needs
     root or the process's own user.
     """
+    monitor = None
+    if budget_sent is not None or budget_received is not None:
+        from ..budget import BudgetMonitor, ByteBudget  # a watch without budgets starts without them
+
+        action, command = on_exceed or ("report", None)
+        monitor = BudgetMonitor(ByteBudget(pid, budget_sent, budget_received, action, command))
+    elif on_exceed is not None:
+        raise click.UsageError("--on-exceed needs --budget-sent or --budget-received")
     # The last sample is returned to main(), which keeps it until the process
     # ends: freeing 19,000 records one by one takes 15 ms.
-    return _watch.run(pid, interval=interval, count=1 if once else count, as_json=as_json,
-               sort=sort, states=states, ports=ports,
-               header_lines=watch_header_lines(pid, budget_sent, budget_received, on_exceed))
+    return view.run(pid, interval=interval, count=1 if once else count, as_json=as_json,
+                    sort=sort, states=states, ports=ports,
+                    header_lines=watch_header_lines(pid, monitor))

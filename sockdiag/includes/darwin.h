@@ -2,7 +2,7 @@
  * dump, IFMIB) and libproc (the calls themselves, stubs failing with ENOSYS
  * elsewhere, are in compat.h).  The numbers are XNU's
  * (shared/reference/macos-abi.md), defined here so that they exist on every
- * platform. */
+ * platform; .github/macos/audit.py checks each against Apple's headers. */
 #ifndef SOCKDIAG_DARWIN_H
 #define SOCKDIAG_DARWIN_H
 
@@ -24,10 +24,12 @@ enum {
     SD_PROC_PIDFDSOCKETINFO = 3,
     SD_SOCKET_FDINFO_SIZE = 792,      /* struct socket_fdinfo */
     SD_PROX_FDTYPE_SOCKET = 2,
-    /* getsockopt buffers larger than every known layout, so that the
-     * length the kernel returns tells the layout (it copies min(size, ours)). */
-    SD_DARWIN_TCP_INFO_BUFSIZE = 512,
-    SD_DARWIN_TCP_CONNECTION_INFO_BUFSIZE = 256,
+    /* The private struct tcp_info (TCP_INFO): the send-buffer split's two
+     * members, read from one getsockopt so that they are one moment. */
+    SD_TCPI_STATE_OFFSET = 0,         /* u_int8_t tcpi_state */
+    SD_TCPS_LISTEN = 1,
+    SD_TCPI_SND_SBBYTES_OFFSET = 64,  /* u_int32_t tcpi_snd_sbbytes: so_snd.sb_cc */
+    SD_TCPI_TXUNACKED_OFFSET = 92,    /* u_int64_t tcpi_txunacked: snd_max - snd_una */
 };
 
 /* A socket's address family from getsockname, or -1: macOS has no SO_DOMAIN. */

@@ -18,9 +18,10 @@ cdef extern from "includes/darwin.h" nogil:
     int SD_PROC_PIDFDSOCKETINFO
     int SD_SOCKET_FDINFO_SIZE
     int SD_PROX_FDTYPE_SOCKET
-    enum:
-        SD_DARWIN_TCP_INFO_BUFSIZE
-        SD_DARWIN_TCP_CONNECTION_INFO_BUFSIZE
+    int SD_TCPI_STATE_OFFSET
+    int SD_TCPS_LISTEN
+    int SD_TCPI_SND_SBBYTES_OFFSET
+    int SD_TCPI_TXUNACKED_OFFSET
 
     int sd_sysctl(int *mib, unsigned int n, void *old, size_t *oldlen)
     int sd_proc_pidinfo(int pid, int flavor, uint64_t arg, void *buf, int size)

@@ -1,8 +1,9 @@
 """Strict parsers for the benchmark's sizes, rates and durations.
 
 Each raises ValueError with a message that fits on one line; the CLI turns
-it into a usage error.  Binary multiples for sizes (16k = 16384 bytes, as
-the kernel's buffers count), decimal for rates (10mbit = 10,000,000 bit/s,
+it into a usage error.  Sizes use sockdiag's one size grammar
+(``parse_size``: binary multiples, 16k = 16384 bytes, as the kernel's
+buffers count), rates are decimal (10mbit = 10,000,000 bit/s,
 as tc counts).
 """
 
@@ -11,8 +12,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-_SIZE = re.compile(r"(0|[1-9][0-9]*)([kmg]?)", re.IGNORECASE)
-_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+from .._common import parse_size
 
 _RATE = re.compile(r"([0-9]+(?:\.[0-9]+)?)(bit|kbit|mbit|gbit)", re.IGNORECASE)
 _RATE_UNITS = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9}
@@ -22,14 +22,6 @@ _DURATION_UNITS_US = {"us": 1, "ms": 1000, "s": 1_000_000}
 
 # TCP_NOTSENT_LOWAT and SO_SNDBUF are ints in the kernel.
 _MAX_SOCKOPT_BYTES = (1 << 31) - 1
-
-
-def parse_size(text: str) -> int:
-    """Bytes in "4096", "16k", "1m" or "1g" (binary multiples); ValueError otherwise."""
-    match = _SIZE.fullmatch(text.strip())
-    if match is None:
-        raise ValueError(f"{text!r} is not a size (examples: 4096, 16k, 1m)")
-    return int(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
 
 
 def _size_or(text: str, word: str, minimum: int) -> Optional[int]:

@@ -7,12 +7,6 @@ import signal
 import subprocess
 
 
-def process_state(pid: int) -> str:
-    """The state letter of /proc/<pid>/stat: R, S, T (stopped), Z…"""
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0]
-
-
 def end(child: subprocess.Popen) -> None:
     """Kill and reap child, even a stopped one."""
     if child.poll() is None:

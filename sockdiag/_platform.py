@@ -1,0 +1,39 @@
+"""The running OS's platform module, chosen once (psutil's ``_psplatform``).
+
+Library and view modules take the platform's functions from here, never
+from the package face ``sockdiag``.  A name a platform lacks is not defined
+here either (Linux: ``pids_named``, ``process_state``, ``tcp_sampler``; macOS:
+``userspace_networking``).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ._common import LINUX, MACOS, SockdiagError
+
+if LINUX:
+    from ._linux import pids_named, process_state, tcp_sampler
+    from . import _linux as _os
+elif MACOS:
+    from ._darwin import userspace_networking
+    from . import _darwin as _os
+else:  # pragma: no cover
+    raise ImportError("sockdiag supports Linux and macOS")
+
+send_buffer = _os.send_buffer
+tcp_info = _os.tcp_info
+get_notsent_lowat = _os.get_notsent_lowat
+set_notsent_lowat = _os.set_notsent_lowat
+process_sockets = _os.process_sockets
+process_name = _os.process_name
+fd_headroom = _os.fd_headroom
+interfaces = _os.interfaces
+
+
+def process_name_or_none(pid: int) -> Optional[str]:
+    """pid's name (process_name), None when it cannot be read: for views that show "?"."""
+    try:
+        return process_name(pid)
+    except (SockdiagError, OSError):
+        return None

@@ -1,0 +1,237 @@
+"""What each quantity is, once: label, unit, rate or not, JSON key, formatter.
+
+One table per record kind (glances' per-metric metadata): ``SOCKET_FIELDS``
+(``watch``), ``TRAFFIC_FIELDS`` (``top``), ``INTERFACE_FIELDS``
+(``ifstat``); ``export`` takes its metric names and help texts from the
+same entries.  Views choose which fields they show and in what order; the
+JSON of ``watch`` has the fields with a JSON key, in table order.
+
+The formatters are one family with one rule:
+
+* socket buffers and per-process traffic (``watch``, ``top``): bytes and
+  bytes/s in powers of 1024 with one-letter units, ``45.2K``, ``3.6M``, as
+  the kernel sizes its buffers; absent: ``-``;
+* interface counters (``ifstat``): bytes, bytes/s and packets/s in powers of
+  1000 with SI units, ``1.5 MB/s``, ``12.3k``, as networks count; absent:
+  ``—`` (ifstat's screen has always shown it so);
+* durations: ``350us``, ``12.5ms``, ``2.1s``.
+
+Rates are stored in the unit they are shown in (bytes/s), never bits/s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from ._common import Record
+
+ABSENT = "-"  # no value (unknown, or a rate on the first sample): never a fake 0
+ABSENT_INTERFACE = "—"  # the same in ifstat's table
+
+_BINARY_UNITS = ("", "K", "M", "G")
+_DECIMAL_PREFIXES = ("", "k", "M", "G", "T")
+
+
+def _scaled(value: float, base: int, prefixes: tuple[str, ...]) -> tuple[float, str]:
+    """value in the largest unit base**k (k < len(prefixes)) it reaches."""
+    prefix = prefixes[0]
+    for prefix in prefixes:
+        if abs(value) < base or prefix == prefixes[-1]:
+            break
+        value /= base
+    return value, prefix
+
+
+def format_bytes(n: Optional[float]) -> str:
+    """Bytes (or bytes/s) for people: 812, 45.2K, 3.6M, 128K (powers of 1024); "-" for unknown."""
+    if n is None:
+        return ABSENT
+    n = round(n)
+    value, unit = _scaled(n, 1024, _BINARY_UNITS)
+    return f"{value:.1f}".removesuffix(".0") + unit if unit else str(n)
+
+
+def format_decimal(value: Optional[float], unit: str = "B") -> str:
+    """Bytes in decimal units, as networks count them ("1.5 MB", "3.5 MB/s"); "—" for None."""
+    if value is None:
+        return ABSENT_INTERFACE
+    value, prefix = _scaled(value, 1000, _DECIMAL_PREFIXES)
+    return f"{value:.0f} {unit}" if not prefix else f"{value:.1f} {prefix}{unit}"
+
+
+def format_count(count: Optional[float]) -> str:
+    """A count (or count/s) in decimal units ("12.3k"); "—" for None."""
+    if count is None:
+        return ABSENT_INTERFACE
+    value, prefix = _scaled(count, 1000, _DECIMAL_PREFIXES)
+    return f"{value:.0f}" if not prefix else f"{value:.1f}{prefix}"
+
+
+def format_seconds(seconds: Optional[float]) -> str:
+    """A duration for people: 0, 350us, 12.5ms, 2.1s; "-" for unknown."""
+    if seconds is None:
+        return ABSENT
+    if seconds == 0:
+        return "0"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f}us"
+    if seconds < 1:
+        return f"{seconds * 1e3:.1f}ms"
+    return f"{seconds:.1f}s"
+
+
+def _microseconds(us: Optional[int]) -> str:
+    return format_seconds(None if us is None else us / 1e6)
+
+
+def _plain(value: Any) -> str:
+    return ABSENT if value is None else str(value)
+
+
+def _plain_interface(value: Any) -> str:
+    return ABSENT_INTERFACE if value is None else str(value)
+
+
+def _rx_tx(pair: tuple) -> str:
+    return "/".join(map(_plain_interface, pair))
+
+
+# ss's short names in the table, so that narrow screens keep more columns.
+SHORT_STATES = {"ESTABLISHED": "ESTAB", "FIN_WAIT1": "FIN-WAIT-1", "FIN_WAIT2": "FIN-WAIT-2",
+                "SYN_SENT": "SYN-SENT", "SYN_RECV": "SYN-RECV", "CLOSE_WAIT": "CLOSE-WAIT",
+                "LAST_ACK": "LAST-ACK", "TIME_WAIT": "TIME-WAIT"}
+
+
+@dataclass(frozen=True, slots=True)
+class Field(Record):
+    """One quantity of a record, as views and exporters show it.
+
+    ``name``: the record's attribute; ``"tcp.rtt_us"`` for one of its
+    TcpInfo's, ``"rates.x"`` for one of the rates between two samples,
+    ``"a/b"`` for two attributes shown together.  ``label``: the column
+    header (None: no table shows it).  ``unit``: "bytes", "bytes/s",
+    "packets/s", "s", "us" or "" (a count or a name).  ``is_rate``: a
+    per-second rate between two samples (absent on the first).
+    ``json_key``: its key in ``--json`` (None: not in it).  ``format``: the
+    table's text for a value.  ``metric``: the Prometheus name between
+    ``sockdiag_<kind>_`` and the unit, ``help`` its description.
+    """
+
+    name: str
+    label: Optional[str]
+    unit: str
+    is_rate: bool
+    json_key: Optional[str]
+    format: Callable[[Any], str] = _plain
+    metric: Optional[str] = None
+    help: str = ""
+
+    def value(self, record: Any, rates: Any = None) -> Any:
+        """The field's value in record (rates: the record of rates between two samples)."""
+        if "/" in self.name:
+            return tuple(getattr(record, name) for name in self.name.split("/"))
+        head, _, tail = self.name.partition(".")
+        if head == "rates":
+            return None if rates is None else getattr(rates, tail)
+        value = getattr(record, head)
+        return getattr(value, tail) if tail and value is not None else value
+
+    def cell(self, record: Any, rates: Any = None) -> str:
+        """The field's text in a table row."""
+        return self.format(self.value(record, rates))
+
+
+def columns(fields: tuple[Field, ...], labels: tuple[str, ...]) -> tuple[Field, ...]:
+    """The fields of a table's columns, in the order of labels (KeyError for an unknown label)."""
+    by_label = {field.label: field for field in fields if field.label is not None}
+    return tuple(by_label[label] for label in labels)
+
+
+def row(fields: tuple[Field, ...], record: Any, rates: Any = None) -> tuple[str, ...]:
+    """A table row: each field's text for record (and its rates)."""
+    return tuple(field.cell(record, rates) for field in fields)
+
+
+# A TCP socket of a process (SocketInfo), and its rates (watch's ByteRates).
+SOCKET_FIELDS = (
+    Field("fd", "FD", "", False, "fd"),
+    Field("family", None, "", False, "family"),
+    Field("local", "LOCAL", "", False, "local"),
+    Field("remote", "REMOTE", "", False, "remote"),
+    Field("state", "STATE", "", False, "state", lambda state: SHORT_STATES.get(state, state)),
+    Field("unacked", "UNACKED", "bytes", False, "unacked", format_bytes, "unacked",
+          "Bytes sent but not yet acknowledged by the peer."),
+    Field("unsent", "UNSENT", "bytes", False, "unsent", format_bytes, "unsent",
+          "Bytes written by the application, not yet sent."),
+    Field("free", "FREE", "bytes", False, "free", format_bytes, "send_buffer_free",
+          "Bytes the send buffer accepts before a writer blocks."),
+    Field("sndbuf", "SNDBUF", "bytes", False, "sndbuf", format_bytes),
+    Field("send_queue", None, "bytes", False, "send_queue", format_bytes, "send_queue",
+          "Bytes the kernel holds to send: unacked + unsent (ss's Send-Q)."),
+    Field("recv_queue", "RECV-Q", "bytes", False, "recv_queue", format_bytes, "receive_queue",
+          "Bytes received, not yet read by the application."),
+    Field("queue_delay_s", "Q-DELAY", "s", False, "queue_delay_s", format_seconds, "queue_delay",
+          "How long a byte written now waits before it is sent."),
+    Field("congestion", None, "", False, "congestion"),
+    Field("tcp.rtt_us", "RTT", "us", False, "rtt_us", _microseconds),
+    Field("tcp.snd_cwnd_segs", None, "", False, "snd_cwnd_segs"),
+    Field("tcp.delivery_rate_bps", None, "bit/s", False, "delivery_rate_bps"),
+    Field("tcp.total_retrans", None, "", False, "total_retrans"),
+    Field("tcp.bytes_sent", None, "bytes", False, "bytes_sent"),
+    Field("tcp.bytes_acked", None, "bytes", False, "bytes_acked"),
+    Field("tcp.bytes_received", None, "bytes", False, "bytes_received"),
+    Field("rates.ack_bytes_per_s", "ACKED/s", "bytes/s", True, None, format_bytes),
+)
+
+# Per-process TCP traffic (ProcessTraffic): rates over the interval, totals since the start.
+TRAFFIC_FIELDS = (
+    Field("pid", "PID", "", False, "pid"),
+    Field("name", "NAME", "", False, "name", lambda name: name or "?"),
+    Field("connections", "CONNS", "", False, "connections"),
+    Field("closed", "CLOSED", "", False, "closed"),
+    Field("sent_bytes_per_s", "SENT/s", "bytes/s", True, "sent_bytes_per_s", format_bytes),
+    Field("received_bytes_per_s", "RECV/s", "bytes/s", True, "received_bytes_per_s", format_bytes),
+    Field("acked_bytes_per_s", "ACKED/s", "bytes/s", True, "acked_bytes_per_s", format_bytes),
+    Field("retrans_bytes_per_s", "RETRANS/s", "bytes/s", True, "retrans_bytes_per_s", format_bytes),
+    Field("total_sent_bytes", "SENT", "bytes", False, "total_sent_bytes", format_bytes),
+    Field("total_received_bytes", "RECV", "bytes", False, "total_received_bytes", format_bytes),
+)
+
+# A network interface (InterfaceCounters), and its rates (InterfaceRates).
+INTERFACE_FIELDS = (
+    Field("name", "IFACE", "", False, None),
+    Field("is_up", "STATE", "", False, "is_up",
+          lambda up: {True: "up", False: "down", None: ABSENT_INTERFACE}[up]),
+    Field("mtu", "MTU", "bytes", False, "mtu", _plain_interface),
+    Field("rates.rx_bytes_per_s", "RX/s", "bytes/s", True, "rx_bytes_per_s",
+          lambda rate: format_decimal(rate, "B/s")),
+    Field("rates.tx_bytes_per_s", "TX/s", "bytes/s", True, "tx_bytes_per_s",
+          lambda rate: format_decimal(rate, "B/s")),
+    Field("rates.rx_packets_per_s", "RX pkt/s", "packets/s", True, "rx_packets_per_s", format_count),
+    Field("rates.tx_packets_per_s", "TX pkt/s", "packets/s", True, "tx_packets_per_s", format_count),
+    Field("rx_bytes", "RX total", "bytes", False, "rx_bytes", format_decimal, "receive",
+          "Bytes received by the interface."),
+    Field("tx_bytes", "TX total", "bytes", False, "tx_bytes", format_decimal, "transmit",
+          "Bytes sent by the interface."),
+    Field("rx_packets", None, "packets", False, "rx_packets", format_count, "receive",
+          "Packets received by the interface."),
+    Field("tx_packets", None, "packets", False, "tx_packets", format_count, "transmit",
+          "Packets sent by the interface."),
+    Field("rx_errors", None, "errors", False, "rx_errors", _plain_interface, "receive",
+          "Receive errors of the interface."),
+    Field("tx_errors", None, "errors", False, "tx_errors", _plain_interface, "transmit",
+          "Transmit errors of the interface."),
+    Field("rx_drops", None, "drops", False, "rx_drops", _plain_interface, "receive",
+          "Received packets dropped."),
+    Field("tx_drops", None, "drops", False, "tx_drops", _plain_interface, "transmit",
+          "Packets dropped on transmit."),
+    Field("rx_errors/tx_errors", "ERR rx/tx", "", False, None, _rx_tx),
+    Field("rx_drops/tx_drops", "DROP rx/tx", "", False, None, _rx_tx),
+)
+
+# (JSON key, SocketInfo attribute, TcpInfo attribute or None): what _fast.json_objects
+# writes for each socket of `watch --json`.
+SOCKET_JSON_FIELDS = tuple(
+    (field.json_key, *field.name.split(".")) if "." in field.name else (field.json_key, field.name, None)
+    for field in SOCKET_FIELDS if field.json_key is not None)

@@ -1,0 +1,396 @@
+"""Who opened a connection, even one that lives shorter than a sample (Linux, root).
+
+The kernel's ``sock:inet_sock_set_state`` tracepoint fires in the connecting
+task when a socket goes CLOSE -> SYN_SENT, before the first byte, so the
+event's tgid is the process that called connect().  Its source port is still
+0 then (the kernel picks it right after), so the socket's address in the
+kernel (``skaddr``) ties that event to the socket's next one (SYN_SENT ->
+ESTABLISHED or CLOSE), which carries the ports.  The result is a map from a
+connection's endpoints to the connecting process, which ``TrafficAccountant``
+consults for sockets it never saw in any process's fds.
+
+The events are read in the kernel's binary form from the per-CPU
+``trace_pipe_raw`` files of a tracefs instance of sockdiag's own
+(``instances/sockdiag-<pid>``), so no other user of tracing is disturbed and
+the kernel formats nothing (its text output costs about 9 us an event).
+The instance is removed by ``close()`` (also at interpreter exit), and
+instances of sockdiag runs that were killed are removed when the next one
+starts.  tracefs is mounted at /sys/kernel/tracing when it is not mounted
+anywhere.  Why tracefs rather than eBPF: docs/top.md.
+"""
+
+from __future__ import annotations
+
+import atexit
+import errno
+import os
+import re
+import struct
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+from ._common import AccessDenied, NotSupported
+
+INSTANCE_PREFIX = "sockdiag-"
+_EVENT = "events/sock/inet_sock_set_state"
+_TCP_SYN_SENT, _TCP_CLOSE = 2, 7
+_AF_INET = 2
+# CLOSE -> SYN_SENT (the connecting task) and every way out of SYN_SENT.
+_FILTER = f"protocol == 6 && ((oldstate == {_TCP_CLOSE} && newstate == {_TCP_SYN_SENT}) " \
+          f"|| oldstate == {_TCP_SYN_SENT})"
+_BUFFER_KB_PER_CPU = 4096
+_DEFAULT_MOUNT = "/sys/kernel/tracing"
+
+# The event's fields this module reads, by their names in its format file.
+_FIELDS = ("common_type", "common_pid", "skaddr", "oldstate", "newstate", "sport", "dport",
+           "family", "saddr", "daddr", "saddr_v6", "daddr_v6")
+_FIELD_CODES = {1: "B", 2: "H", 4: "I", 8: "Q", 16: "16s"}
+_FORMAT_LINE = re.compile(r"field:.*?(\w+)(?:\[\d+\])?;\s*offset:(\d+);\s*size:(\d+);")
+# Ring-buffer framing (include/linux/ring_buffer.h): a 32-bit header whose low
+# five bits are type_len; data records have type_len 1..28 (length
+# type_len * 4) or 0 (length in the next word, which the length counts).
+_PADDING, _TIME_EXTEND, _TIME_STAMP = 29, 30, 31
+_PAGE_HEADER = struct.Struct("<Qq")  # timestamp, commit (events/header_page)
+_COMMIT_LENGTH_MASK = (1 << 30) - 1  # the top bits flag missed events
+
+
+def event_struct(format_text: str) -> struct.Struct:
+    """A Struct unpacking _FIELDS (in that order) from one event record.
+
+    Built from the event's format file, so a kernel that moves a field is
+    read right; ValueError when a field is missing or of an unknown size.
+    """
+    found = {}
+    for name, offset, size in _FORMAT_LINE.findall(format_text):
+        found[name] = (int(offset), int(size))
+    layout = []
+    for name in _FIELDS:
+        if name not in found or int(found[name][1]) not in _FIELD_CODES:
+            raise ValueError(f"inet_sock_set_state has no field {name} of a known size")
+        layout.append((found[name][0], _FIELD_CODES[found[name][1]], name))
+    order = sorted(layout)
+    if [name for *_, name in order] != list(_FIELDS):
+        raise ValueError("inet_sock_set_state's fields are not in the expected order")
+    fmt, at = "<", 0
+    for offset, code, _name in order:
+        if offset < at:
+            raise ValueError("inet_sock_set_state's fields overlap")
+        fmt += "x" * (offset - at) + code
+        at = offset + struct.calcsize("<" + code)
+    return struct.Struct(fmt)
+
+
+def page_events(page: bytes, record: struct.Struct, event_id: int) -> list[tuple]:
+    """(timestamp, *fields) of each inet_sock_set_state record in one ring-buffer page.
+
+    Stops at the first framing it cannot trust: a hostile or truncated page
+    yields fewer events, never an error or a read past its end.
+    """
+    if len(page) < _PAGE_HEADER.size:
+        return []
+    stamp, commit = _PAGE_HEADER.unpack_from(page)
+    end = min(len(page), _PAGE_HEADER.size + (commit & _COMMIT_LENGTH_MASK))
+    offset = _PAGE_HEADER.size
+    events = []
+    size = record.size
+    while offset + 4 <= end:
+        header = int.from_bytes(page[offset:offset + 4], "little")
+        type_len, delta = header & 31, header >> 5
+        if type_len == 0 or type_len == _PADDING:
+            if offset + 8 > end:
+                break
+            length = int.from_bytes(page[offset + 4:offset + 8], "little")
+            if type_len == _PADDING and delta == 0:
+                break  # the rest of the page is padding
+            if length < 4:
+                break
+            data, following = offset + 8, offset + 4 + length
+        elif type_len <= 28:
+            data, following = offset + 4, offset + 4 + 4 * type_len
+        else:
+            if offset + 8 > end:
+                break
+            value = (int.from_bytes(page[offset + 4:offset + 8], "little") << 27) | delta
+            stamp = stamp + value if type_len == _TIME_EXTEND else \
+                (stamp & ~((1 << 59) - 1)) | value
+            offset += 8
+            continue
+        if following > end:
+            break
+        stamp += delta
+        if type_len != _PADDING and following - data >= size:
+            fields = record.unpack_from(page, data)
+            if fields[0] == event_id:
+                events.append((stamp, *fields[1:]))
+        offset = following
+    return events
+
+
+@dataclass(frozen=True, slots=True)
+class Connect:
+    """A connection opened by a traced process: its endpoints as far as known."""
+
+    tgid: int
+    family: int  # AF_INET or AF_INET6
+    local_port: int
+    remote_port: int
+    local_address: bytes  # packed: 4 bytes for IPv4, 16 for IPv6
+    remote_address: bytes
+    seen: float  # time.monotonic() when its ports were known
+
+
+def tracefs_mount() -> Optional[str]:
+    """Where tracefs is mounted (from /proc/mounts), or None."""
+    with open("/proc/mounts") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 2 and fields[2] == "tracefs":
+                return fields[1].replace("\\040", " ")
+    return None
+
+
+def _mount_tracefs() -> str:
+    mount = tracefs_mount()
+    if mount is not None:
+        return mount
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mount(b"nodev", _DEFAULT_MOUNT.encode(), b"tracefs", 0, None) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount tracefs on {_DEFAULT_MOUNT}: {os.strerror(err)}")
+    return _DEFAULT_MOUNT
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_instance(path: str) -> None:
+    """Disable the event and remove a tracefs instance (already gone: nothing to do)."""
+    try:
+        with open(os.path.join(path, _EVENT, "enable"), "w") as f:
+            f.write("0")
+    except OSError:
+        pass
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
+
+
+def remove_leftovers(mount: str) -> list[str]:
+    """Remove the instances of sockdiag runs that no longer exist; their names."""
+    removed = []
+    instances = os.path.join(mount, "instances")
+    for name in os.listdir(instances):
+        if not name.startswith(INSTANCE_PREFIX):
+            continue
+        owner = name[len(INSTANCE_PREFIX):]
+        if owner.isdigit() and not _alive(int(owner)):
+            remove_instance(os.path.join(instances, name))
+            removed.append(name)
+    return removed
+
+
+class ConnectTracer:
+    """Reads the connecting process of new TCP connections from the kernel.
+
+    ``read()`` takes the events since the last call and returns the
+    connections whose ports became known; ``owner()`` looks up one.  Needs
+    root (CAP_SYS_ADMIN): AccessDenied otherwise, NotSupported when the
+    kernel has no such tracepoint.  Availability: Linux.
+    """
+
+    def __init__(self, keep_s: float = 30.0) -> None:
+        if os.geteuid() != 0:
+            raise AccessDenied(msg="tracing connects needs root (CAP_SYS_ADMIN)")
+        try:
+            mount = _mount_tracefs()
+        except PermissionError as err:
+            raise AccessDenied(msg=f"tracing connects: {err.strerror}") from err
+        except OSError as err:
+            raise NotSupported(f"tracing connects: {err.strerror}") from err
+        if not os.path.isdir(os.path.join(mount, _EVENT)):
+            raise NotSupported("this kernel has no sock:inet_sock_set_state tracepoint")
+        self.leftovers_removed = remove_leftovers(mount)
+        self.path = os.path.join(mount, "instances", f"{INSTANCE_PREFIX}{os.getpid()}")
+        self._pipes: list[int] = []
+        self._mount = mount
+        self._tgids: dict[int, int] = {}  # thread id -> process id, as learnt
+        self._keep_s = keep_s
+        self._syn_sent: dict[int, int] = {}  # skaddr -> tgid
+        self._by_local_port: dict[int, list[Connect]] = {}
+        self.overruns = 0
+        try:
+            os.mkdir(self.path)
+            atexit.register(self.close)
+            self._write("buffer_size_kb", str(_BUFFER_KB_PER_CPU))
+            # Keeps each thread's process in saved_tgids, for threads gone by the read.
+            self._write("options/record-tgid", "1")
+            with open(os.path.join(self.path, _EVENT, "format")) as f:
+                self._record = event_struct(f.read())
+            with open(os.path.join(self.path, _EVENT, "id")) as f:
+                self._event_id = int(f.read())
+            with open(os.path.join(self.path, "buffer_subbuf_size_kb")) as f:
+                self._page_bytes = int(f.read()) * 1024
+            self._write(f"{_EVENT}/filter", _FILTER)
+            self._write(f"{_EVENT}/enable", "1")
+            per_cpu = os.path.join(self.path, "per_cpu")
+            for cpu in sorted(os.listdir(per_cpu)):
+                self._pipes.append(os.open(os.path.join(per_cpu, cpu, "trace_pipe_raw"),
+                                           os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+        except (OSError, ValueError) as err:
+            self.close()
+            if isinstance(err, ValueError):
+                raise NotSupported(f"tracing connects: {err}") from err
+            if err.errno in (errno.EACCES, errno.EPERM):
+                raise AccessDenied(msg=f"tracing connects: {err.strerror}") from err
+            raise NotSupported(f"tracing connects: {err.strerror} ({err.filename})") from err
+
+    def _write(self, name: str, value: str) -> None:
+        with open(os.path.join(self.path, name), "w") as f:
+            f.write(value)
+
+    def close(self) -> None:
+        """Stop tracing and remove the instance."""
+        for pipe in self._pipes:
+            os.close(pipe)
+        self._pipes = []
+        if self.path:
+            remove_instance(self.path)
+            self.path = ""
+            atexit.unregister(self.close)
+
+    def __enter__(self) -> "ConnectTracer":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def _events(self) -> list[tuple]:
+        """Every event recorded since the last call, in time order across CPUs."""
+        events = []
+        for pipe in self._pipes:
+            while True:
+                try:
+                    page = os.read(pipe, self._page_bytes)
+                except BlockingIOError:
+                    break
+                if not page:
+                    break
+                events += page_events(page, self._record, self._event_id)
+        events.sort(key=lambda event: event[0])
+        return events
+
+    def _tgid(self, tid: int) -> int:
+        """The process of a thread (the event names the thread)."""
+        tgid = self._tgids.get(tid)
+        if tgid is not None:
+            return tgid
+        try:
+            with open(f"/proc/{tid}/status", "rb") as f:
+                for line in f:
+                    if line.startswith(b"Tgid:"):
+                        tgid = int(line.split()[1])
+                        break
+        except OSError:
+            # Gone already: the kernel kept it at the event (record-tgid).
+            with open(os.path.join(self._mount, "saved_tgids")) as f:
+                for line in f:
+                    pid, _, group = line.partition(" ")
+                    if int(pid) == tid:
+                        tgid = int(group)
+                        break
+        if tgid is None:
+            tgid = tid
+        if len(self._tgids) > 65536:
+            self._tgids.clear()
+        self._tgids[tid] = tgid
+        return tgid
+
+    def read(self) -> int:
+        """Take the events since the last call; the number of connections learnt."""
+        if not self._pipes:
+            return 0
+        now = time.monotonic()
+        learnt = 0
+        syn_sent = self._syn_sent
+        for _stamp, tid, skaddr, old, new, sport, dport, family, saddr, daddr, saddr_v6, \
+                daddr_v6 in self._events():
+            if old == _TCP_CLOSE:
+                syn_sent[skaddr] = tid
+                continue
+            tid = syn_sent.pop(skaddr, None)
+            if tid is None or new == _TCP_CLOSE:
+                continue  # traced before we started, or the connect failed
+            if family == _AF_INET:
+                local, remote = saddr.to_bytes(4, "little"), daddr.to_bytes(4, "little")
+            else:
+                local, remote = saddr_v6, daddr_v6
+            connect = Connect(self._tgid(tid), family, sport, dport, local, remote, now)
+            self._by_local_port.setdefault(sport, []).append(connect)
+            learnt += 1
+        self.overruns = self._overruns()
+        self._expire(now)
+        return learnt
+
+    def _overruns(self) -> int:
+        total = 0
+        per_cpu = os.path.join(self.path, "per_cpu")
+        for cpu in os.listdir(per_cpu):
+            with open(os.path.join(per_cpu, cpu, "stats")) as f:
+                for line in f:
+                    if line.startswith("overrun:"):
+                        total += int(line.split()[1])
+        return total
+
+    def _expire(self, now: float) -> None:
+        horizon = now - self._keep_s
+        for port, connects in list(self._by_local_port.items()):
+            kept = [c for c in connects if c.seen >= horizon]
+            if kept:
+                self._by_local_port[port] = kept
+            else:
+                del self._by_local_port[port]
+        if len(self._syn_sent) > 65536:  # connects that never left SYN_SENT while traced
+            self._syn_sent.clear()
+
+    def owner(self, family: Optional[int], local_port: int, local_address: Optional[bytes],
+              remote_port: Optional[int] = None,
+              remote_address: Optional[bytes] = None) -> Optional[int]:
+        """The tgid that opened the connection with these endpoints, or None.
+
+        Addresses are packed (4 or 16 bytes); None, and family None, match
+        any (a dump's record names no family nor peer).  None too when two
+        processes opened connections that the endpoints given cannot tell
+        apart: no byte goes to a process by a guess.
+        """
+        found = None
+        for c in self._by_local_port.get(local_port, ()):
+            if ((family is not None and c.family != family)
+                    or (local_address is not None and c.local_address != local_address)
+                    or (remote_port is not None and c.remote_port != remote_port)
+                    or (remote_address is not None and c.remote_address != remote_address)):
+                continue
+            if found is not None and found != c.tgid:
+                return None
+            found = c.tgid
+        return found
+
+    def forget(self, family: int, local_port: int, remote_port: int) -> None:
+        """Drop what is known of a connection that ended."""
+        connects = self._by_local_port.get(local_port)
+        if connects:
+            kept = [c for c in connects if c.family != family or c.remote_port != remote_port]
+            if kept:
+                self._by_local_port[local_port] = kept
+            else:
+                del self._by_local_port[local_port]
