@@ -5,7 +5,7 @@
 # only; elsewhere the calls raise OSError(ENOSYS).
 
 from libc.errno cimport errno, EACCES, EAGAIN, ENOBUFS
-from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.stdint cimport uint64_t
 from libc.stdlib cimport free
 from libc.string cimport memset
 from .includes.netlink cimport *
