@@ -88,6 +88,11 @@ def take_sample(pid: int, name: Optional[str], states: Optional[Sequence[str]] =
                          sockets=tuple(found))
 
 
+def socket_key(s: SocketInfo) -> str:
+    """A socket's identity across samples: its inode (its fd when the inode is unknown)."""
+    return str(s.inode) if s.inode is not None else f"fd{s.fd}"
+
+
 SORT_KEYS: dict[str, Callable[[SocketInfo], object]] = {
     "unsent": lambda s: s.unsent,
     "unacked": lambda s: s.unacked,

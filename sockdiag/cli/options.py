@@ -154,3 +154,21 @@ web_config = click.option(
     help="TLS and basic auth, in the web-config format of the Prometheus exporter toolkit "
          "(node_exporter's --web.config.file): tls_server_config, basic_auth_users.",
 )
+
+# --- recordings (watch, top, ifstat) ---------------------------------------------------
+
+record = click.option(
+    "--record", "record", type=click.Path(dir_okay=False), metavar="FILE",
+    help="Also write every sample to FILE as JSON lines, after the first only what changed "
+         "(zstd-compressed when FILE ends in .zst; needs: pip install 'sockdiag[record]').")
+max_size = click.option(
+    "--max-size", type=SizeType(), default=None, metavar="SIZE",
+    help="Stop recording before FILE passes SIZE bytes (e.g. 100M); the view goes on.")
+replay = click.option(
+    "--replay", type=click.Path(dir_okay=False), metavar="FILE",
+    help="Play a recording (--record) back in the live view, with the same keys, instead of sampling.")
+
+
+def recording(command):
+    """--record and --max-size, stacked on a command."""
+    return record(max_size(command))

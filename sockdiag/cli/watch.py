@@ -10,7 +10,7 @@ from . import options
 
 
 @click.command()
-@click.argument("pid", type=int)
+@click.argument("pid", type=int, required=False)
 @options.interval
 @options.count
 @options.once
@@ -19,7 +19,10 @@ from . import options
 @options.states
 @options.ports
 @options.budgets
-def watch(pid, interval, count, once, as_json, sort, states, ports, budget_sent, budget_received, on_exceed):
+@options.recording
+@options.replay
+def watch(pid, interval, count, once, as_json, sort, states, ports, budget_sent, budget_received, on_exceed,
+          record, max_size, replay):
     """Every TCP socket of process PID, live: where each connection's bytes are.
 
     Per socket: UNACKED (sent, not yet acknowledged), UNSENT (written by the
@@ -30,7 +33,19 @@ def watch(pid, interval, count, once, as_json, sort, states, ports, budget_sent,
     interfaces' rates and the process's open fds against its RLIMIT_NOFILE.  --budget-sent / --budget-received report
     (and --on-exceed act on) a process passing a byte budget, once.  Needs
     root or the process's own user.
+
+    In a terminal: q quits, p pauses, < and > move the sort column, / filters,
+    Enter opens the chosen connection (Esc goes back), ? lists the keys.
+    --record FILE keeps every sample; --replay FILE plays one back.
     """
+    if replay is not None:
+        if pid is not None or record is not None:
+            raise click.UsageError("--replay takes no PID and no --record")
+        return view.replay(replay, count=1 if once else count, as_json=as_json, sort=sort)
+    if pid is None:
+        raise click.UsageError("give a PID (or --replay FILE)")
+    if max_size is not None and record is None:
+        raise click.UsageError("--max-size bounds a --record FILE")
     monitor = None
     if budget_sent is not None or budget_received is not None:
         from ..budget import BudgetMonitor, ByteBudget  # a watch without budgets starts without them
@@ -43,4 +58,4 @@ def watch(pid, interval, count, once, as_json, sort, states, ports, budget_sent,
     # ends: freeing 19,000 records one by one takes 15 ms.
     return view.run(pid, interval=interval, count=1 if once else count, as_json=as_json,
                     sort=sort, states=states, ports=ports,
-                    header_lines=watch_header_lines(pid, monitor))
+                    header_lines=watch_header_lines(pid, monitor), record=record, max_size=max_size)

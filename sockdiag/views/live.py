@@ -2,7 +2,9 @@
 
 The loop sleeps the interval minus the time the update took, so samples stay
 an interval apart; Ctrl-C and SIGTERM end it quietly, leaving the last
-screen.  Each view shows its first sample honestly: rates need two samples,
+screen.  In a terminal the loop also serves the keys (sockdiag.views.keys)
+while it waits: a key redraws the last sample at once, ``q`` ends the loop,
+``p`` holds the samples back until pressed again.  Each view shows its first sample honestly: rates need two samples,
 so the first screen says "-" (or, for top, comes one interval after the
 baseline), never a fake zero.
 """
@@ -10,22 +12,29 @@ baseline), never a fake zero.
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from typing import Callable, Iterator, Optional, TextIO
+
+HIGHLIGHT = "\x1b[7m"  # starts the chosen row of a live table (reverse video)
+_NORMAL = "\x1b[0m"
 
 # render(max_lines, max_width) -> the screen's text; None: no limit (not a terminal).
 Render = Callable[[Optional[int], Optional[int]], str]
 
 
 def every(interval: float, count: Optional[int], update: Callable[[], Optional[bool]], *,
-          first_after_interval: bool = False, reraise_interrupt: bool = False) -> None:
+          first_after_interval: bool = False, reraise_interrupt: bool = False,
+          screen: Optional["Screen"] = None) -> None:
     """Call update every interval seconds, count times (None: until Ctrl-C or SIGTERM).
 
     The first call comes at once, or one interval after the start with
     first_after_interval; update returning False ends the loop early.  An
     update that overran is not caught up with a shorter interval.  Ctrl-C
     (and SIGTERM) end the loop normally, or raise KeyboardInterrupt with
-    reraise_interrupt (ifstat's documented exit status 130).
+    reraise_interrupt (ifstat's documented exit status 130).  With a live
+    screen that reads keys, the keys pressed meanwhile are served; ``q``
+    ends the loop normally.
     """
     with _sigterm_as_interrupt(count != 1):
         try:
@@ -33,7 +42,8 @@ def every(interval: float, count: Optional[int], update: Callable[[], Optional[b
             done = 0
             while count is None or done < count:
                 if done or first_after_interval:
-                    time.sleep(max(0.0, interval - (time.monotonic() - started)))
+                    if not _wait(started + interval, screen):
+                        return
                     started = time.monotonic()
                 if update() is False:
                     return
@@ -41,6 +51,26 @@ def every(interval: float, count: Optional[int], update: Callable[[], Optional[b
         except KeyboardInterrupt:
             if reraise_interrupt:
                 raise  # the last screen stays either way
+
+
+def _wait(until: float, screen: Optional["Screen"]) -> bool:
+    """Sleep until the monotonic time until (and while paused), serving keys; False: quit."""
+    keyboard = screen.keyboard if screen is not None else None
+    if keyboard is None:
+        time.sleep(max(0.0, until - time.monotonic()))
+        return True
+    controls = screen.controls
+    while True:
+        remaining = until - time.monotonic()
+        if remaining <= 0 and not controls.paused:
+            return True
+        keys = keyboard.keys(None if controls.paused else remaining)
+        for key in keys:
+            controls.press(key)
+        if controls.quit:
+            return False
+        if keys:
+            screen.redraw()
 
 
 @contextlib.contextmanager
@@ -76,34 +106,63 @@ class Screen:
     follow one another with a blank line between them (and after the last
     with blank_after_last).  Use it as a context manager: on leaving, the
     cursor goes under the last screen.
+
+    ``controls`` (sockdiag.views.keys.Controls): when live and the standard
+    input is a terminal too, keys are read into them (the loop serves them),
+    the last line of the screen says what they set, and ``?`` shows the
+    list of keys.  The view's render reads them.
     """
 
     def __init__(self, out: TextIO, *, as_json: bool, one_screen: bool,
-                 blank_after_last: bool = False) -> None:
+                 blank_after_last: bool = False, controls=None, keys_in: Optional[TextIO] = None) -> None:
         self.out = out
         self.as_json = as_json
         self.live = not as_json and not one_screen and out.isatty()
         self.blank_after_last = blank_after_last
         self.drawn = 0
+        self.controls = controls
+        self.keyboard = None
+        self._last: Optional[Render] = None
+        keys_in = keys_in if keys_in is not None else sys.stdin
+        if self.live and controls is not None and keys_in is not None and keys_in.isatty():
+            from .keys import Keyboard
+
+            self.keyboard = Keyboard(keys_in.fileno())
 
     def show(self, json_line: Callable[[], str], render: Render) -> None:
         """Show one sample: json_line() in JSON mode, else the screen render(max_lines, max_width)."""
         if self.as_json:
             self.out.write(json_line() + "\n")
         elif self.live:
-            import shutil
-
-            size = shutil.get_terminal_size()
-            redraw(self.out, render(size.lines - 1, size.columns), size.columns)
+            self._last = render
+            self.redraw()
         else:
             self.out.write(("\n" if self.drawn else "") + render(None, None) + "\n")
         self.drawn += 1
+        self.out.flush()
+
+    def redraw(self) -> None:
+        """Draw the last sample again (the keys changed what the view shows)."""
+        if self._last is None:
+            return
+        import shutil
+
+        size = shutil.get_terminal_size()
+        if self.keyboard is None:
+            screen = self._last(size.lines - 1, size.columns)
+        elif self.controls.help:
+            screen = self.controls.help_screen()
+        else:
+            screen = self._last(size.lines - 2, size.columns) + "\n" + self.controls.status_line()
+        redraw(self.out, screen, size.columns)
         self.out.flush()
 
     def __enter__(self) -> "Screen":
         return self
 
     def __exit__(self, *exc_info) -> None:
+        if self.keyboard is not None:
+            self.keyboard.close()
         if self.live or (self.drawn and self.blank_after_last and not self.as_json):
             self.out.write("\n")
             self.out.flush()
@@ -115,5 +174,6 @@ def redraw(out: TextIO, screen: str, columns: int) -> None:
     Lines cut to the width (a wrapped line would scroll the screen), cursor
     home, each line erased to its end, then the rest of the screen.
     """
-    cut = [line[:columns] for line in screen.split("\n")]
+    cut = [HIGHLIGHT + line[len(HIGHLIGHT):][:columns] + _NORMAL if line.startswith(HIGHLIGHT)
+           else line[:columns] for line in screen.split("\n")]
     out.write("\x1b[H" + "\x1b[K\n".join(cut) + "\x1b[K\x1b[J")

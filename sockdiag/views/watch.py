@@ -13,11 +13,12 @@ from collections import Counter
 from typing import Callable, Optional, Sequence, TextIO
 
 from .. import _platform, _watch
-from .._common import NoSuchProcess, SocketInfo
+from .._common import TCP_INFO_FIELDS, NoSuchProcess, SocketInfo
 from .._fast import json_objects
 from .._watch import ByteRates, ProcessSample
-from ..fields import ABSENT, SOCKET_FIELDS, SOCKET_JSON_FIELDS, columns, format_bytes, row
-from .live import Screen, every
+from ..fields import (ABSENT, SHORT_STATES, SOCKET_FIELDS, SOCKET_JSON_FIELDS, columns, format_bytes,
+                      format_seconds, row)
+from .live import HIGHLIGHT, Screen, every
 
 HeaderLine = Callable[[ProcessSample, Optional[ProcessSample]], Optional[str]]
 
@@ -34,13 +35,28 @@ def table_row(s: SocketInfo, rate: Optional[ByteRates]) -> tuple:
     return row(_COLUMN_FIELDS, s, rate)
 
 
+# What < and > move through: the sortable columns, left to right.
+SORT_ORDER = ("fd", "local", "remote", "state", "unacked", "unsent", "free", "sndbuf", "recv-q",
+              "delay", "rtt")
+# The detail view's histories: (label, how to read it from a socket, its text).
+HISTORY = (
+    ("UNSENT", lambda s: s.unsent, format_bytes),
+    ("UNACKED", lambda s: s.unacked, format_bytes),
+    ("RTT", lambda s: s.tcp.rtt_us if s.tcp else None, lambda us: format_seconds(None if us is None else us / 1e6)),
+    ("DELIVERY RATE", lambda s: s.tcp.delivery_rate_bps if s.tcp else None,
+     lambda bps: format_bytes(None if bps is None else bps / 8) + "/s"),
+)
+
+
 def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: str = "unsent",
            max_lines: Optional[int] = None, max_width: Optional[int] = None,
-           extra_lines: Sequence[str] = ()) -> str:
+           extra_lines: Sequence[str] = (), controls=None) -> str:
     """The screen for one sample: header, extra lines, then the table.
 
     The table is cut to max_lines (rows sorted by sort first) and narrowed to
-    max_width by dropping the DROPPABLE columns in order.
+    max_width by dropping the DROPPABLE columns in order.  ``controls``
+    (sockdiag.views.keys.Controls, in a terminal): their sort and filter
+    apply, the chosen row is highlighted, and their row_keys are set.
 
     Rates (the header's, the ACKED/s column) need the previous sample: "-"
     on the first.  Byte rates are shown in bytes/s, like the byte columns.
@@ -61,7 +77,12 @@ def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: st
            if rate else f"sent {ABSENT}  acked {ABSENT}  (rates from the next sample)"),
     ]
     lines.extend(extra_lines)
-    rows = _watch.sort_sockets(sample.sockets, sort)
+    sockets = sample.sockets
+    if controls is not None:
+        sort = controls.sort
+        sockets = [s for s in sockets if controls.matches(s.local, s.remote, s.state,
+                                                          SHORT_STATES.get(s.state, s.state))]
+    rows = _watch.sort_sockets(sockets, sort)
     hidden = 0
     if max_lines is not None:
         room = max(max_lines - len(lines) - 3, 1)  # blank line, column header, rule
@@ -70,12 +91,47 @@ def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: st
             hidden = len(rows) - room
             rows = rows[:room]
     lines.append("")
-    lines.append(table([table_row(s, per_socket.get(s.inode)) for s in rows], COLUMNS,
-                       left_aligned=_LEFT_ALIGNED, max_width=max_width, droppable=DROPPABLE)
-                 if rows else "(no TCP sockets)")
+    if rows:
+        text = table([table_row(s, per_socket.get(s.inode)) for s in rows], COLUMNS,
+                     left_aligned=_LEFT_ALIGNED, max_width=max_width, droppable=DROPPABLE)
+        if controls is not None:
+            text = highlighted(text, controls, [_watch.socket_key(s) for s in rows])
+        lines.append(text)
+    else:
+        lines.append("(no TCP sockets)" if controls is None or not controls.filter
+                     else f"(no TCP sockets match {controls.filter!r})")
     if hidden:
         lines.append(f"... {hidden} more sockets (sorted by {sort}; --port/--state narrow the view)")
     return "\n".join(lines)
+
+
+def highlighted(table_text: str, controls, keys: list[str]) -> str:
+    """The table with the chosen row highlighted; sets controls.row_keys to keys (rows in order)."""
+    controls.row_keys = keys
+    controls.selected = min(controls.selected, max(len(keys) - 1, 0))
+    lines = table_text.split("\n")
+    if keys:
+        lines[2 + controls.selected] = HIGHLIGHT + lines[2 + controls.selected]  # under header and rule
+    return "\n".join(lines)
+
+
+def detail(sample: ProcessSample, key: str, history, max_lines: int, max_width: int) -> str:
+    """One connection in depth: its histories as sparklines, then every tcp_info field."""
+    from .keys import detail_screen
+
+    found = next((s for s in sample.sockets if _watch.socket_key(s) == key), None)
+    series = [(label, history.series(key, i), text) for i, (label, _, text) in enumerate(HISTORY)]
+    if found is None:
+        return detail_screen(f"connection {key}: closed (Esc: back)", series, [], max_lines, max_width)
+    title = (f"fd {found.fd}  {found.local} -> {found.remote}  {found.state}  "
+             f"{found.congestion or ''}  inode {found.inode}")
+    values = [(field.label or field.json_key, field.cell(found)) for field in SOCKET_FIELDS
+              if field.json_key is not None and not field.name.startswith("tcp.")]
+    if found.tcp is not None:
+        values += [(name, ABSENT if value is None else str(value))
+                   for name, value in zip(TCP_INFO_FIELDS, (getattr(found.tcp, n) for n in TCP_INFO_FIELDS))
+                   if value is not None]
+    return detail_screen(title, series, values, max_lines, max_width)
 
 
 def sample_json(sample: ProcessSample, previous: Optional[ProcessSample]) -> str:
@@ -99,36 +155,118 @@ def sample_json(sample: ProcessSample, previous: Optional[ProcessSample]) -> str
 def run(pid: int, *, interval: float = 1.0, count: Optional[int] = None, as_json: bool = False,
         sort: str = "unsent", states: Optional[Sequence[str]] = None, ports: Sequence[int] = (),
         header_lines: Sequence[HeaderLine] = (), out: Optional[TextIO] = None,
-        notice: Callable[[str], None] = lambda line: print(line, file=sys.stderr)
-        ) -> Optional[ProcessSample]:
+        notice: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+        record: Optional[str] = None, max_size: Optional[int] = None) -> Optional[ProcessSample]:
     """Sample pid every interval seconds and show each sample on out (stdout)
-    until count samples (None: until Ctrl-C or SIGTERM).
+    until count samples (None: until Ctrl-C, SIGTERM or q).
 
     Live (a terminal, not JSON, more than one sample): redrawn in place, cut
-    to the terminal.  Raises NoSuchProcess/AccessDenied if the first look
-    fails; a process that exits later ends the loop with a one-line notice.
-    Returns the last sample.
+    to the terminal, driven by keys.  Raises NoSuchProcess/AccessDenied if
+    the first look fails; a process that exits later ends the loop with a
+    one-line notice.  ``record``: a file every sample is also written to
+    (sockdiag.recording_file), bounded by max_size bytes.  Returns the last
+    sample.
     """
     name = _platform.process_name_or_none(pid)
+    first = [True]
+
+    def next_sample() -> Optional[ProcessSample]:
+        try:
+            return _watch.take_sample(pid, name, states, ports)
+        except NoSuchProcess:
+            if first[0]:
+                raise
+            notice(f"sockdiag: process {pid} ({name or '?'}) exited")
+            return None
+        finally:
+            first[0] = False
+
+    recorder = None
+    if record is not None:
+        from ..recording_file import RecordingWriter
+
+        recorder = RecordingWriter(record, "watch", {"interval_s": interval, "started": time.time(),
+                                                     "pid": pid, "name": name},
+                                   max_size=max_size, notice=notice)
+    try:
+        return show(next_sample, interval=interval, count=count, as_json=as_json, sort=sort,
+                    header_lines=header_lines, out=out, recorder=recorder)
+    finally:
+        if recorder is not None:
+            recorder.close()
+
+
+def replay(path: str, *, count: Optional[int] = None, as_json: bool = False, sort: str = "unsent",
+           out: Optional[TextIO] = None) -> Optional[ProcessSample]:
+    """Show a watch recording (sockdiag.recording_file) as watch showed it, at
+    its recorded interval, with the same keys; the end of the recording ends
+    the view, or, in a terminal, holds its last screen until q."""
+    from ..recording_file import RecordingError, RecordingReader, process_sample
+
+    reader = RecordingReader(path)
+    if reader.kind != "watch":
+        reader.close()
+        raise RecordingError(f"{path}: a recording of `sockdiag {reader.kind}`; "
+                             f"replay it with `sockdiag {reader.kind} --replay`")
+    samples = reader.samples()
+
+    def next_sample() -> Optional[ProcessSample]:
+        recorded = next(samples, None)
+        return None if recorded is None else process_sample(reader.header, recorded, recorded.time)
+
+    try:
+        return show(next_sample, interval=float(reader.header.get("interval_s") or 1.0), count=count,
+                    as_json=as_json, sort=sort, out=out, replaying=True)
+    finally:
+        reader.close()
+
+
+def show(next_sample: Callable[[], Optional[ProcessSample]], *, interval: float, count: Optional[int],
+         as_json: bool, sort: str, header_lines: Sequence[HeaderLine] = (),
+         out: Optional[TextIO] = None, recorder=None, replaying: bool = False) -> Optional[ProcessSample]:
+    """The watch view over samples from next_sample (None: no more), every interval seconds."""
+    from .keys import Controls
+
+    controls = Controls(SORT_ORDER, sort)
+    history = None
     previous: Optional[ProcessSample] = None
 
     def update() -> bool:
-        nonlocal previous
-        try:
-            sample = _watch.take_sample(pid, name, states, ports)
-        except NoSuchProcess:
-            if previous is None:
-                raise
-            notice(f"sockdiag: process {pid} ({name or '?'}) exited")
+        nonlocal previous, history
+        sample = next_sample()
+        if sample is None:
+            if replaying and screen.keyboard is not None:
+                controls.paused = controls.ended = True  # the last screen stays until q
+                screen.redraw()
+                return True
             return False
+        if recorder is not None:
+            from ..recording_file import watch_items
+
+            recorder.write(sample.time, watch_items(sample))
         # Called in every mode: a source may act (a byte budget) as well as print.
         extra = [line for source in header_lines if (line := source(sample, previous)) is not None]
-        screen.show(lambda: sample_json(sample, previous),
-                    lambda max_lines, max_width: render(sample, previous, sort=sort, max_lines=max_lines,
-                                                        max_width=max_width, extra_lines=extra))
+        if screen.keyboard is not None:
+            if history is None:
+                from .keys import History
+
+                history = History()
+            for s in sample.sockets:
+                history.add(_watch.socket_key(s), tuple(get(s) for _, get, _ in HISTORY))
+            history.forget_except({_watch.socket_key(s) for s in sample.sockets} | {controls.opened})
+        shown_previous = previous
+
+        def screen_text(max_lines, max_width):
+            if screen.keyboard is not None and controls.opened is not None:
+                return detail(sample, controls.opened, history, max_lines, max_width)
+            return render(sample, shown_previous, sort=sort, max_lines=max_lines, max_width=max_width,
+                          extra_lines=extra, controls=controls if screen.keyboard is not None else None)
+
+        screen.show(lambda: sample_json(sample, shown_previous), screen_text)
         previous = sample
         return True
 
-    with Screen(out or sys.stdout, as_json=as_json, one_screen=count == 1, blank_after_last=True) as screen:
-        every(interval, count, update)
+    with Screen(out or sys.stdout, as_json=as_json, one_screen=count == 1, blank_after_last=True,
+                controls=controls) as screen:
+        every(interval, count, update, screen=screen)
     return previous
