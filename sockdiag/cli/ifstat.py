@@ -15,14 +15,21 @@ from . import options
 @options.once
 @options.json_output
 @options.interface_filter
+@options.recording
 def ifstat(interval: float, count: Optional[int], once: bool, as_json: bool,
-           wanted: frozenset[str]) -> None:
+           wanted: frozenset[str], record: Optional[str], max_size: Optional[int]) -> None:
     """Interface counters with per-second rates, every --interval seconds.
 
     Rates need two samples: the first one shows "—" (null in --json).
     --once takes two samples an interval apart and prints the second, with
     its rates.
+
+    In a terminal: q quits, p pauses, < and > move the sort column, / filters
+    by name, Enter opens the chosen interface (Esc goes back), ? lists the
+    keys.  --record FILE keeps every sample (sockdiag plot draws it).
     """
     from ..views import ifstat as view
 
-    view.run(interval, count, wanted, once=once, as_json=as_json)
+    if max_size is not None and record is None:
+        raise click.UsageError("--max-size bounds a --record FILE")
+    view.run(interval, count, wanted, once=once, as_json=as_json, record=record, max_size=max_size)

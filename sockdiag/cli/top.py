@@ -14,7 +14,8 @@ from . import options
 @options.json_output
 @options.top_sort
 @options.trace_connects
-def top(interval, count, once, as_json, sort_key, trace_connects):
+@options.recording
+def top(interval, count, once, as_json, sort_key, trace_connects, record, max_size):
     """Processes ranked by TCP throughput, live (Linux).
 
     Bytes sent, received, acked and retransmitted per process, from the
@@ -22,8 +23,14 @@ def top(interval, count, once, as_json, sort_key, trace_connects):
     of sockets that closed between two samples (socket-destroy
     notifications).  Rates are over --interval seconds; the first
     table comes one interval after the start.
+
+    In a terminal: q quits, p pauses, < and > move the sort, / filters by
+    pid or name, Enter opens the chosen process (Esc goes back), ? lists the
+    keys.  --record FILE keeps every sample (sockdiag plot draws it).
     """
+    if max_size is not None and record is None:
+        raise click.UsageError("--max-size bounds a --record FILE")
     from ..views import top as view
 
     view.run(interval, 1 if once else count, sort_key, as_json=as_json,
-             trace_connects=trace_connects)
+             trace_connects=trace_connects, record=record, max_size=max_size)

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
-from typing import Mapping, Optional, TextIO
+from typing import Mapping, Optional, Sequence, TextIO
 
 from .. import _platform
 from .._common import InterfaceCounters, InterfaceRates, SockdiagError, interface_rates
-from ..fields import INTERFACE_FIELDS, columns, format_decimal, row
-from .live import Screen, every
+from ..fields import INTERFACE_FIELDS, columns, format_count, format_decimal, row
+from .live import Screen, every, highlighted
 
 COLUMNS = ("IFACE", "STATE", "MTU", "RX/s", "TX/s", "RX pkt/s", "TX pkt/s",
            "RX total", "TX total", "ERR rx/tx", "DROP rx/tx")
 _COLUMN_FIELDS = columns(INTERFACE_FIELDS, COLUMNS)
+# What < and > move through in a terminal: the kernel's order, then columns (largest first).
+SORT_ORDER = ("index", "IFACE", "RX/s", "TX/s", "RX pkt/s", "TX pkt/s", "RX total", "TX total")
+# The detail view's histories: (label, InterfaceRates attribute).
+HISTORY = (("RX/s", "rx_bytes_per_s"), ("TX/s", "tx_bytes_per_s"),
+           ("RX pkt/s", "rx_packets_per_s"), ("TX pkt/s", "tx_packets_per_s"))
 
 
 def busiest_interfaces_line(
@@ -47,21 +53,53 @@ def restrict(sample: dict[str, InterfaceCounters], wanted: frozenset[str]) -> di
     return {name: counters for name, counters in sample.items() if name in wanted}
 
 
-def table_rows(sample: Mapping[str, InterfaceCounters],
-               rates: Mapping[str, InterfaceRates]) -> list[tuple]:
-    """One table row (COLUMNS) per interface, by index."""
-    return [row(_COLUMN_FIELDS, counters, rates.get(counters.name))
-            for counters in sorted(sample.values(), key=lambda c: (c.index is None, c.index, c.name))]
+def ordered(sample: Mapping[str, InterfaceCounters], rates: Mapping[str, InterfaceRates],
+            sort: str = "index") -> list[InterfaceCounters]:
+    """The interfaces by index, or by a column of SORT_ORDER (names in order, quantities
+    largest first, unknown last)."""
+    by_index = sorted(sample.values(), key=lambda c: (c.index is None, c.index, c.name))
+    if sort == "index":
+        return by_index
+    field = columns(INTERFACE_FIELDS, (sort,))[0]
+    value = lambda c: field.value(c, rates.get(c.name))  # noqa: E731
+    present = [c for c in by_index if value(c) is not None]
+    present.sort(key=value, reverse=sort != "IFACE")
+    return present + [c for c in by_index if value(c) is None]
+
+
+def table_rows(interfaces: Sequence[InterfaceCounters], rates: Mapping[str, InterfaceRates]) -> list[tuple]:
+    """One table row (COLUMNS) per interface, in the order given."""
+    return [row(_COLUMN_FIELDS, counters, rates.get(counters.name)) for counters in interfaces]
 
 
 def render(wall_time: float, interval: float, sample: Mapping[str, InterfaceCounters],
-           rates: Mapping[str, InterfaceRates]) -> str:
-    """The screen for one sample: a title, then the table."""
+           rates: Mapping[str, InterfaceRates], controls=None) -> str:
+    """The screen for one sample: a title, then the table.  ``controls`` (in a
+    terminal): their sort and filter (a name) apply, the chosen row is highlighted."""
     from .table import table
 
+    interfaces = ordered(sample, rates)
+    if controls is not None:
+        interfaces = [c for c in ordered(sample, rates, controls.sort) if controls.matches(c.name)]
+    text = table(table_rows(interfaces, rates), COLUMNS, left_aligned=("IFACE", "STATE"), spaced=True)
+    if controls is not None:
+        text = highlighted(text, controls, [c.name for c in interfaces])
     return (f"sockdiag ifstat  {time.strftime('%H:%M:%S', time.localtime(wall_time))}"
-            f"  every {interval:g} s\n"
-            + table(table_rows(sample, rates), COLUMNS, left_aligned=("IFACE", "STATE"), spaced=True))
+            f"  every {interval:g} s\n" + text)
+
+
+def detail(sample: Mapping[str, InterfaceCounters], name: str, history, max_lines: int,
+           max_width: int) -> str:
+    """One interface in depth: its rates' histories, then every counter."""
+    from .keys import detail_screen
+
+    series = [(label, history.series(name, i), (lambda v: format_decimal(v, "B/s")) if "pkt" not in label
+               else format_count) for i, (label, _) in enumerate(HISTORY)]
+    counters = sample.get(name)
+    if counters is None:
+        return detail_screen(f"{name}: gone (Esc: back)", series, [], max_lines, max_width)
+    values = [(key, "—" if value is None else str(value)) for key, value in counters.asdict().items()]
+    return detail_screen(f"interface {name}", series, values, max_lines, max_width)
 
 
 def json_line(wall_time: float, sample: Mapping[str, InterfaceCounters],
@@ -80,16 +118,23 @@ def json_line(wall_time: float, sample: Mapping[str, InterfaceCounters],
 
 
 def run(interval: float, count: Optional[int], wanted: frozenset[str] = frozenset(), *,
-        once: bool = False, as_json: bool = False, out: Optional[TextIO] = None) -> None:
+        once: bool = False, as_json: bool = False, out: Optional[TextIO] = None,
+        record: Optional[str] = None, max_size: Optional[int] = None) -> None:
     """Sample the wanted interfaces (all when empty) every interval seconds,
-    count times (None: until Ctrl-C or SIGTERM: KeyboardInterrupt), and show each sample.
+    count times (None: until q, or Ctrl-C or SIGTERM: KeyboardInterrupt), and show each sample.
 
     Rates need two samples: the first shows none.  ``once``: two samples an
-    interval apart, only the second shown, with its rates.
+    interval apart, only the second shown, with its rates.  ``record``: a
+    file every sample is also written to (sockdiag.recording_file), bounded
+    by max_size bytes.
     """
+    from .keys import Controls, History
+
     samples = 2 if once else count
     previous: Optional[dict[str, InterfaceCounters]] = None
     previous_at = 0.0
+    controls = Controls(SORT_ORDER, "index")
+    history = History()
 
     def update() -> None:
         nonlocal previous, previous_at
@@ -99,10 +144,31 @@ def run(interval: float, count: Optional[int], wanted: frozenset[str] = frozense
         wall_time = time.time()
         first = previous is None
         previous, previous_at = sample, started
+        if recorder is not None:
+            recorder.write(wall_time, ifstat_items(sample))
         if once and first:
             return  # only the start of the rates
-        screen.show(lambda: json_line(wall_time, sample, rates),
-                    lambda _lines, _width: render(wall_time, interval, sample, rates))
+        live = screen.keyboard is not None
+        if live:
+            for name in sample:
+                rate = rates.get(name)
+                history.add(name, tuple(None if rate is None else getattr(rate, a) for _, a in HISTORY))
 
-    with Screen(out or sys.stdout, as_json=as_json, one_screen=once or samples == 1) as screen:
-        every(interval, samples, update, reraise_interrupt=True)
+        def screen_text(max_lines, max_width):
+            if live and controls.opened is not None:
+                return detail(sample, controls.opened, history, max_lines, max_width)
+            return render(wall_time, interval, sample, rates, controls if live else None)
+
+        screen.show(lambda: json_line(wall_time, sample, rates), screen_text)
+
+    with contextlib.ExitStack() as stack:
+        recorder = None
+        if record is not None:
+            from ..recording_file import RecordingWriter, ifstat_items
+
+            recorder = stack.enter_context(RecordingWriter(
+                record, "ifstat", {"interval_s": interval, "started": time.time()}, max_size=max_size,
+                notice=lambda line: print(line, file=sys.stderr)))
+        screen = stack.enter_context(Screen(out or sys.stdout, as_json=as_json,
+                                            one_screen=once or samples == 1, controls=controls))
+        every(interval, samples, update, reraise_interrupt=True, screen=screen)

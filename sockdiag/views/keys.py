@@ -185,11 +185,11 @@ def detail_screen(title: str, series: Sequence[tuple[str, list, Callable[[Option
     """One row in depth: a title, a sparkline per series (with its last, min and max),
     then name = value pairs in as many columns as fit."""
     lines = [title, ""]
-    graph_width = max(max_width - 48, 10)
+    graph_width = max(max_width - 56, 10)  # label 15, summary 41
     for label, values, text in series:
         known = [v for v in values if v is not None]
-        summary = (f"{text(known[-1]):>8}  min {text(min(known)):>7} max {text(max(known)):>7}"
-                   if known else f"{'-':>8}")
+        summary = (f"{text(known[-1]):>9}  min {text(min(known)):>9}  max {text(max(known)):>9}"
+                   if known else f"{'-':>9}")
         lines.append(f"{label:<14} {sparkline(values, graph_width):<{graph_width}} {summary}")
     if series:
         lines.append(f"{'':<14} history: the last {len(series[0][1])} samples, oldest on the left")

@@ -168,6 +168,16 @@ class Screen:
             self.out.flush()
 
 
+def highlighted(table_text: str, controls, keys: list[str]) -> str:
+    """The table with the chosen row highlighted; sets controls.row_keys to keys (rows in order)."""
+    controls.row_keys = keys
+    controls.selected = min(controls.selected, max(len(keys) - 1, 0))
+    lines = table_text.split("\n")
+    if keys:
+        lines[2 + controls.selected] = HIGHLIGHT + lines[2 + controls.selected]  # under header and rule
+    return "\n".join(lines)
+
+
 def redraw(out: TextIO, screen: str, columns: int) -> None:
     """Draw screen over the previous one in a terminal, without flicker.
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
 from typing import Optional, TextIO
 
 from .. import accounting
+from .._common import TRAFFIC_SORT_KEYS
 from ..fields import TRAFFIC_FIELDS, columns, format_bytes, row
-from .live import Screen, every
+from .live import Screen, every, highlighted
 
 COLUMNS = ("PID", "NAME", "CONNS", "CLOSED", "SENT/s", "RECV/s", "ACKED/s", "RETRANS/s",
            "SENT", "RECV")
@@ -18,10 +20,21 @@ _COLUMN_FIELDS = columns(TRAFFIC_FIELDS, COLUMNS)
 DROPPABLE = ("ACKED/s", "CLOSED", "RETRANS/s", "RECV", "SENT")
 
 
-def render(sample, rows, max_lines=None, max_width=None) -> str:
+# The detail view's histories: (label, ProcessTraffic attribute).
+HISTORY = (("SENT/s", "sent_bytes_per_s"), ("RECV/s", "received_bytes_per_s"),
+           ("RETRANS/s", "retrans_bytes_per_s"), ("CONNS", "connections"))
+
+
+def process_key(traffic) -> str:
+    """A row's identity across samples: its pid ("-" for the unattributed row)."""
+    return "-" if traffic.pid is None else str(traffic.pid)
+
+
+def render(sample, rows, max_lines=None, max_width=None, controls=None) -> str:
     """The sample for people: a title, coverage notes, then the table (rates
     per second and totals since the start, in bytes), cut to max_lines and
-    narrowed to max_width."""
+    narrowed to max_width.  ``controls`` (in a terminal): their filter (pid
+    or name) applies, the chosen row is highlighted."""
     from .table import table
 
     sent = sum(r.sent_bytes or 0 for r in rows) / sample.interval_s
@@ -29,18 +42,39 @@ def render(sample, rows, max_lines=None, max_width=None) -> str:
     lines = [f"sockdiag top  {time.strftime('%H:%M:%S', time.localtime(sample.time))}  "
              f"{len(rows)} processes  sent {format_bytes(sent)}/s  received {format_bytes(received)}/s"]
     lines += [f"note: {note}" for note in accounting.coverage_notes(sample)]
+    if controls is not None:
+        rows = [r for r in rows if controls.matches(r.pid, r.name)]
     shown = rows
     if max_lines is not None:
         room = max(max_lines - len(lines) - 3, 1)  # blank line, column header, rule
         if len(rows) > room:
             shown = rows[:max(room - 1, 1)]  # one line says how many are hidden
     lines.append("")
-    lines.append(table([row(_COLUMN_FIELDS, r) for r in shown], COLUMNS,
-                       left_aligned=("NAME",), max_width=max_width, droppable=DROPPABLE)
-                 if rows else "(no TCP traffic)")
+    if rows:
+        text = table([row(_COLUMN_FIELDS, r) for r in shown], COLUMNS,
+                     left_aligned=("NAME",), max_width=max_width, droppable=DROPPABLE)
+        if controls is not None:
+            text = highlighted(text, controls, [process_key(r) for r in shown])
+        lines.append(text)
+    else:
+        lines.append("(no TCP traffic)")
     if len(shown) < len(rows):
         lines.append(f"... {len(rows) - len(shown)} more processes (--json for all)")
     return "\n".join(lines)
+
+
+def detail(sample, key: str, history, max_lines: int, max_width: int) -> str:
+    """One process in depth: its rates' histories, then every field of its row."""
+    from .keys import detail_screen
+
+    found = next((r for r in sample.processes if process_key(r) == key), None)
+    series = [(label, history.series(key, i), format_bytes if label != "CONNS" else str)
+              for i, (label, _) in enumerate(HISTORY)]
+    if found is None:
+        return detail_screen(f"pid {key}: no TCP traffic in this sample (Esc: back)", series, [],
+                             max_lines, max_width)
+    values = [(name, "-" if value is None else str(value)) for name, value in found.asdict().items()]
+    return detail_screen(f"pid {key} ({found.name or '?'})", series, values, max_lines, max_width)
 
 
 def sample_json(sample, rows) -> str:
@@ -52,18 +86,46 @@ def sample_json(sample, rows) -> str:
 
 
 def run(interval: float, count: Optional[int], sort_key: str = "total", *, as_json: bool = False,
-        out: Optional[TextIO] = None, trace_connects: Optional[bool] = None) -> None:
+        out: Optional[TextIO] = None, trace_connects: Optional[bool] = None,
+        record: Optional[str] = None, max_size: Optional[int] = None) -> None:
     """Show per-process traffic every interval seconds, count times (None:
-    until Ctrl-C or SIGTERM); the first table one interval after the start
-    (the baseline).  trace_connects: see TrafficAccountant."""
-    with accounting.TrafficAccountant(trace_connects=trace_connects) as accountant, \
-            Screen(out or sys.stdout, as_json=as_json, one_screen=count == 1,
-                   blank_after_last=count != 1) as screen:
+    until Ctrl-C, SIGTERM or q); the first table one interval after the start
+    (the baseline).  trace_connects: see TrafficAccountant.  ``record``: a
+    file every sample is also written to (sockdiag.recording_file), bounded
+    by max_size bytes."""
+    from .keys import Controls, History
+
+    controls = Controls(TRAFFIC_SORT_KEYS, sort_key)
+    history = History()
+    with contextlib.ExitStack() as stack:
+        accountant = stack.enter_context(accounting.TrafficAccountant(trace_connects=trace_connects))
+        recorder = None
+        if record is not None:
+            from ..recording_file import RecordingWriter, top_items, top_sample_fields
+
+            recorder = stack.enter_context(RecordingWriter(
+                record, "top", {"interval_s": interval, "started": time.time()}, max_size=max_size,
+                notice=lambda line: print(line, file=sys.stderr)))
+        screen = stack.enter_context(Screen(out or sys.stdout, as_json=as_json, one_screen=count == 1,
+                                            blank_after_last=count != 1, controls=controls))
 
         def update() -> None:
             sample = accountant.sample()
-            rows = accounting.sort_traffic(sample.processes, sort_key)
-            screen.show(lambda: sample_json(sample, rows),
-                        lambda max_lines, max_width: render(sample, rows, max_lines, max_width))
+            if recorder is not None:
+                recorder.write(sample.time, top_items(sample), top_sample_fields(sample))
+            live = screen.keyboard is not None
+            if live:
+                for r in sample.processes:
+                    history.add(process_key(r), tuple(getattr(r, name) for _, name in HISTORY))
+                history.forget_except({process_key(r) for r in sample.processes} | {controls.opened})
 
-        every(interval, count, update, first_after_interval=True)
+            def screen_text(max_lines, max_width):
+                if live and controls.opened is not None:
+                    return detail(sample, controls.opened, history, max_lines, max_width)
+                rows = accounting.sort_traffic(sample.processes, controls.sort)
+                return render(sample, rows, max_lines, max_width, controls if live else None)
+
+            screen.show(lambda: sample_json(sample, accounting.sort_traffic(sample.processes, sort_key)),
+                        screen_text)
+
+        every(interval, count, update, first_after_interval=True, screen=screen)

@@ -18,7 +18,7 @@ from .._fast import json_objects
 from .._watch import ByteRates, ProcessSample
 from ..fields import (ABSENT, SHORT_STATES, SOCKET_FIELDS, SOCKET_JSON_FIELDS, columns, format_bytes,
                       format_seconds, row)
-from .live import HIGHLIGHT, Screen, every
+from .live import Screen, every, highlighted
 
 HeaderLine = Callable[[ProcessSample, Optional[ProcessSample]], Optional[str]]
 
@@ -102,16 +102,6 @@ def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: st
                      else f"(no TCP sockets match {controls.filter!r})")
     if hidden:
         lines.append(f"... {hidden} more sockets (sorted by {sort}; --port/--state narrow the view)")
-    return "\n".join(lines)
-
-
-def highlighted(table_text: str, controls, keys: list[str]) -> str:
-    """The table with the chosen row highlighted; sets controls.row_keys to keys (rows in order)."""
-    controls.row_keys = keys
-    controls.selected = min(controls.selected, max(len(keys) - 1, 0))
-    lines = table_text.split("\n")
-    if keys:
-        lines[2 + controls.selected] = HIGHLIGHT + lines[2 + controls.selected]  # under header and rule
     return "\n".join(lines)
 
 
