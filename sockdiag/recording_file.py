@@ -233,6 +233,41 @@ class RecordedSample:
     sample: dict[str, Any]
 
 
+def _zstd_cut_inside_a_block(raw: IO[bytes]) -> bool:
+    """Whether a zstd stream ends in the middle of a block (a cut file).
+
+    A recording whose writer stopped at a full disk ends after a whole
+    block, its frame unfinished: that is a complete recording.  Walks the
+    frame and block headers only (RFC 8878, sections 3.1.1 and 3.1.1.2).
+    """
+    size = os.fstat(raw.fileno()).st_size
+    at = 0
+    while at < size:
+        raw.seek(at)
+        head = raw.read(6)
+        if len(head) < 5 or head[:4] != b"\x28\xb5\x2f\xfd":
+            return True
+        descriptor = head[4]
+        single_segment = descriptor >> 5 & 1
+        at += 5 + (0 if single_segment else 1) + (0, 1, 2, 4)[descriptor & 3] \
+            + (single_segment, 2, 4, 8)[descriptor >> 6]
+        while True:
+            if at == size:
+                return False  # unfinished frame, whole blocks
+            raw.seek(at)
+            block = raw.read(3)
+            if len(block) < 3:
+                return True
+            header = int.from_bytes(block, "little")
+            at += 3 + (1 if (header >> 1 & 3) == 1 else header >> 3)
+            if at > size:
+                return True
+            if header & 1:
+                break
+        at += 4 if descriptor >> 2 & 1 else 0  # content checksum
+    return at != size
+
+
 def _open_text(path: str) -> IO[str]:
     try:
         raw = open(path, "rb")
@@ -240,6 +275,15 @@ def _open_text(path: str) -> IO[str]:
         raise RecordingError(f"cannot read {path}: {err.strerror}") from None
     if not path.endswith(".zst"):
         return io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
+    try:
+        cut = _zstd_cut_inside_a_block(raw)
+    except OSError as err:
+        raw.close()
+        raise RecordingError(f"cannot read {path}: {err.strerror}") from None
+    if cut:
+        raw.close()
+        raise RecordingError(f"{path}: truncated or not zstd: the file ends inside a compressed block")
+    raw.seek(0)
     reader = _zstandard().ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=True)
     return io.TextIOWrapper(io.BufferedReader(reader), encoding="utf-8", newline="\n")
 
@@ -278,6 +322,8 @@ class RecordingReader:
         try:
             line = self._file.readline()
         except (OSError, UnicodeDecodeError, ValueError) as err:
+            if not self._line_number:
+                raise RecordingError(f"{self.path}: not a sockdiag recording") from None
             raise RecordingError(f"{self.path}: damaged after line {self._line_number} ({err})") from None
         if not line:
             return None
@@ -287,6 +333,8 @@ class RecordingReader:
         try:
             return json.loads(line)
         except ValueError:
+            if self._line_number == 1:
+                raise RecordingError(f"{self.path}: not a sockdiag recording") from None
             raise RecordingError(f"{self.path}: line {self._line_number} is not JSON") from None
 
     def samples(self) -> Iterator[RecordedSample]:

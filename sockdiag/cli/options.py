@@ -172,3 +172,19 @@ replay = click.option(
 def recording(command):
     """--record and --max-size, stacked on a command."""
     return record(max_size(command))
+
+# --- plot -----------------------------------------------------------------------------
+
+plot_output = click.option(
+    "--output", "-o", required=True, type=click.Path(dir_okay=False), metavar="PNG",
+    help="Where to write the picture (PNG).")
+plot_connection = click.option(
+    "--connection", "-c", metavar="ITEM",
+    help="Only this connection (watch: an fd, an inode, or a local or remote ADDRESS:PORT), "
+         "process (top: a pid or name) or interface (ifstat).")
+since = click.option(
+    "--since", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+    help="Start this many seconds after the recording's first sample.")
+until = click.option(
+    "--until", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+    help="End this many seconds after the recording's first sample.")

@@ -1,0 +1,30 @@
+"""`sockdiag plot FILE -o out.png`: timelines from a recording of watch, top or ifstat."""
+
+from __future__ import annotations
+
+import click
+
+from . import options
+
+
+@click.command()
+@click.argument("recording", type=click.Path(dir_okay=False))
+@options.plot_output
+@options.plot_connection
+@options.since
+@options.until
+def plot(recording, output, connection, since, until):
+    """Draw a recording (`watch`, `top` or `ifstat` --record FILE) as timelines in a PNG.
+
+    watch: per connection unsent, unacked, queue delay and RTT, and the
+    process's totals (the 8 connections holding the most bytes, or
+    --connection); top: each process's rates and totals; ifstat: each
+    interface's rates.
+    """
+    from ..views import plot as view
+
+    if since is not None and until is not None and until <= since:
+        raise click.UsageError("--until must come after --since")
+    summary = view.plot(recording, output, connection=connection, since=since, until=until)
+    click.echo(f"{output}: {summary.samples} samples of `sockdiag {summary.kind}`, "
+               f"{summary.items_drawn} of {summary.items} rows drawn")
