@@ -89,7 +89,7 @@ def render(wall_time: float, interval: float, sample: Mapping[str, InterfaceCoun
 
 
 def detail(sample: Mapping[str, InterfaceCounters], name: str, history, max_lines: int,
-           max_width: int) -> str:
+           max_width: int, scroll: int = 0) -> str:
     """One interface in depth: its rates' histories, then every counter."""
     from .keys import detail_screen
 
@@ -97,9 +97,9 @@ def detail(sample: Mapping[str, InterfaceCounters], name: str, history, max_line
                else format_count) for i, (label, _) in enumerate(HISTORY)]
     counters = sample.get(name)
     if counters is None:
-        return detail_screen(f"{name}: gone (Esc: back)", series, [], max_lines, max_width)
+        return detail_screen(f"{name}: gone (Esc: back)", series, [], max_lines, max_width, scroll)
     values = [(key, "—" if value is None else str(value)) for key, value in counters.asdict().items()]
-    return detail_screen(f"interface {name}", series, values, max_lines, max_width)
+    return detail_screen(f"interface {name}", series, values, max_lines, max_width, scroll)
 
 
 def json_line(wall_time: float, sample: Mapping[str, InterfaceCounters],
@@ -156,7 +156,7 @@ def run(interval: float, count: Optional[int], wanted: frozenset[str] = frozense
 
         def screen_text(max_lines, max_width):
             if live and controls.opened is not None:
-                return detail(sample, controls.opened, history, max_lines, max_width)
+                return detail(sample, controls.opened, history, max_lines, max_width, controls.scroll)
             return render(wall_time, interval, sample, rates, controls if live else None)
 
         screen.show(lambda: json_line(wall_time, sample, rates), screen_text)

@@ -18,7 +18,7 @@ HELP = (
     ("p", "pause / resume sampling"),
     ("< >", "sort by the column to the left / right"),
     ("/", "filter rows by text (address, port, state; Enter applies, Esc clears)"),
-    ("Up Down j k", "choose a row"),
+    ("Up Down j k", "choose a row (in a detail view: scroll its fields)"),
     ("Enter", "open the chosen row: every field and its history"),
     ("Esc", "back to the table"),
     ("?", "this list (any key goes back)"),
@@ -50,6 +50,7 @@ class Controls:
         self.row_keys: list[str] = []
         self.quit = False
         self.ended = False  # a replay showed its last sample
+        self.scroll = 0  # first line of the detail view's fields
 
     def press(self, key: str) -> None:
         """Act on one key ("up", "down", "esc", "enter" or a character)."""
@@ -64,9 +65,13 @@ class Controls:
         elif key == "?":
             self.help = True
         elif key == "esc":
-            self.opened = None
+            self.opened, self.scroll = None, 0
         elif self.opened is None:
             self._table_key(key)
+        elif key in ("down", "j"):
+            self.scroll += 1
+        elif key in ("up", "k"):
+            self.scroll = max(self.scroll - 1, 0)
 
     def _table_key(self, key: str) -> None:
         if key in ("<", ">"):
@@ -181,11 +186,12 @@ def sparkline(values: Sequence[Optional[float]], width: int) -> str:
 
 
 def detail_screen(title: str, series: Sequence[tuple[str, list, Callable[[Optional[float]], str]]],
-                  fields: Sequence[tuple[str, str]], max_lines: int, max_width: int) -> str:
+                  fields: Sequence[tuple[str, str]], max_lines: int, max_width: int, scroll: int = 0) -> str:
     """One row in depth: a title, a sparkline per series (with its last, min and max),
-    then name = value pairs in as many columns as fit."""
+    then "name value" pairs in as many columns as fit (column by column, as ls does),
+    from line scroll on when they do not all fit."""
     lines = [title, ""]
-    graph_width = max(max_width - 56, 10)  # label 15, summary 41
+    graph_width = max(max_width - 56, 4)  # label 15, summary 41
     for label, values, text in series:
         known = [v for v in values if v is not None]
         summary = (f"{text(known[-1]):>9}  min {text(min(known)):>9}  max {text(max(known)):>9}"
@@ -194,9 +200,19 @@ def detail_screen(title: str, series: Sequence[tuple[str, list, Callable[[Option
     if series:
         lines.append(f"{'':<14} history: the last {len(series[0][1])} samples, oldest on the left")
         lines.append("")
-    cell = max((len(name) + len(value) + 3 for name, value in fields), default=1)
-    per_line = max(max_width // cell, 1)
-    for at in range(0, len(fields), per_line):
-        lines.append("".join(f"{name} {value}".ljust(cell) for name, value in fields[at:at + per_line])
-                     .rstrip())
-    return "\n".join(lines[:max_lines])
+    cells = [f"{name} {value}" for name, value in fields]
+    for rows in range(1, len(cells) + 1):
+        columns = [cells[at:at + rows] for at in range(0, len(cells), rows)]
+        widths = [max(map(len, column)) + 2 for column in columns]
+        if sum(widths) - 2 <= max_width:
+            break
+    else:
+        columns, widths, rows = [], [], 0
+    grid = ["".join(column[i].ljust(width) for column, width in zip(columns, widths) if i < len(column)).rstrip()
+            for i in range(rows)]
+    room = max(max_lines - len(lines), 1)
+    if len(grid) > room:
+        start = min(scroll, len(grid) - room + 1)
+        grid = grid[start:start + room - 1] + [
+            f"... fields {start + 1}-{start + room - 1} of {len(grid)} lines (Down/Up scroll)"]
+    return "\n".join(lines + grid)

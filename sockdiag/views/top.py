@@ -63,7 +63,7 @@ def render(sample, rows, max_lines=None, max_width=None, controls=None) -> str:
     return "\n".join(lines)
 
 
-def detail(sample, key: str, history, max_lines: int, max_width: int) -> str:
+def detail(sample, key: str, history, max_lines: int, max_width: int, scroll: int = 0) -> str:
     """One process in depth: its rates' histories, then every field of its row."""
     from .keys import detail_screen
 
@@ -72,9 +72,10 @@ def detail(sample, key: str, history, max_lines: int, max_width: int) -> str:
               for i, (label, _) in enumerate(HISTORY)]
     if found is None:
         return detail_screen(f"pid {key}: no TCP traffic in this sample (Esc: back)", series, [],
-                             max_lines, max_width)
-    values = [(name, "-" if value is None else str(value)) for name, value in found.asdict().items()]
-    return detail_screen(f"pid {key} ({found.name or '?'})", series, values, max_lines, max_width)
+                             max_lines, max_width, scroll)
+    values = [(name, format_bytes(value) if name.endswith(("bytes", "per_s")) else str(value))
+              for name, value in found.asdict().items()]
+    return detail_screen(f"pid {key} ({found.name or '?'})", series, values, max_lines, max_width, scroll)
 
 
 def sample_json(sample, rows) -> str:
@@ -121,7 +122,7 @@ def run(interval: float, count: Optional[int], sort_key: str = "total", *, as_js
 
             def screen_text(max_lines, max_width):
                 if live and controls.opened is not None:
-                    return detail(sample, controls.opened, history, max_lines, max_width)
+                    return detail(sample, controls.opened, history, max_lines, max_width, controls.scroll)
                 rows = accounting.sort_traffic(sample.processes, controls.sort)
                 return render(sample, rows, max_lines, max_width, controls if live else None)
 

@@ -105,14 +105,16 @@ def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: st
     return "\n".join(lines)
 
 
-def detail(sample: ProcessSample, key: str, history, max_lines: int, max_width: int) -> str:
+def detail(sample: ProcessSample, key: str, history, max_lines: int, max_width: int,
+           scroll: int = 0) -> str:
     """One connection in depth: its histories as sparklines, then every tcp_info field."""
     from .keys import detail_screen
 
     found = next((s for s in sample.sockets if _watch.socket_key(s) == key), None)
     series = [(label, history.series(key, i), text) for i, (label, _, text) in enumerate(HISTORY)]
     if found is None:
-        return detail_screen(f"connection {key}: closed (Esc: back)", series, [], max_lines, max_width)
+        return detail_screen(f"connection {key}: closed (Esc: back)", series, [], max_lines, max_width,
+                             scroll)
     title = (f"fd {found.fd}  {found.local} -> {found.remote}  {found.state}  "
              f"{found.congestion or ''}  inode {found.inode}")
     values = [(field.label or field.json_key, field.cell(found)) for field in SOCKET_FIELDS
@@ -121,7 +123,7 @@ def detail(sample: ProcessSample, key: str, history, max_lines: int, max_width: 
         values += [(name, ABSENT if value is None else str(value))
                    for name, value in zip(TCP_INFO_FIELDS, (getattr(found.tcp, n) for n in TCP_INFO_FIELDS))
                    if value is not None]
-    return detail_screen(title, series, values, max_lines, max_width)
+    return detail_screen(title, series, values, max_lines, max_width, scroll)
 
 
 def sample_json(sample: ProcessSample, previous: Optional[ProcessSample]) -> str:
@@ -248,7 +250,7 @@ def show(next_sample: Callable[[], Optional[ProcessSample]], *, interval: float,
 
         def screen_text(max_lines, max_width):
             if screen.keyboard is not None and controls.opened is not None:
-                return detail(sample, controls.opened, history, max_lines, max_width)
+                return detail(sample, controls.opened, history, max_lines, max_width, controls.scroll)
             return render(sample, shown_previous, sort=sort, max_lines=max_lines, max_width=max_width,
                           extra_lines=extra, controls=controls if screen.keyboard is not None else None)
 

@@ -1,0 +1,63 @@
+"""A real terminal for the live views' tests: a tmux session, keys in, the screen out."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from .loopback import wait_until
+
+requires_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux for a real terminal")
+SOCKDIAG = [sys.executable, "-c", "from sockdiag.cli import main; main()"]
+
+
+class Terminal:
+    """`sockdiag ARGS` in a detached tmux session of width x height; its exit status is
+    printed as EXIT=N after it ends (the session stays until close())."""
+
+    def __init__(self, *args: str, width: int = 120, height: int = 30) -> None:
+        self.session = f"sockdiag-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        command = shlex.join(SOCKDIAG + list(args)) + "; echo EXIT=$?; sleep 600"
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+        subprocess.run(["tmux", "new-session", "-d", "-s", self.session, "-x", str(width),
+                        "-y", str(height), command], check=True, env=env)
+
+    def screen(self) -> str:
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.session],
+                              capture_output=True, text=True).stdout
+
+    def press(self, *keys: str) -> None:
+        """Keys as tmux names them ("Enter", "Escape", "Down") or literal characters."""
+        for key in keys:
+            literal = [] if key in ("Enter", "Escape", "Down", "Up", "C-c") else ["-l"]
+            subprocess.run(["tmux", "send-keys", "-t", self.session, *literal, key], check=True)
+
+    def wait_for(self, text: str, timeout: float = 15) -> str:
+        """The screen once it shows text."""
+        return self.wait_until(lambda screen: text in screen, timeout)
+
+    def wait_until(self, predicate, timeout: float = 15) -> str:
+        """The screen once predicate(screen) is true."""
+        def check():
+            screen = self.screen()
+            return screen if predicate(screen) else None
+        return wait_until(check, timeout=timeout, step=0.05)
+
+    def exit_status(self, timeout: float = 15) -> int:
+        screen = self.wait_for("EXIT=", timeout)
+        return int(screen.split("EXIT=")[1].split()[0])
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.session], capture_output=True)
+
+    def __enter__(self) -> "Terminal":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
