@@ -163,11 +163,12 @@ def test_sort_filter_detail_help_and_pause_in_watch(two_servers):
 
         terminal.press("p")
         screen = terminal.wait_for("PAUSED")
-        stamp = screen.splitlines()[0].split()[2]
-        subprocess.run(["sleep", "1"])
-        assert terminal.screen().splitlines()[0].split()[2] == stamp  # no new sample
+        clock = lambda screen: screen.splitlines()[0].split()[3]  # noqa: E731 (pid N (name) HH:MM:SS)
+        stamp = clock(screen)
+        subprocess.run(["sleep", "1.2"])
+        assert clock(terminal.screen()) == stamp  # no new sample
         terminal.press("p")
-        terminal.wait_until(lambda screen: "PAUSED" not in screen and screen.split()[2] != stamp)
+        terminal.wait_until(lambda screen: "PAUSED" not in screen and clock(screen) != stamp)
 
         terminal.press("q")
         assert terminal.exit_status() == 0
@@ -189,7 +190,7 @@ def test_keys_in_top_and_ifstat(command, first_sort, second_sort, loopback_traff
         terminal.wait_for(second_sort)
         terminal.press("Enter")
         screen = terminal.wait_for("Esc: back to the table")
-        assert "history: the last" in screen
+        assert "samples, oldest on the left" in screen
         terminal.press("Escape")
         terminal.wait_for(second_sort)
         terminal.press("q")

@@ -198,7 +198,7 @@ def detail_screen(title: str, series: Sequence[tuple[str, list, Callable[[Option
                    if known else f"{'-':>9}")
         lines.append(f"{label:<14} {sparkline(values, graph_width):<{graph_width}} {summary}")
     if series:
-        lines.append(f"{'':<14} history: the last {len(series[0][1])} samples, oldest on the left")
+        lines.append(f"{'':<15}the last {len(series[0][1])} samples, oldest on the left")
         lines.append("")
     cells = [f"{name} {value}" for name, value in fields]
     for rows in range(1, len(cells) + 1):
