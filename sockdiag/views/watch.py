@@ -198,8 +198,8 @@ def replay(path: str, *, count: Optional[int] = None, as_json: bool = False, sor
     reader = RecordingReader(path)
     if reader.kind != "watch":
         reader.close()
-        raise RecordingError(f"{path}: a recording of `sockdiag {reader.kind}`; "
-                             f"replay it with `sockdiag {reader.kind} --replay`")
+        raise RecordingError(f"{path}: a recording of `sockdiag {reader.kind}`, which watch cannot "
+                             "replay; draw it with `sockdiag plot`")
     samples = reader.samples()
 
     def next_sample() -> Optional[ProcessSample]:
