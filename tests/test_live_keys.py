@@ -239,11 +239,11 @@ def test_pipes_print_as_before(two_servers):
     assert json.loads(done.stdout)["pid"] == child.pid
 
 
-def test_watch_once_json_imports_no_terminal_recorder_or_plot_module(two_servers):
+def test_watch_once_json_imports_no_keys_recorder_or_plot_module(two_servers):
     child = two_servers[0]
     code = ("import sys; from sockdiag.cli import _run; _run(); "
             "print(sorted(m for m in ('termios', 'tty', 'zstandard', 'matplotlib', "
-            "'sockdiag.recording_file', 'sockdiag.views.plot') if m in sys.modules), file=sys.stderr)")
+            "'sockdiag.recording_file', 'sockdiag.views.plot', 'sockdiag.views.keys') if m in sys.modules), file=sys.stderr)")
     done = subprocess.run([sys.executable, "-c", code, "watch", str(child.pid), "--once", "--json"],
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 0

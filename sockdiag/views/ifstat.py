@@ -128,16 +128,14 @@ def run(interval: float, count: Optional[int], wanted: frozenset[str] = frozense
     file every sample is also written to (sockdiag.recording_file), bounded
     by max_size bytes.
     """
-    from .keys import Controls, History
-
     samples = 2 if once else count
     previous: Optional[dict[str, InterfaceCounters]] = None
     previous_at = 0.0
-    controls = Controls(SORT_ORDER, "index")
-    history = History()
+    history = None
 
     def update() -> None:
-        nonlocal previous, previous_at
+        nonlocal previous, previous_at, history
+        controls = screen.controls  # None without a terminal to read keys from
         started = time.monotonic()
         sample = restrict(_platform.interfaces(), wanted)
         rates = {} if previous is None else interface_rates(previous, sample, started - previous_at)
@@ -148,16 +146,19 @@ def run(interval: float, count: Optional[int], wanted: frozenset[str] = frozense
             recorder.write(wall_time, ifstat_items(sample))
         if once and first:
             return  # only the start of the rates
-        live = screen.keyboard is not None
-        if live:
+        if controls is not None:
+            if history is None:
+                from .keys import History
+
+                history = History()
             for name in sample:
                 rate = rates.get(name)
                 history.add(name, tuple(None if rate is None else getattr(rate, a) for _, a in HISTORY))
 
         def screen_text(max_lines, max_width):
-            if live and controls.opened is not None:
+            if controls is not None and controls.opened is not None:
                 return detail(sample, controls.opened, history, max_lines, max_width, controls.scroll)
-            return render(wall_time, interval, sample, rates, controls if live else None)
+            return render(wall_time, interval, sample, rates, controls)
 
         screen.show(lambda: json_line(wall_time, sample, rates), screen_text)
 
@@ -170,5 +171,6 @@ def run(interval: float, count: Optional[int], wanted: frozenset[str] = frozense
                 record, "ifstat", {"interval_s": interval, "started": time.time()}, max_size=max_size,
                 notice=lambda line: print(line, file=sys.stderr)))
         screen = stack.enter_context(Screen(out or sys.stdout, as_json=as_json,
-                                            one_screen=once or samples == 1, controls=controls))
+                                            one_screen=once or samples == 1, sort_keys=SORT_ORDER,
+                                            sort="index"))
         every(interval, samples, update, reraise_interrupt=True, screen=screen)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from typing import Callable, Iterator, Optional, TextIO
+from typing import Callable, Iterator, Optional, Sequence, TextIO
 
 HIGHLIGHT = "\x1b[7m"  # starts the chosen row of a live table (reverse video)
 _NORMAL = "\x1b[0m"
@@ -107,26 +107,29 @@ class Screen:
     with blank_after_last).  Use it as a context manager: on leaving, the
     cursor goes under the last screen.
 
-    ``controls`` (sockdiag.views.keys.Controls): when live and the standard
-    input is a terminal too, keys are read into them (the loop serves them),
-    the last line of the screen says what they set, and ``?`` shows the
-    list of keys.  The view's render reads them.
+    ``sort_keys``: what < and > move through, from ``sort``.  When live and
+    the standard input is a terminal too, ``controls`` (a
+    sockdiag.views.keys.Controls, else None) receive the keys the loop
+    reads, the last line of the screen says what they set, and ``?`` shows
+    the list of keys.  The view's render reads them.
     """
 
     def __init__(self, out: TextIO, *, as_json: bool, one_screen: bool,
-                 blank_after_last: bool = False, controls=None, keys_in: Optional[TextIO] = None) -> None:
+                 blank_after_last: bool = False, sort_keys: Sequence[str] = (), sort: str = "",
+                 keys_in: Optional[TextIO] = None) -> None:
         self.out = out
         self.as_json = as_json
         self.live = not as_json and not one_screen and out.isatty()
         self.blank_after_last = blank_after_last
         self.drawn = 0
-        self.controls = controls
+        self.controls = None
         self.keyboard = None
         self._last: Optional[Render] = None
         keys_in = keys_in if keys_in is not None else sys.stdin
-        if self.live and controls is not None and keys_in is not None and keys_in.isatty():
-            from .keys import Keyboard
+        if self.live and sort_keys and keys_in is not None and keys_in.isatty():
+            from .keys import Controls, Keyboard  # only a terminal pays for the keys
 
+            self.controls = Controls(sort_keys, sort)
             self.keyboard = Keyboard(keys_in.fileno())
 
     def show(self, json_line: Callable[[], str], render: Render) -> None:

@@ -94,10 +94,7 @@ def run(interval: float, count: Optional[int], sort_key: str = "total", *, as_js
     (the baseline).  trace_connects: see TrafficAccountant.  ``record``: a
     file every sample is also written to (sockdiag.recording_file), bounded
     by max_size bytes."""
-    from .keys import Controls, History
-
-    controls = Controls(TRAFFIC_SORT_KEYS, sort_key)
-    history = History()
+    history = None
     with contextlib.ExitStack() as stack:
         accountant = stack.enter_context(accounting.TrafficAccountant(trace_connects=trace_connects))
         recorder = None
@@ -108,23 +105,30 @@ def run(interval: float, count: Optional[int], sort_key: str = "total", *, as_js
                 record, "top", {"interval_s": interval, "started": time.time()}, max_size=max_size,
                 notice=lambda line: print(line, file=sys.stderr)))
         screen = stack.enter_context(Screen(out or sys.stdout, as_json=as_json, one_screen=count == 1,
-                                            blank_after_last=count != 1, controls=controls))
+                                            blank_after_last=count != 1, sort_keys=TRAFFIC_SORT_KEYS,
+                                            sort=sort_key))
 
         def update() -> None:
+            nonlocal history
+            controls = screen.controls  # None without a terminal to read keys from
             sample = accountant.sample()
             if recorder is not None:
                 recorder.write(sample.time, top_items(sample), top_sample_fields(sample))
-            live = screen.keyboard is not None
-            if live:
+            if controls is not None:
+                if history is None:
+                    from .keys import History
+
+                    history = History()
                 for r in sample.processes:
                     history.add(process_key(r), tuple(getattr(r, name) for _, name in HISTORY))
                 history.forget_except({process_key(r) for r in sample.processes} | {controls.opened})
 
             def screen_text(max_lines, max_width):
-                if live and controls.opened is not None:
+                if controls is not None and controls.opened is not None:
                     return detail(sample, controls.opened, history, max_lines, max_width, controls.scroll)
-                rows = accounting.sort_traffic(sample.processes, controls.sort)
-                return render(sample, rows, max_lines, max_width, controls if live else None)
+                rows = accounting.sort_traffic(sample.processes,
+                                               sort_key if controls is None else controls.sort)
+                return render(sample, rows, max_lines, max_width, controls)
 
             screen.show(lambda: sample_json(sample, accounting.sort_traffic(sample.processes, sort_key)),
                         screen_text)

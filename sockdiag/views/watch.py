@@ -217,17 +217,15 @@ def show(next_sample: Callable[[], Optional[ProcessSample]], *, interval: float,
          as_json: bool, sort: str, header_lines: Sequence[HeaderLine] = (),
          out: Optional[TextIO] = None, recorder=None, replaying: bool = False) -> Optional[ProcessSample]:
     """The watch view over samples from next_sample (None: no more), every interval seconds."""
-    from .keys import Controls
-
-    controls = Controls(SORT_ORDER, sort)
     history = None
     previous: Optional[ProcessSample] = None
 
     def update() -> bool:
         nonlocal previous, history
+        controls = screen.controls  # None without a terminal to read keys from
         sample = next_sample()
         if sample is None:
-            if replaying and screen.keyboard is not None:
+            if replaying and controls is not None:
                 controls.paused = controls.ended = True  # the last screen stays until q
                 screen.redraw()
                 return True
@@ -238,7 +236,7 @@ def show(next_sample: Callable[[], Optional[ProcessSample]], *, interval: float,
             recorder.write(sample.time, watch_items(sample))
         # Called in every mode: a source may act (a byte budget) as well as print.
         extra = [line for source in header_lines if (line := source(sample, previous)) is not None]
-        if screen.keyboard is not None:
+        if controls is not None:
             if history is None:
                 from .keys import History
 
@@ -249,16 +247,16 @@ def show(next_sample: Callable[[], Optional[ProcessSample]], *, interval: float,
         shown_previous = previous
 
         def screen_text(max_lines, max_width):
-            if screen.keyboard is not None and controls.opened is not None:
+            if controls is not None and controls.opened is not None:
                 return detail(sample, controls.opened, history, max_lines, max_width, controls.scroll)
             return render(sample, shown_previous, sort=sort, max_lines=max_lines, max_width=max_width,
-                          extra_lines=extra, controls=controls if screen.keyboard is not None else None)
+                          extra_lines=extra, controls=controls)
 
         screen.show(lambda: sample_json(sample, shown_previous), screen_text)
         previous = sample
         return True
 
     with Screen(out or sys.stdout, as_json=as_json, one_screen=count == 1, blank_after_last=True,
-                controls=controls) as screen:
+                sort_keys=SORT_ORDER, sort=sort) as screen:
         every(interval, count, update, screen=screen)
     return previous
