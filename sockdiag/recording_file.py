@@ -3,18 +3,19 @@
 One JSON object per line (M-Lab tcp-info's habit: one line per change, not
 per poll).  The first line is the header::
 
-    {"format": "sockdiag-recording", "version": 1, "kind": "watch", "interval_s": 1.0,
-     "started": 1795436540.77, "pid": 1234, "name": "nginx"}
+    {"format": "sockdiag-recording", "version": 1, "kind": "watch", "fields": ["fd", "inode", ...],
+     "interval_s": 1.0, "started": 1795436540.77, "pid": 1234, "name": "nginx"}
 
 then one line per sample::
 
-    {"time": 1795436541.77, "sample": {...}, "new": {KEY: {...}}, "changed": {KEY: {...}},
-     "closed": [KEY, ...]}
+    {"time": 1795436541.77, "sample": {...}, "new": {KEY: [value, ...]},
+     "changed": {KEY: {field: value, ...}}, "closed": [KEY, ...]}
 
 ``new`` holds every field of an item (a connection, a process, an
-interface) seen for the first time, ``changed`` only the fields of an item
-that changed since the previous sample, ``closed`` the items gone; an item
-that did not change is not written.  The first sample has every item in
+interface) seen for the first time, as a list in the order of the header's
+``fields`` (names written once, not once per item); ``changed`` only the
+fields of an item that changed since the previous sample, by name;
+``closed`` the items gone; an item that did not change is not written.  The first sample has every item in
 ``new``.  ``sample`` holds the sample's own fields (top's coverage, for
 example) and is left out when empty.  A name ending in ``.zst`` is written
 zstd-compressed (``pip install 'sockdiag[record]'``), flushed block by block.
@@ -135,7 +136,7 @@ class RecordingWriter:
         # A write past RLIMIT_FSIZE then fails with EFBIG instead of killing the process.
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        self._write_line({"format": FORMAT, "version": VERSION, "kind": kind, **header})
+        self._write_line({"format": FORMAT, "version": VERSION, "kind": kind, "fields": self.fields, **header})
         if self.stopped:
             self.close()
             raise RecordingError(f"cannot write {path}: {self.stopped}")
@@ -149,7 +150,7 @@ class RecordingWriter:
         for key, values in items.items():
             before = previous.get(key)
             if before is None:
-                new[key] = {name: value for name, value in zip(self.fields, values) if value is not None}
+                new[key] = values
             elif before != values:
                 changed[key] = {name: value for name, value, old in zip(self.fields, values, before)
                                 if value != old}
@@ -224,7 +225,7 @@ class RecordingWriter:
 class RecordedSample:
     """One sample of a recording, whole again: every item present at that moment.
 
-    ``items``: key -> {field: value} (absent fields are None); ``sample``:
+    ``items``: key -> {field: value}; ``sample``:
     the sample's own fields (top's); ``time``: seconds since the epoch.
     """
 
@@ -339,7 +340,9 @@ class RecordingReader:
 
     def samples(self) -> Iterator[RecordedSample]:
         """Every sample in order, each with all its items."""
-        fields = ITEM_FIELDS[self.kind]
+        fields = self.header.get("fields")
+        if not isinstance(fields, list):
+            raise RecordingError(f"{self.path}: the header names no fields")
         state: dict[str, dict[str, Any]] = {}
         try:
             while (line := self._next()) is not None:
@@ -347,7 +350,9 @@ class RecordingReader:
                     for key in line["closed"]:
                         state.pop(key, None)
                     for key, values in line["new"].items():
-                        state[key] = dict.fromkeys(fields) | values
+                        if len(values) != len(fields):
+                            raise ValueError("an item of another length")
+                        state[key] = dict(zip(fields, values))
                     for key, values in line["changed"].items():
                         state[key] = state[key] | values
                     sample = RecordedSample(float(line["time"]), dict(state), line.get("sample", {}))

@@ -74,13 +74,15 @@ def test_changes_only_after_the_first_sample(tmp_path):
         _, err = watcher.communicate(timeout=10)
     assert watcher.returncode == 0 and err == ""
     header, *samples = lines_of(path)
+    fields = header.pop("fields")
     assert header == {"format": "sockdiag-recording", "version": 1, "kind": "watch", "interval_s": 0.1,
                       "started": header["started"], "pid": os.getpid(), "name": header["name"]}
+    assert fields[:3] == ["fd", "inode", "family"] and "tcp.rtt_us" in fields
     assert set(samples[0]["new"]) >= {inode[listener], inode[first], inode[first_server]}
     assert samples[0]["changed"] == {} and samples[0]["closed"] == []
-    listener_item = samples[0]["new"][inode[listener]]
+    listener_item = dict(zip(fields, samples[0]["new"][inode[listener]]))
     assert listener_item["state"] == "LISTEN" and listener_item["local_port"] == listener.getsockname()[1]
-    assert "tcp.rtt_us" in samples[0]["new"][inode[first]]
+    assert dict(zip(fields, samples[0]["new"][inode[first]]))["tcp.rtt_us"] is not None
     for sample in samples[1:]:
         assert inode[listener] not in sample["changed"] and inode[listener] not in sample["new"]
     opened = next(i for i, s in enumerate(samples) if inode[second] in s["new"])
@@ -227,7 +229,7 @@ def test_top_and_ifstat_record(tmp_path, command):
     assert header["kind"] == command[0] and header["interval_s"] == 0.2
     if command[0] == "ifstat":
         assert len(samples) == 3 and list(samples[0]["new"]) == ["lo"]
-        counters = samples[0]["new"]["lo"]
+        counters = dict(zip(header["fields"], samples[0]["new"]["lo"]))
         assert counters["rx_bytes"] == shown[0]["interfaces"]["lo"]["rx_bytes"]
     else:
         assert len(samples) == 3
