@@ -13,19 +13,23 @@ from . import options
 @options.duration
 @options.interval
 @options.json_output
-def demo(duration, interval, as_json):
+@options.recording
+def demo(duration, interval, as_json, record, max_size):
     """Watch a built-in workload: a bulk sender to a slow reader, the same with
     TCP_NOTSENT_LOWAT, and idle connections, all on loopback.
 
-    The same view as `sockdiag watch PID`; Ctrl-C stops it early.  The
-    workload is a child process, ended when the view ends.
+    The same view as `sockdiag watch PID`, with the same keys (q quits, ?
+    lists them) and --record FILE; Ctrl-C stops it early.  The workload is a
+    child process, ended when the view ends.
     """
+    if max_size is not None and record is None:
+        raise click.UsageError("--max-size bounds a --record FILE")
     from .. import _demo  # only this command needs it: keep `sockdiag` quick to start
     from ..views import watch as view
     from ..views.header_lines import fd_headroom_line, fixed_line, interfaces_line
 
     with _demo.workload(duration) as (pid, roles):
         view.run(pid, interval=interval, count=max(1, math.ceil(duration / interval)),
-                 as_json=as_json,
+                 as_json=as_json, record=record, max_size=max_size,
                  header_lines=[interfaces_line(), fd_headroom_line(pid),
                                *(fixed_line(line) for line in _demo.legend(roles))])

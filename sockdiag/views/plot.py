@@ -9,6 +9,7 @@ The recorder stays small; the analysis lives here (M-Lab's split).
 from __future__ import annotations
 
 import math
+import os
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Optional
@@ -197,7 +198,8 @@ def plot(path: str, out: str, *, connection: Optional[str] = None, since: Option
     axes[-1].set_xlabel("seconds since the recording's first sample")
     shown = (f"{summary.items_drawn} of {summary.items} {'connections' if summary.kind == 'watch' else 'rows'}"
              f" (the busiest)" if summary.items > summary.items_drawn else "")
-    fig.suptitle(f"sockdiag {summary.kind} recording {path}: {summary.samples} samples  {shown}", fontsize=10)
+    fig.suptitle(f"sockdiag {summary.kind} recording {os.path.basename(path)}: {summary.samples} samples  {shown}",
+                 fontsize=10)
     try:
         fig.savefig(out, format="png", dpi=100)
     except OSError as err:
