@@ -22,8 +22,6 @@ def demo(duration, interval, as_json, record, max_size):
     lists them) and --record FILE; Ctrl-C stops it early.  The workload is a
     child process, ended when the view ends.
     """
-    if max_size is not None and record is None:
-        raise click.UsageError("--max-size bounds a --record FILE")
     from .. import _demo  # only this command needs it: keep `sockdiag` quick to start
     from ..views import watch as view
     from ..views.header_lines import fd_headroom_line, fixed_line, interfaces_line

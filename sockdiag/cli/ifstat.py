@@ -30,6 +30,4 @@ def ifstat(interval: float, count: Optional[int], once: bool, as_json: bool,
     """
     from ..views import ifstat as view
 
-    if max_size is not None and record is None:
-        raise click.UsageError("--max-size bounds a --record FILE")
     view.run(interval, count, wanted, once=once, as_json=as_json, record=record, max_size=max_size)

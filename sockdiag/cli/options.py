@@ -170,8 +170,16 @@ replay = click.option(
 
 
 def recording(command):
-    """--record and --max-size, stacked on a command."""
-    return record(max_size(command))
+    """--record and --max-size, stacked on a command (--max-size alone is a usage error)."""
+    import functools
+
+    @functools.wraps(command)
+    def checked(*args, **kwargs):
+        if kwargs.get("max_size") is not None and kwargs.get("record") is None:
+            raise click.UsageError("--max-size bounds a --record FILE")
+        return command(*args, **kwargs)
+
+    return record(max_size(checked))
 
 # --- plot -----------------------------------------------------------------------------
 

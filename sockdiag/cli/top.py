@@ -28,8 +28,6 @@ def top(interval, count, once, as_json, sort_key, trace_connects, record, max_si
     pid or name, Enter opens the chosen process (Esc goes back), ? lists the
     keys.  --record FILE keeps every sample (sockdiag plot draws it).
     """
-    if max_size is not None and record is None:
-        raise click.UsageError("--max-size bounds a --record FILE")
     from ..views import top as view
 
     view.run(interval, 1 if once else count, sort_key, as_json=as_json,

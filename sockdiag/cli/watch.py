@@ -44,8 +44,6 @@ def watch(pid, interval, count, once, as_json, sort, states, ports, budget_sent,
         return view.replay(replay, count=1 if once else count, as_json=as_json, sort=sort)
     if pid is None:
         raise click.UsageError("give a PID (or --replay FILE)")
-    if max_size is not None and record is None:
-        raise click.UsageError("--max-size bounds a --record FILE")
     monitor = None
     if budget_sent is not None or budget_received is not None:
         from ..budget import BudgetMonitor, ByteBudget  # a watch without budgets starts without them
