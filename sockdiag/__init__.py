@@ -36,6 +36,7 @@ from ._common import (
 # record / record_stream / InstrumentedSocket are documented where they are
 # defined (sockdiag/record.py); they are already thin.
 from .record import InstrumentedSocket, Recording, record, record_stream
+from .tuner import LowatTuner
 
 if LINUX:
     from . import _linux as _platform
@@ -75,6 +76,7 @@ __all__ = [
     "set_notsent_lowat",
     "tcp_info",
     "InstrumentedSocket",
+    "LowatTuner",
     "Recording",
     "record",
     "record_stream",
