@@ -8,20 +8,25 @@ line is one update that changed the limit, and the last line counts them.
 
     $ python examples/lowat_tuner.py
     target 20 ms; the reader slows to 1000 KiB/s after 0.5 s
-    time_s  rate_kib_s  lowat_bytes  unsent_bytes
-    ------  ----------  -----------  ------------
-      0.05    423816.9      4194304        102400
-      0.56     85472.0      1750485        458752
-      0.61         0.0         4096       1900544
-      0.71       889.4        18215         32768
-    updates 36, changes 4 over 1.8 s; lowat at the end 18215 bytes (1000 KiB/s x 20 ms = 20480)
+      time_s    rate_kib_s    lowat_bytes    unsent_bytes
+    --------  ------------  -------------  --------------
+        0.05       35762.0         732405               0
+        0.10      111094.0        2275204          591372
+        0.20      139883.7        2864818          891496
+        0.60       86651.8        1774629         1003764
+        0.65       52760.6        1080537          992276
+        0.70       27741.2         568141          998020
+        0.75         920.0          18843          950632
+    updates 36, changes 7 over 1.8 s; lowat at the end 18843 bytes (1000 KiB/s x 20 ms = 20480)
 
-The limit starts at the cap (20 ms of loopback is megabytes), falls to
-the floor while the reader's buffer fills and nothing is acknowledged,
-and settles within a few updates on 20 ms of the new rate; a steady rate
-then leaves it alone (the hysteresis band is ±25%).  The MSS is clamped
-to Ethernet's 1448 bytes and the reader's buffer kept small, so that its
-window opens in small steps, as across a network.
+The limit is megabytes while loopback drains a hundred MB/s and more; once
+the reader slows, the rate averaged over the last five updates (250 ms)
+falls, and within five updates the limit is on 20 ms of the new rate
+(a little under 20480: the reader's pacing loses a few percent).  A steady
+rate then leaves it alone (the hysteresis band is ±25%).  The MSS is
+clamped to Ethernet's 1448 bytes and the reader's buffer kept small, so
+that its window opens in small steps, as across a network: ACKs that come
+in 64 KiB bursts make the rate over 250 ms swing by more than the band.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from tabulate import tabulate
 import sockdiag
 
 MSS = 1448
-RECEIVE_BUFFER = 64 * 1024
+RECEIVE_BUFFER = 16 * 1024
 
 
 def connected_pair() -> tuple[socket.socket, socket.socket]:

@@ -18,10 +18,10 @@ from .record import InstrumentedSocket, stream_socket
 DEFAULT_MIN_BYTES = 4096
 # tcp_wmem's default maximum: a larger limit could never be reached.
 DEFAULT_MAX_BYTES = 4 << 20
-# TCP_INFO reads the rate is measured over: an average over the last few
-# updates (200 ms at the default interval, several RTTs) follows a change
-# within that many updates without chasing one burst of ACKs.
-_RATE_WINDOW = 4
+# Intervals between updates the rate is averaged over: 250 ms at the
+# default interval, several RTTs, so one burst or gap of ACKs moves it
+# little, and a change shows within that many updates.
+_RATE_WINDOW = 5
 
 
 def _acked_bytes(info: TcpInfo) -> Optional[int]:
@@ -53,7 +53,7 @@ class LowatTuner:
     tolerance)`` (hysteresis: a noisy rate does not flap the option).
 
     The rate is the bytes the peer acknowledged per second over the last
-    four updates (200 ms at the default ``interval_s``): the rate at which unsent bytes drain, which is what the
+    five updates (250 ms at the default ``interval_s``): the rate at which unsent bytes drain, which is what the
     wait depends on, whatever limits it (the path, congestion control, or a
     slow reader's receive window; the kernel's delivery-rate sample does
     not see the last).  While the socket holds nothing unacknowledged and

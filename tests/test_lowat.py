@@ -32,7 +32,7 @@ CLI = [sys.executable, "-c", "from sockdiag.cli import main; main()", "bench", "
 # Short runs: long enough for the buffer to fill and the sender to settle.
 TINY = ["--repeat", "1", "--duration", "2.5", "--warmup", "1", "--json"]
 RESULT_KEYS = {
-    "rate_bps", "lowat", "lowat_p50_bytes", "lowat_updates_per_mb", "cc", "sndbuf", "throughput_bps", "latency_p50_ms", "latency_p99_ms",
+    "rate_bps", "lowat", "lowat_p50_bytes", "lowat_updates_per_mb", "lowat_changes_per_mb", "cc", "sndbuf", "throughput_bps", "latency_p50_ms", "latency_p99_ms",
     "sched_p50_ms", "cpu_s", "ctx_switches", "send_calls_per_mb", "eagains_per_mb",
     "wakeups_per_mb", "unsent_p50_bytes", "unacked_p50_bytes", "sock_mem_p50_bytes",
 }
@@ -365,6 +365,8 @@ def test_time_target_over_two_rates(no_leftovers):
         wanted = max(4096, tuned["throughput_bps"] / 8 * 0.020)
         assert wanted / 1.5 < tuned["lowat_p50_bytes"] < wanted * 1.5, tuned
         assert tuned["lowat_updates_per_mb"] > 0
+        # Hysteresis: a steady bottleneck rarely moves the limit.
+        assert tuned["lowat_changes_per_mb"] <= tuned["lowat_updates_per_mb"] / 4
         assert cells[rate, 16384]["lowat_p50_bytes"] is None
         assert tuned["throughput_bps"] > 0.8 * rate
 

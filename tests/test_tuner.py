@@ -80,7 +80,7 @@ def ethernet_like_pair(rcvbuf: int):
 
 @requires_linux
 def test_lowat_follows_a_reader_slowing_to_1_mb_per_s():
-    client, server = ethernet_like_pair(rcvbuf=64 * 1024)
+    client, server = ethernet_like_pair(rcvbuf=16 * 1024)
     client.setblocking(False)
     reader = PacedReader(server)
     reader.start()
@@ -88,8 +88,9 @@ def test_lowat_follows_a_reader_slowing_to_1_mb_per_s():
         tuner = LowatTuner(client, target_ms=20, min_bytes=4096, max_bytes=4 * MiB)
         fast: list = []
         write_for(client, tuner, 0.5, fast)
-        # Loopback drains hundreds of MB/s: 20 ms of that is past the cap.
-        assert tuner.lowat_bytes == 4 * MiB == sockdiag.get_notsent_lowat(client), fast
+        # Loopback drains a hundred MB/s or more: 20 ms of it is megabytes.
+        assert tuner.lowat_bytes > MiB, fast
+        assert sockdiag.get_notsent_lowat(client) == tuner.lowat_bytes
         reader.rate = 1e6
         slow: list = []
         write_for(client, tuner, 2.0, slow)

@@ -61,9 +61,10 @@ class LowatResult(Record):
     bytes sent (TCP_INFO).  ``cpu_s`` and ``ctx_switches`` (voluntary) are the
     sender's over the measured window; the ``*_per_mb`` counts are per
     megabyte (10**6 bytes) written.  ``rate_bps``: the bottleneck rate
-    (None on loopback).  ``lowat_p50_bytes`` and ``lowat_updates_per_mb``:
-    for a time target, the limit the tuner kept (median of 10 ms samples)
-    and its TCP_INFO reads per MB; None for fixed settings.
+    (None on loopback).  ``lowat_p50_bytes``, ``lowat_updates_per_mb`` and
+    ``lowat_changes_per_mb``: for a time target, the limit the tuner kept
+    (median of 10 ms samples), its TCP_INFO reads and the changes of the
+    limit per MB; None for fixed settings.
     """
 
     rate_bps: Optional[int]
@@ -92,6 +93,7 @@ class LowatResult(Record):
     wakeups_per_mb: Optional[float]
     lowat_p50_bytes: Optional[float]
     lowat_updates_per_mb: Optional[float]
+    lowat_changes_per_mb: Optional[float]
 
 
 _NAMES = tuple(field.name for field in fields(LowatResult))

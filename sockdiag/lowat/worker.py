@@ -223,7 +223,7 @@ class _Sender:
         self.rtt_us = array("q")
         self.lowat = array("q")
         self.tuners = [flow.tuner for flow in flows if flow.tuner is not None]
-        self.tuner_updates_before = 0
+        self.tuner_counts_before = (0, 0)
         self.tcp_info_before = None
 
     def write(self, flow: _Flow) -> bool:
@@ -310,7 +310,7 @@ class _Sender:
             if not self.counting and now >= measure_from:
                 self.counting = True
                 usage_before = resource.getrusage(resource.RUSAGE_SELF)
-                self.tuner_updates_before = sum(tuner.updates for tuner in self.tuners)
+                self.tuner_counts_before = self.tuner_counts()
                 self.tcp_info_before = [sockdiag.tcp_info(flow.sock) for flow in self.flows]
             if now >= next_sample:
                 if self.counting:
@@ -342,6 +342,11 @@ class _Sender:
             self.read_timestamps(flow)
         return self.result(usage_before, usage_after, tcp_info_after)
 
+    def tuner_counts(self) -> tuple[int, int]:
+        """TCP_INFO reads and limit changes of the flows' LowatTuners so far."""
+        return (sum(tuner.updates for tuner in self.tuners),
+                sum(tuner.changes for tuner in self.tuners))
+
     def retrans_pct(self, tcp_info_after) -> Optional[float]:
         """Bytes retransmitted in the window, in percent of the bytes sent."""
         pairs = list(zip(self.tcp_info_before, tcp_info_after))
@@ -354,6 +359,8 @@ class _Sender:
     def result(self, before, after, tcp_info_after) -> dict:
         megabytes = self.window_bytes / 1e6
         per_mb = (lambda count: count / megabytes) if megabytes else (lambda count: None)
+        updates, changes = (after - before for after, before
+                            in zip(self.tuner_counts(), self.tuner_counts_before))
         return {
             "cpu_s": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
             "ctx_switches": after.ru_nvcsw - before.ru_nvcsw,
@@ -370,9 +377,8 @@ class _Sender:
             "retrans_pct": self.retrans_pct(tcp_info_after),
             "rtt_p50_ms": None if not self.rtt_us else percentile(self.rtt_us, 0.50) / 1e3,
             "lowat_p50_bytes": percentile(self.lowat, 0.50),
-            "lowat_updates_per_mb": per_mb(
-                sum(tuner.updates for tuner in self.tuners) - self.tuner_updates_before)
-            if self.tuners else None,
+            "lowat_updates_per_mb": per_mb(updates) if self.tuners else None,
+            "lowat_changes_per_mb": per_mb(changes) if self.tuners else None,
         }
 
 
