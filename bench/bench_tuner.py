@@ -14,12 +14,12 @@ Run: pytest bench/bench_tuner.py -s   (the ratio table prints at the end)
 from __future__ import annotations
 
 import socket
-import threading
 import time
 
 import sockdiag
 
 from bench_lowat import per_call
+from loopback import PacedReader, ethernet_like_pair
 
 TCP_INFO_BYTES = 280
 TCP_NOTSENT_LOWAT = 25
@@ -52,26 +52,10 @@ def test_maybe_update_between_updates(benchmark, full_connection, ratios):
 
 def test_updates_per_mb_at_10_mbit(benchmark):
     """A bulk writer calling maybe_update() after every send, its reader taking 10 Mbit/s."""
-    rate = 10e6 / 8
-    with socket.socket() as listener:
-        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1448)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(1)
-        writer = socket.create_connection(listener.getsockname())
-        reader, _ = listener.accept()
-    stop = threading.Event()
-
-    def read() -> None:
-        while not stop.is_set():
-            started = time.monotonic()
-            got = len(reader.recv(int(rate / 100)))
-            if not got:
-                return
-            time.sleep(max(0.0, got / rate - (time.monotonic() - started)))
-
-    thread = threading.Thread(target=read, daemon=True)
-    thread.start()
+    writer, reader = ethernet_like_pair(rcvbuf=16 * 1024)
+    pacer = PacedReader(reader)
+    pacer.rate = 10e6 / 8
+    pacer.start()
     tuner = sockdiag.LowatTuner(writer, target_ms=20)
     writer.setblocking(False)
     chunk = b"x" * 16384
@@ -88,10 +72,10 @@ def test_updates_per_mb_at_10_mbit(benchmark):
             tuner.maybe_update()
 
     benchmark.pedantic(write_for_two_seconds, rounds=1, iterations=1)
-    stop.set()
+    pacer.stopped.set()
     writer.close()
     reader.close()
-    thread.join(2)
+    pacer.join(2)
     per_mb = tuner.updates / (written / 1e6)
     benchmark.extra_info.update(updates=tuner.updates, changes=tuner.changes,
                                 megabytes=written / 1e6, updates_per_mb=per_mb)

@@ -53,10 +53,10 @@ class LowatTuner:
     tolerance)`` (hysteresis: a noisy rate does not flap the option).
 
     The rate is the bytes the peer acknowledged per second over the last
-    five updates (250 ms at the default ``interval_s``): the rate at which unsent bytes drain, which is what the
-    wait depends on, whatever limits it (the path, congestion control, or a
-    slow reader's receive window; the kernel's delivery-rate sample does
-    not see the last).  While the socket holds nothing unacknowledged and
+    five updates (250 ms at the default ``interval_s``): the rate at which
+    unsent bytes drain, which is what their wait depends on, whatever
+    limits it (the path, congestion control, or a slow reader's receive
+    window; the kernel's delivery-rate sample does not see the last).  While the socket holds nothing unacknowledged and
     nothing was acknowledged, the limit is left as it is (an idle socket
     tells nothing about the path).
 
@@ -86,7 +86,6 @@ class LowatTuner:
 
         self._tcp_info = tcp_info
         self._set_notsent_lowat = set_notsent_lowat
-        self._instrumented = sock if isinstance(sock, InstrumentedSocket) else None
         self._sock = sock if callable(getattr(sock, "fileno", None)) else stream_socket(sock)
         self.target_ms = target_ms
         self.min_bytes = min_bytes
@@ -107,8 +106,8 @@ class LowatTuner:
         #: The TCP_NOTSENT_LOWAT this tuner set, in bytes.
         self.lowat_bytes = min_bytes
         self._set(min_bytes)
-        if self._instrumented is not None:
-            self._instrumented.after_send = self.maybe_update
+        if isinstance(sock, InstrumentedSocket):
+            sock.after_send = self.maybe_update
 
     def _set(self, nbytes: int) -> None:
         self._set_notsent_lowat(self._sock, nbytes)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 
 import pytest
@@ -15,36 +14,9 @@ from sockdiag._common import TcpInfo
 from sockdiag.tuner import _acked_bytes, _has_queued_bytes
 
 from conftest import requires_linux
-from loopback import connected_pair
+from loopback import PacedReader, connected_pair, ethernet_like_pair
 
 MiB = 1 << 20
-
-
-class PacedReader(threading.Thread):
-    """Reads the server side as fast as it can, or at ``rate`` bytes/s once set."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        super().__init__(daemon=True)
-        self.sock = sock
-        self.rate: float | None = None
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        self.sock.settimeout(0.2)
-        while not self.stopped.is_set():
-            rate = self.rate
-            chunk = 1 << 20 if rate is None else max(1, int(rate / 100))
-            started = time.monotonic()
-            try:
-                got = len(self.sock.recv(chunk))
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            if not got:
-                return
-            if rate is not None:
-                time.sleep(max(0.0, got / rate - (time.monotonic() - started)))
 
 
 def write_for(sock: socket.socket, tuner: LowatTuner, seconds: float, trace: list) -> None:
@@ -60,22 +32,6 @@ def write_for(sock: socket.socket, tuner: LowatTuner, seconds: float, trace: lis
         lowat = tuner.maybe_update()
         if tuner.updates != before:
             trace.append((tuner.updates, lowat, tuner.rate_bytes_per_s))
-
-
-def ethernet_like_pair(rcvbuf: int):
-    """(client, server) on loopback with a 1448-byte MSS and a small receive
-    buffer: the slow reader limits the sender at once, and its window
-    opens in small steps (a 64 KiB loopback MSS would open it in bursts)."""
-    with socket.socket() as listener:
-        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1448)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(1)
-        client = socket.socket()
-        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1448)
-        client.connect(listener.getsockname())
-        server, _ = listener.accept()
-    return client, server
 
 
 @requires_linux

@@ -8,7 +8,7 @@ while the worker holds it open: it goes with the worker (killed with the
 run, PR_SET_PDEATHSIG) and with the namespace, so nothing outlives a run.
 
 Accuracy and ceiling (bench/bench_lowat.py, test_delay_line_accuracy and
-test_delay_line_ceiling): the RTT is the delay plus about 0.1 ms; one
+test_delay_line_ceiling): the RTT is the delay plus about 0.4 ms; one
 packet costs a read, a write and a select, so the line forwards a bounded
 number of packets per second, CEILING_PACKETS_PER_S with a margin for a
 loaded machine.  Rates whose ACKs could exceed it are refused.
@@ -69,12 +69,12 @@ def open_device(name: str = DEVICE) -> int:
 def run_realtime() -> bool:
     """Move the calling process to SCHED_FIFO; whether that worked.
 
-    Under the normal scheduler a busy machine leaves the line unscheduled
-    for a while, after which it releases the ACKs that came meanwhile
-    together: bunched ACKs inflate bbr's bandwidth estimate, which then
-    keeps a queue of about one BDP (measured: 10 Mbit/s, 40 ms, RTT 93 ms
-    against 46 ms under SCHED_FIFO).  The line blocks in select() between
-    packets, so it takes a small share of a core (bounded by the ceiling).
+    Under the normal scheduler a busy machine (the bench's sender and
+    receiver share it) can leave the line waiting for a CPU: the packets
+    that came meanwhile are then held too long and leave together, ACKs
+    bunched as no real path bunches them.  The line blocks in select()
+    between packets, so it takes a small share of a core (bounded by the
+    ceiling).
     """
     try:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(_REALTIME_PRIORITY))

@@ -443,8 +443,8 @@ def _shaped_path(rates_bps: Sequence[int], queue_latency_us: int, delay_us: int,
                 if not realtime:
                     notices.append(
                         "the delay line could not use the real-time scheduler: on a busy "
-                        "machine it releases ACKs in bunches, which inflates bbr's rate "
-                        "estimate and its queue")
+                        "machine it holds packets longer than the delay and releases them "
+                        "in bunches")
         path.info = PathInfo(
             kind="shaped", rates_bps=tuple(rates_bps), queue_latency_ms=queue_latency_us / 1e3,
             delay_ms=delay_us / 1e3 if delay_via else None, delay_via=delay_via, netem=netem,
