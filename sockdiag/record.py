@@ -293,17 +293,22 @@ class InstrumentedSocket:
     Availability: Linux, macOS.
     """
 
-    __slots__ = ("_sock", "recording")
+    __slots__ = ("_sock", "recording", "after_send")
 
     def __init__(self, sock: Any, *, fields: Sequence[str] = (), capacity: int = DEFAULT_CAPACITY) -> None:
         self._sock = sock
         self.recording = Recording(sock, fields, capacity)
         self.recording.socket = self
+        #: Called with no arguments after each send's sample (a LowatTuner
+        #: sets its ``maybe_update`` here); None for nothing.
+        self.after_send: Optional[Callable[[], Any]] = None
 
     def _record(self) -> None:
         # Never hide the send's own result or exception: a failed sample is
         # kept in recording.error.
         self.recording._sample_or_stop()
+        if self.after_send is not None:
+            self.after_send()
 
     def send(self, data, flags: int = 0) -> int:
         try:
@@ -427,6 +432,17 @@ def _sample_every(rec: Recording, interval: float, stop: threading.Event) -> Non
             return
 
 
+def stream_socket(stream: Any) -> Any:
+    """The socket under an asyncio StreamWriter or transport; UnsuitableSocket if none."""
+    transport = getattr(stream, "transport", stream)  # a StreamWriter's, or the transport
+    get_extra_info = getattr(transport, "get_extra_info", None)
+    sock = get_extra_info("socket") if get_extra_info is not None else None
+    if sock is None:
+        raise UnsuitableSocket(
+            f"{type(stream).__name__} has no socket (get_extra_info('socket') is None)")
+    return sock
+
+
 @contextlib.asynccontextmanager
 async def record_stream(stream: Any, interval: float = 0.001, fields: Sequence[str] = (),
                         capacity: int = DEFAULT_CAPACITY) -> AsyncIterator[Recording]:
@@ -443,13 +459,7 @@ async def record_stream(stream: Any, interval: float = 0.001, fields: Sequence[s
     import asyncio  # only here: importing it costs more than the rest of sockdiag
 
     _check_interval(interval, allow_none=False)
-    transport = stream.transport if isinstance(stream, asyncio.StreamWriter) else stream
-    get_extra_info = getattr(transport, "get_extra_info", None)
-    sock = get_extra_info("socket") if get_extra_info is not None else None
-    if sock is None:
-        raise UnsuitableSocket(
-            f"{type(stream).__name__} has no socket (get_extra_info('socket') is None)")
-    rec = Recording(sock, fields, capacity)
+    rec = Recording(stream_socket(stream), fields, capacity)
     loop = asyncio.get_running_loop()
     handle: Optional[asyncio.TimerHandle] = None
 
