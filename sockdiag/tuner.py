@@ -13,6 +13,7 @@ from collections import deque
 from typing import Any, Optional
 
 from ._common import NotSupported, TcpInfo, UnsuitableSocket
+from ._platform import set_notsent_lowat, tcp_info
 from .record import InstrumentedSocket, stream_socket
 
 DEFAULT_MIN_BYTES = 4096
@@ -82,7 +83,6 @@ class LowatTuner:
             raise ValueError(f"need 1 <= min_bytes <= max_bytes < 2 GiB, not {min_bytes}, {max_bytes}")
         if not interval_s > 0 or not tolerance >= 0:
             raise ValueError(f"interval_s must be > 0 and tolerance >= 0, not {interval_s}, {tolerance}")
-        from . import set_notsent_lowat, tcp_info  # the platform's, chosen in __init__
 
         self._tcp_info = tcp_info
         self._set_notsent_lowat = set_notsent_lowat

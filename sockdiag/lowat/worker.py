@@ -28,8 +28,9 @@ import time
 from array import array
 from typing import Optional
 
-import sockdiag
 
+from .. import _platform
+from ..tuner import LowatTuner
 from . import delayline, timestamps
 from .stats import percentile, slope
 from .units import lowat_target_ms
@@ -156,7 +157,7 @@ class _Flow:
     __slots__ = ("sock", "fd", "tuner", "template", "rest", "written", "messages", "stamped")
 
     def __init__(self, sock: socket.socket, message_size: int,
-                 tuner: Optional[sockdiag.LowatTuner]) -> None:
+                 tuner: Optional[LowatTuner]) -> None:
         self.sock = sock
         self.tuner = tuner  # for a time-target lowat
         self.fd = sock.fileno()
@@ -187,11 +188,11 @@ def _connect(config: dict) -> _Flow:
     target_ms = lowat_target_ms(lowat)
     tuner = None
     if target_ms is not None:
-        tuner = sockdiag.LowatTuner(sock, target_ms=target_ms)
+        tuner = LowatTuner(sock, target_ms=target_ms)
         lowat = tuner.lowat_bytes
     else:
-        sockdiag.set_notsent_lowat(sock, _LOWAT_OFF if lowat is None else lowat)
-    if sockdiag.get_notsent_lowat(sock) != lowat:
+        _platform.set_notsent_lowat(sock, _LOWAT_OFF if lowat is None else lowat)
+    if _platform.get_notsent_lowat(sock) != lowat:
         raise WorkerError(f"TCP_NOTSENT_LOWAT {lowat} did not take effect")
     if config["stamp_every"]:
         timestamps.enable(sock)
@@ -279,7 +280,7 @@ class _Sender:
         """Where each flow's bytes are now; socket memory summed over flows."""
         memory = 0
         for flow in self.flows:
-            split = sockdiag.send_buffer(flow.sock)
+            split = _platform.send_buffer(flow.sock)
             self.unsent.append(split.unsent)
             self.unacked.append(split.unacked)
             self.sndbuf.append(split.size)
@@ -288,7 +289,7 @@ class _Sender:
             if flow.tuner is not None:
                 self.lowat.append(flow.tuner.lowat_bytes)
             if with_rtt:
-                self.rtt_us.append(sockdiag.tcp_info(flow.sock).rtt_us)
+                self.rtt_us.append(_platform.tcp_info(flow.sock).rtt_us)
         self.memory.append(memory)
 
     def run(self, start_at: int, measure_from: int, stop_at: int) -> dict:
@@ -311,7 +312,7 @@ class _Sender:
                 self.counting = True
                 usage_before = resource.getrusage(resource.RUSAGE_SELF)
                 self.tuner_counts_before = self.tuner_counts()
-                self.tcp_info_before = [sockdiag.tcp_info(flow.sock) for flow in self.flows]
+                self.tcp_info_before = [_platform.tcp_info(flow.sock) for flow in self.flows]
             if now >= next_sample:
                 if self.counting:
                     # TCP_INFO costs more than the split; the RTT every 100 ms is enough.
@@ -337,7 +338,7 @@ class _Sender:
                         while self.write(flow) and time.monotonic_ns() < limit:
                             pass
         usage_after = resource.getrusage(resource.RUSAGE_SELF)
-        tcp_info_after = [sockdiag.tcp_info(flow.sock) for flow in self.flows]
+        tcp_info_after = [_platform.tcp_info(flow.sock) for flow in self.flows]
         for flow in self.flows:
             self.read_timestamps(flow)
         return self.result(usage_before, usage_after, tcp_info_after)
