@@ -195,10 +195,6 @@ if LINUX:
         from .accounting import TrafficAccountant
 
         interval_s = SAMPLE_INTERVAL.check(interval_s, "interval_s")
-        if pids is not None:
-            if isinstance(pids, (str, bytes)) or not hasattr(pids, "__iter__"):
-                raise TypeError(f"pids must be an iterable of pids, not {type(pids).__name__}")
-            pids = [PID.check(pid, "pids") for pid in pids]
         with TrafficAccountant(pids=pids) as accountant:
             _time.sleep(interval_s)
             return accountant.sample()

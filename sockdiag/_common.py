@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import functools
+import math
 import re
 import socket
 import sys
@@ -513,10 +514,10 @@ def interface_rates(
 
     Only interfaces present in both samples have rates.  A rate is ``None``
     when a counter is missing or went backwards (the interface was
-    re-created), never a fake 0.  ValueError unless elapsed_s > 0.
+    re-created), never a fake 0.  ValueError unless elapsed_s is finite and > 0.
     """
-    if not elapsed_s > 0:
-        raise ValueError(f"elapsed_s must be > 0, not {elapsed_s}")
+    if not 0 < elapsed_s < math.inf:
+        raise ValueError(f"elapsed_s must be finite and > 0, not {elapsed_s}")
 
     def rate(old: Optional[int], new: Optional[int]) -> Optional[float]:
         if old is None or new is None or new < old:
