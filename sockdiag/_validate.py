@@ -163,6 +163,16 @@ SAMPLE_INTERVAL = Seconds(0.0, DAY_S, minimum_excluded=True)
 RUN_DURATION = Seconds(1.0, DAY_S)
 #: A warm-up, or any other part of a run: zero allowed.
 PART_OF_RUN = Seconds(0.0, DAY_S)
+#: `bench lowat --message-size`: 16 bytes hold its 8-byte stamp and some
+#: payload; 64 MiB is 16 times the largest send buffer Linux autotunes to
+#: by default (tcp_wmem's 4 MiB): larger messages measure only allocation,
+#: and a buffer per flow must fit in memory.
+BENCH_MESSAGE_SIZE = Sizes(16, 64 << 20)
+#: `bench lowat --rate` in bit/s: tc's TBF from 8 kbit/s to 100 gbit/s.
+BENCH_RATE_BPS = Integers(8000, 100 * 10**9, "bit/s")
+#: `bench lowat --delay` and `--queue-latency`: netem delays and TBF queue
+#: limits of a shaped path, up to a minute.
+BENCH_PATH_DELAY = Seconds(0.0, 60.0)
 
 
 def listen_address(address: str) -> tuple[str, int]:
