@@ -39,6 +39,7 @@ from ._validate import NOTSENT_LOWAT, PID, SAMPLE_INTERVAL
 # record / record_stream / InstrumentedSocket are documented where they are
 # defined (sockdiag/record.py); they are already thin.
 from .record import InstrumentedSocket, Recording, record, record_stream
+from .tuner import LowatTuner
 
 __version__ = "0.1.0"
 
@@ -71,6 +72,7 @@ __all__ = [
     "set_notsent_lowat",
     "tcp_info",
     "InstrumentedSocket",
+    "LowatTuner",
     "Recording",
     "record",
     "record_stream",

@@ -283,17 +283,22 @@ class InstrumentedSocket:
     Availability: Linux, macOS.
     """
 
-    __slots__ = ("_sock", "recording")
+    __slots__ = ("_sock", "recording", "after_send")
 
     def __init__(self, sock: Any, *, fields: Sequence[str] = (), capacity: int = DEFAULT_CAPACITY) -> None:
         self._sock = sock
         self.recording = Recording(sock, fields, capacity)
         self.recording.socket = self
+        #: Called with no arguments after each send's sample (a LowatTuner
+        #: sets its ``maybe_update`` here); None for nothing.
+        self.after_send: Optional[Callable[[], Any]] = None
 
     def _record(self) -> None:
         # Never hide the send's own result or exception: a failed sample is
         # kept in recording.error.
         self.recording._sample_or_stop()
+        if self.after_send is not None:
+            self.after_send()
 
     def send(self, data, flags: int = 0) -> int:
         try:
@@ -442,6 +447,17 @@ def _sample_every(rec: Recording, interval: float, stop: threading.Event) -> Non
         rec.error = err
 
 
+def stream_socket(stream: Any) -> Any:
+    """The socket under an asyncio StreamWriter or transport; UnsuitableSocket if none."""
+    transport = getattr(stream, "transport", stream)  # a StreamWriter's, or the transport
+    get_extra_info = getattr(transport, "get_extra_info", None)
+    sock = get_extra_info("socket") if get_extra_info is not None else None
+    if sock is None:
+        raise UnsuitableSocket(
+            f"{type(stream).__name__} has no socket (get_extra_info('socket') is None)")
+    return sock
+
+
 def record_stream(stream: Any, interval: float = 0.001, fields: Sequence[str] = (),
                   capacity: int = DEFAULT_CAPACITY) -> AsyncContextManager[Recording]:
     """Record the socket under an asyncio StreamWriter or transport.
@@ -454,15 +470,8 @@ def record_stream(stream: Any, interval: float = 0.001, fields: Sequence[str] = 
     the transport closes.  Other arguments, their checks at the call and
     ``rec.error`` as for ``record``.  Availability: Linux, macOS.
     """
-    import asyncio  # only here: importing it costs more than the rest of sockdiag
-
     interval = SAMPLE_INTERVAL.check(interval, "interval")
-    transport = stream.transport if isinstance(stream, asyncio.StreamWriter) else stream
-    get_extra_info = getattr(transport, "get_extra_info", None)
-    sock = get_extra_info("socket") if get_extra_info is not None else None
-    if sock is None:
-        raise UnsuitableSocket(
-            f"{type(stream).__name__} has no socket (get_extra_info('socket') is None)")
+    sock = stream_socket(stream)
     _checked_arguments(sock, fields, capacity)
     return _record_stream(sock, interval, fields, capacity)
 
@@ -470,7 +479,7 @@ def record_stream(stream: Any, interval: float = 0.001, fields: Sequence[str] = 
 @contextlib.asynccontextmanager
 async def _record_stream(sock: Any, interval: float, fields: Sequence[str],
                          capacity: int) -> AsyncIterator[Recording]:
-    import asyncio
+    import asyncio  # only here: importing it costs more than the rest of sockdiag
 
     rec = Recording(sock, fields, capacity)
     loop = asyncio.get_running_loop()

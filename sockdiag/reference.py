@@ -384,3 +384,61 @@ def interfaces(attempts: int = 5) -> dict[str, InterfaceCounters]:
         for datagram in netlink_dump(sock, _GETLINK_DUMP, attempts, accept_interrupted=False):
             _links(datagram, out)
     return out
+
+
+# --- ftrace ring-buffer pages (twin of _fast.trace_page_events) ----------------------
+
+_TRACE_PAGE_HEADER = struct.Struct("<Qq")  # timestamp, commit (events/header_page)
+_TRACE_PADDING, _TRACE_TIME_EXTEND = 29, 30
+
+
+def trace_page_events(page: bytes, layout: tuple, event_id: int) -> list[tuple]:
+    """(timestamp, field values…) of each record of one event in a ring-buffer page.
+
+    layout: (offset, size) of common_type, then of each field; sizes 1, 2, 4
+    and 8 are unsigned integers, others bytes.  Framing that cannot be trusted
+    ends the page (see includes/trace.h).
+    """
+    if len(page) < _TRACE_PAGE_HEADER.size:
+        return []
+    stamp, commit = _TRACE_PAGE_HEADER.unpack_from(page)
+    end = min(len(page), _TRACE_PAGE_HEADER.size + (commit & ((1 << 30) - 1)))
+    needed = max(offset + size for offset, size in layout)
+    offset = _TRACE_PAGE_HEADER.size
+    events = []
+
+    def read(data_at: int, field: tuple):
+        at, size = field
+        raw = page[data_at + at:data_at + at + size]
+        return int.from_bytes(raw, "little") if size in (1, 2, 4, 8) else raw
+
+    while offset + 4 <= end:
+        header = int.from_bytes(page[offset:offset + 4], "little")
+        type_len, delta = header & 31, header >> 5
+        if type_len == 0 or type_len == _TRACE_PADDING:
+            if offset + 8 > end or (type_len == _TRACE_PADDING and delta == 0):
+                break
+            counted = int.from_bytes(page[offset + 4:offset + 8], "little")
+            if counted < 4:
+                break
+            data, following = offset + 8, offset + 4 + counted
+        elif type_len <= 28:
+            data, following = offset + 4, offset + 4 + 4 * type_len
+        else:
+            if offset + 8 > end:
+                break
+            value = (int.from_bytes(page[offset + 4:offset + 8], "little") << 27) | delta
+            stamp = (stamp + value if type_len == _TRACE_TIME_EXTEND
+                     else (stamp & ~((1 << 59) - 1)) | value) & ((1 << 64) - 1)
+            offset += 8
+            continue
+        if following > end:
+            break
+        stamp = (stamp + delta) & ((1 << 64) - 1)
+        offset = following
+        if type_len == _TRACE_PADDING or following - data < needed:
+            continue
+        if read(data, layout[0]) != event_id:
+            continue
+        events.append((stamp, *(read(data, field) for field in layout[1:])))
+    return events

@@ -19,7 +19,7 @@ EVERYWHERE = {
     "TcpDestroyEvent", "UserSpaceNetworking", "BudgetExceeded",
     # one socket you own
     "send_buffer", "tcp_info", "get_notsent_lowat", "set_notsent_lowat",
-    "record", "record_stream", "Recording", "InstrumentedSocket",
+    "record", "record_stream", "Recording", "InstrumentedSocket", "LowatTuner",
     # other processes and the machine
     "process_sockets", "interfaces", "interface_rates", "fd_headroom",
     # pure decoders

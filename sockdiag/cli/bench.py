@@ -73,6 +73,7 @@ DURATION = _ParsedValue("duration", units.parse_duration_us)
 _FULL = {"lowats": ("off", "128k", "16k", "4k"), "duration": 6.0, "warmup": 2.0, "repeat": 5}
 _QUICK = {"lowats": ("off", "128k", "16k"), "duration": 4.0, "warmup": 1.5, "repeat": 1}
 _MIN_MESSAGE_BYTES = 16  # the 8-byte stamp and some payload
+_DEFAULT_RATE = "10mbit"
 
 
 @click.group()
@@ -82,7 +83,8 @@ def bench() -> None:
 
 @bench.command(cls=_OneLineErrors)
 @click.option("--lowat", "lowats", type=LOWAT, multiple=True,
-              help="TCP_NOTSENT_LOWAT to try: off or a size (1m, 128k, 16k, 4k, 1); repeatable. "
+              help="TCP_NOTSENT_LOWAT to try: off, a size (1m, 128k, 16k, 4k, 1) or a time target "
+                   "(20ms: sockdiag.LowatTuner keeps it at delivery rate x 20 ms); repeatable. "
                    f"[default: {' '.join(_FULL['lowats'])}; "
                    f"{' '.join(_QUICK['lowats'])} with --quick]")
 @click.option("--cc", "ccs", type=_CongestionControl(), multiple=True,
@@ -114,24 +116,27 @@ def bench() -> None:
               help="Parallel connections per run (socket memory grows with them).")
 @click.option("--message-size", type=SIZE, default="4k", show_default=True,
               help="Bytes per application message.")
-@click.option("--rate", type=RATE, default="10mbit", show_default=True,
-              help="Bottleneck rate (TBF on the router), in tc's notation.")
+@click.option("--rate", "rates", type=RATE, multiple=True,
+              help="Bottleneck rate (TBF on the router), in tc's notation; repeatable to sweep "
+                   f"rates. [default: {_DEFAULT_RATE}]")
 @click.option("--queue-latency", type=DURATION, default="50ms", show_default=True,
               help="TBF queue limit, as time at the bottleneck rate.")
 @click.option("--delay", type=DURATION, default="20ms", show_default=True,
-              help="netem delay on the ACK path, when the kernel has netem (0 for none).")
+              help="Base delay on the ACK path (0 for none): netem, or where the kernel has no "
+                   "netem a user-space delay line (a TUN device on the router), which refuses "
+                   "rates above its packet-rate ceiling.")
 @click.option("--quick", is_flag=True,
               help="A short sweep (under 30 s): fewer settings, one run each.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Also write a PNG of latency and goodput against lowat (needs matplotlib).")
 @options.json_output
 def lowat(lowats, ccs, sndbufs, writer, nodelay, stamp_every, duration, warmup, repeat, flows,
-          message_size, rate, queue_latency, delay, quick, plot_path, as_json) -> None:
+          message_size, rates, queue_latency, delay, quick, plot_path, as_json) -> None:
     """Sweep TCP_NOTSENT_LOWAT over a shaped path and recommend a value.
 
     As root, builds three network namespaces (sender, router, receiver)
-    with a TBF bottleneck on the router, and removes them when done (also
-    on Ctrl-C, and leftovers of a killed run).  Without root it runs on
+    with a TBF bottleneck and a base delay on the router, and removes them
+    when done (also on Ctrl-C, and leftovers of a killed run).  Without root it runs on
     loopback, with no bottleneck, and says so.  Per setting: application
     latency, time in the send buffer, goodput, unsent/unacked, CPU,
     context switches, send calls, EAGAINs and wakeups per MB.  Linux only.
@@ -156,6 +161,7 @@ def lowat(lowats, ccs, sndbufs, writer, nodelay, stamp_every, duration, warmup, 
             raise click.BadParameter(f"cannot write into {directory}", param_hint="'--plot'")
     config = lowat_bench.SweepConfig(
         lowats=tuple(dict.fromkeys(lowats or map(units.parse_lowat, defaults["lowats"]))),
+        rates_bps=tuple(dict.fromkeys(rates or [units.parse_rate(_DEFAULT_RATE)])),
         ccs=tuple(dict.fromkeys(ccs or [lowat_bench.default_cc()])),
         sndbufs=tuple(dict.fromkeys(sndbufs or [None])),
         writer=writer, nodelay=nodelay, duration_s=duration, warmup_s=warmup,
@@ -170,7 +176,7 @@ def lowat(lowats, ccs, sndbufs, writer, nodelay, stamp_every, duration, warmup, 
                 click.echo(f"sockdiag: notice: {notice}", err=True)
             if sys.stderr.isatty():  # the bar starts below the notices
                 bars.append(stack.enter_context(click.progressbar(
-                    length=lowat_bench.run_count(config), label="lowat sweep",
+                    length=lowat_bench.run_count(config, info), label="lowat sweep",
                     file=sys.stderr, show_pos=True,
                     item_show_func=lambda cell: cell and cell.label)))
 
@@ -178,22 +184,23 @@ def lowat(lowats, ccs, sndbufs, writer, nodelay, stamp_every, duration, warmup, 
             for bar in bars:
                 bar.update(1, cell)
 
-        result = lowat_bench.benchmark(config, rate, queue_latency, delay,
+        result = lowat_bench.benchmark(config, queue_latency, delay,
                                        on_path=on_path, on_run=on_run)
 
     if plot_path is not None:
         report.plot(list(result.results), result.path, plot_path)
     if as_json:
         click.echo(json.dumps(report.document(
-            result.path, result.config, list(result.results), result.recommendation)))
+            result.path, result.config, result.results, result.recommendations)))
         return
     click.echo(report.describe_path(result.path))
-    click.echo(f"{len(config.lowats) * len(config.ccs) * len(config.sndbufs)} settings x "
+    click.echo(f"{len(result.results)} settings x "
                f"{config.repeat} runs of {duration:g} s ({warmup:g} s warm-up), "
                f"{config.flows} flow(s), {units.format_size(message_size)} messages, "
                f"writer {writer}{', TCP_NODELAY' if nodelay else ''}; medians of the runs")
     click.echo()
     click.echo(report.table(list(result.results)))
     click.echo()
-    click.echo(report.recommendation_line(result.recommendation))
+    for line in report.recommendation_lines(result.recommendations):
+        click.echo(line)
 

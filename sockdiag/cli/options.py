@@ -145,7 +145,6 @@ interface_filter = click.option(
 # --- export ---------------------------------------------------------------------------
 
 
-
 class ListenAddress(click.ParamType):
     """HOST:PORT or [IPv6]:PORT, checked here; the command takes the text."""
 

@@ -10,7 +10,7 @@ as tc counts).
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Optional, Union
 
 from .._common import parse_size
 
@@ -33,9 +33,21 @@ def _size_or(text: str, word: str, minimum: int) -> Optional[int]:
     return value
 
 
-def parse_lowat(text: str) -> Optional[int]:
-    """A TCP_NOTSENT_LOWAT setting: None for "off", else bytes from 1 to 2 GiB - 1."""
+def parse_lowat(text: str) -> Union[None, int, str]:
+    """A TCP_NOTSENT_LOWAT setting: None for "off", bytes from 1 to 2 GiB - 1,
+    or a time target such as "20ms" (kept as that string, in its shortest
+    form: LowatTuner sets rate × target)."""
+    if _DURATION.fullmatch(text.strip()):
+        target_us = parse_duration_us(text)
+        if not 100 <= target_us <= 10_000_000:
+            raise ValueError(f"{text!r}: a time target must be from 0.1ms to 10s")
+        return f"{target_us / 1e3:g}ms"
     return _size_or(text, "off", 1)
+
+
+def lowat_target_ms(lowat: Union[None, int, str]) -> Optional[float]:
+    """The milliseconds of a time-target lowat ("20ms" -> 20.0); None for off or bytes."""
+    return float(lowat[:-2]) if isinstance(lowat, str) else None
 
 
 def parse_sndbuf(text: str) -> Optional[int]:
@@ -64,10 +76,13 @@ def parse_duration_us(text: str) -> int:
     return round(float(match.group(1)) * _DURATION_UNITS_US[match.group(2).lower()])
 
 
-def format_size(nbytes: Optional[int], none: str = "off") -> str:
-    """The shortest exact form of a size: 16384 -> "16k", 1048576 -> "1m"; None -> none."""
+def format_size(nbytes: Union[None, int, str], none: str = "off") -> str:
+    """The shortest exact form of a size: 16384 -> "16k", 1048576 -> "1m"; None -> none;
+    a time-target lowat ("20ms") as it is."""
     if nbytes is None:
         return none
+    if isinstance(nbytes, str):
+        return nbytes
     for suffix, unit in (("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10)):
         if nbytes >= unit and nbytes % unit == 0:
             return f"{nbytes // unit}{suffix}"
