@@ -7,7 +7,7 @@ work starts with one line naming it and its range (exit status 2).
 
 Integers refuse floats and bools, as ``socket.setsockopt`` refuses floats:
 ``1.0`` for an fd or a count is a bug upstream, and ``True`` an accident.
-Seconds take ints and floats, finite and within range.  Text from the
+Reals (seconds, ratios) take ints and floats, finite and within range.  Text from the
 command line must be ASCII: ``int("١٢")`` is 12 to Python, but a number
 that does not read as what it means on the terminal is refused.
 """
@@ -99,18 +99,20 @@ class Sizes(Integers):
 
 
 @dataclasses.dataclass(frozen=True)
-class Seconds:
-    """A finite duration in seconds, from minimum (or above it) to maximum."""
+class Reals:
+    """A finite number of unit (seconds unless told), from minimum (or above it) to maximum."""
 
     minimum: float
     maximum: float
     minimum_excluded: bool = False
+    unit: str = "seconds"
     kind: str = "seconds"
 
     def describe(self) -> str:
+        what = f"a number of {self.unit}" if self.unit else "a number"
         if self.minimum_excluded:
-            return f"a number of seconds above {self.minimum:g} and at most {self.maximum:g}"
-        return f"a number of seconds from {self.minimum:g} to {self.maximum:g}"
+            return f"{what} above {self.minimum:g} and at most {self.maximum:g}"
+        return f"{what} from {self.minimum:g} to {self.maximum:g}"
 
     def check(self, value, name: Optional[str] = None) -> float:
         """value as a float; TypeError unless a real number, ValueError when
@@ -156,13 +158,20 @@ BYTES = Sizes(0, COUNT_MAX)
 NOTSENT_LOWAT = Integers(0, U32_MAX, "bytes")
 #: The refresh of a live view (watch, top, ifstat, demo): the kernel's
 #: counters are read in milliseconds, faster refreshes only burn CPU.
-VIEW_INTERVAL = Seconds(0.01, DAY_S)
+VIEW_INTERVAL = Reals(0.01, DAY_S)
 #: The sampling interval of a recording or a traffic sample: any positive time.
-SAMPLE_INTERVAL = Seconds(0.0, DAY_S, minimum_excluded=True)
+SAMPLE_INTERVAL = Reals(0.0, DAY_S, minimum_excluded=True)
 #: How long a demo workload (or a benchmark run) lasts.
-RUN_DURATION = Seconds(1.0, DAY_S)
+RUN_DURATION = Reals(1.0, DAY_S)
 #: A warm-up, or any other part of a run: zero allowed.
-PART_OF_RUN = Seconds(0.0, DAY_S)
+PART_OF_RUN = Reals(0.0, DAY_S)
+#: LowatTuner's target: a time target from 0.1 ms to 10 s (bench lowat's --lowat 20ms).
+LOWAT_TARGET_MS = Reals(0.1, 10_000.0, unit="milliseconds", kind="milliseconds")
+#: TCP_NOTSENT_LOWAT limits a tuner sets: the kernel reads the option as a C int.
+LOWAT_BYTES = Integers(1, C_INT_MAX, "bytes", kind="size")
+#: LowatTuner's band around the wanted limit, as a fraction of it: past 10
+#: (a band of ±1000%) the tuner would never retune.
+TOLERANCE = Reals(0.0, 10.0, unit="", kind="fraction")
 #: `bench lowat --message-size`: 16 bytes hold its 8-byte stamp and some
 #: payload; 64 MiB is 16 times the largest send buffer Linux autotunes to
 #: by default (tcp_wmem's 4 MiB): larger messages measure only allocation,
@@ -172,7 +181,7 @@ BENCH_MESSAGE_SIZE = Sizes(16, 64 << 20)
 BENCH_RATE_BPS = Integers(8000, 100 * 10**9, "bit/s")
 #: `bench lowat --delay` and `--queue-latency`: netem delays and TBF queue
 #: limits of a shaped path, up to a minute.
-BENCH_PATH_DELAY = Seconds(0.0, 60.0)
+BENCH_PATH_DELAY = Reals(0.0, 60.0)
 
 
 def listen_address(address: str) -> tuple[str, int]:

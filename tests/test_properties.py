@@ -143,11 +143,12 @@ class Option:
         return " ".join(self.command + ((self.name,) if self.name else ("ARG",)))
 
 
-def _bytes_or_none(maximum: int) -> Callable:
-    def check(value):
-        assert value is None or 1 <= value <= maximum
-
-    return check
+def _lowat(value) -> None:
+    """--lowat: bytes, or a time target kept as its text ("20ms")."""
+    if isinstance(value, str):
+        _validate.LOWAT_TARGET_MS.check(float(value.removesuffix("ms")))
+    else:
+        _validate.LOWAT_BYTES.check(value)
 
 
 PID_ARGS = ("watch", "1")
@@ -174,9 +175,9 @@ OPTIONS = [
     # bench lowat: the options its own parsers already hold to a range.
     Option(("bench", "lowat"), "--repeat", "repeat", lambda v: 1 <= v <= 100),
     Option(("bench", "lowat"), "--flows", "flows", lambda v: 1 <= v <= 256),
-    Option(("bench", "lowat"), "--lowat", "lowats", _bytes_or_none(2**31 - 1)),
-    Option(("bench", "lowat"), "--sndbuf", "sndbufs", _bytes_or_none(2**31 - 1)),
-    Option(("bench", "lowat"), "--rate", "rate", _validate.BENCH_RATE_BPS.check),
+    Option(("bench", "lowat"), "--lowat", "lowats", _lowat),
+    Option(("bench", "lowat"), "--sndbuf", "sndbufs", _validate.LOWAT_BYTES.check),
+    Option(("bench", "lowat"), "--rate", "rates", _validate.BENCH_RATE_BPS.check),
     Option(("bench", "lowat"), "--writer", "writer"),
     Option(("bench", "lowat"), "--cc", "ccs"),
 ]
@@ -390,6 +391,20 @@ def test_instrumented_socket_takes_what_it_can_honour(pair, capacity, fields):
     if wrapped is not REFUSED:
         wrapped.send(b"x")
         assert wrapped.recording.error is None
+
+
+@requires_linux
+@settings(QUICK, max_examples=25)
+@given(target_ms=HOSTILE_OBJECTS, nbytes=HOSTILE_OBJECTS, interval_s=HOSTILE_OBJECTS,
+       tolerance=HOSTILE_OBJECTS)
+def test_lowat_tuner_takes_numbers_in_range_or_refuses_them(pair, target_ms, nbytes, interval_s, tolerance):
+    client, _ = pair
+    tuner = _refused_cleanly(lambda: sockdiag.LowatTuner(
+        client, target_ms=target_ms, min_bytes=nbytes, max_bytes=2**31 - 1,
+        interval_s=interval_s, tolerance=tolerance))
+    if tuner is not REFUSED:
+        assert 1 <= tuner.update() <= 2**31 - 1
+    sockdiag.set_notsent_lowat(client, None)
 
 
 @QUICK
