@@ -12,6 +12,7 @@ import time
 from collections import deque
 from typing import Any, Optional
 
+from . import _platform
 from ._common import NotSupported, TcpInfo, UnsuitableSocket
 from ._validate import LOWAT_BYTES, LOWAT_TARGET_MS, SAMPLE_INTERVAL, TOLERANCE
 from .record import InstrumentedSocket, stream_socket
@@ -86,10 +87,8 @@ class LowatTuner:
             raise ValueError(f"min_bytes {min_bytes} is above max_bytes {max_bytes}")
         interval_s = SAMPLE_INTERVAL.check(interval_s, "interval_s")
         tolerance = TOLERANCE.check(tolerance, "tolerance")
-        from . import set_notsent_lowat, tcp_info  # the platform's, chosen in __init__
-
-        self._tcp_info = tcp_info
-        self._set_notsent_lowat = set_notsent_lowat
+        self._tcp_info = _platform.tcp_info
+        self._set_notsent_lowat = _platform.set_notsent_lowat
         self._sock = sock if callable(getattr(sock, "fileno", None)) else stream_socket(sock)
         self.target_ms = target_ms
         self.min_bytes = min_bytes
