@@ -77,8 +77,8 @@ def _one_line(text: str) -> bool:
 
 
 def _leftovers() -> dict:
-    """What this process may leave behind.  Namespaces and trace instances
-    carry their creator's pid; other test runs' come and go meanwhile."""
+    """What this process may leave behind.  Namespaces, trace instances and
+    cgroups carry their creator's pid; other test runs' come and go meanwhile."""
     namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout \
         if LINUX else ""
     ours = f"-{os.getpid()}"
@@ -88,7 +88,8 @@ def _leftovers() -> dict:
         "namespaces": sorted(n for n in namespaces.split() if f"{ours}-" in n),
         "trace instances": sorted(p for p in glob.glob("/sys/kernel/tracing/instances/sockdiag-*")
                                   if p.endswith(ours)),
-        "cgroups": sorted(glob.glob("/sys/fs/cgroup/*/sockdiag*")),
+        "cgroups": sorted(p for p in glob.glob("/sys/fs/cgroup/**/sockdiag*", recursive=True)
+                          if ours in p),
     }
 
 
@@ -96,7 +97,9 @@ def _leftovers() -> dict:
 def nothing_left_behind():
     before = _leftovers()
     yield
-    assert _leftovers() == before
+    after = _leftovers()
+    for kind in before:
+        assert after[kind] == before[kind], f"{kind} left behind"
 
 
 @pytest.fixture
