@@ -35,6 +35,7 @@ from ._common import (
     interface_rates,
 )
 from . import _platform
+from ._validate import NOTSENT_LOWAT, PID, SAMPLE_INTERVAL
 # record / record_stream / InstrumentedSocket are documented where they are
 # defined (sockdiag/record.py); they are already thin.
 from .record import InstrumentedSocket, Recording, record, record_stream
@@ -120,10 +121,12 @@ def set_notsent_lowat(sock, nbytes: Optional[int]) -> None:
     """Set TCP_NOTSENT_LOWAT on a TCP socket: writable only while unsent < nbytes.
 
     ``None`` removes the socket's own limit (Linux: the sysctl applies again;
-    macOS: off).  Raises ValueError for a negative size.
+    macOS: off).  nbytes is an int from 0 to 2**32 - 1 (the kernel's u32;
+    Linux reads 2**32 - 1 as off): ValueError outside, TypeError for a
+    float or bool.
     """
-    if nbytes is not None and nbytes < 0:
-        raise ValueError(f"TCP_NOTSENT_LOWAT must be >= 0, not {nbytes}")
+    if nbytes is not None:
+        nbytes = NOTSENT_LOWAT.check(nbytes, "nbytes")
     _platform.set_notsent_lowat(sock, nbytes)
 
 
@@ -144,9 +147,10 @@ def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[So
     network namespace (for a process in a container that needs root).
     Availability: Linux, macOS.
     Raises NoSuchProcess (no such pid, or it exited meanwhile), AccessDenied
-    (root or the process's own user is needed), ValueError (unknown state).
+    (root or the process's own user is needed), ValueError (unknown state,
+    or a pid outside 1 to 4194304), TypeError (a pid that is not an int).
     """
-    return _platform.process_sockets(pid, states)
+    return _platform.process_sockets(PID.check(pid, "pid"), states)
 
 
 def interfaces() -> dict[str, InterfaceCounters]:
@@ -168,9 +172,10 @@ def fd_headroom(pid: int) -> FdHeadroom:
     start failing with "Too many open files".  Linux: /proc/<pid>/fd and
     /proc/<pid>/limits.  macOS: PROC_PIDLISTFDS; the limit only for the
     caller's own process (libproc does not expose others'), else None.
-    Raises NoSuchProcess, AccessDenied.
+    Raises NoSuchProcess, AccessDenied; ValueError, TypeError for a pid
+    that is not an int from 1 to 4194304.
     """
-    return _platform.fd_headroom(pid)
+    return _platform.fd_headroom(PID.check(pid, "pid"))
 
 
 if LINUX:
@@ -186,9 +191,12 @@ if LINUX:
         counters of sockets closed meanwhile (socket-destroy notifications).
         ``pids`` limits it to those processes.  For repeated samples keep a
         TrafficAccountant instead.  Availability: Linux.
+        ValueError, TypeError for an interval_s that is not a number of
+        seconds above 0 and at most a day, or pids that are not pids.
         """
         from .accounting import TrafficAccountant
 
+        interval_s = SAMPLE_INTERVAL.check(interval_s, "interval_s")
         with TrafficAccountant(pids=pids) as accountant:
             _time.sleep(interval_s)
             return accountant.sample()
@@ -205,9 +213,10 @@ if MACOS:
         process_sockets cannot see them.  The record counts pid's descriptors
         by type; ``has_userspace_flows`` and ``hint`` (which points to
         ``skywalkctl flow -P PID``) say what to tell the user.
-        Availability: macOS only.  Raises NoSuchProcess, AccessDenied.
+        Availability: macOS only.  Raises NoSuchProcess, AccessDenied;
+        ValueError, TypeError for a pid that is not an int from 1 to 4194304.
         """
-        return _platform.userspace_networking(pid)
+        return _platform.userspace_networking(PID.check(pid, "pid"))
 
 
 def __getattr__(name: str):

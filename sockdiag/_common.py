@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import functools
+import math
 import re
 import socket
 import sys
@@ -72,7 +73,8 @@ def queue_delay_s(unsent_bytes: Optional[int],
     return unsent_bytes / delivery_rate_bytes_per_s
 
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
+# ASCII digits only: "١٢K" is not a size a terminal shows as 12K.
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE | re.ASCII)
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
@@ -512,10 +514,10 @@ def interface_rates(
 
     Only interfaces present in both samples have rates.  A rate is ``None``
     when a counter is missing or went backwards (the interface was
-    re-created), never a fake 0.  ValueError unless elapsed_s > 0.
+    re-created), never a fake 0.  ValueError unless elapsed_s is finite and > 0.
     """
-    if not elapsed_s > 0:
-        raise ValueError(f"elapsed_s must be > 0, not {elapsed_s}")
+    if not 0 < elapsed_s < math.inf:
+        raise ValueError(f"elapsed_s must be finite and > 0, not {elapsed_s}")
 
     def rate(old: Optional[int], new: Optional[int]) -> Optional[float]:
         if old is None or new is None or new < old:

@@ -96,11 +96,15 @@ def _decoded(function):
     return wrapper
 
 
-@_decoded
 @wrap_exceptions
 def tcp_info(sock_or_fd) -> TcpInfo:
     # The public struct always; the private one when the kernel gives it.
-    private, public = _fast.darwin_tcp_info_bytes(sock_or_fd)
+    # Decoded apart: an fd out of range (ValueError) is not a layout problem.
+    return _tcp_info_decoded(*_fast.darwin_tcp_info_bytes(sock_or_fd))
+
+
+@_decoded
+def _tcp_info_decoded(private: Optional[bytes], public: bytes) -> TcpInfo:
     return decode.merge_tcp_info_darwin(
         decode.tcp_info_darwin(private) if private is not None else None,
         decode.tcp_connection_info_darwin(public),

@@ -22,6 +22,7 @@ from cpython.ref cimport Py_INCREF, Py_DECREF
 from libc.errno cimport errno, EBADF, ECONNRESET, ENOTSOCK, EINVAL, ENOPROTOOPT, ENOTCONN, EOPNOTSUPP, ENOSYS
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memset, memcpy
+from libc.limits cimport INT_MAX
 
 from .includes.system cimport *
 from .includes.darwin cimport sd_socket_family
@@ -32,6 +33,7 @@ from ._common import (
     TCP_STATES,
     TCP_CA_STATES,
 )
+from ._validate import FD
 
 import os
 from _socket import socket as socket_type
@@ -39,6 +41,7 @@ from _socket import socket as socket_type
 
 cdef extern from "Python.h":
     int PyObject_AsFileDescriptor(object o) except -1
+    long PyLong_AsLongAndOverflow(object o, int *overflow) except? -1
     PyObject *PyType_GenericAlloc(PyTypeObject *cls, Py_ssize_t nitems)
     PyObject *PyLong_FromLong(long value)
 
@@ -154,11 +157,22 @@ cdef type _SOCKET_TYPE = socket_type
 
 
 cdef int _fileno(object sock_or_fd) except -1:
-    """The fd of a socket object or an int; a closed socket object is EBADF on fd -1."""
+    """The fd of a socket object or an int; a closed socket object is EBADF on fd -1.
+
+    An int outside the fds a C int holds, or a bool, is refused by
+    sockdiag._validate.FD (ValueError, TypeError).
+    """
     cdef int fd
+    cdef int overflow = 0
+    cdef long value
     if isinstance(sock_or_fd, _SOCKET_TYPE):
         # Read directly: the fileno() method call is a tenth of send_buffer's cost.
         fd = (<sd_socket_object *><PyObject *>sock_or_fd).sock_fd
+    elif isinstance(sock_or_fd, int):
+        value = PyLong_AsLongAndOverflow(sock_or_fd, &overflow)
+        if overflow or not 0 <= value <= INT_MAX or type(sock_or_fd) is bool:
+            FD.check(sock_or_fd, "fd")  # raises
+        fd = <int>value
     else:
         try:
             fd = PyObject_AsFileDescriptor(sock_or_fd)
@@ -331,7 +345,8 @@ cdef object _decode_linux_tcp_info(const unsigned char *buf, Py_ssize_t length):
         value = sd_read_uint(buf + field.offset, field.size)
         if field.kind == SD_FIELD_RATE:
             TCP_INFO.put(record, LINUX_FIELD_SLOTS[i],
-                          None if value == <uint64_t>-1 else value * 8)
+                          # In Python ints: 8 x a u64 rate does not fit a u64.
+                          None if value == <uint64_t>-1 else <object>value * 8)
         else:
             TCP_INFO.put(record, LINUX_FIELD_SLOTS[i], value)
     return record

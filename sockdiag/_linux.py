@@ -20,6 +20,7 @@ from ._common import (
     unsuitable_socket,
     wrap_oserror,
 )
+from ._validate import PID_MAX
 
 # --- errors ---------------------------------------------------------------------
 
@@ -92,7 +93,6 @@ def set_notsent_lowat(sock, nbytes: Optional[int]) -> None:
 
 # TIME_WAIT and NEW_SYN_RECV sockets belong to no fd: never dumped unless asked.
 _STATE_NUMBERS = {name: number for number, name in enumerate(TCP_STATES) if name}
-_PID_MAX = 1 << 22  # the kernel's limit (PID_MAX_LIMIT on 64-bit)
 _DEFAULT_STATES = ~((1 << _STATE_NUMBERS["TIME_WAIT"]) | (1 << _STATE_NUMBERS["NEW_SYN_RECV"])) & 0xFFFFFFFF
 
 
@@ -121,7 +121,7 @@ def process_state(pid: int) -> Optional[str]:
 @wrap_exceptions
 def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[SocketInfo]:
     mask = state_mask(states)
-    if not 0 < pid <= _PID_MAX:
+    if not 0 < pid <= PID_MAX:
         raise NoSuchProcess(pid)
     sockets = _fast.process_sockets_linux(pid, mask)
     # A process exiting during the scan can leave a short list, not an error

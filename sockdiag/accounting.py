@@ -41,6 +41,7 @@ from typing import Iterable, Optional
 
 from . import _fast, _platform
 from ._common import TRAFFIC_SORT_KEYS, AccessDenied, LINUX, NotSupported, ProcessTraffic, TrafficSample
+from ._validate import PID
 
 # Index of each counter in the per-socket tuples of _fast.tcp_counters().
 _SENT, _ACKED, _RECEIVED, _RETRANS = range(4)
@@ -121,7 +122,7 @@ class TrafficAccountant:
                  trace_connects: Optional[bool] = None) -> None:
         if not LINUX:
             raise NotSupported(NOT_ON_THIS_PLATFORM)
-        self._pids = None if pids is None else sorted(set(pids))
+        self._pids = None if pids is None else sorted({PID.check(pid, "pids") for pid in pids})
         self._listener = None
         self._tracer = None
         self.connects_untraced_reason: Optional[str] = None

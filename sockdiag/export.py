@@ -48,6 +48,7 @@ from ._common import (
     SockdiagError,
     SocketInfo,
 )
+from ._validate import listen_address
 from .fields import INTERFACE_FIELDS, SOCKET_FIELDS
 
 if TYPE_CHECKING:
@@ -93,15 +94,10 @@ def parse_listen(address: str) -> tuple[str, int]:
     The host must be given: "0.0.0.0:9977" or "[::]:9977" to listen on every
     address, "127.0.0.1:9977" for this machine only.
     """
-    host, sep, port_text = address.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not sep or not host or not port_text.isdigit() or int(port_text) > 65535:
-        raise SockdiagError(
-            f"listen address {address!r} is not HOST:PORT (e.g. 127.0.0.1:9977, "
-            "or 0.0.0.0:9977 / [::]:9977 for every address)"
-        )
-    return host, int(port_text)
+    try:
+        return listen_address(address)
+    except ValueError as err:
+        raise SockdiagError(str(err)) from None
 
 
 _STATE = attrgetter("state")

@@ -12,8 +12,9 @@ import time
 from collections import deque
 from typing import Any, Optional
 
+from . import _platform
 from ._common import NotSupported, TcpInfo, UnsuitableSocket
-from ._platform import set_notsent_lowat, tcp_info
+from ._validate import LOWAT_BYTES, LOWAT_TARGET_MS, SAMPLE_INTERVAL, TOLERANCE
 from .record import InstrumentedSocket, stream_socket
 
 DEFAULT_MIN_BYTES = 4096
@@ -71,21 +72,23 @@ class LowatTuner:
     there; the rate comes from tcp_info's txbytes - retransmitted - unacked,
     or tcp_connection_info's txbytes - retransmitted).  Raises
     UnsuitableSocket for a socket without TCP_INFO, NotSupported when the
-    kernel gives no acknowledged-bytes count, ValueError for bad bounds.
+    kernel gives no acknowledged-bytes count; ValueError, TypeError for
+    numbers out of their ranges (target_ms 0.1 to 10,000, bytes 1 to 2**31 - 1,
+    interval_s above 0 and at most a day, tolerance 0 to 10).
     """
 
     def __init__(self, sock: Any, target_ms: float = 20.0, min_bytes: int = DEFAULT_MIN_BYTES,
                  max_bytes: int = DEFAULT_MAX_BYTES, *, interval_s: float = 0.05,
                  tolerance: float = 0.25) -> None:
-        if not target_ms > 0:
-            raise ValueError(f"target_ms must be > 0, not {target_ms!r}")
-        if not 1 <= min_bytes <= max_bytes < 1 << 31:
-            raise ValueError(f"need 1 <= min_bytes <= max_bytes < 2 GiB, not {min_bytes}, {max_bytes}")
-        if not interval_s > 0 or not tolerance >= 0:
-            raise ValueError(f"interval_s must be > 0 and tolerance >= 0, not {interval_s}, {tolerance}")
-
-        self._tcp_info = tcp_info
-        self._set_notsent_lowat = set_notsent_lowat
+        target_ms = LOWAT_TARGET_MS.check(target_ms, "target_ms")
+        min_bytes = LOWAT_BYTES.check(min_bytes, "min_bytes")
+        max_bytes = LOWAT_BYTES.check(max_bytes, "max_bytes")
+        if min_bytes > max_bytes:
+            raise ValueError(f"min_bytes {min_bytes} is above max_bytes {max_bytes}")
+        interval_s = SAMPLE_INTERVAL.check(interval_s, "interval_s")
+        tolerance = TOLERANCE.check(tolerance, "tolerance")
+        self._tcp_info = _platform.tcp_info
+        self._set_notsent_lowat = _platform.set_notsent_lowat
         self._sock = sock if callable(getattr(sock, "fileno", None)) else stream_socket(sock)
         self.target_ms = target_ms
         self.min_bytes = min_bytes

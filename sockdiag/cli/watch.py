@@ -10,7 +10,7 @@ from . import options
 
 
 @click.command()
-@click.argument("pid", type=int)
+@click.argument("pid", type=options.PID)
 @options.interval
 @options.count
 @options.once
