@@ -180,3 +180,111 @@ web_config = click.option(
     help="TLS and basic auth, in the web-config format of the Prometheus exporter toolkit "
          "(node_exporter's --web.config.file): tls_server_config, basic_auth_users.",
 )
+
+
+# --- bench lowat -----------------------------------------------------------------------
+
+# The sweep's presets: --quick trades repeats and length for a sweep under 30 s.
+LOWAT_FULL_SWEEP = {"lowats": ("off", "128k", "16k", "4k"), "duration": 6.0, "warmup": 2.0,
+                    "repeat": 5}
+LOWAT_QUICK_SWEEP = {"lowats": ("off", "128k", "16k"), "duration": 4.0, "warmup": 1.5,
+                     "repeat": 1}
+LOWAT_DEFAULT_RATE = "10mbit"
+
+
+class _BenchValue(click.ParamType):
+    """A click type over one of sockdiag.lowat.units' strict parsers, by name
+    (imported on use: the other commands do not pay for the benchmark)."""
+
+    def __init__(self, name: str, parser: str) -> None:
+        self.name = name
+        self.parser = parser
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        from ..lowat import units
+
+        try:
+            return getattr(units, self.parser)(value)
+        except ValueError as err:
+            self.fail(str(err), param, ctx)
+
+
+class _CongestionControl(click.ParamType):
+    name = "cc"
+
+    def convert(self, value, param, ctx):
+        from .. import lowat
+
+        available = lowat.available_ccs()
+        if value not in available:
+            self.fail(f"{value!r} is not offered by this kernel (available: {' '.join(available)})",
+                      param, ctx)
+        return value
+
+
+_DURATION = _BenchValue("duration", "parse_duration_us")
+
+
+def lowat_options(command):
+    """Every option of `bench lowat`, stacked on it."""
+    for option in reversed([
+        click.option("--lowat", "lowats", type=_BenchValue("lowat", "parse_lowat"), multiple=True,
+                     help="TCP_NOTSENT_LOWAT to try: off, a size (1m, 128k, 16k, 4k, 1) or a time "
+                          "target (20ms: sockdiag.LowatTuner keeps it at delivery rate x 20 ms); "
+                          f"repeatable. [default: {' '.join(LOWAT_FULL_SWEEP['lowats'])}; "
+                          f"{' '.join(LOWAT_QUICK_SWEEP['lowats'])} with --quick]"),
+        click.option("--cc", "ccs", type=_CongestionControl(), multiple=True,
+                     help="Congestion control (one the kernel offers); repeatable. "
+                          "[default: bbr, else the system default]"),
+        click.option("--sndbuf", "sndbufs", type=_BenchValue("sndbuf", "parse_sndbuf"),
+                     multiple=True,
+                     help="Send buffer: auto (kernel auto-tuning) or a size for SO_SNDBUF; "
+                          "repeatable. [default: auto]"),
+        click.option("--writer", type=click.Choice(["eagain", "epollout"]), default="eagain",
+                     show_default=True,
+                     help="eagain: on each wakeup write until the kernel refuses; "
+                          "epollout: one message per EPOLLOUT wakeup."),
+        click.option("--nodelay", is_flag=True,
+                     help="Set TCP_NODELAY on the sender: without it, Nagle holds writes smaller "
+                          "than the MSS while one is unacknowledged (a small lowat on loopback "
+                          "hits this)."),
+        click.option("--stamp-every", type=Checked(_validate.COUNT), default=8, show_default=True,
+                     help="One write in this many asks for SO_TIMESTAMPING stamps and carries "
+                          "MSG_EOR (1: every write; MSG_EOR then also caps the lowat overshoot "
+                          "at one message)."),
+        click.option("--duration", type=Checked(_validate.RUN_DURATION), default=None,
+                     help=f"Seconds per run. [default: {LOWAT_FULL_SWEEP['duration']:g}; "
+                          f"{LOWAT_QUICK_SWEEP['duration']:g} with --quick]"),
+        click.option("--warmup", type=Checked(_validate.PART_OF_RUN), default=None,
+                     help="Seconds at the start of each run that are not measured. "
+                          f"[default: {LOWAT_FULL_SWEEP['warmup']:g}; "
+                          f"{LOWAT_QUICK_SWEEP['warmup']:g} with --quick]"),
+        click.option("--repeat", type=Checked(_validate.Integers(1, 100)), default=None,
+                     help="Runs per setting; the table shows medians. "
+                          f"[default: {LOWAT_FULL_SWEEP['repeat']}; "
+                          f"{LOWAT_QUICK_SWEEP['repeat']} with --quick]"),
+        click.option("--flows", type=Checked(_validate.Integers(1, 256)), default=1,
+                     show_default=True,
+                     help="Parallel connections per run (socket memory grows with them)."),
+        click.option("--message-size", type=SizeType(_validate.BENCH_MESSAGE_SIZE), default="4k",
+                     show_default=True, help="Bytes per application message."),
+        click.option("--rate", "rates", type=_BenchValue("rate", "parse_rate"), multiple=True,
+                     help="Bottleneck rate (TBF on the router), in tc's notation; repeatable to "
+                          f"sweep rates. [default: {LOWAT_DEFAULT_RATE}]"),
+        click.option("--queue-latency", type=_DURATION, default="50ms", show_default=True,
+                     help="TBF queue limit, as time at the bottleneck rate."),
+        click.option("--delay", type=_DURATION, default="20ms", show_default=True,
+                     help="Base delay on the ACK path (0 for none): netem, or where the kernel "
+                          "has no netem a user-space delay line (a TUN device on the router), "
+                          "which refuses rates above its packet-rate ceiling."),
+        click.option("--quick", is_flag=True,
+                     help="A short sweep (under 30 s): fewer settings, one run each."),
+        click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
+                     default=None,
+                     help="Also write a PNG of latency and goodput against lowat (needs "
+                          "matplotlib)."),
+    ]):
+        command = option(command)
+    return command
