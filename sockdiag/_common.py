@@ -128,27 +128,21 @@ class UnsuitableSocket(SockdiagError):
     """The fd is closed, is not a socket, or is a socket with no send buffer."""
 
 
-def wrap_oserror(function, translate, one_argument: bool = False):
+def wrap_oserror(function, translate):
     """function with the OSError it raises replaced by
     ``translate(err, function name, first argument)``, chained (``from err``).
 
     Each platform module builds its wrap_exceptions on it, with its own
-    translate.  one_argument: a wrapper of fixed arity for the hot socket
-    calls, where ``*args`` would add a sixth to a microsecond call.
+    translate.  (The microsecond socket calls need none: the core raises
+    the platform's exception itself, see _fast.set_socket_exception.)
     """
     name = function.__name__
-    if one_argument:
-        def wrapper(argument):
-            try:
-                return function(argument)
-            except OSError as err:
-                raise translate(err, name, argument) from err
-    else:
-        def wrapper(*args, **kwargs):
-            try:
-                return function(*args, **kwargs)
-            except OSError as err:
-                raise translate(err, name, args[0] if args else None) from err
+
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except OSError as err:
+            raise translate(err, name, args[0] if args else None) from err
     return functools.wraps(function)(wrapper)
 
 

@@ -4,7 +4,7 @@ The core raises OSError (a call on a socket: filename is the fd, filename2
 the call), ValueError and TypeError only; see _fast.pyx's docstring.
 """
 
-from typing import Iterable, SupportsIndex
+from typing import Callable, Iterable, SupportsIndex
 
 from ._common import InterfaceCounters, LinkStats64, Sample, SendBuffer, SocketInfo, TcpDestroyEvent, TcpInfo
 
@@ -69,3 +69,5 @@ class DestroyListener:
 def trace_page_events(
     page: bytes, layout: tuple[tuple[int, int], ...], event_id: int
 ) -> list[tuple[int | bytes, ...]]: ...
+
+def set_socket_exception(translate: Callable[[OSError], BaseException] | None) -> None: ...

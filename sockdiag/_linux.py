@@ -27,11 +27,16 @@ from ._validate import PID_MAX
 _NOT_HERE = (errno.ENOSYS, errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT, errno.ENOENT)
 
 
+def _socket_exception(err: OSError) -> Exception:
+    """sockdiag's exception for a failed call on a socket (Linux has no message of its own)."""
+    return unsuitable_socket(err)
+
+
 def _exception(err: OSError, function_name: str, subject) -> Exception:
     """sockdiag's exception for the OSError of a _fast or /proc call: the one
     errno mapping of Linux.  subject is the wrapped function's first argument."""
     if isinstance(err.filename, int):  # a call on a socket (see _fast.pyx)
-        return unsuitable_socket(err)
+        return _socket_exception(err)
     if isinstance(subject, int) and str(err.filename).startswith(f"/proc/{subject}/"):
         pid = subject
         if isinstance(err, (FileNotFoundError, ProcessLookupError)):
@@ -58,14 +63,16 @@ def wrap_exceptions(function):
     return wrap_oserror(function, _exception)
 
 
-send_buffer = wrap_oserror(_fast.send_buffer, _exception, one_argument=True)
-tcp_info = wrap_oserror(_fast.tcp_info, _exception, one_argument=True)
+# The calls on a socket raise _socket_exception's answer from the core itself.
+_fast.set_socket_exception(_socket_exception)
+send_buffer = _fast.send_buffer
+tcp_info = _fast.tcp_info
 
 
 def tcp_sampler(sample_type, fields: tuple[str, ...]):
     """The take(fd) of a _fast.TcpSampler (record.py's fast path), raising
     sockdiag's exceptions."""
-    return wrap_oserror(_fast.TcpSampler(sample_type, fields).take, _exception, one_argument=True)
+    return _fast.TcpSampler(sample_type, fields).take
 
 
 _SYSCTL_NOTSENT_LOWAT = "/proc/sys/net/ipv4/tcp_notsent_lowat"
