@@ -52,17 +52,23 @@ def sample_json(sample, rows) -> str:
 
 
 def run(interval: float, count: Optional[int], sort_key: str = "total", *, as_json: bool = False,
-        out: Optional[TextIO] = None, trace_connects: Optional[bool] = None) -> None:
+        out: Optional[TextIO] = None, trace_connects: Optional[bool] = None,
+        group_by: str = "process") -> None:
     """Show per-process traffic every interval seconds, count times (None:
     until Ctrl-C or SIGTERM); the first table one interval after the start
-    (the baseline).  trace_connects: see TrafficAccountant."""
+    (the baseline).  trace_connects: see TrafficAccountant.  group_by
+    "cgroup": one row per cgroup v2 (pid None, name the cgroup's)."""
+    cgroups: dict[int, str] = {}
     with accounting.TrafficAccountant(trace_connects=trace_connects) as accountant, \
             Screen(out or sys.stdout, as_json=as_json, one_screen=count == 1,
                    blank_after_last=count != 1) as screen:
 
         def update() -> None:
             sample = accountant.sample()
-            rows = accounting.sort_traffic(sample.processes, sort_key)
+            rows = sample.processes
+            if group_by == "cgroup":
+                rows = accounting.by_cgroup(rows, cgroups)
+            rows = accounting.sort_traffic(rows, sort_key)
             screen.show(lambda: sample_json(sample, rows),
                         lambda max_lines, max_width: render(sample, rows, max_lines, max_width))
 
