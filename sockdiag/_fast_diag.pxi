@@ -423,12 +423,13 @@ def process_sockets_linux(int pid, uint32_t states, bytecode=None, KnownSockets 
             sd_inode_set_free(&wanted)
 
 
-def namespace_sockets_linux(uint32_t states, bytecode=None, int pid=0):
+def namespace_sockets_linux(uint32_t states, bytecode=None, int pid=0, dict names=None):
     """Every TCP socket (IPv4 and IPv6) of pid's network namespace (0: the
     caller's) in the states of the bitmask, as SocketInfo records with fd
     None; with bytecode (inet_diag bytecode) only those the kernel's filter
-    keeps.  OSError as the kernel gave it (EINVAL: a filter this kernel does
-    not know)."""
+    keeps.  names: a dict given the name of each socket (inode -> bytes),
+    for ask_sockets_linux later.  OSError as the kernel gave it (EINVAL: a
+    filter this kernel does not know)."""
     cdef nl_buffer dump
     cdef int nl
     if not SD_LINUX:
@@ -440,10 +441,46 @@ def namespace_sockets_linux(uint32_t states, bytecode=None, int pid=0):
     try:
         diag_dump(nl, AF_INET, states, DIAG_EXT, bytecode, NULL, None, &dump)
         diag_dump(nl, AF_INET6, states, DIAG_EXT, bytecode, NULL, None, &dump)
-        return _decode_sockets(dump.data, dump.length, NULL)
+        return _decode_sockets(dump.data, dump.length, NULL, 0, names)
     finally:
         free(dump.data)
         close(nl)
+
+
+def ask_sockets_linux(names, uint32_t states, int pid=0):
+    """The sockets of names (names given by namespace_sockets_linux), asked
+    for by name in pid's network namespace (0: the caller's) and kept if in
+    the states of the bitmask: (records with fd None, how many the kernel
+    no longer has by their name)."""
+    cdef nl_buffer answers
+    cdef size_t i = 0, missing = 0, count = len(names)
+    cdef unsigned char *requests
+    cdef int nl
+    if not SD_LINUX:
+        raise OSError(ENOSYS, "sock_diag exists on Linux only")
+    if count == 0:
+        return [], 0
+    requests = <unsigned char *>malloc(count * SD_DIAG_EXACT_REQUEST_SIZE)
+    if requests == NULL:
+        raise MemoryError()
+    memset(&answers, 0, sizeof(answers))
+    nl = -1
+    try:
+        for name in names:
+            if len(<bytes>name) != SD_DIAG_NAME_SIZE:
+                raise ValueError(f"a socket name is {SD_DIAG_NAME_SIZE} bytes, not {len(name)}")
+            sd_diag_exact_request(requests + i * SD_DIAG_EXACT_REQUEST_SIZE, <bytes>name, DIAG_EXT, <uint32_t>i)
+            i += 1
+        nl = sd_diag_socket(pid)
+        if nl < 0:
+            raise OSError(errno, os.strerror(errno), f"/proc/{pid}/ns/net" if pid else None)
+        nl_ask(nl, requests, SD_DIAG_EXACT_REQUEST_SIZE, count, SD_SOCK_DIAG_BY_FAMILY, &answers, &missing)
+        return _decode_sockets(answers.data, answers.length, NULL, states), missing
+    finally:
+        free(requests)
+        free(answers.data)
+        if nl >= 0:
+            close(nl)
 
 
 cdef object _with_fd(object record, object fd):

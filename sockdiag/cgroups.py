@@ -12,14 +12,17 @@ cgroups, a slice's in its services'.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import struct
+import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
 from . import _fast
 from ._common import NotSupported, Record, SockdiagError, SocketInfo
+from ._linux import _STATE_NUMBERS
 
 MOUNTS = "/proc/mounts"
 # enum in <linux/inet_diag.h>; the op is followed by the u64 cgroup id.
@@ -170,42 +173,94 @@ def cgroup_of(pid: int) -> Optional[str]:
 
 
 _kernel_filters = True  # cleared when the kernel refuses CGROUP_COND (Linux < 5.10)
+# A full pass (the kernel-filtered dump) at least this often: it finds what a
+# refresh by name cannot (a socket made in the cgroup but held outside it, a
+# held socket connected since the last pass).
+FULL_PASS_INTERVAL_S = 10.0
+
+
+class _LastPass:
+    """What the last full pass of a cgroup in a namespace found: the names of
+    its sockets (inode -> name) and the sockets its processes held that are
+    not the cgroup's (made elsewhere, or in no table)."""
+
+    __slots__ = ("names", "foreign", "monotonic_s")
+
+    def __init__(self, names: dict[int, bytes], foreign: set[int]) -> None:
+        self.names = names
+        self.foreign = foreign
+        self.monotonic_s = time.monotonic()
+
+
+_LAST_PASSES: dict[tuple[int, Optional[int]], _LastPass] = {}
+
+
+def _namespace_sockets(cgroup: Cgroup, namespace: Optional[int], pid: int, pids: list[int],
+                       bytecode: bytes, mask: int, default_mask: int) -> list[SocketInfo]:
+    """The cgroup's sockets in one namespace (pid's; its processes there: pids).
+
+    A refresh asks the kernel by name for the sockets of the last full pass
+    when the cgroup's processes hold no socket that pass did not account
+    for; otherwise, or every FULL_PASS_INTERVAL_S, the kernel filters a
+    dump by cgroup id (which walks every socket of the machine)."""
+    key = (cgroup.id, namespace)
+    last = _LAST_PASSES.get(key)
+    held = set(_fast.socket_owners(pids)[0]) if pids else set()
+    if (mask == default_mask and last is not None
+            and time.monotonic() - last.monotonic_s < FULL_PASS_INTERVAL_S
+            and held <= last.names.keys() | last.foreign):
+        found, missing = _fast.ask_sockets_linux(last.names.values(), mask, pid)
+        if missing:  # closed: forget their names
+            kept = {s.inode for s in found}
+            last.names = {inode: name for inode, name in last.names.items() if inode in kept}
+        return found
+    names: dict[int, bytes] = {}
+    found = _fast.namespace_sockets_linux(default_mask, bytecode, pid, names)
+    if len(_LAST_PASSES) > 64:
+        _LAST_PASSES.clear()
+    _LAST_PASSES[key] = _LastPass(names, held - names.keys())
+    if mask != default_mask:
+        found = [s for s in found if mask >> _STATE_NUMBERS[s.state] & 1]
+    return found
 
 
 def cgroup_sockets(cgroup: Cgroup, states: Optional[Iterable[str]] = None,
                    notice: Optional[Callable[[str], None]] = None) -> list[SocketInfo]:
-    """The TCP sockets created in the cgroup or below it, filtered in the
-    kernel by cgroup id, in the network namespace of each of its processes
-    (the caller's when it has none).  fd is None: a socket is the cgroup's,
-    not one process's.
+    """The TCP sockets created in the cgroup or below it, in the network
+    namespace of each of its processes (the caller's when it has none).
+    fd is None: a socket is the cgroup's, not one process's.
 
-    On a kernel without the cgroup filter, notice() is told once and the
-    sockets held by the cgroup's processes are read instead.  A cgroup
-    removed meanwhile has no sockets.
+    A full pass filters a dump in the kernel by cgroup id; a refresh asks by
+    name for the sockets found then, while the cgroup's processes hold no
+    other socket (docs/cgroups.md).  On a kernel without the cgroup filter,
+    notice() is told once and the sockets held by the cgroup's processes are
+    read instead.  A cgroup removed meanwhile has no sockets.
     """
     global _kernel_filters
-    from ._linux import _network_namespace, state_mask, wrap_exceptions
+    from ._linux import _DEFAULT_STATES, _network_namespace, state_mask, wrap_exceptions
 
     mask = state_mask(states)
     pids = cgroup_pids(cgroup)
     if not _kernel_filters:
         return _held_by(pids, states)
-    namespaces = {}
+    namespaces: dict[Optional[int], list[int]] = {}
     for pid in pids:
-        namespaces.setdefault(_network_namespace(pid), pid)
-    namespaces.setdefault(_network_namespace(os.getpid()), 0)
+        namespaces.setdefault(_network_namespace(pid), []).append(pid)
+    namespaces.pop(None, None)  # exited meanwhile
+    if not namespaces:
+        namespaces[_network_namespace(os.getpid())] = []
     ids = [cgroup_id for _directory, cgroup_id in cgroup_tree(cgroup)]
     if not ids:
         return []
     bytecode = filter_bytecode(ids)
-    read = wrap_exceptions(_fast.namespace_sockets_linux)
+    read = wrap_exceptions(_namespace_sockets)
     found: list[SocketInfo] = []
     try:
-        for namespace, pid in namespaces.items():
-            if namespace is not None:
-                found += read(mask, bytecode, pid)
+        for namespace, members in namespaces.items():
+            found += read(cgroup, namespace, members[0] if members else 0, members, bytecode, mask,
+                          _DEFAULT_STATES)
     except SockdiagError as err:
-        if not isinstance(err.__cause__, OSError) or err.__cause__.errno != 22:  # EINVAL
+        if not isinstance(err.__cause__, OSError) or err.__cause__.errno != errno.EINVAL:
             raise
         _kernel_filters = False
         if notice is not None:

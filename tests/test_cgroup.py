@@ -243,3 +243,39 @@ def test_top_by_cgroup_runs(cgroup_dir):
                                     "--no-trace-connects"])
     assert done.exit_code == 0, done.output
     assert all(p["pid"] is None for p in json.loads(done.output)["processes"])
+
+
+@requires_linux
+def test_cgroup_refresh_by_name_equals_the_filtered_dump_on_churn(cgroup_dir):
+    from sockdiag import _fast
+    from sockdiag._linux import state_mask
+    from test_scale import CHURNER
+
+    child = subprocess.Popen([sys.executable, "-c", CHURNER], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        # Its listener is made before it joins: held by the cgroup's process, not the cgroup's socket.
+        with open(os.path.join(cgroup_dir, "cgroup.procs"), "w") as f:
+            f.write(str(child.pid))
+        cgroup = cgroups.open_cgroup(cgroup_dir)
+        bytecode = cgroups.filter_bytecode([cgroup.id])
+        key = (cgroup.id, os.stat(f"/proc/{child.pid}/ns/net").st_ino)
+
+        def key_of(info):
+            return (info.inode, info.local_port, info.remote_port, info.state, info.send_queue, info.unsent)
+
+        for command, expected_pass in [("open 4", "full"), ("noop", "by name"), ("shutdown 2", "by name"),
+                                       ("fill 2", "by name"), ("close 1", "by name"), ("open 2", "full"),
+                                       ("noop", "by name")]:
+            child.stdin.write(command + "\n")
+            child.stdin.flush()
+            assert child.stdout.readline().strip() == "ok"
+            before = cgroups._LAST_PASSES.get(key)
+            before_time = before.monotonic_s if before else None
+            refreshed = cgroups.cgroup_sockets(cgroup)
+            filtered = _fast.namespace_sockets_linux(state_mask(None), bytecode)
+            assert sorted(map(key_of, refreshed)) == sorted(map(key_of, filtered)), command
+            took = "by name" if cgroups._LAST_PASSES[key].monotonic_s == before_time else "full"
+            assert took == expected_pass, command
+    finally:
+        end(child)
