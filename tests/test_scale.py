@@ -24,17 +24,13 @@ pytestmark = requires_linux
 MASK = state_mask(None)
 
 # A child that changes its sockets on command, one line per command, "ok" when done.
-CHURNER = textwrap.dedent("""
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHURNER = textwrap.dedent(f"""
     import socket, struct, sys, time
+    sys.path.insert(0, {ROOT!r})
+    from testsupport.loopback import fill
     listener = socket.socket(); listener.bind(("127.0.0.1", 0)); listener.listen(256)
     pairs, extra = [], []
-    def fill(sock):
-        sock.setblocking(False)
-        try:
-            while True:
-                sock.send(b"x" * 65536)
-        except BlockingIOError:
-            pass
     for line in sys.stdin:
         command, _, n = line.strip().partition(" ")
         n = int(n or 0)
