@@ -28,11 +28,11 @@ if LINUX:
 
         return open_cgroup(path)
 
-    def cgroup_sockets(cgroup, states=None):
+    def cgroup_sockets(cgroup, states=None, notice=None):
         """The sockets of a cgroup (sockdiag.cgroups.cgroup_sockets)."""
         from .cgroups import cgroup_sockets
 
-        return cgroup_sockets(cgroup, states)
+        return cgroup_sockets(cgroup, states, notice)
 
 send_buffer = _os.send_buffer
 tcp_info = _os.tcp_info

@@ -97,12 +97,13 @@ def take_sample(pid: int, name: Optional[str], states: Optional[Sequence[str]] =
                          sockets=_with_ports(found, ports))
 
 
-def take_cgroup_sample(cgroup, states: Optional[Sequence[str]] = None,
-                       ports: Iterable[int] = ()) -> ProcessSample:
-    """Sample the sockets of a cgroup (sockdiag.cgroups.Cgroup; Linux), as take_sample."""
+def take_cgroup_sample(cgroup, states: Optional[Sequence[str]] = None, ports: Iterable[int] = (),
+                       notice: Optional[Callable[[str], None]] = None) -> ProcessSample:
+    """Sample the sockets of a cgroup (sockdiag.cgroups.Cgroup; Linux), as
+    take_sample; notice is told when the kernel cannot filter by cgroup."""
     from .cgroups import cgroup_pids
 
-    found = _platform.cgroup_sockets(cgroup, states)
+    found = _platform.cgroup_sockets(cgroup, states, notice)
     return ProcessSample(time=time.time(), monotonic_s=time.monotonic(), pid=None, name=cgroup.name,
                          sockets=_with_ports(found, ports), cgroup=cgroup.relative,
                          pids=tuple(sorted(cgroup_pids(cgroup))))

@@ -18,7 +18,7 @@ _COLUMN_FIELDS = columns(TRAFFIC_FIELDS, COLUMNS)
 DROPPABLE = ("ACKED/s", "CLOSED", "RETRANS/s", "RECV", "SENT")
 
 
-def render(sample, rows, max_lines=None, max_width=None) -> str:
+def render(sample, rows, max_lines=None, max_width=None, noun: str = "processes") -> str:
     """The sample for people: a title, coverage notes, then the table (rates
     per second and totals since the start, in bytes), cut to max_lines and
     narrowed to max_width."""
@@ -27,7 +27,7 @@ def render(sample, rows, max_lines=None, max_width=None) -> str:
     sent = sum(r.sent_bytes or 0 for r in rows) / sample.interval_s
     received = sum(r.received_bytes or 0 for r in rows) / sample.interval_s
     lines = [f"sockdiag top  {time.strftime('%H:%M:%S', time.localtime(sample.time))}  "
-             f"{len(rows)} processes  sent {format_bytes(sent)}/s  received {format_bytes(received)}/s"]
+             f"{len(rows)} {noun}  sent {format_bytes(sent)}/s  received {format_bytes(received)}/s"]
     lines += [f"note: {note}" for note in accounting.coverage_notes(sample)]
     shown = rows
     if max_lines is not None:
@@ -70,6 +70,7 @@ def run(interval: float, count: Optional[int], sort_key: str = "total", *, as_js
                 rows = accounting.by_cgroup(rows, cgroups)
             rows = accounting.sort_traffic(rows, sort_key)
             screen.show(lambda: sample_json(sample, rows),
-                        lambda max_lines, max_width: render(sample, rows, max_lines, max_width))
+                        lambda max_lines, max_width: render(sample, rows, max_lines, max_width,
+                                                            "cgroups" if group_by == "cgroup" else "processes"))
 
         every(interval, count, update, first_after_interval=True)

@@ -123,7 +123,7 @@ def run(pid: Optional[int], *, interval: float = 1.0, count: Optional[int] = Non
         nonlocal previous
         try:
             sample = (_watch.take_sample(pid, name, states, ports) if pid is not None
-                      else _watch.take_cgroup_sample(cgroup, states, ports))
+                      else _watch.take_cgroup_sample(cgroup, states, ports, notice))
         except NoSuchProcess:
             if previous is None:
                 raise
