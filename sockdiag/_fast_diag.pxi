@@ -9,7 +9,7 @@
 # both views agree field for field.
 
 from cpython.long cimport PyLong_AsLongLongAndOverflow
-from libc.errno cimport errno, ENOSYS
+from libc.errno cimport errno, ENOBUFS, ENOSYS
 from libc.stdio cimport snprintf
 from libc.stdlib cimport free, malloc, realloc
 from libc.math cimport isfinite, isnan
@@ -323,7 +323,12 @@ cdef bint _ask_known(int nl, KnownSockets known, sd_inode_set *wanted, nl_buffer
             sd_diag_exact_request(requests + n * SD_DIAG_EXACT_REQUEST_SIZE, name, DIAG_EXT, <uint32_t>n)
             n += 1
         if n:
-            nl_ask(nl, requests, SD_DIAG_EXACT_REQUEST_SIZE, n, SD_SOCK_DIAG_BY_FAMILY, answers, &missing)
+            try:
+                nl_ask(nl, requests, SD_DIAG_EXACT_REQUEST_SIZE, n, SD_SOCK_DIAG_BY_FAMILY, answers, &missing)
+            except OSError as err:
+                if err.errno != ENOBUFS:
+                    raise
+                return False
         if missing:
             answers.length = 0
             return False
@@ -451,7 +456,8 @@ def ask_sockets_linux(names, uint32_t states, int pid=0):
     """The sockets of names (names given by namespace_sockets_linux), asked
     for by name in pid's network namespace (0: the caller's) and kept if in
     the states of the bitmask: (records with fd None, how many the kernel
-    no longer has by their name)."""
+    no longer has by their name).  OSError(ENOBUFS) when answers were lost
+    (the receive buffer overran): then only a dump can tell."""
     cdef nl_buffer answers
     cdef size_t i = 0, missing = 0, count = len(names)
     cdef unsigned char *requests

@@ -206,7 +206,9 @@ cdef size_t nl_ask(int fd, const unsigned char *requests, size_t request_length,
     request_length bytes each, packed in requests, NL_ASK_BATCH per
     datagram, and appends their answers to kept (one message each: the
     object, or an NLMSG_ERROR).  Answers that say ENOENT or ESTALE are
-    counted in missing and not kept; any other error raises OSError.
+    counted in missing and not kept; any other error raises OSError
+    (ENOBUFS: the receive buffer overran and answers were lost; nothing is
+    kept and the socket's queue is empty again).
 
     Netlink answers the requests of a datagram in order while the send runs,
     into the receive buffer; a batch small enough for that buffer is
@@ -223,6 +225,12 @@ cdef size_t nl_ask(int fd, const unsigned char *requests, size_t request_length,
         answers.missing = 0
         while answers.answered < batch:
             received = nl_receive(fd, kept, True)
+            if received == -ENOBUFS:
+                # Answers were dropped: empty the queue, so that the socket
+                # can serve a dump next, and let the caller take one.
+                while nl_receive(fd, kept, False) >= 0:
+                    pass
+                kept.length = start
             if received < 0:
                 raise OSError(-received, os.strerror(-received), None, None, "recv(netlink)")
             if received == 0:

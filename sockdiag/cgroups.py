@@ -209,11 +209,16 @@ def _namespace_sockets(cgroup: Cgroup, namespace: Optional[int], pid: int, pids:
     if (mask == default_mask and last is not None
             and time.monotonic() - last.monotonic_s < FULL_PASS_INTERVAL_S
             and held <= last.names.keys() | last.foreign):
-        found, missing = _fast.ask_sockets_linux(last.names.values(), mask, pid)
-        if missing:  # closed: forget their names
-            kept = {s.inode for s in found}
-            last.names = {inode: name for inode, name in last.names.items() if inode in kept}
-        return found
+        try:
+            found, missing = _fast.ask_sockets_linux(last.names.values(), mask, pid)
+        except OSError as err:
+            if err.errno != errno.ENOBUFS:  # answers lost: a full pass below
+                raise
+        else:
+            if missing:  # closed: forget their names
+                kept = {s.inode for s in found}
+                last.names = {inode: name for inode, name in last.names.items() if inode in kept}
+            return found
     names: dict[int, bytes] = {}
     found = _fast.namespace_sockets_linux(default_mask, bytecode, pid, names)
     if len(_LAST_PASSES) > 64:
