@@ -81,6 +81,7 @@ __all__ = [
     "interface_rates",
     "interfaces",
     "process_sockets",
+    "sockets_of_processes",
     # pure decoders
     "decode",
 ]
@@ -153,6 +154,29 @@ def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[So
     return _platform.process_sockets(PID.check(pid, "pid"), states)
 
 
+def sockets_of_processes(pids: Iterable[int], states: Optional[Iterable[str]] = None
+                         ) -> dict[int, list[SocketInfo]]:
+    """The TCP sockets of several processes read in one pass: {pid: [SocketInfo]}.
+
+    The same records as process_sockets(pid) for each; a socket several of
+    them hold (inherited across fork) is under each, with that process's
+    fd.  Processes that do not exist or exit meanwhile are left out.
+    Linux: every process's fds are scanned, then one kernel pass per network
+    namespace serves them all (by-name requests for sockets already known,
+    else one dump per family).  macOS: one process at a time.
+    Availability: Linux, macOS.  Raises AccessDenied (a process the caller
+    may not look at), ValueError (unknown state).
+    """
+    found = {}
+    for pid, sockets in _platform.sockets_of_processes(pids, states).items():
+        if isinstance(sockets, NoSuchProcess):
+            continue
+        if isinstance(sockets, Exception):
+            raise sockets
+        found[pid] = sockets
+    return found
+
+
 def interfaces() -> dict[str, InterfaceCounters]:
     """Counters of every network interface: {name: InterfaceCounters}.
 
@@ -179,7 +203,24 @@ def fd_headroom(pid: int) -> FdHeadroom:
 
 
 if LINUX:
-    __all__ += ["ByteBudget", "TrafficAccountant", "process_traffic"]
+    __all__ += ["ByteBudget", "TrafficAccountant", "cgroup_sockets", "process_traffic"]
+
+    def cgroup_sockets(path: str, states: Optional[Iterable[str]] = None) -> list[SocketInfo]:
+        """The TCP sockets of a cgroup v2 and of the cgroups below it (a
+        systemd unit, a container, a pod), filtered in the kernel by cgroup id.
+
+        path: the cgroup's directory under the cgroup2 mount, or its path as
+        ``/proc/<pid>/cgroup`` shows it (``/system.slice/nginx.service``).  A
+        socket belongs to the cgroup of the task that created it; ``fd`` is
+        None.  Read in the network namespace of each of the cgroup's
+        processes.  Availability: Linux (cgroup v2; the kernel filter needs
+        Linux 5.10, older kernels read the sockets the cgroup's processes
+        hold).  Raises SockdiagError (no such cgroup), NotSupported (no
+        cgroup v2 mount).
+        """
+        cgroup = _platform.open_cgroup(path)
+        return _platform.cgroup_sockets(cgroup, states)
+
     _LAZY_NAMES.update(TrafficAccountant=("accounting", "TrafficAccountant"),
                        ByteBudget=("budget", "ByteBudget"))
 

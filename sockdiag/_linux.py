@@ -125,17 +125,62 @@ def process_state(pid: int) -> Optional[str]:
     return stat[stat.rindex(b")") + 2:][:1].decode()
 
 
+# What earlier calls learnt (the names of small processes' sockets, the size
+# of the machine's table): a refresh of a known process asks the kernel for
+# its sockets by name instead of dumping every socket (docs/perf.md, "Scale").
+_KNOWN = _fast.KnownSockets()
+
+
+def _exited(pid: int) -> bool:
+    # A process exiting during the scan can leave a short list, not an error
+    # (a zombie's fd table is empty): only a check afterwards tells them apart.
+    return process_state(pid) in (None, "Z", "X")
+
+
 @wrap_exceptions
 def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[SocketInfo]:
     mask = state_mask(states)
     if not 0 < pid <= PID_MAX:
         raise NoSuchProcess(pid)
-    sockets = _fast.process_sockets_linux(pid, mask)
-    # A process exiting during the scan can leave a short list, not an error
-    # (a zombie's fd table is empty): only a check afterwards tells them apart.
-    if process_state(pid) in (None, "Z", "X"):
+    sockets = _fast.process_sockets_linux(pid, mask, None, _KNOWN)
+    if _exited(pid):
         raise NoSuchProcess(pid, f"process {pid} exited")
     return sockets
+
+
+def _network_namespace(pid: int) -> Optional[int]:
+    """The inode of pid's network namespace, None when it cannot be read."""
+    try:
+        return os.stat(f"/proc/{pid}/ns/net").st_ino
+    except OSError:
+        return None
+
+
+def sockets_of_processes(pids: Iterable[int], states: Optional[Iterable[str]] = None
+                         ) -> dict[int, "list[SocketInfo] | SockdiagError"]:
+    """{pid: its sockets, or the exception reading them raised}: one kernel
+    pass per network namespace for all of them (see process_sockets)."""
+    mask = state_mask(states)
+    results: dict = {}
+    namespaces: dict = {}
+    for pid in dict.fromkeys(pids):
+        if 0 < pid <= _PID_MAX:
+            namespaces.setdefault(_network_namespace(pid) or -pid, []).append(pid)
+        else:
+            results[pid] = NoSuchProcess(pid)
+    for group in namespaces.values():
+        try:
+            found = _fast.sockets_of_processes_linux(group, mask, _KNOWN)
+        except OSError as err:
+            found = dict.fromkeys(group, err)
+        for pid, sockets in found.items():
+            if isinstance(sockets, OSError):
+                results[pid] = _exception(sockets, "sockets_of_processes", pid)
+            elif _exited(pid):
+                results[pid] = NoSuchProcess(pid, f"process {pid} exited")
+            else:
+                results[pid] = sockets
+    return results
 
 
 # --- interface counters ----------------------------------------------------------

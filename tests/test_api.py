@@ -21,12 +21,12 @@ EVERYWHERE = {
     "send_buffer", "tcp_info", "get_notsent_lowat", "set_notsent_lowat",
     "record", "record_stream", "Recording", "InstrumentedSocket", "LowatTuner",
     # other processes and the machine
-    "process_sockets", "interfaces", "interface_rates", "fd_headroom",
+    "process_sockets", "sockets_of_processes", "interfaces", "interface_rates", "fd_headroom",
     # pure decoders
     "decode",
 }
 # sock_diag's destroy notifications have no macOS counterpart.
-LINUX_ONLY = {"process_traffic", "TrafficAccountant", "ByteBudget"}
+LINUX_ONLY = {"process_traffic", "TrafficAccountant", "ByteBudget", "cgroup_sockets"}
 MACOS_ONLY = {"userspace_networking"}
 HERE = EVERYWHERE | (LINUX_ONLY if LINUX else set()) | (MACOS_ONLY if MACOS else set())
 

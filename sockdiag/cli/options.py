@@ -113,6 +113,11 @@ def budgets(command):
     return command
 
 
+watch_cgroup = click.option(
+    "--cgroup", "cgroup_path", metavar="PATH",
+    help="Watch the sockets of a cgroup v2 and the cgroups below it instead of a PID: its "
+         "directory or its path as /proc/PID/cgroup shows it (e.g. /system.slice/nginx.service; Linux).")
+
 # --- demo -----------------------------------------------------------------------------
 
 duration = click.option(
@@ -128,6 +133,10 @@ trace_connects = click.option(
     "--trace-connects/--no-trace-connects", default=None,
     help="Name the process of client connections shorter than a sample with the kernel's "
          "connect tracepoint (default: when root).")
+
+top_by = click.option(
+    "--by", "group_by", type=click.Choice(["process", "cgroup"]), default="process", show_default=True,
+    help="One row per process, or per cgroup v2 (a systemd unit, a container, a pod; Linux).")
 
 # --- ifstat ---------------------------------------------------------------------------
 
@@ -179,6 +188,11 @@ web_config = click.option(
     "--web-config", type=click.Path(dir_okay=False), metavar="FILE",
     help="TLS and basic auth, in the web-config format of the Prometheus exporter toolkit "
          "(node_exporter's --web.config.file): tls_server_config, basic_auth_users.",
+)
+cgroups = click.option(
+    "--cgroup", "cgroups", multiple=True, metavar="PATH",
+    help="Watch the sockets of this cgroup v2 and the cgroups below it (repeatable; Linux): "
+         "sockdiag_cgroup_* series, a few per cgroup.",
 )
 
 

@@ -10,7 +10,8 @@ from . import options
 
 
 @click.command()
-@click.argument("pid", type=options.PID)
+@click.argument("pid", type=options.PID, required=False)
+@options.watch_cgroup
 @options.interval
 @options.count
 @options.once
@@ -19,7 +20,8 @@ from . import options
 @options.states
 @options.ports
 @options.budgets
-def watch(pid, interval, count, once, as_json, sort, states, ports, budget_sent, budget_received, on_exceed):
+def watch(pid, cgroup_path, interval, count, once, as_json, sort, states, ports, budget_sent, budget_received,
+          on_exceed):
     """Every TCP socket of process PID, live: where each connection's bytes are.
 
     Per socket: UNACKED (sent, not yet acknowledged), UNSENT (written by the
@@ -31,6 +33,17 @@ def watch(pid, interval, count, once, as_json, sort, states, ports, budget_sent,
     (and --on-exceed act on) a process passing a byte budget, once.  Needs
     root or the process's own user.
     """
+    if (pid is None) == (cgroup_path is None):
+        raise click.UsageError("give a PID or --cgroup PATH")
+    if cgroup_path is not None:
+        if budget_sent is not None or budget_received is not None or on_exceed is not None:
+            raise click.UsageError("byte budgets watch a PID, not a --cgroup")
+        from .. import _platform
+
+        if not hasattr(_platform, "open_cgroup"):
+            raise click.UsageError("--cgroup is available on Linux only")
+        return view.run(None, interval=interval, count=1 if once else count, as_json=as_json,
+                        sort=sort, states=states, ports=ports, cgroup=_platform.open_cgroup(cgroup_path))
     monitor = None
     if budget_sent is not None or budget_received is not None:
         from ..budget import BudgetMonitor, ByteBudget  # a watch without budgets starts without them
