@@ -5,19 +5,32 @@ SO_MEMINFO's wmem_queued); each stamped write's two timestamps are decoded
 from the error queue.  Both must stay far below the 10 ms tick.  Baseline:
 the same sample through the pure-Python reference (fcntl.ioctl/getsockopt).
 
-Run: pytest bench/bench_lowat.py   (the ratio table prints at the end)
+The delay line's accuracy (ping against the delay asked) and packet-rate
+ceiling (loss of a UDP flood through it) need root and print their figures.
+
+Run: pytest bench/bench_lowat.py -s   (the ratio table prints at the end)
 """
 
 from __future__ import annotations
 
+import os
 import socket
+import statistics
 import struct
+import subprocess
+import sys
+import time
+
+import pytest
 
 import sockdiag
 from sockdiag import reference
-from sockdiag.lowat import timestamps
+from sockdiag.lowat import timestamps, topology
 
 from testsupport.benchmarks import per_call
+from testsupport.netns_ping import ping_ms
+
+requires_root = pytest.mark.skipif(os.geteuid() != 0, reason="the delay line needs root")
 
 CALLS_PER_ROUND = 2_000
 SO_MEMINFO = 55
@@ -52,3 +65,65 @@ def test_decode_timestamp(benchmark, ratios):
     assert timestamps.decode_errqueue(ancdata).event == "ack"
     ratios.add("lowat timestamp", "decode_errqueue (one SCHED/ACK stamp)",
                per_call(benchmark, timestamps.decode_errqueue, ancdata, iterations=CALLS_PER_ROUND))
+
+
+# --- the delay line (root; not timed per call: accuracy and packet rate) ----------
+
+FLOOD = """
+import socket, sys, time
+if sys.argv[1] == "receive":
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("0.0.0.0", 9999))
+    sock.settimeout(1.0)
+    count = 0
+    try:
+        while True:
+            sock.recv(2048)
+            count += 1
+    except socket.timeout:
+        print(count)
+else:
+    rate, seconds = float(sys.argv[3]), float(sys.argv[4])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    start, sent = time.monotonic(), 0
+    while (elapsed := time.monotonic() - start) < seconds:
+        while sent < int(elapsed * rate):
+            sock.sendto(b"x" * 40, (sys.argv[2], 9999))
+            sent += 1
+        time.sleep(0.0005)
+    print(sent)
+"""
+
+
+def _in(namespace, *args):
+    return ["ip", "netns", "exec", namespace, sys.executable, "-c", *args]
+
+
+@requires_root
+def test_delay_line_accuracy():
+    """ICMP echo across the path (the reply comes through the line) against the delay asked."""
+    for delay_ms in (10, 40):
+        with topology.open_path([10_000_000], 50_000, delay_ms * 1000) as path:
+            if path.info.delay_via != "tun delay line":
+                pytest.skip(f"the delay comes from {path.info.delay_via}")
+            rtts = sorted(ping_ms(path.info.namespaces[0], topology._RECEIVER_ADDRESS, 30))
+        print(f"\ndelay line, {delay_ms} ms asked: RTT min {rtts[0]:.2f}, "
+              f"median {statistics.median(rtts):.2f}, max {rtts[-1]:.2f} ms")
+
+
+@requires_root
+def test_delay_line_ceiling():
+    """UDP from the receiver's namespace to the sender's, through the line, 2 s per rate."""
+    with topology.open_path([10_000_000], 50_000, 40_000) as path:
+        if path.info.delay_via != "tun delay line":
+            pytest.skip(f"the delay comes from {path.info.delay_via}")
+        sender_ns, _, receiver_ns = path.info.namespaces
+        for rate in (5_000, 10_000, 20_000, 50_000):
+            receiver = subprocess.Popen(_in(sender_ns, FLOOD, "receive"), stdout=subprocess.PIPE,
+                                        text=True)
+            time.sleep(0.3)
+            sent = int(subprocess.run(_in(receiver_ns, FLOOD, "send", "10.250.1.1", str(rate), "2"),
+                                      capture_output=True, text=True, check=True).stdout)
+            received = int(receiver.communicate(timeout=30)[0])
+            print(f"\ndelay line at {rate:,} packets/s: {sent:,} sent, {received:,} received, "
+                  f"{100 * (1 - received / sent):.1f}% lost")

@@ -35,9 +35,11 @@ from ._common import (
     interface_rates,
 )
 from . import _platform
+from ._validate import NOTSENT_LOWAT, PID, SAMPLE_INTERVAL
 # record / record_stream / InstrumentedSocket are documented where they are
 # defined (sockdiag/record.py); they are already thin.
 from .record import InstrumentedSocket, Recording, record, record_stream
+from .tuner import LowatTuner
 
 __version__ = "0.1.0"
 
@@ -70,6 +72,7 @@ __all__ = [
     "set_notsent_lowat",
     "tcp_info",
     "InstrumentedSocket",
+    "LowatTuner",
     "Recording",
     "record",
     "record_stream",
@@ -78,6 +81,7 @@ __all__ = [
     "interface_rates",
     "interfaces",
     "process_sockets",
+    "sockets_of_processes",
     # pure decoders
     "decode",
 ]
@@ -118,10 +122,12 @@ def set_notsent_lowat(sock, nbytes: Optional[int]) -> None:
     """Set TCP_NOTSENT_LOWAT on a TCP socket: writable only while unsent < nbytes.
 
     ``None`` removes the socket's own limit (Linux: the sysctl applies again;
-    macOS: off).  Raises ValueError for a negative size.
+    macOS: off).  nbytes is an int from 0 to 2**32 - 1 (the kernel's u32;
+    Linux reads 2**32 - 1 as off): ValueError outside, TypeError for a
+    float or bool.
     """
-    if nbytes is not None and nbytes < 0:
-        raise ValueError(f"TCP_NOTSENT_LOWAT must be >= 0, not {nbytes}")
+    if nbytes is not None:
+        nbytes = NOTSENT_LOWAT.check(nbytes, "nbytes")
     _platform.set_notsent_lowat(sock, nbytes)
 
 
@@ -142,9 +148,33 @@ def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[So
     network namespace (for a process in a container that needs root).
     Availability: Linux, macOS.
     Raises NoSuchProcess (no such pid, or it exited meanwhile), AccessDenied
-    (root or the process's own user is needed), ValueError (unknown state).
+    (root or the process's own user is needed), ValueError (unknown state,
+    or a pid outside 1 to 4194304), TypeError (a pid that is not an int).
     """
-    return _platform.process_sockets(pid, states)
+    return _platform.process_sockets(PID.check(pid, "pid"), states)
+
+
+def sockets_of_processes(pids: Iterable[int], states: Optional[Iterable[str]] = None
+                         ) -> dict[int, list[SocketInfo]]:
+    """The TCP sockets of several processes read in one pass: {pid: [SocketInfo]}.
+
+    The same records as process_sockets(pid) for each; a socket several of
+    them hold (inherited across fork) is under each, with that process's
+    fd.  Processes that do not exist or exit meanwhile are left out.
+    Linux: every process's fds are scanned, then one kernel pass per network
+    namespace serves them all (by-name requests for sockets already known,
+    else one dump per family).  macOS: one process at a time.
+    Availability: Linux, macOS.  Raises AccessDenied (a process the caller
+    may not look at), ValueError (unknown state).
+    """
+    found = {}
+    for pid, sockets in _platform.sockets_of_processes(pids, states).items():
+        if isinstance(sockets, NoSuchProcess):
+            continue
+        if isinstance(sockets, Exception):
+            raise sockets
+        found[pid] = sockets
+    return found
 
 
 def interfaces() -> dict[str, InterfaceCounters]:
@@ -166,13 +196,31 @@ def fd_headroom(pid: int) -> FdHeadroom:
     start failing with "Too many open files".  Linux: /proc/<pid>/fd and
     /proc/<pid>/limits.  macOS: PROC_PIDLISTFDS; the limit only for the
     caller's own process (libproc does not expose others'), else None.
-    Raises NoSuchProcess, AccessDenied.
+    Raises NoSuchProcess, AccessDenied; ValueError, TypeError for a pid
+    that is not an int from 1 to 4194304.
     """
-    return _platform.fd_headroom(pid)
+    return _platform.fd_headroom(PID.check(pid, "pid"))
 
 
 if LINUX:
-    __all__ += ["ByteBudget", "TrafficAccountant", "process_traffic"]
+    __all__ += ["ByteBudget", "TrafficAccountant", "cgroup_sockets", "process_traffic"]
+
+    def cgroup_sockets(path: str, states: Optional[Iterable[str]] = None) -> list[SocketInfo]:
+        """The TCP sockets of a cgroup v2 and of the cgroups below it (a
+        systemd unit, a container, a pod), filtered in the kernel by cgroup id.
+
+        path: the cgroup's directory under the cgroup2 mount, or its path as
+        ``/proc/<pid>/cgroup`` shows it (``/system.slice/nginx.service``).  A
+        socket belongs to the cgroup of the task that created it; ``fd`` is
+        None.  Read in the network namespace of each of the cgroup's
+        processes.  Availability: Linux (cgroup v2; the kernel filter needs
+        Linux 5.10, older kernels read the sockets the cgroup's processes
+        hold).  Raises SockdiagError (no such cgroup), NotSupported (no
+        cgroup v2 mount).
+        """
+        cgroup = _platform.open_cgroup(path)
+        return _platform.cgroup_sockets(cgroup, states)
+
     _LAZY_NAMES.update(TrafficAccountant=("accounting", "TrafficAccountant"),
                        ByteBudget=("budget", "ByteBudget"))
 
@@ -184,9 +232,12 @@ if LINUX:
         counters of sockets closed meanwhile (socket-destroy notifications).
         ``pids`` limits it to those processes.  For repeated samples keep a
         TrafficAccountant instead.  Availability: Linux.
+        ValueError, TypeError for an interval_s that is not a number of
+        seconds above 0 and at most a day, or pids that are not pids.
         """
         from .accounting import TrafficAccountant
 
+        interval_s = SAMPLE_INTERVAL.check(interval_s, "interval_s")
         with TrafficAccountant(pids=pids) as accountant:
             _time.sleep(interval_s)
             return accountant.sample()
@@ -203,9 +254,10 @@ if MACOS:
         process_sockets cannot see them.  The record counts pid's descriptors
         by type; ``has_userspace_flows`` and ``hint`` (which points to
         ``skywalkctl flow -P PID``) say what to tell the user.
-        Availability: macOS only.  Raises NoSuchProcess, AccessDenied.
+        Availability: macOS only.  Raises NoSuchProcess, AccessDenied;
+        ValueError, TypeError for a pid that is not an int from 1 to 4194304.
         """
-        return _platform.userspace_networking(pid)
+        return _platform.userspace_networking(PID.check(pid, "pid"))
 
 
 def __getattr__(name: str):

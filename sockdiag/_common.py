@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import functools
+import math
 import re
 import socket
 import sys
@@ -72,7 +73,8 @@ def queue_delay_s(unsent_bytes: Optional[int],
     return unsent_bytes / delivery_rate_bytes_per_s
 
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
+# ASCII digits only: "١٢K" is not a size a terminal shows as 12K.
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE | re.ASCII)
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
@@ -126,27 +128,21 @@ class UnsuitableSocket(SockdiagError):
     """The fd is closed, is not a socket, or is a socket with no send buffer."""
 
 
-def wrap_oserror(function, translate, one_argument: bool = False):
+def wrap_oserror(function, translate):
     """function with the OSError it raises replaced by
     ``translate(err, function name, first argument)``, chained (``from err``).
 
     Each platform module builds its wrap_exceptions on it, with its own
-    translate.  one_argument: a wrapper of fixed arity for the hot socket
-    calls, where ``*args`` would add a sixth to a microsecond call.
+    translate.  (The microsecond socket calls need none: the core raises
+    the platform's exception itself, see _fast.set_socket_exception.)
     """
     name = function.__name__
-    if one_argument:
-        def wrapper(argument):
-            try:
-                return function(argument)
-            except OSError as err:
-                raise translate(err, name, argument) from err
-    else:
-        def wrapper(*args, **kwargs):
-            try:
-                return function(*args, **kwargs)
-            except OSError as err:
-                raise translate(err, name, args[0] if args else None) from err
+
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except OSError as err:
+            raise translate(err, name, args[0] if args else None) from err
     return functools.wraps(function)(wrapper)
 
 
@@ -512,10 +508,10 @@ def interface_rates(
 
     Only interfaces present in both samples have rates.  A rate is ``None``
     when a counter is missing or went backwards (the interface was
-    re-created), never a fake 0.  ValueError unless elapsed_s > 0.
+    re-created), never a fake 0.  ValueError unless elapsed_s is finite and > 0.
     """
-    if not elapsed_s > 0:
-        raise ValueError(f"elapsed_s must be > 0, not {elapsed_s}")
+    if not 0 < elapsed_s < math.inf:
+        raise ValueError(f"elapsed_s must be finite and > 0, not {elapsed_s}")
 
     def rate(old: Optional[int], new: Optional[int]) -> Optional[float]:
         if old is None or new is None or new < old:

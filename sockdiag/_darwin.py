@@ -38,25 +38,30 @@ from ._common import (
 )
 
 
+def _socket_exception(err: OSError) -> Exception:
+    """sockdiag's exception for a failed call on a socket, with macOS's own messages."""
+    fd = err.filename
+    if err.errno == errno.EOPNOTSUPP and socket_kind(fd) == (socket.AF_UNIX, socket.SOCK_STREAM):
+        return UnsuitableSocket(
+            f"fd {fd} is a UNIX stream socket: on macOS its bytes wait in the "
+            "peer's receive buffer, which only the peer can measure (FIONREAD)")
+    if err.errno == errno.ECONNRESET:
+        # tcp_ctloutput's answer once the TCP control block is freed.
+        return UnsuitableSocket(
+            f"fd {fd}: the TCP connection is gone (reset or closed); "
+            "the kernel no longer keeps its TCP state")
+    if err.errno == errno.ENOSYS and err.filename2 == "getsockopt(TCP_INFO)":
+        return NotSupported(
+            f"fd {fd}: this macOS refused the private TCP_INFO whose "
+            "tcpi_txunacked splits the send buffer")
+    return unsuitable_socket(err)
+
+
 def _exception(err: OSError, function_name: str, subject) -> Exception:
     """sockdiag's exception for the OSError of a _fast call: the one errno
     mapping of macOS.  subject is the wrapped function's first argument."""
     if isinstance(err.filename, int):  # a call on a socket (see _fast.pyx)
-        fd = err.filename
-        if err.errno == errno.EOPNOTSUPP and socket_kind(fd) == (socket.AF_UNIX, socket.SOCK_STREAM):
-            return UnsuitableSocket(
-                f"fd {fd} is a UNIX stream socket: on macOS its bytes wait in the "
-                "peer's receive buffer, which only the peer can measure (FIONREAD)")
-        if err.errno == errno.ECONNRESET:
-            # tcp_ctloutput's answer once the TCP control block is freed.
-            return UnsuitableSocket(
-                f"fd {fd}: the TCP connection is gone (reset or closed); "
-                "the kernel no longer keeps its TCP state")
-        if err.errno == errno.ENOSYS and err.filename2 == "getsockopt(TCP_INFO)":
-            return NotSupported(
-                f"fd {fd}: this macOS refused the private TCP_INFO whose "
-                "tcpi_txunacked splits the send buffer")
-        return unsuitable_socket(err)
+        return _socket_exception(err)
     what = err.filename2 or function_name
     if err.errno == errno.ENOSYS:
         return NotSupported(f"{what} exists on macOS only")
@@ -74,7 +79,9 @@ def wrap_exceptions(function):
     return wrap_oserror(function, _exception)
 
 
-send_buffer = wrap_oserror(_fast.send_buffer, _exception, one_argument=True)
+# The calls on a socket raise _socket_exception's answer from the core itself.
+_fast.set_socket_exception(_socket_exception)
+send_buffer = _fast.send_buffer
 
 
 def _decoded(function):
@@ -96,11 +103,15 @@ def _decoded(function):
     return wrapper
 
 
-@_decoded
 @wrap_exceptions
 def tcp_info(sock_or_fd) -> TcpInfo:
     # The public struct always; the private one when the kernel gives it.
-    private, public = _fast.darwin_tcp_info_bytes(sock_or_fd)
+    # Decoded apart: an fd out of range (ValueError) is not a layout problem.
+    return _tcp_info_decoded(*_fast.darwin_tcp_info_bytes(sock_or_fd))
+
+
+@_decoded
+def _tcp_info_decoded(private: Optional[bytes], public: bytes) -> TcpInfo:
     return decode.merge_tcp_info_darwin(
         decode.tcp_info_darwin(private) if private is not None else None,
         decode.tcp_connection_info_darwin(public),

@@ -8,7 +8,10 @@ below branches on the constants SD_LINUX / SD_DARWIN.
 Errors are OSError, ValueError and TypeError only; the platform modules turn
 them into sockdiag's exceptions (their wrap_exceptions).  A call on a socket
 fails with OSError(errno, strerror, fd, None, call): filename is the fd (-1
-for a closed socket object), filename2 the call that failed.  The socket
+for a closed socket object), filename2 the call that failed.  The platform
+module hands its translation of those to set_socket_exception() once, so
+that send_buffer and tcp_info, microsecond calls, need no Python wrapper
+(one cost 660 instructions a call, a third of send_buffer's own).  The socket
 kinds a call refuses have errnos of their own:
 ENOPROTOOPT: the socket has no TCP level (not a TCP socket);
 ENOTCONN: a listening socket (it sends nothing);
@@ -22,6 +25,7 @@ from cpython.ref cimport Py_INCREF, Py_DECREF
 from libc.errno cimport errno, EBADF, ECONNRESET, ENOTSOCK, EINVAL, ENOPROTOOPT, ENOTCONN, EOPNOTSUPP, ENOSYS
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memset, memcpy
+from libc.limits cimport INT_MAX
 
 from .includes.system cimport *
 from .includes.darwin cimport sd_socket_family
@@ -32,6 +36,7 @@ from ._common import (
     TCP_STATES,
     TCP_CA_STATES,
 )
+from ._validate import FD
 
 import os
 from _socket import socket as socket_type
@@ -39,6 +44,7 @@ from _socket import socket as socket_type
 
 cdef extern from "Python.h":
     int PyObject_AsFileDescriptor(object o) except -1
+    long PyLong_AsLongAndOverflow(object o, int *overflow) except? -1
     PyObject *PyType_GenericAlloc(PyTypeObject *cls, Py_ssize_t nitems)
     PyObject *PyLong_FromLong(long value)
 
@@ -154,11 +160,22 @@ cdef type _SOCKET_TYPE = socket_type
 
 
 cdef int _fileno(object sock_or_fd) except -1:
-    """The fd of a socket object or an int; a closed socket object is EBADF on fd -1."""
+    """The fd of a socket object or an int; a closed socket object is EBADF on fd -1.
+
+    An int outside the fds a C int holds, or a bool, is refused by
+    sockdiag._validate.FD (ValueError, TypeError).
+    """
     cdef int fd
+    cdef int overflow = 0
+    cdef long value
     if isinstance(sock_or_fd, _SOCKET_TYPE):
         # Read directly: the fileno() method call is a tenth of send_buffer's cost.
         fd = (<sd_socket_object *><PyObject *>sock_or_fd).sock_fd
+    elif isinstance(sock_or_fd, int):
+        value = PyLong_AsLongAndOverflow(sock_or_fd, &overflow)
+        if overflow or not 0 <= value <= INT_MAX or type(sock_or_fd) is bool:
+            FD.check(sock_or_fd, "fd")  # raises
+        fd = <int>value
     else:
         try:
             fd = PyObject_AsFileDescriptor(sock_or_fd)
@@ -174,9 +191,27 @@ cdef int _getsockopt_int(int fd, int level, int name, int *value) noexcept nogil
     return getsockopt(fd, level, name, value, &length)
 
 
+cdef object _socket_exception = None
+
+
+def set_socket_exception(translate):
+    """Have the calls on a socket raise translate(their OSError), chained to it.
+
+    translate is the platform module's errno mapping (None: the OSError
+    itself); the mapping stays there, only its call moves here.
+    """
+    global _socket_exception
+    _socket_exception = translate
+
+
 cdef object _socket_error(int fd, int err, str call):
-    """The OSError of a call on fd that failed with errno err (see the module docstring)."""
-    return OSError(err, os.strerror(err), fd, None, call)
+    """The exception of a call on fd that failed with errno err (see the module docstring)."""
+    error = OSError(err, os.strerror(err), fd, None, call)
+    if _socket_exception is None:
+        return error
+    translated = _socket_exception(error)
+    translated.__cause__ = error
+    return translated
 
 
 cdef object _tcp_level_error(int fd, int err, str call):
@@ -331,7 +366,8 @@ cdef object _decode_linux_tcp_info(const unsigned char *buf, Py_ssize_t length):
         value = sd_read_uint(buf + field.offset, field.size)
         if field.kind == SD_FIELD_RATE:
             TCP_INFO.put(record, LINUX_FIELD_SLOTS[i],
-                          None if value == <uint64_t>-1 else value * 8)
+                          # In Python ints: 8 x a u64 rate does not fit a u64.
+                          None if value == <uint64_t>-1 else <object>value * 8)
         else:
             TCP_INFO.put(record, LINUX_FIELD_SLOTS[i], value)
     return record
@@ -396,3 +432,4 @@ include "_fast_darwin.pxi"
 include "_fast_rtnl.pxi"
 include "_fast_record.pxi"
 include "_fast_events.pxi"
+include "_fast_trace.pxi"

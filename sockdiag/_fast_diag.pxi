@@ -9,7 +9,7 @@
 # both views agree field for field.
 
 from cpython.long cimport PyLong_AsLongLongAndOverflow
-from libc.errno cimport errno, ENOSYS
+from libc.errno cimport errno, ENOBUFS, ENOSYS
 from libc.stdio cimport snprintf
 from libc.stdlib cimport free, malloc, realloc
 from libc.math cimport isfinite, isnan
@@ -181,9 +181,13 @@ cdef object _socket_record(const sd_diag_message *m, object fd):
 
 cdef class _WantedSockets:
     """The handler's state when decoding for process_sockets: the wanted
-    inodes (NULL: every socket) and the records made."""
+    inodes (NULL: every socket), the records made, the states kept (0: the
+    kernel filtered them) and, when names is a dict, the name of each wanted
+    socket found (for exact requests later)."""
     cdef sd_inode_set *wanted
     cdef list records
+    cdef uint32_t states
+    cdef dict names
 
 
 cdef int _socket_message(object out, const unsigned char *payload, size_t length) except -1:
@@ -191,6 +195,7 @@ cdef int _socket_message(object out, const unsigned char *payload, size_t length
     cdef _WantedSockets state = <_WantedSockets>out
     cdef sd_inode_slot *slot = NULL
     cdef sd_diag_message m
+    cdef unsigned char name[SD_DIAG_NAME_MAX]
     if state.wanted != NULL:
         if length < sizeof(sd_inet_diag_msg):
             raise ValueError(f"sock_diag message of {length} bytes: shorter than inet_diag_msg")
@@ -200,14 +205,22 @@ cdef int _socket_message(object out, const unsigned char *payload, size_t length
             return 0
         slot.seen = 1
     diag_parse(payload, length, &m)
+    if state.states and not (state.states >> m.msg.idiag_state) & 1:
+        return 0
+    if state.names is not None:
+        sd_diag_name(payload, name)
+        state.names[m.msg.idiag_inode] = (<char *>name)[:SD_DIAG_NAME_SIZE]
     state.records.append(_socket_record(&m, None if slot == NULL else slot.fd))
     return 0
 
 
-cdef list _decode_sockets(const unsigned char *buf, size_t length, sd_inode_set *wanted):
+cdef list _decode_sockets(const unsigned char *buf, size_t length, sd_inode_set *wanted,
+                          uint32_t states=0, dict names=None):
     cdef _WantedSockets state = _WantedSockets()
     state.wanted = wanted
     state.records = []
+    state.states = states
+    state.names = names
     if length:
         nl_walk(buf, length, SD_SOCK_DIAG_BY_FAMILY, _socket_message, state, False)
     return state.records
@@ -235,39 +248,157 @@ def decode_inet_diag_dump(const unsigned char[::1] buf not None, dict fds=None):
         sd_inode_set_free(&wanted)
 
 
-def process_sockets_linux(int pid, uint32_t states, bytecode=None):
+cdef enum:
+    # Exact requests are used while the sockets asked for are at most this
+    # share of the namespace's (1/EXACT_SHARE): measured here, one exact
+    # request costs the kernel and us about as much as EXACT_SHARE sockets of
+    # a dump (docs/perf.md, "Scale").
+    EXACT_SHARE = 4
+    # Names kept at most; beyond, they are forgotten and learnt again.
+    KNOWN_NAMES_MAX = 1 << 18
+
+
+cdef class KnownSockets:
+    """What earlier passes learnt, so that a refresh can ask the kernel for the
+    watched sockets by name instead of dumping every socket of the machine.
+
+    Holds the name (family and inet_diag_sockid, cookie included) of the
+    sockets of small processes, the pids whose last pass was small enough
+    for exact requests, and the number of sockets of the last dump.  Nothing
+    of another process is held: numbers only.
+    """
+    cdef dict names  # inode -> SD_DIAG_NAME_SIZE bytes
+    cdef set small_pids
+    cdef readonly size_t dumped_sockets
+    cdef readonly size_t exact_passes  # passes answered by exact requests alone
+    cdef readonly size_t dump_passes
+
+    def __cinit__(self):
+        self.names = {}
+        self.small_pids = set()
+
+    cdef bint small(self, size_t count):
+        """Few enough sockets, against the last dump, for exact requests."""
+        return self.dumped_sockets > 0 and count * EXACT_SHARE <= self.dumped_sockets
+
+    cdef dict names_to_learn(self, size_t count, size_t dumped):
+        """After a dump of dumped sockets: the dict to add the names of count wanted sockets to, or None."""
+        self.dumped_sockets = dumped
+        self.dump_passes += 1
+        if count * EXACT_SHARE > dumped:
+            return None
+        if len(self.names) + count > KNOWN_NAMES_MAX:
+            self.names.clear()
+        return self.names
+
+
+cdef size_t _dump_messages(const nl_buffer *dump) except? 0:
+    """The messages of a dump kept in dump (NLMSG_DONE included): its size in sockets."""
+    cdef nl_answers count
+    count.answered = 0
+    count.missing = 0
+    if dump.length:
+        nl_walk(dump.data, dump.length, SD_SOCK_DIAG_BY_FAMILY, NULL, None, False, &count)
+    return count.answered
+
+
+cdef bint _ask_known(int nl, KnownSockets known, sd_inode_set *wanted, nl_buffer *answers) except -1:
+    """Exact requests for every wanted socket, by its known name; the answers
+    appended to answers.  False (answers emptied) when a name is unknown, or
+    when the kernel has nothing by a name (closed, or unhashed: a socket not
+    yet connected, or reset) so that only a dump can tell."""
+    cdef size_t i, n = 0, missing = 0, capacity = wanted.mask + 1
+    cdef unsigned char *requests = <unsigned char *>malloc(capacity * SD_DIAG_EXACT_REQUEST_SIZE)
+    cdef const unsigned char *name
+    if requests == NULL:
+        raise MemoryError()
+    try:
+        for i in range(capacity):
+            if wanted.slots[i].inode == 0:
+                continue
+            found = known.names.get(wanted.slots[i].inode)
+            if found is None:
+                return False
+            name = <bytes>found
+            sd_diag_exact_request(requests + n * SD_DIAG_EXACT_REQUEST_SIZE, name, DIAG_EXT, <uint32_t>n)
+            n += 1
+        if n:
+            try:
+                nl_ask(nl, requests, SD_DIAG_EXACT_REQUEST_SIZE, n, SD_SOCK_DIAG_BY_FAMILY, answers, &missing)
+            except OSError as err:
+                if err.errno != ENOBUFS:
+                    raise
+                return False
+        if missing:
+            answers.length = 0
+            return False
+        return True
+    finally:
+        free(requests)
+
+
+cdef list _sockets_of_wanted(int nl, sd_inode_set *wanted, size_t count, uint32_t states,
+                             object bytecode, KnownSockets known, nl_buffer *buf):
+    """The records of the wanted sockets (count of them): by exact requests
+    when known allows, else from one dump per family (taken into buf unless
+    buf already holds it)."""
+    cdef dict learn
+    if buf.length == 0 and known is not None and bytecode is None and known.small(count):
+        if _ask_known(nl, known, wanted, buf):
+            known.exact_passes += 1
+            return _decode_sockets(buf.data, buf.length, wanted, states)
+    if buf.length == 0:
+        diag_dump(nl, AF_INET, states, DIAG_EXT, bytecode, NULL, None, buf)
+        diag_dump(nl, AF_INET6, states, DIAG_EXT, bytecode, NULL, None, buf)
+    learn = None
+    if known is not None and bytecode is None:
+        learn = known.names_to_learn(count, _dump_messages(buf))
+    return _decode_sockets(buf.data, buf.length, wanted, 0, learn)
+
+
+def process_sockets_linux(int pid, uint32_t states, bytecode=None, KnownSockets known=None):
     """The TCP sockets (IPv4 and IPv6) pid holds, in the states of the bitmask
     (1 << state number), as SocketInfo records, seen in pid's network namespace.
 
     bytecode: an inet_diag filter (bytes, as `ss` compiles one) the kernel
-    applies to the dump, or None.  OSError as the kernel gave it (ENOENT: no
-    such process; EACCES: not allowed; EPERM with filename /proc/<pid>/ns/net:
-    pid is in another network namespace and entering it needs CAP_SYS_ADMIN;
-    ENOSYS off Linux)."""
+    applies to the dump, or None.  known: a KnownSockets kept between calls:
+    once a process is known to hold few of the machine's sockets, its
+    sockets are asked for by name (exact requests), and the machine is
+    dumped only when its fds hold a socket not seen before.  OSError as the
+    kernel gave it (ENOENT: no such process; EACCES: not allowed; EPERM with
+    filename /proc/<pid>/ns/net: pid is in another network namespace and
+    entering it needs CAP_SYS_ADMIN; ENOSYS off Linux)."""
     cdef sd_scan scan
     cdef sd_inode_set wanted
-    cdef bint has_wanted = False
+    cdef bint has_wanted = False, exact_first
     cdef nl_buffer dump
     cdef int nl = -1, nl_errno = 0, rc
     cdef size_t i
     if not SD_LINUX:
         raise OSError(ENOSYS, "sock_diag exists on Linux only")
     memset(&dump, 0, sizeof(dump))
-    # The fds are scanned on another thread while this one dumps every TCP
-    # socket of the namespace; the dump is decoded once the scan is done.
+    # A process small at its last pass is scanned first, for exact requests.
+    # Otherwise the fds are scanned on another thread while this one dumps
+    # every TCP socket of the namespace; the dump is decoded once the scan is done.
+    exact_first = known is not None and bytecode is None and pid in known.small_pids
     with nogil:
-        sd_scan_start(&scan, pid)
+        if exact_first:
+            memset(&scan, 0, sizeof(scan))
+            rc = sd_scan_socket_fds(pid, &scan.sockets, &scan.count)
+        else:
+            sd_scan_start(&scan, pid)
     try:
         try:
             nl = sd_diag_socket(pid)
             if nl < 0:
                 nl_errno = errno
-            else:
+            elif not exact_first:
                 diag_dump(nl, AF_INET, states, DIAG_EXT, bytecode, NULL, None, &dump)
                 diag_dump(nl, AF_INET6, states, DIAG_EXT, bytecode, NULL, None, &dump)
         finally:
-            with nogil:
-                rc = sd_scan_wait(&scan)
+            if not exact_first:
+                with nogil:
+                    rc = sd_scan_wait(&scan)
             # The scan's error (no such process, not allowed) comes first, as
             # when the scan ran before the dump.
             if rc != 0:
@@ -281,7 +412,13 @@ def process_sockets_linux(int pid, uint32_t states, bytecode=None):
         has_wanted = True
         for i in range(scan.count):
             sd_inode_set_add(&wanted, scan.sockets[i].inode, scan.sockets[i].fd)
-        return _decode_sockets(dump.data, dump.length, &wanted)
+        records = _sockets_of_wanted(nl, &wanted, scan.count, states, bytecode, known, &dump)
+        if known is not None and bytecode is None:
+            if known.small(scan.count):
+                known.small_pids.add(pid)
+            else:
+                known.small_pids.discard(pid)
+        return records
     finally:
         free(scan.sockets)
         free(dump.data)
@@ -289,6 +426,145 @@ def process_sockets_linux(int pid, uint32_t states, bytecode=None):
             close(nl)
         if has_wanted:
             sd_inode_set_free(&wanted)
+
+
+def namespace_sockets_linux(uint32_t states, bytecode=None, int pid=0, dict names=None):
+    """Every TCP socket (IPv4 and IPv6) of pid's network namespace (0: the
+    caller's) in the states of the bitmask, as SocketInfo records with fd
+    None; with bytecode (inet_diag bytecode) only those the kernel's filter
+    keeps.  names: a dict given the name of each socket (inode -> bytes),
+    for ask_sockets_linux later.  OSError as the kernel gave it (EINVAL: a
+    filter this kernel does not know)."""
+    cdef nl_buffer dump
+    cdef int nl
+    if not SD_LINUX:
+        raise OSError(ENOSYS, "sock_diag exists on Linux only")
+    nl = sd_diag_socket(pid)
+    if nl < 0:
+        raise OSError(errno, os.strerror(errno), f"/proc/{pid}/ns/net" if pid else None)
+    memset(&dump, 0, sizeof(dump))
+    try:
+        diag_dump(nl, AF_INET, states, DIAG_EXT, bytecode, NULL, None, &dump)
+        diag_dump(nl, AF_INET6, states, DIAG_EXT, bytecode, NULL, None, &dump)
+        return _decode_sockets(dump.data, dump.length, NULL, 0, names)
+    finally:
+        free(dump.data)
+        close(nl)
+
+
+def ask_sockets_linux(names, uint32_t states, int pid=0):
+    """The sockets of names (names given by namespace_sockets_linux), asked
+    for by name in pid's network namespace (0: the caller's) and kept if in
+    the states of the bitmask: (records with fd None, how many the kernel
+    no longer has by their name).  OSError(ENOBUFS) when answers were lost
+    (the receive buffer overran): then only a dump can tell."""
+    cdef nl_buffer answers
+    cdef size_t i = 0, missing = 0, count = len(names)
+    cdef unsigned char *requests
+    cdef int nl
+    if not SD_LINUX:
+        raise OSError(ENOSYS, "sock_diag exists on Linux only")
+    if count == 0:
+        return [], 0
+    requests = <unsigned char *>malloc(count * SD_DIAG_EXACT_REQUEST_SIZE)
+    if requests == NULL:
+        raise MemoryError()
+    memset(&answers, 0, sizeof(answers))
+    nl = -1
+    try:
+        for name in names:
+            if len(<bytes>name) != SD_DIAG_NAME_SIZE:
+                raise ValueError(f"a socket name is {SD_DIAG_NAME_SIZE} bytes, not {len(name)}")
+            sd_diag_exact_request(requests + i * SD_DIAG_EXACT_REQUEST_SIZE, <bytes>name, DIAG_EXT, <uint32_t>i)
+            i += 1
+        nl = sd_diag_socket(pid)
+        if nl < 0:
+            raise OSError(errno, os.strerror(errno), f"/proc/{pid}/ns/net" if pid else None)
+        nl_ask(nl, requests, SD_DIAG_EXACT_REQUEST_SIZE, count, SD_SOCK_DIAG_BY_FAMILY, &answers, &missing)
+        return _decode_sockets(answers.data, answers.length, NULL, states), missing
+    finally:
+        free(requests)
+        free(answers.data)
+        if nl >= 0:
+            close(nl)
+
+
+cdef object _with_fd(object record, object fd):
+    """A copy of a SocketInfo with another fd (a socket several processes hold)."""
+    cdef Py_ssize_t i
+    copy = SOCKET_INFO.new()
+    PyObject_GC_UnTrack(copy)
+    for i in range(SOCKET_INFO.nfields):
+        SOCKET_INFO.put(copy, i, <object>(<PyObject **>((<char *><PyObject *>record) + SOCKET_INFO.offsets[i]))[0])
+    SOCKET_INFO.put(copy, SI_FD, fd)
+    return copy
+
+
+def sockets_of_processes_linux(pids, uint32_t states, KnownSockets known=None):
+    """The TCP sockets of several processes, read in one pass: {pid: list of
+    SocketInfo, or the OSError of its fd scan}.
+
+    Every pid's fds are scanned, then the union of their sockets is read at
+    once (exact requests when known allows, else one dump per family), in
+    the network namespace of the first pid: pids must share it.  A socket
+    several of them hold appears under each, with each one's lowest fd."""
+    cdef sd_fd_socket *sockets
+    cdef size_t count, i, total = 0
+    cdef sd_inode_set wanted
+    cdef bint has_wanted = False
+    cdef nl_buffer buf
+    cdef int nl = -1, namespace_pid = 0
+    if not SD_LINUX:
+        raise OSError(ENOSYS, "sock_diag exists on Linux only")
+    results = {}
+    held = {}  # pid -> {inode: lowest fd}
+    for pid in pids:
+        if sd_scan_socket_fds(pid, &sockets, &count) != 0:
+            results[pid] = OSError(errno, os.strerror(errno), f"/proc/{pid}/fd")
+            continue
+        fds = {}
+        try:
+            for i in range(count):
+                inode = sockets[i].inode
+                fd = sockets[i].fd
+                if fds.get(inode, fd) >= fd:
+                    fds[inode] = fd
+        finally:
+            free(sockets)
+        held[pid] = fds
+        total += len(fds)
+        if namespace_pid == 0:
+            namespace_pid = pid
+    if total == 0:
+        results.update((pid, []) for pid in held)
+        return results
+    memset(&buf, 0, sizeof(buf))
+    try:
+        nl = sd_diag_socket(namespace_pid)
+        if nl < 0:
+            raise OSError(errno, os.strerror(errno), f"/proc/{namespace_pid}/ns/net")
+        if sd_inode_set_init(&wanted, total) != 0:
+            raise MemoryError()
+        has_wanted = True
+        for fds in held.values():
+            for inode, fd in (<dict>fds).items():
+                sd_inode_set_add(&wanted, inode, fd)
+        by_inode = {record.inode: record for record in
+                    _sockets_of_wanted(nl, &wanted, total, states, None, known, &buf)}
+    finally:
+        free(buf.data)
+        if nl >= 0:
+            close(nl)
+        if has_wanted:
+            sd_inode_set_free(&wanted)
+    for pid, fds in held.items():
+        found = []
+        for inode, fd in (<dict>fds).items():
+            record = by_inode.get(inode)
+            if record is not None:
+                found.append(record if record.fd == fd else _with_fd(record, fd))
+        results[pid] = found
+    return results
 
 
 # ---------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 # The one netlink engine (iproute2's libnetlink habit): one receive routine,
-# one message walker, one dump routine.  sock_diag dumps, the socket-destroy
+# one message walker, one dump routine and one routine for many exact
+# requests.  sock_diag dumps and exact requests, the socket-destroy
 # notifications and the rtnetlink link dump all go through them, and pass a
 # per-message handler that turns a payload into a record.
 
 from cpython.exc cimport PyErr_CheckSignals
-from libc.errno cimport EAGAIN, EINTR, EIO, EMSGSIZE, ENOBUFS
+from libc.errno cimport EAGAIN, EINTR, EIO, EMSGSIZE, ENOBUFS, ENOENT, ESTALE
 from libc.stdlib cimport free, realloc
 from .includes.netlink cimport *
 
@@ -16,6 +17,14 @@ cdef enum:
     NL_DONE = 1         # NLMSG_DONE seen: the dump is over
     NL_INTERRUPTED = 2  # NLM_F_DUMP_INTR: the table changed during the dump
     NL_RECEIVE_MIN = 32768  # a dump batch is at most 32 KiB (Linux 6.18)
+    # Exact requests sent at a time: their answers (about 2 KiB of receive
+    # buffer each) must fit the default 208 KiB, or the kernel drops them.
+    NL_ASK_BATCH = 48
+
+
+cdef struct nl_answers:
+    size_t answered  # messages received in answer to exact requests
+    size_t missing   # of which NLMSG_ERROR ENOENT/ESTALE
 
 
 cdef struct nl_buffer:
@@ -77,13 +86,17 @@ cdef ssize_t nl_receive(int fd, nl_buffer *buf, bint wait) except -2:
 
 
 cdef int nl_walk(const unsigned char *buf, size_t length, uint16_t message_type,
-                 nl_handler handler, object out, bint stop_at_done) except -1:
+                 nl_handler handler, object out, bint stop_at_done,
+                 nl_answers *answers=NULL) except -1:
     """Walks the netlink messages in buf; returns NL_* flags.
 
     Each payload of message_type goes to handler (NULL: only the headers
     are read).  At NLMSG_DONE the walk stops if stop_at_done.  A kernel
     NLMSG_ERROR raises OSError with its errno (0, an acknowledgement, is
-    skipped); a length that points outside buf raises ValueError.
+    skipped); a length that points outside buf raises ValueError.  With
+    answers (exact requests), every message is counted as an answer, and an
+    NLMSG_ERROR of ENOENT or ESTALE (nothing by that name, or another object
+    now) is counted as missing instead of raised.
     """
     cdef sd_nlmsghdr header
     cdef int32_t error
@@ -96,6 +109,8 @@ cdef int nl_walk(const unsigned char *buf, size_t length, uint16_t message_type,
                 f"netlink message of {header.nlmsg_len} bytes at offset {offset} of a {length}-byte buffer")
         if header.nlmsg_flags & SD_NLM_F_DUMP_INTR:
             flags |= NL_INTERRUPTED
+        if answers != NULL:
+            answers.answered += 1
         if header.nlmsg_type == SD_NLMSG_DONE:
             flags |= NL_DONE
             if stop_at_done:
@@ -106,7 +121,9 @@ cdef int nl_walk(const unsigned char *buf, size_t length, uint16_t message_type,
             memcpy(&error, buf + offset + SD_NLMSG_HDRLEN, 4)
             if error > 0 or error < -SD_MAX_ERRNO:
                 raise ValueError(f"NLMSG_ERROR with error code {error}, not 0 or -errno")
-            if error != 0:
+            if answers != NULL and (error == -ENOENT or error == -ESTALE):
+                answers.missing += 1
+            elif error != 0:
                 raise OSError(-error, os.strerror(-error), None, None, "NLMSG_ERROR")
         elif header.nlmsg_type == message_type and handler != NULL:
             handler(out, buf + offset + SD_NLMSG_HDRLEN, header.nlmsg_len - SD_NLMSG_HDRLEN)
@@ -181,6 +198,51 @@ cdef int nl_dump(int fd, const void *request, size_t request_length, uint16_t me
         raise OSError(EAGAIN, f"the table changed during each of {attempts} netlink dumps")
     finally:
         free(scratch.data)
+
+
+cdef size_t nl_ask(int fd, const unsigned char *requests, size_t request_length, size_t count,
+                   uint16_t message_type, nl_buffer *kept, size_t *missing) except? 0:
+    """Exact requests (no NLM_F_DUMP): sends count requests of
+    request_length bytes each, packed in requests, NL_ASK_BATCH per
+    datagram, and appends their answers to kept (one message each: the
+    object, or an NLMSG_ERROR).  Answers that say ENOENT or ESTALE are
+    counted in missing and not kept; any other error raises OSError
+    (ENOBUFS: the receive buffer overran and answers were lost; nothing is
+    kept and the socket's queue is empty again).
+
+    Netlink answers the requests of a datagram in order while the send runs,
+    into the receive buffer; a batch small enough for that buffer is
+    received before the next is sent.  Returns the bytes kept.
+    """
+    cdef nl_answers answers
+    cdef size_t sent = 0, batch, start = kept.length, done
+    cdef ssize_t received
+    while sent < count:
+        batch = count - sent if count - sent < NL_ASK_BATCH else NL_ASK_BATCH
+        if sd_netlink_send(fd, requests + sent * request_length, batch * request_length) != 0:
+            raise OSError(errno, os.strerror(errno), None, None, "send(netlink requests)")
+        answers.answered = 0
+        answers.missing = 0
+        while answers.answered < batch:
+            received = nl_receive(fd, kept, True)
+            if received == -ENOBUFS:
+                # Answers were dropped: empty the queue, so that the socket
+                # can serve a dump next, and let the caller take one.
+                while nl_receive(fd, kept, False) >= 0:
+                    pass
+                kept.length = start
+            if received < 0:
+                raise OSError(-received, os.strerror(-received), None, None, "recv(netlink)")
+            if received == 0:
+                raise OSError(EIO, "the kernel answered fewer requests than were sent")
+            done = answers.missing
+            nl_walk(kept.data + kept.length, received, message_type, NULL, None, False, &answers)
+            if answers.missing == done:
+                kept.length += received
+            else:  # a datagram holds one answer: an error is not kept
+                missing[0] += answers.missing - done
+        sent += batch
+    return kept.length - start
 
 
 cdef int nl_attribute_next(const unsigned char *buf, size_t length, size_t *offset, uint16_t *type,

@@ -20,17 +20,23 @@ from ._common import (
     unsuitable_socket,
     wrap_oserror,
 )
+from ._validate import PID_MAX
 
 # --- errors ---------------------------------------------------------------------
 
 _NOT_HERE = (errno.ENOSYS, errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT, errno.ENOENT)
 
 
+def _socket_exception(err: OSError) -> Exception:
+    """sockdiag's exception for a failed call on a socket (Linux has no message of its own)."""
+    return unsuitable_socket(err)
+
+
 def _exception(err: OSError, function_name: str, subject) -> Exception:
     """sockdiag's exception for the OSError of a _fast or /proc call: the one
     errno mapping of Linux.  subject is the wrapped function's first argument."""
     if isinstance(err.filename, int):  # a call on a socket (see _fast.pyx)
-        return unsuitable_socket(err)
+        return _socket_exception(err)
     if isinstance(subject, int) and str(err.filename).startswith(f"/proc/{subject}/"):
         pid = subject
         if isinstance(err, (FileNotFoundError, ProcessLookupError)):
@@ -57,14 +63,16 @@ def wrap_exceptions(function):
     return wrap_oserror(function, _exception)
 
 
-send_buffer = wrap_oserror(_fast.send_buffer, _exception, one_argument=True)
-tcp_info = wrap_oserror(_fast.tcp_info, _exception, one_argument=True)
+# The calls on a socket raise _socket_exception's answer from the core itself.
+_fast.set_socket_exception(_socket_exception)
+send_buffer = _fast.send_buffer
+tcp_info = _fast.tcp_info
 
 
 def tcp_sampler(sample_type, fields: tuple[str, ...]):
     """The take(fd) of a _fast.TcpSampler (record.py's fast path), raising
     sockdiag's exceptions."""
-    return wrap_oserror(_fast.TcpSampler(sample_type, fields).take, _exception, one_argument=True)
+    return _fast.TcpSampler(sample_type, fields).take
 
 
 _SYSCTL_NOTSENT_LOWAT = "/proc/sys/net/ipv4/tcp_notsent_lowat"
@@ -92,7 +100,6 @@ def set_notsent_lowat(sock, nbytes: Optional[int]) -> None:
 
 # TIME_WAIT and NEW_SYN_RECV sockets belong to no fd: never dumped unless asked.
 _STATE_NUMBERS = {name: number for number, name in enumerate(TCP_STATES) if name}
-_PID_MAX = 1 << 22  # the kernel's limit (PID_MAX_LIMIT on 64-bit)
 _DEFAULT_STATES = ~((1 << _STATE_NUMBERS["TIME_WAIT"]) | (1 << _STATE_NUMBERS["NEW_SYN_RECV"])) & 0xFFFFFFFF
 
 
@@ -118,17 +125,62 @@ def process_state(pid: int) -> Optional[str]:
     return stat[stat.rindex(b")") + 2:][:1].decode()
 
 
+# What earlier calls learnt (the names of small processes' sockets, the size
+# of the machine's table): a refresh of a known process asks the kernel for
+# its sockets by name instead of dumping every socket (docs/perf.md, "Scale").
+_KNOWN = _fast.KnownSockets()
+
+
+def _exited(pid: int) -> bool:
+    # A process exiting during the scan can leave a short list, not an error
+    # (a zombie's fd table is empty): only a check afterwards tells them apart.
+    return process_state(pid) in (None, "Z", "X")
+
+
 @wrap_exceptions
 def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[SocketInfo]:
     mask = state_mask(states)
-    if not 0 < pid <= _PID_MAX:
+    if not 0 < pid <= PID_MAX:
         raise NoSuchProcess(pid)
-    sockets = _fast.process_sockets_linux(pid, mask)
-    # A process exiting during the scan can leave a short list, not an error
-    # (a zombie's fd table is empty): only a check afterwards tells them apart.
-    if process_state(pid) in (None, "Z", "X"):
+    sockets = _fast.process_sockets_linux(pid, mask, None, _KNOWN)
+    if _exited(pid):
         raise NoSuchProcess(pid, f"process {pid} exited")
     return sockets
+
+
+def _network_namespace(pid: int) -> Optional[int]:
+    """The inode of pid's network namespace, None when it cannot be read."""
+    try:
+        return os.stat(f"/proc/{pid}/ns/net").st_ino
+    except OSError:
+        return None
+
+
+def sockets_of_processes(pids: Iterable[int], states: Optional[Iterable[str]] = None
+                         ) -> dict[int, "list[SocketInfo] | SockdiagError"]:
+    """{pid: its sockets, or the exception reading them raised}: one kernel
+    pass per network namespace for all of them (see process_sockets)."""
+    mask = state_mask(states)
+    results: dict = {}
+    namespaces: dict = {}
+    for pid in dict.fromkeys(pids):
+        if 0 < pid <= _PID_MAX:
+            namespaces.setdefault(_network_namespace(pid) or -pid, []).append(pid)
+        else:
+            results[pid] = NoSuchProcess(pid)
+    for group in namespaces.values():
+        try:
+            found = _fast.sockets_of_processes_linux(group, mask, _KNOWN)
+        except OSError as err:
+            found = dict.fromkeys(group, err)
+        for pid, sockets in found.items():
+            if isinstance(sockets, OSError):
+                results[pid] = _exception(sockets, "sockets_of_processes", pid)
+            elif _exited(pid):
+                results[pid] = NoSuchProcess(pid, f"process {pid} exited")
+            else:
+                results[pid] = sockets
+    return results
 
 
 # --- interface counters ----------------------------------------------------------

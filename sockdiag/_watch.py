@@ -17,17 +17,22 @@ from ._common import Record, SocketInfo
 
 @dataclass(frozen=True, slots=True)
 class ProcessSample(Record):
-    """One look at the TCP sockets of a process.
+    """One look at the TCP sockets of a process, or of a cgroup.
 
     ``time``: seconds since the epoch; ``monotonic_s``: time.monotonic() of the
     look, for rates.  ``sockets`` are the ones kept by the view's filters.
+    For a cgroup (Linux) ``pid`` is None, ``name`` the cgroup's readable
+    name, ``cgroup`` its path under the cgroup2 mount and ``pids`` the
+    processes in it at the look.
     """
 
     time: float
     monotonic_s: float
-    pid: int
+    pid: Optional[int]
     name: Optional[str]
     sockets: tuple[SocketInfo, ...]
+    cgroup: Optional[str] = None
+    pids: tuple[int, ...] = ()
 
     def totals(self) -> tuple[int, int]:
         """(unacked, unsent) summed over the sockets, in bytes."""
@@ -77,15 +82,31 @@ def rates(sample: ProcessSample, previous: Optional[ProcessSample]) -> Optional[
     return total_rates(sample, previous, socket_rates(sample, previous))
 
 
+def _with_ports(found: Sequence[SocketInfo], ports: Iterable[int]) -> tuple[SocketInfo, ...]:
+    wanted = set(ports)
+    if wanted:
+        found = [s for s in found if s.local_port in wanted or s.remote_port in wanted]
+    return tuple(found)
+
+
 def take_sample(pid: int, name: Optional[str], states: Optional[Sequence[str]] = None,
                 ports: Iterable[int] = ()) -> ProcessSample:
     """Sample pid's sockets, in states (None: all) and with a local or remote port in ports."""
     found = _platform.process_sockets(pid, states)
-    wanted = set(ports)
-    if wanted:
-        found = [s for s in found if s.local_port in wanted or s.remote_port in wanted]
     return ProcessSample(time=time.time(), monotonic_s=time.monotonic(), pid=pid, name=name,
-                         sockets=tuple(found))
+                         sockets=_with_ports(found, ports))
+
+
+def take_cgroup_sample(cgroup, states: Optional[Sequence[str]] = None, ports: Iterable[int] = (),
+                       notice: Optional[Callable[[str], None]] = None) -> ProcessSample:
+    """Sample the sockets of a cgroup (sockdiag.cgroups.Cgroup; Linux), as
+    take_sample; notice is told when the kernel cannot filter by cgroup."""
+    from .cgroups import cgroup_pids
+
+    found = _platform.cgroup_sockets(cgroup, states, notice)
+    return ProcessSample(time=time.time(), monotonic_s=time.monotonic(), pid=None, name=cgroup.name,
+                         sockets=_with_ports(found, ports), cgroup=cgroup.relative,
+                         pids=tuple(sorted(cgroup_pids(cgroup))))
 
 
 def socket_key(s: SocketInfo) -> str:

@@ -41,6 +41,7 @@ from typing import Iterable, Optional
 
 from . import _fast, _platform
 from ._common import TRAFFIC_SORT_KEYS, AccessDenied, LINUX, NotSupported, ProcessTraffic, TrafficSample
+from ._validate import PID
 
 # Index of each counter in the per-socket tuples of _fast.tcp_counters().
 _SENT, _ACKED, _RECEIVED, _RETRANS = range(4)
@@ -121,7 +122,7 @@ class TrafficAccountant:
                  trace_connects: Optional[bool] = None) -> None:
         if not LINUX:
             raise NotSupported(NOT_ON_THIS_PLATFORM)
-        self._pids = None if pids is None else sorted(set(pids))
+        self._pids = None if pids is None else sorted({PID.check(pid, "pids") for pid in pids})
         self._listener = None
         self._tracer = None
         self.connects_untraced_reason: Optional[str] = None
@@ -404,6 +405,39 @@ def sort_traffic(rows: Iterable[ProcessTraffic], key: str = "total") -> list[Pro
     if key not in TRAFFIC_SORT_KEYS:
         raise ValueError(f"unknown sort key {key!r}: use one of {', '.join(TRAFFIC_SORT_KEYS)}")
     return sorted(rows, key=lambda row: _sort_value(row, key), reverse=key not in ("pid", "name"))
+
+
+_UNATTRIBUTED_CGROUP = "(unattributed)"
+
+
+def by_cgroup(rows: Iterable[ProcessTraffic], known: dict[int, str]) -> list[ProcessTraffic]:
+    """The rows summed per cgroup v2 (``top --by cgroup``): pid None, name the
+    cgroup's readable name (sockdiag.cgroups.name_of).  known caches pid ->
+    cgroup path, read when a pid is first seen and kept after it exits, so
+    a process's last bytes stay with its cgroup.  Unordered."""
+    from dataclasses import fields
+
+    from .cgroups import cgroup_of, name_of
+
+    groups: dict[str, list[ProcessTraffic]] = {}
+    for row in rows:
+        path = None
+        if row.pid is not None:
+            path = known.get(row.pid)
+            if path is None:
+                path = cgroup_of(row.pid)
+                if path is not None:
+                    known[row.pid] = path
+        groups.setdefault(_UNATTRIBUTED_CGROUP if path is None else path, []).append(row)
+    summed = []
+    names = [field.name for field in fields(ProcessTraffic)][2:]
+    for path, members in groups.items():
+        values = []
+        for name in names:
+            column = [getattr(row, name) for row in members if getattr(row, name) is not None]
+            values.append(sum(column) if column else None)
+        summed.append(ProcessTraffic(None, path if path == _UNATTRIBUTED_CGROUP else name_of(path), *values))
+    return summed
 
 
 def coverage_notes(sample: TrafficSample) -> list[str]:

@@ -15,6 +15,7 @@ import subprocess
 from typing import Optional
 
 from ._common import LINUX, AccessDenied, BudgetExceeded, NoSuchProcess, NotSupported, ProcessTraffic
+from ._validate import BYTES, PID
 from .accounting import NOT_ON_THIS_PLATFORM, TrafficAccountant
 
 ACTIONS = ("report", "stop", "kill", "exec")
@@ -39,9 +40,10 @@ class ByteBudget:
             raise ValueError("a command goes with the exec action, and only with it")
         if sent_bytes is None and received_bytes is None:
             raise ValueError("a budget needs a sent or a received limit")
-        self.pid = pid
-        self.sent_bytes = sent_bytes
-        self.received_bytes = received_bytes
+        self.pid = PID.check(pid, "pid")
+        self.sent_bytes = None if sent_bytes is None else BYTES.check(sent_bytes, "sent_bytes")
+        self.received_bytes = (None if received_bytes is None
+                               else BYTES.check(received_bytes, "received_bytes"))
         self.action = action
         self.command = command
         self.fired: Optional[BudgetExceeded] = None

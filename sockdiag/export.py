@@ -2,8 +2,9 @@
 
 ``Collector`` is a prometheus_client custom collector.  Every scrape resolves
 the watched processes again (``--pid`` and ``--process-name``), reads their
-sockets (``process_sockets``) and the interface counters (``interfaces``) and
-turns them into metric families.  Nothing is cached between scrapes but two
+sockets in one kernel pass (``sockets_of_processes``), the sockets of each
+watched cgroup (``--cgroup``, Linux: one kernel-filtered dump each) and the
+interface counters (``interfaces``) and turns them into metric families.  Nothing is cached between scrapes but two
 counters (errors, dropped per-socket series), so a process that exited is
 simply absent from the next scrape.
 
@@ -48,6 +49,7 @@ from ._common import (
     SockdiagError,
     SocketInfo,
 )
+from ._validate import listen_address
 from .fields import INTERFACE_FIELDS, SOCKET_FIELDS
 
 if TYPE_CHECKING:
@@ -84,6 +86,7 @@ BYTE_FIELDS = tuple(
     for name in ("unacked", "unsent", "send_queue", "free", "recv_queue"))
 _QUEUE_DELAY_FIELD = _SOCKET_FIELDS["queue_delay_s"]
 PROCESS_LABELS = ("pid", "process")
+CGROUP_LABELS = ("cgroup", "name")
 SOCKET_LABELS = ("pid", "process", "fd", "local", "remote")
 
 
@@ -93,15 +96,10 @@ def parse_listen(address: str) -> tuple[str, int]:
     The host must be given: "0.0.0.0:9977" or "[::]:9977" to listen on every
     address, "127.0.0.1:9977" for this machine only.
     """
-    host, sep, port_text = address.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not sep or not host or not port_text.isdigit() or int(port_text) > 65535:
-        raise SockdiagError(
-            f"listen address {address!r} is not HOST:PORT (e.g. 127.0.0.1:9977, "
-            "or 0.0.0.0:9977 / [::]:9977 for every address)"
-        )
-    return host, int(port_text)
+    try:
+        return listen_address(address)
+    except ValueError as err:
+        raise SockdiagError(str(err)) from None
 
 
 _STATE = attrgetter("state")
@@ -168,7 +166,10 @@ class Collector:
     shows it), looked up again at each scrape.  ``per_socket``: also one
     series per socket and byte quantity, at most ``max_series`` of them per
     scrape (the sockets holding the most bytes first); what does not fit is
-    counted in ``sockdiag_socket_series_dropped_total``.
+    counted in ``sockdiag_socket_series_dropped_total``.  ``cgroups``: cgroup
+    v2 paths (Linux), each must exist when the collector is made
+    (SockdiagError otherwise); per cgroup the ``sockdiag_cgroup_*`` families,
+    none while it does not exist.
     """
 
     def __init__(
@@ -177,6 +178,7 @@ class Collector:
         process_names: Iterable[str] = (),
         per_socket: bool = False,
         max_series: int = DEFAULT_MAX_SERIES,
+        cgroups: Iterable[str] = (),
     ) -> None:
         self.pids = tuple(dict.fromkeys(pids))
         self.process_names = frozenset(process_names)
@@ -189,7 +191,13 @@ class Collector:
         for pid in self.pids:
             _platform.process_name(pid)
             _platform.process_sockets(pid)  # AccessDenied now rather than at every scrape
-        self._errors = {"process": 0, "interfaces": 0}
+        self.cgroups = tuple(dict.fromkeys(cgroups))
+        if self.cgroups:
+            if not hasattr(_platform, "cgroup_sockets"):
+                raise NotSupported("--cgroup is available on Linux only")
+            for path in self.cgroups:
+                _platform.open_cgroup(path)
+        self._errors = {"process": 0, "interfaces": 0, "cgroup": 0}
         self._dropped_series = 0
         # One scrape at a time: a second scraper waits instead of doubling the load.
         self._lock = threading.Lock()
@@ -218,6 +226,8 @@ class Collector:
             started = time.perf_counter()
             families = list(self._interface_families())
             families.extend(self._process_families())
+            if self.cgroups:
+                families.extend(self._cgroup_families())
             families.append(CounterMetricFamily(
                 "sockdiag_scrape_errors",
                 "Reads that failed: a process's sockets or the interface counters (by source).",
@@ -243,13 +253,16 @@ class Collector:
     def _process_families(self) -> Iterator[Metric]:
         watched = self.watched()
         read = []
+        # One kernel pass for every watched process.
+        found = _platform.sockets_of_processes(sorted(watched)) if watched else {}
         for pid, name in sorted(watched.items()):
-            try:
-                read.append((str(pid), name, _platform.process_sockets(pid)))
-            except NoSuchProcess:
+            sockets = found[pid]
+            if isinstance(sockets, NoSuchProcess):
                 continue  # exited since it was listed: gone, not an error
-            except (SockdiagError, OSError):
+            if isinstance(sockets, Exception):
                 self._errors["process"] += 1
+            else:
+                read.append((str(pid), name, sockets))
         yield GaugeMetricFamily(
             "sockdiag_watched_processes",
             "Watched processes whose sockets this scrape read.",
@@ -265,6 +278,24 @@ class Collector:
                 "Per-socket series left out by --max-series, summed over scrapes.",
                 value=self._dropped_series,
             )
+
+
+    def _cgroup_families(self) -> Iterator[Metric]:
+        read = []
+        for path in self.cgroups:
+            try:
+                cgroup = _platform.open_cgroup(path)
+            except SockdiagError:
+                continue  # removed (or not yet made): no series, not an error
+            try:
+                read.append((cgroup.relative, cgroup.name, _platform.cgroup_sockets(cgroup)))
+            except (SockdiagError, OSError):
+                self._errors["cgroup"] += 1
+        yield GaugeMetricFamily(
+            "sockdiag_watched_cgroups", "Watched cgroups whose sockets this scrape read.",
+            value=len(read),
+        )
+        yield from cgroup_families(read)
 
 
 def interface_families(counters: Iterable[InterfaceCounters]) -> list[Metric]:
@@ -291,25 +322,39 @@ def interface_families(counters: Iterable[InterfaceCounters]) -> list[Metric]:
 
 def process_families(read: Sequence[tuple[str, str, Sequence[SocketInfo]]]) -> list[Metric]:
     """Per-process families from [(pid, name, sockets)]: counts, byte sums, delays."""
+    return _totals_families("process", PROCESS_LABELS, read)
+
+
+def cgroup_families(read: Sequence[tuple[str, str, Sequence[SocketInfo]]]) -> list[Metric]:
+    """Per-cgroup families (``sockdiag_cgroup_*``) from [(path, name, sockets)]:
+    a few series per cgroup, whatever its number of connections."""
+    return _totals_families("cgroup", CGROUP_LABELS, read)
+
+
+def _totals_families(kind: str, label_names: tuple[str, ...],
+                     read: Sequence[tuple[str, str, Sequence[SocketInfo]]]) -> list[Metric]:
+    """sockdiag_<kind>_* families: sockets by state, byte sums, accept queue,
+    the queue-delay gauge histogram; one set of series per (label, label, sockets)."""
     sockets_by_state = GaugeMetricFamily(
-        "sockdiag_process_sockets", "TCP sockets of the process, by state.",
-        labels=PROCESS_LABELS + ("state",),
+        f"sockdiag_{kind}_sockets", f"TCP sockets of the {kind}, by state.",
+        labels=label_names + ("state",),
     )
-    sums = [GaugeMetricFamily(name, help_text + " Sum over the process's connections"
-                              " (LISTEN sockets excluded).", labels=PROCESS_LABELS)
+    sums = [GaugeMetricFamily(name.replace("sockdiag_process_", f"sockdiag_{kind}_"),
+                              help_text + f" Sum over the {kind}'s connections"
+                              " (LISTEN sockets excluded).", labels=label_names)
             for _, name, _, help_text in BYTE_FIELDS]
     accept_queue = GaugeMetricFamily(
-        "sockdiag_process_accept_queue_connections",
-        "Connections waiting in the process's listening sockets to be accepted.",
-        labels=PROCESS_LABELS,
+        f"sockdiag_{kind}_accept_queue_connections",
+        f"Connections waiting in the {kind}'s listening sockets to be accepted.",
+        labels=label_names,
     )
     delay = GaugeHistogramMetricFamily(
-        "sockdiag_process_queue_delay_seconds",
+        f"sockdiag_{kind}_queue_delay_seconds",
         "Per-connection queue delay now: how long a byte written now waits before it is sent.",
-        labels=PROCESS_LABELS,
+        labels=label_names,
     )
-    for pid, name, sockets in read:
-        labels = (pid, name)
+    for first, second, sockets in read:
+        labels = (first, second)
         totals = _ProcessTotals(sockets)
         for state, count in totals.states.items():
             sockets_by_state.add_metric(labels + (state,), count)

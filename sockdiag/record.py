@@ -26,7 +26,7 @@ import os
 import threading
 import time
 from collections import deque
-from typing import Any, AsyncIterator, Callable, Iterator, Optional, Sequence
+from typing import Any, AsyncContextManager, AsyncIterator, Callable, ContextManager, Iterator, Optional, Sequence
 
 from . import _platform
 from ._common import (
@@ -35,11 +35,11 @@ from ._common import (
     NotSupported,
     RecordingSummary,
     Sample,
-    SockdiagError,
     TcpInfo,
     UnsuitableSocket,
     queue_delay_s,
 )
+from ._validate import COUNT, SAMPLE_INTERVAL
 
 # 100,000 samples: 100 s at the default 1 ms interval, about 18 MB.
 DEFAULT_CAPACITY = 100_000
@@ -91,19 +91,7 @@ class Recording:
     """
 
     def __init__(self, sock: Any, fields: Sequence[str] = (), capacity: int = DEFAULT_CAPACITY) -> None:
-        if isinstance(fields, str):
-            raise TypeError("fields must be a sequence of TcpInfo field names, not a string")
-        fields = tuple(fields)
-        unknown = [name for name in fields if name not in TCP_INFO_FIELDS]
-        if unknown:
-            raise ValueError(
-                f"unknown TcpInfo field(s): {', '.join(unknown)}; "
-                f"known: {', '.join(TCP_INFO_FIELDS)}")
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-            raise ValueError(f"capacity must be a positive number of samples, not {capacity!r}")
-        if not callable(getattr(sock, "fileno", None)):
-            # An int fd could be closed and reused by another socket unseen.
-            raise TypeError(f"expected a socket object, not {type(sock).__name__}")
+        fields, capacity = _checked_arguments(sock, fields, capacity)
         self._send_buffer = _platform.send_buffer
         self._tcp_info = _platform.tcp_info
         self._sock = sock
@@ -119,8 +107,9 @@ class Recording:
         #: The socket to send through: the InstrumentedSocket when sampling
         #: after every send, else the socket being recorded.
         self.socket = sock
-        #: An error that ended sampling early (other than the socket closing).
-        self.error: Optional[SockdiagError] = None
+        #: An error that ended sampling early (other than the socket closing);
+        #: record() and record_stream() raise it when their body ends.
+        self.error: Optional[Exception] = None
         # The first sample, in the caller's thread so that bad input raises there.
         self._send_buffer(sock)  # its errors say what is wrong with the socket
         try:
@@ -171,12 +160,13 @@ class Recording:
         return False
 
     def _sample_or_stop(self) -> bool:
-        """sample() for the samplers: an error is kept in .error and stops them."""
+        """sample() for the samplers: an error is kept in .error and stops them
+        (a sampler thread or callback has no caller to raise it to)."""
         if self.error is not None:
             return False
         try:
             return self.sample()
-        except SockdiagError as err:
+        except Exception as err:
             self.error = err
             return False
 
@@ -293,17 +283,22 @@ class InstrumentedSocket:
     Availability: Linux, macOS.
     """
 
-    __slots__ = ("_sock", "recording")
+    __slots__ = ("_sock", "recording", "after_send")
 
     def __init__(self, sock: Any, *, fields: Sequence[str] = (), capacity: int = DEFAULT_CAPACITY) -> None:
         self._sock = sock
         self.recording = Recording(sock, fields, capacity)
         self.recording.socket = self
+        #: Called with no arguments after each send's sample (a LowatTuner
+        #: sets its ``maybe_update`` here); None for nothing.
+        self.after_send: Optional[Callable[[], Any]] = None
 
     def _record(self) -> None:
         # Never hide the send's own result or exception: a failed sample is
         # kept in recording.error.
         self.recording._sample_or_stop()
+        if self.after_send is not None:
+            self.after_send()
 
     def send(self, data, flags: int = 0) -> int:
         try:
@@ -350,11 +345,21 @@ class InstrumentedSocket:
         return f"<InstrumentedSocket {self._sock!r}>"
 
 
-def _check_interval(interval: Optional[float], allow_none: bool) -> None:
-    if interval is None and allow_none:
-        return
-    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval > 0:
-        raise ValueError(f"interval must be a positive number of seconds, not {interval!r}")
+def _checked_arguments(sock: Any, fields: Sequence[str], capacity: int) -> tuple[tuple[str, ...], int]:
+    """(fields, capacity) of a Recording; TypeError, ValueError for what it cannot take."""
+    if isinstance(fields, str):
+        raise TypeError("fields must be a sequence of TcpInfo field names, not a string")
+    fields = tuple(fields)
+    unknown = [name for name in fields if name not in TCP_INFO_FIELDS]
+    if unknown:
+        raise ValueError(
+            f"unknown TcpInfo field(s): {', '.join(map(str, unknown))}; "
+            f"known: {', '.join(TCP_INFO_FIELDS)}")
+    capacity = COUNT.check(capacity, "capacity")
+    if not callable(getattr(sock, "fileno", None)):
+        # An int fd could be closed and reused by another socket unseen.
+        raise TypeError(f"expected a socket object, not {type(sock).__name__}")
+    return fields, capacity
 
 
 @contextlib.contextmanager
@@ -376,9 +381,8 @@ def _ending(rec: Recording, stop_sampler: Callable[[], None]) -> Iterator[None]:
             raise rec.error
 
 
-@contextlib.contextmanager
 def record(sock: Any, interval: Optional[float] = 0.001, fields: Sequence[str] = (),
-           capacity: int = DEFAULT_CAPACITY) -> Iterator[Recording]:
+           capacity: int = DEFAULT_CAPACITY) -> ContextManager[Recording]:
     """Record a socket's send buffer while the ``with`` body runs.
 
     ``interval`` seconds between samples, taken on a background thread; or
@@ -391,10 +395,23 @@ def record(sock: Any, interval: Optional[float] = 0.001, fields: Sequence[str] =
     UnsuitableSocket for a closed or listening socket), the last on exit.
     If the program closes the socket, sampling stops and the recording keeps
     what it has (``rec.socket_closed``).  The thread is joined on exit, even
-    when the body raises.  Availability: Linux, macOS (``fields`` and queue
-    delay need the platform's TCP_INFO).
+    when the body raises; an error that stopped sampling early is kept in
+    ``rec.error`` and raised on exit (unless the body raised).
+    Arguments are checked at the call: ValueError for an interval that is
+    not above 0 and at most a day (86400 s), a capacity below 1 or an
+    unknown field; TypeError for a non-number interval or non-int capacity.
+    Availability: Linux, macOS (``fields`` and queue delay need the
+    platform's TCP_INFO).
     """
-    _check_interval(interval, allow_none=True)
+    if interval is not None:
+        interval = SAMPLE_INTERVAL.check(interval, "interval")
+    _checked_arguments(sock, fields, capacity)
+    return _record(sock, interval, fields, capacity)
+
+
+@contextlib.contextmanager
+def _record(sock: Any, interval: Optional[float], fields: Sequence[str],
+            capacity: int) -> Iterator[Recording]:
     if interval is None:
         rec = InstrumentedSocket(sock, fields=fields, capacity=capacity).recording
         with _ending(rec, lambda: None):
@@ -417,19 +434,32 @@ def record(sock: Any, interval: Optional[float] = 0.001, fields: Sequence[str] =
 def _sample_every(rec: Recording, interval: float, stop: threading.Event) -> None:
     # Deadlines on a fixed grid, so the time a sample takes does not stretch
     # the interval; after a stall the grid restarts instead of bursting.
-    deadline = time.monotonic()
-    while True:
-        deadline += interval
-        wait_s = deadline - time.monotonic()
-        if wait_s < 0:
-            deadline, wait_s = time.monotonic(), 0
-        if stop.wait(wait_s) or not rec._sample_or_stop():
-            return
+    try:
+        deadline = time.monotonic()
+        while True:
+            deadline += interval
+            wait_s = deadline - time.monotonic()
+            if wait_s < 0:
+                deadline, wait_s = time.monotonic(), 0
+            if stop.wait(wait_s) or not rec._sample_or_stop():
+                return
+    except Exception as err:  # on the recording, not as the thread's traceback
+        rec.error = err
 
 
-@contextlib.asynccontextmanager
-async def record_stream(stream: Any, interval: float = 0.001, fields: Sequence[str] = (),
-                        capacity: int = DEFAULT_CAPACITY) -> AsyncIterator[Recording]:
+def stream_socket(stream: Any) -> Any:
+    """The socket under an asyncio StreamWriter or transport; UnsuitableSocket if none."""
+    transport = getattr(stream, "transport", stream)  # a StreamWriter's, or the transport
+    get_extra_info = getattr(transport, "get_extra_info", None)
+    sock = get_extra_info("socket") if get_extra_info is not None else None
+    if sock is None:
+        raise UnsuitableSocket(
+            f"{type(stream).__name__} has no socket (get_extra_info('socket') is None)")
+    return sock
+
+
+def record_stream(stream: Any, interval: float = 0.001, fields: Sequence[str] = (),
+                  capacity: int = DEFAULT_CAPACITY) -> AsyncContextManager[Recording]:
     """Record the socket under an asyncio StreamWriter or transport.
 
     ``async with sockdiag.record_stream(writer) as rec:``.  Samples are
@@ -437,18 +467,20 @@ async def record_stream(stream: Any, interval: float = 0.001, fields: Sequence[s
     event loop itself: no thread, and each sample is a few non-blocking
     syscalls (microseconds), so the loop is never blocked.  When the loop
     is busy, samples come late rather than piling up.  Sampling stops when
-    the transport closes.  Other arguments as for ``record``.
-    Availability: Linux, macOS.
+    the transport closes.  Other arguments, their checks at the call and
+    ``rec.error`` as for ``record``.  Availability: Linux, macOS.
     """
+    interval = SAMPLE_INTERVAL.check(interval, "interval")
+    sock = stream_socket(stream)
+    _checked_arguments(sock, fields, capacity)
+    return _record_stream(sock, interval, fields, capacity)
+
+
+@contextlib.asynccontextmanager
+async def _record_stream(sock: Any, interval: float, fields: Sequence[str],
+                         capacity: int) -> AsyncIterator[Recording]:
     import asyncio  # only here: importing it costs more than the rest of sockdiag
 
-    _check_interval(interval, allow_none=False)
-    transport = stream.transport if isinstance(stream, asyncio.StreamWriter) else stream
-    get_extra_info = getattr(transport, "get_extra_info", None)
-    sock = get_extra_info("socket") if get_extra_info is not None else None
-    if sock is None:
-        raise UnsuitableSocket(
-            f"{type(stream).__name__} has no socket (get_extra_info('socket') is None)")
     rec = Recording(sock, fields, capacity)
     loop = asyncio.get_running_loop()
     handle: Optional[asyncio.TimerHandle] = None

@@ -386,4 +386,5 @@ def process_sample(header: dict[str, Any], recorded: RecordedSample, monotonic_s
     """A recorded watch sample as the ProcessSample the watch view draws."""
     return ProcessSample(time=recorded.time, monotonic_s=monotonic_s, pid=header.get("pid"),
                          name=header.get("name"),
-                         sockets=tuple(socket_info(item) for item in recorded.items.values()))
+                         sockets=tuple(socket_info(item) for item in recorded.items.values()),
+                         cgroup=header.get("cgroup"), pids=tuple(recorded.sample.get("pids", ())))

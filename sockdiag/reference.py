@@ -213,6 +213,8 @@ INET_DIAG_INFO, INET_DIAG_CONG, INET_DIAG_SKMEMINFO = 2, 4, 7
 _LINUX_AF_INET, _LINUX_AF_INET6 = 2, 10
 _DIAG_MSG = struct.Struct("=BBBBHH16s16sI8sIIIII")  # inet_diag_msg, 72 bytes
 _DIAG_REQUEST = struct.Struct("=IHHII BBBBI HH16s16sI8s")
+_SOCKID_SIZE = 48
+_NLM_F_REQUEST = 1
 _DIAG_DUMP_ATTEMPTS = 3
 _TCP_LISTEN = 10
 _NOTSENT, _DELIVERY_RATE = (
@@ -300,6 +302,35 @@ def process_sockets(pid: int, state_mask: int) -> list[SocketInfo]:
     return found
 
 
+def diag_name(message) -> bytes:
+    """The name of a dump message's socket: its family byte and inet_diag_sockid
+    (ports, addresses, interface, cookie), as exact requests carry them."""
+    return bytes(message[0:1]) + bytes(message[4:4 + _SOCKID_SIZE])
+
+
+def exact_request(name: bytes, seq: int) -> bytes:
+    """A SOCK_DIAG_BY_FAMILY request without NLM_F_DUMP for the socket of name."""
+    return (_NLMSGHDR.pack(_DIAG_REQUEST.size, SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST, seq, 0)
+            + struct.pack("=BBBBI", name[0], socket.IPPROTO_TCP, _DIAG_EXT, 0, 0xFFFFFFFF) + name[1:])
+
+
+def asked_sockets(names: dict[int, bytes], fds: dict[int, int]) -> Optional[list[SocketInfo]]:
+    """The sockets of names ({inode: diag_name}) asked for by name, all in one
+    send (the twin of _fast's exact path); None when the kernel has nothing
+    by one of the names (ENOENT, ESTALE)."""
+    found: list[SocketInfo] = []
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG) as nl:
+        nl.send(b"".join(exact_request(name, seq) for seq, name in enumerate(names.values())))
+        for _ in names:  # one answer per request, in order, a datagram each
+            try:
+                found += inet_diag_dump(nl.recv(1 << 16), fds)
+            except OSError as err:
+                if err.errno in (errno.ENOENT, errno.ESTALE):
+                    return None
+                raise
+    return found
+
+
 # --- interface counters ------------------------------------------------------
 
 _IFINFOMSG = struct.Struct("=BxHiII")
@@ -384,3 +415,61 @@ def interfaces(attempts: int = 5) -> dict[str, InterfaceCounters]:
         for datagram in netlink_dump(sock, _GETLINK_DUMP, attempts, accept_interrupted=False):
             _links(datagram, out)
     return out
+
+
+# --- ftrace ring-buffer pages (twin of _fast.trace_page_events) ----------------------
+
+_TRACE_PAGE_HEADER = struct.Struct("<Qq")  # timestamp, commit (events/header_page)
+_TRACE_PADDING, _TRACE_TIME_EXTEND = 29, 30
+
+
+def trace_page_events(page: bytes, layout: tuple, event_id: int) -> list[tuple]:
+    """(timestamp, field values…) of each record of one event in a ring-buffer page.
+
+    layout: (offset, size) of common_type, then of each field; sizes 1, 2, 4
+    and 8 are unsigned integers, others bytes.  Framing that cannot be trusted
+    ends the page (see includes/trace.h).
+    """
+    if len(page) < _TRACE_PAGE_HEADER.size:
+        return []
+    stamp, commit = _TRACE_PAGE_HEADER.unpack_from(page)
+    end = min(len(page), _TRACE_PAGE_HEADER.size + (commit & ((1 << 30) - 1)))
+    needed = max(offset + size for offset, size in layout)
+    offset = _TRACE_PAGE_HEADER.size
+    events = []
+
+    def read(data_at: int, field: tuple):
+        at, size = field
+        raw = page[data_at + at:data_at + at + size]
+        return int.from_bytes(raw, "little") if size in (1, 2, 4, 8) else raw
+
+    while offset + 4 <= end:
+        header = int.from_bytes(page[offset:offset + 4], "little")
+        type_len, delta = header & 31, header >> 5
+        if type_len == 0 or type_len == _TRACE_PADDING:
+            if offset + 8 > end or (type_len == _TRACE_PADDING and delta == 0):
+                break
+            counted = int.from_bytes(page[offset + 4:offset + 8], "little")
+            if counted < 4:
+                break
+            data, following = offset + 8, offset + 4 + counted
+        elif type_len <= 28:
+            data, following = offset + 4, offset + 4 + 4 * type_len
+        else:
+            if offset + 8 > end:
+                break
+            value = (int.from_bytes(page[offset + 4:offset + 8], "little") << 27) | delta
+            stamp = (stamp + value if type_len == _TRACE_TIME_EXTEND
+                     else (stamp & ~((1 << 59) - 1)) | value) & ((1 << 64) - 1)
+            offset += 8
+            continue
+        if following > end:
+            break
+        stamp = (stamp + delta) & ((1 << 64) - 1)
+        offset = following
+        if type_len == _TRACE_PADDING or following - data < needed:
+            continue
+        if read(data, layout[0]) != event_id:
+            continue
+        events.append((stamp, *(read(data, field) for field in layout[1:])))
+    return events

@@ -22,14 +22,15 @@ anywhere.  Why tracefs rather than eBPF: docs/top.md.
 from __future__ import annotations
 
 import atexit
+import collections
 import errno
 import os
 import re
-import struct
 import time
 from dataclasses import dataclass
 from typing import Optional
 
+from . import _fast
 from ._common import AccessDenied, NotSupported
 
 INSTANCE_PREFIX = "sockdiag-"
@@ -42,94 +43,30 @@ _FILTER = f"protocol == 6 && ((oldstate == {_TCP_CLOSE} && newstate == {_TCP_SYN
 _BUFFER_KB_PER_CPU = 4096
 _DEFAULT_MOUNT = "/sys/kernel/tracing"
 
-# The event's fields this module reads, by their names in its format file.
+# The event's fields this module reads, by their names in its format file;
+# the kernel's records are decoded by _fast.trace_page_events.
 _FIELDS = ("common_type", "common_pid", "skaddr", "oldstate", "newstate", "sport", "dport",
            "family", "saddr", "daddr", "saddr_v6", "daddr_v6")
-_FIELD_CODES = {1: "B", 2: "H", 4: "I", 8: "Q", 16: "16s"}
 _FORMAT_LINE = re.compile(r"field:.*?(\w+)(?:\[\d+\])?;\s*offset:(\d+);\s*size:(\d+);")
-# Ring-buffer framing (include/linux/ring_buffer.h): a 32-bit header whose low
-# five bits are type_len; data records have type_len 1..28 (length
-# type_len * 4) or 0 (length in the next word, which the length counts).
-_PADDING, _TIME_EXTEND, _TIME_STAMP = 29, 30, 31
-_PAGE_HEADER = struct.Struct("<Qq")  # timestamp, commit (events/header_page)
-_COMMIT_LENGTH_MASK = (1 << 30) - 1  # the top bits flag missed events
 
 
-def event_struct(format_text: str) -> struct.Struct:
-    """A Struct unpacking _FIELDS (in that order) from one event record.
+def event_layout(format_text: str) -> tuple[tuple[int, int], ...]:
+    """(offset, size) of each of _FIELDS in one event record, from its format file.
 
-    Built from the event's format file, so a kernel that moves a field is
-    read right; ValueError when a field is missing or of an unknown size.
+    Read from the file, so a kernel that moves a field is read right;
+    ValueError when a field is missing.
     """
-    found = {}
-    for name, offset, size in _FORMAT_LINE.findall(format_text):
-        found[name] = (int(offset), int(size))
-    layout = []
-    for name in _FIELDS:
-        if name not in found or int(found[name][1]) not in _FIELD_CODES:
-            raise ValueError(f"inet_sock_set_state has no field {name} of a known size")
-        layout.append((found[name][0], _FIELD_CODES[found[name][1]], name))
-    order = sorted(layout)
-    if [name for *_, name in order] != list(_FIELDS):
-        raise ValueError("inet_sock_set_state's fields are not in the expected order")
-    fmt, at = "<", 0
-    for offset, code, _name in order:
-        if offset < at:
-            raise ValueError("inet_sock_set_state's fields overlap")
-        fmt += "x" * (offset - at) + code
-        at = offset + struct.calcsize("<" + code)
-    return struct.Struct(fmt)
+    found = {name: (int(offset), int(size))
+             for name, offset, size in _FORMAT_LINE.findall(format_text)}
+    missing = [name for name in _FIELDS if name not in found]
+    if missing:
+        raise ValueError(f"inet_sock_set_state has no field {missing[0]}")
+    return tuple(found[name] for name in _FIELDS)
 
 
-def page_events(page: bytes, record: struct.Struct, event_id: int) -> list[tuple]:
-    """(timestamp, *fields) of each inet_sock_set_state record in one ring-buffer page.
-
-    Stops at the first framing it cannot trust: a hostile or truncated page
-    yields fewer events, never an error or a read past its end.
-    """
-    if len(page) < _PAGE_HEADER.size:
-        return []
-    stamp, commit = _PAGE_HEADER.unpack_from(page)
-    end = min(len(page), _PAGE_HEADER.size + (commit & _COMMIT_LENGTH_MASK))
-    offset = _PAGE_HEADER.size
-    events = []
-    size = record.size
-    while offset + 4 <= end:
-        header = int.from_bytes(page[offset:offset + 4], "little")
-        type_len, delta = header & 31, header >> 5
-        if type_len == 0 or type_len == _PADDING:
-            if offset + 8 > end:
-                break
-            length = int.from_bytes(page[offset + 4:offset + 8], "little")
-            if type_len == _PADDING and delta == 0:
-                break  # the rest of the page is padding
-            if length < 4:
-                break
-            data, following = offset + 8, offset + 4 + length
-        elif type_len <= 28:
-            data, following = offset + 4, offset + 4 + 4 * type_len
-        else:
-            if offset + 8 > end:
-                break
-            value = (int.from_bytes(page[offset + 4:offset + 8], "little") << 27) | delta
-            stamp = stamp + value if type_len == _TIME_EXTEND else \
-                (stamp & ~((1 << 59) - 1)) | value
-            offset += 8
-            continue
-        if following > end:
-            break
-        stamp += delta
-        if type_len != _PADDING and following - data >= size:
-            fields = record.unpack_from(page, data)
-            if fields[0] == event_id:
-                events.append((stamp, *fields[1:]))
-        offset = following
-    return events
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)  # not frozen: a frozen __init__ costs a microsecond a connection
 class Connect:
-    """A connection opened by a traced process: its endpoints as far as known."""
+    """A connection opened by a traced process: its endpoints."""
 
     tgid: int
     family: int  # AF_INET or AF_INET6
@@ -228,6 +165,7 @@ class ConnectTracer:
         self._keep_s = keep_s
         self._syn_sent: dict[int, int] = {}  # skaddr -> tgid
         self._by_local_port: dict[int, list[Connect]] = {}
+        self._learnt: collections.deque[Connect] = collections.deque()  # in the order learnt
         self.overruns = 0
         try:
             os.mkdir(self.path)
@@ -236,7 +174,7 @@ class ConnectTracer:
             # Keeps each thread's process in saved_tgids, for threads gone by the read.
             self._write("options/record-tgid", "1")
             with open(os.path.join(self.path, _EVENT, "format")) as f:
-                self._record = event_struct(f.read())
+                self._layout = event_layout(f.read())
             with open(os.path.join(self.path, _EVENT, "id")) as f:
                 self._event_id = int(f.read())
             with open(os.path.join(self.path, "buffer_subbuf_size_kb")) as f:
@@ -286,7 +224,7 @@ class ConnectTracer:
                     break
                 if not page:
                     break
-                events += page_events(page, self._record, self._event_id)
+                events += _fast.trace_page_events(page, self._layout, self._event_id)
         events.sort(key=lambda event: event[0])
         return events
 
@@ -337,6 +275,7 @@ class ConnectTracer:
                 local, remote = saddr_v6, daddr_v6
             connect = Connect(self._tgid(tid), family, sport, dport, local, remote, now)
             self._by_local_port.setdefault(sport, []).append(connect)
+            self._learnt.append(connect)
             learnt += 1
         self.overruns = self._overruns()
         self._expire(now)
@@ -353,13 +292,17 @@ class ConnectTracer:
         return total
 
     def _expire(self, now: float) -> None:
+        """Forget connections learnt more than keep_s ago (oldest first, so the
+        cost follows what expires, not what is kept)."""
         horizon = now - self._keep_s
-        for port, connects in list(self._by_local_port.items()):
-            kept = [c for c in connects if c.seen >= horizon]
-            if kept:
-                self._by_local_port[port] = kept
-            else:
-                del self._by_local_port[port]
+        learnt = self._learnt
+        while learnt and learnt[0].seen < horizon:
+            connect = learnt.popleft()
+            connects = self._by_local_port.get(connect.local_port)
+            if connects and connect in connects:
+                connects.remove(connect)
+                if not connects:
+                    del self._by_local_port[connect.local_port]
         if len(self._syn_sent) > 65536:  # connects that never left SYN_SENT while traced
             self._syn_sent.clear()
 
@@ -389,8 +332,6 @@ class ConnectTracer:
         """Drop what is known of a connection that ended."""
         connects = self._by_local_port.get(local_port)
         if connects:
-            kept = [c for c in connects if c.family != family or c.remote_port != remote_port]
-            if kept:
-                self._by_local_port[local_port] = kept
-            else:
+            connects[:] = [c for c in connects if c.family != family or c.remote_port != remote_port]
+            if not connects:
                 del self._by_local_port[local_port]

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -17,7 +18,7 @@ from sockdiag.budget import BudgetMonitor, ByteBudget
 
 from sockdiag._linux import process_state
 from testsupport.children import end
-from conftest import drain, requires_linux, wait_until
+from conftest import drain, requires_linux, requires_root, wait_until
 
 pytestmark = requires_linux
 
@@ -197,3 +198,50 @@ def test_fd_headroom_of_no_process():
     child.wait()
     with pytest.raises(sockdiag.NoSuchProcess):
         sockdiag.fd_headroom(child.pid)
+
+
+SHORT_CONNECTIONS = """
+import socket, sys
+port, count, size = map(int, sys.argv[1:])
+sys.stdin.readline()
+for _ in range(count):
+    conn = socket.create_connection(("127.0.0.1", port))
+    conn.sendall(b"s" * size)
+    conn.shutdown(socket.SHUT_WR)
+    conn.recv(1)
+    conn.close()
+print("done", flush=True)
+sys.stdin.readline()
+"""
+
+
+@requires_root
+def test_a_budget_counts_connections_opened_and_closed_between_two_polls():
+    """As root the connect tracer ties a short client connection to its process."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+    count, size = 40, 10_000
+
+    def serve():
+        for _ in range(count):
+            conn, _ = listener.accept()
+            drain(conn, size)
+            conn.close()
+
+    child = subprocess.Popen([sys.executable, "-c", SHORT_CONNECTIONS, str(listener.getsockname()[1]),
+                              str(count), str(size)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    server = threading.Thread(target=serve)
+    try:
+        with BudgetMonitor(ByteBudget(child.pid, sent_bytes=count * size - 1)) as monitor:
+            monitor.poll()
+            server.start()
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            assert child.stdout.readline() == "done\n"  # every connection opened and closed
+            server.join()
+            firings = poll_until_counted(monitor, sent=count * size)
+        assert monitor.sent_total == count * size
+        assert [f.direction for f in firings] == ["sent"]
+    finally:
+        end(child)
+        listener.close()

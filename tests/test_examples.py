@@ -16,7 +16,8 @@ from conftest import requires_linux
 pytestmark = requires_linux
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-TESTED = {"bulk_upload.py", "asyncio_lowat.py", "watch_child.py", "plot_recording.py"}
+TESTED = {"bulk_upload.py", "asyncio_lowat.py", "watch_child.py", "plot_recording.py",
+          "lowat_tuner.py"}
 NUMBER = r"-?\d+(?:\.\d+)?"
 
 
@@ -93,3 +94,19 @@ def test_plot_recording(tmp_path):
     assert (tmp_path / "rec.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     header = (tmp_path / "rec.csv").read_text().splitlines()[0]
     assert header == "time_s,size,unacked,unsent,free,queue_delay_s,rtt_us"
+
+
+def test_lowat_tuner():
+    lines = run("lowat_tuner.py", "--rate", "1000")
+    assert lines[0] == "target 20 ms; the reader slows to 1000 KiB/s after 0.5 s"
+    rows = table_rows(lines, "time_s rate_kib_s lowat_bytes unsent_bytes")
+    assert rows and all(len(row) == 4 for row in rows)
+    # Loopback first: 20 ms of it is megabytes.
+    assert max(int(row[2]) for row in rows) > 1 << 20
+    match = re.fullmatch(rf"updates (\d+), changes (\d+) over {NUMBER} s; lowat at the end "
+                         rf"(\d+) bytes \(1000 KiB/s x 20 ms = 20480\)", lines[-1])
+    assert match, lines[-1]
+    updates, changes, lowat = (int(group) for group in match.groups())
+    # 1000 KiB/s x 20 ms, less what the reader's pacing loses; few changes for many updates.
+    assert 14_000 <= lowat <= 26_000
+    assert changes <= updates // 3

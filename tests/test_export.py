@@ -374,9 +374,9 @@ def test_default_listen_is_loopback_only():
 
 @pytest.mark.parametrize("address", ["9977", ":9977", "localhost", "127.0.0.1:http",
                                      "127.0.0.1:99999", "[::1]", ""])
-def test_bad_listen_address_is_one_line_exit_1(address):
+def test_bad_listen_address_is_a_one_line_usage_error(address):
     result = run_cli("--listen", address)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "listen address" in result.stderr
     assert "Traceback" not in result.stderr
 

@@ -20,9 +20,6 @@ LIBRARY = sorted(p for p in PACKAGE.rglob("*.py")
                  if p.name != "__init__.py" or p.parent != PACKAGE
                  if "views" not in p.parts and "cli" not in p.parts)
 VIEWS = sorted((PACKAGE / "views").glob("*.py"))
-# Known: the lowat benchmark's worker still calls the package face (sockdiag.send_buffer…).
-LIBRARY_CASES = [pytest.param(p, marks=pytest.mark.xfail(reason="lowat worker uses the face"))
-                 if p.relative_to(PACKAGE).as_posix() == "lowat/worker.py" else p for p in LIBRARY]
 
 
 def imported(path: pathlib.Path) -> set[str]:
@@ -51,7 +48,7 @@ def _is_module(name: str) -> bool:
         path.parent.glob(path.name + ".*.so")) or path.with_suffix(".pyx").exists()
 
 
-@pytest.mark.parametrize("path", LIBRARY_CASES, ids=lambda p: str(p.relative_to(PACKAGE)))
+@pytest.mark.parametrize("path", LIBRARY, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_library_modules_import_neither_the_face_nor_a_view(path):
     for name in imported(path):
         assert not name.startswith(("sockdiag.views", "sockdiag.cli")), f"{path.name} imports {name}"

@@ -25,6 +25,7 @@ from sockdiag.lowat import report, stats, timestamps, topology, units
 from sockdiag.lowat.sweep import LowatResult
 
 from conftest import IS_ROOT, connected_pair, requires_linux, requires_root, wait_until
+from testsupport.netns_ping import ping_ms
 
 pytestmark = requires_linux
 
@@ -32,7 +33,7 @@ CLI = [sys.executable, "-c", "from sockdiag.cli import main; main()", "bench", "
 # Short runs: long enough for the buffer to fill and the sender to settle.
 TINY = ["--repeat", "1", "--duration", "2.5", "--warmup", "1", "--json"]
 RESULT_KEYS = {
-    "lowat", "cc", "sndbuf", "throughput_bps", "latency_p50_ms", "latency_p99_ms",
+    "rate_bps", "lowat", "lowat_p50_bytes", "lowat_updates_per_mb", "lowat_changes_per_mb", "cc", "sndbuf", "throughput_bps", "latency_p50_ms", "latency_p99_ms",
     "sched_p50_ms", "cpu_s", "ctx_switches", "send_calls_per_mb", "eagains_per_mb",
     "wakeups_per_mb", "unsent_p50_bytes", "unacked_p50_bytes", "sock_mem_p50_bytes",
 }
@@ -79,9 +80,21 @@ def test_parse_size_rejects(text):
 def test_parse_lowat():
     assert units.parse_lowat("off") is None
     assert units.parse_lowat("16k") == 16384
-    for bad in ("0", "2g", "on"):
+    for bad in ("0", "2g", "on", "0ms", "20s", "20 ms", "-5ms"):
         with pytest.raises(ValueError):
             units.parse_lowat(bad)
+
+
+@pytest.mark.parametrize("text, canonical, ms", [
+    ("20ms", "20ms", 20.0), ("20MS", "20ms", 20.0), ("0.02s", "20ms", 20.0),
+    ("1.5ms", "1.5ms", 1.5), ("500us", "0.5ms", 0.5),
+])
+def test_parse_lowat_time_target(text, canonical, ms):
+    """A time target is kept as its shortest "<n>ms" string: what --json shows."""
+    assert units.parse_lowat(text) == canonical
+    assert units.lowat_target_ms(canonical) == ms
+    assert units.format_size(canonical) == canonical
+    assert units.lowat_target_ms(16384) is None and units.lowat_target_ms(None) is None
 
 
 def test_parse_rate_and_duration():
@@ -202,9 +215,9 @@ def test_timestamps_of_a_real_loopback_write():
 # --- recommendation ------------------------------------------------------------
 
 
-def _result(lowat, bps, p50):
+def _result(lowat, bps, p50, rate_bps=10_000_000):
     fields = dict.fromkeys(LowatResult.__dataclass_fields__)
-    fields.update(lowat=lowat, cc="bbr", sndbuf=None, writer="eagain", flows=1, repeats=1,
+    fields.update(rate_bps=rate_bps, lowat=lowat, cc="bbr", sndbuf=None, writer="eagain", flows=1, repeats=1,
                   throughput_bps=bps, latency_p50_ms=p50, latency_p99_ms=p50 * 2)
     return LowatResult(**fields)
 
@@ -212,15 +225,24 @@ def _result(lowat, bps, p50):
 def test_recommendation_keeps_goodput_within_two_percent():
     results = [_result(None, 9.6e6, 600.0), _result(16384, 9.45e6, 45.0),
                _result(4096, 9.0e6, 20.0)]
-    chosen = report.recommend(results)
+    [chosen] = report.recommend(results)
     # 4k is faster but loses 6% goodput; 16k loses 1.6%.
     assert chosen.lowat == 16384
     assert chosen.latency_vs_off == pytest.approx(600 / 45)
-    assert "lowat 16k" in report.recommendation_line(chosen)
+    assert "at 10 Mbit/s: lowat 16k" in report.recommendation_lines([chosen])[0]
+
+
+def test_one_recommendation_per_rate():
+    results = [_result(None, 1.9e6, 900.0, 2_000_000), _result("20ms", 1.9e6, 40.0, 2_000_000),
+               _result(None, 48e6, 400.0, 50_000_000), _result("20ms", 47.9e6, 30.0, 50_000_000)]
+    chosen = report.recommend(results)
+    assert [(r.rate_bps, r.lowat) for r in chosen] == [(2_000_000, "20ms"), (50_000_000, "20ms")]
+    assert chosen[0].best_throughput_bps == 1.9e6  # not the other rate's best
 
 
 def test_no_recommendation_without_data():
-    assert report.recommend([_result(None, 0.0, 1.0)]) is None
+    assert report.recommend([_result(None, 0.0, 1.0)]) == []
+    assert report.recommendation_lines([]) == ["recommendation: none (no run delivered data)"]
 
 
 # --- argument errors -----------------------------------------------------------
@@ -258,14 +280,19 @@ def test_unknown_cc_names_the_available_ones():
 
 def _check_document(document, kind):
     assert document["path"]["kind"] == kind
-    assert set(document) == {"path", "config", "results", "recommendation"}
+    assert set(document) == {"path", "config", "results", "recommendations"}
     for result in document["results"]:
         assert RESULT_KEYS <= set(result)
-        assert result["lowat"] is None or isinstance(result["lowat"], int)
+        lowat = result["lowat"]
+        assert lowat is None or isinstance(lowat, int) or units.lowat_target_ms(lowat)
+        assert (result["lowat_p50_bytes"] is not None) == isinstance(lowat, str)
         assert result["throughput_bps"] > 0
         assert result["latency_p50_ms"] > 0
         assert result["cpu_s"] >= 0 and result["ctx_switches"] >= 0
-    assert document["recommendation"]["lowat"] in [r["lowat"] for r in document["results"]]
+    for recommendation in document["recommendations"]:
+        assert recommendation["lowat"] in [r["lowat"] for r in document["results"]]
+    assert {r["rate_bps"] for r in document["recommendations"]} == \
+        {r["rate_bps"] for r in document["results"]}
 
 
 def test_fallback_to_loopback_without_root():
@@ -273,15 +300,18 @@ def test_fallback_to_loopback_without_root():
 
     With the epollout writer (the shaped run below uses the eagain one).
     """
-    done = run_cli(["--lowat", "off", "--lowat", "16k", "--writer", "epollout"] + TINY,
+    done = run_cli(["--lowat", "off", "--lowat", "16k", "--lowat", "20ms", "--writer", "epollout",
+                    "--rate", "2mbit", "--rate", "10mbit"] + TINY,
                    timeout=60, user=65534 if IS_ROOT else None)
     assert done.returncode == 0, done.stderr
     assert "no bottleneck" in done.stderr and "loopback" in done.stderr
     assert "Traceback" not in done.stderr
     document = json.loads(done.stdout)
     _check_document(document, "loopback")
-    assert [r["lowat"] for r in document["results"]] == [None, 16384]
-    assert document["path"]["rate_bps"] is None
+    # Loopback has no bottleneck: the rates do not apply, each setting runs once.
+    assert [r["lowat"] for r in document["results"]] == [None, 16384, "20ms"]
+    assert document["path"]["rates_bps"] == []
+    assert all(r["rate_bps"] is None for r in document["results"])
     for result in document["results"]:
         # One message per EPOLLOUT wakeup: as many send calls as wakeups, no EAGAIN.
         assert result["send_calls_per_mb"] == pytest.approx(result["wakeups_per_mb"])
@@ -306,7 +336,9 @@ def test_shaped_run_reproduces_the_effect(no_leftovers, tmp_path):
     assert namespaces_of(process.pid) == []
     document = json.loads(stdout)
     _check_document(document, "shaped")
-    assert document["path"]["rate_bps"] == 10_000_000
+    assert document["path"]["rates_bps"] == [10_000_000]
+    assert document["path"]["delay_ms"] == 20  # the default --delay
+    assert document["path"]["delay_via"] in ("netem", "tun delay line")
     off, small = document["results"]
     # About 14x on this kernel; 5x leaves room for a loaded machine.
     assert small["latency_p50_ms"] * 5 < off["latency_p50_ms"]
@@ -314,6 +346,62 @@ def test_shaped_run_reproduces_the_effect(no_leftovers, tmp_path):
     # Time unsent: lowat / rate plus at most one 64 KiB skb.
     assert small["sched_p50_ms"] < (16384 + 65536) * 8 / 10e6 * 1e3
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@requires_root
+@pytest.mark.skipif(not _has_bbr(), reason="the figures are with bbr; this kernel lacks it")
+def test_time_target_over_two_rates(no_leftovers):
+    """"20ms" keeps the limit at about rate x 20 ms at each rate; 16k stays 16k."""
+    done = run_cli(["--lowat", "16k", "--lowat", "20ms", "--rate", "4mbit", "--rate", "20mbit",
+                    "--delay", "20ms", "--cc", "bbr"] + TINY, timeout=120)
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    _check_document(document, "shaped")
+    assert document["path"]["rates_bps"] == [4_000_000, 20_000_000]
+    cells = {(r["rate_bps"], r["lowat"]): r for r in document["results"]}
+    assert set(cells) == {(rate, lowat) for rate in (4_000_000, 20_000_000)
+                          for lowat in (16384, "20ms")}
+    for rate in (4_000_000, 20_000_000):
+        tuned = cells[rate, "20ms"]
+        # Goodput x 20 ms (the hysteresis band is 25%; the floor 4 KiB).
+        wanted = max(4096, tuned["throughput_bps"] / 8 * 0.020)
+        assert wanted / 1.5 < tuned["lowat_p50_bytes"] < wanted * 1.5, tuned
+        assert tuned["lowat_updates_per_mb"] > 0
+        # Hysteresis: most updates leave the limit alone, even in these short
+        # runs, just past bbr's start-up and its losses (ACKs in bursts).
+        assert tuned["lowat_changes_per_mb"] <= tuned["lowat_updates_per_mb"] / 2
+        assert cells[rate, 16384]["lowat_p50_bytes"] is None
+        assert tuned["throughput_bps"] > 0.8 * rate
+
+
+@requires_root
+def test_delay_line_refuses_rates_above_its_ceiling(no_leftovers):
+    process = subprocess.Popen(CLI + ["--rate", "10gbit", "--delay", "40ms", "--lowat", "16k"]
+                               + TINY, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               cwd="/")
+    stdout, stderr = process.communicate(timeout=60)
+    if process.returncode == 0 and json.loads(stdout)["path"]["delay_via"] == "netem":
+        pytest.skip("this kernel has netem: no delay line, no ceiling")
+    assert process.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    # Any notices, then the refusal in one line.
+    refusal = stderr.strip().splitlines()[-1]
+    assert refusal.startswith("sockdiag: --rate 10000 Mbit/s is above what the user-space delay")
+    assert "packets/s" in refusal
+    assert namespaces_of(process.pid) == []
+
+
+@requires_root
+def test_delay_line_adds_the_delay_asked(no_leftovers):
+    """Ping across the path: the RTT is the delay (on the reply's way) and a little more."""
+    with topology.open_path([10_000_000], 50_000, 30_000) as path:
+        if path.info.delay_via != "tun delay line":
+            pytest.skip(f"the path's delay comes from {path.info.delay_via}")
+        rtts = sorted(ping_ms(path.info.namespaces[0], topology._RECEIVER_ADDRESS, 20))
+    median = rtts[len(rtts) // 2]
+    assert 30.0 <= rtts[0] and median < 32.0, rtts
+    assert topology.delayline.DEVICE not in subprocess.run(
+        ["ip", "link"], capture_output=True, text=True).stdout
 
 
 def _start_long_run(during_setup=False):
@@ -359,11 +447,18 @@ def test_run_after_a_killed_run_removes_its_leftovers(no_leftovers):
     killed = _start_long_run()
     leftovers = namespaces_of(killed.pid)
     snd = [name for name in leftovers if name.endswith("-snd")][0]
+    rtr = [name for name in leftovers if name.endswith("-rtr")][0]
+    # The delay line (no netem here) holds its TUN device open in the router's namespace.
+    delay_line = topology._run(["ip", "netns", "pids", rtr]).split()
     killed.kill()
     killed.communicate(timeout=10)
     assert sorted(namespaces_of(killed.pid)) == sorted(leftovers)
-    # The workers die with the run that started them (PR_SET_PDEATHSIG).
-    wait_until(lambda: not topology._run(["ip", "netns", "pids", snd]).split(), timeout=5)
+    # The workers and the delay line die with the run that started them
+    # (PR_SET_PDEATHSIG); the TUN device goes with the delay line.
+    for name in (snd, rtr):
+        wait_until(lambda: not topology._run(["ip", "netns", "pids", name]).split(), timeout=5)
+    if delay_line:
+        assert topology.delayline.DEVICE not in topology._run(["ip", "-n", rtr, "link"])
 
     done = run_cli(["--lowat", "16k", "--repeat", "1", "--duration", "1.5", "--warmup", "0.5"])
     assert done.returncode == 0, done.stderr

@@ -19,10 +19,10 @@ import textwrap
 import time
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sockdiag import tracing
+from sockdiag import _fast, reference, tracing
 
 import traffic_workload as workload
 from conftest import requires_root, wait_until
@@ -212,13 +212,15 @@ format:
 \tfield:__u8 saddr_v6[16];\toffset:40;\tsize:16;\tsigned:0;
 \tfield:__u8 daddr_v6[16];\toffset:56;\tsize:16;\tsigned:0;
 """
-RECORD = tracing.event_struct(FORMAT)
+LAYOUT = tracing.event_layout(FORMAT)
+DECODERS = [pytest.param(_fast.trace_page_events, id="cython"),
+            pytest.param(reference.trace_page_events, id="reference")]
 
 
 def record(tid, skaddr, old, new, sport, dport=80, event_id=2287) -> bytes:
     """One event record as the kernel writes it (72 bytes, 6.18's layout)."""
     head = struct.pack("<HBBiQiiHHHH", event_id, 0, 0, tid, skaddr, old, new, sport, dport, 2, 6)
-    return head + socket.inet_aton("127.0.0.1") * 2 + bytes(32)
+    return head + socket.inet_aton("127.0.0.1") * 2 + bytes(16) + b"\x20" * 16
 
 
 def page(*records: bytes, extend: int = 0) -> bytes:
@@ -233,28 +235,48 @@ def page(*records: bytes, extend: int = 0) -> bytes:
     return struct.pack("<Qq", 1000, len(body)) + body + bytes(64)
 
 
-def test_ring_buffer_pages_are_decoded():
-    events = tracing.page_events(
-        page(record(41, 0xAB, 7, 2, 0), record(41, 0xAB, 2, 1, 50000),
-             record(41, 0xAC, 7, 2, 0, event_id=9), extend=1 << 30), RECORD, 2287)
+@pytest.mark.parametrize("decode", DECODERS)
+def test_ring_buffer_pages_are_decoded(decode):
+    events = decode(page(record(41, 0xAB, 7, 2, 0), record(41, 0xAB, 2, 1, 50000),
+                         record(41, 0xAC, 7, 2, 0, event_id=9), extend=1 << 30), LAYOUT, 2287)
     assert [e[1:7] for e in events] == [(41, 0xAB, 7, 2, 0, 80), (41, 0xAB, 2, 1, 50000, 80)]
     assert events[0][0] == 1000 + (1 << 30) + 10 and events[1][0] == events[0][0] + 10
     assert events[0][8] == int.from_bytes(socket.inet_aton("127.0.0.1"), "little")
+    assert events[0][10] == bytes(16) and events[0][11] == b"\x20" * 16
 
 
-@given(st.binary(max_size=600), st.integers(0, 1 << 63))
-def test_hostile_pages_never_raise(garbage, commit):
-    data = struct.pack("<Qq", 0, commit % (1 << 62)) + garbage
-    for cut in (len(data), len(data) // 2, 7, 0):
-        tracing.page_events(data[:cut], RECORD, 2287)
-
-
-def test_a_truncated_page_yields_the_whole_events_only():
+@pytest.mark.parametrize("decode", DECODERS)
+def test_a_truncated_page_yields_the_whole_events_only(decode):
     whole = page(record(1, 2, 7, 2, 0), record(1, 2, 2, 1, 4000))
-    assert len(tracing.page_events(whole, RECORD, 2287)) == 2
-    assert len(tracing.page_events(whole[:16 + 4 + 72 + 40], RECORD, 2287)) == 1
+    assert len(decode(whole, LAYOUT, 2287)) == 2
+    assert len(decode(whole[:16 + 4 + 72 + 40], LAYOUT, 2287)) == 1
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=700), st.integers(0, (1 << 64) - 1), st.integers(0, 2000))
+def test_the_cython_decoder_equals_the_reference_on_any_page(garbage, commit, cut):
+    data = struct.pack("<QQ", 7, commit) + garbage
+    for candidate in (data, data[:cut], page(record(3, 4, 7, 2, 0)) + garbage):
+        assert _fast.trace_page_events(candidate, LAYOUT, 2287) == \
+            reference.trace_page_events(candidate, LAYOUT, 2287)
+
+
+@given(st.lists(st.tuples(st.integers(0, (1 << 31) - 1), st.integers(0, 1 << 62), st.integers(1, 12),
+                          st.integers(1, 12), st.integers(0, 65535)), max_size=40))
+def test_the_decoders_agree_on_well_formed_pages(rows):
+    built = page(*(record(*row) for row in rows))
+    expected = reference.trace_page_events(built, LAYOUT, 2287)
+    assert _fast.trace_page_events(built, LAYOUT, 2287) == expected
+    assert len(expected) == len(rows)
 
 
 def test_a_format_without_the_fields_is_refused():
     with pytest.raises(ValueError, match="skaddr"):
-        tracing.event_struct(FORMAT.replace("skaddr", "sk"))
+        tracing.event_layout(FORMAT.replace("skaddr", "sk"))
+
+
+def test_a_bad_layout_is_a_value_error():
+    with pytest.raises(ValueError):
+        _fast.trace_page_events(page(), (), 2287)
+    with pytest.raises(ValueError):
+        _fast.trace_page_events(page(), ((0, 2), (1 << 20, 4)), 2287)

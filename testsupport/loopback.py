@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 
@@ -66,3 +67,46 @@ def ss_filter(sock) -> list[str]:
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     return ["src", endpoint(sock.getsockname()), "dst", endpoint(sock.getpeername())]
+
+
+def ethernet_like_pair(rcvbuf: int):
+    """(client, server) on loopback with a 1448-byte MSS and a small receive
+    buffer: the slow reader limits the sender at once, and its window
+    opens in small steps (a 64 KiB loopback MSS would open it in bursts)."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1448)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        client = socket.socket()
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1448)
+        client.connect(listener.getsockname())
+        server, _ = listener.accept()
+    return client, server
+
+
+class PacedReader(threading.Thread):
+    """Reads the server side as fast as it can, or at ``rate`` bytes/s once set."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(daemon=True)
+        self.sock = sock
+        self.rate: float | None = None
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self.stopped.is_set():
+            rate = self.rate
+            chunk = 1 << 20 if rate is None else max(1, int(rate / 100))
+            started = time.monotonic()
+            try:
+                got = len(self.sock.recv(chunk))
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if not got:
+                return
+            if rate is not None:
+                time.sleep(max(0.0, got / rate - (time.monotonic() - started)))

@@ -1,15 +1,17 @@
 """The `sockdiag` command: thin click commands over the library.
 
 Every command parses, calls the library and prints.  Errors sockdiag raises
-on purpose end the program with one line on stderr and exit status 1.
+on purpose end the program with one line on stderr and exit status 1; bad
+options and arguments with one line and exit status 2.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
-from typing import Optional
+from typing import Iterator, Optional
 
 import click
 
@@ -37,6 +39,27 @@ class LazyGroup(click.Group):
             module, attribute = self.lazy_commands[name].split(":")
             self.add_command(getattr(importlib.import_module(module, __name__), attribute), name)
         return super().get_command(ctx, name)
+
+    # A usage error is one line, "Error: ...", without the usage text (which
+    # --help shows): bad input gets one line on stderr and exit status 2.
+    # The group's invoke parses and runs every command, so this covers them all.
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        with _one_line_usage_errors():
+            return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context):
+        with _one_line_usage_errors():
+            return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def _one_line_usage_errors() -> Iterator[None]:
+    try:
+        yield
+    except click.UsageError as err:
+        err.ctx = None  # show() then prints only "Error: ..."
+        raise
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

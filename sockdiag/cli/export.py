@@ -12,15 +12,17 @@ from . import options
 @options.listen
 @options.pids
 @options.process_names
+@options.cgroups
 @options.per_socket
 @options.max_series
 @options.web_config
 @options.once
-def export(listen, pids, process_names, per_socket, max_series, web_config, once):
+def export(listen, pids, process_names, cgroups, per_socket, max_series, web_config, once):
     """Serve Prometheus metrics on /metrics, read fresh at each scrape.
 
     Interface counters always; per watched process the sockets by state, the
-    sums of unacked, unsent and free bytes and a histogram of queue delay.
+    sums of unacked, unsent and free bytes and a histogram of queue delay;
+    the same per watched --cgroup.
     --once prints one scrape instead (for node_exporter's textfile collector).
     """
     try:
@@ -28,7 +30,8 @@ def export(listen, pids, process_names, per_socket, max_series, web_config, once
     except ImportError as err:
         raise SockdiagError(str(err)) from err
     host, port = exporter.parse_listen(listen)
-    collector = exporter.Collector(pids, process_names, per_socket=per_socket, max_series=max_series)
+    collector = exporter.Collector(pids, process_names, per_socket=per_socket, max_series=max_series,
+                                   cgroups=cgroups)
     if once:
         click.echo(exporter.exposition(collector).decode(), nl=False)
         return

@@ -8,17 +8,36 @@ from __future__ import annotations
 
 import click
 
-from .._common import TCP_STATES, TRAFFIC_SORT_KEYS, parse_size, parse_tcp_state
+from .. import _validate
+from .._common import TCP_STATES, TRAFFIC_SORT_KEYS, parse_tcp_state
 from .._watch import SORT_KEYS
+
+
+class Checked(click.ParamType):
+    """A number option or argument checked against one of sockdiag._validate's
+    ranges: the API's checks, refused in one line naming the option (exit 2)."""
+
+    def __init__(self, valid) -> None:
+        self.valid = valid
+        self.name = valid.kind
+
+    def convert(self, value, param, ctx):
+        try:
+            return self.valid.parse(value)
+        except (TypeError, ValueError) as err:
+            self.fail(str(err), param, ctx)
+
+
+PID = Checked(_validate.PID)
 
 # --- shared by the live views ------------------------------------------------------
 
 interval = click.option(
-    "--interval", "-i", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+    "--interval", "-i", type=Checked(_validate.VIEW_INTERVAL), default=1.0, show_default=True,
     help="Seconds between samples.",
 )
 count = click.option(
-    "--count", "-n", type=click.IntRange(min=1), default=None,
+    "--count", "-n", type=Checked(_validate.COUNT), default=None,
     help="Stop after this many samples.",
 )
 once = click.option("--once", is_flag=True, help="Print one sample and exit.")
@@ -49,22 +68,15 @@ states = click.option(
     "--state", "states", multiple=True, callback=_states, metavar="STATE",
     help="Only sockets in this TCP state (repeatable; e.g. established, listen, close-wait).")
 ports = click.option(
-    "--port", "-p", "ports", multiple=True, type=click.IntRange(0, 65535),
+    "--port", "-p", "ports", multiple=True, type=Checked(_validate.PORT),
     help="Only sockets with this local or remote port (repeatable).")
 
 
-class SizeType(click.ParamType):
+class SizeType(Checked):
     """A byte size option: 500, 64K, 10M, 1.5G (powers of 1024; the one size grammar)."""
 
-    name = "size"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, int):
-            return value
-        try:
-            return parse_size(value)
-        except ValueError as err:
-            self.fail(str(err), param, ctx)
+    def __init__(self, valid: _validate.Sizes = _validate.BYTES) -> None:
+        super().__init__(valid)
 
 
 class OnExceedType(click.ParamType):
@@ -101,10 +113,15 @@ def budgets(command):
     return command
 
 
+watch_cgroup = click.option(
+    "--cgroup", "cgroup_path", metavar="PATH",
+    help="Watch the sockets of a cgroup v2 and the cgroups below it instead of a PID: its "
+         "directory or its path as /proc/PID/cgroup shows it (e.g. /system.slice/nginx.service; Linux).")
+
 # --- demo -----------------------------------------------------------------------------
 
 duration = click.option(
-    "--duration", "-d", type=click.FloatRange(min=1), default=30.0, show_default=True,
+    "--duration", "-d", type=Checked(_validate.RUN_DURATION), default=30.0, show_default=True,
     help="Seconds the workload runs.")
 
 # --- top ------------------------------------------------------------------------------
@@ -116,6 +133,10 @@ trace_connects = click.option(
     "--trace-connects/--no-trace-connects", default=None,
     help="Name the process of client connections shorter than a sample with the kernel's "
          "connect tracepoint (default: when root).")
+
+top_by = click.option(
+    "--by", "group_by", type=click.Choice(["process", "cgroup"]), default="process", show_default=True,
+    help="One row per process, or per cgroup v2 (a systemd unit, a container, a pod; Linux).")
 
 # --- ifstat ---------------------------------------------------------------------------
 
@@ -132,12 +153,26 @@ interface_filter = click.option(
 
 # --- export ---------------------------------------------------------------------------
 
+
+class ListenAddress(click.ParamType):
+    """HOST:PORT or [IPv6]:PORT, checked here; the command takes the text."""
+
+    name = "host:port"
+
+    def convert(self, value, param, ctx):
+        try:
+            _validate.listen_address(value)
+        except ValueError as err:
+            self.fail(str(err), param, ctx)
+        return value
+
+
 listen = click.option(
-    "--listen", default="127.0.0.1:9977", show_default=True, metavar="HOST:PORT",
+    "--listen", type=ListenAddress(), default="127.0.0.1:9977", show_default=True, metavar="HOST:PORT",
     help="Address of /metrics; 0.0.0.0:PORT or [::]:PORT to listen on every address.",
 )
 pids = click.option(
-    "--pid", "pids", type=click.IntRange(min=1), multiple=True,
+    "--pid", "pids", type=PID, multiple=True,
     help="Watch this process (repeatable); it must exist at start.",
 )
 process_names = click.option(
@@ -146,7 +181,7 @@ process_names = click.option(
 )
 per_socket = click.option("--per-socket", is_flag=True, help="Also one series per socket and quantity.")
 max_series = click.option(
-    "--max-series", type=click.IntRange(min=0), default=1000, show_default=True,
+    "--max-series", type=Checked(_validate.LIMIT), default=1000, show_default=True,
     help="At most this many per-socket series per scrape (sockets holding the most bytes first).",
 )
 web_config = click.option(
@@ -154,6 +189,120 @@ web_config = click.option(
     help="TLS and basic auth, in the web-config format of the Prometheus exporter toolkit "
          "(node_exporter's --web.config.file): tls_server_config, basic_auth_users.",
 )
+cgroups = click.option(
+    "--cgroup", "cgroups", multiple=True, metavar="PATH",
+    help="Watch the sockets of this cgroup v2 and the cgroups below it (repeatable; Linux): "
+         "sockdiag_cgroup_* series, a few per cgroup.",
+)
+
+
+# --- bench lowat -----------------------------------------------------------------------
+
+# The sweep's presets: --quick trades repeats and length for a sweep under 30 s.
+LOWAT_FULL_SWEEP = {"lowats": ("off", "128k", "16k", "4k"), "duration": 6.0, "warmup": 2.0,
+                    "repeat": 5}
+LOWAT_QUICK_SWEEP = {"lowats": ("off", "128k", "16k"), "duration": 4.0, "warmup": 1.5,
+                     "repeat": 1}
+LOWAT_DEFAULT_RATE = "10mbit"
+
+
+class _BenchValue(click.ParamType):
+    """A click type over one of sockdiag.lowat.units' strict parsers, by name
+    (imported on use: the other commands do not pay for the benchmark)."""
+
+    def __init__(self, name: str, parser: str) -> None:
+        self.name = name
+        self.parser = parser
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        from ..lowat import units
+
+        try:
+            return getattr(units, self.parser)(value)
+        except ValueError as err:
+            self.fail(str(err), param, ctx)
+
+
+class _CongestionControl(click.ParamType):
+    name = "cc"
+
+    def convert(self, value, param, ctx):
+        from .. import lowat
+
+        available = lowat.available_ccs()
+        if value not in available:
+            self.fail(f"{value!r} is not offered by this kernel (available: {' '.join(available)})",
+                      param, ctx)
+        return value
+
+
+_DURATION = _BenchValue("duration", "parse_duration_us")
+
+
+def lowat_options(command):
+    """Every option of `bench lowat`, stacked on it."""
+    for option in reversed([
+        click.option("--lowat", "lowats", type=_BenchValue("lowat", "parse_lowat"), multiple=True,
+                     help="TCP_NOTSENT_LOWAT to try: off, a size (1m, 128k, 16k, 4k, 1) or a time "
+                          "target (20ms: sockdiag.LowatTuner keeps it at delivery rate x 20 ms); "
+                          f"repeatable. [default: {' '.join(LOWAT_FULL_SWEEP['lowats'])}; "
+                          f"{' '.join(LOWAT_QUICK_SWEEP['lowats'])} with --quick]"),
+        click.option("--cc", "ccs", type=_CongestionControl(), multiple=True,
+                     help="Congestion control (one the kernel offers); repeatable. "
+                          "[default: bbr, else the system default]"),
+        click.option("--sndbuf", "sndbufs", type=_BenchValue("sndbuf", "parse_sndbuf"),
+                     multiple=True,
+                     help="Send buffer: auto (kernel auto-tuning) or a size for SO_SNDBUF; "
+                          "repeatable. [default: auto]"),
+        click.option("--writer", type=click.Choice(["eagain", "epollout"]), default="eagain",
+                     show_default=True,
+                     help="eagain: on each wakeup write until the kernel refuses; "
+                          "epollout: one message per EPOLLOUT wakeup."),
+        click.option("--nodelay", is_flag=True,
+                     help="Set TCP_NODELAY on the sender: without it, Nagle holds writes smaller "
+                          "than the MSS while one is unacknowledged (a small lowat on loopback "
+                          "hits this)."),
+        click.option("--stamp-every", type=Checked(_validate.COUNT), default=8, show_default=True,
+                     help="One write in this many asks for SO_TIMESTAMPING stamps and carries "
+                          "MSG_EOR (1: every write; MSG_EOR then also caps the lowat overshoot "
+                          "at one message)."),
+        click.option("--duration", type=Checked(_validate.RUN_DURATION), default=None,
+                     help=f"Seconds per run. [default: {LOWAT_FULL_SWEEP['duration']:g}; "
+                          f"{LOWAT_QUICK_SWEEP['duration']:g} with --quick]"),
+        click.option("--warmup", type=Checked(_validate.PART_OF_RUN), default=None,
+                     help="Seconds at the start of each run that are not measured. "
+                          f"[default: {LOWAT_FULL_SWEEP['warmup']:g}; "
+                          f"{LOWAT_QUICK_SWEEP['warmup']:g} with --quick]"),
+        click.option("--repeat", type=Checked(_validate.Integers(1, 100)), default=None,
+                     help="Runs per setting; the table shows medians. "
+                          f"[default: {LOWAT_FULL_SWEEP['repeat']}; "
+                          f"{LOWAT_QUICK_SWEEP['repeat']} with --quick]"),
+        click.option("--flows", type=Checked(_validate.Integers(1, 256)), default=1,
+                     show_default=True,
+                     help="Parallel connections per run (socket memory grows with them)."),
+        click.option("--message-size", type=SizeType(_validate.BENCH_MESSAGE_SIZE), default="4k",
+                     show_default=True, help="Bytes per application message."),
+        click.option("--rate", "rates", type=_BenchValue("rate", "parse_rate"), multiple=True,
+                     help="Bottleneck rate (TBF on the router), in tc's notation; repeatable to "
+                          f"sweep rates. [default: {LOWAT_DEFAULT_RATE}]"),
+        click.option("--queue-latency", type=_DURATION, default="50ms", show_default=True,
+                     help="TBF queue limit, as time at the bottleneck rate."),
+        click.option("--delay", type=_DURATION, default="20ms", show_default=True,
+                     help="Base delay on the ACK path (0 for none): netem, or where the kernel "
+                          "has no netem a user-space delay line (a TUN device on the router), "
+                          "which refuses rates above its packet-rate ceiling."),
+        click.option("--quick", is_flag=True,
+                     help="A short sweep (under 30 s): fewer settings, one run each."),
+        click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
+                     default=None,
+                     help="Also write a PNG of latency and goodput against lowat (needs "
+                          "matplotlib)."),
+    ]):
+        command = option(command)
+    return command
+
 
 # --- recordings (watch, top, ifstat) ---------------------------------------------------
 
@@ -190,9 +339,10 @@ plot_connection = click.option(
     "--connection", "-c", metavar="ITEM",
     help="Only this connection (watch: an fd, an inode, or a local or remote ADDRESS:PORT), "
          "process (top: a pid or name) or interface (ifstat).")
+_RECORDING_OFFSET = _validate.Reals(0.0, 3660 * _validate.DAY_S)
 since = click.option(
-    "--since", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+    "--since", type=Checked(_RECORDING_OFFSET), default=None, metavar="SECONDS",
     help="Start this many seconds after the recording's first sample.")
 until = click.option(
-    "--until", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+    "--until", type=Checked(_RECORDING_OFFSET), default=None, metavar="SECONDS",
     help="End this many seconds after the recording's first sample.")

@@ -14,15 +14,17 @@ from . import options
 @options.json_output
 @options.top_sort
 @options.trace_connects
+@options.top_by
 @options.recording
-def top(interval, count, once, as_json, sort_key, trace_connects, record, max_size):
+def top(interval, count, once, as_json, sort_key, trace_connects, group_by, record, max_size):
     """Processes ranked by TCP throughput, live (Linux).
 
     Bytes sent, received, acked and retransmitted per process, from the
     kernel's tcp_info counters of every TCP socket, plus the final counters
     of sockets that closed between two samples (socket-destroy
     notifications).  Rates are over --interval seconds; the first
-    table comes one interval after the start.
+    table comes one interval after the start.  --by cgroup sums the
+    processes of each cgroup v2 (a systemd unit, a container, a pod).
 
     In a terminal: q quits, p pauses, < and > move the sort, / filters by
     pid or name, Enter opens the chosen process (Esc goes back), ? lists the
@@ -31,4 +33,4 @@ def top(interval, count, once, as_json, sort_key, trace_connects, record, max_si
     from ..views import top as view
 
     view.run(interval, 1 if once else count, sort_key, as_json=as_json,
-             trace_connects=trace_connects, record=record, max_size=max_size)
+             trace_connects=trace_connects, group_by=group_by, record=record, max_size=max_size)

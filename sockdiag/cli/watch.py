@@ -10,7 +10,8 @@ from . import options
 
 
 @click.command()
-@click.argument("pid", type=int, required=False)
+@click.argument("pid", type=options.PID, required=False)
+@options.watch_cgroup
 @options.interval
 @options.count
 @options.once
@@ -21,8 +22,8 @@ from . import options
 @options.budgets
 @options.recording
 @options.replay
-def watch(pid, interval, count, once, as_json, sort, states, ports, budget_sent, budget_received, on_exceed,
-          record, max_size, replay):
+def watch(pid, cgroup_path, interval, count, once, as_json, sort, states, ports, budget_sent, budget_received,
+          on_exceed, record, max_size, replay):
     """Every TCP socket of process PID, live: where each connection's bytes are.
 
     Per socket: UNACKED (sent, not yet acknowledged), UNSENT (written by the
@@ -39,11 +40,21 @@ def watch(pid, interval, count, once, as_json, sort, states, ports, budget_sent,
     --record FILE keeps every sample; --replay FILE plays one back.
     """
     if replay is not None:
-        if pid is not None or record is not None:
-            raise click.UsageError("--replay takes no PID and no --record")
+        if pid is not None or cgroup_path is not None or record is not None:
+            raise click.UsageError("--replay takes no PID, no --cgroup and no --record")
         return view.replay(replay, count=1 if once else count, as_json=as_json, sort=sort)
-    if pid is None:
-        raise click.UsageError("give a PID (or --replay FILE)")
+    if (pid is None) == (cgroup_path is None):
+        raise click.UsageError("give a PID or --cgroup PATH (or --replay FILE)")
+    if cgroup_path is not None:
+        if budget_sent is not None or budget_received is not None or on_exceed is not None:
+            raise click.UsageError("byte budgets watch a PID, not a --cgroup")
+        from .. import _platform
+
+        if not hasattr(_platform, "open_cgroup"):
+            raise click.UsageError("--cgroup is available on Linux only")
+        return view.run(None, interval=interval, count=1 if once else count, as_json=as_json,
+                        sort=sort, states=states, ports=ports, cgroup=_platform.open_cgroup(cgroup_path),
+                        record=record, max_size=max_size)
     monitor = None
     if budget_sent is not None or budget_received is not None:
         from ..budget import BudgetMonitor, ByteBudget  # a watch without budgets starts without them

@@ -190,6 +190,43 @@ static inline size_t sd_diag_request(unsigned char *request, uint8_t family, uin
     return length;
 }
 
+/* --- an exact request --------------------------------------------------------
+ * SOCK_DIAG_BY_FAMILY without NLM_F_DUMP names one socket: the kernel looks
+ * its tuple up in the socket hash tables (no walk) and checks the cookie, and
+ * answers with the socket's message, or NLMSG_ERROR ENOENT (nothing by that
+ * tuple) or ESTALE (another socket now holds it).  name is the family byte
+ * and the inet_diag_sockid of an earlier message (SD_DIAG_NAME_SIZE bytes,
+ * as sd_diag_name copies them).  Written to request (SD_DIAG_EXACT_REQUEST_SIZE bytes). */
+
+#define SD_DIAG_NAME_SIZE (1 + sizeof(struct sd_inet_diag_sockid))
+enum { SD_DIAG_NAME_MAX = 64 };  /* room for a name on the stack */
+_Static_assert(SD_DIAG_NAME_SIZE <= SD_DIAG_NAME_MAX, "name size");
+#define SD_DIAG_EXACT_REQUEST_SIZE (sizeof(struct sd_nlmsghdr) + sizeof(struct sd_inet_diag_req_v2))
+
+static inline void sd_diag_name(const unsigned char *payload, unsigned char *name) {
+    name[0] = payload[offsetof(struct sd_inet_diag_msg, idiag_family)];
+    memcpy(name + 1, payload + offsetof(struct sd_inet_diag_msg, id), sizeof(struct sd_inet_diag_sockid));
+}
+
+static inline void sd_diag_exact_request(unsigned char *request, const unsigned char *name, uint8_t ext,
+                                         uint32_t seq) {
+    struct sd_nlmsghdr header;
+    struct sd_inet_diag_req_v2 body;
+    memset(&header, 0, sizeof(header));
+    memset(&body, 0, sizeof(body));
+    body.sdiag_family = name[0];
+    body.sdiag_protocol = IPPROTO_TCP;
+    body.idiag_ext = ext;
+    body.idiag_states = UINT32_MAX;
+    memcpy(&body.id, name + 1, sizeof(body.id));
+    header.nlmsg_len = (uint32_t)SD_DIAG_EXACT_REQUEST_SIZE;
+    header.nlmsg_type = SD_SOCK_DIAG_BY_FAMILY;
+    header.nlmsg_flags = SD_NLM_F_REQUEST;
+    header.nlmsg_seq = seq;
+    memcpy(request, &header, sizeof(header));
+    memcpy(request + sizeof(header), &body, sizeof(body));
+}
+
 /* --- the wanted inodes: an open-addressing hash set ------------------------
  * Keys are socket inodes (never 0: TIME_WAIT and request sockets, which no fd
  * holds, have inode 0 in the dump and so are never found). */

@@ -1,5 +1,5 @@
 # C declarations only: sock_diag messages, the inet_diag_msg parser, the dump
-# request, the inode set and the /proc/<pid>/fd scan (includes/diag.h).
+# request, the exact request, the inode set and the /proc/<pid>/fd scan (includes/diag.h).
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t
 from .system cimport socklen_t
 
@@ -67,6 +67,12 @@ cdef extern from "includes/diag.h" nogil:
     size_t SD_DIAG_REQUEST_SIZE(size_t bytecode_length)
     size_t sd_diag_request(unsigned char *request, uint8_t family, uint32_t states, uint8_t ext,
                            const unsigned char *bytecode, size_t bytecode_length)
+
+    size_t SD_DIAG_NAME_SIZE
+    enum: SD_DIAG_NAME_MAX
+    size_t SD_DIAG_EXACT_REQUEST_SIZE
+    void sd_diag_name(const unsigned char *payload, unsigned char *name)
+    void sd_diag_exact_request(unsigned char *request, const unsigned char *name, uint8_t ext, uint32_t seq)
 
     ctypedef struct sd_inode_slot:
         uint64_t inode

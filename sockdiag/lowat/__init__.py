@@ -2,14 +2,15 @@
 
 A sender writes 4 KiB messages stamped with CLOCK_MONOTONIC as fast as the
 kernel lets it, to a receiver behind a shaped bottleneck (see topology),
-once per setting of TCP_NOTSENT_LOWAT, congestion control and send buffer.
+once per bottleneck rate and setting of TCP_NOTSENT_LOWAT (bytes, off, or
+a time target kept by sockdiag.LowatTuner), congestion control and send
+buffer.
 Each run reports how long messages took to arrive, how long written bytes
 waited in the socket (SO_TIMESTAMPING), goodput, where the bytes were
 (``sockdiag.send_buffer`` every 10 ms) and what the sender paid for it.
 
     from sockdiag.lowat import SweepConfig, benchmark
-    report = benchmark(SweepConfig(...), rate_bps=10_000_000,
-                       queue_latency_us=50_000, delay_us=0)
+    report = benchmark(SweepConfig(...), queue_latency_us=50_000, delay_us=40_000)
 """
 
 from __future__ import annotations
@@ -41,12 +42,12 @@ _SYSCTL = "/proc/sys/net/ipv4/"
 
 @dataclass(frozen=True, slots=True)
 class Report(Record):
-    """A finished sweep: the path, the settings' medians and the recommendation."""
+    """A finished sweep: the path, the settings' medians and one recommendation per rate."""
 
     path: PathInfo
     config: SweepConfig
     results: tuple[LowatResult, ...]
-    recommendation: Optional[Recommendation]
+    recommendations: tuple[Recommendation, ...]
 
 
 def _sysctl_words(name: str) -> list[str]:
@@ -71,23 +72,25 @@ def default_cc() -> str:
     return "bbr" if "bbr" in usable else _sysctl_words("tcp_congestion_control")[0]
 
 
-def benchmark(config: SweepConfig, rate_bps: int, queue_latency_us: int, delay_us: int,
+def benchmark(config: SweepConfig, queue_latency_us: int, delay_us: int,
               on_path: Optional[Callable[[PathInfo], None]] = None,
               on_run: Optional[Callable[[Setting], None]] = None) -> Report:
     """Build the path, run the sweep, remove the path; the Report.
 
-    rate_bps and queue_latency_us shape the bottleneck; delay_us is added
-    with netem when the kernel has it.  on_path is called once the path
-    exists (its notices say what is missing), on_run after each run.
-    The path is removed on return, on error and on Ctrl-C/SIGTERM/SIGHUP.
+    config.rates_bps and queue_latency_us shape the bottleneck; delay_us is
+    added on the ACK path with netem, or the user-space delay line where
+    the kernel has no netem (RateAboveCeiling for a rate it cannot keep up
+    with).  on_path is called once the path exists (its notices say what
+    is missing), on_run after each run.  The path is removed on return, on
+    error and on Ctrl-C/SIGTERM/SIGHUP.
     """
-    with open_path(rate_bps, queue_latency_us, delay_us) as path:
+    with open_path(config.rates_bps, queue_latency_us, delay_us) as path:
         if on_path is not None:
             on_path(path.info)
         results = run_sweep(path, config, on_run)
-    return Report(path.info, config, tuple(results), recommend(results))
+    return Report(path.info, config, tuple(results), tuple(recommend(results)))
 
 
-def run_count(config: SweepConfig) -> int:
-    """How many runs a sweep makes (settings x repeats)."""
-    return len(settings(config)) * config.repeat
+def run_count(config: SweepConfig, info: PathInfo) -> int:
+    """How many runs a sweep makes over the path (settings x repeats)."""
+    return len(settings(config, shaped=info.kind == "shaped")) * config.repeat

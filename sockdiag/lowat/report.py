@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence, Union
 
 from tabulate import tabulate
 
 from .._common import NotSupported, Record, SockdiagError
 from .sweep import LowatResult
 from .topology import PathInfo
-from .units import format_size
+from .units import format_size, lowat_target_ms
 
 # A setting qualifies when its goodput is within this fraction of the best.
 GOODPUT_TOLERANCE = 0.02
@@ -19,14 +19,15 @@ GOODPUT_TOLERANCE = 0.02
 
 @dataclass(frozen=True, slots=True)
 class Recommendation(Record):
-    """The lowat with the lowest median latency among the settings whose
-    goodput is within 2% of the best one's.
+    """At one bottleneck rate, the lowat with the lowest median latency
+    among the settings whose goodput is within 2% of the best one's.
 
     ``latency_vs_off``: how many times lower its latency p50 is than with
     lowat off (same cc and send buffer), None when off was not measured.
     """
 
-    lowat: Optional[int]
+    rate_bps: Optional[int]
+    lowat: Union[None, int, str]
     cc: str
     sndbuf: Optional[int]
     latency_p50_ms: float
@@ -36,8 +37,14 @@ class Recommendation(Record):
     latency_vs_off: Optional[float]
 
 
-def recommend(results: list[LowatResult]) -> Optional[Recommendation]:
-    """The recommendation (see Recommendation); None without usable results."""
+def recommend(results: list[LowatResult]) -> list[Recommendation]:
+    """One recommendation per rate (see Recommendation), for the rates with usable results."""
+    rates = dict.fromkeys(r.rate_bps for r in results)
+    chosen = (_recommend_at([r for r in results if r.rate_bps == rate]) for rate in rates)
+    return [recommendation for recommendation in chosen if recommendation is not None]
+
+
+def _recommend_at(results: list[LowatResult]) -> Optional[Recommendation]:
     usable = [r for r in results if r.throughput_bps and r.latency_p50_ms is not None]
     if not usable:
         return None
@@ -48,7 +55,7 @@ def recommend(results: list[LowatResult]) -> Optional[Recommendation]:
            if r.lowat is None and r.cc == chosen.cc and r.sndbuf == chosen.sndbuf]
     ratio = off[0].latency_p50_ms / chosen.latency_p50_ms if off and chosen.latency_p50_ms else None
     return Recommendation(
-        lowat=chosen.lowat, cc=chosen.cc, sndbuf=chosen.sndbuf,
+        rate_bps=chosen.rate_bps, lowat=chosen.lowat, cc=chosen.cc, sndbuf=chosen.sndbuf,
         latency_p50_ms=chosen.latency_p50_ms, latency_p99_ms=chosen.latency_p99_ms,
         throughput_bps=chosen.throughput_bps, best_throughput_bps=best_bps,
         latency_vs_off=ratio)
@@ -58,9 +65,11 @@ def describe_path(info: PathInfo) -> str:
     """One line: what the figures were measured over."""
     if info.kind == "loopback":
         return f"path: loopback, no bottleneck (kernel {info.kernel})"
-    delay = f", netem delay {info.delay_ms:g} ms on the ACK path" if info.delay_ms else ""
+    delay = (f", {info.delay_ms:g} ms delay on the ACK path ({info.delay_via})"
+             if info.delay_ms else ", no base delay")
     wmem = f", tcp_wmem {' '.join(map(str, info.tcp_wmem))}" if info.tcp_wmem else ""
-    return (f"path: sender -> router -> receiver, TBF {info.rate_bps / 1e6:g} Mbit/s "
+    rates = " / ".join(f"{rate / 1e6:g}" for rate in info.rates_bps)
+    return (f"path: sender -> router -> receiver, TBF {rates} Mbit/s "
             f"(queue {info.queue_latency_ms:g} ms) on the router's egress{delay} "
             f"(kernel {info.kernel}{wmem})")
 
@@ -70,9 +79,11 @@ def _number(value: Optional[float], digits: int = 1, scale: float = 1.0) -> str:
 
 
 _COLUMNS = (
+    ("rate\nMbit/s", lambda r: "-" if r.rate_bps is None else f"{r.rate_bps / 1e6:g}"),
     ("cc", lambda r: r.cc),
     ("sndbuf", lambda r: format_size(r.sndbuf, "auto")),
     ("lowat", lambda r: format_size(r.lowat)),
+    ("lowat\np50 KiB", lambda r: _number(r.lowat_p50_bytes, 1, 1024)),
     ("goodput\nMbit/s", lambda r: _number(r.throughput_bps, 2, 1e6)),
     ("latency\np50 ms", lambda r: _number(r.latency_p50_ms)),
     ("latency\np99 ms", lambda r: _number(r.latency_p99_ms)),
@@ -95,16 +106,22 @@ def table(results: list[LowatResult]) -> str:
     """The results as a table for people (medians over the repeats)."""
     rows = [[cell(result) for _, cell in _COLUMNS] for result in results]
     return tabulate(rows, headers=[name for name, _ in _COLUMNS], disable_numparse=True,
-                    colalign=("left", "right", "right") + ("right",) * (len(_COLUMNS) - 3))
+                    colalign=("right", "left") + ("right",) * (len(_COLUMNS) - 2))
 
 
-def recommendation_line(recommendation: Optional[Recommendation]) -> str:
-    """The recommendation in one sentence."""
-    if recommendation is None:
-        return "recommendation: none (no run delivered data)"
+def recommendation_lines(recommendations: Sequence[Recommendation]) -> list[str]:
+    """Each rate's recommendation in one sentence."""
+    if not recommendations:
+        return ["recommendation: none (no run delivered data)"]
+    return [_recommendation_line(recommendation) for recommendation in recommendations]
+
+
+def _recommendation_line(recommendation: Recommendation) -> str:
     versus_off = (f", {recommendation.latency_vs_off:.1f}x lower than off"
                   if recommendation.latency_vs_off else "")
-    return (f"recommendation: lowat {format_size(recommendation.lowat)} "
+    rate = ("" if recommendation.rate_bps is None
+            else f" at {recommendation.rate_bps / 1e6:g} Mbit/s")
+    return (f"recommendation{rate}: lowat {format_size(recommendation.lowat)} "
             f"({recommendation.cc}, sndbuf {format_size(recommendation.sndbuf, 'auto')}): "
             f"latency p50 {recommendation.latency_p50_ms:.1f} ms{versus_off}, "
             f"p99 {_number(recommendation.latency_p99_ms)} ms, "
@@ -113,14 +130,14 @@ def recommendation_line(recommendation: Optional[Recommendation]) -> str:
             f"lowest latency within {GOODPUT_TOLERANCE:.0%} of it)")
 
 
-def document(info: PathInfo, config: Record, results: list[LowatResult],
-             recommendation: Optional[Recommendation]) -> dict:
-    """The sweep as one JSON-ready dict: path, config, results, recommendation."""
+def document(info: PathInfo, config: Record, results: Sequence[LowatResult],
+             recommendations: Sequence[Recommendation]) -> dict:
+    """The sweep as one JSON-ready dict: path, config, results, recommendations (one per rate)."""
     return {
         "path": info.asdict(),
         "config": config.asdict(),
         "results": [result.asdict() for result in results],
-        "recommendation": None if recommendation is None else recommendation.asdict(),
+        "recommendations": [recommendation.asdict() for recommendation in recommendations],
     }
 
 
@@ -130,47 +147,79 @@ def check_plotting() -> None:
         raise NotSupported("--plot needs matplotlib: pip install 'sockdiag[plot]'")
 
 
-def plot(results: list[LowatResult], info: PathInfo, filename: str) -> None:
-    """A PNG: latency p50/p99 and goodput against lowat, one line per cc."""
+def _lowat_order(lowat: Union[None, int, str]) -> tuple:
+    """Off first, then ever smaller byte limits, then time targets, largest first."""
+    if lowat is None:
+        return (0, 0.0)
+    if isinstance(lowat, str):
+        return (2, -lowat_target_ms(lowat))
+    return (1, -lowat)
+
+
+def plot(results: Sequence[LowatResult], info: PathInfo, filename: str) -> None:
+    """A PNG against lowat: latency p50/p99, write->SCHED p50, goodput (in % of the
+    bottleneck rate) and wakeups per MB; one line per rate (and cc, sndbuf)."""
     import matplotlib
     import matplotlib.ticker
 
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    # Off first, then ever smaller limits: left to right, less is buffered.
-    lowats = sorted({r.lowat for r in results}, key=lambda v: float("-inf") if v is None else -v)
+    lowats = sorted({r.lowat for r in results}, key=_lowat_order)
     positions = {lowat: i for i, lowat in enumerate(lowats)}
-    several_sndbufs = len({r.sndbuf for r in results}) > 1
-    figure, (latency_axes, goodput_axes) = pyplot.subplots(
-        2, 1, sharex=True, figsize=(8, 6.5), constrained_layout=True)
-    lines = sorted({(r.cc, r.sndbuf) for r in results}, key=lambda k: (k[0], k[1] or 0))
-    for cc, sndbuf in lines:
-        series = sorted((r for r in results if r.cc == cc and r.sndbuf == sndbuf),
+    several = {name: len({getattr(r, name) for r in results}) > 1
+               for name in ("rate_bps", "cc", "sndbuf")}
+    figure, axes = pyplot.subplots(4, 1, sharex=True, figsize=(8, 11), constrained_layout=True)
+    latency_axes, sched_axes, goodput_axes, wakeup_axes = axes
+    lines = sorted({(r.rate_bps, r.cc, r.sndbuf) for r in results},
+                   key=lambda k: (k[0] or 0, k[1], k[2] or 0))
+    for rate, cc, sndbuf in lines:
+        series = sorted((r for r in results if (r.rate_bps, r.cc, r.sndbuf) == (rate, cc, sndbuf)),
                         key=lambda r: positions[r.lowat])
         x = [positions[r.lowat] for r in series]
-        label = f"{cc}, sndbuf {format_size(sndbuf, 'auto')}" if several_sndbufs else cc
+        words = []
+        if several["rate_bps"] or rate is not None:
+            words.append("loopback" if rate is None else f"{rate / 1e6:g} Mbit/s")
+        if several["cc"] or not words:
+            words.append(cc)
+        if several["sndbuf"]:
+            words.append(f"sndbuf {format_size(sndbuf, 'auto')}")
+        label = ", ".join(words)
         drawn = latency_axes.plot(x, [r.latency_p50_ms for r in series], "o-", label=f"{label} p50")
-        latency_axes.plot(x, [r.latency_p99_ms for r in series], "x--",
-                          color=drawn[0].get_color(), label=f"{label} p99")
-        goodput_axes.plot(x, [(r.throughput_bps or 0) / 1e6 for r in series], "o-",
-                          color=drawn[0].get_color(), label=label)
-    latency_axes.set_yscale("log")
-    # Plain numbers on the log axis: labels at 1, 2 and 5 of each decade.
-    latency_axes.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    latency_axes.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(
-        lambda v, _: f"{v:g}" if f"{v:g}"[0] in "25" else ""))
-    latency_axes.set_ylabel("application latency (ms)")
-    latency_axes.legend(fontsize="small")
-    latency_axes.grid(True, which="both", alpha=0.3)
-    goodput_axes.set_ylabel("goodput (Mbit/s)")
-    goodput_axes.set_ylim(0, 1.1 * max((r.throughput_bps or 0) / 1e6 for r in results) or 1)
+        color = drawn[0].get_color()
+        latency_axes.plot(x, [r.latency_p99_ms for r in series], "x--", color=color,
+                          label=f"{label} p99")
+        sched_axes.plot(x, [r.sched_p50_ms for r in series], "o-", color=color, label=label)
+        goodput = [None if r.throughput_bps is None else
+                   r.throughput_bps / 1e6 if rate is None else 100 * r.throughput_bps / rate
+                   for r in series]
+        goodput_axes.plot(x, goodput, "o-", color=color, label=label)
+        wakeup_axes.plot(x, [r.wakeups_per_mb for r in series], "o-", color=color, label=label)
+    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    # Labels at 1, 2 and 5 of each decade on the log axes.
+    minor = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}" if f"{v:g}"[0] in "25" else "")
+    for log_axes, label in ((latency_axes, "application latency (ms)"),
+                            (sched_axes, "write->SCHED p50 (ms)"),
+                            (wakeup_axes, "wakeups per MB")):
+        log_axes.set_yscale("log")
+        log_axes.yaxis.set_major_formatter(plain)
+        log_axes.yaxis.set_minor_formatter(minor)
+        log_axes.set_ylabel(label)
+        log_axes.grid(True, which="both", alpha=0.3)
+    latency_axes.legend(fontsize="x-small", ncol=2)
+    shaped = info.kind == "shaped"
+    goodput_axes.set_ylabel("goodput (% of the rate)" if shaped else "goodput (Mbit/s)")
+    goodput_axes.set_ylim(0, 110 if shaped else
+                          1.1 * max((r.throughput_bps or 0) / 1e6 for r in results) or 1)
     goodput_axes.grid(True, alpha=0.3)
-    goodput_axes.set_xticks(range(len(lowats)), [format_size(v) for v in lowats])
-    goodput_axes.set_xlabel("TCP_NOTSENT_LOWAT")
-    title = ("loopback, no bottleneck" if info.kind == "loopback"
-             else f"TBF {info.rate_bps / 1e6:g} Mbit/s, queue {info.queue_latency_ms:g} ms")
-    latency_axes.set_title(f"sockdiag bench lowat: {title}, kernel {info.kernel}")
+    wakeup_axes.set_xticks(range(len(lowats)), [format_size(v) for v in lowats])
+    wakeup_axes.set_xlabel("TCP_NOTSENT_LOWAT (bytes, or a time target kept by LowatTuner)")
+    if shaped:
+        delay = f", {info.delay_ms:g} ms delay ({info.delay_via})" if info.delay_ms else ""
+        title = f"TBF queue {info.queue_latency_ms:g} ms{delay}"
+    else:
+        title = "loopback, no bottleneck"
+    latency_axes.set_title(f"sockdiag bench lowat: {title}, kernel {info.kernel}", fontsize="medium")
     try:
         figure.savefig(filename, dpi=100)
     except OSError as err:

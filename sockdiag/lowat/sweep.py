@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import select
 import time
 from dataclasses import dataclass, fields
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
-from .._common import Record, SockdiagError
+from .._common import Record
 from .stats import median_or_none
-from .topology import Path, Worker
+from .topology import READY_TIMEOUT_S, Path
 from .units import format_size
 
-# Time for a forked worker to set up its sockets.
-_READY_TIMEOUT_S = 30.0
 _START_DELAY_NS = 50_000_000
 # After stop_at: the receiver's grace before it closes, plus reporting.
 _RESULT_TIMEOUT_S = 15.0
@@ -24,7 +20,10 @@ _RESULT_TIMEOUT_S = 15.0
 class SweepConfig(Record):
     """What to sweep and how long each run lasts.
 
-    ``lowats``: TCP_NOTSENT_LOWAT values in bytes, None for off.
+    ``lowats``: TCP_NOTSENT_LOWAT values in bytes, None for off, or a time
+    target such as "20ms" (the sender's LowatTuner keeps the limit at
+    delivery rate × target).
+    ``rates_bps``: bottleneck rates to sweep (the TBF on the router).
     ``sndbufs``: SO_SNDBUF values in bytes, None for kernel auto-tuning.
     ``writer``: "eagain" (write until the kernel refuses, per wakeup) or
     "epollout" (one message per EPOLLOUT wakeup).
@@ -33,7 +32,8 @@ class SweepConfig(Record):
     ``stamp_every``: one write in this many asks for SO_TIMESTAMPING stamps.
     """
 
-    lowats: tuple[Optional[int], ...]
+    lowats: tuple[Union[None, int, str], ...]
+    rates_bps: tuple[int, ...]
     ccs: tuple[str, ...]
     sndbufs: tuple[Optional[int], ...]
     writer: str
@@ -60,10 +60,15 @@ class LowatResult(Record):
     flows together.  ``retrans_pct``: bytes retransmitted, in percent of
     bytes sent (TCP_INFO).  ``cpu_s`` and ``ctx_switches`` (voluntary) are the
     sender's over the measured window; the ``*_per_mb`` counts are per
-    megabyte (10**6 bytes) written.
+    megabyte (10**6 bytes) written.  ``rate_bps``: the bottleneck rate
+    (None on loopback).  ``lowat_p50_bytes``, ``lowat_updates_per_mb`` and
+    ``lowat_changes_per_mb``: for a time target, the limit the tuner kept
+    (median of 10 ms samples), its TCP_INFO reads and the changes of the
+    limit per MB; None for fixed settings.
     """
 
-    lowat: Optional[int]
+    rate_bps: Optional[int]
+    lowat: Union[None, int, str]
     cc: str
     sndbuf: Optional[int]
     writer: str
@@ -86,50 +91,37 @@ class LowatResult(Record):
     send_calls_per_mb: Optional[float]
     eagains_per_mb: Optional[float]
     wakeups_per_mb: Optional[float]
+    lowat_p50_bytes: Optional[float]
+    lowat_updates_per_mb: Optional[float]
+    lowat_changes_per_mb: Optional[float]
 
 
-_MEASURED = tuple(field.name for field in fields(LowatResult))[6:]
+_NAMES = tuple(field.name for field in fields(LowatResult))
+_MEASURED = _NAMES[_NAMES.index("repeats") + 1:]
 
 
 @dataclass(frozen=True, slots=True)
 class Setting(Record):
-    """One cell of the sweep."""
+    """One cell of the sweep (rate_bps None: loopback, no bottleneck)."""
 
+    rate_bps: Optional[int]
     cc: str
     sndbuf: Optional[int]
-    lowat: Optional[int]
+    lowat: Union[None, int, str]
 
     @property
     def label(self) -> str:
-        """The setting in words: "bbr sndbuf auto lowat 16k"."""
+        """The setting in words: "10 Mbit/s bbr sndbuf auto lowat 16k"."""
         sndbuf = format_size(self.sndbuf, "auto")
-        return f"{self.cc} sndbuf {sndbuf} lowat {format_size(self.lowat)}"
+        rate = "" if self.rate_bps is None else f"{self.rate_bps / 1e6:g} Mbit/s "
+        return f"{rate}{self.cc} sndbuf {sndbuf} lowat {format_size(self.lowat)}"
 
 
-def settings(config: SweepConfig) -> list[Setting]:
-    """Every cell, in the order the table shows them."""
-    return [Setting(cc, sndbuf, lowat)
+def settings(config: SweepConfig, shaped: bool = True) -> list[Setting]:
+    """Every cell, in the order the table shows them (one rate, None, on loopback)."""
+    rates = config.rates_bps if shaped else (None,)
+    return [Setting(rate, cc, sndbuf, lowat) for rate in rates
             for cc in config.ccs for sndbuf in config.sndbufs for lowat in config.lowats]
-
-
-def _read_line(child: Worker, deadline: float, what: str) -> dict:
-    """One JSON line from a worker, or SockdiagError saying what went wrong."""
-    remaining = deadline - time.monotonic()
-    ready, _, _ = select.select([child.from_worker], [], [], max(0.0, remaining))
-    if not ready:
-        raise SockdiagError(f"the {what} did not answer in time")
-    line = child.from_worker.readline()
-    if not line:
-        raise SockdiagError(f"the {what} ended without a result ({child.describe_exit()})")
-    message = json.loads(line)
-    if "error" in message:
-        raise SockdiagError(message["error"])
-    return message
-
-
-def _send_line(child: Worker, message: dict) -> None:
-    child.to_worker.write(json.dumps(message) + "\n")
-    child.to_worker.flush()
 
 
 def run_once(path: Path, config: SweepConfig, setting: Setting) -> dict:
@@ -138,12 +130,12 @@ def run_once(path: Path, config: SweepConfig, setting: Setting) -> dict:
     receiver = path.spawn("receive", dict(common, host=path.receiver_host, port=0))
     sender = None
     try:
-        port = _read_line(receiver, time.monotonic() + _READY_TIMEOUT_S, "receiver")["port"]
+        port = receiver.read_message(time.monotonic() + READY_TIMEOUT_S, "receiver")["port"]
         sender = path.spawn("send", dict(
             common, host=path.receiver_host, port=port, cc=setting.cc, sndbuf=setting.sndbuf,
             lowat=setting.lowat, writer=config.writer, nodelay=config.nodelay,
             stamp_every=config.stamp_every))
-        _read_line(sender, time.monotonic() + _READY_TIMEOUT_S, "sender")
+        sender.read_message(time.monotonic() + READY_TIMEOUT_S, "sender")
         start_at = time.monotonic_ns() + _START_DELAY_NS
         schedule = {
             "start_at_ns": start_at,
@@ -151,10 +143,10 @@ def run_once(path: Path, config: SweepConfig, setting: Setting) -> dict:
             "stop_at_ns": start_at + round(config.duration_s * 1e9),
         }
         for child in (receiver, sender):
-            _send_line(child, schedule)
+            child.send_message(schedule)
         deadline = time.monotonic() + config.duration_s + _RESULT_TIMEOUT_S
-        sent = _read_line(sender, deadline, "sender")
-        received = _read_line(receiver, deadline, "receiver")
+        sent = sender.read_message(deadline, "sender")
+        received = receiver.read_message(deadline, "receiver")
     finally:
         for child in (sender, receiver):
             if child is not None:
@@ -164,7 +156,7 @@ def run_once(path: Path, config: SweepConfig, setting: Setting) -> dict:
 
 def _median_result(config: SweepConfig, setting: Setting, runs: list[dict]) -> LowatResult:
     return LowatResult(
-        lowat=setting.lowat, cc=setting.cc, sndbuf=setting.sndbuf, writer=config.writer,
+        rate_bps=setting.rate_bps, lowat=setting.lowat, cc=setting.cc, sndbuf=setting.sndbuf, writer=config.writer,
         flows=config.flows, repeats=len(runs),
         **{name: median_or_none([run.get(name) for run in runs]) for name in _MEASURED})
 
@@ -174,13 +166,18 @@ def run_sweep(path: Path, config: SweepConfig,
     """Run every setting config.repeat times; one LowatResult (medians) per setting.
 
     Repeats are interleaved (all settings once, then again) so that slow
-    drift on the machine spreads over every setting.  progress is called
-    after each run with the setting it ran.
+    drift on the machine spreads over every setting.  The bottleneck's rate
+    changes between cells of different rates.  progress is called after
+    each run with the setting it ran.
     """
-    cells = settings(config)
+    cells = settings(config, shaped=path.info.kind == "shaped")
     runs: dict[Setting, list[dict]] = {cell: [] for cell in cells}
     for _ in range(config.repeat):
+        rate = None
         for cell in cells:
+            if cell.rate_bps != rate:
+                rate = cell.rate_bps
+                path.set_rate(rate)
             runs[cell].append(run_once(path, config, cell))
             if progress is not None:
                 progress(cell)

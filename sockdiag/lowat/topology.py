@@ -7,9 +7,11 @@ Shaped (root, network namespaces, iproute2)::
 
 The bottleneck sits on the router, not on the sender: shaping the sender's
 own egress lets TCP Small Queues keep the backlog inside the socket and
-hides the effect being measured.  A netem delay on the receiver's egress
-(the ACK path) is added when the kernel has netem; it is detected, not
-assumed.  The RTT otherwise comes from the TBF queue.
+hides the effect being measured.  The base RTT is a delay on the ACK path:
+netem on the receiver's egress when the kernel has it (detected, not
+assumed), else a user-space delay line through a TUN device in the router
+namespace (see delayline).  The TBF's rate can change between runs
+(Path.set_rate), so one path serves a sweep over rates.
 
 Namespaces are named ``sdlowat-<pid>-<start time>-<role>`` after the run
 that made them, so a new run can tell the leftovers of a killed run (whose
@@ -31,12 +33,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import json
+import select
 import time
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Optional
+from typing import Iterable, Iterator, Optional, Sequence
 
-from .._common import NotSupported, Record
-from . import worker
+from .._common import NotSupported, Record, SockdiagError
+from . import delayline, worker
 
 PREFIX = "sdlowat"
 _NETNS_DIR = "/run/netns"
@@ -51,6 +55,8 @@ _COMMAND_TIMEOUT_S = 20
 _PR_SET_PDEATHSIG = 1
 _CLONE_NEWNET = 0x40000000
 _CLEANUP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# Time for a forked worker to set up its sockets or device.
+READY_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,17 +64,20 @@ class PathInfo(Record):
     """What the benchmark ran over.
 
     ``kind``: "shaped" (three namespaces, TBF on the router) or "loopback"
-    (no bottleneck).  ``rate_bps``: the bottleneck rate, None on loopback.
-    ``queue_latency_ms``: TBF's queue limit expressed as time.
-    ``delay_ms``: netem delay on the ACK path; None when none was added.
+    (no bottleneck).  ``rates_bps``: the bottleneck rates swept, empty on
+    loopback.  ``queue_latency_ms``: TBF's queue limit expressed as time.
+    ``delay_ms``: the delay on the ACK path; None when none was added.
+    ``delay_via``: what adds it: "netem", or "tun delay line" (user space,
+    when the kernel has no netem); None without a delay.
     ``netem``: whether the kernel offers netem (None when not checked).
     ``notices``: what the user must know to read the figures.
     """
 
     kind: str
-    rate_bps: Optional[int]
+    rates_bps: tuple[int, ...]
     queue_latency_ms: Optional[float]
     delay_ms: Optional[float]
+    delay_via: Optional[str]
     netem: Optional[bool]
     namespaces: tuple[str, ...]
     kernel: str
@@ -78,6 +87,10 @@ class PathInfo(Record):
 
 class SetupError(NotSupported):
     """The shaped path could not be built."""
+
+
+class RateAboveCeiling(SockdiagError):
+    """A rate the delay line cannot keep up with."""
 
 
 def _run(argv: list[str]) -> str:
@@ -185,6 +198,23 @@ class Worker:
                 time.sleep(0.01)
         return self.status
 
+    def read_message(self, deadline: float, what: str) -> dict:
+        """One JSON line from the worker, or SockdiagError saying what went wrong."""
+        ready, _, _ = select.select([self.from_worker], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            raise SockdiagError(f"the {what} did not answer in time")
+        line = self.from_worker.readline()
+        if not line:
+            raise SockdiagError(f"the {what} ended without a result ({self.describe_exit()})")
+        message = json.loads(line)
+        if "error" in message:
+            raise SockdiagError(message["error"])
+        return message
+
+    def send_message(self, message: dict) -> None:
+        self.to_worker.write(json.dumps(message) + "\n")
+        self.to_worker.flush()
+
     def describe_exit(self) -> str:
         """How the worker ended, in words ("exit status 1", "killed by signal 9")."""
         status = self.wait(5.0)
@@ -213,20 +243,25 @@ class Path:
     """A path made for one benchmark run: where workers run and what to connect to."""
 
     def __init__(self, info: PathInfo, receiver_host: str,
-                 sender_ns: Optional[str], receiver_ns: Optional[str]) -> None:
+                 namespaces: Optional[dict[str, str]] = None) -> None:
         self.info = info
         self.receiver_host = receiver_host
-        self._namespaces = {"send": sender_ns, "receive": receiver_ns}
+        self._namespaces = namespaces or {}
         self._workers: list[Worker] = []
 
+    def set_rate(self, rate_bps: int) -> None:
+        """Make the bottleneck rate_bps (replaces the router's TBF); nothing on loopback."""
+        if "rtr" in self._namespaces:
+            _shape(self._namespaces["rtr"], rate_bps, round(self.info.queue_latency_ms * 1e3))
+
     def spawn(self, role: str, config: dict) -> Worker:
-        """Fork a worker (role "send" or "receive") into its namespace.
+        """Fork a worker (role "send", "receive" or "delay") into its namespace.
 
         Forked, not executed: no interpreter start per run, and it works
         whatever the interpreter's path (an unprivileged user may not be
         able to exec a venv's interpreter that points into /root).
         """
-        namespace = self._namespaces[role]
+        namespace = self._namespaces.get(_ROLE_NAMESPACES[role])
         down_read, down_write = os.pipe()
         up_read, up_write = os.pipe()
         parent_pid = os.getpid()
@@ -274,9 +309,16 @@ class Path:
             self.end(child)
 
 
-def _build_shaped(names: dict[str, str], rate_bps: int, queue_latency_us: int,
-                  delay_us: int) -> tuple[Optional[bool], list[str]]:
-    """Make the three namespaces and their links; (netem available, notices)."""
+_ROLE_NAMESPACES = {"send": "snd", "receive": "rcv", "delay": "rtr"}
+
+
+def _shape(router: str, rate_bps: int, queue_latency_us: int) -> None:
+    _run(["tc", "-n", router, "qdisc", "replace", "dev", "sdlw-rtr-r", "root", "tbf",
+          "rate", f"{rate_bps}bit", "burst", _TBF_BURST, "latency", f"{queue_latency_us}us"])
+
+
+def _build_shaped(names: dict[str, str], rate_bps: int, queue_latency_us: int) -> None:
+    """Make the three namespaces and their links, the bottleneck at rate_bps."""
     snd, rtr, rcv = names["snd"], names["rtr"], names["rcv"]
     for name in (snd, rtr, rcv):
         _run(["ip", "netns", "add", name])
@@ -297,21 +339,43 @@ def _build_shaped(names: dict[str, str], rate_bps: int, queue_latency_us: int,
     _run(["ip", "netns", "exec", rtr, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
     # Each run starts from scratch, not from the last run's cached cwnd/ssthresh.
     _run(["ip", "netns", "exec", snd, "sysctl", "-qw", "net.ipv4.tcp_no_metrics_save=1"])
-    _run(["tc", "-n", rtr, "qdisc", "replace", "dev", "sdlw-rtr-r", "root", "tbf",
-          "rate", f"{rate_bps}bit", "burst", _TBF_BURST, "latency", f"{queue_latency_us}us"])
-    notices = []
-    netem = None
-    if delay_us:
-        try:
-            _run(["tc", "-n", rcv, "qdisc", "replace", "dev", "sdlw-rcv", "root", "netem",
-                  "delay", f"{delay_us}us"])
-            netem = True
-        except SetupError as err:
-            netem = False
-            notices.append(
-                "netem is not available in this kernel: no delay added, "
-                f"the RTT comes from the TBF queue alone ({err})")
-    return netem, notices
+    _shape(rtr, rate_bps, queue_latency_us)
+
+
+def _add_netem(names: dict[str, str], delay_us: int) -> Optional[str]:
+    """netem delay on the receiver's egress (the ACK path); None, or why it failed."""
+    try:
+        _run(["tc", "-n", names["rcv"], "qdisc", "replace", "dev", "sdlw-rcv", "root", "netem",
+              "delay", f"{delay_us}us"])
+    except SetupError as err:
+        return str(err)
+    return None
+
+
+def _check_delay_line_rates(rates_bps: Sequence[int]) -> None:
+    too_fast = [rate for rate in rates_bps if delayline.packets_per_s(rate)
+                > delayline.CEILING_PACKETS_PER_S]
+    if too_fast:
+        raise RateAboveCeiling(
+            f"--rate {max(too_fast) / 1e6:g} Mbit/s is above what the user-space delay line "
+            f"(no netem in this kernel) forwards: at most {delayline.CEILING_PACKETS_PER_S:,} "
+            f"packets/s, rates up to {delayline.max_rate_bps() / 1e6:g} Mbit/s; "
+            "lower the rate or use --delay 0")
+
+
+def _start_delay_line(path: "Path", names: dict[str, str], delay_us: int) -> bool:
+    """The TUN delay line in the router namespace, on the path from the receiver;
+    whether it runs under the real-time scheduler."""
+    rtr = names["rtr"]
+    line = path.spawn("delay", {"delay_us": delay_us})
+    realtime = line.read_message(time.monotonic() + READY_TIMEOUT_S, "delay line")["realtime"]
+    _run(["ip", "netns", "exec", rtr, "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0",
+          f"net.ipv4.conf.{delayline.DEVICE}.rp_filter=0"])
+    _run(["ip", "-n", rtr, "link", "set", delayline.DEVICE, "up"])
+    _run(["ip", "-n", rtr, "route", "add", "default", "dev", delayline.DEVICE,
+          "table", delayline.ROUTE_TABLE])
+    _run(["ip", "-n", rtr, "rule", "add", "iif", "sdlw-rtr-r", "lookup", delayline.ROUTE_TABLE])
+    return realtime
 
 
 def _shaped_unavailable() -> Optional[str]:
@@ -350,25 +414,47 @@ def _signals_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _shaped_path(rate_bps: int, queue_latency_us: int, delay_us: int,
+def _shaped_path(rates_bps: Sequence[int], queue_latency_us: int, delay_us: int,
                  notices: list[str]) -> Path:
-    """Build the three namespaces; SetupError (having removed them) if that fails."""
+    """Build the three namespaces and the delay; SetupError (having removed them) if that fails."""
     removed = remove_leftovers()
     if removed:
         notices.append(f"removed leftovers of a killed run: {' '.join(removed)}")
     pid = os.getpid()
     names = {role: f"{PREFIX}-{pid}-{_start_time(pid)}-{role}" for role in _ROLES}
+    path = Path(None, _RECEIVER_ADDRESS, names)  # type: ignore[arg-type]
     try:
-        netem, setup_notices = _build_shaped(names, rate_bps, queue_latency_us, delay_us)
-        info = PathInfo(
-            kind="shaped", rate_bps=rate_bps, queue_latency_ms=queue_latency_us / 1e3,
-            delay_ms=delay_us / 1e3 if netem else None, netem=netem,
+        _build_shaped(names, rates_bps[0], queue_latency_us)
+        netem, delay_via = None, None
+        if delay_us:
+            netem_error = _add_netem(names, delay_us)
+            netem = netem_error is None
+            if netem:
+                delay_via = "netem"
+            else:
+                _check_delay_line_rates(rates_bps)
+                realtime = _start_delay_line(path, names, delay_us)
+                delay_via = "tun delay line"
+                notices.append(
+                    "netem is not available in this kernel: the delay comes from a user-space "
+                    f"delay line (TUN device {delayline.DEVICE} in the router namespace, "
+                    f"up to {delayline.CEILING_PACKETS_PER_S:,} packets/s) "
+                    f"({netem_error})")
+                if not realtime:
+                    notices.append(
+                        "the delay line could not use the real-time scheduler: on a busy "
+                        "machine it holds packets longer than the delay and releases them "
+                        "in bunches")
+        path.info = PathInfo(
+            kind="shaped", rates_bps=tuple(rates_bps), queue_latency_ms=queue_latency_us / 1e3,
+            delay_ms=delay_us / 1e3 if delay_via else None, delay_via=delay_via, netem=netem,
             namespaces=tuple(names[role] for role in _ROLES), kernel=os.uname().release,
-            tcp_wmem=_tcp_wmem(names["snd"]), notices=tuple(notices + setup_notices))
+            tcp_wmem=_tcp_wmem(names["snd"]), notices=tuple(notices))
     except BaseException:  # a failed build leaves nothing behind
+        path.end_all()
         _remove_all(names.values())
         raise
-    return Path(info, _RECEIVER_ADDRESS, names["snd"], names["rcv"])
+    return path
 
 
 def _loopback_path(reason: str, notices: list[str]) -> Path:
@@ -377,27 +463,29 @@ def _loopback_path(reason: str, notices: list[str]) -> Path:
         "and network namespaces, so only the costs (CPU, wakeups, memory) mean anything "
         "here, not latency against goodput")
     info = PathInfo(
-        kind="loopback", rate_bps=None, queue_latency_ms=None, delay_ms=None, netem=None,
-        namespaces=(), kernel=os.uname().release, tcp_wmem=_tcp_wmem(None),
+        kind="loopback", rates_bps=(), queue_latency_ms=None, delay_ms=None, delay_via=None,
+        netem=None, namespaces=(), kernel=os.uname().release, tcp_wmem=_tcp_wmem(None),
         notices=tuple(notices))
-    return Path(info, "127.0.0.1", None, None)
+    return Path(info, "127.0.0.1")
 
 
-def _make_path(rate_bps: int, queue_latency_us: int, delay_us: int) -> Path:
+def _make_path(rates_bps: Sequence[int], queue_latency_us: int, delay_us: int) -> Path:
     notices: list[str] = []
     reason = _shaped_unavailable()
     if reason is None:
         try:
-            return _shaped_path(rate_bps, queue_latency_us, delay_us, notices)
+            return _shaped_path(rates_bps, queue_latency_us, delay_us, notices)
         except SetupError as err:
             reason = str(err)
     return _loopback_path(reason, notices)
 
 
 @contextlib.contextmanager
-def open_path(rate_bps: int, queue_latency_us: int, delay_us: int) -> Iterator[Path]:
+def open_path(rates_bps: Sequence[int], queue_latency_us: int, delay_us: int) -> Iterator[Path]:
     """The shaped path (or loopback when it cannot be made), removed on exit.
 
+    Its bottleneck starts at rates_bps[0]; every rate is checked against
+    the delay line's ceiling when the delay needs it (RateAboveCeiling).
     Removes leftovers of killed runs first.  Cleanup runs on normal exit,
     on errors, on Ctrl-C, SIGTERM and SIGHUP.
     """
@@ -406,7 +494,7 @@ def open_path(rate_bps: int, queue_latency_us: int, delay_us: int) -> Iterator[P
         # delivered once the path exists and its cleanup below is armed.
         unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, _CLEANUP_SIGNALS)
         try:
-            path = _make_path(rate_bps, queue_latency_us, delay_us)
+            path = _make_path(rates_bps, queue_latency_us, delay_us)
         except BaseException:
             signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
             raise

@@ -9,9 +9,11 @@ as tc counts).
 
 from __future__ import annotations
 
+import math
 import re
-from typing import Optional
+from typing import Optional, Union
 
+from .. import _validate
 from .._common import parse_size
 
 _RATE = re.compile(r"([0-9]+(?:\.[0-9]+)?)(bit|kbit|mbit|gbit)", re.IGNORECASE)
@@ -20,22 +22,33 @@ _RATE_UNITS = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9}
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(us|ms|s)", re.IGNORECASE)
 _DURATION_UNITS_US = {"us": 1, "ms": 1000, "s": 1_000_000}
 
-# TCP_NOTSENT_LOWAT and SO_SNDBUF are ints in the kernel.
-_MAX_SOCKOPT_BYTES = (1 << 31) - 1
-
-
 def _size_or(text: str, word: str, minimum: int) -> Optional[int]:
     if text.strip().lower() == word:
         return None
     value = parse_size(text)
-    if not minimum <= value <= _MAX_SOCKOPT_BYTES:
+    # TCP_NOTSENT_LOWAT and SO_SNDBUF are C ints in the kernel.
+    if not minimum <= value <= _validate.LOWAT_BYTES.maximum:
         raise ValueError(f"{text!r}: must be {word} or from {format_size(minimum)} to 2g - 1")
     return value
 
 
-def parse_lowat(text: str) -> Optional[int]:
-    """A TCP_NOTSENT_LOWAT setting: None for "off", else bytes from 1 to 2 GiB - 1."""
+def parse_lowat(text: str) -> Union[None, int, str]:
+    """A TCP_NOTSENT_LOWAT setting: None for "off", bytes from 1 to 2 GiB - 1,
+    or a time target such as "20ms" (kept as that string, in its shortest
+    form: LowatTuner sets rate × target)."""
+    if _DURATION.fullmatch(text.strip()):
+        target_ms = parse_duration_us(text) / 1e3
+        try:
+            _validate.LOWAT_TARGET_MS.check(target_ms)
+        except ValueError:
+            raise ValueError(f"{text!r}: a time target must be from 0.1ms to 10s") from None
+        return f"{target_ms:g}ms"
     return _size_or(text, "off", 1)
+
+
+def lowat_target_ms(lowat: Union[None, int, str]) -> Optional[float]:
+    """The milliseconds of a time-target lowat ("20ms" -> 20.0); None for off or bytes."""
+    return float(lowat[:-2]) if isinstance(lowat, str) else None
 
 
 def parse_sndbuf(text: str) -> Optional[int]:
@@ -48,26 +61,35 @@ def parse_rate(text: str) -> int:
     match = _RATE.fullmatch(text.strip())
     if match is None:
         raise ValueError(f"{text!r} is not a rate (examples: 10mbit, 500kbit, 1gbit)")
-    bps = round(float(match.group(1)) * _RATE_UNITS[match.group(2).lower()])
-    if not 8000 <= bps <= 100 * 10**9:
+    bps = float(match.group(1)) * _RATE_UNITS[match.group(2).lower()]
+    if not math.isfinite(bps) or not _validate.BENCH_RATE_BPS.minimum <= round(bps) \
+            <= _validate.BENCH_RATE_BPS.maximum:
         raise ValueError(f"{text!r}: a rate must be from 8kbit to 100gbit")
-    return bps
+    return round(bps)
 
 
 def parse_duration_us(text: str) -> int:
-    """Microseconds in "50ms", "1.5s", "200us" or "0"; ValueError otherwise."""
+    """Microseconds in "50ms", "1.5s", "200us" or "0", at most a minute (a path
+    delay or a queue's length); ValueError otherwise."""
     if text.strip() == "0":
         return 0
     match = _DURATION.fullmatch(text.strip())
     if match is None:
         raise ValueError(f"{text!r} is not a duration (examples: 50ms, 1s, 200us)")
-    return round(float(match.group(1)) * _DURATION_UNITS_US[match.group(2).lower()])
+    us = float(match.group(1)) * _DURATION_UNITS_US[match.group(2).lower()]
+    if not math.isfinite(us) or not us <= _validate.BENCH_PATH_DELAY.maximum * 1e6:
+        raise ValueError(f"{text!r}: a duration must be at most "
+                         f"{_validate.BENCH_PATH_DELAY.maximum:g}s")
+    return round(us)
 
 
-def format_size(nbytes: Optional[int], none: str = "off") -> str:
-    """The shortest exact form of a size: 16384 -> "16k", 1048576 -> "1m"; None -> none."""
+def format_size(nbytes: Union[None, int, str], none: str = "off") -> str:
+    """The shortest exact form of a size: 16384 -> "16k", 1048576 -> "1m"; None -> none;
+    a time-target lowat ("20ms") as it is."""
     if nbytes is None:
         return none
+    if isinstance(nbytes, str):
+        return nbytes
     for suffix, unit in (("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10)):
         if nbytes >= unit and nbytes % unit == 0:
             return f"{nbytes // unit}{suffix}"

@@ -28,10 +28,12 @@ import time
 from array import array
 from typing import Optional
 
-import sockdiag
 
-from . import timestamps
+from .. import _platform
+from ..tuner import LowatTuner
+from . import delayline, timestamps
 from .stats import percentile, slope
+from .units import lowat_target_ms
 
 _STAMP = struct.Struct("<Q")
 _SO_MEMINFO = 55
@@ -152,10 +154,12 @@ def receive(config: dict, control: Control) -> dict:
 class _Flow:
     """One connection of the sender and its message in progress."""
 
-    __slots__ = ("sock", "fd", "template", "rest", "written", "messages", "stamped")
+    __slots__ = ("sock", "fd", "tuner", "template", "rest", "written", "messages", "stamped")
 
-    def __init__(self, sock: socket.socket, message_size: int) -> None:
+    def __init__(self, sock: socket.socket, message_size: int,
+                 tuner: Optional[LowatTuner]) -> None:
         self.sock = sock
+        self.tuner = tuner  # for a time-target lowat
         self.fd = sock.fileno()
         self.template = bytearray(b"m" * message_size)
         self.rest = None  # memoryview of the unwritten tail of the current message
@@ -166,7 +170,7 @@ class _Flow:
         self.stamped = {}
 
 
-def _connect(config: dict) -> socket.socket:
+def _connect(config: dict) -> _Flow:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, config["cc"].encode())
@@ -181,13 +185,19 @@ def _connect(config: dict) -> socket.socket:
     sock.settimeout(_CONNECT_TIMEOUT_S)
     sock.connect((config["host"], config["port"]))
     lowat = config["lowat"]
-    sockdiag.set_notsent_lowat(sock, _LOWAT_OFF if lowat is None else lowat)
-    if sockdiag.get_notsent_lowat(sock) != lowat:
+    target_ms = lowat_target_ms(lowat)
+    tuner = None
+    if target_ms is not None:
+        tuner = LowatTuner(sock, target_ms=target_ms)
+        lowat = tuner.lowat_bytes
+    else:
+        _platform.set_notsent_lowat(sock, _LOWAT_OFF if lowat is None else lowat)
+    if _platform.get_notsent_lowat(sock) != lowat:
         raise WorkerError(f"TCP_NOTSENT_LOWAT {lowat} did not take effect")
     if config["stamp_every"]:
         timestamps.enable(sock)
     sock.setblocking(False)
-    return sock
+    return _Flow(sock, config["message_size"], tuner)
 
 
 class _Sender:
@@ -212,6 +222,9 @@ class _Sender:
         self.sndbuf = array("q")
         self.memory = array("q")
         self.rtt_us = array("q")
+        self.lowat = array("q")
+        self.tuners = [flow.tuner for flow in flows if flow.tuner is not None]
+        self.tuner_counts_before = (0, 0)
         self.tcp_info_before = None
 
     def write(self, flow: _Flow) -> bool:
@@ -267,14 +280,16 @@ class _Sender:
         """Where each flow's bytes are now; socket memory summed over flows."""
         memory = 0
         for flow in self.flows:
-            split = sockdiag.send_buffer(flow.sock)
+            split = _platform.send_buffer(flow.sock)
             self.unsent.append(split.unsent)
             self.unacked.append(split.unacked)
             self.sndbuf.append(split.size)
             meminfo = flow.sock.getsockopt(socket.SOL_SOCKET, _SO_MEMINFO, _MEMINFO.size)
             memory += _MEMINFO.unpack(meminfo)[_MEMINFO_WMEM_QUEUED]
+            if flow.tuner is not None:
+                self.lowat.append(flow.tuner.lowat_bytes)
             if with_rtt:
-                self.rtt_us.append(sockdiag.tcp_info(flow.sock).rtt_us)
+                self.rtt_us.append(_platform.tcp_info(flow.sock).rtt_us)
         self.memory.append(memory)
 
     def run(self, start_at: int, measure_from: int, stop_at: int) -> dict:
@@ -296,13 +311,16 @@ class _Sender:
             if not self.counting and now >= measure_from:
                 self.counting = True
                 usage_before = resource.getrusage(resource.RUSAGE_SELF)
-                self.tcp_info_before = [sockdiag.tcp_info(flow.sock) for flow in self.flows]
+                self.tuner_counts_before = self.tuner_counts()
+                self.tcp_info_before = [_platform.tcp_info(flow.sock) for flow in self.flows]
             if now >= next_sample:
                 if self.counting:
                     # TCP_INFO costs more than the split; the RTT every 100 ms is enough.
                     self.sample(with_rtt=samples % 10 == 0)
                     samples += 1
                 next_sample = max(next_sample + _SAMPLE_INTERVAL_NS, now + 1)
+            for tuner in self.tuners:
+                tuner.maybe_update()
             timeout_ns = min(next_sample, stop_at) - now
             for fd, events in poller.poll(timeout_ns / 1e9):
                 flow = self.by_fd[fd]
@@ -320,10 +338,15 @@ class _Sender:
                         while self.write(flow) and time.monotonic_ns() < limit:
                             pass
         usage_after = resource.getrusage(resource.RUSAGE_SELF)
-        tcp_info_after = [sockdiag.tcp_info(flow.sock) for flow in self.flows]
+        tcp_info_after = [_platform.tcp_info(flow.sock) for flow in self.flows]
         for flow in self.flows:
             self.read_timestamps(flow)
         return self.result(usage_before, usage_after, tcp_info_after)
+
+    def tuner_counts(self) -> tuple[int, int]:
+        """TCP_INFO reads and limit changes of the flows' LowatTuners so far."""
+        return (sum(tuner.updates for tuner in self.tuners),
+                sum(tuner.changes for tuner in self.tuners))
 
     def retrans_pct(self, tcp_info_after) -> Optional[float]:
         """Bytes retransmitted in the window, in percent of the bytes sent."""
@@ -337,6 +360,8 @@ class _Sender:
     def result(self, before, after, tcp_info_after) -> dict:
         megabytes = self.window_bytes / 1e6
         per_mb = (lambda count: count / megabytes) if megabytes else (lambda count: None)
+        updates, changes = (after - before for after, before
+                            in zip(self.tuner_counts(), self.tuner_counts_before))
         return {
             "cpu_s": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
             "ctx_switches": after.ru_nvcsw - before.ru_nvcsw,
@@ -352,12 +377,15 @@ class _Sender:
             "sock_mem_p50_bytes": percentile(self.memory, 0.50),
             "retrans_pct": self.retrans_pct(tcp_info_after),
             "rtt_p50_ms": None if not self.rtt_us else percentile(self.rtt_us, 0.50) / 1e3,
+            "lowat_p50_bytes": percentile(self.lowat, 0.50),
+            "lowat_updates_per_mb": per_mb(updates) if self.tuners else None,
+            "lowat_changes_per_mb": per_mb(changes) if self.tuners else None,
         }
 
 
 def send(config: dict, control: Control) -> dict:
     """Connect the flows, write stamped messages as fast as allowed, return the costs."""
-    flows = [_Flow(_connect(config), config["message_size"]) for _ in range(config["flows"])]
+    flows = [_connect(config) for _ in range(config["flows"])]
     control.reply({"ready": True})
     start_at, measure_from, stop_at = control.read_schedule()
     try:
@@ -369,7 +397,19 @@ def send(config: dict, control: Control) -> dict:
             flow.sock.close()
 
 
-_ROLES = {"receive": ("receiver", receive), "send": ("sender", send)}
+# --- delay line ----------------------------------------------------------------
+
+
+def delay(config: dict, control: Control) -> dict:
+    """Create the TUN device of the delay line and forward through it until killed."""
+    fd = delayline.open_device()
+    control.reply({"ready": True, "realtime": delayline.run_realtime()})
+    delayline.forward(fd, config["delay_us"] * 1000)
+    return {}  # not reached: the run kills the delay line when it ends
+
+
+_ROLES = {"receive": ("receiver", receive), "send": ("sender", send),
+          "delay": ("delay line", delay)}
 
 
 def run(role: str, config: dict, control: Control) -> int:

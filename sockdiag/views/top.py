@@ -26,11 +26,12 @@ HISTORY = (("SENT/s", "sent_bytes_per_s"), ("RECV/s", "received_bytes_per_s"),
 
 
 def process_key(traffic) -> str:
-    """A row's identity across samples: its pid ("-" for the unattributed row)."""
-    return "-" if traffic.pid is None else str(traffic.pid)
+    """A row's identity across samples: its pid, else its name (a cgroup's), else "-"
+    (the unattributed row)."""
+    return str(traffic.pid) if traffic.pid is not None else traffic.name or "-"
 
 
-def render(sample, rows, max_lines=None, max_width=None, controls=None) -> str:
+def render(sample, rows, max_lines=None, max_width=None, noun: str = "processes", controls=None) -> str:
     """The sample for people: a title, coverage notes, then the table (rates
     per second and totals since the start, in bytes), cut to max_lines and
     narrowed to max_width.  ``controls`` (in a terminal): their filter (pid
@@ -40,7 +41,7 @@ def render(sample, rows, max_lines=None, max_width=None, controls=None) -> str:
     sent = sum(r.sent_bytes or 0 for r in rows) / sample.interval_s
     received = sum(r.received_bytes or 0 for r in rows) / sample.interval_s
     lines = [f"sockdiag top  {time.strftime('%H:%M:%S', time.localtime(sample.time))}  "
-             f"{len(rows)} processes  sent {format_bytes(sent)}/s  received {format_bytes(received)}/s"]
+             f"{len(rows)} {noun}  sent {format_bytes(sent)}/s  received {format_bytes(received)}/s"]
     lines += [f"note: {note}" for note in accounting.coverage_notes(sample)]
     if controls is not None:
         rows = [r for r in rows if controls.matches(r.pid, r.name)]
@@ -63,19 +64,20 @@ def render(sample, rows, max_lines=None, max_width=None, controls=None) -> str:
     return "\n".join(lines)
 
 
-def detail(sample, key: str, history, max_lines: int, max_width: int, scroll: int = 0) -> str:
-    """One process in depth: its rates' histories, then every field of its row."""
+def detail(rows, key: str, history, max_lines: int, max_width: int, scroll: int = 0) -> str:
+    """One row (a process, or a cgroup) in depth: its rates' histories, then every field."""
     from .keys import detail_screen
 
-    found = next((r for r in sample.processes if process_key(r) == key), None)
+    found = next((r for r in rows if process_key(r) == key), None)
     series = [(label, history.series(key, i), format_bytes if label != "CONNS" else str)
               for i, (label, _) in enumerate(HISTORY)]
     if found is None:
-        return detail_screen(f"pid {key}: no TCP traffic in this sample (Esc: back)", series, [],
+        return detail_screen(f"{key}: no TCP traffic in this sample (Esc: back)", series, [],
                              max_lines, max_width, scroll)
     values = [(name, format_bytes(value) if name.endswith(("bytes", "per_s")) else str(value))
               for name, value in found.asdict().items()]
-    return detail_screen(f"pid {key} ({found.name or '?'})", series, values, max_lines, max_width, scroll)
+    title = f"pid {key} ({found.name or '?'})" if found.pid is not None else key
+    return detail_screen(title, series, values, max_lines, max_width, scroll)
 
 
 def sample_json(sample, rows) -> str:
@@ -88,12 +90,14 @@ def sample_json(sample, rows) -> str:
 
 def run(interval: float, count: Optional[int], sort_key: str = "total", *, as_json: bool = False,
         out: Optional[TextIO] = None, trace_connects: Optional[bool] = None,
-        record: Optional[str] = None, max_size: Optional[int] = None) -> None:
+        group_by: str = "process", record: Optional[str] = None, max_size: Optional[int] = None) -> None:
     """Show per-process traffic every interval seconds, count times (None:
     until Ctrl-C, SIGTERM or q); the first table one interval after the start
-    (the baseline).  trace_connects: see TrafficAccountant.  ``record``: a
-    file every sample is also written to (sockdiag.recording_file), bounded
-    by max_size bytes."""
+    (the baseline).  trace_connects: see TrafficAccountant.  group_by
+    "cgroup": one row per cgroup v2 (pid None, name the cgroup's).
+    ``record``: a file every sample is also written to, per process
+    (sockdiag.recording_file), bounded by max_size bytes."""
+    cgroups: dict[int, str] = {}
     history = None
     with contextlib.ExitStack() as stack:
         accountant = stack.enter_context(accounting.TrafficAccountant(trace_connects=trace_connects))
@@ -107,6 +111,7 @@ def run(interval: float, count: Optional[int], sort_key: str = "total", *, as_js
         screen = stack.enter_context(Screen(out or sys.stdout, as_json=as_json, one_screen=count == 1,
                                             blank_after_last=count != 1, sort_keys=TRAFFIC_SORT_KEYS,
                                             sort=sort_key))
+        noun = "cgroups" if group_by == "cgroup" else "processes"
 
         def update() -> None:
             nonlocal history
@@ -114,23 +119,25 @@ def run(interval: float, count: Optional[int], sort_key: str = "total", *, as_js
             sample = accountant.sample()
             if recorder is not None:
                 recorder.write(sample.time, top_items(sample), top_sample_fields(sample))
+            rows = sample.processes
+            if group_by == "cgroup":
+                rows = accounting.by_cgroup(rows, cgroups)
             if controls is not None:
                 if history is None:
                     from .keys import History
 
                     history = History()
-                for r in sample.processes:
+                for r in rows:
                     history.add(process_key(r), tuple(getattr(r, name) for _, name in HISTORY))
-                history.forget_except({process_key(r) for r in sample.processes} | {controls.opened})
+                history.forget_except({process_key(r) for r in rows} | {controls.opened})
 
             def screen_text(max_lines, max_width):
                 if controls is not None and controls.opened is not None:
-                    return detail(sample, controls.opened, history, max_lines, max_width, controls.scroll)
-                rows = accounting.sort_traffic(sample.processes,
-                                               sort_key if controls is None else controls.sort)
-                return render(sample, rows, max_lines, max_width, controls)
+                    return detail(rows, controls.opened, history, max_lines, max_width, controls.scroll)
+                shown = accounting.sort_traffic(rows, sort_key if controls is None else controls.sort)
+                return render(sample, shown, max_lines, max_width, noun, controls)
 
-            screen.show(lambda: sample_json(sample, accounting.sort_traffic(sample.processes, sort_key)),
-                        screen_text)
+            sorted_rows = accounting.sort_traffic(rows, sort_key)
+            screen.show(lambda: sample_json(sample, sorted_rows), screen_text)
 
         every(interval, count, update, first_after_interval=True, screen=screen)

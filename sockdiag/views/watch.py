@@ -68,8 +68,10 @@ def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: st
     per_socket = _watch.socket_rates(sample, previous)
     rate = _watch.total_rates(sample, previous, per_socket)
     stamp = time.strftime("%H:%M:%S", time.localtime(sample.time))
+    who = (f"cgroup {sample.name} ({len(sample.pids)} processes)" if sample.cgroup is not None
+           else f"pid {sample.pid} ({sample.name or '?'})")
     lines = [
-        f"pid {sample.pid} ({sample.name or '?'})  {stamp}  "
+        f"{who}  {stamp}  "
         f"{len(sample.sockets)} TCP sockets: "
         + (", ".join(f"{n} {state}" for state, n in counts.most_common()) or "none"),
         f"unacked {format_bytes(unacked)}  unsent {format_bytes(unsent)}  "
@@ -131,26 +133,32 @@ def sample_json(sample: ProcessSample, previous: Optional[ProcessSample]) -> str
 
     ``{"time", "pid", "name", "send_bps", "ack_bps", "sockets": [...]}``, each
     socket an object of SOCKET_JSON_FIELDS; ``send_bps``/``ack_bps`` are in
-    bits/s, as the JSON has always said.
+    bits/s, as the JSON has always said.  A cgroup's sample also has
+    ``"cgroup"`` (its path) and ``"pids"``, and ``"pid"`` null.
     """
     rate = _watch.rates(sample, previous)
-    head = json.dumps({
+    head_fields = {
         "time": sample.time, "pid": sample.pid, "name": sample.name,
         "send_bps": rate.send_bytes_per_s * 8 if rate else None,
         "ack_bps": rate.ack_bytes_per_s * 8 if rate else None,
-    }, separators=(",", ":"), ensure_ascii=False)
+    }
+    if sample.cgroup is not None:
+        head_fields.update(cgroup=sample.cgroup, pids=sample.pids)
+    head = json.dumps(head_fields, separators=(",", ":"), ensure_ascii=False)
     # The sockets' objects are written by _fast: json.dumps of one dict per
     # socket would take longer than the dump itself.
     return head[:-1] + ',"sockets":' + json_objects(sample.sockets, SOCKET_JSON_FIELDS) + "}"
 
 
-def run(pid: int, *, interval: float = 1.0, count: Optional[int] = None, as_json: bool = False,
+def run(pid: Optional[int], *, interval: float = 1.0, count: Optional[int] = None, as_json: bool = False,
         sort: str = "unsent", states: Optional[Sequence[str]] = None, ports: Sequence[int] = (),
         header_lines: Sequence[HeaderLine] = (), out: Optional[TextIO] = None,
         notice: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
-        record: Optional[str] = None, max_size: Optional[int] = None) -> Optional[ProcessSample]:
-    """Sample pid every interval seconds and show each sample on out (stdout)
-    until count samples (None: until Ctrl-C, SIGTERM or q).
+        cgroup=None, record: Optional[str] = None, max_size: Optional[int] = None
+        ) -> Optional[ProcessSample]:
+    """Sample pid (or, with pid None, the cgroup: a sockdiag.cgroups.Cgroup)
+    every interval seconds and show each sample on out (stdout) until count
+    samples (None: until Ctrl-C, SIGTERM or q).
 
     Live (a terminal, not JSON, more than one sample): redrawn in place, cut
     to the terminal, driven by keys.  Raises NoSuchProcess/AccessDenied if
@@ -159,12 +167,13 @@ def run(pid: int, *, interval: float = 1.0, count: Optional[int] = None, as_json
     (sockdiag.recording_file), bounded by max_size bytes.  Returns the last
     sample.
     """
-    name = _platform.process_name_or_none(pid)
+    name = _platform.process_name_or_none(pid) if pid is not None else None
     first = [True]
 
     def next_sample() -> Optional[ProcessSample]:
         try:
-            return _watch.take_sample(pid, name, states, ports)
+            return (_watch.take_sample(pid, name, states, ports) if pid is not None
+                    else _watch.take_cgroup_sample(cgroup, states, ports, notice))
         except NoSuchProcess:
             if first[0]:
                 raise
@@ -177,8 +186,9 @@ def run(pid: int, *, interval: float = 1.0, count: Optional[int] = None, as_json
     if record is not None:
         from ..recording_file import RecordingWriter
 
-        recorder = RecordingWriter(record, "watch", {"interval_s": interval, "started": time.time(),
-                                                     "pid": pid, "name": name},
+        who = {"pid": pid, "name": name} if pid is not None else {"cgroup": cgroup.relative,
+                                                                   "name": cgroup.name}
+        recorder = RecordingWriter(record, "watch", {"interval_s": interval, "started": time.time(), **who},
                                    max_size=max_size, notice=notice)
     try:
         return show(next_sample, interval=interval, count=count, as_json=as_json, sort=sort,
@@ -233,7 +243,8 @@ def show(next_sample: Callable[[], Optional[ProcessSample]], *, interval: float,
         if recorder is not None:
             from ..recording_file import watch_items
 
-            recorder.write(sample.time, watch_items(sample))
+            recorder.write(sample.time, watch_items(sample),
+                           {"pids": sample.pids} if sample.cgroup is not None else None)
         # Called in every mode: a source may act (a byte budget) as well as print.
         extra = [line for source in header_lines if (line := source(sample, previous)) is not None]
         if controls is not None:

@@ -1,0 +1,285 @@
+"""cgroups (v2) as a selector: the TCP sockets of a systemd unit, a container or a pod (Linux).
+
+A socket keeps the cgroup of the task that created it, and the kernel can
+filter a sock_diag dump by it (``INET_DIAG_BC_CGROUP_COND``, which
+``ss --cgroup`` uses): the machine's other sockets cost a filter run each,
+never a message.  A cgroup's id is the inode of its directory under the
+cgroup2 mount, which is found in /proc/mounts (``/sys/fs/cgroup`` on a
+unified machine, ``/sys/fs/cgroup/unified`` on a hybrid one).  A cgroup
+selects itself and its descendants: a pod's sockets are in its containers'
+cgroups, a slice's in its services'.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import struct
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable, Optional
+
+from . import _fast
+from ._common import NotSupported, Record, SockdiagError, SocketInfo
+from ._linux import _STATE_NUMBERS
+
+MOUNTS = "/proc/mounts"
+# enum in <linux/inet_diag.h>; the op is followed by the u64 cgroup id.
+INET_DIAG_BC_JMP = 1
+INET_DIAG_BC_CGROUP_COND = 13
+_BC_OP = struct.Struct("=BBH")
+_CGROUP_COND_SIZE = _BC_OP.size + 8
+_BYTECODE_MAX = 0xFFFF - 4  # one netlink attribute
+
+
+@dataclass(frozen=True, slots=True)
+class Cgroup(Record):
+    """A cgroup v2 directory.
+
+    ``path``: its directory; ``relative``: the path under the cgroup2 mount, as
+    ``/proc/<pid>/cgroup`` shows it (``/system.slice/nginx.service``); ``id``:
+    the cgroup id (the directory's inode, what ``ss --cgroup`` prints);
+    ``name``: a readable name (``name_of``).
+    """
+
+    path: str
+    relative: str
+    id: int
+    name: str
+
+
+def cgroup2_mount(mounts: str = MOUNTS) -> str:
+    """Where cgroup v2 is mounted; NotSupported on a cgroup v1-only machine."""
+    try:
+        with open(mounts) as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 2 and fields[2] == "cgroup2":
+                    return fields[1].replace("\\040", " ")
+    except OSError as err:
+        raise NotSupported(f"{mounts}: {err.strerror}") from err
+    raise NotSupported("cgroup v2 is not mounted (a cgroup v1-only machine): "
+                       "cgroups can select sockets only by their v2 id")
+
+
+# Readable names: a container scope, a Kubernetes pod, a systemd unit.
+_CONTAINER_SCOPE = re.compile(r"^(docker|cri-containerd|crio|libpod)-([0-9a-f]{12,64})\.scope$")
+_POD = re.compile(r"pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})(\.slice)?$")
+_CONTAINER_ID = re.compile(r"^[0-9a-f]{64}$")
+_UNIT = re.compile(r"\.(service|scope|slice)$")
+_RUNTIMES = {"docker": "docker", "cri-containerd": "containerd", "crio": "cri-o", "libpod": "podman"}
+
+
+def name_of(relative: str) -> str:
+    """A readable name for a cgroup path under the mount.
+
+    ``…/kubepods-burstable-pod<uid>.slice/cri-containerd-<id>.scope`` →
+    ``pod <uid> container <id:12>`` (``/kubepods/burstable/pod<uid>/<id>`` too); ``…/docker-<id>.scope`` → ``docker <id:12>``;
+    ``/system.slice/nginx.service`` → ``nginx.service``; otherwise the path.
+    """
+    parts = [part for part in relative.split("/") if part]
+    pod = container = None
+    for part in parts:
+        found = _POD.search(part)
+        if found:
+            pod = found.group(1).replace("_", "-")
+        scope = _CONTAINER_SCOPE.match(part)
+        if scope:
+            container = (_RUNTIMES[scope.group(1)], scope.group(2)[:12])
+        elif pod is not None and _CONTAINER_ID.match(part):  # cgroupfs driver: the bare id
+            container = ("container", part[:12])
+    if pod is not None:
+        return f"pod {pod}" + (f" container {container[1]}" if container else "")
+    if container is not None:
+        return f"{container[0]} {container[1]}"
+    if parts and _UNIT.search(parts[-1]):
+        return parts[-1]
+    return "/" + "/".join(parts)
+
+
+def open_cgroup(path: str, mount: Optional[str] = None) -> Cgroup:
+    """The cgroup at path: a directory under the cgroup2 mount, or a path
+    relative to the mount as /proc/<pid>/cgroup shows it.  SockdiagError when
+    there is no such cgroup, NotSupported without cgroup v2."""
+    mount = os.path.realpath(mount or cgroup2_mount())
+    candidates = [path] if os.path.isabs(path) else []
+    candidates.append(os.path.join(mount, path.lstrip("/")))
+    for candidate in candidates:
+        real = os.path.realpath(candidate)
+        if (real == mount or real.startswith(mount + os.sep)) and os.path.isfile(
+                os.path.join(real, "cgroup.procs")):
+            relative = "/" + os.path.relpath(real, mount) if real != mount else "/"
+            return Cgroup(real, relative, os.stat(real).st_ino, name_of(relative))
+    raise SockdiagError(f"no cgroup {path!r} under the cgroup2 mount {mount}")
+
+
+def cgroup_tree(cgroup: Cgroup) -> list[tuple[str, int]]:
+    """(directory, id) of the cgroup and of every cgroup below it (one that
+    disappears meanwhile is left out)."""
+    found = []
+    for directory, subdirectories, _files in os.walk(cgroup.path):
+        try:
+            found.append((directory, os.stat(directory).st_ino))
+        except FileNotFoundError:
+            subdirectories.clear()
+    return found
+
+
+def filter_bytecode(ids: Iterable[int]) -> bytes:
+    """inet_diag bytecode keeping the sockets of any of the cgroup ids, as
+    iproute2's ssfilter_bytecompile writes "A or B": each condition but the
+    last is followed by a jump to the end (the kernel's audit follows the
+    "yes" branches, so every op must be reached by one)."""
+    ids = list(dict.fromkeys(ids))
+    length = len(ids) * (_CGROUP_COND_SIZE + _BC_OP.size) - _BC_OP.size
+    if not ids or length > _BYTECODE_MAX:
+        raise SockdiagError(f"{len(ids)} cgroups: a kernel filter holds 1 to "
+                            f"{(_BYTECODE_MAX + _BC_OP.size) // (_CGROUP_COND_SIZE + _BC_OP.size)}")
+    code = bytearray()
+    for i, cgroup_id in enumerate(ids):
+        # yes: the next op (the jump to the end: keep); no: past the jump (the
+        # next id), or past the end (drop).
+        code += _BC_OP.pack(INET_DIAG_BC_CGROUP_COND, _CGROUP_COND_SIZE, _CGROUP_COND_SIZE + 4)
+        code += struct.pack("=Q", cgroup_id)
+        if i < len(ids) - 1:
+            # A jump always takes "no".
+            code += _BC_OP.pack(INET_DIAG_BC_JMP, _BC_OP.size, length - len(code))
+    return bytes(code)
+
+
+def cgroup_pids(cgroup: Cgroup) -> list[int]:
+    """The processes of the cgroup and of the cgroups below it, now."""
+    pids = []
+    for directory, _id in cgroup_tree(cgroup):
+        try:
+            with open(os.path.join(directory, "cgroup.procs")) as f:
+                pids.extend(int(line) for line in f if line.strip())
+        except FileNotFoundError:
+            continue  # removed meanwhile
+    return pids
+
+
+def cgroup_of(pid: int) -> Optional[str]:
+    """pid's cgroup v2 path under the mount ("0::" in /proc/<pid>/cgroup), None if gone."""
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            for line in f:
+                if line.startswith("0::"):
+                    return line[3:].rstrip("\n")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    return None
+
+
+_kernel_filters = True  # cleared when the kernel refuses CGROUP_COND (Linux < 5.10)
+# A full pass (the kernel-filtered dump) at least this often: it finds what a
+# refresh by name cannot (a socket made in the cgroup but held outside it, a
+# held socket connected since the last pass).
+FULL_PASS_INTERVAL_S = 10.0
+
+
+class _LastPass:
+    """What the last full pass of a cgroup in a namespace found: the names of
+    its sockets (inode -> name) and the sockets its processes held that are
+    not the cgroup's (made elsewhere, or in no table)."""
+
+    __slots__ = ("names", "foreign", "monotonic_s")
+
+    def __init__(self, names: dict[int, bytes], foreign: set[int]) -> None:
+        self.names = names
+        self.foreign = foreign
+        self.monotonic_s = time.monotonic()
+
+
+_LAST_PASSES: dict[tuple[int, Optional[int]], _LastPass] = {}
+
+
+def _namespace_sockets(cgroup: Cgroup, namespace: Optional[int], pid: int, pids: list[int],
+                       bytecode: bytes, mask: int, default_mask: int) -> list[SocketInfo]:
+    """The cgroup's sockets in one namespace (pid's; its processes there: pids).
+
+    A refresh asks the kernel by name for the sockets of the last full pass
+    when the cgroup's processes hold no socket that pass did not account
+    for; otherwise, or every FULL_PASS_INTERVAL_S, the kernel filters a
+    dump by cgroup id (which walks every socket of the machine)."""
+    key = (cgroup.id, namespace)
+    last = _LAST_PASSES.get(key)
+    held = set(_fast.socket_owners(pids)[0]) if pids else set()
+    if (mask == default_mask and last is not None
+            and time.monotonic() - last.monotonic_s < FULL_PASS_INTERVAL_S
+            and held <= last.names.keys() | last.foreign):
+        try:
+            found, missing = _fast.ask_sockets_linux(last.names.values(), mask, pid)
+        except OSError as err:
+            if err.errno != errno.ENOBUFS:  # answers lost: a full pass below
+                raise
+        else:
+            if missing:  # closed: forget their names
+                kept = {s.inode for s in found}
+                last.names = {inode: name for inode, name in last.names.items() if inode in kept}
+            return found
+    names: dict[int, bytes] = {}
+    found = _fast.namespace_sockets_linux(default_mask, bytecode, pid, names)
+    if len(_LAST_PASSES) > 64:
+        _LAST_PASSES.clear()
+    _LAST_PASSES[key] = _LastPass(names, held - names.keys())
+    if mask != default_mask:
+        found = [s for s in found if mask >> _STATE_NUMBERS[s.state] & 1]
+    return found
+
+
+def cgroup_sockets(cgroup: Cgroup, states: Optional[Iterable[str]] = None,
+                   notice: Optional[Callable[[str], None]] = None) -> list[SocketInfo]:
+    """The TCP sockets created in the cgroup or below it, in the network
+    namespace of each of its processes (the caller's when it has none).
+    fd is None: a socket is the cgroup's, not one process's.
+
+    A full pass filters a dump in the kernel by cgroup id; a refresh asks by
+    name for the sockets found then, while the cgroup's processes hold no
+    other socket (docs/cgroups.md).  On a kernel without the cgroup filter,
+    notice() is told once and the sockets held by the cgroup's processes are
+    read instead.  A cgroup removed meanwhile has no sockets.
+    """
+    global _kernel_filters
+    from ._linux import _DEFAULT_STATES, _network_namespace, state_mask, wrap_exceptions
+
+    mask = state_mask(states)
+    pids = cgroup_pids(cgroup)
+    if not _kernel_filters:
+        return _held_by(pids, states)
+    namespaces: dict[Optional[int], list[int]] = {}
+    for pid in pids:
+        namespaces.setdefault(_network_namespace(pid), []).append(pid)
+    namespaces.pop(None, None)  # exited meanwhile
+    if not namespaces:
+        namespaces[_network_namespace(os.getpid())] = []
+    ids = [cgroup_id for _directory, cgroup_id in cgroup_tree(cgroup)]
+    if not ids:
+        return []
+    bytecode = filter_bytecode(ids)
+    read = wrap_exceptions(_namespace_sockets)
+    found: list[SocketInfo] = []
+    try:
+        for namespace, members in namespaces.items():
+            found += read(cgroup, namespace, members[0] if members else 0, members, bytecode, mask,
+                          _DEFAULT_STATES)
+    except SockdiagError as err:
+        if not isinstance(err.__cause__, OSError) or err.__cause__.errno != errno.EINVAL:
+            raise
+        _kernel_filters = False
+        if notice is not None:
+            notice("sockdiag: this kernel cannot filter sockets by cgroup (Linux 5.10+): "
+                   "reading the sockets its processes hold instead")
+        return _held_by(pids, states)
+    return found
+
+
+def _held_by(pids: list[int], states) -> list[SocketInfo]:
+    from ._linux import sockets_of_processes
+
+    seen, found = set(), []
+    for sockets in sockets_of_processes(pids, states).values():
+        if isinstance(sockets, list):
+            found += [s for s in sockets if s.inode not in seen and not seen.add(s.inode)]
+    return found
