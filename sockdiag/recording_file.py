@@ -121,7 +121,7 @@ class RecordingWriter:
         self.path = path
         self.kind = kind
         self.max_size = max_size
-        self.notice = notice
+        self.notice = None  # a header that cannot be written is the error below, not a notice
         self.fields = ITEM_FIELDS[kind]
         self.previous: dict[str, tuple] = {}
         self.samples = 0
@@ -140,6 +140,7 @@ class RecordingWriter:
         if self.stopped:
             self.close()
             raise RecordingError(f"cannot write {path}: {self.stopped}")
+        self.notice = notice
 
     def write(self, time: float, items: dict[str, tuple], sample_fields: Optional[dict] = None) -> bool:
         """Record one sample (items from watch_items/top_items/ifstat_items); False once stopped."""

@@ -320,3 +320,10 @@ def test_writer_refuses_an_unknown_kind(tmp_path):
     with pytest.raises(RecordingError, match="not a sockdiag recording"):
         (tmp_path / "empty").write_text("")
         RecordingReader(str(tmp_path / "empty"))
+
+
+def test_max_size_below_the_header_is_one_line(tmp_path):
+    path = tmp_path / "tiny.jsonl"
+    done = sockdiag("ifstat", "-n", "1", "-I", "lo", "--record", str(path), "--max-size", "100")
+    assert done.returncode == 1
+    assert done.stderr == f"sockdiag: cannot write {path}: --max-size 100 bytes reached after 0 samples\n"
