@@ -164,7 +164,7 @@ def sockets_of_processes(pids: Iterable[int], states: Optional[Iterable[str]] = 
     results: dict = {}
     namespaces: dict = {}
     for pid in dict.fromkeys(pids):
-        if 0 < pid <= _PID_MAX:
+        if 0 < pid <= PID_MAX:
             namespaces.setdefault(_network_namespace(pid) or -pid, []).append(pid)
         else:
             results[pid] = NoSuchProcess(pid)
