@@ -324,3 +324,15 @@ def without_uncounted_bytes(counters: InterfaceCounters) -> InterfaceCounters:
             f"the kernel counts {' and '.join(uncounted)} packets here but not their bytes "
             "(a Skywalk-backed interface): those byte counts are unknown"),
     )
+
+
+def sockets_of_processes(pids, states=None) -> dict:
+    """{pid: its sockets, or the exception reading them raised}, one process at a time
+    (libproc asks per process: there is no machine-wide pass to share)."""
+    found: dict = {}
+    for pid in dict.fromkeys(pids):
+        try:
+            found[pid] = process_sockets(pid, states)
+        except SockdiagError as err:
+            found[pid] = err
+    return found

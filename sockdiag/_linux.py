@@ -164,7 +164,7 @@ def sockets_of_processes(pids: Iterable[int], states: Optional[Iterable[str]] = 
     results: dict = {}
     namespaces: dict = {}
     for pid in dict.fromkeys(pids):
-        if 0 < pid <= _PID_MAX:
+        if 0 < pid <= PID_MAX:
             namespaces.setdefault(_network_namespace(pid) or -pid, []).append(pid)
         else:
             results[pid] = NoSuchProcess(pid)
@@ -271,3 +271,20 @@ def pids_named(names: frozenset[str]) -> dict[int, str]:
         if name in names:
             found[pid] = name
     return found
+
+
+# --- cgroups (sockdiag/cgroups.py, which builds on this module) -----------------
+
+
+def open_cgroup(path: str):
+    """The cgroup v2 at path (sockdiag.cgroups.open_cgroup)."""
+    from .cgroups import open_cgroup
+
+    return open_cgroup(path)
+
+
+def cgroup_sockets(cgroup, states=None, notice=None):
+    """The sockets of a cgroup (sockdiag.cgroups.cgroup_sockets)."""
+    from .cgroups import cgroup_sockets
+
+    return cgroup_sockets(cgroup, states, notice)

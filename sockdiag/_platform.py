@@ -13,26 +13,14 @@ from typing import Optional
 from ._common import LINUX, MACOS, SockdiagError
 
 if LINUX:
-    from ._linux import pids_named, process_state, sockets_of_processes, tcp_sampler
+    from ._linux import (cgroup_sockets, open_cgroup, pids_named, process_state,
+                         sockets_of_processes, tcp_sampler)
     from . import _linux as _os
 elif MACOS:
-    from ._darwin import userspace_networking
+    from ._darwin import sockets_of_processes, userspace_networking
     from . import _darwin as _os
 else:  # pragma: no cover
     raise ImportError("sockdiag supports Linux and macOS")
-
-if LINUX:
-    def open_cgroup(path: str):
-        """The cgroup v2 at path (sockdiag.cgroups.open_cgroup)."""
-        from .cgroups import open_cgroup
-
-        return open_cgroup(path)
-
-    def cgroup_sockets(cgroup, states=None, notice=None):
-        """The sockets of a cgroup (sockdiag.cgroups.cgroup_sockets)."""
-        from .cgroups import cgroup_sockets
-
-        return cgroup_sockets(cgroup, states, notice)
 
 send_buffer = _os.send_buffer
 tcp_info = _os.tcp_info
@@ -42,18 +30,6 @@ process_sockets = _os.process_sockets
 process_name = _os.process_name
 fd_headroom = _os.fd_headroom
 interfaces = _os.interfaces
-
-
-if not LINUX:
-    def sockets_of_processes(pids, states=None) -> dict:
-        """{pid: its sockets, or the exception reading them raised}, one process at a time."""
-        found: dict = {}
-        for pid in dict.fromkeys(pids):
-            try:
-                found[pid] = process_sockets(pid, states)
-            except SockdiagError as err:
-                found[pid] = err
-        return found
 
 
 def process_name_or_none(pid: int) -> Optional[str]:

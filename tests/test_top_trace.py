@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -25,7 +24,7 @@ from hypothesis import strategies as st
 from sockdiag import _fast, reference, tracing
 
 import traffic_workload as workload
-from conftest import requires_root, wait_until
+from conftest import requires_root
 
 requires_unshare = pytest.mark.skipif(shutil.which("unshare") is None or shutil.which("ip") is None,
                                       reason="needs unshare (util-linux) and ip (iproute2)")
