@@ -170,7 +170,12 @@ def sockets_of_processes(pids: Iterable[int], states: Optional[Iterable[str]] = 
             results[pid] = NoSuchProcess(pid)
     for group in namespaces.values():
         try:
-            found = _fast.sockets_of_processes_linux(group, mask, _KNOWN)
+            if len(group) == 1:
+                # Alone in its namespace: process_sockets's path, which scans
+                # the fds beside the dump (a big process pays half).
+                found = {group[0]: _fast.process_sockets_linux(group[0], mask, None, _KNOWN)}
+            else:
+                found = _fast.sockets_of_processes_linux(group, mask, _KNOWN)
         except OSError as err:
             found = dict.fromkeys(group, err)
         for pid, sockets in found.items():
