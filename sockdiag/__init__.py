@@ -39,7 +39,6 @@ from ._validate import NOTSENT_LOWAT, PID, SAMPLE_INTERVAL
 # record / record_stream / InstrumentedSocket are documented where they are
 # defined (sockdiag/record.py); they are already thin.
 from .record import InstrumentedSocket, Recording, record, record_stream
-from .tuner import LowatTuner
 
 __version__ = "0.1.0"
 
@@ -88,12 +87,11 @@ __all__ = [
 
 # Imported on first use (PEP 562), so that `sockdiag watch` starts without
 # them: {public name: (module, attribute or None for the module itself)}.
-_LAZY_NAMES = {"decode": ("decode", None)}
+_LAZY_NAMES = {"decode": ("decode", None), "LowatTuner": ("tuner", "LowatTuner")}
 
-# The hot path is exported with only a one-argument wrapper that turns the
-# core's OSError into sockdiag's exceptions: one call costs about a
-# microsecond, and a general wrapper would add a sixth.  Its docstring is in
-# _fast.pyx.
+# The hot path is the core's own function (it raises sockdiag's exceptions
+# through _fast.set_socket_exception): one call costs about a microsecond,
+# and a Python wrapper would add a third.  Its docstring is in _fast.pyx.
 send_buffer = _platform.send_buffer
 
 

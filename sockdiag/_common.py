@@ -11,7 +11,7 @@ import errno
 import functools
 import math
 import re
-import socket
+import _socket  # the C module: `socket` would cost a watch's start 5 ms
 import sys
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
@@ -146,14 +146,14 @@ def wrap_oserror(function, translate):
     return functools.wraps(function)(wrapper)
 
 
-_FAMILY_NAMES = {socket.AF_UNIX: "UNIX", socket.AF_INET: "IPv4", socket.AF_INET6: "IPv6"}
-_KIND_NAMES = {socket.SOCK_STREAM: "stream", socket.SOCK_DGRAM: "datagram"}
+_FAMILY_NAMES = {_socket.AF_UNIX: "UNIX", _socket.AF_INET: "IPv4", _socket.AF_INET6: "IPv6"}
+_KIND_NAMES = {_socket.SOCK_STREAM: "stream", _socket.SOCK_DGRAM: "datagram"}
 
 
 def socket_kind(fd: int) -> tuple[int, int]:
     """(family, type) of fd's socket; (-1, -1) when it cannot be told."""
     try:
-        sock = socket.socket(fileno=fd)  # reads its family and type; detached below
+        sock = _socket.socket(fileno=fd)  # reads its family and type; detached below
     except OSError:
         return -1, -1
     try:
