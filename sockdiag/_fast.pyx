@@ -365,9 +365,12 @@ cdef object _decode_linux_tcp_info(const unsigned char *buf, Py_ssize_t length):
             break
         value = sd_read_uint(buf + field.offset, field.size)
         if field.kind == SD_FIELD_RATE:
-            TCP_INFO.put(record, LINUX_FIELD_SLOTS[i],
-                          # In Python ints: 8 x a u64 rate does not fit a u64.
-                          None if value == <uint64_t>-1 else <object>value * 8)
+            if value == <uint64_t>-1:
+                TCP_INFO.put(record, LINUX_FIELD_SLOTS[i], None)
+            elif value <= (<uint64_t>-1) >> 3:
+                TCP_INFO.put(record, LINUX_FIELD_SLOTS[i], value * 8)
+            else:  # 8 x such a rate does not fit a u64: Python ints
+                TCP_INFO.put(record, LINUX_FIELD_SLOTS[i], <object>value * 8)
         else:
             TCP_INFO.put(record, LINUX_FIELD_SLOTS[i], value)
     return record
