@@ -41,6 +41,7 @@ except ImportError as err:  # pragma: no cover - depends on the install
 
 from . import _platform
 from ._common import (
+    LINUX,
     TCP_STATES,
     AccessDenied,
     InterfaceCounters,
@@ -401,11 +402,48 @@ def socket_families(
     return families, wanted - exported
 
 
+class _ExporterProcess:
+    """The exporter's own process_* metrics, named as prometheus_client's
+    ProcessCollector names them, with the open fds counted as the kernel keeps
+    the number (fd_headroom) rather than by listing /proc/self/fd: with 1,000
+    idle connections open, the listing took a scrape from 1 ms to 3.3 ms.
+    Availability: Linux (prometheus_client's own elsewhere)."""
+
+    def __init__(self) -> None:
+        with open("/proc/stat", "rb") as f:
+            self._boot_s = next(float(line.split()[1]) for line in f if line.startswith(b"btime "))
+        self._ticks = os.sysconf("SC_CLK_TCK")
+        self._page_bytes = os.sysconf("SC_PAGE_SIZE")
+
+    def collect(self) -> Iterator[Metric]:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        yield GaugeMetricFamily("process_virtual_memory_bytes", "Virtual memory size in bytes.",
+                                value=float(fields[20]))
+        yield GaugeMetricFamily("process_resident_memory_bytes", "Resident memory size in bytes.",
+                                value=float(fields[21]) * self._page_bytes)
+        yield GaugeMetricFamily("process_start_time_seconds",
+                                "Start time of the process since unix epoch in seconds.",
+                                value=float(fields[19]) / self._ticks + self._boot_s)
+        yield CounterMetricFamily("process_cpu_seconds_total",
+                                  "Total user and system CPU time spent in seconds.",
+                                  value=(float(fields[11]) + float(fields[12])) / self._ticks)
+        headroom = _platform.fd_headroom(os.getpid())
+        yield GaugeMetricFamily("process_open_fds", "Number of open file descriptors.",
+                                value=headroom.open_fds)
+        if headroom.soft_limit is not None:
+            yield GaugeMetricFamily("process_max_fds", "Maximum number of open file descriptors.",
+                                    value=headroom.soft_limit)
+
+
 def registry(collector: Collector) -> CollectorRegistry:
     """A registry with the collector and the exporter's own process_* metrics."""
     reg = CollectorRegistry()
     reg.register(collector)
-    ProcessCollector(registry=reg)
+    if LINUX:
+        reg.register(_ExporterProcess())
+    else:
+        ProcessCollector(registry=reg)
     return reg
 
 

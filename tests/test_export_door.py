@@ -4,6 +4,7 @@ scrapers, TLS and basic auth from a web config, scraped by a real Prometheus."""
 from __future__ import annotations
 
 import base64
+import os
 import contextlib
 import gzip
 import re
@@ -298,3 +299,14 @@ def test_serve_keeps_the_collectors_output():
         server.shutdown()
         server.server_close()
     assert wait_until(lambda: not server.thread.is_alive(), timeout=10)
+
+
+def test_the_exporter_counts_its_own_fds_as_prometheus_client_names_them():
+    families = {f.name: f for f in export.registry(export.Collector()).collect()}
+    with open("/proc/self/limits") as f:
+        soft = next(line.split()[3] for line in f if line.startswith("Max open files"))
+    assert families["process_open_fds"].samples[0].value == len(os.listdir("/proc/self/fd"))
+    assert str(int(families["process_max_fds"].samples[0].value)) == soft
+    for name in ("process_virtual_memory_bytes", "process_resident_memory_bytes",
+                 "process_start_time_seconds", "process_cpu"):
+        assert name in families
