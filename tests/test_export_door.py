@@ -308,5 +308,5 @@ def test_the_exporter_counts_its_own_fds_as_prometheus_client_names_them():
     assert families["process_open_fds"].samples[0].value == len(os.listdir("/proc/self/fd"))
     assert str(int(families["process_max_fds"].samples[0].value)) == soft
     for name in ("process_virtual_memory_bytes", "process_resident_memory_bytes",
-                 "process_start_time_seconds", "process_cpu"):
+                 "process_start_time_seconds", "process_cpu_seconds"):
         assert name in families
