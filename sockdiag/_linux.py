@@ -169,13 +169,16 @@ def sockets_of_processes(pids: Iterable[int], states: Optional[Iterable[str]] = 
         else:
             results[pid] = NoSuchProcess(pid)
     for group in namespaces.values():
+        if len(group) == 1:
+            # Alone in its namespace: process_sockets itself, which scans the
+            # fds beside the dump (a big process pays half).
+            try:
+                results[group[0]] = process_sockets(group[0], states)
+            except SockdiagError as err:
+                results[group[0]] = err
+            continue
         try:
-            if len(group) == 1:
-                # Alone in its namespace: process_sockets's path, which scans
-                # the fds beside the dump (a big process pays half).
-                found = {group[0]: _fast.process_sockets_linux(group[0], mask, None, _KNOWN)}
-            else:
-                found = _fast.sockets_of_processes_linux(group, mask, _KNOWN)
+            found = _fast.sockets_of_processes_linux(group, mask, _KNOWN)
         except OSError as err:
             found = dict.fromkeys(group, err)
         for pid, sockets in found.items():
