@@ -70,16 +70,6 @@ def _packed_address(family: str, address: str) -> bytes:
     return socket.inet_pton(socket.AF_INET, address) + bytes(12)
 
 
-def _packed(family: str, address: str) -> bytes:
-    """An address as the connect tracer keeps it (4 bytes for IPv4, 16 for IPv6)."""
-    return socket.inet_pton(socket.AF_INET6 if family == "IPv6" else socket.AF_INET, address)
-
-
-def _dumped_address(address: bytes) -> bytes:
-    """The same from a dump's 16 raw bytes (an IPv4 address is 4 bytes and zeros)."""
-    return address[:4] if address[4:] == bytes(12) else address
-
-
 _WILDCARD = bytes(16)
 _V4_MAPPED_PREFIX = bytes(10) + b"\xff\xff"
 
@@ -131,7 +121,6 @@ class TrafficAccountant:
 
             try:
                 self._tracer = ConnectTracer()
-                self.connects_untraced_reason = None
             except (AccessDenied, NotSupported) as err:
                 if trace_connects:
                     raise
@@ -259,7 +248,7 @@ class TrafficAccountant:
                 if pid is None:
                     pid = self._listener_owner(listeners, port, address)
                     if pid is None and tracer is not None:
-                        pid = tracer.owner(None, port, _dumped_address(address))
+                        pid = tracer.owner(None, port, address)
             if pid is not None:
                 owner_of[cookie] = pid
             elif restricted:
@@ -296,16 +285,15 @@ class TrafficAccountant:
                 departed = self._departed.pop(cookie, None)
                 before = departed[0] if departed else _ZERO
             pid = self._owner.pop(cookie, None)
+            local_address = _packed_address(event.family, event.local_address)
             if pid is None:
-                pid = self._listener_owner(
-                    self._listeners, event.local_port,
-                    _packed_address(event.family, event.local_address))
+                pid = self._listener_owner(self._listeners, event.local_port, local_address)
             if self._tracer is not None:
                 family = socket.AF_INET6 if event.family == "IPv6" else socket.AF_INET
                 if pid is None:
                     pid = self._tracer.owner(
-                        family, event.local_port, _packed(event.family, event.local_address),
-                        event.remote_port, _packed(event.family, event.remote_address))
+                        family, event.local_port, local_address,
+                        event.remote_port, _packed_address(event.family, event.remote_address))
                 self._tracer.forget(family, event.local_port, event.remote_port)
             if pid is None and restricted:
                 continue  # most likely another process's connection

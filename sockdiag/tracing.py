@@ -72,7 +72,8 @@ class Connect:
     family: int  # AF_INET or AF_INET6
     local_port: int
     remote_port: int
-    local_address: bytes  # packed: 4 bytes for IPv4, 16 for IPv6
+    # 16 bytes as sock_diag gives them (an IPv4 address: its 4 bytes, then zeros).
+    local_address: bytes
     remote_address: bytes
     seen: float  # time.monotonic() when its ports were known
 
@@ -270,7 +271,8 @@ class ConnectTracer:
             if tid is None or new == _TCP_CLOSE:
                 continue  # traced before we started, or the connect failed
             if family == _AF_INET:
-                local, remote = saddr.to_bytes(4, "little"), daddr.to_bytes(4, "little")
+                local = saddr.to_bytes(4, "little") + bytes(12)
+                remote = daddr.to_bytes(4, "little") + bytes(12)
             else:
                 local, remote = saddr_v6, daddr_v6
             connect = Connect(self._tgid(tid), family, sport, dport, local, remote, now)
@@ -311,7 +313,7 @@ class ConnectTracer:
               remote_address: Optional[bytes] = None) -> Optional[int]:
         """The tgid that opened the connection with these endpoints, or None.
 
-        Addresses are packed (4 or 16 bytes); None, and family None, match
+        Addresses are 16 bytes as sock_diag gives them; None, and family None, match
         any (a dump's record names no family nor peer).  None too when two
         processes opened connections that the endpoints given cannot tell
         apart: no byte goes to a process by a guess.
