@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from . import _fast
+from . import _fast, _platform
 from ._common import AccessDenied, NotSupported
 
 INSTANCE_PREFIX = "sockdiag-"
@@ -101,16 +101,6 @@ def _mount_tracefs() -> str:
     return _DEFAULT_MOUNT
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_instance(path: str) -> None:
     """Disable the event and remove a tracefs instance (already gone: nothing to do)."""
     try:
@@ -132,7 +122,7 @@ def remove_leftovers(mount: str) -> list[str]:
         if not name.startswith(INSTANCE_PREFIX):
             continue
         owner = name[len(INSTANCE_PREFIX):]
-        if owner.isdigit() and not _alive(int(owner)):
+        if owner.isdigit() and _platform.process_state(int(owner)) is None:
             remove_instance(os.path.join(instances, name))
             removed.append(name)
     return removed
