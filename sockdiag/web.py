@@ -304,8 +304,7 @@ class MetricsServer:
         self._web = web or WebConfig()
         self._auth = _Authenticator(self._web.users) if self._web.users else None
         self._pool = concurrent.futures.ThreadPoolExecutor(WORKERS, "sockdiag-scrape")
-        self._connections = 0
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._writers: set[asyncio.StreamWriter] = set()  # the open connections
         self._loop = asyncio.new_event_loop()
         self._stopped = threading.Event()
         try:
@@ -358,10 +357,9 @@ class MetricsServer:
 
     async def _serve_connection(self, reader: asyncio.StreamReader,
                                 writer: asyncio.StreamWriter) -> None:
-        self._connections += 1
         self._writers.add(writer)
         try:
-            if self._connections > MAX_CONNECTIONS:
+            if len(self._writers) > MAX_CONNECTIONS:
                 await self._respond(writer, 503, b"too many connections\n", close=True)
                 return
             first_timeout = self._request_timeout_s
@@ -384,7 +382,6 @@ class MetricsServer:
         except (ConnectionError, ssl.SSLError, asyncio.TimeoutError):
             return
         finally:
-            self._connections -= 1
             self._writers.discard(writer)
             writer.close()
 
