@@ -19,6 +19,7 @@ from sockdiag.cli import cli
 
 import traffic_workload as workload
 from testsupport.children import with_default_sigint
+from testsupport.terminal import Terminal, requires_tmux
 from conftest import connected_pair, drain, requires_root, wait_until
 from unprivileged import unprivileged_python
 
@@ -211,29 +212,23 @@ def test_top_bad_sort_is_one_line_and_status_2():
     assert "Traceback" not in result.stderr and "Invalid value for '--sort'" in result.stderr
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux for a real terminal")
+@requires_tmux
 def test_live_view_in_a_terminal():
     """In a real (tmux) 80x24 terminal top redraws in place and fits the screen."""
     client, server = connected_pair()
-    session = f"sockdiag-top-test-{os.getpid()}"
-    command = f"{sys.executable} -c 'from sockdiag.cli import main; main()' top -i 0.2"
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", command],
-                   check=True, env=env)
-    try:
+    with Terminal("top", "-i", "0.2", width=80, height=24) as terminal:
         def our_row_drawn_twice():
             client.sendall(b"x" * 100_000)
             drain(server, 100_000)
-            text = subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
-                                  capture_output=True, text=True, check=True).stdout
+            text = terminal.screen()
             rows = [line for line in text.splitlines() if line.split()[:1] == [str(os.getpid())]]
             return rows and rows[0].split()[-1] != "0" and text
 
-        screen = wait_until(our_row_drawn_twice, timeout=15, step=0.2)
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
-        client.close()
-        server.close()
+        try:
+            screen = wait_until(our_row_drawn_twice, timeout=15, step=0.2)
+        finally:
+            client.close()
+            server.close()
     lines = screen.splitlines()
     assert lines[0].startswith("sockdiag top")
     assert screen.count("sockdiag top") == 1  # redrawn in place, not scrolled
