@@ -65,6 +65,13 @@ def watch(pid, cgroup_path, interval, count, once, as_json, sort, states, ports,
         raise click.UsageError("--on-exceed needs --budget-sent or --budget-received")
     # The last sample is returned to main(), which keeps it until the process
     # ends: freeing 19,000 records one by one takes 15 ms.
-    return view.run(pid, interval=interval, count=1 if once else count, as_json=as_json,
-                    sort=sort, states=states, ports=ports,
-                    header_lines=watch_header_lines(pid, monitor), record=record, max_size=max_size)
+    try:
+        return view.run(pid, interval=interval, count=1 if once else count, as_json=as_json,
+                        sort=sort, states=states, ports=ports,
+                        header_lines=watch_header_lines(pid, monitor), record=record,
+                        max_size=max_size)
+    finally:
+        # Its accountant holds a netlink socket and, as root, a trace instance;
+        # main() ends the process without running atexit.
+        if monitor is not None:
+            monitor.close()
