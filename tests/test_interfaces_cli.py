@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -20,8 +17,9 @@ from sockdiag.cli import cli
 from sockdiag.fields import format_count, format_decimal
 from sockdiag.views.ifstat import busiest_interfaces_line
 
-from conftest import requires_linux, wait_until
+from conftest import requires_linux
 from test_interfaces import generate_loopback_traffic
+from testsupport.terminal import Terminal, requires_tmux
 
 pytestmark = requires_linux
 
@@ -151,25 +149,14 @@ def test_unknown_interface_one_line_on_stderr():
     assert done.stderr.count("\n") == 1
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+@requires_tmux
 def test_live_view_in_a_real_terminal():
-    session = f"sdtest-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-    def screen() -> str:
-        return subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
-                              capture_output=True, text=True).stdout
-
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "30",
-                    f"{SOCKDIAG} ifstat -i 0.3 -I lo; echo EXIT=$?; sleep 60"], check=True)
-    try:
+    with Terminal("ifstat", "-i", "0.3", "-I", "lo", width=150, height=30) as terminal:
         generate_loopback_traffic(8 << 20)
         # The screen is redrawn: one header, a rate in the lo row after the second sample.
-        wait_until(lambda: "B/s" in screen(), timeout=10)
-        text = screen()
+        text = terminal.wait_for("B/s", timeout=10)
         assert text.count("IFACE") == 1
         assert any(line.startswith("lo ") and "B/s" in line for line in text.splitlines())
-        subprocess.run(["tmux", "send-keys", "-t", session, "C-c"], check=True)
-        wait_until(lambda: "EXIT=" in screen(), timeout=10)
-        assert "EXIT=130" in screen() and "Traceback" not in screen()
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+        terminal.press("C-c")
+        assert terminal.exit_status(timeout=10) == 130
+        assert "Traceback" not in terminal.screen()

@@ -25,6 +25,8 @@ from sockdiag import _fast, reference, tracing
 
 import traffic_workload as workload
 from conftest import requires_root
+from testsupport.loopback import wait_until
+from testsupport.terminal import Terminal, requires_tmux
 
 requires_unshare = pytest.mark.skipif(shutil.which("unshare") is None or shutil.which("ip") is None,
                                       reason="needs unshare (util-linux) and ip (iproute2)")
@@ -156,13 +158,26 @@ def start_top() -> subprocess.Popen:
 
 
 @requires_root
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_ctrl_c_and_sigterm_remove_the_trace_instance(signum):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_ctrl_c_sigterm_and_sighup_remove_the_trace_instance(signum):
     top = start_top()
     top.send_signal(signum)
     _, err = top.communicate(timeout=20)
     assert top.returncode == 0 and "Traceback" not in err
     assert f"{tracing.INSTANCE_PREFIX}{top.pid}" not in instances()
+
+
+@requires_root
+@requires_tmux
+def test_closing_the_terminal_removes_the_trace_instance():
+    """A live top whose terminal window is closed (SIGHUP, then EIO on the
+    terminal) removes its instance as Ctrl-C does."""
+    before = instances()
+    with Terminal("top", "-i", "0.2", width=100, height=30) as terminal:
+        terminal.wait_for("pid")
+        made = wait_until(lambda: instances() - before, timeout=15)
+        terminal.hang_up()
+        wait_until(lambda: not (instances() & made), timeout=15)
 
 
 @requires_root

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +17,8 @@ from sockdiag.views import watch as watch_view
 from sockdiag._common import SocketInfo, TcpInfo
 from sockdiag.cli import cli
 from testsupport.children import with_default_sigint
-from conftest import requires_root, wait_until
+from testsupport.terminal import Terminal, requires_tmux
+from conftest import requires_root
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sock_diag is Linux only")
 
@@ -136,8 +136,9 @@ def test_process_exit_while_watched_is_a_notice_and_status_0():
     assert result.stderr.endswith(") exited\n") and result.stderr.count("\n") == 1
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_ctrl_c_and_sigterm_exit_cleanly(held_child, stop):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+                         ids=["ctrl-c", "sigterm", "sighup"])
+def test_ctrl_c_sigterm_and_sighup_exit_cleanly(held_child, stop):
     child, _, _ = held_child
     watcher = subprocess.Popen(CLI + ["watch", str(child.pid), "-i", "0.1"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -154,25 +155,13 @@ def test_ctrl_c_and_sigterm_exit_cleanly(held_child, stop):
     assert err == ""
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux for a real terminal")
+@requires_tmux
 def test_live_view_in_a_terminal(held_child, tmp_path):
     """In a real (tmux) 80x24 terminal the view redraws in place and fits the screen."""
     child, _, sender_fd = held_child
-    session = f"sockdiag-test-{os.getpid()}"
-    command = " ".join(CLI[:2]) + f" '{CLI[2]}' watch {child.pid} -i 0.2"
-    env = dict(os.environ)
-    env.pop("COLUMNS", None)
-    env.pop("LINES", None)
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", command],
-                   check=True, env=env)
-    try:
-        def screen_after_redraws():
-            text = subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
-                                  capture_output=True, text=True, check=True).stdout
-            return "acked" in text and "sent -" not in text and text  # second sample drawn
-        screen = wait_until(screen_after_redraws, timeout=15, step=0.1)
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    with Terminal("watch", str(child.pid), "-i", "0.2", width=80, height=24) as terminal:
+        # The second sample is drawn: rates are known.
+        screen = terminal.wait_until(lambda text: "acked" in text and "sent -" not in text)
     lines = screen.splitlines()
     assert lines[0].startswith(f"pid {child.pid}")
     assert screen.count("TCP sockets:") == 1  # redrawn in place, not scrolled

@@ -60,6 +60,10 @@ class Terminal:
         screen = self.wait_for("EXIT=", timeout)
         return int(screen.split("EXIT=")[1].split()[0])
 
+    def hang_up(self) -> None:
+        """Close the terminal under the command, as closing its window does (SIGHUP)."""
+        self._tmux("kill-server", check=False)
+
     def close(self) -> None:
         """End the command as Ctrl-C does (so it removes what it made), then the terminal."""
         if "EXIT=" not in self.screen():
@@ -68,7 +72,7 @@ class Terminal:
                 self.wait_for("EXIT=", timeout=10)
             except AssertionError:
                 pass  # killed with the terminal below
-        self._tmux("kill-server", check=False)
+        self.hang_up()
 
     def __enter__(self) -> "Terminal":
         return self

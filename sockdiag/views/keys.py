@@ -152,7 +152,10 @@ class Keyboard:
     def close(self) -> None:
         import termios
 
-        termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+        try:
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+        except termios.error:
+            pass  # the terminal hung up: no settings to give back
 
 
 class History:

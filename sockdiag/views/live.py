@@ -1,8 +1,8 @@
 """The one refresh loop of the live views (watch, demo, top, ifstat) and the screen it draws on.
 
 The loop sleeps the interval minus the time the update took, so samples stay
-an interval apart; Ctrl-C and SIGTERM end it quietly, leaving the last
-screen.  In a terminal the loop also serves the keys (sockdiag.views.keys)
+an interval apart; Ctrl-C, SIGTERM and SIGHUP (the terminal closed) end it
+quietly, leaving the last screen.  In a terminal the loop also serves the keys (sockdiag.views.keys)
 while it waits: a key redraws the last sample at once, ``q`` ends the loop,
 ``p`` holds the samples back until pressed again.  Each view shows its first sample honestly: rates need two samples,
 so the first screen says "-" (or, for top, comes one interval after the
@@ -26,17 +26,17 @@ Render = Callable[[Optional[int], Optional[int]], str]
 def every(interval: float, count: Optional[int], update: Callable[[], Optional[bool]], *,
           first_after_interval: bool = False, reraise_interrupt: bool = False,
           screen: Optional["Screen"] = None) -> None:
-    """Call update every interval seconds, count times (None: until Ctrl-C or SIGTERM).
+    """Call update every interval seconds, count times (None: until Ctrl-C, SIGTERM or SIGHUP).
 
     The first call comes at once, or one interval after the start with
     first_after_interval; update returning False ends the loop early.  An
     update that overran is not caught up with a shorter interval.  Ctrl-C
-    (and SIGTERM) end the loop normally, or raise KeyboardInterrupt with
+    (and SIGTERM, SIGHUP) end the loop normally, or raise KeyboardInterrupt with
     reraise_interrupt (ifstat's documented exit status 130).  With a live
     screen that reads keys, the keys pressed meanwhile are served; ``q``
     ends the loop normally.
     """
-    with _sigterm_as_interrupt(count != 1):
+    with _ending_signals_as_interrupt(count != 1):
         try:
             started = time.monotonic()
             done = 0
@@ -74,9 +74,10 @@ def _wait(until: float, screen: Optional["Screen"]) -> bool:
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt(wanted: bool) -> Iterator[None]:
-    """SIGTERM ends the loop as Ctrl-C does, so that what the view holds (a
-    workload child, a netlink socket, the terminal) is released on the way out."""
+def _ending_signals_as_interrupt(wanted: bool) -> Iterator[None]:
+    """SIGTERM and SIGHUP end the loop as Ctrl-C does, so that what the view
+    holds (a workload child, a trace instance, the terminal) is released on
+    the way out; a SIGHUP ignored on purpose (nohup) stays ignored."""
     if not wanted:
         yield
         return
@@ -90,11 +91,15 @@ def _sigterm_as_interrupt(wanted: bool) -> Iterator[None]:
     def interrupt(_signum, _frame):
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    for signum, handler in previous.items():
+        if handler is not signal.SIG_IGN or signum == signal.SIGTERM:
+            signal.signal(signum, interrupt)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 class Screen:
@@ -167,8 +172,11 @@ class Screen:
         if self.keyboard is not None:
             self.keyboard.close()
         if self.live or (self.drawn and self.blank_after_last and not self.as_json):
-            self.out.write("\n")
-            self.out.flush()
+            try:
+                self.out.write("\n")
+                self.out.flush()
+            except OSError:
+                pass  # EIO: the terminal hung up; nothing is left to tidy on it
 
 
 def highlighted(table_text: str, controls, keys: list[str]) -> str:
