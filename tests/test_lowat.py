@@ -392,6 +392,22 @@ def test_delay_line_refuses_rates_above_its_ceiling(no_leftovers):
 
 
 @requires_root
+def test_the_bottleneck_queue_holds_the_time_asked(no_leftovers):
+    """tc itself reports the TBF's queue as --queue-latency of traffic at each
+    rate (tc's own "latency" would add the bucket: 178 ms at 2 Mbit/s)."""
+    with topology.open_path([2_000_000, 50_000_000], 50_000, 0) as path:
+        router = next(name for name in path.info.namespaces if name.endswith("-rtr"))
+        for rate_bps in (2_000_000, 50_000_000):
+            path.set_rate(rate_bps)
+            shown = topology._run(["tc", "-n", router, "-j", "qdisc", "show", "dev", "sdlw-rtr-r"])
+            tbf = next(q for q in json.loads(shown) if q["kind"] == "tbf")["options"]
+            # tc shows the queue as "lat": the time the limit holds beyond the bucket.
+            limit = tbf["lat"] / 1e6 * tbf["rate"] + tbf["burst"]
+            assert abs(limit - rate_bps / 8 * 0.050) <= 1, tbf
+            assert 2 * 1514 <= tbf["burst"] <= 32 * 1024, tbf
+
+
+@requires_root
 def test_delay_line_adds_the_delay_asked(no_leftovers):
     """Ping across the path: the RTT is the delay (on the reply's way) and a little more."""
     with topology.open_path([10_000_000], 50_000, 30_000) as path:

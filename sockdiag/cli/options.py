@@ -264,7 +264,7 @@ def lowat_options(command):
                      help="Set TCP_NODELAY on the sender: without it, Nagle holds writes smaller "
                           "than the MSS while one is unacknowledged (a small lowat on loopback "
                           "hits this)."),
-        click.option("--stamp-every", type=Checked(_validate.COUNT), default=8, show_default=True,
+        click.option("--stamp-every", type=Checked(_validate.COUNT), default=1, show_default=True,
                      help="One write in this many asks for SO_TIMESTAMPING stamps and carries "
                           "MSG_EOR (1: every write; MSG_EOR then also caps the lowat overshoot "
                           "at one message)."),

@@ -43,7 +43,7 @@ class SweepConfig(Record):
     flows: int
     message_size: int
     nodelay: bool = False
-    stamp_every: int = 8
+    stamp_every: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,7 +50,10 @@ _SENDER_ADDRESS = "10.250.1.1"
 _ROUTER_SENDER_SIDE = "10.250.1.2"
 _ROUTER_RECEIVER_SIDE = "10.250.2.1"
 _RECEIVER_ADDRESS = "10.250.2.2"
-_TBF_BURST = "32kb"
+# The TBF's bucket: at most 32 KiB, at most half the queue, at least two
+# full-sized frames (a smaller bucket never lets a frame through).
+_TBF_BURST_MAX_BYTES = 32 * 1024
+_FRAME_BYTES = 1514
 _COMMAND_TIMEOUT_S = 20
 _PR_SET_PDEATHSIG = 1
 _CLONE_NEWNET = 0x40000000
@@ -312,9 +315,22 @@ class Path:
 _ROLE_NAMESPACES = {"send": "snd", "receive": "rcv", "delay": "rtr"}
 
 
+def tbf_sizes(rate_bps: int, queue_latency_us: int) -> tuple[int, int]:
+    """(queue limit, bucket) in bytes of the bottleneck's TBF.
+
+    The queue holds queue_latency_us of traffic at rate_bps, as
+    --queue-latency says.  tc's own ``latency`` adds the bucket to the
+    queue: with a 32 KiB bucket, a 50 ms queue at 2 Mbit/s held 178 ms.
+    """
+    limit = max(2 * _FRAME_BYTES, rate_bps * queue_latency_us // 8_000_000)
+    burst = max(2 * _FRAME_BYTES, min(_TBF_BURST_MAX_BYTES, limit // 2))
+    return limit, burst
+
+
 def _shape(router: str, rate_bps: int, queue_latency_us: int) -> None:
+    limit, burst = tbf_sizes(rate_bps, queue_latency_us)
     _run(["tc", "-n", router, "qdisc", "replace", "dev", "sdlw-rtr-r", "root", "tbf",
-          "rate", f"{rate_bps}bit", "burst", _TBF_BURST, "latency", f"{queue_latency_us}us"])
+          "rate", f"{rate_bps}bit", "burst", str(burst), "limit", str(limit)])
 
 
 def _build_shaped(names: dict[str, str], rate_bps: int, queue_latency_us: int) -> None:
