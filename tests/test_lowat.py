@@ -391,6 +391,39 @@ def test_delay_line_refuses_rates_above_its_ceiling(no_leftovers):
     assert namespaces_of(process.pid) == []
 
 
+@requires_linux
+@pytest.mark.parametrize("eor", [True, False], ids=["eor", "no-eor"])
+def test_msg_eor_caps_the_writers_overshoot(eor):
+    """The sender's writer against a peer that stopped reading: with MSG_EOR
+    on every write the limit is overshot by less than one message; without,
+    the kernel appends writes to the last unsent skb without checking the
+    limit (SIOCOUTQNSD, read with fcntl, says how far)."""
+    import fcntl
+
+    from sockdiag.lowat import worker
+
+    lowat, message = 16 << 10, 4 << 10
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 << 10)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        client = socket.create_connection(listener.getsockname())
+        server, _ = listener.accept()
+    with client, server:
+        client.setsockopt(socket.IPPROTO_TCP, 25, lowat)  # TCP_NOTSENT_LOWAT
+        client.setblocking(False)
+        flow = worker._Flow(client, message, None)
+        sender = worker._Sender({"writer": "eagain", "stamp_every": 0, "eor": eor}, [flow])
+        for _ in range(100_000):  # until the window closes and the limit refuses
+            if not sender.write(flow):
+                break
+        unsent = struct.unpack("i", fcntl.ioctl(client, 0x894B, b"\0" * 4))[0]  # SIOCOUTQNSD
+    if eor:
+        assert lowat <= unsent < lowat + message, unsent
+    else:
+        assert unsent >= lowat + message, unsent
+
+
 @requires_root
 def test_the_bottleneck_queue_holds_the_time_asked(no_leftovers):
     """tc itself reports the TBF's queue as --queue-latency of traffic at each

@@ -23,7 +23,7 @@ def bench() -> None:
 @bench.command()
 @options.lowat_options
 @options.json_output
-def lowat(lowats, ccs, sndbufs, writer, nodelay, stamp_every, duration, warmup, repeat, flows,
+def lowat(lowats, ccs, sndbufs, writer, nodelay, eor, stamp_every, duration, warmup, repeat, flows,
           message_size, rates, queue_latency, delay, quick, plot_path, as_json) -> None:
     """Sweep TCP_NOTSENT_LOWAT over a shaped path and recommend a value.
 
@@ -56,7 +56,7 @@ def lowat(lowats, ccs, sndbufs, writer, nodelay, stamp_every, duration, warmup, 
         sndbufs=tuple(dict.fromkeys(sndbufs or [None])),
         writer=writer, nodelay=nodelay, duration_s=duration, warmup_s=warmup,
         repeat=defaults["repeat"] if repeat is None else repeat,
-        flows=flows, message_size=message_size, stamp_every=stamp_every)
+        flows=flows, message_size=message_size, stamp_every=stamp_every, eor=eor)
 
     with contextlib.ExitStack() as stack:
         bars = []
@@ -87,7 +87,9 @@ def lowat(lowats, ccs, sndbufs, writer, nodelay, stamp_every, duration, warmup, 
     click.echo(f"{len(result.results)} settings x "
                f"{config.repeat} runs of {duration:g} s ({warmup:g} s warm-up), "
                f"{config.flows} flow(s), {units.format_size(message_size)} messages, "
-               f"writer {writer}{', TCP_NODELAY' if nodelay else ''}; medians of the runs")
+               f"writer {writer}{', TCP_NODELAY' if nodelay else ''}, "
+               f"MSG_EOR on {'every write' if eor or stamp_every == 1 else f'one write in {stamp_every}'}; "
+               "medians of the runs")
     click.echo()
     click.echo(report.table(list(result.results)))
     click.echo()

@@ -264,10 +264,14 @@ def lowat_options(command):
                      help="Set TCP_NODELAY on the sender: without it, Nagle holds writes smaller "
                           "than the MSS while one is unacknowledged (a small lowat on loopback "
                           "hits this)."),
-        click.option("--stamp-every", type=Checked(_validate.COUNT), default=1, show_default=True,
-                     help="One write in this many asks for SO_TIMESTAMPING stamps and carries "
-                          "MSG_EOR (1: every write; MSG_EOR then also caps the lowat overshoot "
-                          "at one message)."),
+        click.option("--eor/--no-eor", default=True, show_default=True,
+                     help="Send each message with MSG_EOR, so that no later write joins its "
+                          "skb: the limit is overshot by one message at most.  --no-eor lets "
+                          "the kernel append writes to the last unsent skb unchecked, up to "
+                          "64 KiB past the limit, as for an application without MSG_EOR."),
+        click.option("--stamp-every", type=Checked(_validate.COUNT), default=8, show_default=True,
+                     help="One write in this many asks for SO_TIMESTAMPING stamps (and "
+                          "carries MSG_EOR, which the stamp needs, even with --no-eor)."),
         click.option("--duration", type=Checked(_validate.RUN_DURATION), default=None,
                      help=f"Seconds per run. [default: {LOWAT_FULL_SWEEP['duration']:g}; "
                           f"{LOWAT_QUICK_SWEEP['duration']:g} with --quick]"),

@@ -30,6 +30,8 @@ class SweepConfig(Record):
     ``duration_s``: each run's length; the first ``warmup_s`` are not counted.
     ``nodelay``: set TCP_NODELAY (no Nagle) on the sender's sockets.
     ``stamp_every``: one write in this many asks for SO_TIMESTAMPING stamps.
+    ``eor``: every write carries MSG_EOR (else only the stamped ones), so
+    that the kernel appends no later write to its skb past the limit.
     """
 
     lowats: tuple[Union[None, int, str], ...]
@@ -43,7 +45,8 @@ class SweepConfig(Record):
     flows: int
     message_size: int
     nodelay: bool = False
-    stamp_every: int = 1
+    stamp_every: int = 8
+    eor: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +137,7 @@ def run_once(path: Path, config: SweepConfig, setting: Setting) -> dict:
         sender = path.spawn("send", dict(
             common, host=path.receiver_host, port=port, cc=setting.cc, sndbuf=setting.sndbuf,
             lowat=setting.lowat, writer=config.writer, nodelay=config.nodelay,
-            stamp_every=config.stamp_every))
+            stamp_every=config.stamp_every, eor=config.eor))
         sender.read_message(time.monotonic() + READY_TIMEOUT_S, "sender")
         start_at = time.monotonic_ns() + _START_DELAY_NS
         schedule = {

@@ -209,6 +209,7 @@ class _Sender:
         self.by_fd = {flow.fd: flow for flow in flows}
         self.one_per_wakeup = config["writer"] == "epollout"
         self.stamp_every = config["stamp_every"]
+        self.send_flags = socket.MSG_EOR if config["eor"] else 0
         self.stamp_cmsg = timestamps.write_cmsg()
         self.counting = False
         self.send_calls = 0
@@ -243,7 +244,7 @@ class _Sender:
                 before = time.clock_gettime_ns(time.CLOCK_REALTIME)
                 sent = flow.sock.sendmsg([flow.rest], self.stamp_cmsg, socket.MSG_EOR)
             else:
-                sent = flow.sock.send(flow.rest)
+                sent = flow.sock.send(flow.rest, self.send_flags)
         except BlockingIOError:
             if self.counting:
                 self.eagains += 1
