@@ -26,14 +26,16 @@ from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Iterable, Iterator, Optional, Sequence
 
 try:
-    from prometheus_client import ProcessCollector, generate_latest
+    from prometheus_client import ProcessCollector
     from prometheus_client.core import (
         CounterMetricFamily,
         GaugeHistogramMetricFamily,
         GaugeMetricFamily,
         Metric,
     )
+    from prometheus_client.openmetrics.exposition import escape_label_name, escape_metric_name
     from prometheus_client.registry import CollectorRegistry
+    from prometheus_client.utils import floatToGoString
 except ImportError as err:  # pragma: no cover - depends on the install
     raise ImportError(
         "sockdiag export needs prometheus_client: pip install 'sockdiag[export]'"
@@ -436,6 +438,102 @@ class _ExporterProcess:
                                     value=headroom.soft_limit)
 
 
+# --- the Prometheus text format (0.0.4) -----------------------------------------
+# prometheus_client's generate_latest checks and escapes every label name of
+# every sample (10 us a line: most of a scrape); text_format writes the same
+# bytes with what depends on the family or the label names worked out once.
+
+# How generate_latest writes an OpenMetrics type in the text format:
+# (suffix of the family's name, type written).
+_TEXT_TYPES = {"counter": ("_total", "counter"), "info": ("_info", "gauge"),
+               "stateset": ("", "gauge"), "gaugehistogram": ("", "histogram"),
+               "unknown": ("", "untyped")}
+# Samples generate_latest moves to a gauge family of their own after the
+# family's, in this (sorted) order.
+_OPENMETRICS_SUFFIXES = ("_created", "_gcount", "_gsum")
+
+
+def _help_text(documentation: str) -> str:
+    return documentation.replace("\\", r"\\").replace("\n", r"\n")
+
+
+class _SampleWriter:
+    """The text of samples, with what repeats (label name orders, escaped
+    label values and sample names) kept for the length of one exposition."""
+
+    __slots__ = ("label_formats", "label_values", "names")
+
+    def __init__(self) -> None:
+        self.label_formats: dict = {}  # label names as given -> (their values sorted by name, template)
+        self.label_values: dict = {}  # label value -> its escaped text
+        self.names: dict = {}  # sample name -> its escaped text
+
+    def line(self, sample) -> str:
+        name = self.names.get(sample.name)
+        if name is None:
+            name = self.names[sample.name] = escape_metric_name(sample.name)
+        labels = sample.labels
+        if labels:
+            keys = tuple(labels)
+            found = self.label_formats.get(keys)
+            if found is None:
+                found = self.label_formats[keys] = self._label_format(keys)
+            in_order, template = found
+            escaped = self.label_values
+            values = []
+            for value in in_order(labels):
+                text = escaped.get(value)
+                if text is None:
+                    # Label values are written as UTF-8, only \\, newline and " escaped.
+                    text = escaped[value] = (
+                        value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"'))
+                values.append(text)
+            name += template.format(*values)
+        value = sample.value
+        # floatToGoString of an int below 10**6 (most values): its digits and ".0".
+        if type(value) is int and -1_000_000 < value < 1_000_000:
+            text = f"{value}.0"
+        else:
+            text = floatToGoString(value)
+        if sample.timestamp is not None:
+            return f"{name} {text} {int(float(sample.timestamp) * 1000):d}\n"
+        return f"{name} {text}\n"
+
+    @staticmethod
+    def _label_format(keys: tuple):
+        # Labels are written sorted by name.
+        names = sorted(keys)
+        in_order = itemgetter(*names) if len(names) > 1 else (lambda labels: (labels[names[0]],))
+        pairs = ",".join(f'{escape_label_name(key)}="{{}}"' for key in names)
+        return in_order, "{{" + pairs + "}}"
+
+
+def text_format(metrics: Iterable[Metric]) -> bytes:
+    """The Prometheus text format (0.0.4) of metric families: byte for byte
+    what prometheus_client's generate_latest writes for them, faster."""
+    writer = _SampleWriter()
+    output = []
+    for metric in metrics:
+        suffix, text_type = _TEXT_TYPES.get(metric.type, ("", metric.type))
+        name = escape_metric_name(metric.name + suffix)
+        help_text = _help_text(metric.documentation)
+        output.append(f"# HELP {name} {help_text}\n# TYPE {name} {text_type}\n")
+        moved = {metric.name + suffix: suffix for suffix in _OPENMETRICS_SUFFIXES}
+        moved_lines: dict[str, list[str]] = {}
+        for sample in metric.samples:
+            suffix = moved.get(sample.name)
+            if suffix is None:
+                output.append(writer.line(sample))
+            else:
+                moved_lines.setdefault(suffix, []).append(writer.line(sample))
+        for suffix in _OPENMETRICS_SUFFIXES:
+            if suffix in moved_lines:
+                name = escape_metric_name(metric.name + suffix)
+                output.append(f"# HELP {name} {help_text}\n# TYPE {name} gauge\n")
+                output.extend(moved_lines[suffix])
+    return "".join(output).encode("utf-8")
+
+
 def registry(collector: Collector) -> CollectorRegistry:
     """A registry with the collector and the exporter's own process_* metrics."""
     reg = CollectorRegistry()
@@ -449,7 +547,7 @@ def registry(collector: Collector) -> CollectorRegistry:
 
 def exposition(collector: Collector) -> bytes:
     """One scrape in the Prometheus text format (what /metrics serves)."""
-    return generate_latest(registry(collector))
+    return text_format(registry(collector).collect())
 
 
 def serve(collector: Collector, host: str, port: int, web: Optional["WebConfig"] = None):
@@ -465,7 +563,7 @@ def serve(collector: Collector, host: str, port: int, web: Optional["WebConfig"]
     raise_fd_limit()
     reg = registry(collector)
     try:
-        server = MetricsServer(lambda: generate_latest(reg), host, port, web)
+        server = MetricsServer(lambda: text_format(reg.collect()), host, port, web)
     except OSError as err:
         reason = os.strerror(err.errno) if err.errno else str(err)
         shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
