@@ -217,7 +217,8 @@ def test_text_format_writes_numbers_as_generate_latest(unsent_pair):
     # Values the kernel seldom gives but a family may hold: huge, infinite, not a number.
     read = [("1", "p", [info("ESTABLISHED", unacked=2**70, unsent=10**7, delay=float("inf")),
                         info("ESTABLISHED", fd=4, unacked=-5, unsent=2**64 - 1, delay=float("nan")),
-                        info("LISTEN", fd=5, recv_queue=999_999)])]
+                        info("LISTEN", fd=5, recv_queue=999_999)]),
+            ("2", "nul\0in a name", [info("ESTABLISHED", unacked=1, unsent=2, delay=0.5)])]
     families = export.process_families(read) + export.socket_families(read, 100)[0]
     odd = prometheus_client.core.GaugeMetricFamily("sockdiag_odd", "a \\ and a\nnewline", labels=("b", "a"))
     for value in (float("nan"), float("-inf"), 1e-9, 1234567.0, -1234567, 10**6, -(10**6), True, 0.1):
