@@ -9,7 +9,7 @@
 # both views agree field for field.
 
 from cpython.long cimport PyLong_AsLongLongAndOverflow
-from libc.errno cimport errno, ENOBUFS, ENOSYS
+from libc.errno cimport errno, ENOBUFS, ENOSYS, ESRCH
 from libc.stdio cimport snprintf
 from libc.stdlib cimport free, malloc, realloc
 from libc.math cimport isfinite, isnan
@@ -337,6 +337,25 @@ cdef bint _ask_known(int nl, KnownSockets known, sd_inode_set *wanted, nl_buffer
         free(requests)
 
 
+cdef object _exit_error(int pid):
+    """The OSError telling that pid exited during a pass (ESRCH), or that its
+    state cannot be read; None while it runs (see sd_process_exited)."""
+    cdef int exited = sd_process_exited(pid)
+    cdef int err = errno
+    if exited == 0:
+        return None
+    if exited < 0:
+        return OSError(err, os.strerror(err), f"/proc/{pid}/stat")
+    return OSError(ESRCH, "the process exited during the pass", f"/proc/{pid}/stat")
+
+
+cdef int _raise_if_exited(int pid) except -1:
+    error = _exit_error(pid)
+    if error is not None:
+        raise error
+    return 0
+
+
 cdef list _sockets_of_wanted(int nl, sd_inode_set *wanted, size_t count, uint32_t states,
                              object bytecode, KnownSockets known, nl_buffer *buf):
     """The records of the wanted sockets (count of them): by exact requests
@@ -367,7 +386,8 @@ def process_sockets_linux(int pid, uint32_t states, bytecode=None, KnownSockets 
     dumped only when its fds hold a socket not seen before.  OSError as the
     kernel gave it (ENOENT: no such process; EACCES: not allowed; EPERM with
     filename /proc/<pid>/ns/net: pid is in another network namespace and
-    entering it needs CAP_SYS_ADMIN; ENOSYS off Linux)."""
+    entering it needs CAP_SYS_ADMIN; ESRCH with filename /proc/<pid>/stat:
+    pid exited during the pass, its list may be short; ENOSYS off Linux)."""
     cdef sd_scan scan
     cdef sd_inode_set wanted
     cdef bint has_wanted = False, exact_first
@@ -404,6 +424,7 @@ def process_sockets_linux(int pid, uint32_t states, bytecode=None, KnownSockets 
             if rc != 0:
                 raise OSError(errno, os.strerror(errno), f"/proc/{pid}/fd")
         if scan.count == 0:
+            _raise_if_exited(pid)
             return []
         if nl < 0:
             raise OSError(nl_errno, os.strerror(nl_errno), f"/proc/{pid}/ns/net")
@@ -418,6 +439,7 @@ def process_sockets_linux(int pid, uint32_t states, bytecode=None, KnownSockets 
                 known.small_pids.add(pid)
             else:
                 known.small_pids.discard(pid)
+        _raise_if_exited(pid)
         return records
     finally:
         free(scan.sockets)
@@ -502,7 +524,8 @@ cdef object _with_fd(object record, object fd):
 
 def sockets_of_processes_linux(pids, uint32_t states, KnownSockets known=None):
     """The TCP sockets of several processes, read in one pass: {pid: list of
-    SocketInfo, or the OSError of its fd scan}.
+    SocketInfo, or the OSError of its fd scan, or OSError(ESRCH) when it
+    exited during the pass (as process_sockets_linux raises)}.
 
     Every pid's fds are scanned, then the union of their sockets is read at
     once (exact requests when known allows, else one dump per family), in
@@ -536,7 +559,8 @@ def sockets_of_processes_linux(pids, uint32_t states, KnownSockets known=None):
         if namespace_pid == 0:
             namespace_pid = pid
     if total == 0:
-        results.update((pid, []) for pid in held)
+        for pid in held:
+            results[pid] = _exit_error(pid) or []
         return results
     memset(&buf, 0, sizeof(buf))
     try:
@@ -558,6 +582,10 @@ def sockets_of_processes_linux(pids, uint32_t states, KnownSockets known=None):
         if has_wanted:
             sd_inode_set_free(&wanted)
     for pid, fds in held.items():
+        error = _exit_error(pid)
+        if error is not None:
+            results[pid] = error
+            continue
         found = []
         for inode, fd in (<dict>fds).items():
             record = by_inode.get(inode)

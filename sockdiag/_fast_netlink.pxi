@@ -6,7 +6,9 @@
 
 from cpython.exc cimport PyErr_CheckSignals
 from libc.errno cimport EAGAIN, EINTR, EIO, EMSGSIZE, ENOBUFS, ENOENT, ESTALE
+from libc.stdint cimport SIZE_MAX
 from libc.stdlib cimport free, realloc
+from libc.string cimport memmove
 from .includes.netlink cimport *
 
 # A handler gets each payload of the wanted message type and adds what it
@@ -20,6 +22,9 @@ cdef enum:
     # Exact requests sent at a time: their answers (about 2 KiB of receive
     # buffer each) must fit the default 208 KiB, or the kernel drops them.
     NL_ASK_BATCH = 48
+    # Room for one answer to an exact request when receiving many at once:
+    # a socket with tcp_info, memory and congestion is 456 bytes (Linux 6.18).
+    NL_ANSWER_SLOT = 1024
 
 
 cdef struct nl_answers:
@@ -200,6 +205,61 @@ cdef int nl_dump(int fd, const void *request, size_t request_length, uint16_t me
         free(scratch.data)
 
 
+cdef int _nl_overran(int fd, nl_buffer *kept, size_t start) except -1:
+    """Answers were dropped (ENOBUFS): empties the socket's queue, so that it
+    can serve a dump next, drops what was kept since start, and raises."""
+    while nl_receive(fd, kept, False) >= 0:
+        pass
+    kept.length = start
+    raise OSError(ENOBUFS, os.strerror(ENOBUFS), None, None, "recv(netlink)")
+
+
+cdef int _nl_keep_answer(nl_buffer *kept, const unsigned char *datagram, size_t length,
+                         uint16_t message_type, nl_answers *answers, size_t *missing) except -1:
+    """Walks a datagram of answers and appends it to kept (it may lie in kept's
+    spare room, past kept.length), unless it says ENOENT or ESTALE: a
+    datagram holds one answer, and such an error is counted, not kept."""
+    cdef size_t done = answers.missing
+    if length == 0:
+        raise OSError(EIO, "the kernel answered fewer requests than were sent")
+    nl_walk(datagram, length, message_type, NULL, None, False, answers)
+    if answers.missing == done:
+        memmove(kept.data + kept.length, datagram, length)
+        kept.length += length
+    else:
+        missing[0] += answers.missing - done
+    return 0
+
+
+cdef int _nl_ask_again(int fd, const unsigned char *requests, size_t request_length, size_t batch,
+                       uint32_t seq, uint16_t message_type, nl_buffer *kept, size_t start,
+                       size_t *missing) except -1:
+    """Sends again, alone, the request of batch whose answer did not fit its
+    slot, and receives that answer whole (its size peeked first)."""
+    cdef nl_answers answers
+    cdef sd_nlmsghdr header
+    cdef size_t i
+    cdef ssize_t received
+    for i in range(batch):
+        memcpy(&header, requests + i * request_length, SD_NLMSG_HDRLEN)
+        if header.nlmsg_seq == seq:
+            break
+    else:
+        raise ValueError(f"a netlink answer of sequence number {seq}, which no request had")
+    if sd_netlink_send(fd, requests + i * request_length, request_length) != 0:
+        raise OSError(errno, os.strerror(errno), None, None, "send(netlink request)")
+    answers.answered = 0
+    answers.missing = 0
+    while answers.answered < 1:
+        received = nl_receive(fd, kept, True)
+        if received == -ENOBUFS:
+            _nl_overran(fd, kept, start)
+        if received < 0:
+            raise OSError(-received, os.strerror(-received), None, None, "recv(netlink)")
+        _nl_keep_answer(kept, kept.data + kept.length, received, message_type, &answers, missing)
+    return 0
+
+
 cdef size_t nl_ask(int fd, const unsigned char *requests, size_t request_length, size_t count,
                    uint16_t message_type, nl_buffer *kept, size_t *missing) except? 0:
     """Exact requests (no NLM_F_DUMP): sends count requests of
@@ -212,35 +272,50 @@ cdef size_t nl_ask(int fd, const unsigned char *requests, size_t request_length,
 
     Netlink answers the requests of a datagram in order while the send runs,
     into the receive buffer; a batch small enough for that buffer is
-    received before the next is sent.  Returns the bytes kept.
+    received before the next is sent, with one recvmmsg into a slot per
+    answer rather than a peek and a read each.  An answer longer than its
+    slot is asked for again alone.  Returns the bytes kept.
     """
     cdef nl_answers answers
-    cdef size_t sent = 0, batch, start = kept.length, done
-    cdef ssize_t received
+    cdef size_t sent = 0, batch, start = kept.length, base, i
+    cdef size_t lengths[NL_ASK_BATCH]
+    cdef uint32_t cut[NL_ASK_BATCH]  # sequence numbers of the answers longer than their slot
+    cdef size_t ncut
+    cdef sd_nlmsghdr header
+    cdef int received, err
     while sent < count:
         batch = count - sent if count - sent < NL_ASK_BATCH else NL_ASK_BATCH
         if sd_netlink_send(fd, requests + sent * request_length, batch * request_length) != 0:
             raise OSError(errno, os.strerror(errno), None, None, "send(netlink requests)")
         answers.answered = 0
         answers.missing = 0
+        ncut = 0
         while answers.answered < batch:
-            received = nl_receive(fd, kept, True)
-            if received == -ENOBUFS:
-                # Answers were dropped: empty the queue, so that the socket
-                # can serve a dump next, and let the caller take one.
-                while nl_receive(fd, kept, False) >= 0:
-                    pass
-                kept.length = start
+            nl_reserve(kept, (batch - answers.answered) * NL_ANSWER_SLOT)
+            base = kept.length
+            with nogil:
+                received = sd_receive_datagrams(fd, kept.data + base, NL_ANSWER_SLOT,
+                                                <unsigned>(batch - answers.answered), lengths)
             if received < 0:
-                raise OSError(-received, os.strerror(-received), None, None, "recv(netlink)")
-            if received == 0:
-                raise OSError(EIO, "the kernel answered fewer requests than were sent")
-            done = answers.missing
-            nl_walk(kept.data + kept.length, received, message_type, NULL, None, False, &answers)
-            if answers.missing == done:
-                kept.length += received
-            else:  # a datagram holds one answer: an error is not kept
-                missing[0] += answers.missing - done
+                err = errno
+                if err == EINTR:
+                    PyErr_CheckSignals()
+                    continue
+                if err == ENOBUFS:
+                    _nl_overran(fd, kept, start)
+                raise OSError(err, os.strerror(err), None, None, "recvmmsg(netlink)")
+            for i in range(<size_t>received):
+                if lengths[i] == SIZE_MAX:
+                    memcpy(&header, kept.data + base + i * NL_ANSWER_SLOT, SD_NLMSG_HDRLEN)
+                    cut[ncut] = header.nlmsg_seq
+                    ncut += 1
+                    answers.answered += 1
+                else:
+                    _nl_keep_answer(kept, kept.data + base + i * NL_ANSWER_SLOT, lengths[i],
+                                    message_type, &answers, missing)
+        for i in range(ncut):
+            _nl_ask_again(fd, requests + sent * request_length, request_length, batch, cut[i],
+                          message_type, kept, start, missing)
         sent += batch
     return kept.length - start
 

@@ -183,6 +183,52 @@ def test_prometheus_scrapes_unsent_bytes_of_a_held_connection(tmp_path, unsent_p
 # --- the exposition ----------------------------------------------------------
 
 
+def both_texts(metrics) -> tuple[bytes, bytes]:
+    """(export.text_format, prometheus_client.generate_latest) of the same families."""
+    metrics = list(metrics)
+
+    class Families:
+        def collect(self):
+            return iter(metrics)
+
+    return export.text_format(metrics), prometheus_client.generate_latest(Families())
+
+
+# Names a process can give itself (prctl) that label values must escape.
+ESCAPED_NAMES = ('say "hi"', "back\\slash", "new\nline")
+
+
+def test_text_format_is_generate_latest_byte_for_byte(unsent_pair):
+    with contextlib.ExitStack() as stack:
+        children = [child for name in ESCAPED_NAMES
+                    for child in stack.enter_context(named_children(name, 1))]
+        collector = export.Collector([os.getpid()] + [child.pid for child in children],
+                                     per_socket=True)
+        metrics = list(export.registry(collector).collect())
+        fast, reference = both_texts(metrics)
+    assert fast == reference
+    text = fast.decode()
+    assert 'process="say \\"hi\\""' in text and 'process="back\\\\slash"' in text
+    assert 'process="new\\nline"' in text
+    assert "sockdiag_socket_unsent_bytes{" in text and "_gcount{" in text
+
+
+def test_text_format_writes_numbers_as_generate_latest(unsent_pair):
+    # Values the kernel seldom gives but a family may hold: huge, infinite, not a number.
+    read = [("1", "p", [info("ESTABLISHED", unacked=2**70, unsent=10**7, delay=float("inf")),
+                        info("ESTABLISHED", fd=4, unacked=-5, unsent=2**64 - 1, delay=float("nan")),
+                        info("LISTEN", fd=5, recv_queue=999_999)]),
+            ("2", "nul\0in a name", [info("ESTABLISHED", unacked=1, unsent=2, delay=0.5)])]
+    families = export.process_families(read) + export.socket_families(read, 100)[0]
+    odd = prometheus_client.core.GaugeMetricFamily("sockdiag_odd", "a \\ and a\nnewline", labels=("b", "a"))
+    for value in (float("nan"), float("-inf"), 1e-9, 1234567.0, -1234567, 10**6, -(10**6), True, 0.1):
+        odd.add_metric(("x", str(value)), value)
+    fast, reference = both_texts(families + [odd])
+    assert fast == reference
+    assert b" NaN\n" in fast and b" +Inf\n" in fast and b"e+21\n" in fast
+
+
+
 def test_exposition_parses_and_matches_the_kernel(unsent_pair):
     client, _ = unsent_pair
     pid = str(os.getpid())
@@ -354,12 +400,12 @@ def test_memory_stays_flat_over_many_scrapes(unsent_pair):
     collector = export.Collector([os.getpid()], per_socket=True, max_series=50)
     registry = export.registry(collector)
     for _ in range(20):  # warm caches (interned strings, first-use allocations)
-        prometheus_client.generate_latest(registry)
+        export.text_format(registry.collect())
     tracemalloc.start()
     try:
         baseline = tracemalloc.take_snapshot()
         for _ in range(300):
-            prometheus_client.generate_latest(registry)
+            export.text_format(registry.collect())
         grown = sum(stat.size_diff for stat in
                     tracemalloc.take_snapshot().compare_to(baseline, "filename"))
     finally:

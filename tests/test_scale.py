@@ -16,7 +16,7 @@ import sockdiag
 from sockdiag import _fast, reference
 from sockdiag._linux import state_mask
 from testsupport.children import end
-from testsupport.loopback import connected_pair
+from testsupport.loopback import connected_pair, wait_until
 
 from conftest import requires_linux
 
@@ -210,3 +210,22 @@ def test_several_processes_errors_stay_per_process():
     found = _platform.sockets_of_processes([os.getpid(), 0x3FFFFF])
     assert isinstance(found[os.getpid()], list)
     assert isinstance(found[0x3FFFFF], sockdiag.NoSuchProcess)
+
+
+def test_several_processes_a_zombie_is_no_such_process_not_an_empty_list():
+    # A process exiting during a pass leaves an empty fd table: the pass itself
+    # checks afterwards that each process still runs.
+    from sockdiag import _platform
+
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    client, server = connected_pair()
+    try:
+        wait_until(lambda: _platform.process_state(zombie.pid) == "Z")
+        found = _platform.sockets_of_processes([os.getpid(), zombie.pid])
+        assert isinstance(found[os.getpid()], list) and found[os.getpid()]
+        assert isinstance(found[zombie.pid], sockdiag.NoSuchProcess)
+        assert "exited" in str(found[zombie.pid])
+    finally:
+        zombie.wait()
+        client.close()
+        server.close()

@@ -224,6 +224,9 @@ static inline double sd_queue_delay_s(uint64_t unsent_bytes, uint64_t delivery_r
     return (double)unsent_bytes / (double)delivery_rate_bytes_per_s;
 }
 
+/* Datagrams sd_receive_datagrams takes at most in one call. */
+enum { SD_RECEIVE_MAX = 64 };
+
 /* The calls that exist on one platform only.  Each has a stub on the other
  * one that fails with ENOSYS (or -ENOSYS where the real call returns
  * -errno), so that the code calling them needs no #ifdef. */
@@ -258,6 +261,31 @@ static inline int sd_netlink_send(int fd, const void *request, size_t length) {
     memset(&kernel, 0, sizeof(kernel));
     kernel.nl_family = AF_NETLINK;
     return sendto(fd, request, length, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0 ? -1 : 0;
+}
+
+/* Receives the datagrams waiting on fd, up to count (at most
+ * SD_RECEIVE_MAX), waiting for the first one only (recvmmsg): datagram i
+ * goes to buf + i * slot, its length to lengths[i], or SIZE_MAX when it was
+ * longer than slot (cut).  How many were received, or -1 with errno set. */
+static inline int sd_receive_datagrams(int fd, unsigned char *buf, size_t slot, unsigned count,
+                                       size_t *lengths) {
+    struct mmsghdr messages[SD_RECEIVE_MAX];
+    struct iovec vectors[SD_RECEIVE_MAX];
+    unsigned i;
+    int received;
+    if (count > SD_RECEIVE_MAX)
+        count = SD_RECEIVE_MAX;
+    memset(messages, 0, count * sizeof(messages[0]));
+    for (i = 0; i < count; i++) {
+        vectors[i].iov_base = buf + i * slot;
+        vectors[i].iov_len = slot;
+        messages[i].msg_hdr.msg_iov = &vectors[i];
+        messages[i].msg_hdr.msg_iovlen = 1;
+    }
+    received = recvmmsg(fd, messages, count, MSG_WAITFORONE, NULL);
+    for (i = 0; received > 0 && i < (unsigned)received; i++)
+        lengths[i] = messages[i].msg_hdr.msg_flags & MSG_TRUNC ? SIZE_MAX : messages[i].msg_len;
+    return received;
 }
 
 /* Joins the multicast groups of the bitmask.  Binding also gives the socket
@@ -316,6 +344,12 @@ static inline int sd_netlink_send(int fd, const void *request, size_t length) {
     return -1;
 }
 static inline int sd_netlink_join(int fd, uint32_t groups) { (void)fd; (void)groups; errno = ENOSYS; return -1; }
+static inline int sd_receive_datagrams(int fd, unsigned char *buf, size_t slot, unsigned count,
+                                       size_t *lengths) {
+    (void)fd; (void)buf; (void)slot; (void)count; (void)lengths;
+    errno = ENOSYS;
+    return -1;
+}
 static inline int sd_enter_net_namespace(int ns_fd) { (void)ns_fd; errno = ENOSYS; return -1; }
 
 static inline int sd_sysctl(int *mib, unsigned int n, void *old, size_t *oldlen) {

@@ -37,6 +37,8 @@ cdef extern from "includes/netlink.h" nogil:
     int sd_netlink_socket(int protocol)
     int sd_netlink_send(int fd, const void *request, size_t length)
     int sd_netlink_join(int fd, uint32_t groups)
+    int SD_RECEIVE_MAX
+    int sd_receive_datagrams(int fd, unsigned char *buf, size_t slot, unsigned count, size_t *lengths)
 
     # POSIX, for the engine.
     ssize_t recv(int fd, void *buf, size_t length, int flags)
