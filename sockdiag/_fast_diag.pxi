@@ -337,16 +337,28 @@ cdef bint _ask_known(int nl, KnownSockets known, sd_inode_set *wanted, nl_buffer
         free(requests)
 
 
+def process_state_linux(int pid):
+    """The state letter of /proc/<pid>/stat ("R", "S", "T", "Z"…), None
+    when there is no such process; OSError when it cannot be read."""
+    cdef int state = sd_process_state(pid)
+    if state < 0:
+        raise OSError(errno, os.strerror(errno), f"/proc/{pid}/stat")
+    return chr(state) if state else None
+
+
 cdef object _exit_error(int pid):
-    """The OSError telling that pid exited during a pass (ESRCH), or that its
-    state cannot be read; None while it runs (see sd_process_exited)."""
-    cdef int exited = sd_process_exited(pid)
+    """The OSError telling that pid exited during a pass (ESRCH: gone, a
+    zombie or dead), or that its state cannot be read; None while it runs.
+    A process exiting during a pass can leave a short list of sockets rather
+    than an error (a zombie's fd table is empty): only this check, after
+    the pass, tells them apart."""
+    cdef int state = sd_process_state(pid)
     cdef int err = errno
-    if exited == 0:
-        return None
-    if exited < 0:
+    if state < 0:
         return OSError(err, os.strerror(err), f"/proc/{pid}/stat")
-    return OSError(ESRCH, "the process exited during the pass", f"/proc/{pid}/stat")
+    if state == 0 or state == ord("Z") or state == ord("X"):
+        return OSError(ESRCH, "the process exited during the pass", f"/proc/{pid}/stat")
+    return None
 
 
 cdef int _raise_if_exited(int pid) except -1:

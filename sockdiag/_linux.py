@@ -119,12 +119,7 @@ def state_mask(states: Optional[Iterable[str]]) -> int:
 
 def process_state(pid: int) -> Optional[str]:
     """The state letter of /proc/<pid>/stat ("R", "S", "T", "Z"…), None if gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return stat[stat.rindex(b")") + 2:][:1].decode()
+    return _fast.process_state_linux(pid)
 
 
 # What earlier calls learnt (the names of small processes' sockets, the size

@@ -229,3 +229,24 @@ def test_several_processes_a_zombie_is_no_such_process_not_an_empty_list():
         zombie.wait()
         client.close()
         server.close()
+
+
+def test_process_state_reads_past_a_name_holding_a_parenthesis():
+    """The state follows the last ")" of /proc/<pid>/stat: a process may name
+    itself ") Z (" and still be running, as ps says."""
+    from sockdiag import _platform
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys\nopen('/proc/self/comm', 'w').write(') Z (')\n"
+                               "print(flush=True)\nsys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        child.stdout.readline()
+        shown = subprocess.run(["ps", "-o", "stat=", "-p", str(child.pid)],
+                               capture_output=True, text=True).stdout.strip()
+        assert _platform.process_state(child.pid) == shown[:1] != "Z"
+        assert isinstance(_platform.sockets_of_processes([child.pid])[child.pid], list)
+    finally:
+        child.stdin.close()
+        child.wait()
+    assert _platform.process_state(child.pid) is None

@@ -540,32 +540,29 @@ static int sd_scan_socket_fds(int pid, sd_fd_socket **out, size_t *count) {
     return rc;
 }
 
-/* Whether pid has exited: its /proc/<pid>/stat is gone, or shows a zombie
- * (Z) or a dead (X) process.  A process exiting during a pass can leave a
- * short list of sockets rather than an error (a zombie's fd table is empty):
- * only this check, after the pass, tells them apart.  1 or 0, or -1 with
- * errno set (not allowed to read it). */
-static int sd_process_exited(int pid) {
-    /* The state follows the name, which may hold ")": the last ")" of the
-     * first bytes ends it (a name is at most 64 bytes, the fields after it
-     * are numbers). */
+/* The state letter of /proc/<pid>/stat ('R', 'S', 'Z', 'X'...), 0 when
+ * there is no such process, or -1 with errno set (not allowed to read it).
+ * The state follows the name, which may hold ")": the last ")" of the first
+ * bytes ends it (a name is at most 64 bytes, the fields after it are
+ * numbers). */
+static int sd_process_state(int pid) {
     char path[64], stat[256];
     ssize_t length, i;
     int fd, err;
     snprintf(path, sizeof(path), "/proc/%d/stat", pid);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return errno == ENOENT || errno == ESRCH ? 1 : -1;
+        return errno == ENOENT || errno == ESRCH ? 0 : -1;
     length = read(fd, stat, sizeof(stat));
     err = errno;
     close(fd);
     if (length < 0) {
         errno = err;
-        return err == ENOENT || err == ESRCH ? 1 : -1;
+        return err == ENOENT || err == ESRCH ? 0 : -1;
     }
     for (i = length - 1; i >= 0; i--)
         if (stat[i] == ')')
-            return i + 2 < length && (stat[i + 2] == 'Z' || stat[i + 2] == 'X');
+            return i + 2 < length ? (unsigned char)stat[i + 2] : 0;
     return 0;
 }
 

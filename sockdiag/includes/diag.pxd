@@ -93,7 +93,7 @@ cdef extern from "includes/diag.h" nogil:
         int32_t fd
 
     int sd_scan_socket_fds(int pid, sd_fd_socket **out, size_t *count)
-    int sd_process_exited(int pid)
+    int sd_process_state(int pid)
 
     ctypedef struct sd_scan:
         sd_fd_socket *sockets
