@@ -4,9 +4,10 @@
 the watched processes again (``--pid`` and ``--process-name``), reads their
 sockets in one kernel pass (``sockets_of_processes``), the sockets of each
 watched cgroup (``--cgroup``, Linux: one kernel-filtered dump each) and the
-interface counters (``interfaces``) and turns them into metric families.  Nothing is cached between scrapes but two
-counters (errors, dropped per-socket series), so a process that exited is
-simply absent from the next scrape.
+interface counters (``interfaces``) and turns them into metric families.  Nothing read is kept
+between scrapes but two counters (errors, dropped per-socket series), so a
+process that exited is simply absent from the next scrape; only the text of
+label sets already written is kept, to write them again faster.
 
 Units follow Prometheus conventions: bytes, seconds, ``_total`` for counters.
 A value the platform cannot supply is left out, never exported as 0.
@@ -543,6 +544,14 @@ def _help_text(documentation: str) -> str:
     return documentation.replace("\\", r"\\").replace("\n", r"\n")
 
 
+# The label text of each (label names, values) written, kept from scrape to
+# scrape: a watched process's labels come back in every family and every
+# scrape, and building the text was most of what a line cost.  Beyond the
+# bound (per-socket series of churning connections) it starts again.
+_LABEL_TEXTS: dict = {}
+_LABEL_TEXTS_MAX = 1 << 16
+
+
 class _TextWriter:
     """The lines of samples, with what repeats (label name orders, escaped
     label values and names) worked out once per exposition."""
@@ -565,15 +574,21 @@ class _TextWriter:
         name = self.name(name)
         self.output.append(f"# HELP {name} {help_text}\n# TYPE {name} {text_type}\n")
 
-    def labels(self, names: tuple, values: Sequence) -> str:
+    def labels(self, names: tuple, values: tuple) -> str:
         """{name="value",...} sorted by name, or "" without labels."""
         if not names:
             return ""
-        found = self.label_formats.get(names)
-        if found is None:
-            found = self.label_formats[names] = self._label_format(names)
-        in_order, template = found
-        return template.format(*[self.escaped(value) for value in in_order(values)])
+        text = _LABEL_TEXTS.get((names, values))
+        if text is None:
+            found = self.label_formats.get(names)
+            if found is None:
+                found = self.label_formats[names] = self._label_format(names)
+            in_order, template = found
+            text = template.format(*[self.escaped(value) for value in in_order(values)])
+            if len(_LABEL_TEXTS) >= _LABEL_TEXTS_MAX:
+                _LABEL_TEXTS.clear()
+            _LABEL_TEXTS[names, values] = text
+        return text
 
     def escaped(self, value: str) -> str:
         text = self.label_values.get(value)
