@@ -642,17 +642,8 @@ class _TextWriter:
             bucket_names = names + ("le",)
             bucket = self.name(family.name + "_bucket")
             for labels, buckets, _ in family.rows:
-                # The labels written once, with a mark where each bucket's
-                # bound goes: NUL, which is not escaped (and if a label value
-                # held one too, each line is written whole).
-                around = self.labels(bucket_names, labels + ("\0",)).split("\0")
-                if len(around) == 2:
-                    head, tail = around
-                    output += [f"{bucket}{head}{self.escaped(bound)}{tail} {_value_text(count)}\n"
-                               for bound, count in buckets]
-                else:
-                    output += [f"{bucket}{self.labels(bucket_names, labels + (bound,))} {_value_text(count)}\n"
-                               for bound, count in buckets]
+                output += [f"{bucket}{self.labels(bucket_names, labels + (bound,))} {_value_text(count)}\n"
+                           for bound, count in buckets]
             if family.rows:
                 # The count is that of the last bucket (+Inf).
                 counts = [(labels, buckets[-1][1]) for labels, buckets, _ in family.rows]
