@@ -25,6 +25,7 @@ from sockdiag.lowat import report, stats, timestamps, topology, units
 from sockdiag.lowat.sweep import LowatResult
 
 from conftest import IS_ROOT, connected_pair, requires_linux, requires_root, wait_until
+from testsupport.loopback import SIOCOUTQNSD, ioctl_int
 from testsupport.netns_ping import ping_ms
 
 pytestmark = requires_linux
@@ -398,8 +399,6 @@ def test_msg_eor_caps_the_writers_overshoot(eor):
     on every write the limit is overshot by less than one message; without,
     the kernel appends writes to the last unsent skb without checking the
     limit (SIOCOUTQNSD, read with fcntl, says how far)."""
-    import fcntl
-
     from sockdiag.lowat import worker
 
     lowat, message = 16 << 10, 4 << 10
@@ -410,14 +409,14 @@ def test_msg_eor_caps_the_writers_overshoot(eor):
         client = socket.create_connection(listener.getsockname())
         server, _ = listener.accept()
     with client, server:
-        client.setsockopt(socket.IPPROTO_TCP, 25, lowat)  # TCP_NOTSENT_LOWAT
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, lowat)
         client.setblocking(False)
         flow = worker._Flow(client, message, None)
         sender = worker._Sender({"writer": "eagain", "stamp_every": 0, "eor": eor}, [flow])
         for _ in range(100_000):  # until the window closes and the limit refuses
             if not sender.write(flow):
                 break
-        unsent = struct.unpack("i", fcntl.ioctl(client, 0x894B, b"\0" * 4))[0]  # SIOCOUTQNSD
+        unsent = ioctl_int(client, SIOCOUTQNSD)
     if eor:
         assert lowat <= unsent < lowat + message, unsent
     else:

@@ -6,12 +6,10 @@ Every check runs on the Cython path and on the pure-Python reference
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import select
 import socket
-import struct
 import subprocess
 
 import pytest
@@ -20,21 +18,15 @@ import sockdiag
 from sockdiag import reference
 
 from conftest import drain, fill, requires_linux, requires_ss, wait_until
-from testsupport.loopback import ss_filter
+from testsupport.loopback import SIOCOUTQ, SIOCOUTQNSD, ioctl_int, ss_filter
 
 pytestmark = requires_linux
 
-SIOCOUTQ = 0x5411
-SIOCOUTQNSD = 0x894B
 
 
 @pytest.fixture(params=["cython", "python"])
 def send_buffer(request):
     return sockdiag.send_buffer if request.param == "cython" else reference.send_buffer
-
-
-def ioctl_int(sock, request) -> int:
-    return struct.unpack("i", fcntl.ioctl(sock.fileno(), request, b"\0" * 4))[0]
 
 
 def ss_view(sock) -> dict:

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import fcntl
 import socket
+import struct
 import threading
 import time
+
+# The kernel's own counts of a socket's send queue, read with fcntl as an
+# independent check of sockdiag's: all of it, and its unsent part.
+SIOCOUTQ = 0x5411
+SIOCOUTQNSD = 0x894B
+
+
+def ioctl_int(sock: socket.socket, request: int) -> int:
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), request, b"\0" * 4))[0]
 
 
 def connected_pair(family: int = socket.AF_INET):
