@@ -270,6 +270,10 @@ def _zstd_cut_inside_a_block(raw: IO[bytes]) -> bool:
     return at != size
 
 
+# Compressed bytes read at a time.
+_ZSTD_READ_SIZE = 1 << 16
+
+
 def _open_text(path: str) -> IO[str]:
     try:
         raw = open(path, "rb")
@@ -286,8 +290,53 @@ def _open_text(path: str) -> IO[str]:
         raw.close()
         raise RecordingError(f"{path}: truncated or not zstd: the file ends inside a compressed block")
     raw.seek(0)
-    reader = _zstandard().ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=True)
-    return io.TextIOWrapper(io.BufferedReader(reader), encoding="utf-8", newline="\n")
+    return io.TextIOWrapper(io.BufferedReader(_ZstdStream(raw)), encoding="utf-8", newline="\n")
+
+
+class _ZstdStream(io.RawIOBase):
+    """The decompressed bytes of a zstd file, frame after frame.
+
+    Not zstandard's stream_reader: read in pieces, as a text wrapper reads,
+    it ends early when the last block of an unfinished frame (a recording
+    stopped by a full disk) spans two pieces.  Damaged data is a ValueError.
+    """
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._zstandard = _zstandard()
+        self._frame = self._zstandard.ZstdDecompressor().decompressobj()
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            data = self._raw.read(_ZSTD_READ_SIZE)
+            if not data:
+                return 0
+            self._pending = memoryview(self._decompressed(data))
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+    def _decompressed(self, data: bytes) -> bytes:
+        out = []
+        try:
+            while data:
+                out.append(self._frame.decompress(data))
+                data = b""
+                if self._frame.eof:  # another frame may follow in what is left
+                    data = self._frame.unused_data
+                    self._frame = self._zstandard.ZstdDecompressor().decompressobj()
+        except self._zstandard.ZstdError as err:
+            raise ValueError(str(err)) from None
+        return b"".join(out)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 class RecordingReader:

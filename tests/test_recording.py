@@ -15,7 +15,7 @@ import time
 import pytest
 
 from sockdiag._demo import workload
-from sockdiag.recording_file import RecordingError, RecordingReader, RecordingWriter
+from sockdiag.recording_file import ITEM_FIELDS, RecordingError, RecordingReader, RecordingWriter
 from conftest import IS_ROOT, wait_until
 from testsupport.terminal import SOCKDIAG, Terminal, requires_tmux
 
@@ -220,6 +220,26 @@ def test_full_disk_leaves_whole_lines(demo_pid, tmp_path, request, suffix, limit
     assert len(list(RecordingReader(str(path)).samples())) == len(recorded)
 
 
+def test_a_zst_recording_stopped_early_reads_back_every_sample(tmp_path):
+    """A .zst recording that stopped early (a full disk, --max-size) ends after a
+    whole block, its frame unfinished; every sample in it reads back wherever
+    that last block falls among the pieces the reader takes (zstandard's
+    stream_reader lost the last block when it spanned two)."""
+    fields = ITEM_FIELDS["watch"]
+    counts = set()
+    for max_size in range(700, 2000, 20):  # the header alone is about 620 bytes
+        path = tmp_path / f"{max_size}.jsonl.zst"
+        with RecordingWriter(str(path), "watch", {"pid": 1}, max_size=max_size) as writer:
+            for n in range(200):
+                values = (f"{n}:" + "x" * 1000,) + (None,) * (len(fields) - 1)
+                if not writer.write(float(n), {str(n): values}):
+                    break
+        assert writer.stopped and writer.samples
+        counts.add(writer.samples)
+        assert len(list(RecordingReader(str(path)).samples())) == writer.samples, max_size
+    assert len(counts) > 10  # stopped after many different numbers of samples
+
+
 @pytest.mark.parametrize("command", [["top", "-i", "0.2", "-n", "3"], ["ifstat", "-i", "0.2", "-n", "3", "-I", "lo"]],
                          ids=["top", "ifstat"])
 def test_top_and_ifstat_record(tmp_path, command):
@@ -266,6 +286,15 @@ def good_recording(tmp_path_factory, demo_pid):
     return path
 
 
+def _damaged_zst(data: bytes) -> bytes:
+    """data compressed, with the inside of its blocks overwritten (headers kept)."""
+    import zstandard
+
+    packed = bytearray(zstandard.ZstdCompressor().compress(data))
+    packed[40:-40] = bytes(len(packed) - 80)
+    return bytes(packed)
+
+
 def bad_files(tmp_path, good: bytes) -> dict:
     import zstandard
 
@@ -278,6 +307,8 @@ def bad_files(tmp_path, good: bytes) -> dict:
         "binary": (tmp_path / "png.jsonl", b"\x89PNG\r\n\x1a\n\0\0", "{}: not a sockdiag recording"),
         "cut .zst": (tmp_path / "cut.jsonl.zst", zstandard.ZstdCompressor().compress(good)[:-30],
                      "{}: truncated or not zstd: the file ends inside a compressed block"),
+        "damaged .zst": (tmp_path / "damaged.jsonl.zst", _damaged_zst(good),
+                         "{}: not a sockdiag recording"),
         "a line not a sample": (tmp_path / "odd.jsonl", good.split(b"\n")[0] + b'\n{"time": 1}\n',
                                 "{}: line 2 is not a sample of this recording"),
     }
@@ -288,7 +319,7 @@ def bad_files(tmp_path, good: bytes) -> dict:
 
 
 @pytest.mark.parametrize("name", ["missing", "cut mid-line", "another version", "not a recording",
-                                  "binary", "cut .zst", "a line not a sample"])
+                                  "binary", "cut .zst", "damaged .zst", "a line not a sample"])
 @pytest.mark.parametrize("command", ["plot", "replay"])
 def test_bad_recording_is_one_line(tmp_path, good_recording, name, command):
     path, message = bad_files(tmp_path, good_recording.read_bytes())[name]
