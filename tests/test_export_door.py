@@ -211,18 +211,19 @@ def test_tls_and_basic_auth(web_config, certificate):
 @contextlib.contextmanager
 def exporter(*args: str):
     """`sockdiag export ARGS` in a subprocess; yields (process, first stderr lines)."""
-    process = subprocess.Popen([*EXPORTER, *args], stderr=subprocess.PIPE, text=True)
+    # Unbuffered bytes: a buffered reader may already hold the next line, which select cannot see.
+    process = subprocess.Popen([*EXPORTER, *args], stderr=subprocess.PIPE, bufsize=0)
     try:
-        lines = []
+        received = b""
         deadline = time.monotonic() + 20
-        while not any(line.startswith("sockdiag: serving") for line in lines) and time.monotonic() < deadline:
+        while not re.search(rb"sockdiag: serving.*\n", received) and time.monotonic() < deadline:
             ready, _, _ = select.select([process.stderr], [], [], 1)
             if ready:
-                line = process.stderr.readline()
-                if not line:
+                chunk = os.read(process.stderr.fileno(), 4096)
+                if not chunk:
                     break
-                lines.append(line)
-        yield process, lines
+                received += chunk
+        yield process, received.decode().splitlines(keepends=True)
     finally:
         process.terminate()
         process.wait(timeout=10)
