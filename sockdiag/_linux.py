@@ -117,6 +117,14 @@ def state_mask(states: Optional[Iterable[str]]) -> int:
     return mask
 
 
+def process_stat_fields(pid: int) -> list[bytes]:
+    """The fields of /proc/<pid>/stat after the name, the state first (proc(5)'s
+    field 3 is index 0).  The name may hold ")" and spaces: the last ")" ends it.
+    OSError when the process is gone or may not be read."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return f.read().rsplit(b")", 1)[1].split()
+
+
 def process_state(pid: int) -> Optional[str]:
     """The state letter of /proc/<pid>/stat ("R", "S", "T", "Z"…), None if gone."""
     return _fast.process_state_linux(pid)

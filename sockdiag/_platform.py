@@ -2,8 +2,8 @@
 
 Library and view modules take the platform's functions from here, never
 from the package face ``sockdiag``.  A name a platform lacks is not defined
-here either (Linux: ``pids_named``, ``process_state``, ``tcp_sampler``,
-``open_cgroup``, ``cgroup_sockets``; macOS: ``userspace_networking``).
+here either (Linux: ``pids_named``, ``process_state``, ``process_stat_fields``,
+``tcp_sampler``, ``open_cgroup``, ``cgroup_sockets``; macOS: ``userspace_networking``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Optional
 from ._common import LINUX, MACOS, SockdiagError
 
 if LINUX:
-    from ._linux import (cgroup_sockets, open_cgroup, pids_named, process_state,
-                         sockets_of_processes, tcp_sampler)
+    from ._linux import (cgroup_sockets, open_cgroup, pids_named, process_stat_fields,
+                         process_state, sockets_of_processes, tcp_sampler)
     from . import _linux as _os
 elif MACOS:
     from ._darwin import sockets_of_processes, userspace_networking

@@ -505,8 +505,7 @@ class _ExporterProcess:
         self._page_bytes = os.sysconf("SC_PAGE_SIZE")
 
     def collect(self) -> Iterator[Metric]:
-        with open("/proc/self/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
+        fields = _platform.process_stat_fields(os.getpid())
         yield _Gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.",
                                 value=float(fields[20]))
         yield _Gauge("process_resident_memory_bytes", "Resident memory size in bytes.",

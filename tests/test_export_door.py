@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
+import prometheus_client
 import pytest
 
 bcrypt = pytest.importorskip("bcrypt")
@@ -308,6 +309,13 @@ def test_the_exporter_counts_its_own_fds_as_prometheus_client_names_them():
         soft = next(line.split()[3] for line in f if line.startswith("Max open files"))
     assert families["process_open_fds"].samples[0].value == len(os.listdir("/proc/self/fd"))
     assert str(int(families["process_max_fds"].samples[0].value)) == soft
+    theirs = {f.name: f.samples[0].value
+              for f in prometheus_client.ProcessCollector(registry=None).collect()}
+    ours = {name: families[name].samples[0].value for name in theirs if name in families}
+    assert ours.keys() == {"process_virtual_memory_bytes", "process_resident_memory_bytes",
+                           "process_start_time_seconds", "process_cpu_seconds",
+                           "process_open_fds", "process_max_fds"}
+    assert ours["process_start_time_seconds"] == theirs["process_start_time_seconds"]
     for name in ("process_virtual_memory_bytes", "process_resident_memory_bytes",
-                 "process_start_time_seconds", "process_cpu_seconds"):
-        assert name in families
+                 "process_cpu_seconds"):  # read a moment apart
+        assert ours[name] == pytest.approx(theirs[name], rel=0.1, abs=1), name

@@ -39,6 +39,7 @@ import time
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Optional, Sequence
 
+from .. import _platform
 from .._common import NotSupported, Record, SockdiagError
 from . import delayline, worker
 
@@ -111,11 +112,9 @@ def _run(argv: list[str]) -> str:
 def _start_time(pid: int) -> Optional[int]:
     """A process's start time in clock ticks since boot (with the pid, a unique id)."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
+        return int(_platform.process_stat_fields(pid)[19])
     except OSError:
         return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
 
 
 def _namespace_names() -> list[str]:
