@@ -117,14 +117,6 @@ def state_mask(states: Optional[Iterable[str]]) -> int:
     return mask
 
 
-def process_stat_fields(pid: int) -> list[bytes]:
-    """The fields of /proc/<pid>/stat after the name, the state first (proc(5)'s
-    field 3 is index 0).  The name may hold ")" and spaces: the last ")" ends it.
-    OSError when the process is gone or may not be read."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        return f.read().rsplit(b")", 1)[1].split()
-
-
 def process_state(pid: int) -> Optional[str]:
     """The state letter of /proc/<pid>/stat ("R", "S", "T", "Z"…), None if gone."""
     return _fast.process_state_linux(pid)
@@ -247,6 +239,13 @@ def _read_proc_text(pid: int, name: str) -> str:
     finally:
         os.close(fd)
     return b"".join(chunks).decode("utf-8", "replace")
+
+
+def process_stat_fields(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the name, the state first (proc(5)'s
+    field 3 is index 0).  The name may hold ")" and spaces: the last ")" ends it.
+    NoSuchProcess or AccessDenied when it cannot be read."""
+    return _read_proc_text(pid, "stat").rsplit(")", 1)[1].split()
 
 
 def process_name(pid: int) -> str:

@@ -113,7 +113,7 @@ def _start_time(pid: int) -> Optional[int]:
     """A process's start time in clock ticks since boot (with the pid, a unique id)."""
     try:
         return int(_platform.process_stat_fields(pid)[19])
-    except OSError:
+    except SockdiagError:
         return None
 
 
