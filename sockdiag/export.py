@@ -430,8 +430,8 @@ def _totals_families(kind: str, label_names: tuple[str, ...],
         labels=label_names + ("state",),
     )
     sums = [_Gauge(name.replace("sockdiag_process_", f"sockdiag_{kind}_"),
-                              help_text + f" Sum over the {kind}'s connections"
-                              " (LISTEN sockets excluded).", labels=label_names)
+                   help_text + f" Sum over the {kind}'s connections"
+                   " (LISTEN sockets excluded).", labels=label_names)
             for _, name, _, help_text in BYTE_FIELDS]
     accept_queue = _Gauge(
         f"sockdiag_{kind}_accept_queue_connections",
@@ -507,21 +507,21 @@ class _ExporterProcess:
     def collect(self) -> Iterator[Metric]:
         fields = _platform.process_stat_fields(os.getpid())
         yield _Gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.",
-                                value=float(fields[20]))
+                     value=float(fields[20]))
         yield _Gauge("process_resident_memory_bytes", "Resident memory size in bytes.",
-                                value=float(fields[21]) * self._page_bytes)
+                     value=float(fields[21]) * self._page_bytes)
         yield _Gauge("process_start_time_seconds",
-                                "Start time of the process since unix epoch in seconds.",
-                                value=float(fields[19]) / self._ticks + self._boot_s)
+                     "Start time of the process since unix epoch in seconds.",
+                     value=float(fields[19]) / self._ticks + self._boot_s)
         yield _Counter("process_cpu_seconds_total",
-                                  "Total user and system CPU time spent in seconds.",
-                                  value=(float(fields[11]) + float(fields[12])) / self._ticks)
+                       "Total user and system CPU time spent in seconds.",
+                       value=(float(fields[11]) + float(fields[12])) / self._ticks)
         headroom = _platform.fd_headroom(os.getpid())
         yield _Gauge("process_open_fds", "Number of open file descriptors.",
-                                value=headroom.open_fds)
+                     value=headroom.open_fds)
         if headroom.soft_limit is not None:
             yield _Gauge("process_max_fds", "Maximum number of open file descriptors.",
-                                    value=headroom.soft_limit)
+                         value=headroom.soft_limit)
 
 
 # --- the Prometheus text format (0.0.4) -----------------------------------------
