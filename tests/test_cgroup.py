@@ -160,28 +160,19 @@ def test_processes_entering_and_leaving_between_refreshes(cgroup_dir):
     assert sample.pids == () and sample.sockets == ()
 
 
-class _Families:
-    """A prometheus_client collector of families already made."""
-
-    def __init__(self, metrics):
-        self.metrics = metrics
-
-    def collect(self):
-        return iter(self.metrics)
-
-
 @requires_linux
 def test_export_cgroup_series_and_a_cgroup_that_disappears(cgroup_dir):
-    prometheus_client = pytest.importorskip("prometheus_client")
+    pytest.importorskip("prometheus_client")
     from sockdiag import export
+    from testsupport.exposition import both_texts
 
     child, _ = _holder_in(cgroup_dir, 2)
     collector = export.Collector(cgroups=[cgroup_dir])
     relative = cgroups.open_cgroup(cgroup_dir).relative
     try:
-        metrics = list(export.registry(collector).collect())
-        text = export.text_format(metrics).decode()
-        assert text.encode() == prometheus_client.generate_latest(_Families(metrics))
+        fast, reference = both_texts(export.registry(collector).collect())
+        assert fast == reference
+        text = fast.decode()
         assert (f'sockdiag_cgroup_sockets{{cgroup="{relative}",name="{relative}",state="ESTABLISHED"}} 4.0'
                 in text)
         assert f'sockdiag_cgroup_unsent_bytes{{cgroup="{relative}",name="{relative}"}} 0.0' in text

@@ -29,6 +29,7 @@ from sockdiag.cli import cli  # noqa: E402
 
 from conftest import connected_pair, fill, requires_linux, wait_until  # noqa: E402
 from prometheus_server import PROMETHEUS, free_port, prometheus_server  # noqa: E402
+from testsupport.exposition import both_texts  # noqa: E402
 from unprivileged import run_unprivileged  # noqa: E402
 
 pytestmark = requires_linux
@@ -183,17 +184,6 @@ def test_prometheus_scrapes_unsent_bytes_of_a_held_connection(tmp_path, unsent_p
 # --- the exposition ----------------------------------------------------------
 
 
-def both_texts(metrics) -> tuple[bytes, bytes]:
-    """(export.text_format, prometheus_client.generate_latest) of the same families."""
-    metrics = list(metrics)
-
-    class Families:
-        def collect(self):
-            return iter(metrics)
-
-    return export.text_format(metrics), prometheus_client.generate_latest(Families())
-
-
 # Names a process can give itself (prctl) that label values must escape.
 ESCAPED_NAMES = ('say "hi"', "back\\slash", "new\nline")
 
@@ -204,8 +194,7 @@ def test_text_format_is_generate_latest_byte_for_byte(unsent_pair):
                     for child in stack.enter_context(named_children(name, 1))]
         collector = export.Collector([os.getpid()] + [child.pid for child in children],
                                      per_socket=True)
-        metrics = list(export.registry(collector).collect())
-        fast, reference = both_texts(metrics)
+        fast, reference = both_texts(export.registry(collector).collect())
     assert fast == reference
     text = fast.decode()
     assert 'process="say \\"hi\\""' in text and 'process="back\\\\slash"' in text
