@@ -120,7 +120,7 @@ def _join(cgroup: str) -> None:
 
 def _machine_sockets() -> int:
     """TCP sockets of this namespace, as a full dump sees them."""
-    from sockdiag import _fast, _linux
+    from sockdiag import _fast, _linux, reference
 
     return len(_fast.namespace_sockets_linux(_linux.state_mask(None)))
 
@@ -272,28 +272,18 @@ def test_scale(benchmark, machine, ratios, size, measure):
     ratios.add(f"{size:,} sockets ({machine.dumped:,} dumped)", measure, figure)
 
 
-def _socket_inodes(pid: int) -> list[tuple[str, int]]:
-    """(fd, socket inode) of each socket fd of pid, as the fd scan reads them."""
-    fd_dir = f"/proc/{pid}/fd"
-    found = []
-    for fd in os.listdir(fd_dir):
-        link = os.readlink(os.path.join(fd_dir, fd))
-        if link.startswith("socket:["):
-            found.append((fd, int(link[8:-1])))
-    return found
-
-
 @pytest.mark.parametrize("measure", ["exact requests, per socket", "readlink of /proc/<pid>/fd/N"])
 def test_per_process_floor(benchmark, machine, measure):
     """What each watched process costs at least, whatever sockdiag does above
     the kernel: the exact requests for its sockets and the readlink of each
     of its fds (the 8 small processes' 88 sockets)."""
-    from sockdiag import _fast, _linux
+    from sockdiag import _fast, _linux, reference
 
     if getattr(machine, "size", None) is None:
         machine.size, machine.dumped = SIZES[0], machine.grow(SIZES[0])
     mask = _linux.state_mask(None)
-    held = [(child.pid, fd, inode) for child in machine.smalls for fd, inode in _socket_inodes(child.pid)]
+    held = [(child.pid, fd, inode) for child in machine.smalls
+            for inode, fd in reference.socket_fds(child.pid).items()]
     if measure.startswith("exact"):
         names = {}
         _fast.namespace_sockets_linux(mask, None, 0, names)
