@@ -261,9 +261,9 @@ def test_scale(benchmark, machine, ratios, size, measure):
         figure = _median(benchmark, lambda: _fast.namespace_sockets_linux(mask, bytecode), rounds)
     elif measure.startswith("export scrape"):
         pids = [child.pid for child in machine.smalls][:SMALL_PROCESSES if "8" in measure else 1]
-        collector = export.Collector(pids)
-        export.exposition(collector)  # the first scrape learns the sockets' names
-        figure = _median(benchmark, lambda: export.exposition(collector), 30)
+        scrape = export.registry(export.Collector(pids))  # made once, as export.serve makes it
+        export.text_format(scrape.collect())  # the first scrape learns the sockets' names
+        figure = _median(benchmark, lambda: export.text_format(scrape.collect()), 30)
     else:
         sample = _watch.take_cgroup_sample(machine.cgroup)
         assert abs(len(sample.sockets) - size * CGROUP_SHARE) <= size * CGROUP_SHARE * 0.1 + 2
