@@ -59,18 +59,55 @@ def parse_tcp_state(text: str) -> str:
     return name
 
 
-def queue_delay_s(unsent_bytes: Optional[int],
-                  delivery_rate_bytes_per_s: Optional[float]) -> Optional[float]:
-    """Seconds a byte written now waits before it is sent: unsent / delivery rate.
+# Why a socket's bytes wait (limited_by), and where its queue delay comes from
+# or why it is unknown (queue_delay_basis); docs/queue-delay.md.  In the order
+# of includes/compat.h's SD_LIMIT_* and SD_BASIS_*.
+LIMITS = (None, "application", "receiver", "network", "sender_buffer")
+QUEUE_DELAY_BASES = (None, "empty", "delivery_rate", "acked_rate", "no_tcp_info", "receiver_limited",
+                     "sender_limited", "app_limited_rate", "no_rate", "stalled")
+# One look's delivery rate is not trusted once the receiver- or sender-limited
+# time reaches 1/LIMITED_SHARE of the busy time (SD_LIMITED_SHARE).
+LIMITED_SHARE = 10
 
-    0 when nothing waits; ``None`` when unsent is unknown, or bytes wait and
-    the rate is unknown or 0 (the kernel has not measured one yet).
+
+def snapshot_drain(unsent: Optional[int], unacked: Optional[int], free: Optional[int],
+                   tcp: Optional["TcpInfo"]
+                   ) -> tuple[Optional[float], Optional[str], Optional[str], Optional[float]]:
+    """(queue_delay_s, limited_by, queue_delay_basis, stalled_s) from one look at a socket.
+
+    The pure-Python twin of includes/compat.h's sd_snapshot_drain (the rules
+    are in docs/queue-delay.md).  With nothing unsent the delay is 0; else it
+    is unsent / the kernel's delivery rate, and only while that rate is a fair
+    estimate of the drain: not app-limited, the peer's window not full, and
+    less than a tenth of the busy time receiver- or sender-limited.
+    macOS has no delivery rate: its send-bandwidth estimate stands in.
+    A socket with nothing unsent is not stalled; one look cannot time a
+    stall of one with bytes unsent (stalled_s None).
     """
-    if unsent_bytes == 0:
-        return 0.0
-    if unsent_bytes is None or not delivery_rate_bytes_per_s:
-        return None
-    return unsent_bytes / delivery_rate_bytes_per_s
+    if unsent is None:
+        return None, None, None, None
+    if unsent == 0:
+        return 0.0, "sender_buffer" if free == 0 else "application", "empty", 0.0
+    if tcp is None:
+        return None, None, "no_tcp_info", None
+    limited_by = None
+    window_full = (tcp.snd_wnd is not None and tcp.snd_mss is not None
+                   and tcp.snd_wnd < (unacked or 0) + tcp.snd_mss)
+    if (tcp.probes or 0) > 0 or window_full:
+        limited_by = "receiver"
+    elif tcp.snd_cwnd_segs and tcp.unacked_segs is not None and tcp.unacked_segs >= tcp.snd_cwnd_segs:
+        limited_by = "network"
+    busy = tcp.busy_time_us or 0
+    rate_bps = tcp.delivery_rate_bps if tcp.delivery_rate_bps is not None else tcp.snd_bw_bps
+    if limited_by == "receiver" or (busy and (tcp.rwnd_limited_us or 0) * LIMITED_SHARE >= busy):
+        return None, limited_by, "receiver_limited", None
+    if busy and (tcp.sndbuf_limited_us or 0) * LIMITED_SHARE >= busy:
+        return None, limited_by, "sender_limited", None
+    if tcp.delivery_rate_app_limited:
+        return None, limited_by, "app_limited_rate", None
+    if not rate_bps:
+        return None, limited_by, "no_rate", None
+    return unsent / (rate_bps / 8), limited_by, "delivery_rate", None
 
 
 # ASCII digits only: "١٢K" is not a size a terminal shows as 12K.
@@ -344,7 +381,13 @@ class SocketInfo(Record):
     SendBuffer (bytes); ``None`` where the platform cannot split them from
     outside the process (macOS gives only the total, ``send_queue``).
     ``queue_delay_s``: how long a byte written now waits before it is sent,
-    ``unsent / delivery rate``; ``None`` when unknown.
+    unsent over the rate the queue drains; ``None`` when unknown or stalled,
+    and ``queue_delay_basis`` says which (QUEUE_DELAY_BASES).
+    ``limited_by``: why bytes wait (LIMITS): "receiver", "network",
+    "sender_buffer" or "application"; ``None`` when one look cannot tell.
+    ``stalled_s``: seconds with bytes unsent and nothing acknowledged: 0
+    with nothing unsent, else ``None`` from a single look (process_sockets)
+    and timed by views that sample over time (sockdiag.drain).  docs/queue-delay.md has the rules.
     """
 
     fd: Optional[int]
@@ -364,6 +407,9 @@ class SocketInfo(Record):
     queue_delay_s: Optional[float]
     congestion: Optional[str]
     tcp: Optional[TcpInfo]
+    limited_by: Optional[str] = None
+    queue_delay_basis: Optional[str] = None
+    stalled_s: Optional[float] = None
 
     @property
     def local(self) -> str:

@@ -31,7 +31,7 @@ from ._common import (
     UnsuitableSocket,
     UserSpaceNetworking,
     parse_tcp_state,
-    queue_delay_s,
+    snapshot_drain,
     socket_kind,
     unsuitable_socket,
     wrap_oserror,
@@ -208,6 +208,7 @@ def _ports(sock: socket.socket) -> tuple[int, int]:
 
 def split_socket_info(info: SocketInfo, buffer: SendBuffer, tcp: TcpInfo) -> SocketInfo:
     """info with the send-buffer split and TcpInfo read through the socket itself."""
+    delay, limited_by, basis, stalled_s = snapshot_drain(buffer.unsent, buffer.unacked, buffer.free, tcp)
     return dataclasses.replace(
         info,
         send_queue=buffer.inflight,
@@ -216,8 +217,10 @@ def split_socket_info(info: SocketInfo, buffer: SendBuffer, tcp: TcpInfo) -> Soc
         free=buffer.free,
         sndbuf=buffer.size,
         # macOS measures the send bandwidth (tcpi_snd_bw) only for some connections.
-        queue_delay_s=queue_delay_s(
-            buffer.unsent, None if tcp.snd_bw_bps is None else tcp.snd_bw_bps / 8),
+        queue_delay_s=delay,
+        limited_by=limited_by,
+        queue_delay_basis=basis,
+        stalled_s=stalled_s,
         tcp=tcp,
     )
 

@@ -31,6 +31,8 @@ from .includes.system cimport *
 from .includes.darwin cimport sd_socket_family
 
 from ._common import (
+    LIMITS,
+    QUEUE_DELAY_BASES,
     SendBuffer,
     TcpInfo,
     TCP_STATES,
@@ -118,6 +120,27 @@ def _slot_descriptor(type cls, str name):
         if descr is not None and type(descr).__name__ == "member_descriptor":
             return descr
     raise TypeError(f"{cls.__name__}.{name} is not a slot")
+
+
+cdef tuple _LIMIT_NAMES = LIMITS
+cdef tuple _BASIS_NAMES = QUEUE_DELAY_BASES
+
+
+cdef object _NOT_STALLED = 0.0
+
+
+cdef void put_drain(_Layout layout, object record, Py_ssize_t delay_index, Py_ssize_t limit_index,
+                    Py_ssize_t basis_index, Py_ssize_t stalled_index, const sd_drain *drain) noexcept:
+    """sd_snapshot_drain's verdict into a record's slots (an index of -1: no such slot),
+    as _common.snapshot_drain gives it."""
+    if drain.queue_delay_s == drain.queue_delay_s:  # not NAN
+        layout.put(record, delay_index, drain.queue_delay_s)
+    if limit_index >= 0:
+        layout.put(record, limit_index, _LIMIT_NAMES[drain.limited_by])
+    if basis_index >= 0:
+        layout.put(record, basis_index, _BASIS_NAMES[drain.basis])
+    if stalled_index >= 0 and drain.basis == SD_BASIS_EMPTY:
+        layout.put(record, stalled_index, _NOT_STALLED)
 
 
 cdef _Layout SEND_BUFFER = _Layout(SendBuffer, ("size", "unacked", "unsent", "free"))

@@ -12,7 +12,7 @@ from cpython.long cimport PyLong_AsLongLongAndOverflow
 from libc.errno cimport errno, ENOBUFS, ENOSYS, ESRCH
 from libc.stdio cimport snprintf
 from libc.stdlib cimport free, malloc, realloc
-from libc.math cimport isfinite, isnan
+from libc.math cimport isfinite
 from libc.string cimport memcmp, memcpy, memset, strlen
 from .includes.netlink cimport *
 from .includes.diag cimport *
@@ -42,6 +42,9 @@ cdef Py_ssize_t SI_RECV_QUEUE = SOCKET_INFO.index["recv_queue"]
 cdef Py_ssize_t SI_QUEUE_DELAY = SOCKET_INFO.index["queue_delay_s"]
 cdef Py_ssize_t SI_CONGESTION = SOCKET_INFO.index["congestion"]
 cdef Py_ssize_t SI_TCP = SOCKET_INFO.index["tcp"]
+cdef Py_ssize_t SI_LIMITED_BY = SOCKET_INFO.index["limited_by"]
+cdef Py_ssize_t SI_QUEUE_DELAY_BASIS = SOCKET_INFO.index["queue_delay_basis"]
+cdef Py_ssize_t SI_STALLED = SOCKET_INFO.index["stalled_s"]
 
 cdef enum:
     # Dumps taken again while the kernel marks them interrupted; the last
@@ -139,7 +142,7 @@ cdef object _socket_record(const sd_diag_message *m, object fd):
     cdef uint64_t sndbuf = sd_diag_meminfo(m, SD_MEMINFO_SNDBUF)
     cdef uint64_t wmem_queued = sd_diag_meminfo(m, SD_MEMINFO_WMEM_QUEUED)
     cdef long unacked
-    cdef double delay
+    cdef sd_drain drain
     record = SOCKET_INFO.new()
     # A record holds only numbers, strings and a TcpInfo of numbers and
     # strings: it cannot be part of a reference cycle.  Left to the cyclic GC,
@@ -173,9 +176,10 @@ cdef object _socket_record(const sd_diag_message *m, object fd):
             unacked = <long>m.msg.idiag_wqueue - <long>notsent
             SOCKET_INFO.put(record, SI_UNACKED, unacked if unacked > 0 else 0)
             SOCKET_INFO.put(record, SI_UNSENT, notsent)
-            delay = sd_queue_delay_s(notsent, sd_diag_info_field(m, SD_TCPI_DELIVERY_RATE_OFFSET, 8))
-            if not isnan(delay):
-                SOCKET_INFO.put(record, SI_QUEUE_DELAY, delay)
+            drain = sd_snapshot_drain(notsent, unacked if unacked > 0 else 0,
+                                      sndbuf - wmem_queued if wmem_queued == SD_FIELD_ABSENT or sndbuf > wmem_queued
+                                      else 0, m.info, m.info_length)
+            put_drain(SOCKET_INFO, record, SI_QUEUE_DELAY, SI_LIMITED_BY, SI_QUEUE_DELAY_BASIS, SI_STALLED, &drain)
     return record
 
 

@@ -6,7 +6,6 @@
 
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from libc.errno cimport errno, ENOSYS
-from libc.math cimport isnan
 from .includes.diag cimport SD_TCPI_DELIVERY_RATE_OFFSET
 
 
@@ -37,7 +36,7 @@ cdef class TcpSampler:
         cdef unsigned char info[512]
         cdef socklen_t info_length = sizeof(info)
         cdef timespec now
-        cdef double delay
+        cdef sd_drain drain
         cdef Py_ssize_t i
         if (ioctl(fd, SIOCOUTQNSD, &unsent) != 0
                 or ioctl(fd, SIOCOUTQ, &queued) != 0
@@ -55,10 +54,9 @@ cdef class TcpSampler:
         self.layout.put(sample, 3, unsent)
         cdef long free = <long>mem[SD_MEMINFO_SNDBUF] - <long>mem[SD_MEMINFO_WMEM_QUEUED]
         self.layout.put(sample, 4, free if free > 0 else 0)
-        delay = sd_queue_delay_s(unsent, sd_read_uint(info + SD_TCPI_DELIVERY_RATE_OFFSET, 8)
-                                 if SD_TCPI_DELIVERY_RATE_OFFSET + 8 <= info_length else 0)
-        if not isnan(delay):
-            self.layout.put(sample, 5, delay)
+        drain = sd_snapshot_drain(unsent, queued - unsent if queued > unsent else 0, free if free > 0 else 0,
+                                  info, info_length)
+        put_drain(self.layout, sample, 5, -1, -1, -1, &drain)
         if self.fields:
             decoded = _decode_linux_tcp_info(info, info_length)
             for i, name in enumerate(self.fields):

@@ -37,7 +37,7 @@ from ._common import (
     Sample,
     TcpInfo,
     UnsuitableSocket,
-    queue_delay_s,
+    snapshot_drain,
 )
 from ._validate import COUNT, SAMPLE_INTERVAL
 
@@ -61,14 +61,6 @@ def _sample_type(fields: tuple[str, ...]) -> type:
     cls.__module__ = __name__
     cls.__qualname__ = f"Sample[{', '.join(fields)}]"
     return cls
-
-
-def _queue_delay_s(unsent: Optional[int], info: Optional[TcpInfo]) -> Optional[float]:
-    if info is None:
-        return None
-    # Linux measures a delivery rate; macOS only has its send bandwidth estimate.
-    rate_bps = info.delivery_rate_bps if info.delivery_rate_bps is not None else info.snd_bw_bps
-    return queue_delay_s(unsent, None if rate_bps is None else rate_bps / 8)
 
 
 def _percentile(sorted_values: list, percent: float):
@@ -129,7 +121,8 @@ class Recording:
         fast path, and the path for other sockets and platforms."""
         buf = self._send_buffer(fd)
         info = self._tcp_info(fd) if self._is_tcp else None
-        values = [buf.size, buf.unacked, buf.unsent, buf.free, _queue_delay_s(buf.unsent, info)]
+        delay = None if info is None else snapshot_drain(buf.unsent, buf.unacked, buf.free, info)[0]
+        values = [buf.size, buf.unacked, buf.unsent, buf.free, delay]
         if self._fields:
             values.extend(getattr(info, name) for name in self._fields)
         return self._type(time.monotonic(), *values)

@@ -20,7 +20,7 @@ from ._common import (
     SendBuffer,
     SocketInfo,
     TcpInfo,
-    queue_delay_s,
+    snapshot_drain,
     tcp_state_name,
 )
 
@@ -217,9 +217,7 @@ _SOCKID_SIZE = 48
 _NLM_F_REQUEST = 1
 _DIAG_DUMP_ATTEMPTS = 3
 _TCP_LISTEN = 10
-_NOTSENT, _DELIVERY_RATE = (
-    {name: offset for name, _, offset in _LINUX_TCP_INFO_OFFSETS}[field]
-    for field in ("notsent_bytes", "delivery_rate_bps"))
+_NOTSENT = {name: offset for name, _, offset in _LINUX_TCP_INFO_OFFSETS}["notsent_bytes"]
 _DIAG_EXT = (1 << (INET_DIAG_INFO - 1)) | (1 << (INET_DIAG_CONG - 1)) | (1 << (INET_DIAG_SKMEMINFO - 1))
 
 
@@ -262,7 +260,6 @@ def _socket_info(message: memoryview, fd: Optional[int]) -> SocketInfo:
     info = found.get(INET_DIAG_INFO)
     tcp = tcp_info_linux(info) if info is not None else None
     notsent = struct.unpack_from("=I", info, _NOTSENT)[0] if info and len(info) >= _NOTSENT + 4 else None
-    rate = struct.unpack_from("=Q", info, _DELIVERY_RATE)[0] if info and len(info) >= _DELIVERY_RATE + 8 else 0
     mem = found.get(INET_DIAG_SKMEMINFO)
     sndbuf = free = None
     if mem is not None and len(mem) >= 24:
@@ -273,18 +270,21 @@ def _socket_info(message: memoryview, fd: Optional[int]) -> SocketInfo:
     size = 4 if family == _LINUX_AF_INET else 16
     listening = state == _TCP_LISTEN
     known = notsent is not None and not listening
+    unacked = max(wqueue - notsent, 0) if known else None
+    delay, limited_by, basis, stalled_s = (snapshot_drain(notsent, unacked, free, tcp) if known
+                                           else (None, None, None, None))
     return SocketInfo(
         fd=fd, inode=inode, family="IPv4" if family == _LINUX_AF_INET else "IPv6",
         local_address=socket.inet_ntop(python_family, src[:size]), local_port=socket.ntohs(sport),
         remote_address=socket.inet_ntop(python_family, dst[:size]), remote_port=socket.ntohs(dport),
         state=tcp_state_name(state),
         send_queue=None if listening else wqueue,
-        unacked=max(wqueue - notsent, 0) if known else None,
+        unacked=unacked,
         unsent=notsent if known else None,
         free=free, sndbuf=sndbuf, recv_queue=rqueue,
-        queue_delay_s=queue_delay_s(notsent, None if rate == _U64_MAX else rate) if known else None,
+        queue_delay_s=delay,
         congestion=cong[:16].split(b"\0", 1)[0].decode("ascii", "replace") if cong is not None else None,
-        tcp=tcp,
+        tcp=tcp, limited_by=limited_by, queue_delay_basis=basis, stalled_s=stalled_s,
     )
 
 

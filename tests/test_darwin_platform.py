@@ -22,7 +22,7 @@ import pytest
 from testsupport import darwin_buffers as mk
 import sockdiag
 from sockdiag import _darwin, decode
-from sockdiag._common import MACOS, InterfaceCounters, NotSupported, SendBuffer, TcpInfo, queue_delay_s
+from sockdiag._common import MACOS, InterfaceCounters, NotSupported, SendBuffer, TcpInfo, snapshot_drain
 from testsupport.loopback import connected_pair, drain, fill, wait_until
 
 requires_macos = pytest.mark.skipif(not MACOS, reason="needs macOS (runs in the macOS CI job)")
@@ -90,12 +90,18 @@ def test_fd_type_counts_and_hint():
     assert not plain.has_userspace_flows and plain.hint is None
 
 
-def test_queue_delay():
-    assert queue_delay_s(125_000, 125_000) == 1.0
-    assert queue_delay_s(0, 0) == 0.0  # nothing waits
-    assert queue_delay_s(125_000, 0) is None
-    assert queue_delay_s(125_000, None) is None
-    assert queue_delay_s(None, 125_000) is None
+def test_queue_delay_from_one_look_with_what_macos_gives():
+    # macOS has no delivery rate, chrono counters nor probes: its send-bandwidth
+    # estimate stands in, and nothing says why bytes wait.
+    assert snapshot_drain(125_000, 0, 10, TcpInfo(snd_bw_bps=1_000_000)) == (1.0, None, "delivery_rate", None)
+    assert snapshot_drain(0, 0, 10, TcpInfo()) == (0.0, "application", "empty", 0.0)  # nothing waits
+    assert snapshot_drain(0, 4096, 0, TcpInfo()) == (0.0, "sender_buffer", "empty", 0.0)  # all in flight
+    assert snapshot_drain(125_000, 0, 10, TcpInfo(snd_bw_bps=0)) == (None, None, "no_rate", None)
+    assert snapshot_drain(125_000, 0, 10, None) == (None, None, "no_tcp_info", None)
+    assert snapshot_drain(None, None, None, TcpInfo()) == (None, None, None, None)
+    # A zero window the platform reports is the receiver's doing.
+    assert snapshot_drain(125_000, 0, 10, TcpInfo(snd_wnd=0, snd_mss=1448, snd_bw_bps=8)) == (
+        None, "receiver", "receiver_limited", None)
 
 
 def test_state_names_as_linux_spells_them():

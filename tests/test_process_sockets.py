@@ -43,7 +43,9 @@ def ss_view(sock: socket.socket) -> dict:
     fields = lines[0].split()
     skmem = dict(re.findall(r"([a-z]+)(\d+)", re.search(r"skmem:\(([^)]*)\)", lines[0]).group(1)))
     notsent = re.search(r"notsent:(\d+)", lines[0])
+    rwnd_limited = re.search(r"rwnd_limited:\d+ms\(([\d.]+)%\)", lines[0])
     return {
+        "rwnd_limited_percent": float(rwnd_limited.group(1)) if rwnd_limited else 0.0,
         "recv_q": int(fields[1]),
         "send_q": int(fields[2]),
         "notsent": int(notsent.group(1)) if notsent else 0,  # ss omits notsent:0
@@ -85,9 +87,12 @@ def test_split_matches_ss_and_send_buffer(tcp_pair):
     assert (info.remote_address, info.remote_port) == client.getpeername()[:2]
     assert info.tcp.state == "ESTABLISHED" and info.tcp.notsent_bytes == info.unsent
     assert info.congestion  # e.g. "bbr" or "cubic"
-    # Queue delay: unsent bytes over the delivery rate, when the kernel has one.
-    rate_bytes = info.tcp.delivery_rate_bps / 8
-    assert info.queue_delay_s == (pytest.approx(info.unsent / rate_bytes) if rate_bytes else None)
+    # The peer does not read: the kernel counts the time as receiver-limited,
+    # so the delivery rate of its last burst says nothing of how this queue drains.
+    assert ss_view(client)["rwnd_limited_percent"] >= 10
+    assert (info.limited_by, info.queue_delay_s, info.queue_delay_basis) == (
+        "receiver", None, "receiver_limited")
+    assert info.stalled_s is None  # one look cannot count a stall
 
 
 @requires_ss
@@ -329,6 +334,8 @@ def test_decoder_on_a_synthetic_dump():
     offsets = {name: offset for name, offset, _ in sockdiag._fast.linux_tcp_info_fields()}
     struct.pack_into("=I", info, offsets["notsent_bytes"], 200)
     struct.pack_into("=Q", info, offsets["delivery_rate_bps"], 1000)  # bytes/s
+    struct.pack_into("=I", info, offsets["snd_wnd"], 65535)  # the peer's window has room
+    struct.pack_into("=I", info, offsets["snd_mss"], 1000)
     meminfo = struct.pack("=9I", 0, 0, 0, 5000, 0, 700, 0, 0, 0)
     attrs = attribute(2, bytes(info)) + attribute(7, meminfo) + attribute(4, b"cubic\0")
     done = _NLMSG.pack(20, 3, 2, 1, 0) + b"\0" * 4
@@ -338,6 +345,7 @@ def test_decoder_on_a_synthetic_dump():
     assert (wanted.send_queue, wanted.unsent, wanted.unacked) == (300, 200, 100)
     assert (wanted.sndbuf, wanted.free, wanted.recv_queue, wanted.congestion) == (5000, 4300, 5, "cubic")
     assert wanted.queue_delay_s == pytest.approx(0.2)
+    assert (wanted.queue_delay_basis, wanted.limited_by) == ("delivery_rate", None)
     assert wanted.tcp.delivery_rate_bps == 8000
     every = decode.inet_diag_dump(buf)
     assert [(r.inode, r.fd) for r in every] == [(77, None), (78, None)]

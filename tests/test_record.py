@@ -15,6 +15,7 @@ import pytest
 
 import sockdiag
 from sockdiag import InstrumentedSocket, NotSupported, Sample, UnsuitableSocket
+from sockdiag._common import snapshot_drain
 
 from conftest import connected_pair, drain, fill, requires_linux, wait_until
 
@@ -87,9 +88,9 @@ def test_queue_delay_and_fields_agree_with_tcp_info(full_pair):
         buf = sockdiag.send_buffer(client)
         with sockdiag.record(client, interval=0.002, fields=fields) as rec:
             time.sleep(0.01)
-        # Linux: delivery rate; macOS: its send bandwidth estimate.
-        rate_bps = info.delivery_rate_bps if info.delivery_rate_bps is not None else info.snd_bw_bps
-        expected = buf.unsent * 8 / rate_bps if rate_bps else None
+        # The pure-Python rules (sd_snapshot_drain's twin); the peer does not
+        # read, so they give no delay while its window is full.
+        expected = snapshot_drain(buf.unsent, buf.unacked, buf.free, info)[0]
         return all(
             s.queue_delay_s == expected and s.unsent == buf.unsent
             and (s.state, s.snd_mss, s.delivery_rate_bps) == (info.state, info.snd_mss, info.delivery_rate_bps)

@@ -212,16 +212,90 @@ enum {
     SD_MEMINFO_VARS
 };
 
-/* How long a byte written now waits before it is sent: the unsent bytes
- * over the delivery rate, in seconds (tcp_info's tcpi_delivery_rate is in
- * bytes/s).  0 when nothing waits; NAN while the kernel has no rate yet
- * (0, or all ones for "unknown"). */
-static inline double sd_queue_delay_s(uint64_t unsent_bytes, uint64_t delivery_rate_bytes_per_s) {
-    if (unsent_bytes == 0)
-        return 0.0;
-    if (delivery_rate_bytes_per_s == 0 || delivery_rate_bytes_per_s == UINT64_MAX)
-        return NAN;
-    return (double)unsent_bytes / (double)delivery_rate_bytes_per_s;
+/* Why a socket's bytes wait, and how long, from one tcp_info (docs/queue-delay.md).
+ * The values index sockdiag._common.LIMITS and QUEUE_DELAY_BASES, whose
+ * pure-Python twin (_common.snapshot_drain) the tests hold this to. */
+enum {
+    SD_LIMIT_UNKNOWN = 0, SD_LIMIT_APPLICATION, SD_LIMIT_RECEIVER, SD_LIMIT_NETWORK,
+    SD_LIMIT_SENDER_BUFFER,
+};
+enum {
+    SD_BASIS_UNKNOWN = 0, SD_BASIS_EMPTY, SD_BASIS_DELIVERY_RATE, SD_BASIS_ACKED_RATE,
+    SD_BASIS_NO_TCP_INFO, SD_BASIS_RECEIVER_LIMITED, SD_BASIS_SENDER_LIMITED,
+    SD_BASIS_APP_LIMITED_RATE, SD_BASIS_NO_RATE, SD_BASIS_STALLED,
+};
+#define SD_INFO_ABSENT UINT64_MAX
+/* Lifetime share of busy time (1/SD_LIMITED_SHARE) spent receiver- or
+ * sender-limited above which one snapshot's delivery rate is not trusted. */
+#define SD_LIMITED_SHARE 10
+
+typedef struct {
+    double queue_delay_s;  /* NAN: unknown */
+    int limited_by;        /* SD_LIMIT_* */
+    int basis;             /* SD_BASIS_* */
+} sd_drain;
+
+static inline uint64_t sd_info_field(const unsigned char *info, size_t length, size_t offset, unsigned size) {
+    if (info == NULL || offset + size > length)
+        return SD_INFO_ABSENT;
+    return sd_read_uint(info + offset, size);
+}
+#define SD_INFO(field) sd_info_field(info, info_length, offsetof(struct sd_linux_tcp_info, field), \
+                                     sizeof(((struct sd_linux_tcp_info *)0)->field))
+
+/* tcpi_delivery_rate_app_limited, a bit-field of the first eight bytes
+ * (copied out: info need not be aligned for the struct). */
+static inline int sd_app_limited(const unsigned char *info) {
+    struct sd_linux_tcp_info head;
+    memcpy(&head, info, 8);
+    return head.tcpi_delivery_rate_app_limited;
+}
+
+/* unsent and unacked in bytes; free SD_INFO_ABSENT when unknown; info the
+ * kernel's tcp_info (NULL: none) of info_length bytes. */
+static inline sd_drain sd_snapshot_drain(uint64_t unsent, uint64_t unacked, uint64_t free,
+                                         const unsigned char *info, size_t info_length) {
+    sd_drain out = {NAN, SD_LIMIT_UNKNOWN, SD_BASIS_UNKNOWN};
+    uint64_t probes, snd_wnd, mss, unacked_segs, cwnd, busy, rwnd_limited, sndbuf_limited, rate;
+    if (unsent == 0) {
+        /* Everything written is in flight: a full buffer blocks the writer. */
+        out.limited_by = free == 0 ? SD_LIMIT_SENDER_BUFFER : SD_LIMIT_APPLICATION;
+        out.queue_delay_s = 0.0;
+        out.basis = SD_BASIS_EMPTY;
+        return out;
+    }
+    if (info == NULL || info_length < 8) {
+        out.basis = SD_BASIS_NO_TCP_INFO;
+        return out;
+    }
+    probes = info[offsetof(struct sd_linux_tcp_info, tcpi_probes)];
+    snd_wnd = SD_INFO(tcpi_snd_wnd);
+    mss = SD_INFO(tcpi_snd_mss);
+    unacked_segs = SD_INFO(tcpi_unacked);
+    cwnd = SD_INFO(tcpi_snd_cwnd);
+    /* Zero-window probes, or no room in the peer's window for one more segment. */
+    if (probes > 0 || (snd_wnd != SD_INFO_ABSENT && mss != SD_INFO_ABSENT && snd_wnd < unacked + mss))
+        out.limited_by = SD_LIMIT_RECEIVER;
+    else if (cwnd != SD_INFO_ABSENT && unacked_segs != SD_INFO_ABSENT && cwnd > 0 && unacked_segs >= cwnd)
+        out.limited_by = SD_LIMIT_NETWORK;
+    busy = SD_INFO(tcpi_busy_time);
+    rwnd_limited = SD_INFO(tcpi_rwnd_limited);
+    sndbuf_limited = SD_INFO(tcpi_sndbuf_limited);
+    rate = SD_INFO(tcpi_delivery_rate);
+    if (out.limited_by == SD_LIMIT_RECEIVER
+            || (busy != SD_INFO_ABSENT && busy > 0 && rwnd_limited * SD_LIMITED_SHARE >= busy))
+        out.basis = SD_BASIS_RECEIVER_LIMITED;
+    else if (busy != SD_INFO_ABSENT && busy > 0 && sndbuf_limited * SD_LIMITED_SHARE >= busy)
+        out.basis = SD_BASIS_SENDER_LIMITED;
+    else if (sd_app_limited(info))
+        out.basis = SD_BASIS_APP_LIMITED_RATE;
+    else if (rate == SD_INFO_ABSENT || rate == 0)
+        out.basis = SD_BASIS_NO_RATE;
+    else {
+        out.queue_delay_s = (double)unsent / (double)rate;
+        out.basis = SD_BASIS_DELIVERY_RATE;
+    }
+    return out;
 }
 
 /* Datagrams sd_receive_datagrams takes at most in one call. */

@@ -63,4 +63,11 @@ cdef extern from "includes/compat.h" nogil:
     int SD_MEMINFO_WMEM_ALLOC
     int SD_MEMINFO_VARS
 
-    double sd_queue_delay_s(uint64_t unsent_bytes, uint64_t delivery_rate_bytes_per_s)
+    ctypedef struct sd_drain:
+        double queue_delay_s
+        int limited_by
+        int basis
+    uint64_t SD_INFO_ABSENT
+    int SD_BASIS_EMPTY
+    sd_drain sd_snapshot_drain(uint64_t unsent, uint64_t unacked, uint64_t free,
+                               const unsigned char *info, size_t info_length)

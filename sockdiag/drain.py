@@ -1,0 +1,138 @@
+"""How fast each socket's queue really drains, and why its bytes wait, across samples.
+
+One look at a socket (process_sockets) can only judge the kernel's delivery
+rate (``_common.snapshot_drain``).  Views that look again and again (watch,
+top, export, recordings) keep a DrainTracker: per socket, an exponentially
+weighted average of the rate at which its bytes are acknowledged, the
+seconds it has been stalled, and which of the kernel's chrono counters grew
+(docs/queue-delay.md has the rules, each with the field it reads).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Hashable, Iterable, Optional
+
+from ._common import SocketInfo, TcpInfo
+
+# The average's time constant: a rate measured TAU_S ago weighs 1/e of one
+# measured now.  Long enough to average a reader's bursts and pauses, short
+# enough to follow a change of pace within a few seconds.
+TAU_S = 5.0
+# Acknowledged bytes are counted over at least this long before their rate
+# stands in for the kernel's delivery rate.
+MIN_WINDOW_S = 0.5
+# A queue counts as stalled once nothing has been acknowledged for this long
+# (or for two round trips, if longer): delayed ACKs alone wait up to 200 ms.
+MIN_STALL_S = 0.25
+
+
+@dataclasses.dataclass(slots=True)
+class _History:
+    time_s: float
+    bytes_acked: int
+    unsent: int
+    chrono: Optional[tuple[int, int, int]]  # busy, rwnd-limited, sndbuf-limited (us)
+    rate: Optional[float] = None  # bytes/s
+    window_s: float = 0.0
+    stalled_since: Optional[float] = None
+
+
+def _chrono(tcp: TcpInfo) -> Optional[tuple[int, int, int]]:
+    if tcp.busy_time_us is None or tcp.rwnd_limited_us is None or tcp.sndbuf_limited_us is None:
+        return None
+    return tcp.busy_time_us, tcp.rwnd_limited_us, tcp.sndbuf_limited_us
+
+
+def interval_limit(unsent: int, snapshot_limit: Optional[str], probes: Optional[int],
+                   before: Optional[tuple[int, int, int]], after: Optional[tuple[int, int, int]]
+                   ) -> Optional[str]:
+    """Why bytes waited between two looks, from the growth of the chrono counters.
+
+    Zero-window probes now mean the receiver.  Otherwise the largest of the
+    receiver-limited time, the sender-limited time and the rest of the busy
+    time (the network, or the writer when nothing is unsent) wins; a socket
+    not busy at all waits on its writer.  Without the counters (Linux < 4.10,
+    macOS), the snapshot's verdict stands.
+    """
+    if unsent > 0 and (probes or 0) > 0:
+        return "receiver"
+    if before is None or after is None:
+        return snapshot_limit
+    busy, rwnd, sndbuf = (max(new - old, 0) for new, old in zip(after, before))
+    if busy == 0:
+        return "application" if unsent == 0 else snapshot_limit
+    network = max(busy - rwnd - sndbuf, 0)
+    share, limit = max((rwnd, "receiver"), (sndbuf, "sender_buffer"),
+                       (network, "network" if unsent > 0 else "application"), key=lambda pair: pair[0])
+    return limit
+
+
+class DrainTracker:
+    """Per-socket drain estimates across the samples of one view.
+
+    ``update(sockets, now_s)`` returns the sockets with ``queue_delay_s``,
+    ``queue_delay_basis``, ``limited_by`` and ``stalled_s`` from their history
+    (the records of sockets whose values do not change are returned as they
+    are).  Sockets not seen in a sample are forgotten.
+    """
+
+    def __init__(self, tau_s: float = TAU_S, min_window_s: float = MIN_WINDOW_S) -> None:
+        self._tau_s = tau_s
+        self._min_window_s = min_window_s
+        self._history: dict[Hashable, _History] = {}
+
+    def update(self, sockets: Iterable[SocketInfo], now_s: float) -> tuple[SocketInfo, ...]:
+        """sockets (one look, taken at time.monotonic() now_s) with their drain across looks."""
+        seen: dict[Hashable, _History] = {}
+        out = []
+        for s in sockets:
+            key = s.inode if s.inode is not None else ("fd", s.fd)
+            tcp = s.tcp
+            if tcp is None or tcp.bytes_acked is None or s.unsent is None:
+                out.append(s)
+                continue
+            old = self._history.get(key)
+            new = _History(now_s, tcp.bytes_acked, s.unsent, _chrono(tcp))
+            seen[key] = new
+            if old is None or now_s <= old.time_s or tcp.bytes_acked < old.bytes_acked:
+                out.append(s)
+                continue
+            out.append(self._refined(s, tcp, old, new))
+        self._history = seen
+        return tuple(out)
+
+    def _refined(self, s: SocketInfo, tcp: TcpInfo, old: _History, new: _History) -> SocketInfo:
+        elapsed = new.time_s - old.time_s
+        acked = new.bytes_acked - old.bytes_acked
+        rate = acked / elapsed
+        new.rate = rate if old.rate is None else old.rate + (1 - math.exp(-elapsed / self._tau_s)) * (rate - old.rate)
+        new.window_s = old.window_s + elapsed
+        unsent = new.unsent
+        stalled_s = 0.0
+        if unsent > 0 and old.unsent > 0 and acked == 0:
+            new.stalled_since = old.stalled_since if old.stalled_since is not None else old.time_s
+            stalled_s = new.time_s - new.stalled_since
+        limited_by = interval_limit(unsent, s.limited_by, tcp.probes, old.chrono, new.chrono)
+        stall_floor = max(MIN_STALL_S, 2 * (tcp.rtt_us or 0) / 1e6)
+        if unsent == 0:
+            delay, basis = 0.0, "empty"
+        elif stalled_s >= stall_floor:
+            delay, basis = None, "stalled"
+        elif new.window_s < self._min_window_s:
+            delay, basis = s.queue_delay_s, s.queue_delay_basis
+        elif new.rate > 0:
+            delay, basis = unsent / new.rate, "acked_rate"
+        else:
+            delay, basis = None, "no_rate"
+        if (delay, basis, limited_by, stalled_s) == (s.queue_delay_s, s.queue_delay_basis, s.limited_by,
+                                                     s.stalled_s):
+            return s
+        return dataclasses.replace(s, queue_delay_s=delay, queue_delay_basis=basis, limited_by=limited_by,
+                                   stalled_s=stalled_s)
+
+
+def is_stalled(s: SocketInfo) -> bool:
+    """True while s's queue is stalled: bytes unsent, nothing acknowledged (DrainTracker)."""
+    return s.queue_delay_basis == "stalled"
