@@ -7,6 +7,7 @@ fake zero).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, Sequence
@@ -121,14 +122,16 @@ SORT_KEYS: dict[str, Callable[[SocketInfo], object]] = {
     "recv-q": lambda s: s.recv_queue,
     "free": lambda s: s.free,
     "sndbuf": lambda s: s.sndbuf,
-    "delay": lambda s: s.queue_delay_s,
+    # A stalled queue waits longest of all.
+    "delay": lambda s: math.inf if s.queue_delay_basis == "stalled" else s.queue_delay_s,
+    "limit": lambda s: s.limited_by,
     "rtt": lambda s: s.tcp.rtt_us if s.tcp else None,
     "fd": lambda s: s.fd,
     "local": lambda s: (s.local_address, s.local_port),
     "remote": lambda s: (s.remote_address, s.remote_port),
     "state": lambda s: s.state,
 }
-_ASCENDING = {"fd", "local", "remote", "state"}
+_ASCENDING = {"fd", "local", "remote", "state", "limit"}
 
 
 def sort_sockets(sockets: Iterable[SocketInfo], key: str) -> list[SocketInfo]:

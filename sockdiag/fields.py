@@ -81,6 +81,19 @@ def format_seconds(seconds: Optional[float]) -> str:
     return f"{seconds:.1f}s"
 
 
+def format_queue_delay(delay_basis_stalled: tuple) -> str:
+    """Q-DELAY's text: the delay, or "STALLED 12s" while nothing is acknowledged."""
+    delay, basis, stalled_s = delay_basis_stalled
+    if basis == "stalled":
+        return f"STALLED {format_seconds(stalled_s)}"
+    return format_seconds(delay)
+
+
+# LIMIT's text: short enough for the table, plain enough to read.
+SHORT_LIMITS = {"receiver": "receiver", "network": "network", "sender_buffer": "sndbuf",
+                "application": "app", None: ABSENT}
+
+
 def _microseconds(us: Optional[int]) -> str:
     return format_seconds(None if us is None else us / 1e6)
 
@@ -171,8 +184,12 @@ SOCKET_FIELDS = (
           "Bytes the kernel holds to send: unacked + unsent (ss's Send-Q)."),
     Field("recv_queue", "RECV-Q", "bytes", False, "recv_queue", format_bytes, "receive_queue",
           "Bytes received, not yet read by the application."),
-    Field("queue_delay_s", "Q-DELAY", "s", False, "queue_delay_s", format_seconds, "queue_delay",
-          "How long a byte written now waits before it is sent."),
+    Field("queue_delay_s", None, "s", False, "queue_delay_s", format_seconds, "queue_delay",
+          "How long a byte written now waits before it is sent: unsent over the rate the queue drains."),
+    Field("queue_delay_basis", None, "", False, "queue_delay_basis"),
+    Field("stalled_s", "STALLED", "s", False, "stalled_s", format_seconds),
+    Field("queue_delay_s/queue_delay_basis/stalled_s", "Q-DELAY", "s", False, None, format_queue_delay),
+    Field("limited_by", "LIMIT", "", False, "limited_by", SHORT_LIMITS.__getitem__),
     Field("congestion", None, "", False, "congestion"),
     Field("tcp.rtt_us", "RTT", "us", False, "rtt_us", _microseconds),
     Field("tcp.snd_cwnd_segs", None, "", False, "snd_cwnd_segs"),

@@ -6,6 +6,7 @@ given (sample, previous) that return a line or None (sockdiag.views.header_lines
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -16,6 +17,7 @@ from .. import _platform, _watch
 from .._common import TCP_INFO_FIELDS, NoSuchProcess, SocketInfo
 from .._fast import json_objects
 from .._watch import ByteRates, ProcessSample
+from ..drain import DrainTracker, is_stalled
 from ..fields import (ABSENT, SHORT_STATES, SOCKET_FIELDS, SOCKET_JSON_FIELDS, columns, format_bytes,
                       format_seconds, row)
 from .live import Screen, every, highlighted
@@ -23,7 +25,7 @@ from .live import Screen, every, highlighted
 HeaderLine = Callable[[ProcessSample, Optional[ProcessSample]], Optional[str]]
 
 COLUMNS = ("FD", "LOCAL", "REMOTE", "STATE", "UNACKED", "UNSENT", "FREE", "SNDBUF",
-           "RECV-Q", "ACKED/s", "Q-DELAY", "RTT")
+           "RECV-Q", "ACKED/s", "Q-DELAY", "LIMIT", "RTT")
 _COLUMN_FIELDS = columns(SOCKET_FIELDS, COLUMNS)
 # Dropped in this order, one by one, while the table is wider than the screen.
 DROPPABLE = ("SNDBUF", "RTT", "ACKED/s", "FREE")
@@ -37,15 +39,38 @@ def table_row(s: SocketInfo, rate: Optional[ByteRates]) -> tuple:
 
 # What < and > move through: the sortable columns, left to right.
 SORT_ORDER = ("fd", "local", "remote", "state", "unacked", "unsent", "free", "sndbuf", "recv-q",
-              "delay", "rtt")
+              "delay", "limit", "rtt")
 # The detail view's histories: (label, how to read it from a socket, its text).
 HISTORY = (
     ("UNSENT", lambda s: s.unsent, format_bytes),
     ("UNACKED", lambda s: s.unacked, format_bytes),
+    ("Q-DELAY", lambda s: s.queue_delay_s, format_seconds),
     ("RTT", lambda s: s.tcp.rtt_us if s.tcp else None, lambda us: format_seconds(None if us is None else us / 1e6)),
     ("DELIVERY RATE", lambda s: s.tcp.delivery_rate_bps if s.tcp else None,
      lambda bps: format_bytes(None if bps is None else bps / 8) + "/s"),
 )
+
+
+# How the header names each limit: "stalled on their receivers".
+_LIMIT_PHRASES = {"receiver": ("its receiver", "their receivers"), "network": ("the network", "the network"),
+                  "sender_buffer": ("its send buffer", "their send buffers"),
+                  "application": ("its writer", "their writers")}
+
+
+def wait_summary(sockets: Sequence[SocketInfo]) -> Optional[str]:
+    """The header's line on why bytes wait: stalled connections by limit, then
+    the limits of the others that have bytes unsent; None when nothing waits."""
+    stalled = Counter(s.limited_by for s in sockets if is_stalled(s))
+    waiting = Counter(s.limited_by for s in sockets
+                      if (s.unsent or 0) > 0 and not is_stalled(s) and s.limited_by is not None)
+    parts = []
+    for limit, n in stalled.most_common():
+        parts.append(f"{n} connection{'s' if n > 1 else ''} STALLED"
+                     + (f" on {_LIMIT_PHRASES[limit][n > 1]}" if limit is not None else ""))
+    if waiting:
+        parts.append("bytes wait on " + ", ".join(f"{_LIMIT_PHRASES[limit][n > 1]} ({n})"
+                                                  for limit, n in waiting.most_common()))
+    return " · ".join(parts) or None
 
 
 def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: str = "unsent",
@@ -79,6 +104,8 @@ def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: st
            if rate else f"sent {ABSENT}  acked {ABSENT}  (rates from the next sample)"),
     ]
     lines.extend(extra_lines)
+    if (waits := wait_summary(sample.sockets)) is not None:
+        lines.append(waits)
     sockets = sample.sockets
     if controls is not None:
         sort = controls.sort
@@ -119,8 +146,12 @@ def detail(sample: ProcessSample, key: str, history, max_lines: int, max_width: 
                              scroll)
     title = (f"fd {found.fd}  {found.local} -> {found.remote}  {found.state}  "
              f"{found.congestion or ''}  inode {found.inode}")
+    if is_stalled(found):
+        title += f"  STALLED {format_seconds(found.stalled_s)}"
+    if found.limited_by is not None and not is_stalled(found):
+        title += f"  limited by {_LIMIT_PHRASES[found.limited_by][0]}"
     values = [(field.label or field.json_key, field.cell(found)) for field in SOCKET_FIELDS
-              if field.json_key is not None and not field.name.startswith("tcp.")]
+              if (field.json_key or field.label) is not None and not field.name.startswith(("tcp.", "rates."))]
     if found.tcp is not None:
         values += [(name, ABSENT if value is None else str(value))
                    for name, value in zip(TCP_INFO_FIELDS, (getattr(found.tcp, n) for n in TCP_INFO_FIELDS))
@@ -229,6 +260,8 @@ def show(next_sample: Callable[[], Optional[ProcessSample]], *, interval: float,
     """The watch view over samples from next_sample (None: no more), every interval seconds."""
     history = None
     previous: Optional[ProcessSample] = None
+    # A replay shows what was estimated live; it is in the recording.
+    drains = None if replaying else DrainTracker()
 
     def update() -> bool:
         nonlocal previous, history
@@ -240,6 +273,8 @@ def show(next_sample: Callable[[], Optional[ProcessSample]], *, interval: float,
                 screen.redraw()
                 return True
             return False
+        if drains is not None:
+            sample = dataclasses.replace(sample, sockets=drains.update(sample.sockets, sample.monotonic_s))
         if recorder is not None:
             from ..recording_file import watch_items
 
