@@ -2,8 +2,8 @@
 
 One look at a socket (process_sockets) can only judge the kernel's delivery
 rate (``_common.snapshot_drain``).  Views that look again and again (watch,
-top, export, recordings) keep a DrainTracker: per socket, an exponentially
-weighted average of the rate at which its bytes are acknowledged, the
+top, export) keep a DrainTracker: per socket, the rate at which its bytes
+were acknowledged over the last few seconds, the
 seconds it has been stalled, and which of the kernel's chrono counters grew
 (docs/queue-delay.md has the rules, each with the field it reads).
 """
@@ -11,15 +11,15 @@ seconds it has been stalled, and which of the kernel's chrono counters grew
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Hashable, Iterable, Optional
 
 from ._common import SocketInfo, TcpInfo
 
-# The average's time constant: a rate measured TAU_S ago weighs 1/e of one
-# measured now.  Long enough to average a reader's bursts and pauses, short
-# enough to follow a change of pace within a few seconds.
-TAU_S = 5.0
+# The drain rate is the bytes acknowledged over the last WINDOW_S seconds of
+# looks: long enough to average a reader's small bursts and pauses, short
+# enough to follow a change of pace (and to forget a connection's first burst)
+# within a few seconds.
+WINDOW_S = 3.0
 # Acknowledged bytes are counted over at least this long before their rate
 # stands in for the kernel's delivery rate.
 MIN_WINDOW_S = 0.5
@@ -34,8 +34,9 @@ class _History:
     bytes_acked: int
     unsent: int
     chrono: Optional[tuple[int, int, int]]  # busy, rwnd-limited, sndbuf-limited (us)
-    rate: Optional[float] = None  # bytes/s
-    window_s: float = 0.0
+    # (time_s, bytes_acked) of earlier looks, oldest first: the newest one at
+    # least WINDOW_S old, and every later one.
+    earlier: tuple[tuple[float, int], ...] = ()
     stalled_since: Optional[float] = None
 
 
@@ -52,9 +53,12 @@ def interval_limit(unsent: int, snapshot_limit: Optional[str], probes: Optional[
 
     Zero-window probes now mean the receiver.  Otherwise the largest of the
     receiver-limited time, the sender-limited time and the rest of the busy
-    time (the network, or the writer when nothing is unsent) wins; a socket
-    not busy at all waits on its writer.  Without the counters (Linux < 4.10,
-    macOS), the snapshot's verdict stands.
+    time wins.  The rest is the network's while bytes are unsent; with
+    nothing unsent the snapshot tells the writer ("application") from a
+    writer blocked on a full buffer ("sender_buffer": the kernel's own
+    counter misses a buffer too small to fill the path).  Without the
+    counters (Linux < 4.10, macOS), or when nothing was busy, the snapshot's
+    verdict stands.
     """
     if unsent > 0 and (probes or 0) > 0:
         return "receiver"
@@ -62,10 +66,10 @@ def interval_limit(unsent: int, snapshot_limit: Optional[str], probes: Optional[
         return snapshot_limit
     busy, rwnd, sndbuf = (max(new - old, 0) for new, old in zip(after, before))
     if busy == 0:
-        return "application" if unsent == 0 else snapshot_limit
-    network = max(busy - rwnd - sndbuf, 0)
-    share, limit = max((rwnd, "receiver"), (sndbuf, "sender_buffer"),
-                       (network, "network" if unsent > 0 else "application"), key=lambda pair: pair[0])
+        return snapshot_limit
+    rest = max(busy - rwnd - sndbuf, 0)
+    _, limit = max((rwnd, "receiver"), (sndbuf, "sender_buffer"),
+                   (rest, "network" if unsent > 0 else snapshot_limit), key=lambda pair: pair[0])
     return limit
 
 
@@ -78,8 +82,8 @@ class DrainTracker:
     are).  Sockets not seen in a sample are forgotten.
     """
 
-    def __init__(self, tau_s: float = TAU_S, min_window_s: float = MIN_WINDOW_S) -> None:
-        self._tau_s = tau_s
+    def __init__(self, window_s: float = WINDOW_S, min_window_s: float = MIN_WINDOW_S) -> None:
+        self._window_s = window_s
         self._min_window_s = min_window_s
         self._history: dict[Hashable, _History] = {}
 
@@ -104,11 +108,15 @@ class DrainTracker:
         return tuple(out)
 
     def _refined(self, s: SocketInfo, tcp: TcpInfo, old: _History, new: _History) -> SocketInfo:
-        elapsed = new.time_s - old.time_s
         acked = new.bytes_acked - old.bytes_acked
-        rate = acked / elapsed
-        new.rate = rate if old.rate is None else old.rate + (1 - math.exp(-elapsed / self._tau_s)) * (rate - old.rate)
-        new.window_s = old.window_s + elapsed
+        earlier = old.earlier + ((old.time_s, old.bytes_acked),)
+        cutoff = new.time_s - self._window_s
+        while len(earlier) > 1 and earlier[1][0] <= cutoff:
+            earlier = earlier[1:]
+        new.earlier = earlier
+        since_s, acked_then = earlier[0]
+        window_s = new.time_s - since_s
+        rate = (new.bytes_acked - acked_then) / window_s
         unsent = new.unsent
         stalled_s = 0.0
         if unsent > 0 and old.unsent > 0 and acked == 0:
@@ -120,10 +128,10 @@ class DrainTracker:
             delay, basis = 0.0, "empty"
         elif stalled_s >= stall_floor:
             delay, basis = None, "stalled"
-        elif new.window_s < self._min_window_s:
+        elif window_s < self._min_window_s:
             delay, basis = s.queue_delay_s, s.queue_delay_basis
-        elif new.rate > 0:
-            delay, basis = unsent / new.rate, "acked_rate"
+        elif rate > 0:
+            delay, basis = unsent / rate, "acked_rate"
         else:
             delay, basis = None, "no_rate"
         if (delay, basis, limited_by, stalled_s) == (s.queue_delay_s, s.queue_delay_basis, s.limited_by,

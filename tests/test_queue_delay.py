@@ -1,0 +1,209 @@
+"""Queue delay and why bytes wait, against the truth: real readers, real writers.
+
+The truth is measured, not modelled: at a moment t0 the offset of the last
+byte written is acked + unacked + unsent (one TCP_INFO read through Python's
+own getsockopt), and the byte's real wait is the time until bytes_acked
+passes that offset.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import sockdiag
+from sockdiag import reference
+from sockdiag.drain import DrainTracker
+from testsupport.loopback import PacedReader, connected_pair, ethernet_like_pair, fill, wait_until
+
+from conftest import requires_linux, requires_root, requires_ss
+
+pytestmark = requires_linux
+
+SAMPLE_S = 0.25
+
+
+def kernel_tcp_info(sock: socket.socket):
+    """TCP_INFO through Python's getsockopt, decoded by the struct reference."""
+    return reference.tcp_info_linux(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512))
+
+
+def tracked(sock: socket.socket, tracker: DrainTracker, looks: int):
+    """sock's record after `looks` samples SAMPLE_S apart through a DrainTracker."""
+    found = None
+    for _ in range(looks):
+        time.sleep(SAMPLE_S)
+        mine = [s for s in sockdiag.process_sockets(os.getpid()) if s.fd == sock.fileno()]
+        [found] = tracker.update(mine, time.monotonic())
+    return found
+
+
+class Writer(threading.Thread):
+    """Writes flat out until the socket closes or stop() is called."""
+
+    def __init__(self, sock: socket.socket, chunk_bytes: int = 16384) -> None:
+        super().__init__(daemon=True)
+        self.sock = sock
+        self.chunk_bytes = chunk_bytes
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        chunk = b"w" * self.chunk_bytes
+        try:
+            while not self.stopped.is_set():
+                self.sock.sendall(chunk)
+        except OSError:
+            return
+
+    def stop(self) -> None:
+        """Stop writing: from its return on, the last byte written stays where it is."""
+        self.stopped.set()
+        self.join(timeout=30)
+        assert not self.is_alive()
+
+
+def estimate_and_truth(sock: socket.socket, writer: Writer, tracker: DrainTracker, looks: int,
+                       timeout: float = 30.0):
+    """(sock's record after looks, the seconds its last byte then waited to be acknowledged).
+
+    The writer stops before the last look, so the byte written last stays
+    the last; its offset is acked + unacked + unsent, read by Python's
+    getsockopt and ioctls right after the look.
+    """
+    tracked(sock, tracker, looks)
+    writer.stop()
+    found = tracked(sock, tracker, 1)
+    start = time.monotonic()
+    info, queued = kernel_tcp_info(sock), reference.send_buffer(sock)
+    offset = info.bytes_acked + queued.unacked + queued.unsent
+    while kernel_tcp_info(sock).bytes_acked < offset:
+        assert time.monotonic() - start < timeout, "the marker was never acknowledged"
+        time.sleep(0.005)
+    return found, time.monotonic() - start
+
+
+def ss_rwnd_limited_percent(sock: socket.socket) -> float:
+    port, peer = sock.getsockname()[1], sock.getpeername()[1]
+    out = subprocess.run(["ss", "-tniOH", "sport", "=", f":{port}", "and", "dport", "=", f":{peer}"],
+                         capture_output=True, text=True, check=True).stdout
+    found = re.search(r"rwnd_limited:\d+ms\(([\d.]+)%\)", out)
+    return float(found.group(1)) if found else 0.0
+
+
+@requires_ss
+def test_a_reader_that_stopped_is_stalled_on_its_receiver():
+    client, server = connected_pair()
+    with client, server:
+        fill(client)
+
+        def settled():  # the peer's window has closed: nothing more is acknowledged
+            before = kernel_tcp_info(client).bytes_acked
+            time.sleep(0.3)
+            return kernel_tcp_info(client).bytes_acked == before and before
+        acked = wait_until(settled, timeout=10)
+        tracker = DrainTracker()
+        first = tracked(client, tracker, 3)
+        later = tracked(client, tracker, 3)
+        assert kernel_tcp_info(client).bytes_acked == acked  # the kernel: nothing acknowledged
+        assert ss_rwnd_limited_percent(client) >= 90  # ss: the peer's window is the limit
+        assert later.limited_by == first.limited_by == "receiver"
+        assert later.queue_delay_s is None and later.queue_delay_basis == "stalled"
+        assert later.stalled_s == pytest.approx(first.stalled_s + 3 * SAMPLE_S, abs=0.2)
+        assert first.stalled_s >= 0.3
+
+
+def test_a_steady_reader_gets_a_queue_delay_within_a_quarter_of_the_truth():
+    # A small receive buffer keeps what is in flight small beside what is unsent.
+    client, server = ethernet_like_pair(rcvbuf=64 * 1024)
+    rate = 1_000_000
+    with client, server:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        reader = PacedReader(server)
+        reader.rate = rate
+        reader.start()
+        writer = Writer(client)
+        writer.start()
+        try:
+            estimate, truth = estimate_and_truth(client, writer, DrainTracker(), 16)
+        finally:
+            reader.stopped.set()
+        assert estimate.queue_delay_basis == "acked_rate"
+        assert estimate.limited_by == "receiver"
+        assert estimate.queue_delay_s == pytest.approx(truth, rel=0.25)
+        assert estimate.queue_delay_s == pytest.approx(estimate.unsent / rate, rel=0.25)
+
+
+def test_a_writer_with_a_small_send_buffer_is_limited_by_it():
+    client, server = connected_pair()
+    with client, server:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        reader = PacedReader(server)  # flat out
+        reader.start()
+        Writer(client, chunk_bytes=65536).start()
+        try:
+            found = tracked(client, DrainTracker(), 4)
+            buffers = [reference.send_buffer(client) for _ in range(20)]
+        finally:
+            reader.stopped.set()
+        # The kernel: everything written is in flight and the buffer is full.
+        assert sum(b.unsent == 0 and b.free == 0 for b in buffers) >= 15, buffers
+        assert found.limited_by == "sender_buffer" and found.queue_delay_s == 0.0
+
+
+NAMESPACE = f"sdqdelay-{os.getpid()}"
+HOST, PEER = "10.253.1.1", "10.253.1.2"
+
+
+@pytest.fixture
+def bottleneck():
+    """A peer in a network namespace of its own behind a 10 Mbit/s TBF; its address."""
+    def run(*argv):
+        subprocess.run(argv, check=True, capture_output=True)
+
+    run("ip", "netns", "add", NAMESPACE)
+    try:
+        run("ip", "link", "add", "sdqd0", "type", "veth", "peer", "name", "sdqd1")
+        run("ip", "link", "set", "sdqd1", "netns", NAMESPACE)
+        run("ip", "addr", "add", f"{HOST}/24", "dev", "sdqd0")
+        run("ip", "link", "set", "sdqd0", "up")
+        run("ip", "-n", NAMESPACE, "addr", "add", f"{PEER}/24", "dev", "sdqd1")
+        run("ip", "-n", NAMESPACE, "link", "set", "sdqd1", "up")
+        run("tc", "qdisc", "add", "dev", "sdqd0", "root", "tbf", "rate", "10mbit", "burst", "32kb",
+            "latency", "400ms")
+        yield PEER
+    finally:
+        subprocess.run(["ip", "netns", "del", NAMESPACE], capture_output=True)
+        subprocess.run(["ip", "link", "del", "sdqd0"], capture_output=True)
+
+
+@requires_root
+def test_a_bottleneck_in_the_network_is_the_network(bottleneck):
+    reader = subprocess.Popen(
+        ["ip", "netns", "exec", NAMESPACE, sys.executable, "-c",
+         "import socket\nl = socket.create_server(('%s', 5001))\nprint(flush=True)\nc, _ = l.accept()\n"
+         "while c.recv(1 << 20): pass" % bottleneck], stdout=subprocess.PIPE, text=True)
+    try:
+        reader.stdout.readline()
+        client = socket.create_connection((bottleneck, 5001), timeout=5)
+        with client:
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+            writer = Writer(client)
+            writer.start()
+            found, truth = estimate_and_truth(client, writer, DrainTracker(), 16)
+            info = kernel_tcp_info(client)
+        # The kernel: the receiver and the send buffer limited it for hardly any time.
+        assert info.rwnd_limited_us + info.sndbuf_limited_us < info.busy_time_us / 20
+        assert found.limited_by == "network"
+        assert found.queue_delay_basis == "acked_rate"
+        assert found.queue_delay_s == pytest.approx(truth, rel=0.25)
+        assert found.queue_delay_s == pytest.approx(found.unsent / (10e6 / 8), rel=0.25)
+    finally:
+        reader.kill()
+        reader.wait()
