@@ -8,13 +8,17 @@ passes that offset.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -207,3 +211,88 @@ def test_a_bottleneck_in_the_network_is_the_network(bottleneck):
     finally:
         reader.kill()
         reader.wait()
+
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+requires_nginx = pytest.mark.skipif(not os.path.exists(NGINX) or shutil.which("curl") is None,
+                                    reason="needs Debian's nginx-light and curl (.ci/run installs them)")
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as children:
+        return [int(child) for child in children.read().split()]
+
+
+@pytest.fixture
+def nginx(tmp_path):
+    """Debian's nginx serving a 200 MB file on loopback: (worker pid, port)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with open(tmp_path / "big", "wb") as big:
+        big.truncate(200 << 20)
+    (tmp_path / "nginx.conf").write_text(f"""
+        daemon off; worker_processes 1; pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log;
+        user root;
+        events {{}}
+        http {{
+            access_log off; sendfile on;
+            client_body_temp_path {tmp_path}/body; proxy_temp_path {tmp_path}/proxy;
+            fastcgi_temp_path {tmp_path}/fastcgi; uwsgi_temp_path {tmp_path}/uwsgi;
+            scgi_temp_path {tmp_path}/scgi;
+            server {{ listen 127.0.0.1:{port}; root {tmp_path}; }}
+        }}""")
+    master = subprocess.Popen([NGINX, "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path)],
+                              stderr=subprocess.PIPE)
+    try:
+        workers = wait_until(lambda: _children(master.pid), timeout=10)
+        wait_until(lambda: socket.create_connection(("127.0.0.1", port)).close() or True, timeout=10)
+        yield workers[0], port
+    finally:
+        master.terminate()
+        master.wait(timeout=10)
+
+
+def ss_connection(local_port: int, remote_port: int) -> str:
+    return subprocess.run(["ss", "-tniOH", "sport", "=", f":{local_port}", "and", "dport", "=",
+                           f":{remote_port}"], capture_output=True, text=True, check=True).stdout
+
+
+@requires_ss
+@requires_nginx
+def test_nginx_serving_a_client_that_stopped_reading(nginx):
+    worker, port = nginx
+    curl = subprocess.Popen(["curl", "-s", "--limit-rate", "200k", "-o", "/dev/null",
+                             f"http://127.0.0.1:{port}/big"])
+    try:
+        def connection():
+            found = [s for s in sockdiag.process_sockets(worker)
+                     if s.local_port == port and s.state == "ESTABLISHED" and (s.unsent or 0) > 0]
+            return found and found[0]
+        served = wait_until(connection, timeout=10)
+        curl.send_signal(signal.SIGSTOP)  # the client stops reading
+        acked = re.compile(r"bytes_acked:(\d+)")
+
+        def window_closed():
+            before = acked.search(ss_connection(port, served.remote_port)).group(1)
+            time.sleep(0.5)
+            return acked.search(ss_connection(port, served.remote_port)).group(1) == before
+        wait_until(window_closed, timeout=15)
+        before = acked.search(ss_connection(port, served.remote_port)).group(1)
+        # The installed command, as a user runs it.
+        out = subprocess.run([str(Path(sys.executable).parent / "sockdiag"), "watch", str(worker),
+                              "--port", str(port), "--count", "6", "--interval", "0.5", "--json"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        after = acked.search(ss_connection(port, served.remote_port)).group(1)
+        assert before == after  # ss: nothing acknowledged while sockdiag looked
+        looks = [json.loads(line) for line in out.stdout.splitlines()]
+        seen = [next(s for s in look["sockets"] if s["remote"] == served.remote) for look in looks]
+        assert all(s["limited_by"] == "receiver" for s in seen)
+        assert seen[-1]["queue_delay_s"] is None and seen[-1]["queue_delay_basis"] == "stalled"
+        stalls = [s["stalled_s"] for s in seen[1:]]
+        assert stalls == sorted(stalls) and stalls[-1] - stalls[0] >= 1.5  # growing, look after look
+        assert seen[-1]["unsent"] > 1 << 20
+    finally:
+        curl.kill()
+        curl.wait()
