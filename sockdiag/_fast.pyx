@@ -109,6 +109,9 @@ cdef class _Layout:
             Py_DECREF(<object>slot[0])
         slot[0] = <PyObject *>value
 
+    cdef inline object get(self, object record, Py_ssize_t i):
+        return <object>(<PyObject **>((<char *><PyObject *>record) + self.offsets[i]))[0]
+
     cdef inline void take(self, object record, Py_ssize_t i, PyObject *value):
         """Store a new reference into an empty slot (no refcount traffic)."""
         (<PyObject **>((<char *><PyObject *>record) + self.offsets[i]))[0] = value

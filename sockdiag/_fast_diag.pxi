@@ -183,6 +183,24 @@ cdef object _socket_record(const sd_diag_message *m, object fd):
     return record
 
 
+def socket_with_drain(object record, object queue_delay_s, object queue_delay_basis, object limited_by,
+                      object stalled_s):
+    """A copy of the SocketInfo record with its drain fields set (sockdiag.drain),
+    untracked by the cyclic GC like every record the dump makes."""
+    if type(record) is not SocketInfo:
+        raise TypeError("a SocketInfo")
+    cdef Py_ssize_t i
+    copy = SOCKET_INFO.new_empty()
+    PyObject_GC_UnTrack(copy)
+    for i in range(SOCKET_INFO.nfields):
+        SOCKET_INFO.put(copy, i, SOCKET_INFO.get(record, i))
+    SOCKET_INFO.put(copy, SI_QUEUE_DELAY, queue_delay_s)
+    SOCKET_INFO.put(copy, SI_QUEUE_DELAY_BASIS, queue_delay_basis)
+    SOCKET_INFO.put(copy, SI_LIMITED_BY, limited_by)
+    SOCKET_INFO.put(copy, SI_STALLED, stalled_s)
+    return copy
+
+
 cdef class _WantedSockets:
     """The handler's state when decoding for process_sockets: the wanted
     inodes (NULL: every socket), the records made, the states kept (0: the

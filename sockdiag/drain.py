@@ -14,6 +14,7 @@ import dataclasses
 from typing import Hashable, Iterable, Optional
 
 from ._common import SocketInfo, TcpInfo
+from ._fast import socket_with_drain
 
 # The drain rate is the bytes acknowledged over the last WINDOW_S seconds of
 # looks: long enough to average a reader's small bursts and pauses, short
@@ -35,7 +36,7 @@ class _History:
     unsent: int
     chrono: Optional[tuple[int, int, int]]  # busy, rwnd-limited, sndbuf-limited (us)
     # (time_s, bytes_acked) of earlier looks, oldest first: the newest one at
-    # least WINDOW_S old, and every later one.
+    # least WINDOW_S old, and later ones at most 16 to a window.
     earlier: tuple[tuple[float, int], ...] = ()
     stalled_since: Optional[float] = None
 
@@ -109,7 +110,11 @@ class DrainTracker:
 
     def _refined(self, s: SocketInfo, tcp: TcpInfo, old: _History, new: _History) -> SocketInfo:
         acked = new.bytes_acked - old.bytes_acked
-        earlier = old.earlier + ((old.time_s, old.bytes_acked),)
+        earlier = old.earlier
+        # Looks closer together than a sixteenth of the window are not kept:
+        # the history stays short however often a view looks.
+        if not earlier or old.time_s - earlier[-1][0] >= self._window_s / 16:
+            earlier += ((old.time_s, old.bytes_acked),)
         cutoff = new.time_s - self._window_s
         while len(earlier) > 1 and earlier[1][0] <= cutoff:
             earlier = earlier[1:]
@@ -137,8 +142,7 @@ class DrainTracker:
         if (delay, basis, limited_by, stalled_s) == (s.queue_delay_s, s.queue_delay_basis, s.limited_by,
                                                      s.stalled_s):
             return s
-        return dataclasses.replace(s, queue_delay_s=delay, queue_delay_basis=basis, limited_by=limited_by,
-                                   stalled_s=stalled_s)
+        return socket_with_drain(s, delay, basis, limited_by, stalled_s)
 
 
 def is_stalled(s: SocketInfo) -> bool:

@@ -39,6 +39,7 @@ except ImportError as err:  # pragma: no cover - depends on the install
 
 from . import _platform
 from ._common import (
+    LIMITS,
     LINUX,
     TCP_STATES,
     AccessDenied,
@@ -49,6 +50,7 @@ from ._common import (
     SocketInfo,
 )
 from ._validate import listen_address
+from .drain import DrainTracker, is_stalled
 from .fields import INTERFACE_FIELDS, SOCKET_FIELDS
 
 if TYPE_CHECKING:
@@ -103,6 +105,7 @@ def parse_listen(address: str) -> tuple[str, int]:
 
 _STATE = attrgetter("state")
 _QUEUE_DELAY = attrgetter("queue_delay_s")
+_LIMITED_BY = attrgetter("limited_by")
 _SERIES_FIELDS = tuple(field for field, *_ in BYTE_FIELDS) + (_QUEUE_DELAY_FIELD.name,)
 _SOCKET_VALUES = attrgetter(*_SERIES_FIELDS)
 
@@ -116,7 +119,7 @@ class _ProcessTotals:
     """
 
     __slots__ = ("states", "sums", "known", "connections", "accept_queue",
-                 "delay_buckets", "delay_sum_s", "delays_known")
+                 "delay_buckets", "delay_sum_s", "delays_known", "limits", "stalled")
 
     def __init__(self, sockets: Sequence[SocketInfo]) -> None:
         states = Counter(map(_STATE, sockets))
@@ -139,6 +142,9 @@ class _ProcessTotals:
         self.delay_buckets.append(("+Inf", len(delays)))
         self.delay_sum_s = math.fsum(delays)
         self.delays_known = len(delays)
+        limits = Counter(map(_LIMITED_BY, connections))
+        self.limits = {limit: limits[limit] for limit in LIMITS[1:]}
+        self.stalled = sum(map(is_stalled, connections))
 
     def has(self, known: int) -> bool:
         # A sum over no connection is a true 0; over connections none of
@@ -289,6 +295,9 @@ class Collector:
                 _platform.open_cgroup(path)
         self._errors = {"process": 0, "interfaces": 0, "cgroup": 0}
         self._dropped_series = 0
+        # Each process's and cgroup's sockets from scrape to scrape: their drain.
+        self._drains: dict[tuple[str, str], DrainTracker] = {}
+        self._last_drains: dict[tuple[str, str], DrainTracker] = {}
         # One scrape at a time: a second scraper waits instead of doubling the load.
         self._lock = threading.Lock()
 
@@ -314,6 +323,8 @@ class Collector:
         """The metric families of one scrape, read now."""
         with self._lock:
             started = time.perf_counter()
+            # The trackers of processes and cgroups not read again are dropped.
+            self._last_drains, self._drains = self._drains, {}
             families = list(self._interface_families())
             families.extend(self._process_families())
             if self.cgroups:
@@ -331,6 +342,12 @@ class Collector:
                 value=time.perf_counter() - started,
             ))
         yield from families
+
+    def _drained(self, kind: str, key: str, sockets: Sequence[SocketInfo]) -> tuple[SocketInfo, ...]:
+        """sockets with their drain since the scrapes before (sockdiag.drain)."""
+        tracker = self._last_drains.get((kind, key)) or DrainTracker()
+        self._drains[kind, key] = tracker
+        return tracker.update(sockets, time.monotonic())
 
     def _interface_families(self) -> Iterator[Metric]:
         try:
@@ -352,7 +369,7 @@ class Collector:
             if isinstance(sockets, Exception):
                 self._errors["process"] += 1
             else:
-                read.append((str(pid), name, sockets))
+                read.append((str(pid), name, self._drained("process", str(pid), sockets)))
         yield _Gauge(
             "sockdiag_watched_processes",
             "Watched processes whose sockets this scrape read.",
@@ -378,7 +395,8 @@ class Collector:
             except SockdiagError:
                 continue  # removed (or not yet made): no series, not an error
             try:
-                read.append((cgroup.relative, cgroup.name, _platform.cgroup_sockets(cgroup)))
+                read.append((cgroup.relative, cgroup.name,
+                             self._drained("cgroup", cgroup.relative, _platform.cgroup_sockets(cgroup))))
             except (SockdiagError, OSError):
                 self._errors["cgroup"] += 1
         yield _Gauge(
@@ -440,7 +458,19 @@ def _totals_families(kind: str, label_names: tuple[str, ...],
     )
     delay = _GaugeHistogram(
         f"sockdiag_{kind}_queue_delay_seconds",
-        "Per-connection queue delay now: how long a byte written now waits before it is sent.",
+        "Per-connection queue delay now: how long a byte written now waits before it is sent "
+        "(stalled connections, whose wait has no bound, are counted apart).",
+        labels=label_names,
+    )
+    limited = _Gauge(
+        f"sockdiag_{kind}_connections_limited",
+        f"Connections of the {kind} by what limits them now: receiver, network, sender_buffer "
+        "or application.",
+        labels=label_names + ("limit",),
+    )
+    stalled = _Gauge(
+        f"sockdiag_{kind}_connections_stalled",
+        f"Connections of the {kind} with bytes unsent and nothing acknowledged for a while.",
         labels=label_names,
     )
     for first, second, sockets in read:
@@ -455,7 +485,10 @@ def _totals_families(kind: str, label_names: tuple[str, ...],
             accept_queue.add_metric(labels, totals.accept_queue)
         if totals.has(totals.delays_known):
             delay.add_metric(labels, totals.delay_buckets, totals.delay_sum_s)
-    return [sockets_by_state, *sums, accept_queue, delay]
+        for limit, count in totals.limits.items():
+            limited.add_metric(labels + (limit,), count)
+        stalled.add_metric(labels, totals.stalled)
+    return [sockets_by_state, *sums, accept_queue, delay, limited, stalled]
 
 
 def socket_families(

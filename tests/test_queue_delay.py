@@ -296,3 +296,57 @@ def test_nginx_serving_a_client_that_stopped_reading(nginx):
     finally:
         curl.kill()
         curl.wait()
+
+
+def ss_unsent_and_acked(pid: int) -> dict[tuple[int, int], tuple[int, int]]:
+    """{(local port, remote port): (notsent, bytes_acked)} of pid's connections, from ss."""
+    out = subprocess.run(["ss", "-tnpiOH", "state", "established"], capture_output=True, text=True,
+                         check=True).stdout
+    found = {}
+    for line in out.splitlines():
+        if f"pid={pid}," not in line:
+            continue
+        fields = line.split()
+        local, remote = fields[2].rsplit(":", 1)[1], fields[3].rsplit(":", 1)[1]
+        notsent = re.search(r"notsent:(\d+)", line)
+        acked = re.search(r"bytes_acked:(\d+)", line)
+        found[int(local), int(remote)] = (int(notsent.group(1)) if notsent else 0,
+                                          int(acked.group(1)) if acked else 0)
+    return found
+
+
+@requires_ss
+def test_the_exporter_counts_stalled_connections_and_their_limits():
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from sockdiag import export
+
+    pairs = [connected_pair() for _ in range(2)]
+    try:
+        for client, _ in pairs:
+            fill(client)
+        time.sleep(1)  # the peers' windows close
+        collector = export.Collector([os.getpid()])
+        registry = export.registry(collector)
+        before = ss_unsent_and_acked(os.getpid())
+        for _ in range(4):
+            text = export.text_format(registry.collect()).decode()
+            time.sleep(SAMPLE_S)
+        after = ss_unsent_and_acked(os.getpid())
+        # ss: connections with bytes unsent whose bytes_acked did not move.
+        stalled = sum(1 for key, (notsent, acked) in after.items()
+                      if notsent > 0 and before.get(key, (0, -1))[1] == acked)
+        assert stalled >= 2
+        samples = {(s.name, s.labels.get("limit")): s.value
+                   for family in text_string_to_metric_families(text) for s in family.samples
+                   if s.labels.get("pid") == str(os.getpid())}
+        assert samples["sockdiag_process_connections_stalled", None] == stalled
+        assert samples["sockdiag_process_connections_limited", "receiver"] >= stalled
+        # Stalled connections have no delay: the histogram counts the others only.
+        delays = samples["sockdiag_process_queue_delay_seconds_gcount", None]
+        connections = sum(1 for _ in after)
+        assert delays <= connections - stalled
+    finally:
+        for client, server in pairs:
+            client.close()
+            server.close()
