@@ -8,6 +8,9 @@ One process holding, on loopback:
   read yet (its receive queue);
 * the same sender and reader over IPv6 with TCP_NOTSENT_LOWAT set: about the
   same throughput with a small unsent queue (the writer waits instead);
+* the same sender to a reader that stops reading for STALL_S seconds after
+  every READ_S: while it stops, nothing is acknowledged and the queue is
+  stalled on its receiver, whatever rate the last burst had;
 * a few idle connections and the listening sockets.
 
 It prints one line of JSON naming the fds once every connection is up, and
@@ -25,6 +28,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from typing import Iterator
 
 from ._common import SockdiagError
@@ -33,6 +37,7 @@ READ_RATE = 2 << 20  # bytes per second each slow reader takes
 READ_CHUNK = 64 << 10
 LOWAT = 128 << 10  # TCP_NOTSENT_LOWAT of the second sender
 IDLE_CONNECTIONS = 3
+READ_S, STALL_S = 3.0, 5.0  # the stalling reader reads for READ_S, then stops for STALL_S
 
 
 def _slow_reader(sock: socket.socket, stop: threading.Event) -> None:
@@ -41,6 +46,17 @@ def _slow_reader(sock: socket.socket, stop: threading.Event) -> None:
         if not sock.recv(READ_CHUNK):
             return
         stop.wait(pause)
+
+
+def _stalling_reader(sock: socket.socket, stop: threading.Event) -> None:
+    pause = READ_CHUNK / READ_RATE
+    while not stop.is_set():
+        reading_until = time.monotonic() + READ_S
+        while time.monotonic() < reading_until and not stop.is_set():
+            if not sock.recv(READ_CHUNK):
+                return
+            stop.wait(pause)
+        stop.wait(STALL_S)
 
 
 def _bulk_sender(sock: socket.socket, stop: threading.Event) -> None:
@@ -75,12 +91,15 @@ def run(duration: float) -> None:
     bulk, slow = _connect(listeners[0])
     paced, paced_reader = _connect(listeners[1])
     set_notsent_lowat(paced, LOWAT)
+    stalled, stalling_reader = _connect(listeners[0])
     idle = [_connect(listeners[0]) for _ in range(IDLE_CONNECTIONS)]
     threads = [
         threading.Thread(target=_bulk_sender, args=(bulk, stop), daemon=True),
         threading.Thread(target=_slow_reader, args=(slow, stop), daemon=True),
         threading.Thread(target=_bulk_sender, args=(paced, stop), daemon=True),
         threading.Thread(target=_slow_reader, args=(paced_reader, stop), daemon=True),
+        threading.Thread(target=_bulk_sender, args=(stalled, stop), daemon=True),
+        threading.Thread(target=_stalling_reader, args=(stalling_reader, stop), daemon=True),
         # The parent closing our stdin (or dying) ends the workload early.
         threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True),
     ]
@@ -88,12 +107,14 @@ def run(duration: float) -> None:
         thread.start()
     print(json.dumps({"bulk": bulk.fileno(), "slow_reader": slow.fileno(),
                       "paced": paced.fileno(), "paced_reader": paced_reader.fileno(),
+                      "stalled": stalled.fileno(), "stalling_reader": stalling_reader.fileno(),
                       "idle": [pair[0].fileno() for pair in idle]}), flush=True)
     try:
         stop.wait(duration)
     finally:
         stop.set()
-        for sock in [bulk, slow, paced, paced_reader, *listeners] + [s for pair in idle for s in pair]:
+        for sock in ([bulk, slow, paced, paced_reader, stalled, stalling_reader, *listeners]
+                     + [s for pair in idle for s in pair]):
             sock.close()
 
 
@@ -107,8 +128,10 @@ def legend(roles: dict) -> list[str]:
         f"{format_bytes(READ_RATE)}/s: bytes wait UNSENT",
         f"      fd {roles['paced']} same, IPv6, TCP_NOTSENT_LOWAT {format_bytes(LOWAT)}: "
         "the writer waits instead",
-        f"      fds {roles['slow_reader']}, {roles['paced_reader']}: the readers (RECV-Q); "
-        f"fds {idle}: idle connections",
+        f"      fd {roles['stalled']} same, to a reader that stops for {STALL_S:.0f} s after every "
+        f"{READ_S:.0f} s: STALLED on its receiver",
+        f"      fds {roles['slow_reader']}, {roles['paced_reader']}, {roles['stalling_reader']}: "
+        f"the readers (RECV-Q); fds {idle}: idle connections",
     ]
 
 
