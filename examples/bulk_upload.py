@@ -95,7 +95,8 @@ def main() -> None:
             next_row_s += args.every
     # The table comes after the upload: printing during it would slow the sampler.
     print(tabulate(rows, headers=("time_s", "unacked_kib", "unsent_kib", "free_kib", "size_kib",
-                                  "queue_delay_ms"), floatfmt=("0.3f", ".1f", ".1f", ".1f", ".1f", ".1f")))
+                                  "queue_delay_ms"), floatfmt=("0.3f", ".1f", ".1f", ".1f", ".1f", ".1f"),
+                   missingval="-"))
     summary = rec.summary()
     print(f"samples {summary.samples} (dropped {summary.dropped}) over {summary.duration_s:.2f} s; "
           f"buffer full for {summary.full_buffer_s:.2f} s")

@@ -20,6 +20,7 @@ cdef class TcpSampler:
 
     cdef _Layout layout
     cdef tuple fields
+    cdef readonly object info  # the TcpInfo of the last take: for the recording's drain
 
     def __cinit__(self, type sample_type, tuple fields):
         if not SD_LINUX:
@@ -57,8 +58,7 @@ cdef class TcpSampler:
         drain = sd_snapshot_drain(unsent, queued - unsent if queued > unsent else 0, free if free > 0 else 0,
                                   info, info_length)
         put_drain(self.layout, sample, 5, -1, -1, -1, &drain)
-        if self.fields:
-            decoded = _decode_linux_tcp_info(info, info_length)
-            for i, name in enumerate(self.fields):
-                self.layout.put(sample, 6 + i, getattr(decoded, name))
+        self.info = _decode_linux_tcp_info(info, info_length)
+        for i, name in enumerate(self.fields):
+            self.layout.put(sample, 6 + i, getattr(self.info, name))
         return sample

@@ -72,9 +72,9 @@ tcp_info = _fast.tcp_info
 
 
 def tcp_sampler(sample_type, fields: tuple[str, ...]):
-    """The take(fd) of a _fast.TcpSampler (record.py's fast path), raising
-    sockdiag's exceptions."""
-    return _fast.TcpSampler(sample_type, fields).take
+    """A _fast.TcpSampler (record.py's fast path): its take(fd) raises
+    sockdiag's exceptions, its info is the TcpInfo of the last take."""
+    return _fast.TcpSampler(sample_type, fields)
 
 
 _SYSCTL_NOTSENT_LOWAT = "/proc/sys/net/ipv4/tcp_notsent_lowat"

@@ -23,7 +23,7 @@ from ._fast import socket_with_drain
 WINDOW_S = 3.0
 # Acknowledged bytes are counted over at least this long before their rate
 # stands in for the kernel's delivery rate.
-MIN_WINDOW_S = 0.5
+MIN_WINDOW_S = 0.1
 # A queue counts as stalled once nothing has been acknowledged for this long
 # (or for two round trips, if longer): delayed ACKs alone wait up to 200 ms.
 MIN_STALL_S = 0.25
@@ -75,12 +75,13 @@ def interval_limit(unsent: int, snapshot_limit: Optional[str], probes: Optional[
 
 
 class DrainTracker:
-    """Per-socket drain estimates across the samples of one view.
+    """Drain estimates across looks: per socket of a view, or of one recorded socket.
 
     ``update(sockets, now_s)`` returns the sockets with ``queue_delay_s``,
     ``queue_delay_basis``, ``limited_by`` and ``stalled_s`` from their history
     (the records of sockets whose values do not change are returned as they
-    are).  Sockets not seen in a sample are forgotten.
+    are); sockets not in a look are forgotten.  ``drain()`` is the same for
+    one socket's numbers.
     """
 
     def __init__(self, window_s: float = WINDOW_S, min_window_s: float = MIN_WINDOW_S) -> None:
@@ -90,25 +91,33 @@ class DrainTracker:
 
     def update(self, sockets: Iterable[SocketInfo], now_s: float) -> tuple[SocketInfo, ...]:
         """sockets (one look, taken at time.monotonic() now_s) with their drain across looks."""
-        seen: dict[Hashable, _History] = {}
         out = []
+        seen = set()
         for s in sockets:
             key = s.inode if s.inode is not None else ("fd", s.fd)
-            tcp = s.tcp
-            if tcp is None or tcp.bytes_acked is None or s.unsent is None:
+            seen.add(key)
+            found = self.drain(key, now_s, s.unsent, s.tcp,
+                               (s.queue_delay_s, s.queue_delay_basis, s.limited_by))
+            if found is None or found == (s.queue_delay_s, s.queue_delay_basis, s.limited_by, s.stalled_s):
                 out.append(s)
-                continue
-            old = self._history.get(key)
-            new = _History(now_s, tcp.bytes_acked, s.unsent, _chrono(tcp))
-            seen[key] = new
-            if old is None or now_s <= old.time_s or tcp.bytes_acked < old.bytes_acked:
-                out.append(s)
-                continue
-            out.append(self._refined(s, tcp, old, new))
-        self._history = seen
+            else:
+                out.append(socket_with_drain(s, *found))
+        for key in self._history.keys() - seen:
+            del self._history[key]
         return tuple(out)
 
-    def _refined(self, s: SocketInfo, tcp: TcpInfo, old: _History, new: _History) -> SocketInfo:
+    def drain(self, key: Hashable, now_s: float, unsent: Optional[int], tcp: Optional[TcpInfo],
+              snapshot: tuple[Optional[float], Optional[str], Optional[str]]
+              ) -> Optional[tuple[Optional[float], Optional[str], Optional[str], float]]:
+        """(queue_delay_s, queue_delay_basis, limited_by, stalled_s) of the socket key at now_s,
+        given its unsent bytes, its TcpInfo and the (queue_delay_s, basis, limited_by)
+        of this look alone; None while there is no earlier look to judge it by."""
+        if tcp is None or tcp.bytes_acked is None or unsent is None:
+            return None
+        old = self._history.get(key)
+        new = self._history[key] = _History(now_s, tcp.bytes_acked, unsent, _chrono(tcp))
+        if old is None or now_s <= old.time_s or tcp.bytes_acked < old.bytes_acked:
+            return None
         acked = new.bytes_acked - old.bytes_acked
         earlier = old.earlier
         # Looks closer together than a sixteenth of the window are not kept:
@@ -122,27 +131,24 @@ class DrainTracker:
         since_s, acked_then = earlier[0]
         window_s = new.time_s - since_s
         rate = (new.bytes_acked - acked_then) / window_s
-        unsent = new.unsent
         stalled_s = 0.0
         if unsent > 0 and old.unsent > 0 and acked == 0:
             new.stalled_since = old.stalled_since if old.stalled_since is not None else old.time_s
             stalled_s = new.time_s - new.stalled_since
-        limited_by = interval_limit(unsent, s.limited_by, tcp.probes, old.chrono, new.chrono)
+        snapshot_delay, snapshot_basis, snapshot_limit = snapshot
+        limited_by = interval_limit(unsent, snapshot_limit, tcp.probes, old.chrono, new.chrono)
         stall_floor = max(MIN_STALL_S, 2 * (tcp.rtt_us or 0) / 1e6)
         if unsent == 0:
             delay, basis = 0.0, "empty"
         elif stalled_s >= stall_floor:
             delay, basis = None, "stalled"
         elif window_s < self._min_window_s:
-            delay, basis = s.queue_delay_s, s.queue_delay_basis
+            delay, basis = snapshot_delay, snapshot_basis
         elif rate > 0:
             delay, basis = unsent / rate, "acked_rate"
         else:
             delay, basis = None, "no_rate"
-        if (delay, basis, limited_by, stalled_s) == (s.queue_delay_s, s.queue_delay_basis, s.limited_by,
-                                                     s.stalled_s):
-            return s
-        return socket_with_drain(s, delay, basis, limited_by, stalled_s)
+        return delay, basis, limited_by, stalled_s
 
 
 def is_stalled(s: SocketInfo) -> bool:

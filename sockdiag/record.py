@@ -40,6 +40,7 @@ from ._common import (
     snapshot_drain,
 )
 from ._validate import COUNT, SAMPLE_INTERVAL
+from .drain import DrainTracker
 
 # 100,000 samples: 100 s at the default 1 ms interval, about 18 MB.
 DEFAULT_CAPACITY = 100_000
@@ -110,8 +111,13 @@ class Recording:
             if self._fields:
                 raise
             self._is_tcp = False  # UDP or UNIX: no TCP_INFO, no queue delay
+        # The drain across samples: the queue delay from the rate bytes are acknowledged.
+        self._drains = DrainTracker()
+        self._info = None  # the TcpInfo of the last sample taken
+        self._last_info: Callable[[], Optional[TcpInfo]] = lambda: self._info
         if self._is_tcp and LINUX:
-            self._take = _platform.tcp_sampler(self._type, self._fields)
+            sampler = _platform.tcp_sampler(self._type, self._fields)
+            self._take, self._last_info = sampler.take, lambda: sampler.info
         self.sample()
 
     # -- taking samples ------------------------------------------------------
@@ -120,7 +126,7 @@ class Recording:
         """A sample from send_buffer() and tcp_info(): the reference for the
         fast path, and the path for other sockets and platforms."""
         buf = self._send_buffer(fd)
-        info = self._tcp_info(fd) if self._is_tcp else None
+        info = self._info = self._tcp_info(fd) if self._is_tcp else None
         delay = None if info is None else snapshot_drain(buf.unsent, buf.unacked, buf.free, info)[0]
         values = [buf.size, buf.unacked, buf.unsent, buf.free, delay]
         if self._fields:
@@ -146,6 +152,10 @@ class Recording:
                     taken = None
                 # Closed meanwhile: the fd number may already name another socket.
                 if taken is not None and self._sock.fileno() == fd:
+                    drain = self._drains.drain(fd, taken.time_s, taken.unsent, self._last_info(),
+                                               (taken.queue_delay_s, None, None))
+                    if drain is not None and drain[0] != taken.queue_delay_s:
+                        taken = dataclasses.replace(taken, queue_delay_s=drain[0])
                     self._ring.append(taken)
                     self._taken += 1
                     return True
