@@ -667,7 +667,12 @@ class ProcessTraffic(Record):
     (bytes_retrans).  acked and received may also count a SYN or FIN (one
     sequence number each, a few bytes per connection).  ``*_bytes`` cover the interval,
     ``*_bytes_per_s`` are their rates, ``total_*_bytes`` run since the
-    accounting started (its baseline).  ``pid`` is ``None`` for the row of unattributed traffic
+    accounting started (its baseline).  ``limited_*``: connections with bytes
+    unsent at the sample, by what limits them (one look's verdict, as
+    process_sockets gives it: the peer's window, a full congestion window);
+    ``stalled``: those of them that had nothing acknowledged since the
+    previous sample, at least sockdiag.drain.MIN_STALL_S.
+    ``pid`` is ``None`` for the row of unattributed traffic
     (sockets whose owner could not be known).  Counters a kernel does not
     report (bytes_sent and bytes_retrans before Linux 4.19) are ``None``.
     """
@@ -688,6 +693,10 @@ class ProcessTraffic(Record):
     total_acked_bytes: Optional[int]
     total_received_bytes: Optional[int]
     total_retrans_bytes: Optional[int]
+    limited_receiver: int = 0
+    limited_network: int = 0
+    limited_sender_buffer: int = 0
+    stalled: int = 0
 
 
 @dataclass(frozen=True, slots=True)

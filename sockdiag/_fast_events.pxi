@@ -58,10 +58,18 @@ def decode_inet_diag_msg(const unsigned char[::1] buf not None):
 cdef int _counters_message(object out, const unsigned char *payload, size_t length) except -1:
     """nl_handler: a socket's byte counters, or a listener, into (sockets, listeners)."""
     cdef sd_diag_message m
+    cdef uint64_t notsent
+    cdef sd_drain drain
     diag_parse(payload, length, &m)
     if m.info == NULL:
         return 0
     local_address = (<const char *>m.msg.id.idiag_src)[:16]
+    waiting = None
+    notsent = sd_diag_info_field(&m, SD_TCPI_NOTSENT_OFFSET, 4)
+    if notsent != SD_FIELD_ABSENT and notsent > 0:
+        drain = sd_snapshot_drain(notsent, m.msg.idiag_wqueue - notsent if m.msg.idiag_wqueue > notsent else 0,
+                                  SD_FIELD_ABSENT, m.info, m.info_length)
+        waiting = (notsent, _LIMIT_NAMES[drain.limited_by])
     if m.msg.idiag_state == SD_TCP_LISTEN:
         (<list>(<tuple>out)[1]).append((ntohs(m.msg.id.idiag_sport), local_address, m.msg.idiag_inode))
     else:
@@ -71,7 +79,7 @@ cdef int _counters_message(object out, const unsigned char *payload, size_t leng
              _field(sd_diag_info_field(&m, SD_TCPI_BYTES_ACKED_OFFSET, 8)),
              _field(sd_diag_info_field(&m, SD_TCPI_BYTES_RECEIVED_OFFSET, 8)),
              _field(sd_diag_info_field(&m, SD_TCPI_BYTES_RETRANS_OFFSET, 8))),
-            ntohs(m.msg.id.idiag_sport), local_address))
+            ntohs(m.msg.id.idiag_sport), local_address, waiting))
     return 0
 
 
@@ -80,9 +88,11 @@ def tcp_counters():
 
     One SOCK_DIAG_BY_FAMILY dump per family with INET_DIAG_INFO.  Returns
     (sockets, listeners): sockets is a list of (cookie, inode, (bytes_sent,
-    bytes_acked, bytes_received, bytes_retrans), local port, local address)
-    for every socket holding tcp_info (counters a kernel does not return are
-    None; inode is 0 once the process has closed the socket); listeners is a
+    bytes_acked, bytes_received, bytes_retrans), local port, local address,
+    waiting) for every socket holding tcp_info (counters a kernel does not
+    return are None; inode is 0 once the process has closed the socket;
+    waiting is None, or (unsent bytes, limited_by of sd_snapshot_drain) for a
+    socket with bytes unsent); listeners is a
     list of (local port, local address, inode) of LISTEN sockets.  Local
     addresses are the kernel's 16 raw bytes (IPv4: 4 bytes, then zeros).  A
     dump the kernel marks interrupted (the table changed under it) is taken

@@ -42,7 +42,10 @@ from typing import Iterable, Optional
 from . import _fast, _platform
 from ._common import TRAFFIC_SORT_KEYS, AccessDenied, LINUX, NotSupported, ProcessTraffic, TrafficSample
 from ._validate import PID
+from .drain import MIN_STALL_S
 
+# The columns of _Usage.limits, by _fast.tcp_counters()'s limited_by.
+_LIMIT_COLUMNS = {"receiver": 0, "network": 1, "sender_buffer": 2}
 # Index of each counter in the per-socket tuples of _fast.tcp_counters().
 _SENT, _ACKED, _RECEIVED, _RETRANS = range(4)
 _ZERO = (0, 0, 0, 0)
@@ -77,7 +80,7 @@ _V4_MAPPED_PREFIX = bytes(10) + b"\xff\xff"
 class _Usage:
     """Running sums for one process (or the unattributed row)."""
 
-    __slots__ = ("name", "interval", "total", "connections", "closed")
+    __slots__ = ("name", "interval", "total", "connections", "closed", "limits", "stalled")
 
     def __init__(self, name: Optional[str]) -> None:
         self.name = name  # read when first seen: still known after the process exits
@@ -85,6 +88,8 @@ class _Usage:
         self.total = [0, 0, 0, 0]
         self.connections = 0
         self.closed = 0
+        self.limits = [0, 0, 0]  # receiver, network, sender_buffer: connections with bytes waiting
+        self.stalled = 0
 
     def add(self, now: tuple, before: tuple) -> None:
         """Add the growth of four counters (sent, acked, received, retrans) from before to now."""
@@ -132,6 +137,8 @@ class TrafficAccountant:
             except PermissionError:  # a security policy refuses the groups
                 pass
         self._last: dict[int, tuple] = {}  # cookie -> counters at the last dump
+        self._waiting: set[int] = set()  # cookies with bytes unsent at the last dump
+        self._stalled_since: dict[int, float] = {}  # cookie -> dump time since which nothing was acked
         self._owner: dict[int, int] = {}  # cookie -> pid, kept after the process closes it
         self._departed: dict[int, tuple] = {}  # cookie -> (counters, samples since it left)
         self._owners: dict[int, int] = {}  # inode -> pid, from the last fd scan
@@ -219,7 +226,7 @@ class TrafficAccountant:
                 or any(inode not in owners and inode not in ownerless for _p, _a, inode in listeners_raw)
                 or any(inode and inode not in owners and inode not in ownerless
                        and self._moved(previous.get(cookie), counters)
-                       for cookie, inode, counters, _port, _address in sockets)):
+                       for cookie, inode, counters, *_ in sockets)):
             owners, self._unreadable = _fast.socket_owners(self._pids)
             self._owners = owners
             self._ownerless = {inode for _c, inode, *_ in sockets if inode not in owners}
@@ -241,7 +248,9 @@ class TrafficAccountant:
             tracer.read()
         restricted = self._pids is not None
         usage_of = self._usage
-        for cookie, inode, counters, port, address in sockets:
+        stalled_since, self._stalled_since = self._stalled_since, {}
+        waiting_now: set[int] = set()
+        for cookie, inode, counters, port, address, waiting in sockets:
             pid = owners.get(inode) if inode else None
             if pid is None:
                 pid = owner_of.get(cookie)
@@ -259,6 +268,15 @@ class TrafficAccountant:
             usage = usage_of.get(pid) or self._usage_of(pid)
             usage.connections += 1
             before = previous.get(cookie)
+            if waiting is not None:
+                limit = _LIMIT_COLUMNS.get(waiting[1])
+                if limit is not None:
+                    usage.limits[limit] += 1
+                waiting_now.add(cookie)
+                # Bytes waiting at the previous dump too, and nothing acknowledged since.
+                if cookie in self._waiting and before is not None and before[_ACKED] == counters[_ACKED]:
+                    since = self._stalled_since[cookie] = stalled_since.get(cookie, self._time)
+                    usage.stalled += now - since >= MIN_STALL_S
             if before == counters or baseline:
                 continue  # idle since the last dump (most sockets), or the baseline
             if before is None:
@@ -269,6 +287,7 @@ class TrafficAccountant:
             if cookie not in current:
                 self._departed[cookie] = (counters, 0)
         self._last = current
+        self._waiting = waiting_now
         return now
 
     def _account_closed(self, events) -> None:
@@ -307,6 +326,8 @@ class TrafficAccountant:
             usage.interval = [0, 0, 0, 0]
             usage.connections = 0
             usage.closed = 0
+            usage.limits = [0, 0, 0]
+            usage.stalled = 0
         now = self._dump()
         if self._listener is not None:
             # Drained after the dump: a socket freed after it is in self._last
@@ -372,7 +393,7 @@ class TrafficAccountant:
             total = [v if ok else None for v, ok in zip(usage.total, supported)]
             rates = [None if v is None else v / interval_s for v in interval]
             rows.append(ProcessTraffic(pid, usage.name, usage.connections, usage.closed,
-                                       *interval, *rates, *total))
+                                       *interval, *rates, *total, *usage.limits, usage.stalled))
         return sort_traffic(rows, "total")
 
 

@@ -213,6 +213,12 @@ TRAFFIC_FIELDS = (
     Field("retrans_bytes_per_s", "RETRANS/s", "bytes/s", True, "retrans_bytes_per_s", format_bytes),
     Field("total_sent_bytes", "SENT", "bytes", False, "total_sent_bytes", format_bytes),
     Field("total_received_bytes", "RECV", "bytes", False, "total_received_bytes", format_bytes),
+    Field("limited_receiver", None, "", False, "limited_receiver"),
+    Field("limited_network", None, "", False, "limited_network"),
+    Field("limited_sender_buffer", None, "", False, "limited_sender_buffer"),
+    Field("limited_receiver/limited_network/limited_sender_buffer", "WAIT rcv/net/buf", "", False, None,
+          lambda counts: "/".join(map(str, counts))),
+    Field("stalled", "STALLED", "", False, "stalled"),
 )
 
 # A network interface (InterfaceCounters), and its rates (InterfaceRates).

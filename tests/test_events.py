@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from sockdiag import _fast, decode
 
-from conftest import connected_pair, drain, requires_linux, requires_ss, wait_until
-from testsupport.loopback import ss_filter
+from conftest import connected_pair, drain, fill, requires_linux, requires_ss, wait_until
+from testsupport.loopback import SIOCOUTQNSD, ioctl_int, ss_filter
 from unprivileged import run_unprivileged
 
 pytestmark = requires_linux
@@ -39,12 +39,13 @@ def test_dump_counts_the_bytes_of_both_ends(tcp_pair):
     # (sent - retrans, acked, received): the client's acked counts its SYN, the
     # passive side has no SYN of its own acked; bytes_sent counts retransmissions.
     def payload(sock):
-        _cookie, _inode, (sent, acked, received, retrans), _port, _address = dumped(sock)
+        _cookie, _inode, (sent, acked, received, retrans), _port, _address, _waiting = dumped(sock)
         return sent - retrans, acked, received
 
     wait_until(lambda: payload(client) == (300_000, 300_001, 1000))
     wait_until(lambda: payload(server) == (1000, 1000, 300_000))
-    cookie, _inode, _counters, port, address = dumped(client)
+    cookie, _inode, _counters, port, address, waiting = dumped(client)
+    assert waiting is None  # nothing unsent
     assert port == client.getsockname()[1]
     family = socket.AF_INET6 if client.family == socket.AF_INET6 else socket.AF_INET
     packed = socket.inet_pton(family, client.getsockname()[0])
@@ -60,7 +61,7 @@ def test_dump_matches_ss(tcp_pair):
     out = subprocess.run(["ss", "-tniH", "state", "established", *ss_filter(client)],
                          capture_output=True, text=True, check=True).stdout
     ss_counters = {k: int(v) for k, v in re.findall(r"\b(bytes_sent|bytes_acked|bytes_received):(\d+)", out)}
-    _cookie, _inode, (sent, acked, received, _retrans), _port, _address = dumped(client)
+    _cookie, _inode, (sent, acked, received, _retrans), _port, _address, _waiting = dumped(client)
     assert (ss_counters["bytes_sent"], ss_counters["bytes_acked"]) == (sent, acked)
     assert received == 0
 
@@ -72,6 +73,16 @@ def test_listeners_are_listed_apart():
         sockets, listeners = _fast.tcp_counters()
         assert (listener.getsockname()[1], socket.inet_aton("127.0.0.1") + bytes(12), inode(listener)) in listeners
         assert inode(listener) not in {s[1] for s in sockets}
+
+
+def test_dump_says_what_waits_and_why(tcp_pair):
+    client, server = tcp_pair
+    fill(client)  # the peer does not read: its window closes
+
+    def waiting():
+        found = dumped(client)[5]
+        return found is not None and found[0] == ioctl_int(client, SIOCOUTQNSD) and found
+    assert wait_until(waiting)[1] == "receiver"
 
 
 def test_socket_owners_finds_our_sockets(tcp_pair):

@@ -350,3 +350,32 @@ def test_the_exporter_counts_stalled_connections_and_their_limits():
         for client, server in pairs:
             client.close()
             server.close()
+
+
+@requires_ss
+def test_top_counts_connections_by_limit_and_the_stalled_ones():
+    from sockdiag.accounting import TrafficAccountant
+
+    pairs = [connected_pair() for _ in range(3)]
+    try:
+        for client, _ in pairs:
+            fill(client)
+        time.sleep(1)  # the peers' windows close
+        with TrafficAccountant(pids=[os.getpid()], closed_sockets=False) as accountant:
+            before = ss_unsent_and_acked(os.getpid())
+            for _ in range(3):
+                time.sleep(SAMPLE_S * 2)
+                sample = accountant.sample()
+            after = ss_unsent_and_acked(os.getpid())
+        [ours] = [row for row in sample.processes if row.pid == os.getpid()]
+        waiting = sum(1 for notsent, _ in after.values() if notsent > 0)
+        stalled = sum(1 for key, (notsent, acked) in after.items()
+                      if notsent > 0 and before.get(key, (0, -1))[1] == acked)
+        assert stalled >= 3
+        assert ours.stalled == stalled
+        assert ours.limited_receiver == waiting  # every peer's window is full
+        assert ours.limited_network == ours.limited_sender_buffer == 0
+    finally:
+        for client, server in pairs:
+            client.close()
+            server.close()

@@ -14,10 +14,10 @@ from ..fields import TRAFFIC_FIELDS, columns, format_bytes, row
 from .live import Screen, every, highlighted
 
 COLUMNS = ("PID", "NAME", "CONNS", "CLOSED", "SENT/s", "RECV/s", "ACKED/s", "RETRANS/s",
-           "SENT", "RECV")
+           "STALLED", "WAIT rcv/net/buf", "SENT", "RECV")
 _COLUMN_FIELDS = columns(TRAFFIC_FIELDS, COLUMNS)
 # Dropped in this order while the table is wider than the screen.
-DROPPABLE = ("ACKED/s", "CLOSED", "RETRANS/s", "RECV", "SENT")
+DROPPABLE = ("ACKED/s", "CLOSED", "RETRANS/s", "WAIT rcv/net/buf", "RECV", "SENT")
 
 
 # The detail view's histories: (label, ProcessTraffic attribute).
