@@ -94,6 +94,11 @@ class DrainTracker:
         out = []
         seen = set()
         for s in sockets:
+            if not s.unsent:
+                # Nothing waits (most sockets): one look's verdict is the whole
+                # answer (application, or a full buffer), and no history is kept.
+                out.append(s)
+                continue
             key = s.inode if s.inode is not None else ("fd", s.fd)
             seen.add(key)
             found = self.drain(key, now_s, s.unsent, s.tcp,
