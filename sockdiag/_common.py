@@ -653,7 +653,6 @@ class TcpDestroyEvent(Record):
 
 
 # What per-process traffic can be ranked by (total = sent + received).
-TRAFFIC_SORT_KEYS = ("total", "sent", "received", "acked", "retrans", "connections", "pid", "name")
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,13 +7,13 @@ fake zero).
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, Sequence
 
 from . import _platform
 from ._common import Record, SocketInfo
+from .fields import SOCKET_FIELDS, sorted_records
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,33 +115,8 @@ def socket_key(s: SocketInfo) -> str:
     return str(s.inode) if s.inode is not None else f"fd{s.fd}"
 
 
-SORT_KEYS: dict[str, Callable[[SocketInfo], object]] = {
-    "unsent": lambda s: s.unsent,
-    "unacked": lambda s: s.unacked,
-    "send-q": lambda s: s.send_queue,
-    "recv-q": lambda s: s.recv_queue,
-    "free": lambda s: s.free,
-    "sndbuf": lambda s: s.sndbuf,
-    # A stalled queue waits longest of all.
-    "delay": lambda s: math.inf if s.queue_delay_basis == "stalled" else s.queue_delay_s,
-    "limit": lambda s: s.limited_by,
-    "rtt": lambda s: s.tcp.rtt_us if s.tcp else None,
-    "fd": lambda s: s.fd,
-    "local": lambda s: (s.local_address, s.local_port),
-    "remote": lambda s: (s.remote_address, s.remote_port),
-    "state": lambda s: s.state,
-}
-_ASCENDING = {"fd", "local", "remote", "state", "limit"}
-
-
 def sort_sockets(sockets: Iterable[SocketInfo], key: str) -> list[SocketInfo]:
-    """Sockets by key: quantities largest first, names and fds in order; None last.
-
-    Ties stay in fd order.
-    """
-    get = SORT_KEYS[key]
-    sockets = sorted(sockets, key=lambda s: -1 if s.fd is None else s.fd)
-    present = [s for s in sockets if get(s) is not None]
-    missing = [s for s in sockets if get(s) is None]
-    present.sort(key=get, reverse=key not in _ASCENDING)  # type: ignore[arg-type]
-    return present + missing
+    """Sockets by the sort key (fields.SOCKET_SORTS): quantities largest first,
+    names and fds in order, unknown last; ties stay in fd order."""
+    by_fd = sorted(sockets, key=lambda s: -1 if s.fd is None else s.fd)
+    return sorted_records(by_fd, SOCKET_FIELDS, key)

@@ -40,8 +40,9 @@ import time
 from typing import Iterable, Optional
 
 from . import _fast, _platform
-from ._common import TRAFFIC_SORT_KEYS, AccessDenied, LINUX, NotSupported, ProcessTraffic, TrafficSample
+from ._common import AccessDenied, LINUX, NotSupported, ProcessTraffic, TrafficSample
 from ._validate import PID
+from .fields import TRAFFIC_FIELDS, TRAFFIC_SORTS, sorted_records
 from .drain import MIN_STALL_S
 
 # The columns of _Usage.limits, by _fast.tcp_counters()'s limited_by.
@@ -397,23 +398,12 @@ class TrafficAccountant:
         return sort_traffic(rows, "total")
 
 
-def _sort_value(row: ProcessTraffic, key: str):
-    if key == "total":
-        return (row.sent_bytes or 0) + (row.received_bytes or 0)
-    if key in ("sent", "received", "acked", "retrans"):
-        return getattr(row, f"{key}_bytes") or 0
-    if key == "connections":
-        return row.connections
-    if key == "pid":
-        return -1 if row.pid is None else row.pid
-    return row.name or ""
-
-
 def sort_traffic(rows: Iterable[ProcessTraffic], key: str = "total") -> list[ProcessTraffic]:
-    """Rows ordered by key (one of TRAFFIC_SORT_KEYS): largest first, pid and name ascending."""
-    if key not in TRAFFIC_SORT_KEYS:
-        raise ValueError(f"unknown sort key {key!r}: use one of {', '.join(TRAFFIC_SORT_KEYS)}")
-    return sorted(rows, key=lambda row: _sort_value(row, key), reverse=key not in ("pid", "name"))
+    """Rows ordered by key (one of fields.TRAFFIC_SORTS): largest first, pid and name ascending."""
+    try:
+        return sorted_records(rows, TRAFFIC_FIELDS, key)
+    except KeyError:
+        raise ValueError(f"unknown sort key {key!r}: use one of {', '.join(TRAFFIC_SORTS)}") from None
 
 
 _UNATTRIBUTED_CGROUP = "(unattributed)"

@@ -21,8 +21,9 @@ Rates are stored in the unit they are shown in (bytes/s), never bits/s.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 from ._common import Record
 
@@ -94,6 +95,10 @@ SHORT_LIMITS = {"receiver": "receiver", "network": "network", "sender_buffer": "
                 "application": "app", None: ABSENT}
 
 
+def _bits_as_bytes_per_s(bps: Optional[int]) -> str:
+    return ABSENT if bps is None else format_bytes(bps / 8) + "/s"
+
+
 def _microseconds(us: Optional[int]) -> str:
     return format_seconds(None if us is None else us / 1e6)
 
@@ -129,6 +134,11 @@ class Field(Record):
     ``json_key``: its key in ``--json`` (None: not in it).  ``format``: the
     table's text for a value.  ``metric``: the Prometheus name between
     ``sockdiag_<kind>_`` and the unit, ``help`` its description.
+    ``sort``: the name ``--sort`` and the ``<`` ``>`` keys give it (None: not
+    a sort key); ``ascending``: names and numbers in order rather than
+    quantities largest first; ``sort_value``: what is compared, when not the
+    value itself (record, rates) -> value.  ``history``: the label of its
+    sparkline in the detail view (None: no history kept).
     """
 
     name: str
@@ -139,6 +149,10 @@ class Field(Record):
     format: Callable[[Any], str] = _plain
     metric: Optional[str] = None
     help: str = ""
+    sort: Optional[str] = None
+    ascending: bool = False
+    sort_value: Optional[Callable[[Any, Any], Any]] = None
+    history: Optional[str] = None
 
     def value(self, record: Any, rates: Any = None) -> Any:
         """The field's value in record (rates: the record of rates between two samples)."""
@@ -155,6 +169,33 @@ class Field(Record):
         return self.format(self.value(record, rates))
 
 
+def sort_keys(fields: Sequence[Field]) -> tuple[str, ...]:
+    """The sort names of fields, in table order: ``--sort``'s choices and what
+    the < > keys move through."""
+    return tuple(field.sort for field in fields if field.sort is not None)
+
+
+def sorted_records(records: Iterable[Any], fields: Sequence[Field], key: str,
+                   rates: Callable[[Any], Any] = lambda record: None) -> list:
+    """records by the field whose sort is key: quantities largest first, names
+    and numbers marked ascending in order; an unknown value (None) last; ties
+    keep the order given.  rates(record): the record's rates, for rate fields.
+    KeyError for a key no field sorts by."""
+    field = next((f for f in fields if f.sort == key), None)
+    if field is None:
+        raise KeyError(key)
+    get = field.sort_value or field.value
+    keyed = [(get(record, rates(record)), record) for record in records]
+    present = [pair for pair in keyed if pair[0] is not None]
+    present.sort(key=lambda pair: pair[0], reverse=not field.ascending)
+    return [record for _, record in present] + [record for value, record in keyed if value is None]
+
+
+def history_fields(fields: Sequence[Field]) -> tuple[Field, ...]:
+    """The fields whose values the detail view keeps as sparklines, in table order."""
+    return tuple(field for field in fields if field.history is not None)
+
+
 def columns(fields: tuple[Field, ...], labels: tuple[str, ...]) -> tuple[Field, ...]:
     """The fields of a table's columns, in the order of labels (KeyError for an unknown label)."""
     by_label = {field.label: field for field in fields if field.label is not None}
@@ -168,32 +209,41 @@ def row(fields: tuple[Field, ...], record: Any, rates: Any = None) -> tuple[str,
 
 # A TCP socket of a process (SocketInfo), and its rates (watch's ByteRates).
 SOCKET_FIELDS = (
-    Field("fd", "FD", "", False, "fd"),
+    Field("fd", "FD", "", False, "fd", sort="fd", ascending=True),
     Field("family", None, "", False, "family"),
-    Field("local", "LOCAL", "", False, "local"),
-    Field("remote", "REMOTE", "", False, "remote"),
-    Field("state", "STATE", "", False, "state", lambda state: SHORT_STATES.get(state, state)),
+    Field("local", "LOCAL", "", False, "local", sort="local", ascending=True,
+          sort_value=lambda s, _: (s.local_address, s.local_port)),
+    Field("remote", "REMOTE", "", False, "remote", sort="remote", ascending=True,
+          sort_value=lambda s, _: (s.remote_address, s.remote_port)),
+    Field("state", "STATE", "", False, "state", lambda state: SHORT_STATES.get(state, state),
+          sort="state", ascending=True),
     Field("unacked", "UNACKED", "bytes", False, "unacked", format_bytes, "unacked",
-          "Bytes sent but not yet acknowledged by the peer."),
+          "Bytes sent but not yet acknowledged by the peer.", sort="unacked", history="UNACKED"),
     Field("unsent", "UNSENT", "bytes", False, "unsent", format_bytes, "unsent",
-          "Bytes written by the application, not yet sent."),
+          "Bytes written by the application, not yet sent.", sort="unsent", history="UNSENT"),
     Field("free", "FREE", "bytes", False, "free", format_bytes, "send_buffer_free",
-          "Bytes the send buffer accepts before a writer blocks."),
-    Field("sndbuf", "SNDBUF", "bytes", False, "sndbuf", format_bytes),
+          "Bytes the send buffer accepts before a writer blocks.", sort="free"),
+    Field("sndbuf", "SNDBUF", "bytes", False, "sndbuf", format_bytes, sort="sndbuf"),
     Field("send_queue", None, "bytes", False, "send_queue", format_bytes, "send_queue",
-          "Bytes the kernel holds to send: unacked + unsent (ss's Send-Q)."),
+          "Bytes the kernel holds to send: unacked + unsent (ss's Send-Q).", sort="send-q"),
     Field("recv_queue", "RECV-Q", "bytes", False, "recv_queue", format_bytes, "receive_queue",
-          "Bytes received, not yet read by the application."),
+          "Bytes received, not yet read by the application.", sort="recv-q"),
     Field("queue_delay_s", None, "s", False, "queue_delay_s", format_seconds, "queue_delay",
-          "How long a byte written now waits before it is sent: unsent over the rate the queue drains."),
+          "How long a byte written now waits before it is sent: unsent over the rate the queue drains.",
+          history="Q-DELAY"),
     Field("queue_delay_basis", None, "", False, "queue_delay_basis"),
     Field("stalled_s", "STALLED", "s", False, "stalled_s", format_seconds),
-    Field("queue_delay_s/queue_delay_basis/stalled_s", "Q-DELAY", "s", False, None, format_queue_delay),
-    Field("limited_by", "LIMIT", "", False, "limited_by", SHORT_LIMITS.__getitem__),
+    # A stalled queue waits longest of all.
+    Field("queue_delay_s/queue_delay_basis/stalled_s", "Q-DELAY", "s", False, None, format_queue_delay,
+          sort="delay",
+          sort_value=lambda s, _: math.inf if s.queue_delay_basis == "stalled" else s.queue_delay_s),
+    Field("limited_by", "LIMIT", "", False, "limited_by", SHORT_LIMITS.__getitem__, sort="limit",
+          ascending=True),
     Field("congestion", None, "", False, "congestion"),
-    Field("tcp.rtt_us", "RTT", "us", False, "rtt_us", _microseconds),
+    Field("tcp.rtt_us", "RTT", "us", False, "rtt_us", _microseconds, sort="rtt", history="RTT"),
     Field("tcp.snd_cwnd_segs", None, "", False, "snd_cwnd_segs"),
-    Field("tcp.delivery_rate_bps", None, "bit/s", False, "delivery_rate_bps"),
+    Field("tcp.delivery_rate_bps", None, "bit/s", False, "delivery_rate_bps", _bits_as_bytes_per_s,
+          history="DELIVERY RATE"),
     Field("tcp.total_retrans", None, "", False, "total_retrans"),
     Field("tcp.bytes_sent", None, "bytes", False, "bytes_sent"),
     Field("tcp.bytes_acked", None, "bytes", False, "bytes_acked"),
@@ -203,14 +253,24 @@ SOCKET_FIELDS = (
 
 # Per-process TCP traffic (ProcessTraffic): rates over the interval, totals since the start.
 TRAFFIC_FIELDS = (
-    Field("pid", "PID", "", False, "pid"),
-    Field("name", "NAME", "", False, "name", lambda name: name or "?"),
-    Field("connections", "CONNS", "", False, "connections"),
+    # Sent plus received in the interval: top's default order.
+    Field("sent_bytes/received_bytes", None, "bytes", False, None, sort="total",
+          sort_value=lambda r, _: (r.sent_bytes or 0) + (r.received_bytes or 0)),
+    # The unattributed row (no pid) first.
+    Field("pid", "PID", "", False, "pid", sort="pid", ascending=True,
+          sort_value=lambda r, _: -1 if r.pid is None else r.pid),
+    Field("name", "NAME", "", False, "name", lambda name: name or "?", sort="name", ascending=True,
+          sort_value=lambda r, _: r.name or ""),
+    Field("connections", "CONNS", "", False, "connections", sort="connections", history="CONNS"),
     Field("closed", "CLOSED", "", False, "closed"),
-    Field("sent_bytes_per_s", "SENT/s", "bytes/s", True, "sent_bytes_per_s", format_bytes),
-    Field("received_bytes_per_s", "RECV/s", "bytes/s", True, "received_bytes_per_s", format_bytes),
-    Field("acked_bytes_per_s", "ACKED/s", "bytes/s", True, "acked_bytes_per_s", format_bytes),
-    Field("retrans_bytes_per_s", "RETRANS/s", "bytes/s", True, "retrans_bytes_per_s", format_bytes),
+    Field("sent_bytes_per_s", "SENT/s", "bytes/s", True, "sent_bytes_per_s", format_bytes, sort="sent",
+          history="SENT/s"),
+    Field("received_bytes_per_s", "RECV/s", "bytes/s", True, "received_bytes_per_s", format_bytes,
+          sort="received", history="RECV/s"),
+    Field("acked_bytes_per_s", "ACKED/s", "bytes/s", True, "acked_bytes_per_s", format_bytes,
+          sort="acked"),
+    Field("retrans_bytes_per_s", "RETRANS/s", "bytes/s", True, "retrans_bytes_per_s", format_bytes,
+          sort="retrans", history="RETRANS/s"),
     Field("total_sent_bytes", "SENT", "bytes", False, "total_sent_bytes", format_bytes),
     Field("total_received_bytes", "RECV", "bytes", False, "total_received_bytes", format_bytes),
     Field("limited_receiver", None, "", False, "limited_receiver"),
@@ -223,20 +283,25 @@ TRAFFIC_FIELDS = (
 
 # A network interface (InterfaceCounters), and its rates (InterfaceRates).
 INTERFACE_FIELDS = (
-    Field("name", "IFACE", "", False, None),
+    # The kernel's order.
+    Field("index", None, "", False, None, sort="index", ascending=True,
+          sort_value=lambda c, _: (c.index is None, c.index or 0, c.name)),
+    Field("name", "IFACE", "", False, None, sort="IFACE", ascending=True),
     Field("is_up", "STATE", "", False, "is_up",
           lambda up: {True: "up", False: "down", None: ABSENT_INTERFACE}[up]),
     Field("mtu", "MTU", "bytes", False, "mtu", _plain_interface),
     Field("rates.rx_bytes_per_s", "RX/s", "bytes/s", True, "rx_bytes_per_s",
-          lambda rate: format_decimal(rate, "B/s")),
+          lambda rate: format_decimal(rate, "B/s"), sort="RX/s", history="RX/s"),
     Field("rates.tx_bytes_per_s", "TX/s", "bytes/s", True, "tx_bytes_per_s",
-          lambda rate: format_decimal(rate, "B/s")),
-    Field("rates.rx_packets_per_s", "RX pkt/s", "packets/s", True, "rx_packets_per_s", format_count),
-    Field("rates.tx_packets_per_s", "TX pkt/s", "packets/s", True, "tx_packets_per_s", format_count),
+          lambda rate: format_decimal(rate, "B/s"), sort="TX/s", history="TX/s"),
+    Field("rates.rx_packets_per_s", "RX pkt/s", "packets/s", True, "rx_packets_per_s", format_count,
+          sort="RX pkt/s", history="RX pkt/s"),
+    Field("rates.tx_packets_per_s", "TX pkt/s", "packets/s", True, "tx_packets_per_s", format_count,
+          sort="TX pkt/s", history="TX pkt/s"),
     Field("rx_bytes", "RX total", "bytes", False, "rx_bytes", format_decimal, "receive",
-          "Bytes received by the interface."),
+          "Bytes received by the interface.", sort="RX total"),
     Field("tx_bytes", "TX total", "bytes", False, "tx_bytes", format_decimal, "transmit",
-          "Bytes sent by the interface."),
+          "Bytes sent by the interface.", sort="TX total"),
     Field("rx_packets", None, "packets", False, "rx_packets", format_count, "receive",
           "Packets received by the interface."),
     Field("tx_packets", None, "packets", False, "tx_packets", format_count, "transmit",
@@ -258,3 +323,7 @@ INTERFACE_FIELDS = (
 SOCKET_JSON_FIELDS = tuple(
     (field.json_key, *field.name.split(".")) if "." in field.name else (field.json_key, field.name, None)
     for field in SOCKET_FIELDS if field.json_key is not None)
+
+SOCKET_SORTS = sort_keys(SOCKET_FIELDS)
+TRAFFIC_SORTS = sort_keys(TRAFFIC_FIELDS)
+INTERFACE_SORTS = sort_keys(INTERFACE_FIELDS)

@@ -180,7 +180,7 @@ def wait_rows(terminal: Terminal, n: int) -> str:
 
 @requires_tmux
 @pytest.mark.parametrize("command, first_sort, second_sort", [
-    (["top", "-i", "0.3"], "sort: total", "sort: sent"),
+    (["top", "-i", "0.3"], "sort: total", "sort: pid"),
     (["ifstat", "-i", "0.3"], "sort: index", "sort: IFACE"),
 ], ids=["top", "ifstat"])
 def test_keys_in_top_and_ifstat(command, first_sort, second_sort, loopback_traffic):

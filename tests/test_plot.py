@@ -42,7 +42,7 @@ def test_watch_record_then_plot_gives_the_picture(demo_recording, tmp_path):
     out = tmp_path / "f.png"
     done = sockdiag("plot", str(path), "-o", str(out))
     assert done.returncode == 0, done.stderr
-    assert done.stdout == f"{out}: 12 samples of `sockdiag watch`, 2 of 12 rows drawn\n"
+    assert done.stdout == f"{out}: 12 samples of `sockdiag watch`, 3 of 14 rows drawn\n"
     width, height = png_size(out)
     assert (width, height) == (1000, 1210)
     assert 30_000 < out.stat().st_size < 1_000_000

@@ -117,8 +117,8 @@ def test_replay_gives_back_what_watch_showed(demo_pid, tmp_path, suffix):
     assert replayed_lines[0]["send_bps"] is None and replayed_lines[1]["send_bps"] is not None
     # Changes only: the idle connections are written once.
     samples = lines_of(path)[1:]
-    assert len(samples[0]["new"]) == 12
-    assert all(len(s["changed"]) < 12 for s in samples[1:])
+    assert len(samples[0]["new"]) == 14
+    assert all(len(s["changed"]) < 14 for s in samples[1:])
 
 
 def test_zst_is_smaller_and_reads_the_same(demo_pid, tmp_path):

@@ -98,7 +98,7 @@ def test_state_and_port_filters(held_child):
     assert result.exit_code == 2 and "not a TCP state" in result.output
 
 
-@pytest.mark.parametrize("key", sorted(_watch.SORT_KEYS))
+@pytest.mark.parametrize("key", sorted(fields.SOCKET_SORTS))
 def test_every_sort_key(held_child, key):
     child, _, _ = held_child
     result = CliRunner().invoke(cli, ["watch", str(child.pid), "--once", "--sort", key])

@@ -9,8 +9,8 @@ from __future__ import annotations
 import click
 
 from .. import _validate
-from .._common import TCP_STATES, TRAFFIC_SORT_KEYS, parse_tcp_state
-from .._watch import SORT_KEYS
+from .._common import TCP_STATES, parse_tcp_state
+from ..fields import SOCKET_SORTS, TRAFFIC_SORTS
 
 
 class Checked(click.ParamType):
@@ -62,7 +62,7 @@ def _states(ctx, param, values):
 
 
 watch_sort = click.option(
-    "--sort", "-s", type=click.Choice(list(SORT_KEYS)), default="unsent", show_default=True,
+    "--sort", "-s", type=click.Choice(SOCKET_SORTS), default="unsent", show_default=True,
     help="Column to sort by: quantities largest first, names and fds in order.")
 states = click.option(
     "--state", "states", multiple=True, callback=_states, metavar="STATE",
@@ -127,7 +127,7 @@ duration = click.option(
 # --- top ------------------------------------------------------------------------------
 
 top_sort = click.option(
-    "--sort", "sort_key", type=click.Choice(TRAFFIC_SORT_KEYS), default="total", show_default=True,
+    "--sort", "-s", "sort_key", type=click.Choice(TRAFFIC_SORTS), default="total", show_default=True,
     help="Rank processes by this (total = sent + received).")
 trace_connects = click.option(
     "--trace-connects/--no-trace-connects", default=None,

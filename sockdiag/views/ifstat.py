@@ -10,17 +10,15 @@ from typing import Mapping, Optional, Sequence, TextIO
 
 from .. import _platform
 from .._common import InterfaceCounters, InterfaceRates, SockdiagError, interface_rates
-from ..fields import INTERFACE_FIELDS, columns, format_count, format_decimal, row
-from .live import Screen, every, highlighted
+from ..fields import (INTERFACE_FIELDS, INTERFACE_SORTS, columns, format_decimal, history_fields, row,
+                      sorted_records)
+from .live import NOT_SHOWN, Screen, highlighted, run_view
 
 COLUMNS = ("IFACE", "STATE", "MTU", "RX/s", "TX/s", "RX pkt/s", "TX pkt/s",
            "RX total", "TX total", "ERR rx/tx", "DROP rx/tx")
 _COLUMN_FIELDS = columns(INTERFACE_FIELDS, COLUMNS)
-# What < and > move through in a terminal: the kernel's order, then columns (largest first).
-SORT_ORDER = ("index", "IFACE", "RX/s", "TX/s", "RX pkt/s", "TX pkt/s", "RX total", "TX total")
-# The detail view's histories: (label, InterfaceRates attribute).
-HISTORY = (("RX/s", "rx_bytes_per_s"), ("TX/s", "tx_bytes_per_s"),
-           ("RX pkt/s", "rx_packets_per_s"), ("TX pkt/s", "tx_packets_per_s"))
+# The detail view's histories.
+_HISTORY = history_fields(INTERFACE_FIELDS)
 
 
 def busiest_interfaces_line(
@@ -55,16 +53,10 @@ def restrict(sample: dict[str, InterfaceCounters], wanted: frozenset[str]) -> di
 
 def ordered(sample: Mapping[str, InterfaceCounters], rates: Mapping[str, InterfaceRates],
             sort: str = "index") -> list[InterfaceCounters]:
-    """The interfaces by index, or by a column of SORT_ORDER (names in order, quantities
-    largest first, unknown last)."""
-    by_index = sorted(sample.values(), key=lambda c: (c.index is None, c.index, c.name))
-    if sort == "index":
-        return by_index
-    field = columns(INTERFACE_FIELDS, (sort,))[0]
-    value = lambda c: field.value(c, rates.get(c.name))  # noqa: E731
-    present = [c for c in by_index if value(c) is not None]
-    present.sort(key=value, reverse=sort != "IFACE")
-    return present + [c for c in by_index if value(c) is None]
+    """The interfaces by a sort of fields.INTERFACE_SORTS: the kernel's order
+    ("index"), names in order, quantities largest first, unknown last."""
+    by_index = sorted_records(sample.values(), INTERFACE_FIELDS, "index")
+    return sorted_records(by_index, INTERFACE_FIELDS, sort, lambda c: rates.get(c.name))
 
 
 def table_rows(interfaces: Sequence[InterfaceCounters], rates: Mapping[str, InterfaceRates]) -> list[tuple]:
@@ -88,13 +80,11 @@ def render(wall_time: float, interval: float, sample: Mapping[str, InterfaceCoun
             f"  every {interval:g} s\n" + text)
 
 
-def detail(sample: Mapping[str, InterfaceCounters], name: str, history, max_lines: int,
+def detail(sample: Mapping[str, InterfaceCounters], name: str, series: list, max_lines: int,
            max_width: int, scroll: int = 0) -> str:
-    """One interface in depth: its rates' histories, then every counter."""
+    """One interface in depth: its rates' histories (series), then every counter."""
     from .keys import detail_screen
 
-    series = [(label, history.series(name, i), (lambda v: format_decimal(v, "B/s")) if "pkt" not in label
-               else format_count) for i, (label, _) in enumerate(HISTORY)]
     counters = sample.get(name)
     if counters is None:
         return detail_screen(f"{name}: gone (Esc: back)", series, [], max_lines, max_width, scroll)
@@ -131,11 +121,9 @@ def run(interval: float, count: Optional[int], wanted: frozenset[str] = frozense
     samples = 2 if once else count
     previous: Optional[dict[str, InterfaceCounters]] = None
     previous_at = 0.0
-    history = None
 
-    def update() -> None:
-        nonlocal previous, previous_at, history
-        controls = screen.controls  # None without a terminal to read keys from
+    def take():
+        nonlocal previous, previous_at
         started = time.monotonic()
         sample = restrict(_platform.interfaces(), wanted)
         rates = {} if previous is None else interface_rates(previous, sample, started - previous_at)
@@ -145,22 +133,8 @@ def run(interval: float, count: Optional[int], wanted: frozenset[str] = frozense
         if recorder is not None:
             recorder.write(wall_time, ifstat_items(sample))
         if once and first:
-            return  # only the start of the rates
-        if controls is not None:
-            if history is None:
-                from .keys import History
-
-                history = History()
-            for name in sample:
-                rate = rates.get(name)
-                history.add(name, tuple(None if rate is None else getattr(rate, a) for _, a in HISTORY))
-
-        def screen_text(max_lines, max_width):
-            if controls is not None and controls.opened is not None:
-                return detail(sample, controls.opened, history, max_lines, max_width, controls.scroll)
-            return render(wall_time, interval, sample, rates, controls)
-
-        screen.show(lambda: json_line(wall_time, sample, rates), screen_text)
+            return NOT_SHOWN  # only the start of the rates
+        return wall_time, sample, rates
 
     with contextlib.ExitStack() as stack:
         recorder = None
@@ -171,6 +145,12 @@ def run(interval: float, count: Optional[int], wanted: frozenset[str] = frozense
                 record, "ifstat", {"interval_s": interval, "started": time.time()}, max_size=max_size,
                 notice=lambda line: print(line, file=sys.stderr)))
         screen = stack.enter_context(Screen(out or sys.stdout, as_json=as_json,
-                                            one_screen=once or samples == 1, sort_keys=SORT_ORDER,
+                                            one_screen=once or samples == 1, sort_keys=INTERFACE_SORTS,
                                             sort="index"))
-        every(interval, samples, update, reraise_interrupt=True, screen=screen)
+        run_view(screen, interval, samples, take,
+                 json_line=lambda shown: json_line(*shown),
+                 table=lambda shown, _lines, _width, controls: render(shown[0], interval, shown[1], shown[2],
+                                                                      controls),
+                 detail=lambda shown, *args: detail(shown[1], *args),
+                 history_fields=_HISTORY,
+                 history_rows=lambda shown: ((name, c, shown[2].get(name)) for name, c in shown[1].items()))

@@ -14,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from typing import Callable, Iterator, Optional, Sequence, TextIO
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, TextIO
+
+from ..fields import Field
 
 HIGHLIGHT = "\x1b[7m"  # starts the chosen row of a live table (reverse video)
 _NORMAL = "\x1b[0m"
@@ -23,16 +25,75 @@ _NORMAL = "\x1b[0m"
 Render = Callable[[Optional[int], Optional[int]], str]
 
 
+# Returned by a view's take() for a sample that is not shown (ifstat --once's first).
+NOT_SHOWN = object()
+
+
+def run_view(screen: "Screen", interval: float, count: Optional[int], take: Callable[[], Any], *,
+             json_line: Callable[[Any], str],
+             table: Callable[[Any, Optional[int], Optional[int], Any], str],
+             detail: Callable[[Any, str, list, int, int, int], str],
+             history_fields: Sequence[Field] = (),
+             history_rows: Callable[[Any], Iterable[tuple[str, Any, Any]]] = lambda sample: (),
+             first_after_interval: bool = False, hold_last: bool = False) -> None:
+    """The one loop of every live view: a sample from take() every interval
+    seconds, count times (None: until q, Ctrl-C, SIGTERM or SIGHUP), shown
+    on screen.
+
+    take() returns the next sample, NOT_SHOWN, or None to end the view (with
+    hold_last, in a terminal, the last screen stays until q: a replay's end).
+    json_line(sample) is its JSON, table(sample, max_lines, max_width,
+    controls) its screen.  In a terminal the histories of history_fields are
+    kept per row (history_rows(sample): (row key, record, rates)) and Enter
+    opens detail(sample, key, series, max_lines, max_width, scroll) on a row,
+    series being (label, values, text of a value) per history field.
+    """
+    history = None
+
+    def update() -> bool:
+        nonlocal history
+        controls = screen.controls  # None without a terminal to read keys from
+        sample = take()
+        if sample is None:
+            if hold_last and controls is not None:
+                controls.paused = controls.ended = True
+                screen.redraw()
+                return True
+            return False
+        if sample is NOT_SHOWN:
+            return True
+        if controls is not None and history_fields:
+            if history is None:
+                from .keys import History
+
+                history = History()
+            keys = {controls.opened}
+            for key, record, rates in history_rows(sample):
+                history.add(key, tuple(field.value(record, rates) for field in history_fields))
+                keys.add(key)
+            history.forget_except(keys)
+
+        def text(max_lines: Optional[int], max_width: Optional[int]) -> str:
+            if controls is not None and controls.opened is not None:
+                series = [(field.history, history.series(controls.opened, i) if history else [],
+                           field.format) for i, field in enumerate(history_fields)]
+                return detail(sample, controls.opened, series, max_lines, max_width, controls.scroll)
+            return table(sample, max_lines, max_width, controls)
+
+        screen.show(lambda: json_line(sample), text)
+        return True
+
+    every(interval, count, update, first_after_interval=first_after_interval, screen=screen)
+
+
 def every(interval: float, count: Optional[int], update: Callable[[], Optional[bool]], *,
-          first_after_interval: bool = False, reraise_interrupt: bool = False,
-          screen: Optional["Screen"] = None) -> None:
+          first_after_interval: bool = False, screen: Optional["Screen"] = None) -> None:
     """Call update every interval seconds, count times (None: until Ctrl-C, SIGTERM or SIGHUP).
 
     The first call comes at once, or one interval after the start with
     first_after_interval; update returning False ends the loop early.  An
     update that overran is not caught up with a shorter interval.  Ctrl-C
-    (and SIGTERM, SIGHUP) end the loop normally, or raise KeyboardInterrupt with
-    reraise_interrupt (ifstat's documented exit status 130).  With a live
+    (and SIGTERM, SIGHUP) end the loop normally, as ``q`` does.  With a live
     screen that reads keys, the keys pressed meanwhile are served; ``q``
     ends the loop normally.
     """
@@ -49,8 +110,7 @@ def every(interval: float, count: Optional[int], update: Callable[[], Optional[b
                     return
                 done += 1
         except KeyboardInterrupt:
-            if reraise_interrupt:
-                raise  # the last screen stays either way
+            pass  # the last screen stays
 
 
 def _wait(until: float, screen: Optional["Screen"]) -> bool:

@@ -156,7 +156,7 @@ def _layout(series: _Series, kind: str, drawn: list[str]) -> list[Panel]:
         return [
             series.panel("unsent", "unsent (per connection)", "KiB", drawn, kib),
             series.panel("unacked", "unacked (per connection)", "KiB", drawn, kib),
-            series.panel("queue_delay_s", "queue delay: unsent / delivery rate", "ms", drawn, 1e3),
+            series.panel("queue_delay_s", "queue delay: unsent / the rate it drains", "ms", drawn, 1e3),
             series.panel("tcp.rtt_us", "smoothed RTT", "ms", drawn, 1e-3),
             series.panel("totals", "the process: totals over its connections", "KiB",
                          ["unsent", "unacked"], kib),

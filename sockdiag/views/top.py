@@ -9,9 +9,8 @@ import time
 from typing import Optional, TextIO
 
 from .. import accounting
-from .._common import TRAFFIC_SORT_KEYS
-from ..fields import TRAFFIC_FIELDS, columns, format_bytes, row
-from .live import Screen, every, highlighted
+from ..fields import TRAFFIC_FIELDS, TRAFFIC_SORTS, columns, format_bytes, history_fields, row
+from .live import Screen, highlighted, run_view
 
 COLUMNS = ("PID", "NAME", "CONNS", "CLOSED", "SENT/s", "RECV/s", "ACKED/s", "RETRANS/s",
            "STALLED", "WAIT rcv/net/buf", "SENT", "RECV")
@@ -20,9 +19,8 @@ _COLUMN_FIELDS = columns(TRAFFIC_FIELDS, COLUMNS)
 DROPPABLE = ("ACKED/s", "CLOSED", "RETRANS/s", "WAIT rcv/net/buf", "RECV", "SENT")
 
 
-# The detail view's histories: (label, ProcessTraffic attribute).
-HISTORY = (("SENT/s", "sent_bytes_per_s"), ("RECV/s", "received_bytes_per_s"),
-           ("RETRANS/s", "retrans_bytes_per_s"), ("CONNS", "connections"))
+# The detail view's histories.
+_HISTORY = history_fields(TRAFFIC_FIELDS)
 
 
 def process_key(traffic) -> str:
@@ -64,13 +62,11 @@ def render(sample, rows, max_lines=None, max_width=None, noun: str = "processes"
     return "\n".join(lines)
 
 
-def detail(rows, key: str, history, max_lines: int, max_width: int, scroll: int = 0) -> str:
-    """One row (a process, or a cgroup) in depth: its rates' histories, then every field."""
+def detail(rows, key: str, series: list, max_lines: int, max_width: int, scroll: int = 0) -> str:
+    """One row (a process, or a cgroup) in depth: its histories (series), then every field."""
     from .keys import detail_screen
 
     found = next((r for r in rows if process_key(r) == key), None)
-    series = [(label, history.series(key, i), format_bytes if label != "CONNS" else str)
-              for i, (label, _) in enumerate(HISTORY)]
     if found is None:
         return detail_screen(f"{key}: no TCP traffic in this sample (Esc: back)", series, [],
                              max_lines, max_width, scroll)
@@ -98,7 +94,6 @@ def run(interval: float, count: Optional[int], sort_key: str = "total", *, as_js
     ``record``: a file every sample is also written to, per process
     (sockdiag.recording_file), bounded by max_size bytes."""
     cgroups: dict[int, str] = {}
-    history = None
     with contextlib.ExitStack() as stack:
         accountant = stack.enter_context(accounting.TrafficAccountant(trace_connects=trace_connects))
         recorder = None
@@ -109,35 +104,27 @@ def run(interval: float, count: Optional[int], sort_key: str = "total", *, as_js
                 record, "top", {"interval_s": interval, "started": time.time()}, max_size=max_size,
                 notice=lambda line: print(line, file=sys.stderr)))
         screen = stack.enter_context(Screen(out or sys.stdout, as_json=as_json, one_screen=count == 1,
-                                            blank_after_last=count != 1, sort_keys=TRAFFIC_SORT_KEYS,
+                                            blank_after_last=count != 1, sort_keys=TRAFFIC_SORTS,
                                             sort=sort_key))
         noun = "cgroups" if group_by == "cgroup" else "processes"
 
-        def update() -> None:
-            nonlocal history
-            controls = screen.controls  # None without a terminal to read keys from
+        def take():
             sample = accountant.sample()
             if recorder is not None:
                 recorder.write(sample.time, top_items(sample), top_sample_fields(sample))
             rows = sample.processes
             if group_by == "cgroup":
                 rows = accounting.by_cgroup(rows, cgroups)
-            if controls is not None:
-                if history is None:
-                    from .keys import History
+            return sample, rows
 
-                    history = History()
-                for r in rows:
-                    history.add(process_key(r), tuple(getattr(r, name) for _, name in HISTORY))
-                history.forget_except({process_key(r) for r in rows} | {controls.opened})
+        def table(shown, max_lines, max_width, controls):
+            sample, rows = shown
+            rows = accounting.sort_traffic(rows, sort_key if controls is None else controls.sort)
+            return render(sample, rows, max_lines, max_width, noun, controls)
 
-            def screen_text(max_lines, max_width):
-                if controls is not None and controls.opened is not None:
-                    return detail(rows, controls.opened, history, max_lines, max_width, controls.scroll)
-                shown = accounting.sort_traffic(rows, sort_key if controls is None else controls.sort)
-                return render(sample, shown, max_lines, max_width, noun, controls)
-
-            sorted_rows = accounting.sort_traffic(rows, sort_key)
-            screen.show(lambda: sample_json(sample, sorted_rows), screen_text)
-
-        every(interval, count, update, first_after_interval=True, screen=screen)
+        run_view(screen, interval, count, take,
+                 json_line=lambda shown: sample_json(shown[0], accounting.sort_traffic(shown[1], sort_key)),
+                 table=table, detail=lambda shown, *args: detail(shown[1], *args),
+                 history_fields=_HISTORY,
+                 history_rows=lambda shown: ((process_key(r), r, None) for r in shown[1]),
+                 first_after_interval=True)

@@ -18,9 +18,9 @@ from .._common import TCP_INFO_FIELDS, NoSuchProcess, SocketInfo
 from .._fast import json_objects
 from .._watch import ByteRates, ProcessSample
 from ..drain import DrainTracker, is_stalled
-from ..fields import (ABSENT, SHORT_STATES, SOCKET_FIELDS, SOCKET_JSON_FIELDS, columns, format_bytes,
-                      format_seconds, row)
-from .live import Screen, every, highlighted
+from ..fields import (ABSENT, SHORT_STATES, SOCKET_FIELDS, SOCKET_JSON_FIELDS, SOCKET_SORTS, columns,
+                      format_bytes, format_seconds, history_fields, row)
+from .live import Screen, highlighted, run_view
 
 HeaderLine = Callable[[ProcessSample, Optional[ProcessSample]], Optional[str]]
 
@@ -37,18 +37,8 @@ def table_row(s: SocketInfo, rate: Optional[ByteRates]) -> tuple:
     return row(_COLUMN_FIELDS, s, rate)
 
 
-# What < and > move through: the sortable columns, left to right.
-SORT_ORDER = ("fd", "local", "remote", "state", "unacked", "unsent", "free", "sndbuf", "recv-q",
-              "delay", "limit", "rtt")
-# The detail view's histories: (label, how to read it from a socket, its text).
-HISTORY = (
-    ("UNSENT", lambda s: s.unsent, format_bytes),
-    ("UNACKED", lambda s: s.unacked, format_bytes),
-    ("Q-DELAY", lambda s: s.queue_delay_s, format_seconds),
-    ("RTT", lambda s: s.tcp.rtt_us if s.tcp else None, lambda us: format_seconds(None if us is None else us / 1e6)),
-    ("DELIVERY RATE", lambda s: s.tcp.delivery_rate_bps if s.tcp else None,
-     lambda bps: format_bytes(None if bps is None else bps / 8) + "/s"),
-)
+# The detail view's histories.
+_HISTORY = history_fields(SOCKET_FIELDS)
 
 
 # How the header names each limit: "stalled on their receivers".
@@ -134,13 +124,12 @@ def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: st
     return "\n".join(lines)
 
 
-def detail(sample: ProcessSample, key: str, history, max_lines: int, max_width: int,
+def detail(sample: ProcessSample, key: str, series: list, max_lines: int, max_width: int,
            scroll: int = 0) -> str:
-    """One connection in depth: its histories as sparklines, then every tcp_info field."""
+    """One connection in depth: its histories (series) as sparklines, then every tcp_info field."""
     from .keys import detail_screen
 
     found = next((s for s in sample.sockets if _watch.socket_key(s) == key), None)
-    series = [(label, history.series(key, i), text) for i, (label, _, text) in enumerate(HISTORY)]
     if found is None:
         return detail_screen(f"connection {key}: closed (Esc: back)", series, [], max_lines, max_width,
                              scroll)
@@ -258,21 +247,15 @@ def show(next_sample: Callable[[], Optional[ProcessSample]], *, interval: float,
          as_json: bool, sort: str, header_lines: Sequence[HeaderLine] = (),
          out: Optional[TextIO] = None, recorder=None, replaying: bool = False) -> Optional[ProcessSample]:
     """The watch view over samples from next_sample (None: no more), every interval seconds."""
-    history = None
     previous: Optional[ProcessSample] = None
     # A replay shows what was estimated live; it is in the recording.
     drains = None if replaying else DrainTracker()
 
-    def update() -> bool:
-        nonlocal previous, history
-        controls = screen.controls  # None without a terminal to read keys from
+    def take():
+        nonlocal previous
         sample = next_sample()
         if sample is None:
-            if replaying and controls is not None:
-                controls.paused = controls.ended = True  # the last screen stays until q
-                screen.redraw()
-                return True
-            return False
+            return None
         if drains is not None:
             sample = dataclasses.replace(sample, sockets=drains.update(sample.sockets, sample.monotonic_s))
         if recorder is not None:
@@ -282,27 +265,19 @@ def show(next_sample: Callable[[], Optional[ProcessSample]], *, interval: float,
                            {"pids": sample.pids} if sample.cgroup is not None else None)
         # Called in every mode: a source may act (a byte budget) as well as print.
         extra = [line for source in header_lines if (line := source(sample, previous)) is not None]
-        if controls is not None:
-            if history is None:
-                from .keys import History
-
-                history = History()
-            for s in sample.sockets:
-                history.add(_watch.socket_key(s), tuple(get(s) for _, get, _ in HISTORY))
-            history.forget_except({_watch.socket_key(s) for s in sample.sockets} | {controls.opened})
-        shown_previous = previous
-
-        def screen_text(max_lines, max_width):
-            if controls is not None and controls.opened is not None:
-                return detail(sample, controls.opened, history, max_lines, max_width, controls.scroll)
-            return render(sample, shown_previous, sort=sort, max_lines=max_lines, max_width=max_width,
-                          extra_lines=extra, controls=controls)
-
-        screen.show(lambda: sample_json(sample, shown_previous), screen_text)
+        shown = (sample, previous, extra)
         previous = sample
-        return True
+        return shown
 
     with Screen(out or sys.stdout, as_json=as_json, one_screen=count == 1, blank_after_last=True,
-                sort_keys=SORT_ORDER, sort=sort) as screen:
-        every(interval, count, update, screen=screen)
+                sort_keys=SOCKET_SORTS, sort=sort) as screen:
+        run_view(screen, interval, count, take,
+                 json_line=lambda shown: sample_json(shown[0], shown[1]),
+                 table=lambda shown, max_lines, max_width, controls: render(
+                     shown[0], shown[1], sort=sort, max_lines=max_lines, max_width=max_width,
+                     extra_lines=shown[2], controls=controls),
+                 detail=lambda shown, *args: detail(shown[0], *args),
+                 history_fields=_HISTORY,
+                 history_rows=lambda shown: ((_watch.socket_key(s), s, None) for s in shown[0].sockets),
+                 hold_last=replaying)
     return previous
