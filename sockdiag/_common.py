@@ -367,10 +367,21 @@ class TcpInfo(Record):
 TCP_INFO_FIELDS = tuple(f.name for f in dataclasses.fields(TcpInfo))
 
 
-def _endpoint(address: Optional[str], port: Optional[int]) -> Optional[str]:
+def endpoint(address: Optional[str], port: Optional[int]) -> Optional[str]:
+    """"address:port", "[address]:port" for IPv6; None without an address."""
     if address is None:
         return None
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def figure_class():
+    """matplotlib's Figure (pyplot's global state untouched); NotSupported when
+    matplotlib is not installed, saying how to install it."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise NotSupported("drawing needs matplotlib: pip install 'sockdiag[plot]'") from None
+    return Figure
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,12 +425,12 @@ class SocketInfo(Record):
     @property
     def local(self) -> str:
         """Local endpoint as "address:port" ("[address]:port" for IPv6)."""
-        return _endpoint(self.local_address, self.local_port)  # type: ignore[return-value]
+        return endpoint(self.local_address, self.local_port)  # type: ignore[return-value]
 
     @property
     def remote(self) -> str:
         """Remote endpoint as "address:port" ("[address]:port" for IPv6)."""
-        return _endpoint(self.remote_address, self.remote_port)  # type: ignore[return-value]
+        return endpoint(self.remote_address, self.remote_port)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,11 +46,12 @@ class ByteRates(Record):
     """Byte rates between two samples, in bytes/s.
 
     ``send_bytes_per_s``: from tcpi_bytes_sent (retransmissions included);
-    ``ack_bytes_per_s``: from tcpi_bytes_acked.
+    ``ack_bytes_per_s``: from tcpi_bytes_acked.  None where a sample lacks the
+    counter (tcpi_bytes_sent before Linux 4.19), never a fake 0.
     """
 
-    send_bytes_per_s: float
-    ack_bytes_per_s: float
+    send_bytes_per_s: Optional[float]
+    ack_bytes_per_s: Optional[float]
 
 
 def socket_rates(sample: ProcessSample, previous: Optional[ProcessSample]) -> dict[int, ByteRates]:
@@ -60,12 +61,14 @@ def socket_rates(sample: ProcessSample, previous: Optional[ProcessSample]) -> di
     seconds = sample.monotonic_s - previous.monotonic_s
     before = {s.inode: s.tcp for s in previous.sockets if s.tcp is not None}
     found = {}
+    def rate(new: Optional[int], old: Optional[int]) -> Optional[float]:
+        return None if new is None or old is None else (new - old) / seconds
+
     for s in sample.sockets:
         old = before.get(s.inode)
         if old is not None and s.tcp is not None:
-            found[s.inode] = ByteRates(
-                send_bytes_per_s=((s.tcp.bytes_sent or 0) - (old.bytes_sent or 0)) / seconds,
-                ack_bytes_per_s=((s.tcp.bytes_acked or 0) - (old.bytes_acked or 0)) / seconds)
+            found[s.inode] = ByteRates(send_bytes_per_s=rate(s.tcp.bytes_sent, old.bytes_sent),
+                                       ack_bytes_per_s=rate(s.tcp.bytes_acked, old.bytes_acked))
     return found
 
 
@@ -74,8 +77,12 @@ def total_rates(sample: ProcessSample, previous: Optional[ProcessSample],
     """The process's rates from socket_rates' result; None for the first sample."""
     if previous is None or sample.monotonic_s <= previous.monotonic_s:
         return None
-    return ByteRates(send_bytes_per_s=sum(r.send_bytes_per_s for r in per_socket.values()),
-                     ack_bytes_per_s=sum(r.ack_bytes_per_s for r in per_socket.values()))
+    def total(rates: list[Optional[float]]) -> Optional[float]:
+        known = [r for r in rates if r is not None]
+        return sum(known) if known or not rates else None
+
+    return ByteRates(send_bytes_per_s=total([r.send_bytes_per_s for r in per_socket.values()]),
+                     ack_bytes_per_s=total([r.ack_bytes_per_s for r in per_socket.values()]))
 
 
 def rates(sample: ProcessSample, previous: Optional[ProcessSample]) -> Optional[ByteRates]:

@@ -48,6 +48,7 @@ from ._common import (
     NotSupported,
     SockdiagError,
     SocketInfo,
+    endpoint,
 )
 from ._validate import listen_address
 from .drain import DrainTracker, is_stalled
@@ -742,6 +743,5 @@ def serve(collector: Collector, host: str, port: int, web: Optional["WebConfig"]
         server = MetricsServer(lambda: text_format(reg.collect()), host, port, web)
     except OSError as err:
         reason = os.strerror(err.errno) if err.errno else str(err)
-        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        raise SockdiagError(f"cannot listen on {shown}: {reason}") from err
+        raise SockdiagError(f"cannot listen on {endpoint(host, port)}: {reason}") from err
     return server, server.thread

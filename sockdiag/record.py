@@ -33,6 +33,7 @@ from ._common import (
     LINUX,
     TCP_INFO_FIELDS,
     NotSupported,
+    figure_class,
     RecordingSummary,
     Sample,
     TcpInfo,
@@ -236,11 +237,7 @@ class Recording:
         Needs matplotlib (``pip install 'sockdiag[plot]'``); NotSupported
         without it.  Does not touch pyplot's global state or backend.
         """
-        try:
-            from matplotlib.figure import Figure
-        except ImportError as err:
-            raise NotSupported(
-                "plotting needs matplotlib: pip install 'sockdiag[plot]'") from err
+        Figure = figure_class()
         samples = self.samples
         start = samples[0].time_s
         seconds = [s.time_s - start for s in samples]

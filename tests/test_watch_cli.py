@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -276,3 +277,18 @@ def test_demo_runs_from_a_source_checkout(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "demo: fd " in result.stdout
+
+
+def test_a_rate_the_kernel_cannot_give_is_unknown_not_zero():
+    # bytes_sent came in Linux 4.19: an older kernel's samples have none.
+    def look(at: float, acked: int) -> _watch.ProcessSample:
+        sock = make_socket(3, unsent=100, bytes_acked=acked)
+        sock = dataclasses.replace(sock, tcp=dataclasses.replace(sock.tcp, bytes_sent=None))
+        return _watch.ProcessSample(time=at, monotonic_s=at, pid=7, name="srv", sockets=(sock,))
+
+    before, after = look(1.0, 1000), look(2.0, 3000)
+    [rates] = _watch.socket_rates(after, before).values()
+    assert rates.send_bytes_per_s is None and rates.ack_bytes_per_s == 2000
+    head = json.loads(watch_view.sample_json(after, before))
+    assert head["send_bps"] is None and head["ack_bps"] == 16000
+    assert "sent -/s" in watch_view.render(after, before)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .._common import SockdiagError
+from .._common import SockdiagError, endpoint
 from . import options
 
 
@@ -44,7 +44,6 @@ def export(listen, pids, process_names, cgroups, per_socket, max_series, web_con
                    "TLS or authentication", err=True)
     server, thread = exporter.serve(collector, host, port, web)
     host, port = server.server_address[:2]
-    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     scheme = "https" if web is not None and web.tls is not None else "http"
-    click.echo(f"sockdiag: serving {scheme}://{shown}/metrics", err=True)
+    click.echo(f"sockdiag: serving {scheme}://{endpoint(host, port)}/metrics", err=True)
     thread.join()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
 from tabulate import tabulate
 
-from .._common import NotSupported, Record, SockdiagError
+from .._common import Record, SockdiagError, figure_class
 from .sweep import LowatResult
 from .topology import PathInfo
 from .units import format_size, lowat_target_ms
@@ -143,8 +142,7 @@ def document(info: PathInfo, config: Record, results: Sequence[LowatResult],
 
 def check_plotting() -> None:
     """NotSupported unless matplotlib can be imported (checked before a sweep)."""
-    if importlib.util.find_spec("matplotlib") is None:
-        raise NotSupported("--plot needs matplotlib: pip install 'sockdiag[plot]'")
+    figure_class()
 
 
 def _lowat_order(lowat: Union[None, int, str]) -> tuple:

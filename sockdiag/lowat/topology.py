@@ -41,6 +41,7 @@ from typing import Iterable, Iterator, Optional, Sequence
 
 from .. import _platform
 from .._common import NotSupported, Record, SockdiagError
+from ..interrupts import signals_as_interrupt
 from . import delayline, worker
 
 PREFIX = "sdlowat"
@@ -405,21 +406,6 @@ def _shaped_unavailable() -> Optional[str]:
 
 
 @contextlib.contextmanager
-def _signals_end_the_run() -> Iterator[None]:
-    """SIGTERM and SIGHUP end the run like Ctrl-C does, so cleanup runs."""
-
-    def stop(signum, _frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-@contextlib.contextmanager
 def _signals_blocked() -> Iterator[None]:
     """Cleanup must finish even if Ctrl-C is pressed again."""
     old = signal.pthread_sigmask(signal.SIG_BLOCK, _CLEANUP_SIGNALS)
@@ -504,7 +490,7 @@ def open_path(rates_bps: Sequence[int], queue_latency_us: int, delay_us: int) ->
     Removes leftovers of killed runs first.  Cleanup runs on normal exit,
     on errors, on Ctrl-C, SIGTERM and SIGHUP.
     """
-    with _signals_end_the_run():
+    with signals_as_interrupt():
         # Setup runs with these signals blocked: one that comes meanwhile is
         # delivered once the path exists and its cleanup below is armed.
         unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, _CLEANUP_SIGNALS)

@@ -14,9 +14,10 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, TextIO
+from typing import Any, Callable, Iterable, Optional, Sequence, TextIO
 
 from ..fields import Field
+from ..interrupts import signals_as_interrupt
 
 HIGHLIGHT = "\x1b[7m"  # starts the chosen row of a live table (reverse video)
 _NORMAL = "\x1b[0m"
@@ -97,7 +98,8 @@ def every(interval: float, count: Optional[int], update: Callable[[], Optional[b
     screen that reads keys, the keys pressed meanwhile are served; ``q``
     ends the loop normally.
     """
-    with _ending_signals_as_interrupt(count != 1):
+    # One sample ends by itself: Ctrl-C then ends the program as any other.
+    with signals_as_interrupt() if count != 1 else contextlib.nullcontext():
         try:
             started = time.monotonic()
             done = 0
@@ -131,35 +133,6 @@ def _wait(until: float, screen: Optional["Screen"]) -> bool:
             return False
         if keys:
             screen.redraw()
-
-
-@contextlib.contextmanager
-def _ending_signals_as_interrupt(wanted: bool) -> Iterator[None]:
-    """SIGTERM and SIGHUP end the loop as Ctrl-C does, so that what the view
-    holds (a workload child, a trace instance, the terminal) is released on
-    the way out; a SIGHUP ignored on purpose (nohup) stays ignored."""
-    if not wanted:
-        yield
-        return
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread receives signals
-        return
-
-    def interrupt(_signum, _frame):
-        raise KeyboardInterrupt
-
-    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)}
-    for signum, handler in previous.items():
-        if handler is not signal.SIG_IGN or signum == signal.SIGTERM:
-            signal.signal(signum, interrupt)
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 class Screen:

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Optional
 
-from .._common import NotSupported, SockdiagError
+from .._common import SockdiagError, figure_class
 from ..recording_file import RecordingReader, socket_info
 
 MOST = 8  # lines per panel when no --connection is given: the busiest items
@@ -178,10 +178,7 @@ def _layout(series: _Series, kind: str, drawn: list[str]) -> list[Panel]:
 def plot(path: str, out: str, *, connection: Optional[str] = None, since: Optional[float] = None,
          until: Optional[float] = None) -> PlotSummary:
     """Write the PNG of a recording (see panels) to out; needs matplotlib."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise NotSupported("sockdiag plot needs matplotlib: pip install 'sockdiag[plot]'") from None
+    Figure = figure_class()
     drawn, summary = panels(path, connection=connection, since=since, until=until)
     fig = Figure(figsize=(10, 2.3 * len(drawn) + 0.6), layout="constrained")
     axes = fig.subplots(len(drawn), 1, sharex=True, squeeze=False)[:, 0]

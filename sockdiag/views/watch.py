@@ -148,6 +148,10 @@ def detail(sample: ProcessSample, key: str, series: list, max_lines: int, max_wi
     return detail_screen(title, series, values, max_lines, max_width, scroll)
 
 
+def _bits(bytes_per_s: Optional[float]) -> Optional[float]:
+    return None if bytes_per_s is None else bytes_per_s * 8
+
+
 def sample_json(sample: ProcessSample, previous: Optional[ProcessSample]) -> str:
     """One line of JSON for a sample (rates are null on the first).
 
@@ -159,8 +163,8 @@ def sample_json(sample: ProcessSample, previous: Optional[ProcessSample]) -> str
     rate = _watch.rates(sample, previous)
     head_fields = {
         "time": sample.time, "pid": sample.pid, "name": sample.name,
-        "send_bps": rate.send_bytes_per_s * 8 if rate else None,
-        "ack_bps": rate.ack_bytes_per_s * 8 if rate else None,
+        "send_bps": _bits(rate.send_bytes_per_s) if rate else None,
+        "ack_bps": _bits(rate.ack_bytes_per_s) if rate else None,
     }
     if sample.cgroup is not None:
         head_fields.update(cgroup=sample.cgroup, pids=sample.pids)
