@@ -134,7 +134,7 @@ def test_sort_filter_detail_help_and_pause_in_watch(two_servers):
         terminal.press("LISTEN", "Enter")  # by state
         screen = wait_rows(terminal, 2)
         assert all(row[3] == "LISTEN" for row in table_rows(screen))
-        terminal.press("/", "Escape")
+        terminal.press("Escape")  # Esc in the table clears the filter
         wait_rows(terminal, 6)
 
         # Enter opens the chosen row: fd order, Down twice = the third socket.
@@ -271,7 +271,14 @@ def test_controls_follow_the_keys():
     controls.press(">")
     assert controls.sort == "unsent"  # sorting is the table's, not the detail's
     controls.press("esc")
-    assert controls.opened is None
+    assert controls.opened is None and controls.filter == "443"  # the first Esc closes the detail
+    controls.press("/")
+    assert controls.typing == ""  # a new filter: the old one is not typed onto
+    for key in ["8", "0", "enter"]:
+        controls.press(key)
+    assert controls.filter == "80"
+    controls.press("esc")
+    assert controls.filter == ""  # Esc in the table clears the filter
     controls.press("?")
     assert controls.help
     controls.press("z")
@@ -280,6 +287,12 @@ def test_controls_follow_the_keys():
     assert controls.paused and "PAUSED" in controls.status_line()
     controls.press("q")
     assert controls.quit
+
+
+def test_a_replay_says_so_on_every_screen():
+    controls = Controls(["fd"], "fd")
+    controls.replaying = True
+    assert controls.status_line().startswith("REPLAY")
 
 
 def test_filter_typing_ignores_command_keys():
@@ -324,3 +337,17 @@ def test_sparkline_and_history():
     assert history.series("a", 0) == [1, 3] and history.series("a", 1) == [2, None]
     history.forget_except({"a"})
     assert history.series("b", 0) == []
+
+
+@requires_tmux
+def test_a_watched_process_that_exits_is_said_on_a_line_of_its_own(two_servers):
+    child = two_servers[0]
+    with Terminal("watch", str(child.pid), "-i", "0.3", height=40) as terminal:
+        terminal.wait_for("sort: unsent")
+        child.kill()
+        child.wait()
+        assert terminal.exit_status() == 0
+        lines = terminal.screen().splitlines()
+    said = [line for line in lines if "exited" in line]
+    assert len(said) == 1 and said[0].startswith(f"sockdiag: process {child.pid} ("), said
+    assert not any("?: keys" in line and "sockdiag:" in line for line in lines)

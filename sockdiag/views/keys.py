@@ -20,7 +20,7 @@ HELP = (
     ("/", "filter rows by text (address, port, state; Enter applies, Esc clears)"),
     ("Up Down j k", "choose a row (in a detail view: scroll its fields)"),
     ("Enter", "open the chosen row: every field and its history"),
-    ("Esc", "back to the table"),
+    ("Esc", "back to the table; in the table, clear the filter"),
     ("?", "this list (any key goes back)"),
 )
 HISTORY_SAMPLES = 300  # kept per row for the detail view: 5 minutes at 1 s
@@ -49,6 +49,7 @@ class Controls:
         self.opened: Optional[str] = None
         self.row_keys: list[str] = []
         self.quit = False
+        self.replaying = False  # the samples come from a recording
         self.ended = False  # a replay showed its last sample
         self.scroll = 0  # first line of the detail view's fields
 
@@ -64,8 +65,10 @@ class Controls:
             self.paused = not self.paused
         elif key == "?":
             self.help = True
-        elif key == "esc":
+        elif key == "esc" and self.opened is not None:
             self.opened, self.scroll = None, 0
+        elif key == "esc":
+            self.filter, self.selected = "", 0
         elif self.opened is None:
             self._table_key(key)
         elif key in ("down", "j"):
@@ -78,7 +81,7 @@ class Controls:
             at = self.sort_keys.index(self.sort) if self.sort in self.sort_keys else 0
             self.sort = self.sort_keys[(at + (1 if key == ">" else -1)) % len(self.sort_keys)]
         elif key == "/":
-            self.typing = self.filter
+            self.typing = ""  # a new filter, not the old one with more typed after it
         elif key in ("down", "j"):
             self.selected = min(self.selected + 1, max(len(self.row_keys) - 1, 0))
         elif key in ("up", "k"):
@@ -105,7 +108,8 @@ class Controls:
         """The last line of a live screen: sort, filter, pause, the help key."""
         if self.typing is not None:
             return f"filter: {self.typing}_   (Enter applies, Esc clears)"
-        parts = [f"sort: {self.sort}"] if self.opened is None else ["Esc: back to the table"]
+        parts = ["REPLAY"] if self.replaying else []
+        parts.append(f"sort: {self.sort}" if self.opened is None else "Esc: back to the table")
         if self.filter:
             parts.append(f"filter: {self.filter}")
         if self.ended:

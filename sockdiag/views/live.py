@@ -148,13 +148,14 @@ class Screen:
     ``sort_keys``: what < and > move through, from ``sort``.  When live and
     the standard input is a terminal too, ``controls`` (a
     sockdiag.views.keys.Controls, else None) receive the keys the loop
-    reads, the last line of the screen says what they set, and ``?`` shows
-    the list of keys.  The view's render reads them.
+    reads, the last line of the screen says what they set (REPLAY first,
+    with ``replaying``), and ``?`` shows the list of keys.  The view's
+    render reads them.
     """
 
     def __init__(self, out: TextIO, *, as_json: bool, one_screen: bool,
                  blank_after_last: bool = False, sort_keys: Sequence[str] = (), sort: str = "",
-                 keys_in: Optional[TextIO] = None) -> None:
+                 keys_in: Optional[TextIO] = None, replaying: bool = False) -> None:
         self.out = out
         self.as_json = as_json
         self.live = not as_json and not one_screen and out.isatty()
@@ -168,6 +169,7 @@ class Screen:
             from .keys import Controls, Keyboard  # only a terminal pays for the keys
 
             self.controls = Controls(sort_keys, sort)
+            self.controls.replaying = replaying
             self.keyboard = Keyboard(keys_in.fileno())
 
     def show(self, json_line: Callable[[], str], render: Render) -> None:

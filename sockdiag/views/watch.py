@@ -193,6 +193,7 @@ def run(pid: Optional[int], *, interval: float = 1.0, count: Optional[int] = Non
     """
     name = _platform.process_name_or_none(pid) if pid is not None else None
     first = [True]
+    ended: list[str] = []  # said once the screen is closed, on a line of its own
 
     def next_sample() -> Optional[ProcessSample]:
         try:
@@ -201,7 +202,7 @@ def run(pid: Optional[int], *, interval: float = 1.0, count: Optional[int] = Non
         except NoSuchProcess:
             if first[0]:
                 raise
-            notice(f"sockdiag: process {pid} ({name or '?'}) exited")
+            ended.append(f"sockdiag: process {pid} ({name or '?'}) exited")
             return None
         finally:
             first[0] = False
@@ -220,6 +221,8 @@ def run(pid: Optional[int], *, interval: float = 1.0, count: Optional[int] = Non
     finally:
         if recorder is not None:
             recorder.close()
+        for line in ended:
+            notice(line)
 
 
 def replay(path: str, *, count: Optional[int] = None, as_json: bool = False, sort: str = "unsent",
@@ -274,7 +277,7 @@ def show(next_sample: Callable[[], Optional[ProcessSample]], *, interval: float,
         return shown
 
     with Screen(out or sys.stdout, as_json=as_json, one_screen=count == 1, blank_after_last=True,
-                sort_keys=SOCKET_SORTS, sort=sort) as screen:
+                sort_keys=SOCKET_SORTS, sort=sort, replaying=replaying) as screen:
         run_view(screen, interval, count, take,
                  json_line=lambda shown: sample_json(shown[0], shown[1]),
                  table=lambda shown, max_lines, max_width, controls: render(
