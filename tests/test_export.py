@@ -4,6 +4,7 @@ that come and go, bounded cardinality and memory, bad input."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pathlib
 import re
@@ -466,6 +467,23 @@ def test_once_prints_one_scrape():
     assert result.returncode == 0, result.stderr
     families = parse(result.stdout)
     assert value(families, "sockdiag_watched_processes") == 1
+
+
+def test_once_json_gives_the_series_of_the_text(unsent_pair):
+    text = run_cli("--once", "--pid", str(os.getpid()))
+    as_json = run_cli("--once", "--json", "--pid", str(os.getpid()))
+    assert text.returncode == as_json.returncode == 0, as_json.stderr
+    series = [json.loads(line) for line in as_json.stdout.splitlines()]
+    names = {s["name"] for s in series}
+    assert names == {s.name for family in parse(text.stdout).values() for s in family}
+    unsent = [s for s in series if s["name"] == "sockdiag_process_unsent_bytes"]
+    assert len(unsent) == 1 and unsent[0]["labels"]["pid"] == str(os.getpid()) and unsent[0]["value"] > 0
+
+
+def test_once_with_a_missing_web_config_is_one_line_exit_1(tmp_path):
+    result = run_cli("--once", "--web-config", str(tmp_path / "missing.yml"))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith("sockdiag: web config ") and result.stderr.count("\n") == 1
 
 
 def test_process_not_allowed_at_start_is_one_line_exit_1():

@@ -95,3 +95,22 @@ def test_json_keys_of_the_field_tables_are_those_the_views_write():
     for table, keys in ((fields.TRAFFIC_FIELDS, traffic_keys), (fields.INTERFACE_FIELDS, interface_keys)):
         for field in table:
             assert field.json_key is None or field.json_key in keys, field.name
+
+
+def test_every_command_takes_json():
+    import click
+
+    from sockdiag.cli import cli
+
+    def commands(group, path=()):
+        ctx = click.Context(group)
+        for name in group.list_commands(ctx):
+            command = group.get_command(ctx, name)
+            if isinstance(command, click.Group):
+                yield from commands(command, path + (name,))
+            else:
+                yield " ".join(path + (name,)), command
+
+    lacking = [name for name, command in commands(cli)
+               if not any(param.name == "as_json" for param in command.params)]
+    assert lacking == []

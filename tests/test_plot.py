@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import struct
 import subprocess
 import sys
@@ -46,6 +48,15 @@ def test_watch_record_then_plot_gives_the_picture(demo_recording, tmp_path):
     width, height = png_size(out)
     assert (width, height) == (1000, 1210)
     assert 30_000 < out.stat().st_size < 1_000_000
+
+
+def test_plot_json_says_what_was_drawn(demo_recording, tmp_path):
+    path, _ = demo_recording
+    out = tmp_path / "f.png"
+    done = sockdiag("plot", str(path), "-o", str(out), "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"output": str(out), "kind": "watch", "samples": 12,
+                                       "items_drawn": 3, "items": 14}
 
 
 def test_the_panels_hold_the_recorded_values(demo_recording):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from .._common import SockdiagError, endpoint
@@ -17,13 +19,15 @@ from . import options
 @options.max_series
 @options.web_config
 @options.once
-def export(listen, pids, process_names, cgroups, per_socket, max_series, web_config, once):
+@options.json_output
+def export(listen, pids, process_names, cgroups, per_socket, max_series, web_config, once, as_json):
     """Serve Prometheus metrics on /metrics, read fresh at each scrape.
 
     Interface counters always; per watched process the sockets by state, the
     sums of unacked, unsent and free bytes and a histogram of queue delay;
     the same per watched --cgroup.
-    --once prints one scrape instead (for node_exporter's textfile collector).
+    --once prints one scrape instead (for node_exporter's textfile collector);
+    with --json, one object per series and line: {"name", "labels", "value"}.
     """
     try:
         from .. import export as exporter
@@ -32,12 +36,20 @@ def export(listen, pids, process_names, cgroups, per_socket, max_series, web_con
     host, port = exporter.parse_listen(listen)
     collector = exporter.Collector(pids, process_names, per_socket=per_socket, max_series=max_series,
                                    cgroups=cgroups)
-    if once:
-        click.echo(exporter.exposition(collector).decode(), nl=False)
-        return
     from ..web import is_loopback, load_web_config
 
+    # Read even with --once: a file named but missing is a mistake either way.
     web = load_web_config(web_config) if web_config else None
+    if as_json and not once:
+        raise click.UsageError("--json prints one scrape: use it with --once")
+    if once:
+        if as_json:
+            click.echo("".join(json.dumps({"name": s.name, "labels": s.labels, "value": s.value}) + "\n"
+                               for family in exporter.registry(collector).collect()
+                               for s in family.samples), nl=False)
+        else:
+            click.echo(exporter.exposition(collector).decode(), nl=False)
+        return
     if web is None and not is_loopback(host):
         click.echo(f"sockdiag: warning: serving {listen} beyond loopback without --web-config: "
                    "process names (and with --per-socket every peer address) go out without "

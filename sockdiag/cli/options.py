@@ -43,7 +43,7 @@ count = click.option(
 once = click.option("--once", is_flag=True, help="Print one sample and exit.")
 json_output = click.option(
     "--json", "as_json", is_flag=True,
-    help="One JSON object per sample per line, for programs.",
+    help="JSON for programs instead of text for people (each command's help says its shape).",
 )
 
 # --- watch ----------------------------------------------------------------------------
