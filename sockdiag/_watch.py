@@ -21,7 +21,9 @@ class ProcessSample(Record):
     """One look at the TCP sockets of a process, or of a cgroup.
 
     ``time``: seconds since the epoch; ``monotonic_s``: time.monotonic() of the
-    look, for rates.  ``sockets`` are the ones kept by the view's filters.
+    look, for rates.  ``sockets`` are the ones kept by the view's filters,
+    ``held`` how many the process (or cgroup) holds in the states asked for,
+    before the port filter (None: not counted, as in a replay).
     For a cgroup (Linux) ``pid`` is None, ``name`` the cgroup's readable
     name, ``cgroup`` its path under the cgroup2 mount and ``pids`` the
     processes in it at the look.
@@ -34,6 +36,7 @@ class ProcessSample(Record):
     sockets: tuple[SocketInfo, ...]
     cgroup: Optional[str] = None
     pids: tuple[int, ...] = ()
+    held: Optional[int] = None
 
     def totals(self) -> tuple[int, int]:
         """(unacked, unsent) summed over the sockets, in bytes."""
@@ -102,7 +105,7 @@ def take_sample(pid: int, name: Optional[str], states: Optional[Sequence[str]] =
     """Sample pid's sockets, in states (None: all) and with a local or remote port in ports."""
     found = _platform.process_sockets(pid, states)
     return ProcessSample(time=time.time(), monotonic_s=time.monotonic(), pid=pid, name=name,
-                         sockets=_with_ports(found, ports))
+                         sockets=_with_ports(found, ports), held=len(found))
 
 
 def take_cgroup_sample(cgroup, states: Optional[Sequence[str]] = None, ports: Iterable[int] = (),
@@ -114,7 +117,7 @@ def take_cgroup_sample(cgroup, states: Optional[Sequence[str]] = None, ports: It
     found = _platform.cgroup_sockets(cgroup, states, notice)
     return ProcessSample(time=time.time(), monotonic_s=time.monotonic(), pid=None, name=cgroup.name,
                          sockets=_with_ports(found, ports), cgroup=cgroup.relative,
-                         pids=tuple(sorted(cgroup_pids(cgroup))))
+                         pids=tuple(sorted(cgroup_pids(cgroup))), held=len(found))
 
 
 def socket_key(s: SocketInfo) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import subprocess
 import sys
@@ -63,6 +65,9 @@ def test_busiest_interfaces_line():
         "eth0 rx 2.5 MB/s tx 1.0 kB/s · eth1 rx 0 B/s tx 40.0 kB/s")
     assert busiest_interfaces_line(before, after, 1.0, n=1).startswith("eth0 ")
     assert busiest_interfaces_line({}, after, 1.0) == ""
+    # An interface that is down is not among the busiest, whatever its rate says.
+    down = {**after, "eth1": dataclasses.replace(after["eth1"], is_up=False)}
+    assert busiest_interfaces_line(before, down, 1.0) == "eth0 rx 2.5 MB/s tx 1.0 kB/s · lo rx 10 B/s tx 10 B/s"
 
 
 def test_human_units():

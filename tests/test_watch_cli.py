@@ -292,3 +292,13 @@ def test_a_rate_the_kernel_cannot_give_is_unknown_not_zero():
     head = json.loads(watch_view.sample_json(after, before))
     assert head["send_bps"] is None and head["ack_bps"] == 16000
     assert "sent -/s" in watch_view.render(after, before)
+
+
+def test_a_port_filter_says_how_many_sockets_the_process_holds(held_child):
+    child, port, _ = held_child
+    other = 1 if port != 1 else 2
+    result = CliRunner().invoke(cli, ["watch", str(child.pid), "--once", "--port", str(other)])
+    assert result.exit_code == 0, result.output
+    assert "0 of its 3 TCP sockets on the chosen ports: none" in result.output.splitlines()[0]
+    result = CliRunner().invoke(cli, ["watch", str(child.pid), "--once", "--port", str(port)])
+    assert "3 TCP sockets: 2 ESTABLISHED, 1 LISTEN" in result.output.splitlines()[0]

@@ -30,10 +30,12 @@ def busiest_interfaces_line(
     """One line with the rates of the n interfaces moving the most bytes.
 
     For headers of live views (``sockdiag watch``): "eth0 rx 1.2 MB/s tx
-    34.0 kB/s · lo rx 0 B/s tx 0 B/s".  Empty when no interface has a rate.
+    34.0 kB/s · lo rx 0 B/s tx 0 B/s".  An interface that is down moves
+    nothing and is left out.  Empty when no interface has a rate.
     """
     rates = [r for r in interface_rates(before, after, elapsed_s).values()
-             if r.rx_bytes_per_s is not None or r.tx_bytes_per_s is not None]
+             if (r.rx_bytes_per_s is not None or r.tx_bytes_per_s is not None)
+             and after[r.name].is_up is not False]
     rates.sort(key=lambda r: r.total_bytes_per_s, reverse=True)
     return " · ".join(
         f"{r.name} rx {format_decimal(r.rx_bytes_per_s, 'B/s')} tx {format_decimal(r.tx_bytes_per_s, 'B/s')}"

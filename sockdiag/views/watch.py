@@ -85,9 +85,10 @@ def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: st
     stamp = time.strftime("%H:%M:%S", time.localtime(sample.time))
     who = (f"cgroup {sample.name} ({len(sample.pids)} processes)" if sample.cgroup is not None
            else f"pid {sample.pid} ({sample.name or '?'})")
+    shown = (f"{len(sample.sockets)} TCP sockets" if sample.held in (None, len(sample.sockets))
+             else f"{len(sample.sockets)} of its {sample.held} TCP sockets on the chosen ports")
     lines = [
-        f"{who}  {stamp}  "
-        f"{len(sample.sockets)} TCP sockets: "
+        f"{who}  {stamp}  {shown}: "
         + (", ".join(f"{n} {state}" for state, n in counts.most_common()) or "none"),
         f"unacked {format_bytes(unacked)}  unsent {format_bytes(unsent)}  "
         + (f"sent {format_bytes(rate.send_bytes_per_s)}/s  acked {format_bytes(rate.ack_bytes_per_s)}/s"
