@@ -452,15 +452,18 @@ def coverage_notes(sample: TrafficSample) -> list[str]:
     if sample.notification_overflows:
         notes.append(f"the kernel dropped socket-destroy notifications "
                      f"{sample.notification_overflows} times (too many at once)")
+    # Where unattributed bytes went: a row of their own when there were any.
+    counted = ("in the row with PID -" if any(row.pid is None for row in sample.processes)
+               else "none in this sample")
     if sample.unreadable_processes:
         why = ("they refuse even root, as processes of another pid or user namespace do"
                if sample.running_as_root else "other users' processes need root")
-        notes.append(f"{sample.unreadable_processes} processes' fds could not be read ({why}): "
-                     "their traffic is in the unattributed row")
+        notes.append(f"{sample.unreadable_processes} processes' fds could not be read ({why}); "
+                     f"unattributed traffic: {counted}")
     if sample.connects_untraced_reason:
         notes.append("client connections that close within one sample cannot be attributed "
-                     f"to their process ({sample.connects_untraced_reason}): their bytes are "
-                     "in the unattributed row")
+                     f"to their process ({sample.connects_untraced_reason}); unattributed "
+                     f"traffic: {counted}")
     if sample.trace_overruns:
         notes.append(f"the kernel dropped {sample.trace_overruns} connect events (too many at "
                      "once): some short connections may be unattributed")

@@ -162,6 +162,30 @@ def _row(pid, sent, received, connections=1, name="x"):
                           sent, sent, received, 0)
 
 
+def _sample(rows):
+    return TrafficSample(time=0.0, interval_s=1.0, processes=tuple(rows), closed_sockets_counted=True,
+                         missed_sockets=0, notification_overflows=0, unreadable_processes=2,
+                         connects_traced=True, connects_untraced_reason=None, trace_overruns=0,
+                         running_as_root=True)
+
+
+def test_notes_speak_of_the_unattributed_row_only_when_it_is_shown():
+    [note] = accounting.coverage_notes(_sample([_row(1, 10, 0)]))
+    assert note.endswith("unattributed traffic: none in this sample")
+    [note] = accounting.coverage_notes(_sample([_row(1, 10, 0), _row(None, 5, 5)]))
+    assert note.endswith("unattributed traffic: in the row with PID -")
+
+
+def test_a_cgroup_table_has_no_pid_column():
+    from sockdiag.views import top as top_view
+
+    rows = [_row(None, 10, 0, name="system.slice/nginx.service")]
+    header = top_view.render(_sample(rows), rows, noun="cgroups").splitlines()[3].split()
+    assert header[:2] == ["NAME", "CONNS"]
+    header = top_view.render(_sample(rows), rows).splitlines()[3].split()
+    assert header[:2] == ["PID", "NAME"]
+
+
 def test_sort_orders():
     rows = [_row(1, 10, 0, name="b"), _row(2, 0, 50, connections=3, name="a"), _row(None, 30, 30)]
     assert [r.pid for r in accounting.sort_traffic(rows)] == [None, 2, 1]

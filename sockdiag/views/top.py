@@ -41,6 +41,7 @@ def render(sample, rows, max_lines=None, max_width=None, noun: str = "processes"
     lines = [f"sockdiag top  {time.strftime('%H:%M:%S', time.localtime(sample.time))}  "
              f"{len(rows)} {noun}  sent {format_bytes(sent)}/s  received {format_bytes(received)}/s"]
     lines += [f"note: {note}" for note in accounting.coverage_notes(sample)]
+    labels = COLUMNS if noun == "processes" else COLUMNS[1:]  # a cgroup has no pid
     if controls is not None:
         rows = [r for r in rows if controls.matches(r.pid, r.name)]
     shown = rows
@@ -50,7 +51,7 @@ def render(sample, rows, max_lines=None, max_width=None, noun: str = "processes"
             shown = rows[:max(room - 1, 1)]  # one line says how many are hidden
     lines.append("")
     if rows:
-        text = table([row(_COLUMN_FIELDS, r) for r in shown], COLUMNS,
+        text = table([row(_COLUMN_FIELDS[len(COLUMNS) - len(labels):], r) for r in shown], labels,
                      left_aligned=("NAME",), max_width=max_width, droppable=DROPPABLE)
         if controls is not None:
             text = highlighted(text, controls, [process_key(r) for r in shown])
