@@ -7,6 +7,8 @@ never import a command.  The per-field table covers every column the views show.
 
 from __future__ import annotations
 
+import re
+
 import ast
 import pathlib
 
@@ -114,3 +116,22 @@ def test_every_command_takes_json():
     lacking = [name for name, command in commands(cli)
                if not any(param.name == "as_json" for param in command.params)]
     assert lacking == []
+
+
+def test_the_records_shown_in_the_docs_have_their_fields():
+    """A record's repr in docs/ lists the record's fields, in order."""
+    import dataclasses
+    import pathlib
+
+    import sockdiag
+
+    docs = pathlib.Path(__file__).resolve().parent.parent / "docs"
+    shown = 0
+    for page in docs.glob("*.md"):
+        text = page.read_text()
+        for name in ("InterfaceCounters", "InterfaceRates", "SendBuffer", "SocketInfo", "FdHeadroom"):
+            for found in re.finditer(rf"^{name}\((.*?)\)$", text, re.M | re.S):
+                keys = re.findall(r"(\w+)=", found.group(1))
+                assert keys == [f.name for f in dataclasses.fields(getattr(sockdiag, name))], (page.name, name)
+                shown += 1
+    assert shown >= 2
