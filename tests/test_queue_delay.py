@@ -315,67 +315,63 @@ def ss_unsent_and_acked(pid: int) -> dict[tuple[int, int], tuple[int, int]]:
     return found
 
 
-@requires_ss
-def test_the_exporter_counts_stalled_connections_and_their_limits():
-    from prometheus_client.parser import text_string_to_metric_families
-
-    from sockdiag import export
-
-    pairs = [connected_pair() for _ in range(2)]
-    try:
-        for client, _ in pairs:
-            fill(client)
-        time.sleep(1)  # the peers' windows close
-        collector = export.Collector([os.getpid()])
-        registry = export.registry(collector)
-        before = ss_unsent_and_acked(os.getpid())
-        for _ in range(4):
-            text = export.text_format(registry.collect()).decode()
-            time.sleep(SAMPLE_S)
-        after = ss_unsent_and_acked(os.getpid())
-        # ss: connections with bytes unsent whose bytes_acked did not move.
-        stalled = sum(1 for key, (notsent, acked) in after.items()
-                      if notsent > 0 and before.get(key, (0, -1))[1] == acked)
-        assert stalled >= 2
-        samples = {(s.name, s.labels.get("limit")): s.value
-                   for family in text_string_to_metric_families(text) for s in family.samples
-                   if s.labels.get("pid") == str(os.getpid())}
-        assert samples["sockdiag_process_connections_stalled", None] == stalled
-        assert samples["sockdiag_process_connections_limited", "receiver"] >= stalled
-        # Stalled connections have no delay: the histogram counts the others only.
-        delays = samples["sockdiag_process_queue_delay_seconds_gcount", None]
-        connections = sum(1 for _ in after)
-        assert delays <= connections - stalled
-    finally:
-        for client, server in pairs:
-            client.close()
-            server.close()
-
-
-@requires_ss
-def test_top_counts_connections_by_limit_and_the_stalled_ones():
-    from sockdiag.accounting import TrafficAccountant
-
+@pytest.fixture
+def stalled_pairs():
+    """Three connections of this process whose peers stopped reading (their windows closed)."""
     pairs = [connected_pair() for _ in range(3)]
     try:
         for client, _ in pairs:
             fill(client)
-        time.sleep(1)  # the peers' windows close
-        with TrafficAccountant(pids=[os.getpid()], closed_sockets=False) as accountant:
-            before = ss_unsent_and_acked(os.getpid())
-            for _ in range(3):
-                time.sleep(SAMPLE_S * 2)
-                sample = accountant.sample()
-            after = ss_unsent_and_acked(os.getpid())
-        [ours] = [row for row in sample.processes if row.pid == os.getpid()]
-        waiting = sum(1 for notsent, _ in after.values() if notsent > 0)
-        stalled = sum(1 for key, (notsent, acked) in after.items()
-                      if notsent > 0 and before.get(key, (0, -1))[1] == acked)
-        assert stalled >= 3
-        assert ours.stalled == stalled
-        assert ours.limited_receiver == waiting  # every peer's window is full
-        assert ours.limited_network == ours.limited_sender_buffer == 0
+        time.sleep(1)
+        yield pairs
     finally:
         for client, server in pairs:
             client.close()
             server.close()
+
+
+def ss_stalled(before: dict, after: dict) -> int:
+    """ss: connections with bytes unsent whose bytes_acked did not move from before to after."""
+    return sum(1 for key, (notsent, acked) in after.items()
+               if notsent > 0 and before.get(key, (0, -1))[1] == acked)
+
+
+@requires_ss
+def test_the_exporter_counts_stalled_connections_and_their_limits(stalled_pairs):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from sockdiag import export
+
+    registry = export.registry(export.Collector([os.getpid()]))
+    before = ss_unsent_and_acked(os.getpid())
+    for _ in range(4):
+        text = export.text_format(registry.collect()).decode()
+        time.sleep(SAMPLE_S)
+    after = ss_unsent_and_acked(os.getpid())
+    stalled = ss_stalled(before, after)
+    assert stalled >= 3
+    samples = {(s.name, s.labels.get("limit")): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples
+               if s.labels.get("pid") == str(os.getpid())}
+    assert samples["sockdiag_process_connections_stalled", None] == stalled
+    assert samples["sockdiag_process_connections_limited", "receiver"] >= stalled
+    # Stalled connections have no delay: the histogram counts the others only.
+    assert samples["sockdiag_process_queue_delay_seconds_gcount", None] <= len(after) - stalled
+
+
+@requires_ss
+def test_top_counts_connections_by_limit_and_the_stalled_ones(stalled_pairs):
+    from sockdiag.accounting import TrafficAccountant
+
+    with TrafficAccountant(pids=[os.getpid()], closed_sockets=False) as accountant:
+        before = ss_unsent_and_acked(os.getpid())
+        for _ in range(3):
+            time.sleep(SAMPLE_S * 2)
+            sample = accountant.sample()
+        after = ss_unsent_and_acked(os.getpid())
+    [ours] = [row for row in sample.processes if row.pid == os.getpid()]
+    stalled = ss_stalled(before, after)
+    assert stalled >= 3
+    assert ours.stalled == stalled
+    assert ours.limited_receiver == sum(1 for notsent, _ in after.values() if notsent > 0)
+    assert ours.limited_network == ours.limited_sender_buffer == 0  # every peer's window is full
