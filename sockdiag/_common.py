@@ -1,19 +1,17 @@
 """Records, exceptions and constants shared by every platform module.
 
-Records are frozen, slotted dataclasses on one base.  A value a platform
+Records are frozen, slotted classes on one base, Record.  A value a platform
 cannot supply is ``None``, never a fake ``0``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import functools
 import math
 import re
 import _socket  # the C module: `socket` would cost a watch's start 5 ms
 import sys
-from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 LINUX = sys.platform.startswith("linux")
@@ -234,16 +232,113 @@ def unsuitable_socket(err: OSError) -> SockdiagError:
 # --- records -----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """Base of every record: frozen, slotted, convertible to a plain dict."""
+class FrozenRecordError(AttributeError):
+    """An attempt to set or delete a field of a record: records are frozen."""
+
+
+class _RecordType(type):
+    """The metaclass of records.
+
+    A class body's annotated names are the record's fields, after its
+    base's, in order; each is a slot, and a value given in the body is its
+    default (a base's field annotated again takes a new default).  Nothing
+    is compiled when a class is defined (dataclass's generated methods cost
+    a CLI start 13 ms, and their module ``inspect`` as much again): the
+    methods are Record's, and only __init__ is compiled, for a class, when
+    Python first builds one of its records (the core fills records' slots
+    itself and never calls it).
+    """
+
+    def __new__(mcls, name, bases, namespace):
+        annotated = tuple(namespace.get("__annotations__", ()))
+        inherited = getattr(bases[0], "_fields", ()) if bases else ()
+        # A base's field annotated again only gets a new default.
+        own = tuple(field for field in annotated if field not in inherited)
+        defaults = {field: namespace.pop(field) for field in annotated if field in namespace}
+        namespace["__slots__"] = own
+        cls = super().__new__(mcls, name, bases, namespace)
+        cls._fields = inherited + own
+        cls._defaults = {**getattr(cls, "_defaults", {}), **defaults}
+        if any(field not in cls._defaults for field in cls._fields[len(cls._fields) - len(cls._defaults):]):
+            raise TypeError(f"{name}: a field without a default follows one with a default")
+        if "__init__" not in namespace:
+            cls.__init__ = _init_compiled_on_first_use(cls)
+        return cls
+
+
+def _init_compiled_on_first_use(cls):
+    def __init__(self, *args, **kwargs):
+        cls.__init__ = _compiled_init(cls)
+        cls.__init__(self, *args, **kwargs)
+    return __init__
+
+
+def _compiled_init(cls):
+    """cls's __init__: each field an argument (its default if it has one),
+    stored through its slot's descriptor, the class's __setattr__ being closed."""
+    names = {"_set_" + field: getattr(cls, field).__set__ for field in cls._fields}
+    names.update(("_default_" + field, value) for field, value in cls._defaults.items())
+    arguments = ", ".join(field + (f"=_default_{field}" if field in cls._defaults else "")
+                          for field in cls._fields)
+    body = "".join(f"\n    _set_{field}(self, {field})" for field in cls._fields) or "\n    pass"
+    exec(f"def __init__(self, {arguments}):{body}", names)
+    init = names["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    return init
+
+
+class Record(metaclass=_RecordType):
+    """Base of every record: frozen, slotted, convertible to a plain dict.
+
+    A record class lists its fields as annotated names (``rtt_us:
+    Optional[int] = None``); ``_fields`` holds their names in order.
+    Records compare and hash by class and field values.
+    """
 
     def asdict(self) -> dict[str, Any]:
-        """The record as a dict (nested records become dicts too)."""
-        return dataclasses.asdict(self)
+        """The record as a dict (nested records, and records in lists and tuples, become dicts too)."""
+        return {field: _plain(getattr(self, field)) for field in self._fields}
+
+    def replace(self, **changes: Any) -> "Record":
+        """A copy of the record with the fields named in changes set to their values."""
+        return type(self)(**{**{field: getattr(self, field) for field in self._fields}, **changes})
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, field) for field in self._fields)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__qualname__}("
+                + ", ".join(f"{field}={getattr(self, field)!r}" for field in self._fields) + ")")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise FrozenRecordError(f"cannot assign to field {name!r}: {type(self).__name__} is frozen")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenRecordError(f"cannot delete field {name!r}: {type(self).__name__} is frozen")
+
+    def __reduce__(self):
+        # Slots and a closed __setattr__: copy and pickle rebuild through __init__.
+        return type(self), self._values()
 
 
-@dataclass(frozen=True, slots=True)
+def _plain(value: Any) -> Any:
+    if isinstance(value, Record):
+        return value.asdict()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
 class SendBuffer(Record):
     """Where the bytes written to a socket are, in bytes.
 
@@ -273,7 +368,6 @@ class SendBuffer(Record):
         return (self.unacked or 0) + (self.unsent or 0)
 
 
-@dataclass(frozen=True, slots=True)
 class TcpInfo(Record):
     """The kernel's TCP_INFO for one socket, with units in the names.
 
@@ -364,7 +458,7 @@ class TcpInfo(Record):
     retransmitted_segs: Optional[int] = None  # tcpi_txretransmitpackets
 
 
-TCP_INFO_FIELDS = tuple(f.name for f in dataclasses.fields(TcpInfo))
+TCP_INFO_FIELDS = TcpInfo._fields
 
 
 def endpoint(address: Optional[str], port: Optional[int]) -> Optional[str]:
@@ -384,7 +478,6 @@ def figure_class():
     return Figure
 
 
-@dataclass(frozen=True, slots=True)
 class SocketInfo(Record):
     """One TCP socket of a process, seen from outside it.
 
@@ -433,7 +526,6 @@ class SocketInfo(Record):
         return endpoint(self.remote_address, self.remote_port)  # type: ignore[return-value]
 
 
-@dataclass(frozen=True, slots=True)
 class InterfaceCounters(Record):
     """Counters of one network interface since it came up (64-bit, exact).
 
@@ -461,7 +553,6 @@ class InterfaceCounters(Record):
 # --- macOS: user-space networking --------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class UserSpaceNetworking(Record):
     """What a macOS process's descriptor table says about where its flows live.
 
@@ -499,7 +590,6 @@ class UserSpaceNetworking(Record):
 # --- interface counters ----------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class LinkStats64(Record):
     """Linux's ``struct rtnl_link_stats64`` (IFLA_STATS64), field for field.
 
@@ -536,7 +626,6 @@ class LinkStats64(Record):
     rx_otherhost_dropped: Optional[int]
 
 
-@dataclass(frozen=True, slots=True)
 class InterfaceRates(Record):
     """Per-second rates of one interface between two samples.
 
@@ -591,7 +680,6 @@ def interface_rates(
 # --- recording an application's sockets (sockdiag.record) --------------------
 
 
-@dataclass(frozen=True, slots=True)
 class Sample(Record):
     """One look at a socket's send buffer during a recording.
 
@@ -612,7 +700,6 @@ class Sample(Record):
     queue_delay_s: Optional[float]
 
 
-@dataclass(frozen=True, slots=True)
 class RecordingSummary(Record):
     """Distribution of a recording's samples (nearest-rank percentiles).
 
@@ -643,7 +730,6 @@ class RecordingSummary(Record):
 # --- per-process traffic (top, budgets, fd headroom) -------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class TcpDestroyEvent(Record):
     """A TCP socket the kernel has just freed, with its final counters.
 
@@ -666,7 +752,6 @@ class TcpDestroyEvent(Record):
 # What per-process traffic can be ranked by (total = sent + received).
 
 
-@dataclass(frozen=True, slots=True)
 class ProcessTraffic(Record):
     """TCP bytes of one process over one sampling interval, and since the start.
 
@@ -709,7 +794,6 @@ class ProcessTraffic(Record):
     stalled: int = 0
 
 
-@dataclass(frozen=True, slots=True)
 class TrafficSample(Record):
     """One sample of per-process TCP traffic, with what it may have missed.
 
@@ -744,7 +828,6 @@ class TrafficSample(Record):
     running_as_root: bool
 
 
-@dataclass(frozen=True, slots=True)
 class FdHeadroom(Record):
     """A process's open file descriptors against its RLIMIT_NOFILE soft limit.
 
@@ -764,7 +847,6 @@ class FdHeadroom(Record):
         return self.soft_limit is not None and self.open_fds >= 0.9 * self.soft_limit
 
 
-@dataclass(frozen=True, slots=True)
 class BudgetExceeded(Record):
     """A process passed a byte budget; what was done about it.
 

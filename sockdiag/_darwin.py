@@ -8,7 +8,6 @@ See docs/macos.md for what each value means on macOS.
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import functools
 import os
@@ -209,8 +208,7 @@ def _ports(sock: socket.socket) -> tuple[int, int]:
 def split_socket_info(info: SocketInfo, buffer: SendBuffer, tcp: TcpInfo) -> SocketInfo:
     """info with the send-buffer split and TcpInfo read through the socket itself."""
     delay, limited_by, basis, stalled_s = snapshot_drain(buffer.unsent, buffer.unacked, buffer.free, tcp)
-    return dataclasses.replace(
-        info,
+    return info.replace(
         send_queue=buffer.inflight,
         unacked=buffer.unacked,
         unsent=buffer.unsent,
@@ -283,9 +281,9 @@ def with_exact_bytes(
     for name, counters in listed.items():
         mib = by_name.get(name)
         if mib is None or mib.index != counters.index:
-            result[name] = dataclasses.replace(counters, rx_bytes=None, tx_bytes=None)
+            result[name] = counters.replace(rx_bytes=None, tx_bytes=None)
         else:
-            result[name] = dataclasses.replace(counters, rx_bytes=mib.rx_bytes, tx_bytes=mib.tx_bytes)
+            result[name] = counters.replace(rx_bytes=mib.rx_bytes, tx_bytes=mib.tx_bytes)
     return result
 
 
@@ -320,8 +318,7 @@ def without_uncounted_bytes(counters: InterfaceCounters) -> InterfaceCounters:
     ]
     if not uncounted:
         return counters
-    return dataclasses.replace(
-        counters,
+    return counters.replace(
         **{f"{direction}_bytes": None for direction in uncounted},
         counters_note=(
             f"the kernel counts {' and '.join(uncounted)} packets here but not their bytes "

@@ -68,12 +68,12 @@ cdef enum:
     MAX_FIELDS = 128
 
 cdef class _Layout:
-    cdef type cls
+    cdef object cls  # a record class (its metaclass is not `type` itself)
     cdef Py_ssize_t nfields
     cdef Py_ssize_t offsets[MAX_FIELDS]
     cdef dict index
 
-    def __cinit__(self, type cls, tuple names):
+    def __cinit__(self, object cls, tuple names):
         cdef Py_ssize_t i
         if len(names) > MAX_FIELDS:
             raise ValueError("too many fields")
@@ -117,7 +117,7 @@ cdef class _Layout:
         (<PyObject **>((<char *><PyObject *>record) + self.offsets[i]))[0] = value
 
 
-def _slot_descriptor(type cls, str name):
+def _slot_descriptor(object cls, str name):
     for klass in cls.__mro__:
         descr = klass.__dict__.get(name)
         if descr is not None and type(descr).__name__ == "member_descriptor":
@@ -147,7 +147,7 @@ cdef void put_drain(_Layout layout, object record, Py_ssize_t delay_index, Py_ss
 
 
 cdef _Layout SEND_BUFFER = _Layout(SendBuffer, ("size", "unacked", "unsent", "free"))
-cdef _Layout TCP_INFO = _Layout(TcpInfo, tuple(TcpInfo.__dataclass_fields__))
+cdef _Layout TCP_INFO = _Layout(TcpInfo, TcpInfo._fields)
 
 
 cdef object _send_buffer_record(long size, object unacked, object unsent, long free):

@@ -24,7 +24,7 @@ cdef extern from "Python.h":
     void PyObject_GC_UnTrack(object record)
 
 
-cdef _Layout SOCKET_INFO = _Layout(SocketInfo, tuple(SocketInfo.__dataclass_fields__))
+cdef _Layout SOCKET_INFO = _Layout(SocketInfo, SocketInfo._fields)
 cdef Py_ssize_t SI_FD = SOCKET_INFO.index["fd"]
 cdef Py_ssize_t SI_INODE = SOCKET_INFO.index["inode"]
 cdef Py_ssize_t SI_FAMILY = SOCKET_INFO.index["family"]
@@ -643,7 +643,7 @@ cdef extern from "structmember.h":
     int T_OBJECT_EX
 
 
-cdef Py_ssize_t _slot_offset(type cls, str name):
+cdef Py_ssize_t _slot_offset(object cls, str name):
     """Where instances of cls keep attribute name, or -1 if it is not a
     __slots__ slot (a property, a class attribute, nothing)."""
     for klass in cls.__mro__:
@@ -660,7 +660,7 @@ cdef class _AttributeReader:
     """getattr(record, name), read straight from the slot when record's type
     has one: 380,000 getattr calls were a third of the writer's time."""
     cdef str name
-    cdef type cls  # the type offset was found for
+    cdef object cls  # the type offset was found for
     cdef Py_ssize_t offset  # -1: not a slot of cls
 
     def __cinit__(self, str name):

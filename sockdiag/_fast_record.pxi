@@ -22,7 +22,7 @@ cdef class TcpSampler:
     cdef tuple fields
     cdef readonly object info  # the TcpInfo of the last take: for the recording's drain
 
-    def __cinit__(self, type sample_type, tuple fields):
+    def __cinit__(self, object sample_type, tuple fields):
         if not SD_LINUX:
             raise OSError(ENOSYS, "the fast sampler reads Linux TCP sockets")
         self.layout = _Layout(sample_type, (

@@ -14,12 +14,11 @@ that does not read as what it means on the terminal is refused.
 
 from __future__ import annotations
 
-import dataclasses
 import numbers
 import operator
 from typing import Optional
 
-from ._common import parse_size
+from ._common import Record, parse_size
 
 C_INT_MAX = 2**31 - 1
 U32_MAX = 2**32 - 1
@@ -43,8 +42,7 @@ def _refuse(error: type, name: Optional[str], value, describe: str) -> Exception
     return error(f"{prefix}{_shown(value)} is not {describe}")
 
 
-@dataclasses.dataclass(frozen=True)
-class Integers:
+class Integers(Record):
     """Integers from minimum to maximum (inclusive), in unit."""
 
     minimum: int
@@ -76,7 +74,6 @@ class Integers:
         return self.check(int(text), name)
 
 
-@dataclasses.dataclass(frozen=True)
 class Sizes(Integers):
     """Byte counts, written in the one size grammar (500, 64K, 1.5G) on the command line."""
 
@@ -98,8 +95,7 @@ class Sizes(Integers):
         return nbytes
 
 
-@dataclasses.dataclass(frozen=True)
-class Reals:
+class Reals(Record):
     """A finite number of unit (seconds unless told), from minimum (or above it) to maximum."""
 
     minimum: float

@@ -8,7 +8,6 @@ fake zero).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, Sequence
 
 from . import _platform
@@ -16,7 +15,6 @@ from ._common import Record, SocketInfo
 from .fields import SOCKET_FIELDS, sorted_records
 
 
-@dataclass(frozen=True, slots=True)
 class ProcessSample(Record):
     """One look at the TCP sockets of a process, or of a cgroup.
 
@@ -44,7 +42,6 @@ class ProcessSample(Record):
                 sum(s.unsent or 0 for s in self.sockets))
 
 
-@dataclass(frozen=True, slots=True)
 class ByteRates(Record):
     """Byte rates between two samples, in bytes/s.
 

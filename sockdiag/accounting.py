@@ -414,8 +414,6 @@ def by_cgroup(rows: Iterable[ProcessTraffic], known: dict[int, str]) -> list[Pro
     cgroup's readable name (sockdiag.cgroups.name_of).  known caches pid ->
     cgroup path, read when a pid is first seen and kept after it exits, so
     a process's last bytes stay with its cgroup.  Unordered."""
-    from dataclasses import fields
-
     from .cgroups import cgroup_of, name_of
 
     groups: dict[str, list[ProcessTraffic]] = {}
@@ -429,7 +427,7 @@ def by_cgroup(rows: Iterable[ProcessTraffic], known: dict[int, str]) -> list[Pro
                     known[row.pid] = path
         groups.setdefault(_UNATTRIBUTED_CGROUP if path is None else path, []).append(row)
     summed = []
-    names = [field.name for field in fields(ProcessTraffic)][2:]
+    names = ProcessTraffic._fields[2:]
     for path, members in groups.items():
         values = []
         for name in names:

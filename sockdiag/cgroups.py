@@ -17,7 +17,6 @@ import os
 import re
 import struct
 import time
-from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
 from . import _fast
@@ -33,7 +32,6 @@ _CGROUP_COND_SIZE = _BC_OP.size + 8
 _BYTECODE_MAX = 0xFFFF - 4  # one netlink attribute
 
 
-@dataclass(frozen=True, slots=True)
 class Cgroup(Record):
     """A cgroup v2 directory.
 

@@ -22,7 +22,6 @@ Rates are stored in the unit they are shown in (bytes/s), never bits/s.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 from ._common import Record
@@ -121,7 +120,6 @@ SHORT_STATES = {"ESTABLISHED": "ESTAB", "FIN_WAIT1": "FIN-WAIT-1", "FIN_WAIT2": 
                 "LAST_ACK": "LAST-ACK", "TIME_WAIT": "TIME-WAIT"}
 
 
-@dataclass(frozen=True, slots=True)
 class Field(Record):
     """One quantity of a record, as views and exporters show it.
 

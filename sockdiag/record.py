@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import functools
 import math
 import os
@@ -52,14 +51,8 @@ def _sample_type(fields: tuple[str, ...]) -> type:
     """Sample itself, or a subclass that also has the chosen TcpInfo fields."""
     if not fields:
         return Sample
-    types = {f.name: f.type for f in dataclasses.fields(TcpInfo)}
-    cls = dataclasses.make_dataclass(
-        "Sample",
-        [(name, types[name]) for name in fields],
-        bases=(Sample,),
-        frozen=True,
-        slots=True,
-    )
+    types = TcpInfo.__annotations__
+    cls = type(Sample)("Sample", (Sample,), {"__annotations__": {name: types[name] for name in fields}})
     cls.__module__ = __name__
     cls.__qualname__ = f"Sample[{', '.join(fields)}]"
     return cls
@@ -224,7 +217,7 @@ class Recording:
 
     def to_csv(self, path: str | os.PathLike) -> None:
         """Write the samples to a CSV file, one row each; None is an empty cell."""
-        names = [f.name for f in dataclasses.fields(self._type)]
+        names = list(self._type._fields)
         with open(path, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(names)

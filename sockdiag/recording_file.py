@@ -28,7 +28,6 @@ SIGTERM), the file is cut back to the end of the previous sample.  With
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import os
@@ -47,12 +46,12 @@ KINDS = ("watch", "top", "ifstat")
 # tcp_info's "ms since the last ..." tick with the clock on every socket:
 # recording them would make every connection change at every sample.
 _CLOCK_FIELDS = frozenset({"last_data_sent_ms", "last_ack_sent_ms", "last_data_recv_ms", "last_ack_recv_ms"})
-_SOCKET_FIELDS = tuple(f.name for f in dataclasses.fields(SocketInfo) if f.name != "tcp")
-_TCP_FIELDS = tuple(f.name for f in dataclasses.fields(TcpInfo) if f.name not in _CLOCK_FIELDS)
-_TRAFFIC_FIELDS = tuple(f.name for f in dataclasses.fields(ProcessTraffic))
-_TRAFFIC_SAMPLE_FIELDS = tuple(f.name for f in dataclasses.fields(TrafficSample)
-                               if f.name not in ("time", "processes"))
-_INTERFACE_FIELDS = tuple(f.name for f in dataclasses.fields(InterfaceCounters))
+_SOCKET_FIELDS = tuple(name for name in SocketInfo._fields if name != "tcp")
+_TCP_FIELDS = tuple(name for name in TcpInfo._fields if name not in _CLOCK_FIELDS)
+_TRAFFIC_FIELDS = ProcessTraffic._fields
+_TRAFFIC_SAMPLE_FIELDS = tuple(name for name in TrafficSample._fields
+                               if name not in ("time", "processes"))
+_INTERFACE_FIELDS = InterfaceCounters._fields
 # Names of the recorded fields of an item, by kind (a watch item: socket fields, then tcp_info's).
 ITEM_FIELDS = {"watch": _SOCKET_FIELDS + tuple("tcp." + name for name in _TCP_FIELDS),
                "top": _TRAFFIC_FIELDS, "ifstat": _INTERFACE_FIELDS}

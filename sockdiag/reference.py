@@ -338,7 +338,7 @@ _RTM_NEWLINK = 16
 _IFLA_IFNAME, _IFLA_MTU, _IFLA_STATS64 = 3, 4, 23
 _GETLINK_DUMP = (_NLMSGHDR.pack(32, 18, 0x301, 0, 0)  # RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP
                  + _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0))
-_LINK_STATS64_FIELDS = len(LinkStats64.__dataclass_fields__)
+_LINK_STATS64_FIELDS = len(LinkStats64._fields)
 _LINK_STATS64_MIN_FIELDS = 23  # struct rtnl_link_stats64 of Linux 2.6.35
 
 
@@ -355,7 +355,7 @@ def _link(body: memoryview) -> InterfaceCounters:
     if len(body) < _IFINFOMSG.size:
         raise ValueError(f"RTM_NEWLINK body of {len(body)} bytes, shorter than ifinfomsg")
     _, _, index, flags, _ = _IFINFOMSG.unpack_from(body)
-    fields = dict.fromkeys(InterfaceCounters.__dataclass_fields__)
+    fields = dict.fromkeys(InterfaceCounters._fields)
     fields.update(index=index, is_up=bool(flags & 1))
     for kind, payload in attributes(body, _IFINFOMSG.size):
         if kind == _IFLA_IFNAME:

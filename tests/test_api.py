@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import importlib.machinery
+import pickle
 
 import pytest
 
@@ -43,13 +44,41 @@ def test_every_public_name_exists_and_is_documented(name):
     assert (value.__doc__ or "").strip(), f"sockdiag.{name} has no docstring"
 
 
-def test_records_are_frozen_dataclasses_on_one_base():
-    for name in sockdiag.__all__:
-        value = getattr(sockdiag, name)
-        if isinstance(value, type) and dataclasses.is_dataclass(value):
-            assert issubclass(value, sockdiag.Record), name
-            assert value.__dataclass_params__.frozen, name
-            assert "__slots__" in vars(value), name
+def test_records_are_frozen_slotted_classes_on_one_base():
+    records = [value for name in sockdiag.__all__
+               if isinstance(value := getattr(sockdiag, name), type) and issubclass(value, sockdiag.Record)]
+    assert sockdiag.SocketInfo in records and sockdiag.TcpInfo in records
+    for record in records:
+        assert "__slots__" in vars(record), record
+    info = sockdiag.SendBuffer(size=4, unacked=1, unsent=2, free=1)
+    assert not hasattr(info, "__dict__")
+    with pytest.raises(AttributeError):
+        info.size = 5
+    with pytest.raises(AttributeError):
+        info.other = 5
+    assert info == sockdiag.SendBuffer(4, 1, 2, 1) and hash(info) == hash(sockdiag.SendBuffer(4, 1, 2, 1))
+    assert info.replace(unsent=3) == sockdiag.SendBuffer(4, 1, 3, 1)
+    assert repr(info) == "SendBuffer(size=4, unacked=1, unsent=2, free=1)"
+    assert copy.deepcopy(info) == pickle.loads(pickle.dumps(info)) == info
+
+
+def test_a_record_class_lists_its_fields_after_its_bases():
+    class Base(sockdiag.Record):
+        first: int
+        second: int = 2
+
+    class Derived(Base):
+        second: int = 20  # a new default, not a new field
+        third: str = "x"
+
+    assert Derived._fields == ("first", "second", "third")
+    assert Derived(1).asdict() == {"first": 1, "second": 20, "third": "x"}
+    with pytest.raises(TypeError):
+        Derived()
+    with pytest.raises(TypeError):
+        class Disordered(sockdiag.Record):
+            with_default: int = 0
+            without: int
 
 
 def test_errors_derive_from_one_root():

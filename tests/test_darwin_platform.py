@@ -7,7 +7,6 @@ system's own tools.
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import json
 import os
@@ -57,13 +56,13 @@ def test_byte_counter_the_kernel_does_not_keep_is_none():
     assert en0.rx_bytes is None and en0.tx_bytes == 9000 and en0.rx_packets == 1
     assert "rx packets" in en0.counters_note and "Skywalk" in en0.counters_note
     # Its rate is unknown, not 0 B/s.
-    later = dataclasses.replace(en0, rx_packets=50, tx_bytes=19000)
+    later = en0.replace(rx_packets=50, tx_bytes=19000)
     rates = sockdiag.interface_rates({"en0": en0}, {"en0": later}, 1.0)["en0"]
     assert rates.rx_bytes_per_s is None and rates.tx_bytes_per_s == 10000
     # Counters that agree stay as they are; an idle interface's zeros are true.
     lo0 = _counters("lo0", 1, rx_bytes=100, tx_bytes=100)
     assert _darwin.without_uncounted_bytes(lo0) is lo0
-    idle = dataclasses.replace(_counters("gif0", 2, 0, 0), rx_packets=0, tx_packets=0)
+    idle = _counters("gif0", 2, 0, 0).replace(rx_packets=0, tx_packets=0)
     assert _darwin.without_uncounted_bytes(idle) is idle and idle.counters_note is None
 
 

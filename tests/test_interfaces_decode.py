@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import sockdiag
 from sockdiag import LinkStats64, decode, reference
 
-LINK_STATS64_FIELDS = LinkStats64.__dataclass_fields__
+LINK_STATS64_FIELDS = LinkStats64._fields
 NLMSG_ERROR, NLMSG_DONE, NLMSG_NOOP, RTM_NEWLINK = 2, 3, 1, 16
 NLM_F_MULTI, NLM_F_DUMP_INTR = 0x2, 0x10
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_STATS64 = 1, 3, 4, 23

@@ -217,7 +217,7 @@ def test_timestamps_of_a_real_loopback_write():
 
 
 def _result(lowat, bps, p50, rate_bps=10_000_000):
-    fields = dict.fromkeys(LowatResult.__dataclass_fields__)
+    fields = dict.fromkeys(LowatResult._fields)
     fields.update(rate_bps=rate_bps, lowat=lowat, cc="bbr", sndbuf=None, writer="eagain", flows=1, repeats=1,
                   throughput_bps=bps, latency_p50_ms=p50, latency_p99_ms=p50 * 2)
     return LowatResult(**fields)

@@ -236,21 +236,20 @@ def reference_json(sockets) -> str:
 
 
 def test_json_writer_matches_json_dumps(held_child):
-    import dataclasses
     import sockdiag
     from sockdiag._fast import json_objects
 
     child, _, _ = held_child
     real = sockdiag.process_sockets(child.pid)
-    odd = dataclasses.replace(make_socket(3, 5), congestion='c"u\\b\x01\n\tic\u00e9', tcp=None,
-                              queue_delay_s=1e-7, unsent=None)
+    odd = make_socket(3, 5).replace(congestion='c"u\\b\x01\n\tic\u00e9', tcp=None,
+                                    queue_delay_s=1e-7, unsent=None)
     sockets = real + [odd, make_socket(4, 0)]
     assert json_objects(sockets, fields.SOCKET_JSON_FIELDS) == reference_json(sockets)
     assert json_objects([], fields.SOCKET_JSON_FIELDS) == "[]"
     with pytest.raises(TypeError, match="cannot write list as JSON"):
-        json_objects([dataclasses.replace(odd, congestion=[])], fields.SOCKET_JSON_FIELDS)
+        json_objects([odd.replace(congestion=[])], fields.SOCKET_JSON_FIELDS)
     with pytest.raises(ValueError, match="no JSON form"):
-        json_objects([dataclasses.replace(odd, queue_delay_s=float("nan"))], fields.SOCKET_JSON_FIELDS)
+        json_objects([odd.replace(queue_delay_s=float("nan"))], fields.SOCKET_JSON_FIELDS)
 
 
 def test_demo_screen_explains_the_workload():

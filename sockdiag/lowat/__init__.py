@@ -16,7 +16,6 @@ waited in the socket (SO_TIMESTAMPING), goodput, where the bytes were
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Callable, Optional
 
 from .._common import NotSupported, Record
@@ -40,7 +39,6 @@ __all__ = [
 _SYSCTL = "/proc/sys/net/ipv4/"
 
 
-@dataclass(frozen=True, slots=True)
 class Report(Record):
     """A finished sweep: the path, the settings' medians and one recommendation per rate."""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
 from tabulate import tabulate
@@ -16,7 +15,6 @@ from .units import format_size, lowat_target_ms
 GOODPUT_TOLERANCE = 0.02
 
 
-@dataclass(frozen=True, slots=True)
 class Recommendation(Record):
     """At one bottleneck rate, the lowat with the lowest median latency
     among the settings whose goodput is within 2% of the best one's.

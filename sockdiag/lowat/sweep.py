@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, fields
 from typing import Callable, Optional, Union
 
 from .._common import Record
@@ -16,7 +15,6 @@ _START_DELAY_NS = 50_000_000
 _RESULT_TIMEOUT_S = 15.0
 
 
-@dataclass(frozen=True, slots=True)
 class SweepConfig(Record):
     """What to sweep and how long each run lasts.
 
@@ -49,7 +47,6 @@ class SweepConfig(Record):
     eor: bool = True
 
 
-@dataclass(frozen=True, slots=True)
 class LowatResult(Record):
     """One setting's figures: medians over the repeats of each run's figures.
 
@@ -99,11 +96,10 @@ class LowatResult(Record):
     lowat_changes_per_mb: Optional[float]
 
 
-_NAMES = tuple(field.name for field in fields(LowatResult))
+_NAMES = LowatResult._fields
 _MEASURED = _NAMES[_NAMES.index("repeats") + 1:]
 
 
-@dataclass(frozen=True, slots=True)
 class Setting(Record):
     """One cell of the sweep (rate_bps None: loopback, no bottleneck)."""
 

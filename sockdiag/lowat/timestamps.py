@@ -15,7 +15,6 @@ from __future__ import annotations
 import errno
 import socket
 import struct
-from dataclasses import dataclass
 from typing import Iterable, Optional
 
 from .._common import Record
@@ -49,7 +48,6 @@ _EXTENDED_ERR = struct.Struct("@IBBBBII")  # struct sock_extended_err
 ANCILLARY_BUFSIZE = 256
 
 
-@dataclass(frozen=True, slots=True)
 class TxTimestamp(Record):
     """One transmit timestamp from the error queue.
 

@@ -36,7 +36,6 @@ import sys
 import json
 import select
 import time
-from dataclasses import dataclass
 from typing import Iterable, Iterator, Optional, Sequence
 
 from .. import _platform
@@ -64,7 +63,6 @@ _CLEANUP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 READY_TIMEOUT_S = 30.0
 
 
-@dataclass(frozen=True, slots=True)
 class PathInfo(Record):
     """What the benchmark ran over.
 
