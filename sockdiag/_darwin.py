@@ -156,6 +156,12 @@ def _fd_list(pid: int) -> list[tuple[int, str]]:
     return decode.proc_fdlist_darwin(_fast.darwin_proc_fdlist(pid))
 
 
+def check_access(pid: int) -> None:
+    """Raise NoSuchProcess or AccessDenied unless process_sockets(pid) may
+    read the process's sockets; reads none (it lists the fds)."""
+    _fd_list(pid)
+
+
 @_decoded
 @wrap_exceptions
 def _libproc_sockets(pid: int) -> list[SocketInfo]:

@@ -137,6 +137,32 @@ def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[So
     return _fast.process_sockets_linux(pid, mask, None, _KNOWN)
 
 
+_CAP_SYS_ADMIN = 21
+
+
+def _has_capability(number: int) -> bool:
+    """Whether this process's effective capabilities hold capability number."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) >> number & 1)
+    return False
+
+
+@wrap_exceptions
+def check_access(pid: int) -> None:
+    """Raise NoSuchProcess or AccessDenied unless process_sockets(pid) may
+    read the process's sockets; reads none (the checks of process_sockets:
+    listing its fds, and entering its network namespace when it is another)."""
+    if not 0 < pid <= PID_MAX:
+        raise NoSuchProcess(pid)
+    os.close(os.open(f"/proc/{pid}/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+    theirs = os.stat(f"/proc/{pid}/ns/net")
+    own = os.stat("/proc/thread-self/ns/net")
+    if (theirs.st_ino, theirs.st_dev) != (own.st_ino, own.st_dev) and not _has_capability(_CAP_SYS_ADMIN):
+        raise PermissionError(errno.EPERM, os.strerror(errno.EPERM), f"/proc/{pid}/ns/net")
+
+
 def _network_namespace(pid: int) -> Optional[int]:
     """The inode of pid's network namespace, None when it cannot be read."""
     try:

@@ -27,6 +27,7 @@ tcp_info = _os.tcp_info
 get_notsent_lowat = _os.get_notsent_lowat
 set_notsent_lowat = _os.set_notsent_lowat
 process_sockets = _os.process_sockets
+check_access = _os.check_access
 process_name = _os.process_name
 fd_headroom = _os.fd_headroom
 interfaces = _os.interfaces

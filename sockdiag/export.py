@@ -287,7 +287,9 @@ class Collector:
             raise NotSupported("--process-name is available on Linux only; use --pid")
         for pid in self.pids:
             _platform.process_name(pid)
-            _platform.process_sockets(pid)  # AccessDenied now rather than at every scrape
+            # AccessDenied now rather than at every scrape; no socket is read:
+            # the first scrape reads every watched process's in one pass.
+            _platform.check_access(pid)
         self.cgroups = tuple(dict.fromkeys(cgroups))
         if self.cgroups:
             if not hasattr(_platform, "cgroup_sockets"):

@@ -268,19 +268,37 @@ def test_exited_process_is_no_such_process():
 @requires_root
 def test_other_users_process_is_access_denied():
     # Run as nobody against this (root) process: the kernel refuses /proc/<pid>/fd.
+    # The exporter's check at its start (check_access, which reads no socket) says the same.
     code = textwrap.dedent(f"""
         import sockdiag
-        try:
-            sockdiag.process_sockets({os.getpid()})
-        except sockdiag.AccessDenied as err:
-            print("denied:", err)
+        from sockdiag import _platform
+        for look in (sockdiag.process_sockets, _platform.check_access):
+            try:
+                look({os.getpid()})
+            except sockdiag.AccessDenied as err:
+                print("denied:", err)
     """)
     out = subprocess.run(
         ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code],
         capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("denied:")
-    assert "root or as the same user" in out.stdout
+    lines = out.stdout.splitlines()
+    assert len(lines) == 2 and lines[0] == lines[1], lines
+    assert lines[0].startswith("denied:")
+    assert "root or as the same user" in lines[0]
+
+
+def test_access_check_reads_no_socket_and_fails_as_process_sockets_fails():
+    from sockdiag import _linux, _platform
+
+    passes = (_linux._KNOWN.dump_passes, _linux._KNOWN.exact_passes)
+    assert _platform.check_access(os.getpid()) is None
+    assert (_linux._KNOWN.dump_passes, _linux._KNOWN.exact_passes) == passes
+    for pid in (0x3FFFFF, -1):
+        with pytest.raises(sockdiag.NoSuchProcess):
+            _platform.check_access(pid)
+        with pytest.raises(sockdiag.NoSuchProcess):
+            _platform.process_sockets(pid)
 
 
 @requires_root

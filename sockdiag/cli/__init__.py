@@ -15,6 +15,7 @@ from typing import Iterator, Optional
 
 import click
 
+from .. import __version__
 from .._common import SockdiagError
 
 
@@ -63,7 +64,7 @@ def _one_line_usage_errors() -> Iterator[None]:
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="sockdiag")
+@click.version_option(version=__version__, prog_name="sockdiag")
 def cli() -> None:
     """Where the bytes are: TCP send buffers, sockets of processes, interfaces."""
 
