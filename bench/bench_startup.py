@@ -1,54 +1,90 @@
-"""Start-up of the `sockdiag` command: what a one-shot `watch --once` pays before any work.
+"""Start-up: what a one-shot `sockdiag` command pays before and around its work.
 
     pytest bench/bench_startup.py -s
 
-Baselines beside it: the interpreter alone (``python -c pass``, with the
-same site packages) and ``import sockdiag`` (the library without the CLI).
-The import of ``sockdiag.cli.watch`` is what ``sockdiag watch`` loads; the
-other commands' modules are imported only when they are invoked.  The
-whole command ``sockdiag watch PID --once --json`` (this process's pid: a
-few sockets) is measured too: the live views' keys, the recorder and the
-plots must add nothing to it.  For a per-module breakdown:
-``python -X importtime -c "import sockdiag.cli.watch"``.
+Whole processes, each paired with a bare ``python -c pass`` (the same
+interpreter and site packages): within each round every command runs once,
+in turn, so the medians are taken under the same load of a shared machine,
+and each median minus bare python's is what sockdiag adds.  Bytecode
+caching is on, as in an installed package.  The commands:
+  * ``import sockdiag`` (the library without the CLI);
+  * ``sockdiag --version`` (the console script: click and the package);
+  * ``sockdiag watch PID --once --json`` of a process holding 11 TCP
+    sockets (a listener and 5 connections to it).
+Then ``-X importtime``'s top entries of each (the least self time of 5
+runs): where the rest of the start goes.
+
+Targets: ``sockdiag --version`` <= 25 ms over bare python; the watch of the
+11-socket process <= 40 ms over bare python.  Which modules ``import
+sockdiag`` loads is a test (tests/test_layout.py), not a timing.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 
-MEDIANS: dict[str, float] = {}
+from testsupport.benchmarks import importtime_top, paired_process_medians
+
+SCRIPT = str(Path(sys.executable).with_name("sockdiag"))
+TARGETS_MS = {"sockdiag --version": 25.0, "sockdiag watch PID --once --json (11 sockets)": 40.0}
+
+# A listener and 5 connections to it: 11 TCP sockets.
+ELEVEN_SOCKETS = textwrap.dedent("""
+    import socket, sys
+    listener = socket.create_server(("127.0.0.1", 0))
+    held = []
+    for _ in range(5):
+        held.append(socket.create_connection(listener.getsockname()))
+        held.append(listener.accept()[0])
+    print("ready", flush=True)
+    sys.stdin.read()
+""")
 
 
-def run_python(code: str) -> None:
-    subprocess.run([sys.executable, "-c", code], check=True, stdout=subprocess.DEVNULL)
+@pytest.fixture(scope="module")
+def eleven_sockets():
+    child = subprocess.Popen([sys.executable, "-c", ELEVEN_SOCKETS], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        yield child.pid
+    finally:
+        child.stdin.close()
+        child.wait(timeout=30)
 
 
-WATCH_ONCE_JSON = (f"import sys; sys.argv[1:] = ['watch', '{os.getpid()}', '--once', '--json']; "
-                   "from sockdiag.cli import main; main()")
-
-
-@pytest.mark.parametrize("name, code", [
-    ("python -c pass", "pass"),
-    ("import sockdiag", "import sockdiag"),
-    ("import sockdiag.cli.watch", "import sockdiag.cli.watch"),
-    ("sockdiag watch PID --once --json", WATCH_ONCE_JSON),
-])
-def test_start_up(benchmark, name, code):
-    benchmark.pedantic(run_python, (code,), rounds=15, warmup_rounds=2)
-    MEDIANS[name] = benchmark.stats.stats.median
-
-
-def test_import_cost(benchmark):
-    """Not a benchmark: the imports' share, each median minus the interpreter's."""
-    if len(MEDIANS) < 4:
-        pytest.skip("benchmarks disabled or skipped")
-    base = MEDIANS["python -c pass"]
-    lines = [f"{name}: {1e3 * (MEDIANS[name] - base):.1f} ms on top of the interpreter's "
-             f"{1e3 * base:.1f} ms" for name in ("import sockdiag", "import sockdiag.cli.watch",
-                                                 "sockdiag watch PID --once --json")]
-    benchmark.extra_info["imports"] = lines
+def test_start_up(benchmark, eleven_sockets):
+    if not Path(SCRIPT).exists():
+        pytest.skip(f"no console script at {SCRIPT} (pip install -e .)")
+    commands = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "import sockdiag": [sys.executable, "-c", "import sockdiag"],
+        "sockdiag --version": [sys.executable, SCRIPT, "--version"],
+        "sockdiag watch PID --once --json (11 sockets)":
+            [sys.executable, SCRIPT, "watch", str(eleven_sockets), "--once", "--json"],
+    }
+    rounds = 3 if benchmark.disabled else 31
+    medians = benchmark.pedantic(paired_process_medians, (commands, rounds), rounds=1, iterations=1)
+    bare_wall, bare_cpu = medians["python -c pass"]
+    lines = [f"python -c pass: {bare_wall * 1e3:.1f} ms wall, {bare_cpu * 1e3:.1f} ms CPU "
+             f"(medians of {rounds} paired rounds)"]
+    for name, (wall, cpu) in medians.items():
+        if name == "python -c pass":
+            continue
+        over_ms = (wall - bare_wall) * 1e3
+        target = TARGETS_MS.get(name)
+        verdict = ("" if target is None
+                   else f"  (target <= {target:.0f} ms over: {'met' if over_ms <= target else 'NOT met'})")
+        lines.append(f"{name}: {wall * 1e3:.1f} ms wall, {over_ms:.1f} ms over bare python; "
+                     f"CPU {cpu * 1e3:.1f} ms, {(cpu - bare_cpu) * 1e3:.1f} ms over{verdict}")
+    for name, argv in commands.items():
+        if name != "python -c pass":
+            lines.append(f"-X importtime, {name}:")
+            lines += ["    " + line for line in importtime_top(argv, runs=1 if benchmark.disabled else 5)]
+    benchmark.extra_info["start_up"] = lines
     print("\n" + "\n".join(lines))

@@ -7,10 +7,10 @@ never import a command.  The per-field table covers every column the views show.
 
 from __future__ import annotations
 
-import re
-
 import ast
 import pathlib
+import re
+import sys
 
 import pytest
 
@@ -117,7 +117,6 @@ def test_every_command_takes_json():
 
 def test_the_records_shown_in_the_docs_have_their_fields():
     """A record's repr in docs/ lists the record's fields, in order."""
-    import dataclasses
     import pathlib
 
     import sockdiag
@@ -129,6 +128,51 @@ def test_the_records_shown_in_the_docs_have_their_fields():
         for name in ("InterfaceCounters", "InterfaceRates", "SendBuffer", "SocketInfo", "FdHeadroom"):
             for found in re.finditer(rf"^{name}\((.*?)\)$", text, re.M | re.S):
                 keys = re.findall(r"(\w+)=", found.group(1))
-                assert keys == [f.name for f in dataclasses.fields(getattr(sockdiag, name))], (page.name, name)
+                assert keys == list(getattr(sockdiag, name)._fields), (page.name, name)
                 shown += 1
     assert shown >= 2
+
+
+# What `import sockdiag` may load of sockdiag, and what it must not load at
+# all: the views, the commands and their libraries, and the modules whose
+# import alone costs a start-up milliseconds (docs/perf.md, "Start-up").
+LIBRARY_AT_IMPORT = {"sockdiag", "sockdiag._common", "sockdiag._fast", "sockdiag._linux",
+                     "sockdiag._platform", "sockdiag._validate", "sockdiag.record"}
+NEVER_AT_IMPORT = {"click", "tabulate", "matplotlib", "yaml", "prometheus_client", "dataclasses",
+                   "inspect", "importlib.metadata", "json", "socket", "asyncio"}
+COMMANDS = {"sockdiag.cli." + p.stem for p in (PACKAGE / "cli").glob("*.py")
+            if p.stem not in ("__init__", "options")}
+
+
+def modules_loaded(code: str) -> set[str]:
+    """The modules a fresh interpreter has loaded once it ran code (sockdiag's
+    CLI is run by _run, which returns, rather than main, which ends the process)."""
+    import subprocess
+
+    script = f"import sys\n{code}\nprint(' '.join(sorted(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60, check=True)
+    return set(result.stdout.split("\n")[-2].split())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the Linux platform module's imports")
+def test_import_sockdiag_loads_the_library_core_only():
+    loaded = modules_loaded("import sockdiag")
+    assert {name for name in loaded if name.startswith("sockdiag")} == LIBRARY_AT_IMPORT
+    assert not {name.partition(".")[0] for name in loaded} & NEVER_AT_IMPORT
+    assert not loaded & NEVER_AT_IMPORT
+
+
+@pytest.mark.parametrize("argv, command", [
+    (["--version"], None),
+    (["watch", "1", "--once", "--json"], "sockdiag.cli.watch"),
+    (["ifstat", "--once", "--json"], "sockdiag.cli.ifstat"),
+])
+def test_the_cli_imports_only_the_command_that_runs(argv, command):
+    code = ("import contextlib, io\nfrom sockdiag.cli import _run\n"
+            f"sys.argv[1:] = {argv!r}\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+            "    _run()")
+    loaded = modules_loaded(code)
+    assert loaded & COMMANDS == ({command} if command else set())
+    assert not {"tabulate", "matplotlib", "yaml", "prometheus_client"} & {n.partition(".")[0] for n in loaded}
