@@ -180,8 +180,9 @@ def interfaces() -> dict[str, InterfaceCounters]:
 
     Exact 64-bit byte, packet, error and drop counts since each interface
     came up, with its index, MTU and whether it is administratively up.
-    Linux: one rtnetlink ``RTM_GETLINK`` dump (``IFLA_STATS64``) in the
-    calling thread's network namespace.  macOS: ``NET_RT_IFLIST2`` with the
+    Linux: one rtnetlink ``RTM_GETSTATS`` dump (``IFLA_STATS_LINK_64``) and
+    each link's name, flags and MTU by ioctl (an ``RTM_GETLINK`` dump before
+    Linux 4.7), in the calling thread's network namespace.  macOS: ``NET_RT_IFLIST2`` with the
     exact byte counts from ``IFMIB_IFDATA``.  Availability: Linux, macOS.
     """
     return _platform.interfaces()

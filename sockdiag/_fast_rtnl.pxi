@@ -1,11 +1,12 @@
-# Interface counters: one rtnetlink RTM_GETLINK dump (Linux) through the
-# netlink engine, and the decoder of its messages, which also decodes captured
-# dumps on every platform.  Every length read from the buffer is checked
+# Interface counters: one rtnetlink RTM_GETSTATS dump (Linux) through the
+# netlink engine, with the links' names, flags and MTUs by ioctl, or an
+# RTM_GETLINK dump where the kernel lacks RTM_GETSTATS; and the decoder of
+# link messages, which also decodes captured dumps on every platform.  Every length read from the buffer is checked
 # against what remains of it.
 
-from libc.errno cimport errno
+from libc.errno cimport errno, EINVAL, ENODEV, EOPNOTSUPP
 from libc.stdint cimport uint16_t, uint32_t, uint64_t
-from libc.string cimport memchr, memcpy
+from libc.string cimport memchr, memcpy, strlen
 
 from .includes.netlink cimport *
 from .includes.rtnl cimport *
@@ -124,20 +125,102 @@ def decode_rtnl_link_dump(const unsigned char[::1] buf not None):
     return out
 
 
-def rtnl_interfaces(int attempts=RTNL_DUMP_ATTEMPTS):
-    """Counters of every link, {name: InterfaceCounters}, from one RTM_GETLINK dump.
+cdef int _stats_message(object out, const unsigned char *body, size_t length) except -1:
+    """nl_handler: one RTM_NEWSTATS body (if_stats_msg + IFLA_STATS_LINK_64)
+    appended to out as (index, rx_bytes, tx_bytes, rx_packets, tx_packets,
+    rx_errors, tx_errors, rx_drops, tx_drops)."""
+    cdef sd_if_stats_msg header
+    cdef size_t offset = SD_IF_STATS_MSG_LEN
+    cdef size_t payload_length
+    cdef const unsigned char *payload
+    cdef uint64_t stats[32]
+    cdef uint16_t type_
+    if length < SD_IF_STATS_MSG_LEN:
+        raise ValueError(f"RTM_NEWSTATS body of {length} bytes, shorter than if_stats_msg")
+    memcpy(&header, body, SD_IF_STATS_MSG_LEN)
+    while nl_attribute_next(body, length, &offset, &type_, &payload, &payload_length):
+        if type_ == SD_IFLA_STATS_LINK_64:
+            if sd_link_stats64_read(payload, payload_length, stats) < 0:
+                raise ValueError(f"IFLA_STATS_LINK_64 of {payload_length} bytes")
+            (<list>out).append((header.ifindex,
+                                stats[SD_STATS_RX_BYTES], stats[SD_STATS_TX_BYTES],
+                                stats[SD_STATS_RX_PACKETS], stats[SD_STATS_TX_PACKETS],
+                                stats[SD_STATS_RX_ERRORS], stats[SD_STATS_TX_ERRORS],
+                                stats[SD_STATS_RX_DROPPED], stats[SD_STATS_TX_DROPPED]))
+            return 0
+    raise ValueError(f"RTM_NEWSTATS for index {header.ifindex} without IFLA_STATS_LINK_64")
 
-    Dumps again, up to attempts in all, while links change mid-dump.  Raises
-    OSError for a failed call (ENOSYS off Linux; EAGAIN when every attempt
-    was interrupted) and ValueError for a malformed reply.
+
+cdef dict _interfaces_from_stats(int fd, int attempts):
+    """The RTM_GETSTATS dump, each link's name, flags and MTU then asked by
+    ioctl on the same socket.  A link gone before its ioctl (a veth pair
+    deleted between the two) makes the result no snapshot: dumped again, up
+    to attempts in all; after the last, the links gone are left out."""
+    cdef sd_getstats_request request
+    cdef list found
+    cdef dict out
+    cdef char name[64]
+    cdef unsigned flags, mtu
+    cdef Py_ssize_t i
+    cdef int attempt
+    cdef bint gone
+    sd_rtnl_getstats_request(&request)
+    for attempt in range(attempts):
+        found = []
+        out = {}
+        gone = False
+        nl_dump(fd, &request, sizeof(request), SD_RTM_NEWSTATS, _stats_message, found, NULL,
+                attempts, False)
+        for counters in found:
+            if sd_link_identity(fd, (<tuple>counters)[0], name, &flags, &mtu) != 0:
+                if errno != ENODEV:
+                    raise OSError(errno, os.strerror(errno), None, None, "ioctl(SIOCGIFNAME)")
+                gone = True
+                continue
+            text = PyUnicode_DecodeFSDefaultAndSize(name, strlen(name))
+            record = INTERFACE_COUNTERS.new()
+            INTERFACE_COUNTERS.put(record, IC_NAME, text)
+            INTERFACE_COUNTERS.put(record, IC_INDEX, (<tuple>counters)[0])
+            INTERFACE_COUNTERS.put(record, IC_IS_UP, bool(flags & SD_IFF_UP))
+            INTERFACE_COUNTERS.put(record, IC_MTU, mtu)
+            for i in range(8):
+                INTERFACE_COUNTERS.put(record, IC_RX_BYTES + i, (<tuple>counters)[1 + i])
+            out[text] = record
+        if not gone:
+            break
+    return out
+
+
+# RTM_GETSTATS is tried once; a kernel without it (before 4.7) gets link dumps.
+cdef bint _STATS_DUMP_REFUSED = False
+
+
+def rtnl_interfaces(int attempts=RTNL_DUMP_ATTEMPTS, bint link_dump=False):
+    """Counters of every link, {name: InterfaceCounters}.
+
+    One RTM_GETSTATS dump of the 64-bit counters, each link's name, flags and
+    MTU then asked by ioctl (a link dump fills every link's whole
+    configuration: five times the kernel's work); one RTM_GETLINK dump on a
+    kernel without RTM_GETSTATS, or with link_dump.  Dumps again, up to
+    attempts in all, while links change mid-dump.  Raises OSError for a failed call (ENOSYS off
+    Linux; EAGAIN when every attempt was interrupted) and ValueError for a
+    malformed reply.
     """
+    global _STATS_DUMP_REFUSED
     cdef sd_getlink_request request
     cdef dict out = {}
     cdef int fd = sd_netlink_socket(SD_NETLINK_ROUTE)
     if fd < 0:
         raise OSError(errno, os.strerror(errno), None, None, "socket(NETLINK_ROUTE)")
-    sd_rtnl_getlink_request(&request)
     try:
+        if not (link_dump or _STATS_DUMP_REFUSED):
+            try:
+                return _interfaces_from_stats(fd, attempts)
+            except OSError as err:
+                if err.errno not in (EOPNOTSUPP, EINVAL):
+                    raise
+                _STATS_DUMP_REFUSED = True
+        sd_rtnl_getlink_request(&request)
         nl_dump(fd, &request, sizeof(request), SD_RTM_NEWLINK, _link_message, out, NULL, attempts, False)
     finally:
         close(fd)

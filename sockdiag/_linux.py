@@ -209,7 +209,7 @@ def sockets_of_processes(pids: Iterable[int], states: Optional[Iterable[str]] = 
 
 @wrap_exceptions
 def interfaces() -> dict[str, InterfaceCounters]:
-    # One rtnetlink dump in the calling thread's network namespace.
+    # One rtnetlink stats dump (and an ioctl per link) in the calling thread's network namespace.
     try:
         return _fast.rtnl_interfaces()
     except ValueError as err:

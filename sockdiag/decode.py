@@ -663,7 +663,7 @@ def rtnl_link_stats64(buf: bytes) -> LinkStats64:
     Decoded by its length: fields a shorter (older kernel's) struct lacks are
     ``None``, bytes past the newest known layout (200 bytes, Linux 6.18) are
     ignored.  ValueError under 184 bytes (the oldest layout, Linux 2.6.35).
-    The rtnetlink dump behind ``sockdiag.interfaces()`` decodes with the same
+    The rtnetlink dumps behind ``sockdiag.interfaces()`` decode with the same
     routine.
     """
     return _fast.decode_link_stats64(buf)

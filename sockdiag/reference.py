@@ -409,7 +409,8 @@ def rtnl_link_dump(buf: bytes) -> dict[str, InterfaceCounters]:
 
 
 def interfaces(attempts: int = 5) -> dict[str, InterfaceCounters]:
-    """One RTM_GETLINK dump with Python's socket module, decoded with struct."""
+    """One RTM_GETLINK dump with Python's socket module, decoded with struct
+    (the same counters as the core's RTM_GETSTATS dump, by another request)."""
     out: dict[str, InterfaceCounters] = {}
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as sock:
         for datagram in netlink_dump(sock, _GETLINK_DUMP, attempts, accept_interrupted=False):

@@ -253,6 +253,28 @@ def test_veth_pair_between_namespaces(netns_factory):
 
 @requires_root
 @requires_ip
+def test_stats_dump_with_ioctls_equals_the_link_dump(netns_factory):
+    """RTM_GETSTATS plus each link's name, flags and MTU by ioctl (the default)
+    gives what an RTM_GETLINK dump (a kernel before 4.7) gives, field for field."""
+    ns = netns_factory()
+    ns.run(generate_loopback_traffic, 1 << 20)
+    ns.ip("link", "add", "sdup0", "mtu", "1400", "type", "veth", "peer", "name", "sddown0", "mtu", "9000")
+    ns.ip("link", "set", "sdup0", "up")
+    by_stats = ns.run(_fast.rtnl_interfaces)
+    by_links = ns.run(lambda: _fast.rtnl_interfaces(link_dump=True))
+    assert set(by_stats) == {"lo", "sdup0", "sddown0"}
+    assert by_stats == by_links
+    links = ip_links(ns.name)
+    for name, ours in by_stats.items():
+        assert (ours.index, ours.mtu, ours.is_up) == (
+            links[name]["ifindex"], links[name]["mtu"], "UP" in links[name]["flags"]), name
+    assert (by_stats["sdup0"].mtu, by_stats["sddown0"].mtu) == (1400, 9000)
+    assert by_stats["sdup0"].is_up and not by_stats["sddown0"].is_up
+    assert by_stats["lo"].rx_bytes >= 1 << 20
+
+
+@requires_root
+@requires_ip
 def test_counter_beyond_4_gib_does_not_wrap(netns_factory):
     # lo of a fresh namespace starts at 0.  66,000 UDP datagrams of 65,507
     # bytes to a closed port: 65,535 bytes each on the wire (lo's MTU is 64 KiB,

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <netinet/in.h>
+#include <net/if.h>
 
 /* Linux's struct tcp_info as of 6.18 (280 bytes), from <linux/tcp.h>.
  * Declared here, not included, because glibc and distro uapi headers lag the
@@ -376,6 +377,28 @@ static inline int sd_netlink_join(int fd, uint32_t groups) {
 /* Moves the calling thread into the network namespace of ns_fd. */
 static inline int sd_enter_net_namespace(int ns_fd) { return setns(ns_fd, CLONE_NEWNET); }
 
+/* The name (NUL-terminated), flags and MTU of the link of index in the
+ * network namespace of fd, any socket (the interface ioctls are the device
+ * layer's, a netlink socket serves).  0, or -1 with errno (ENODEV: no such
+ * link, it went away). */
+static inline int sd_link_identity(int fd, int index, char name[IFNAMSIZ], unsigned *flags,
+                                   unsigned *mtu) {
+    struct ifreq request;
+    memset(&request, 0, sizeof(request));
+    request.ifr_ifindex = index;
+    if (ioctl(fd, SIOCGIFNAME, &request) != 0)
+        return -1;
+    memcpy(name, request.ifr_name, IFNAMSIZ);
+    name[IFNAMSIZ - 1] = 0;
+    if (ioctl(fd, SIOCGIFFLAGS, &request) != 0)
+        return -1;
+    *flags = (unsigned short)request.ifr_flags;
+    if (ioctl(fd, SIOCGIFMTU, &request) != 0)
+        return -1;
+    *mtu = (unsigned)request.ifr_mtu;
+    return 0;
+}
+
 /* macOS only: sysctl and libproc. */
 static inline int sd_sysctl(int *mib, unsigned int n, void *old, size_t *oldlen) {
     (void)mib; (void)n; (void)old; (void)oldlen;
@@ -425,6 +448,12 @@ static inline int sd_receive_datagrams(int fd, unsigned char *buf, size_t slot, 
     return -1;
 }
 static inline int sd_enter_net_namespace(int ns_fd) { (void)ns_fd; errno = ENOSYS; return -1; }
+static inline int sd_link_identity(int fd, int index, char name[IFNAMSIZ], unsigned *flags,
+                                   unsigned *mtu) {
+    (void)fd; (void)index; (void)name; (void)flags; (void)mtu;
+    errno = ENOSYS;
+    return -1;
+}
 
 static inline int sd_sysctl(int *mib, unsigned int n, void *old, size_t *oldlen) {
     return sysctl(mib, n, old, oldlen, NULL, 0);

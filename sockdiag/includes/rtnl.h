@@ -67,6 +67,38 @@ static inline int sd_link_stats64_read(const unsigned char *p, size_t len,
     return (int)n;
 }
 
+/* RTM_GETSTATS (Linux 4.7): struct if_stats_msg, then the attributes of
+ * filter_mask; only IFLA_STATS_LINK_64 (a struct rtnl_link_stats64) is
+ * asked for.  A fifth of the kernel's work of a link dump, which also
+ * fills every link's configuration. */
+struct sd_if_stats_msg {
+    uint8_t  family;
+    uint8_t  pad1;
+    uint16_t pad2;
+    uint32_t ifindex;
+    uint32_t filter_mask;
+};
+
+enum {
+    SD_IF_STATS_MSG_LEN = sizeof(struct sd_if_stats_msg),
+    SD_RTM_NEWSTATS = 92,
+    SD_RTM_GETSTATS = 94,
+    SD_IFLA_STATS_LINK_64 = 1,
+};
+
+struct sd_getstats_request {
+    struct sd_nlmsghdr header;
+    struct sd_if_stats_msg body;
+};
+
+static inline void sd_rtnl_getstats_request(struct sd_getstats_request *request) {
+    memset(request, 0, sizeof(*request));
+    request->header.nlmsg_len = sizeof(*request);
+    request->header.nlmsg_type = SD_RTM_GETSTATS;
+    request->header.nlmsg_flags = SD_NLM_F_REQUEST | SD_NLM_F_DUMP;
+    request->body.filter_mask = 1u << (SD_IFLA_STATS_LINK_64 - 1);
+}
+
 /* The RTM_GETLINK dump request for every link. */
 struct sd_getlink_request {
     struct sd_nlmsghdr header;

@@ -31,3 +31,15 @@ cdef extern from "includes/rtnl.h" nogil:
     struct sd_getlink_request:
         pass
     void sd_rtnl_getlink_request(sd_getlink_request *request)
+
+    struct sd_if_stats_msg:
+        uint32_t ifindex
+    size_t SD_IF_STATS_MSG_LEN
+    int SD_RTM_NEWSTATS
+    int SD_IFLA_STATS_LINK_64
+    struct sd_getstats_request:
+        pass
+    void sd_rtnl_getstats_request(sd_getstats_request *request)
+
+    int IFNAMSIZ
+    int sd_link_identity(int fd, int index, char *name, unsigned *flags, unsigned *mtu)
