@@ -133,3 +133,29 @@ def test_many_psutil_net_io_counters(benchmark, many_interfaces):
 @pytest.mark.benchmark(group="201 interfaces", min_rounds=50)
 def test_many_python_proc_net_dev(benchmark, many_interfaces):
     assert len(benchmark(proc_net_dev)) == many_interfaces
+
+
+def test_paired_ratio_to_psutil(benchmark):
+    """interfaces() against psutil.net_io_counters(pernic=True), timed in turn
+    in each round (batches of 200 calls) so that both medians are taken under
+    the same load; target <= 0.5x."""
+    import statistics
+    import time
+
+    def batch_s(function) -> float:
+        started = time.perf_counter()
+        for _ in range(200):
+            function(pernic=True) if function is psutil.net_io_counters else function()
+        return (time.perf_counter() - started) / 200
+
+    ours, theirs = [], []
+    for _ in range(3 if benchmark.disabled else 51):
+        ours.append(batch_s(sockdiag.interfaces))
+        theirs.append(batch_s(psutil.net_io_counters))
+    ratio = statistics.median(ours) / statistics.median(theirs)
+    line = (f"interfaces() {statistics.median(ours) * 1e6:.1f} us / psutil net_io_counters(pernic=True) "
+            f"{statistics.median(theirs) * 1e6:.1f} us = {ratio:.2f}x (target <= 0.5x, "
+            f"{len(sockdiag.interfaces())} interfaces)")
+    benchmark.extra_info["paired_ratio"] = line
+    benchmark.pedantic(lambda: None, rounds=1)
+    print("\n" + line)
