@@ -60,9 +60,9 @@ cdef extern from "Python.h":
 
 
 # ---------------------------------------------------------------------------
-# Building records.  Records are frozen slotted dataclasses; their __init__
-# costs more than the syscalls being wrapped, so the hot paths allocate the
-# instance and store into its slots directly, as the dataclass would.
+# Building records.  Records are frozen slotted classes (_common.Record); their
+# __init__ costs more than the syscalls being wrapped, so the hot paths
+# allocate the instance and store into its slots directly, as __init__ would.
 
 cdef enum:
     MAX_FIELDS = 128

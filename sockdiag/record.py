@@ -40,7 +40,6 @@ from ._common import (
     snapshot_drain,
 )
 from ._validate import COUNT, SAMPLE_INTERVAL
-from .drain import DrainTracker
 
 # 100,000 samples: 100 s at the default 1 ms interval, about 18 MB.
 DEFAULT_CAPACITY = 100_000
@@ -106,6 +105,8 @@ class Recording:
                 raise
             self._is_tcp = False  # UDP or UNIX: no TCP_INFO, no queue delay
         # The drain across samples: the queue delay from the rate bytes are acknowledged.
+        from .drain import DrainTracker  # `import sockdiag` goes without drain's dataclasses
+
         self._drains = DrainTracker()
         self._info = None  # the TcpInfo of the last sample taken
         self._last_info: Callable[[], Optional[TcpInfo]] = lambda: self._info
@@ -149,7 +150,7 @@ class Recording:
                     drain = self._drains.drain(fd, taken.time_s, taken.unsent, self._last_info(),
                                                (taken.queue_delay_s, None, None))
                     if drain is not None and drain[0] != taken.queue_delay_s:
-                        taken = dataclasses.replace(taken, queue_delay_s=drain[0])
+                        taken = taken.replace(queue_delay_s=drain[0])
                     self._ring.append(taken)
                     self._taken += 1
                     return True

@@ -6,7 +6,6 @@ given (sample, previous) that return a line or None (sockdiag.views.header_lines
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 import time
@@ -265,7 +264,7 @@ def show(next_sample: Callable[[], Optional[ProcessSample]], *, interval: float,
         if sample is None:
             return None
         if drains is not None:
-            sample = dataclasses.replace(sample, sockets=drains.update(sample.sockets, sample.monotonic_s))
+            sample = sample.replace(sockets=drains.update(sample.sockets, sample.monotonic_s))
         if recorder is not None:
             from ..recording_file import watch_items
 
