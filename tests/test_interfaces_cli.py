@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 
 import json
 import subprocess
@@ -66,7 +65,7 @@ def test_busiest_interfaces_line():
     assert busiest_interfaces_line(before, after, 1.0, n=1).startswith("eth0 ")
     assert busiest_interfaces_line({}, after, 1.0) == ""
     # An interface that is down is not among the busiest, whatever its rate says.
-    down = {**after, "eth1": dataclasses.replace(after["eth1"], is_up=False)}
+    down = {**after, "eth1": after["eth1"].replace(is_up=False)}
     assert busiest_interfaces_line(before, down, 1.0) == "eth0 rx 2.5 MB/s tx 1.0 kB/s · lo rx 10 B/s tx 10 B/s"
 
 

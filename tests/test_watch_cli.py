@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -282,7 +281,7 @@ def test_a_rate_the_kernel_cannot_give_is_unknown_not_zero():
     # bytes_sent came in Linux 4.19: an older kernel's samples have none.
     def look(at: float, acked: int) -> _watch.ProcessSample:
         sock = make_socket(3, unsent=100, bytes_acked=acked)
-        sock = dataclasses.replace(sock, tcp=dataclasses.replace(sock.tcp, bytes_sent=None))
+        sock = sock.replace(tcp=sock.tcp.replace(bytes_sent=None))
         return _watch.ProcessSample(time=at, monotonic_s=at, pid=7, name="srv", sockets=(sock,))
 
     before, after = look(1.0, 1000), look(2.0, 3000)
