@@ -37,6 +37,9 @@ TCP_STATES = (
     "BOUND_INACTIVE",
 )
 
+# Socket types as Linux numbers them (SOCK_STREAM 1 ... SOCK_SEQPACKET 5).
+SOCKET_TYPES = (None, "stream", "dgram", "raw", "rdm", "seqpacket")
+
 # Linux congestion-avoidance states (tcpi_ca_state), enum tcp_ca_state.
 TCP_CA_STATES = ("Open", "Disorder", "CWR", "Recovery", "Loss")
 
@@ -368,9 +371,10 @@ TCP_INFO_FIELDS = tuple(f.name for f in dataclasses.fields(TcpInfo))
 
 
 def endpoint(address: Optional[str], port: Optional[int]) -> Optional[str]:
-    """"address:port", "[address]:port" for IPv6; None without an address."""
-    if address is None:
-        return None
+    """"address:port", "[address]:port" for IPv6; None without an address;
+    the address alone without a port (a UNIX path)."""
+    if address is None or port is None:
+        return address
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
@@ -384,9 +388,29 @@ def figure_class():
     return Figure
 
 
+# The kinds of socket process_sockets reads; bit i of the core's kinds mask is SOCKET_KINDS[i].
+SOCKET_KINDS = ("tcp", "udp", "unix")
+
+
+def kind_mask(kinds) -> int:
+    """The core's bitmask for kind names ("tcp", "udp", "unix"; a str or an
+    iterable of them).  ValueError for another name or none at all."""
+    if isinstance(kinds, str):
+        kinds = [kinds]
+    mask = 0
+    for kind in kinds:
+        name = kind.strip().lower() if isinstance(kind, str) else kind
+        if name not in SOCKET_KINDS:
+            raise ValueError(f"unknown socket kind {kind!r} (known: {', '.join(SOCKET_KINDS)})")
+        mask |= 1 << SOCKET_KINDS.index(name)
+    if not mask:
+        raise ValueError(f"no socket kind given (known: {', '.join(SOCKET_KINDS)})")
+    return mask
+
+
 @dataclass(frozen=True, slots=True)
 class SocketInfo(Record):
-    """One TCP socket of a process, seen from outside it.
+    """One socket of a process, seen from outside it: TCP, UDP or UNIX (``kind``).
 
     ``unacked``, ``unsent``, ``free`` and ``sndbuf`` have the definitions of
     SendBuffer (bytes); ``None`` where the platform cannot split them from
@@ -399,17 +423,45 @@ class SocketInfo(Record):
     ``stalled_s``: seconds with bytes unsent and nothing acknowledged: 0
     with nothing unsent, else ``None`` from a single look (process_sockets)
     and timed by views that sample over time (sockdiag.drain).  docs/queue-delay.md has the rules.
+
+    Per kind (Linux; docs/kinds.md has the table):
+
+    - ``tcp``: ``send_queue`` is unacked + unsent (ss's Send-Q),
+      ``recv_queue`` the bytes not yet read; a listener's ``recv_queue`` is
+      its accept queue and ``backlog_limit`` that queue's limit.
+    - ``udp``: ``recv_queue`` is the memory of the datagrams waiting to be
+      read and ``send_queue`` that of datagrams not yet sent, the kernel's
+      overhead included (/proc/net/udp's rx_queue and tx_queue, ss's
+      Recv-Q and Send-Q); ``drops`` is the kernel's count of datagrams dropped
+      for this socket (a full receive buffer, among others; /proc/net/udp's
+      drops).  ``unacked``, ``unsent``, ``queue_delay_s`` and its basis,
+      ``limited_by``, ``stalled_s``, ``congestion`` and ``tcp`` are None
+      (for UNIX sockets too).
+    - ``unix``: ``local_address`` is the path ("@name" for an abstract name,
+      bytes that are not UTF-8 escaped as ``\\xNN``; None when unnamed),
+      ports are None and ``peer_inode`` is the inode of the connected peer
+      (None for a peer not yet accepted, which has no inode).
+      ``recv_queue``: stream and seqpacket, the unread bytes; datagram, the
+      size of the next datagram (the kernel's FIONREAD).  ``send_queue``:
+      the memory of what was sent and not yet read by the peer.  A
+      listener's ``recv_queue`` is its backlog (connections not yet
+      accepted) and ``backlog_limit`` the listen() limit.
+
+    ``rcvbuf`` and ``sndbuf`` are SO_RCVBUF and SO_SNDBUF (bytes including
+    the kernel's overhead), ``drops`` the kernel's sk_drops; all None where
+    the platform cannot read them (macOS: ``drops``).  ``socket_type`` is
+    "stream", "dgram" or "seqpacket".
     """
 
     fd: Optional[int]
     inode: Optional[int]
-    family: str  # "IPv4" or "IPv6"
-    local_address: str
-    local_port: int
-    remote_address: str
-    remote_port: int
+    family: str  # "IPv4", "IPv6" or "UNIX"
+    local_address: Optional[str]
+    local_port: Optional[int]
+    remote_address: Optional[str]
+    remote_port: Optional[int]
     state: str
-    send_queue: Optional[int]  # unacked + unsent (ss's Send-Q)
+    send_queue: Optional[int]  # TCP: unacked + unsent (ss's Send-Q)
     unacked: Optional[int]
     unsent: Optional[int]
     free: Optional[int]
@@ -421,6 +473,12 @@ class SocketInfo(Record):
     limited_by: Optional[str] = None
     queue_delay_basis: Optional[str] = None
     stalled_s: Optional[float] = None
+    kind: str = "tcp"
+    socket_type: Optional[str] = "stream"
+    rcvbuf: Optional[int] = None
+    drops: Optional[int] = None
+    backlog_limit: Optional[int] = None
+    peer_inode: Optional[int] = None
 
     @property
     def local(self) -> str:

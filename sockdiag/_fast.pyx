@@ -35,6 +35,7 @@ from ._common import (
     QUEUE_DELAY_BASES,
     SendBuffer,
     TcpInfo,
+    SOCKET_TYPES,
     TCP_STATES,
     TCP_CA_STATES,
 )

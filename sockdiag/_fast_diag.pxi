@@ -1,10 +1,11 @@
-# Every TCP socket of a process, from outside it (Linux sock_diag).
+# Every socket of a process, from outside it (Linux sock_diag): TCP and UDP
+# through inet_diag, UNIX through unix_diag.
 #
 # The process's sockets are found by scanning /proc/<pid>/fd for links
 # "socket:[INODE]" (in C, into a hash set); one SOCK_DIAG_BY_FAMILY dump per
-# address family then returns every TCP socket of the system, and only the
-# messages whose inode is in the set become records.  The scan runs on a
-# thread of its own while the dump is received; the dump is decoded once the
+# address family and kind then returns every socket of the system, and only
+# the messages whose inode is in the set become records.  The scan runs on a
+# thread of its own while the dumps are received; they are decoded once the
 # scan is done.  tcp_info is decoded by the same routine as tcp_info(), so
 # both views agree field for field.
 
@@ -45,6 +46,21 @@ cdef Py_ssize_t SI_TCP = SOCKET_INFO.index["tcp"]
 cdef Py_ssize_t SI_LIMITED_BY = SOCKET_INFO.index["limited_by"]
 cdef Py_ssize_t SI_QUEUE_DELAY_BASIS = SOCKET_INFO.index["queue_delay_basis"]
 cdef Py_ssize_t SI_STALLED = SOCKET_INFO.index["stalled_s"]
+cdef Py_ssize_t SI_KIND = SOCKET_INFO.index["kind"]
+cdef Py_ssize_t SI_SOCKET_TYPE = SOCKET_INFO.index["socket_type"]
+cdef Py_ssize_t SI_RCVBUF = SOCKET_INFO.index["rcvbuf"]
+cdef Py_ssize_t SI_DROPS = SOCKET_INFO.index["drops"]
+cdef Py_ssize_t SI_BACKLOG_LIMIT = SOCKET_INFO.index["backlog_limit"]
+cdef Py_ssize_t SI_PEER_INODE = SOCKET_INFO.index["peer_inode"]
+
+# The kinds mask: bit i is _common.SOCKET_KINDS[i].  Each kind's dump is kept
+# in a buffer of its own (KIND_SLOTS, indexed by the bit's number): an
+# inet_diag_msg does not say whether it is TCP or UDP.
+cdef enum:
+    KIND_TCP = 1
+    KIND_UDP = 2
+    KIND_UNIX = 4
+    KIND_SLOTS = 3
 
 cdef enum:
     # Dumps taken again while the kernel marks them interrupted; the last
@@ -54,6 +70,8 @@ cdef enum:
 # The attributes asked for with each socket: bit (attribute - 1) of idiag_ext.
 cdef uint8_t DIAG_EXT = ((1 << (SD_INET_DIAG_INFO - 1)) | (1 << (SD_INET_DIAG_CONG - 1))
                          | (1 << (SD_INET_DIAG_SKMEMINFO - 1)))
+# UDP has neither tcp_info nor congestion control.
+cdef uint8_t UDP_DIAG_EXT = 1 << (SD_INET_DIAG_SKMEMINFO - 1)
 
 
 cdef int diag_parse(const unsigned char *payload, size_t length, sd_diag_message *m) except -1:
@@ -68,11 +86,12 @@ cdef int diag_parse(const unsigned char *payload, size_t length, sd_diag_message
     _raise_attribute_error(status, payload, length, m.attribute_offset)
 
 
-cdef int diag_dump(int nl, uint8_t family, uint32_t states, uint8_t ext, object bytecode,
-                   nl_handler handler, object out, nl_buffer *kept) except -1:
-    """One sock_diag dump of family's TCP sockets through the netlink engine,
-    filtered in the kernel by bytecode (inet_diag bytecode, as `ss` compiles
-    its filter) when it is not None."""
+cdef int diag_dump(int nl, uint8_t family, uint8_t protocol, uint32_t states, uint8_t ext,
+                   object bytecode, nl_handler handler, object out, nl_buffer *kept) except -1:
+    """One sock_diag dump of family's sockets of protocol (IPPROTO_TCP or
+    IPPROTO_UDP) through the netlink engine, filtered in the kernel by
+    bytecode (inet_diag bytecode, as `ss` compiles its filter) when it is
+    not None."""
     cdef const unsigned char[::1] code
     cdef const unsigned char *code_data = NULL
     cdef size_t code_length = 0
@@ -87,10 +106,43 @@ cdef int diag_dump(int nl, uint8_t family, uint32_t states, uint8_t ext, object 
     if request == NULL:
         raise MemoryError()
     try:
-        return nl_dump(nl, request, sd_diag_request(request, family, states, ext, code_data, code_length),
+        return nl_dump(nl, request, sd_diag_request(request, family, protocol, states, ext, code_data, code_length),
                        SD_SOCK_DIAG_BY_FAMILY, handler, out, kept, DIAG_DUMP_ATTEMPTS, True)
     finally:
         free(request)
+
+
+cdef int unix_dump(int nl, uint32_t states, nl_buffer *kept) except -1:
+    """One unix_diag dump of the UNIX sockets in the states of the bitmask,
+    with their name, peer, queues and memory, kept in kept."""
+    cdef unsigned char request[SD_UNIX_REQUEST_SIZE]
+    return nl_dump(nl, request, sd_unix_request(request, states, 0, 0), SD_SOCK_DIAG_BY_FAMILY,
+                   NULL, None, kept, DIAG_DUMP_ATTEMPTS, True)
+
+
+cdef int kind_dumps(int nl, int kinds, uint32_t states, object bytecode, nl_buffer *dumps) except -1:
+    """The dumps of the kinds asked for, into dumps[kind's bit number],
+    those already taken (a buffer not empty) skipped.  bytecode filters
+    TCP and UDP (UNIX sockets have no such filter: ValueError)."""
+    if kinds & KIND_UNIX and bytecode is not None:
+        raise ValueError("an inet_diag filter cannot select UNIX sockets")
+    if kinds & KIND_TCP and dumps[0].length == 0:
+        diag_dump(nl, AF_INET, IPPROTO_TCP, states, DIAG_EXT, bytecode, NULL, None, &dumps[0])
+        diag_dump(nl, AF_INET6, IPPROTO_TCP, states, DIAG_EXT, bytecode, NULL, None, &dumps[0])
+    if kinds & KIND_UDP and dumps[1].length == 0:
+        diag_dump(nl, AF_INET, IPPROTO_UDP, states, UDP_DIAG_EXT, bytecode, NULL, None, &dumps[1])
+        diag_dump(nl, AF_INET6, IPPROTO_UDP, states, UDP_DIAG_EXT, bytecode, NULL, None, &dumps[1])
+    if kinds & KIND_UNIX and dumps[2].length == 0:
+        unix_dump(nl, states, &dumps[2])
+    return 0
+
+
+cdef void free_dumps(nl_buffer *dumps) noexcept:
+    cdef int i
+    for i in range(KIND_SLOTS):
+        free(dumps[i].data)
+        dumps[i].data = NULL
+        dumps[i].length = dumps[i].capacity = 0
 
 
 # Addresses and congestion names repeat (a server's local address, a
@@ -136,7 +188,27 @@ cdef inline object diag_family_name(const sd_diag_message *m):
     return "IPv4" if m.msg.idiag_family == SD_LINUX_AF_INET else "IPv6"
 
 
-cdef object _socket_record(const sd_diag_message *m, object fd):
+cdef int _put_memory(object record, const unsigned char *meminfo, size_t length, size_t charged,
+                     bint with_free) except -1:
+    """sndbuf, rcvbuf and drops from an sk_meminfo payload (NULL: none) and,
+    with_free, free: sndbuf less the memory at index charged (the one the
+    kernel compares with sndbuf to block a writer)."""
+    cdef uint64_t sndbuf = sd_meminfo_value(meminfo, length, SD_MEMINFO_SNDBUF)
+    cdef uint64_t used = sd_meminfo_value(meminfo, length, charged)
+    cdef uint64_t value
+    if used != SD_FIELD_ABSENT:
+        SOCKET_INFO.put(record, SI_SNDBUF, sndbuf)
+        if with_free:
+            SOCKET_INFO.put(record, SI_FREE, sndbuf - used if sndbuf > used else 0)
+        SOCKET_INFO.put(record, SI_RCVBUF, sd_meminfo_value(meminfo, length, SD_MEMINFO_RCVBUF))
+    value = sd_meminfo_value(meminfo, length, SD_MEMINFO_DROPS)  # Linux 4.8+
+    if value != SD_FIELD_ABSENT:
+        SOCKET_INFO.put(record, SI_DROPS, value)
+    return 0
+
+
+cdef object _socket_record(const sd_diag_message *m, object fd, int kind):
+    """The SocketInfo of an inet_diag_msg of kind KIND_TCP or KIND_UDP."""
     cdef bint listening = m.msg.idiag_state == SD_TCP_LISTEN
     cdef uint64_t notsent = sd_diag_info_field(m, SD_TCPI_NOTSENT_OFFSET, 4)
     cdef uint64_t sndbuf = sd_diag_meminfo(m, SD_MEMINFO_SNDBUF)
@@ -160,13 +232,22 @@ cdef object _socket_record(const sd_diag_message *m, object fd):
     SOCKET_INFO.put(record, SI_STATE, _name(TCP_STATES, m.msg.idiag_state))
     # For a listening socket rqueue is the accept queue and wqueue its limit.
     SOCKET_INFO.put(record, SI_RECV_QUEUE, m.msg.idiag_rqueue)
+    if kind == KIND_UDP:
+        # udp_diag: rqueue and wqueue are /proc/net/udp's rx_queue and tx_queue.
+        SOCKET_INFO.put(record, SI_KIND, "udp")
+        SOCKET_INFO.put(record, SI_SOCKET_TYPE, "dgram")
+        SOCKET_INFO.put(record, SI_SEND_QUEUE, m.msg.idiag_wqueue)
+        _put_memory(record, m.meminfo, m.meminfo_length, SD_MEMINFO_WMEM_ALLOC, True)
+        return record
+    SOCKET_INFO.put(record, SI_KIND, "tcp")
+    SOCKET_INFO.put(record, SI_SOCKET_TYPE, "stream")
+    _put_memory(record, m.meminfo, m.meminfo_length, SD_MEMINFO_WMEM_QUEUED, True)
+    if listening:
+        SOCKET_INFO.put(record, SI_BACKLOG_LIMIT, m.msg.idiag_wqueue)
     if m.info != NULL:
         tcp = _decode_linux_tcp_info(m.info, m.info_length)
         PyObject_GC_UnTrack(tcp)
         SOCKET_INFO.put(record, SI_TCP, tcp)
-    if wmem_queued != SD_FIELD_ABSENT:
-        SOCKET_INFO.put(record, SI_SNDBUF, sndbuf)
-        SOCKET_INFO.put(record, SI_FREE, sndbuf - wmem_queued if sndbuf > wmem_queued else 0)
     if m.cong != NULL:
         SOCKET_INFO.put(record, SI_CONGESTION, _CONGESTION.name(m.cong, m.cong_length))
     if not listening:
@@ -201,15 +282,63 @@ def socket_with_drain(object record, object queue_delay_s, object queue_delay_ba
     return copy
 
 
+cdef object _unix_path(const sd_unix_message *m):
+    """A UNIX socket's name as text: the path up to its first NUL, "@" and
+    the rest for an abstract name (a NUL first), None when unnamed; bytes
+    that are not UTF-8 escaped (\\xNN), never an error."""
+    cdef size_t n = 0
+    if m.name == NULL or m.name_length == 0:
+        return None
+    if m.name[0] == 0:
+        return "@" + (<const char *>m.name)[1:m.name_length].decode("utf-8", "backslashreplace")
+    while n < m.name_length and m.name[n] != 0:
+        n += 1
+    return (<const char *>m.name)[:n].decode("utf-8", "backslashreplace")
+
+
+cdef object _unix_record(const sd_unix_message *m, object fd):
+    cdef bint listening = m.msg.udiag_state == SD_TCP_LISTEN
+    record = SOCKET_INFO.new()
+    PyObject_GC_UnTrack(record)  # numbers and strings only (see _socket_record)
+    SOCKET_INFO.put(record, SI_FD, fd)
+    SOCKET_INFO.put(record, SI_INODE, m.msg.udiag_ino)
+    SOCKET_INFO.put(record, SI_FAMILY, "UNIX")
+    SOCKET_INFO.put(record, SI_KIND, "unix")
+    SOCKET_INFO.put(record, SI_SOCKET_TYPE, _name(SOCKET_TYPES, m.msg.udiag_type))
+    SOCKET_INFO.put(record, SI_LOCAL_ADDRESS, _unix_path(m))
+    SOCKET_INFO.put(record, SI_STATE, _name(TCP_STATES, m.msg.udiag_state))
+    if m.peer != SD_FIELD_ABSENT and m.peer != 0:  # 0: a peer not yet accepted has no inode
+        SOCKET_INFO.put(record, SI_PEER_INODE, m.peer)
+    if m.rqueue != SD_FIELD_ABSENT:
+        # A listener's rqueue is its backlog, its wqueue the limit.
+        SOCKET_INFO.put(record, SI_RECV_QUEUE, m.rqueue)
+        SOCKET_INFO.put(record, SI_BACKLOG_LIMIT if listening else SI_SEND_QUEUE, m.wqueue)
+    _put_memory(record, m.meminfo, m.meminfo_length, SD_MEMINFO_WMEM_ALLOC, not listening)
+    return record
+
+
+cdef int unix_parse(const unsigned char *payload, size_t length, sd_unix_message *m) except -1:
+    """The one unix_diag_msg parser (includes/diag.h), its errors raised as ValueError."""
+    cdef int status = sd_unix_parse(payload, length, m)
+    if status == SD_DIAG_OK:
+        return 0
+    if status == SD_UNIX_DIAG_SHORT:
+        raise ValueError(f"unix_diag message of {length} bytes: shorter than unix_diag_msg")
+    _raise_attribute_error(status, payload, length, m.attribute_offset)
+
+
 cdef class _WantedSockets:
     """The handler's state when decoding for process_sockets: the wanted
     inodes (NULL: every socket), the records made, the states kept (0: the
-    kernel filtered them) and, when names is a dict, the name of each wanted
-    socket found (for exact requests later)."""
+    kernel filtered them), the kind of an inet_diag message (KIND_TCP or
+    KIND_UDP: the message does not say) and, when names is a dict, the name
+    of each wanted socket found (for exact requests later).  A unix_diag
+    message says its family: it is decoded as such whatever kind is."""
     cdef sd_inode_set *wanted
     cdef list records
     cdef uint32_t states
     cdef dict names
+    cdef int kind
 
 
 cdef int _socket_message(object out, const unsigned char *payload, size_t length) except -1:
@@ -217,7 +346,21 @@ cdef int _socket_message(object out, const unsigned char *payload, size_t length
     cdef _WantedSockets state = <_WantedSockets>out
     cdef sd_inode_slot *slot = NULL
     cdef sd_diag_message m
+    cdef sd_unix_message u
     cdef unsigned char name[SD_DIAG_NAME_MAX]
+    if length and payload[0] == SD_LINUX_AF_UNIX:
+        if state.wanted != NULL:
+            if length < sizeof(sd_unix_diag_msg):
+                raise ValueError(f"unix_diag message of {length} bytes: shorter than unix_diag_msg")
+            slot = sd_inode_set_find(state.wanted, sd_unix_inode(payload))
+            if slot == NULL or slot.seen:
+                return 0
+            slot.seen = 1
+        unix_parse(payload, length, &u)
+        if state.states and not (state.states >> u.msg.udiag_state) & 1:
+            return 0
+        state.records.append(_unix_record(&u, None if slot == NULL else slot.fd))
+        return 0
     if state.wanted != NULL:
         if length < sizeof(sd_inet_diag_msg):
             raise ValueError(f"sock_diag message of {length} bytes: shorter than inet_diag_msg")
@@ -232,40 +375,51 @@ cdef int _socket_message(object out, const unsigned char *payload, size_t length
     if state.names is not None:
         sd_diag_name(payload, name)
         state.names[m.msg.idiag_inode] = (<char *>name)[:SD_DIAG_NAME_SIZE]
-    state.records.append(_socket_record(&m, None if slot == NULL else slot.fd))
+    state.records.append(_socket_record(&m, None if slot == NULL else slot.fd, state.kind))
     return 0
 
 
 cdef list _decode_sockets(const unsigned char *buf, size_t length, sd_inode_set *wanted,
-                          uint32_t states=0, dict names=None):
+                          uint32_t states=0, dict names=None, int kind=KIND_TCP, list records=None):
+    """The records of the wanted sockets of buf, appended to records (None: a new list)."""
     cdef _WantedSockets state = _WantedSockets()
     state.wanted = wanted
-    state.records = []
+    state.records = [] if records is None else records
     state.states = states
     state.names = names
+    state.kind = kind
     if length:
         nl_walk(buf, length, SD_SOCK_DIAG_BY_FAMILY, _socket_message, state, False)
     return state.records
 
 
-def decode_inet_diag_dump(const unsigned char[::1] buf not None, dict fds=None):
-    """Decode the bytes of a NETLINK_SOCK_DIAG TCP dump: a list of SocketInfo.
+def decode_inet_diag_dump(const unsigned char[::1] buf not None, dict fds=None, str kind="tcp"):
+    """Decode the bytes of a NETLINK_SOCK_DIAG dump: a list of SocketInfo.
 
     buf holds whole netlink messages (one or more recv batches, NLMSG_DONE
-    included or not).  fds maps socket inode -> fd: only those sockets become
-    records, with their fd; None decodes every socket, with fd None.
-    ValueError for malformed input; OSError for a kernel NLMSG_ERROR.
+    included or not).  kind: what its inet_diag messages are, "tcp" or
+    "udp"; unix_diag messages are decoded as UNIX sockets whatever kind.
+    fds maps socket inode -> fd: only those sockets become records, with
+    their fd; None decodes every socket, with fd None.  ValueError for
+    malformed input; OSError for a kernel NLMSG_ERROR.
     """
     cdef sd_inode_set wanted
+    cdef int kind_bit
+    if kind == "tcp":
+        kind_bit = KIND_TCP
+    elif kind == "udp":
+        kind_bit = KIND_UDP
+    else:
+        raise ValueError(f"an inet_diag dump is of TCP or UDP sockets, not {kind!r}")
     if fds is None:
-        return _decode_sockets(&buf[0] if buf.shape[0] else NULL, buf.shape[0], NULL)
+        return _decode_sockets(&buf[0] if buf.shape[0] else NULL, buf.shape[0], NULL, 0, None, kind_bit)
     if sd_inode_set_init(&wanted, len(fds)) != 0:
         raise MemoryError()
     try:
         for inode, fd in fds.items():
             if inode:
                 sd_inode_set_add(&wanted, inode, fd)
-        return _decode_sockets(&buf[0] if buf.shape[0] else NULL, buf.shape[0], &wanted)
+        return _decode_sockets(&buf[0] if buf.shape[0] else NULL, buf.shape[0], &wanted, 0, None, kind_bit)
     finally:
         sd_inode_set_free(&wanted)
 
@@ -391,26 +545,37 @@ cdef int _raise_if_exited(int pid) except -1:
 
 
 cdef list _sockets_of_wanted(int nl, sd_inode_set *wanted, size_t count, uint32_t states,
-                             object bytecode, KnownSockets known, nl_buffer *buf):
-    """The records of the wanted sockets (count of them): by exact requests
-    when known allows, else from one dump per family (taken into buf unless
-    buf already holds it)."""
-    cdef dict learn
-    if buf.length == 0 and known is not None and bytecode is None and known.small(count):
-        if _ask_known(nl, known, wanted, buf):
-            known.exact_passes += 1
-            return _decode_sockets(buf.data, buf.length, wanted, states)
-    if buf.length == 0:
-        diag_dump(nl, AF_INET, states, DIAG_EXT, bytecode, NULL, None, buf)
-        diag_dump(nl, AF_INET6, states, DIAG_EXT, bytecode, NULL, None, buf)
-    learn = None
-    if known is not None and bytecode is None:
-        learn = known.names_to_learn(count, _dump_messages(buf))
-    return _decode_sockets(buf.data, buf.length, wanted, 0, learn)
+                             object bytecode, KnownSockets known, nl_buffer *dumps, int kinds):
+    """The records of the wanted sockets (count of them) of the kinds asked
+    for: TCP by exact requests when known allows, else from one dump per
+    family and kind (taken into dumps[kind's bit number] unless already there)."""
+    cdef dict learn = None
+    cdef list records = None
+    cdef nl_buffer *tcp = &dumps[0]
+    if kinds & KIND_TCP:
+        if tcp.length == 0 and known is not None and bytecode is None and known.small(count):
+            if _ask_known(nl, known, wanted, tcp):
+                known.exact_passes += 1
+                records = _decode_sockets(tcp.data, tcp.length, wanted, states)
+        if records is None:
+            kind_dumps(nl, KIND_TCP, states, bytecode, dumps)
+            if known is not None and bytecode is None:
+                learn = known.names_to_learn(count, _dump_messages(tcp))
+            records = _decode_sockets(tcp.data, tcp.length, wanted, 0, learn)
+    else:
+        records = []
+    kind_dumps(nl, kinds & ~KIND_TCP, states, bytecode, dumps)
+    if kinds & KIND_UDP:
+        _decode_sockets(dumps[1].data, dumps[1].length, wanted, 0, None, KIND_UDP, records)
+    if kinds & KIND_UNIX:
+        _decode_sockets(dumps[2].data, dumps[2].length, wanted, 0, None, KIND_UNIX, records)
+    return records
 
 
-def process_sockets_linux(int pid, uint32_t states, bytecode=None, KnownSockets known=None):
-    """The TCP sockets (IPv4 and IPv6) pid holds, in the states of the bitmask
+def process_sockets_linux(int pid, uint32_t states, bytecode=None, KnownSockets known=None,
+                          int kinds=KIND_TCP):
+    """The sockets pid holds of the kinds of the mask (bit i: SOCKET_KINDS[i];
+    TCP and UDP over IPv4 and IPv6, UNIX), in the states of the bitmask
     (1 << state number), as SocketInfo records, seen in pid's network namespace.
 
     bytecode: an inet_diag filter (bytes, as `ss` compiles one) the kernel
@@ -425,12 +590,14 @@ def process_sockets_linux(int pid, uint32_t states, bytecode=None, KnownSockets 
     cdef sd_scan scan
     cdef sd_inode_set wanted
     cdef bint has_wanted = False, exact_first
-    cdef nl_buffer dump
+    cdef nl_buffer dumps[KIND_SLOTS]
     cdef int nl = -1, nl_errno = 0, rc
     cdef size_t i
     if not SD_LINUX:
         raise OSError(ENOSYS, "sock_diag exists on Linux only")
-    memset(&dump, 0, sizeof(dump))
+    if kinds & KIND_UNIX and bytecode is not None:
+        raise ValueError("an inet_diag filter cannot select UNIX sockets")
+    memset(dumps, 0, sizeof(dumps))
     # A process small at its last pass is scanned first, for exact requests.
     # Otherwise the fds are scanned on another thread while this one dumps
     # every TCP socket of the namespace; the dump is decoded once the scan is done.
@@ -447,8 +614,7 @@ def process_sockets_linux(int pid, uint32_t states, bytecode=None, KnownSockets 
             if nl < 0:
                 nl_errno = errno
             elif not exact_first:
-                diag_dump(nl, AF_INET, states, DIAG_EXT, bytecode, NULL, None, &dump)
-                diag_dump(nl, AF_INET6, states, DIAG_EXT, bytecode, NULL, None, &dump)
+                kind_dumps(nl, kinds, states, bytecode, dumps)
         finally:
             if not exact_first:
                 with nogil:
@@ -467,7 +633,7 @@ def process_sockets_linux(int pid, uint32_t states, bytecode=None, KnownSockets 
         has_wanted = True
         for i in range(scan.count):
             sd_inode_set_add(&wanted, scan.sockets[i].inode, scan.sockets[i].fd)
-        records = _sockets_of_wanted(nl, &wanted, scan.count, states, bytecode, known, &dump)
+        records = _sockets_of_wanted(nl, &wanted, scan.count, states, bytecode, known, dumps, kinds)
         if known is not None and bytecode is None:
             if known.small(scan.count):
                 known.small_pids.add(pid)
@@ -477,7 +643,7 @@ def process_sockets_linux(int pid, uint32_t states, bytecode=None, KnownSockets 
         return records
     finally:
         free(scan.sockets)
-        free(dump.data)
+        free_dumps(dumps)
         if nl >= 0:
             close(nl)
         if has_wanted:
@@ -500,8 +666,7 @@ def namespace_sockets_linux(uint32_t states, bytecode=None, int pid=0, dict name
         raise OSError(errno, os.strerror(errno), f"/proc/{pid}/ns/net" if pid else None)
     memset(&dump, 0, sizeof(dump))
     try:
-        diag_dump(nl, AF_INET, states, DIAG_EXT, bytecode, NULL, None, &dump)
-        diag_dump(nl, AF_INET6, states, DIAG_EXT, bytecode, NULL, None, &dump)
+        kind_dumps(nl, KIND_TCP, states, bytecode, &dump)
         return _decode_sockets(dump.data, dump.length, NULL, 0, names)
     finally:
         free(dump.data)
@@ -556,8 +721,9 @@ cdef object _with_fd(object record, object fd):
     return copy
 
 
-def sockets_of_processes_linux(pids, uint32_t states, KnownSockets known=None):
-    """The TCP sockets of several processes, read in one pass: {pid: list of
+def sockets_of_processes_linux(pids, uint32_t states, KnownSockets known=None, int kinds=KIND_TCP):
+    """The sockets of several processes of the kinds of the mask (as
+    process_sockets_linux), read in one pass: {pid: list of
     SocketInfo, or the OSError of its fd scan, or OSError(ESRCH) when it
     exited during the pass (as process_sockets_linux raises)}.
 
@@ -569,7 +735,7 @@ def sockets_of_processes_linux(pids, uint32_t states, KnownSockets known=None):
     cdef size_t count, i, total = 0
     cdef sd_inode_set wanted
     cdef bint has_wanted = False
-    cdef nl_buffer buf
+    cdef nl_buffer dumps[KIND_SLOTS]
     cdef int nl = -1, namespace_pid = 0
     if not SD_LINUX:
         raise OSError(ENOSYS, "sock_diag exists on Linux only")
@@ -596,7 +762,7 @@ def sockets_of_processes_linux(pids, uint32_t states, KnownSockets known=None):
         for pid in held:
             results[pid] = _exit_error(pid) or []
         return results
-    memset(&buf, 0, sizeof(buf))
+    memset(dumps, 0, sizeof(dumps))
     try:
         nl = sd_diag_socket(namespace_pid)
         if nl < 0:
@@ -608,9 +774,9 @@ def sockets_of_processes_linux(pids, uint32_t states, KnownSockets known=None):
             for inode, fd in (<dict>fds).items():
                 sd_inode_set_add(&wanted, inode, fd)
         by_inode = {record.inode: record for record in
-                    _sockets_of_wanted(nl, &wanted, total, states, None, known, &buf)}
+                    _sockets_of_wanted(nl, &wanted, total, states, None, known, dumps, kinds)}
     finally:
-        free(buf.data)
+        free_dumps(dumps)
         if nl >= 0:
             close(nl)
         if has_wanted:

@@ -103,9 +103,9 @@ def tcp_counters():
         raise OSError(errno, os.strerror(errno), None, None, "socket(NETLINK_SOCK_DIAG)")
     out = ([], [])
     try:
-        diag_dump(fd, AF_INET, ACCOUNTED_STATES, 1 << (SD_INET_DIAG_INFO - 1), None,
+        diag_dump(fd, AF_INET, IPPROTO_TCP, ACCOUNTED_STATES, 1 << (SD_INET_DIAG_INFO - 1), None,
                   _counters_message, out, NULL)
-        diag_dump(fd, AF_INET6, ACCOUNTED_STATES, 1 << (SD_INET_DIAG_INFO - 1), None,
+        diag_dump(fd, AF_INET6, IPPROTO_TCP, ACCOUNTED_STATES, 1 << (SD_INET_DIAG_INFO - 1), None,
                   _counters_message, out, NULL)
     finally:
         close(fd)

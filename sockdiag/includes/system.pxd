@@ -61,6 +61,8 @@ cdef extern from "includes/compat.h" nogil:
     int SD_MEMINFO_SNDBUF
     int SD_MEMINFO_WMEM_QUEUED
     int SD_MEMINFO_WMEM_ALLOC
+    int SD_MEMINFO_RCVBUF
+    int SD_MEMINFO_DROPS
     int SD_MEMINFO_VARS
 
     ctypedef struct sd_drain:
