@@ -34,16 +34,18 @@ def tcp_info_linux(buf: bytes) -> TcpInfo:
     return _fast.decode_tcp_info_linux(buf)
 
 
-def inet_diag_dump(buf: bytes, fds: Optional[dict[int, int]] = None) -> list[SocketInfo]:
-    """Decode the bytes of a Linux NETLINK_SOCK_DIAG TCP dump into SocketInfo.
+def inet_diag_dump(buf: bytes, fds: Optional[dict[int, int]] = None, kind: str = "tcp") -> list[SocketInfo]:
+    """Decode the bytes of a Linux NETLINK_SOCK_DIAG dump into SocketInfo.
 
     ``buf`` holds whole netlink messages (what one or more ``recv`` returned,
-    NLMSG_DONE included or not).  ``fds`` maps socket inode -> fd: only those
+    NLMSG_DONE included or not).  ``kind``: what its inet_diag messages are,
+    "tcp" or "udp" (the message does not say); unix_diag messages are
+    decoded as UNIX sockets whatever kind.  ``fds`` maps socket inode -> fd: only those
     sockets become records, carrying their fd; ``None`` decodes every socket
     (``fd`` is then ``None``).  The same decoder as process_sockets.
     ValueError for malformed input; OSError for a kernel NLMSG_ERROR message.
     """
-    return _fast.decode_inet_diag_dump(buf, fds)
+    return _fast.decode_inet_diag_dump(buf, fds, kind)
 
 
 # =============================================================================
