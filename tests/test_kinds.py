@@ -293,3 +293,14 @@ def test_a_hostile_unix_message_is_a_valueerror():
         for decoder in (decode.inet_diag_dump, reference.inet_diag_dump):
             with pytest.raises(ValueError):
                 decoder(buf)
+
+
+def test_every_json_socket_record_carries_its_kind(holder):
+    from sockdiag._fast import json_objects
+    from sockdiag.fields import SOCKET_JSON_FIELDS
+
+    records = sockdiag.process_sockets(holder.pid, kinds=("tcp", "udp", "unix"))
+    objects = json.loads(json_objects(records, SOCKET_JSON_FIELDS))
+    assert [o["kind"] for o in objects] == [s.kind for s in records]
+    assert [(o["recv_queue"], o["drops"], o["rcvbuf"], o["peer_inode"]) for o in objects] == [
+        (s.recv_queue, s.drops, s.rcvbuf, s.peer_inode) for s in records]
