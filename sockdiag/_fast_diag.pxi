@@ -650,26 +650,29 @@ def process_sockets_linux(int pid, uint32_t states, bytecode=None, KnownSockets 
             sd_inode_set_free(&wanted)
 
 
-def namespace_sockets_linux(uint32_t states, bytecode=None, int pid=0, dict names=None):
-    """Every TCP socket (IPv4 and IPv6) of pid's network namespace (0: the
-    caller's) in the states of the bitmask, as SocketInfo records with fd
-    None; with bytecode (inet_diag bytecode) only those the kernel's filter
-    keeps.  names: a dict given the name of each socket (inode -> bytes),
-    for ask_sockets_linux later.  OSError as the kernel gave it (EINVAL: a
-    filter this kernel does not know)."""
-    cdef nl_buffer dump
+def namespace_sockets_linux(uint32_t states, bytecode=None, int pid=0, dict names=None,
+                            int kinds=KIND_TCP):
+    """Every socket of the kinds of the mask (as process_sockets_linux) of
+    pid's network namespace (0: the caller's) in the states of the bitmask,
+    as SocketInfo records with fd None; with bytecode (inet_diag bytecode)
+    only those the kernel's filter keeps.  names: a dict given the name of
+    each TCP socket (inode -> bytes), for ask_sockets_linux later.  OSError
+    as the kernel gave it (EINVAL: a filter this kernel does not know)."""
+    cdef nl_buffer dumps[KIND_SLOTS]
     cdef int nl
     if not SD_LINUX:
         raise OSError(ENOSYS, "sock_diag exists on Linux only")
     nl = sd_diag_socket(pid)
     if nl < 0:
         raise OSError(errno, os.strerror(errno), f"/proc/{pid}/ns/net" if pid else None)
-    memset(&dump, 0, sizeof(dump))
+    memset(dumps, 0, sizeof(dumps))
     try:
-        kind_dumps(nl, KIND_TCP, states, bytecode, &dump)
-        return _decode_sockets(dump.data, dump.length, NULL, 0, names)
+        kind_dumps(nl, kinds, states, bytecode, dumps)
+        records = _decode_sockets(dumps[0].data, dumps[0].length, NULL, 0, names)
+        _decode_sockets(dumps[1].data, dumps[1].length, NULL, 0, None, KIND_UDP, records)
+        return _decode_sockets(dumps[2].data, dumps[2].length, NULL, 0, None, KIND_UNIX, records)
     finally:
-        free(dump.data)
+        free_dumps(dumps)
         close(nl)
 
 
