@@ -186,8 +186,12 @@ def sockets_of_processes(pids: Iterable[int], states: Optional[Iterable[str]] = 
     return found
 
 
-def interfaces() -> dict[str, InterfaceCounters]:
+def interfaces(pid: Optional[int] = None) -> dict[str, InterfaceCounters]:
     """Counters of every network interface: {name: InterfaceCounters}.
+
+    ``pid``: those of the network namespace process pid is in (Linux: a
+    container's own interfaces; entering another namespace needs root);
+    None: the caller's.  macOS has one set for every process.
 
     Exact 64-bit byte, packet, error and drop counts since each interface
     came up, with its index, MTU and whether it is administratively up.
@@ -195,7 +199,7 @@ def interfaces() -> dict[str, InterfaceCounters]:
     calling thread's network namespace.  macOS: ``NET_RT_IFLIST2`` with the
     exact byte counts from ``IFMIB_IFDATA``.  Availability: Linux, macOS.
     """
-    return _platform.interfaces()
+    return _platform.interfaces(0 if pid is None else PID.check(pid, "pid"))
 
 
 def fd_headroom(pid: int) -> FdHeadroom:

@@ -267,8 +267,9 @@ def fd_headroom(pid: int) -> FdHeadroom:
 
 @_decoded
 @wrap_exceptions
-def interfaces() -> dict[str, InterfaceCounters]:
-    """Counters per interface: one NET_RT_IFLIST2 walk, bytes from IFMIB."""
+def interfaces(pid: int = 0) -> dict[str, InterfaceCounters]:
+    """Counters per interface: one NET_RT_IFLIST2 walk, bytes from IFMIB.
+    macOS has no network namespaces: every process (pid) sees these."""
     listed = decode.iflist2_darwin(_fast.darwin_iflist2())
     exact = [decode.ifmibdata_darwin(buf, index) for index, buf in _fast.darwin_ifmibdata_all()]
     merged = with_exact_bytes(listed, [counters for counters in exact if counters is not None])

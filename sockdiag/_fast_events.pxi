@@ -83,8 +83,8 @@ cdef int _counters_message(object out, const unsigned char *payload, size_t leng
     return 0
 
 
-def tcp_counters():
-    """Byte counters of every TCP socket of the caller's network namespace.
+def tcp_counters(int pid=0):
+    """Byte counters of every TCP socket of pid's network namespace (0: the caller's).
 
     One SOCK_DIAG_BY_FAMILY dump per family with INET_DIAG_INFO.  Returns
     (sockets, listeners): sockets is a list of (cookie, inode, (bytes_sent,
@@ -96,10 +96,13 @@ def tcp_counters():
     list of (local port, local address, inode) of LISTEN sockets.  Local
     addresses are the kernel's 16 raw bytes (IPv4: 4 bytes, then zeros).  A
     dump the kernel marks interrupted (the table changed under it) is taken
-    again.  OSError for a failed call.
+    again.  OSError for a failed call (EPERM with filename /proc/<pid>/ns/net:
+    entering another namespace needs CAP_SYS_ADMIN).
     """
-    cdef int fd = sd_diag_socket(0)
+    cdef int fd = sd_diag_socket(pid)
     if fd < 0:
+        if pid:
+            raise OSError(errno, os.strerror(errno), f"/proc/{pid}/ns/net")
         raise OSError(errno, os.strerror(errno), None, None, "socket(NETLINK_SOCK_DIAG)")
     out = ([], [])
     try:

@@ -124,17 +124,21 @@ def decode_rtnl_link_dump(const unsigned char[::1] buf not None):
     return out
 
 
-def rtnl_interfaces(int attempts=RTNL_DUMP_ATTEMPTS):
-    """Counters of every link, {name: InterfaceCounters}, from one RTM_GETLINK dump.
+def rtnl_interfaces(int attempts=RTNL_DUMP_ATTEMPTS, int pid=0):
+    """Counters of every link of pid's network namespace (0: the caller's),
+    {name: InterfaceCounters}, from one RTM_GETLINK dump.
 
     Dumps again, up to attempts in all, while links change mid-dump.  Raises
     OSError for a failed call (ENOSYS off Linux; EAGAIN when every attempt
-    was interrupted) and ValueError for a malformed reply.
+    was interrupted; EPERM with filename /proc/<pid>/ns/net: entering
+    another namespace needs CAP_SYS_ADMIN) and ValueError for a malformed reply.
     """
     cdef sd_getlink_request request
     cdef dict out = {}
-    cdef int fd = sd_netlink_socket(SD_NETLINK_ROUTE)
+    cdef int fd = sd_netlink_socket_of(SD_NETLINK_ROUTE, pid)
     if fd < 0:
+        if pid:
+            raise OSError(errno, os.strerror(errno), f"/proc/{pid}/ns/net")
         raise OSError(errno, os.strerror(errno), None, None, "socket(NETLINK_ROUTE)")
     sd_rtnl_getlink_request(&request)
     try:

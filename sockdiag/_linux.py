@@ -187,10 +187,10 @@ def sockets_of_processes(pids: Iterable[int], states: Optional[Iterable[str]] = 
 
 
 @wrap_exceptions
-def interfaces() -> dict[str, InterfaceCounters]:
-    # One rtnetlink dump in the calling thread's network namespace.
+def interfaces(pid: int = 0) -> dict[str, InterfaceCounters]:
+    # One rtnetlink dump in pid's network namespace (0: the calling thread's).
     try:
-        return _fast.rtnl_interfaces()
+        return _fast.rtnl_interfaces(pid=pid)
     except ValueError as err:
         raise SockdiagError(f"malformed rtnetlink reply: {err}") from err
 

@@ -414,23 +414,23 @@ typedef struct {
 
 #include <sys/stat.h>
 
-/* A NETLINK_SOCK_DIAG socket that sees the sockets of pid's network
- * namespace (pid 0: the calling thread's), or -1 with errno set.  sock_diag
- * dumps the namespace the netlink socket was made in, so for a process in
+/* A netlink socket of protocol that sees pid's network namespace (pid 0:
+ * the calling thread's), or -1 with errno set.  sock_diag and rtnetlink
+ * dump the namespace the netlink socket was made in, so for a process in
  * another namespace (a container) this thread enters that namespace just for
  * the socket() call (which needs CAP_SYS_ADMIN: EPERM otherwise) and returns
  * to its own. */
-static int sd_diag_socket(int pid) {
+static int sd_netlink_socket_of(int protocol, int pid) {
     char path[64];
     struct stat own, theirs;
     int home, target, nl, err;
     if (pid == 0)
-        return sd_netlink_socket(SD_NETLINK_SOCK_DIAG);
+        return sd_netlink_socket(protocol);
     snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
     if (stat(path, &theirs) != 0 || stat("/proc/thread-self/ns/net", &own) != 0)
         return -1;
     if (own.st_ino == theirs.st_ino && own.st_dev == theirs.st_dev)
-        return sd_netlink_socket(SD_NETLINK_SOCK_DIAG);
+        return sd_netlink_socket(protocol);
     if ((target = open(path, O_RDONLY | O_CLOEXEC)) < 0)
         return -1;
     if ((home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0) {
@@ -446,7 +446,7 @@ static int sd_diag_socket(int pid) {
         errno = err;
         return -1;
     }
-    nl = sd_netlink_socket(SD_NETLINK_SOCK_DIAG);
+    nl = sd_netlink_socket(protocol);
     err = errno;
     /* Going back cannot fail with the privilege that let us in; if it did,
      * the rest of the program would run in the other namespace. */
@@ -456,6 +456,11 @@ static int sd_diag_socket(int pid) {
     close(home);
     errno = err;
     return nl;
+}
+
+/* A NETLINK_SOCK_DIAG socket of pid's network namespace (see above). */
+static int sd_diag_socket(int pid) {
+    return sd_netlink_socket_of(SD_NETLINK_SOCK_DIAG, pid);
 }
 
 /* --- the fd scan, shared with a thread of its own --------------------------------

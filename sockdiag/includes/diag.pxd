@@ -128,6 +128,7 @@ cdef extern from "includes/diag.h" nogil:
     void sd_scan_start(sd_scan *scan, int pid)
     int sd_scan_wait(sd_scan *scan)
     int sd_diag_socket(int pid)
+    int sd_netlink_socket_of(int protocol, int pid)
     long sd_pid_of_name(const char *name)
 
     ctypedef struct DIR
