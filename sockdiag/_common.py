@@ -782,6 +782,8 @@ class TrafficSample(Record):
     dropped notifications because they arrived faster than they were read.
     ``unreadable_processes``: processes whose fds could not be read (other
     users' without root): their traffic is in the unattributed row.
+    ``unreadable_namespaces``: network namespaces of processes (containers)
+    that could not be entered (not root): their traffic is missing.
     ``connects_traced``: the connect tracepoint names the process of client
     connections that live shorter than a sample (root); otherwise
     ``connects_untraced_reason`` says why not.  ``trace_overruns``: connect
@@ -800,6 +802,7 @@ class TrafficSample(Record):
     connects_untraced_reason: Optional[str]
     trace_overruns: int
     running_as_root: bool
+    unreadable_namespaces: int = 0
 
 
 @dataclass(frozen=True, slots=True)
