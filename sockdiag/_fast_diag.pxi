@@ -439,11 +439,15 @@ cdef class KnownSockets:
     watched sockets by name instead of dumping every socket of the machine.
 
     Holds the name (family and inet_diag_sockid, cookie included) of the
-    sockets of small processes, the pids whose last pass was small enough
-    for exact requests, and the number of sockets of the last dump.  Nothing
-    of another process is held: numbers only.
+    TCP sockets of small processes, the inodes of their UNIX and UDP sockets
+    (a UNIX socket is asked for by inode; UDP has no exact request, its
+    table is dumped), the pids whose last pass was small enough for exact
+    requests, and the number of sockets of the last dump.  Nothing of
+    another process is held: numbers only.
     """
     cdef dict names  # inode -> SD_DIAG_NAME_SIZE bytes
+    cdef set unix_inodes
+    cdef set udp_inodes
     cdef set small_pids
     cdef readonly size_t dumped_sockets
     cdef readonly size_t exact_passes  # passes answered by exact requests alone
@@ -451,7 +455,22 @@ cdef class KnownSockets:
 
     def __cinit__(self):
         self.names = {}
+        self.unix_inodes = set()
+        self.udp_inodes = set()
         self.small_pids = set()
+
+    cdef int learn_kinds(self, list records, Py_ssize_t start) except -1:
+        """The inodes of the UNIX and UDP sockets among records[start:]."""
+        if len(self.unix_inodes) + len(self.udp_inodes) > KNOWN_NAMES_MAX:
+            self.unix_inodes.clear()
+            self.udp_inodes.clear()
+        for record in records[start:]:
+            kind = record.kind
+            if kind == "unix":
+                self.unix_inodes.add(record.inode)
+            elif kind == "udp":
+                self.udp_inodes.add(record.inode)
+        return 0
 
     cdef bint small(self, size_t count):
         """Few enough sockets, against the last dump, for exact requests."""
@@ -478,39 +497,88 @@ cdef size_t _dump_messages(const nl_buffer *dump) except? 0:
     return count.answered
 
 
-cdef bint _ask_known(int nl, KnownSockets known, sd_inode_set *wanted, nl_buffer *answers) except -1:
-    """Exact requests for every wanted socket, by its known name; the answers
-    appended to answers.  False (answers emptied) when a name is unknown, or
-    when the kernel has nothing by a name (closed, or unhashed: a socket not
-    yet connected, or reset) so that only a dump can tell."""
-    cdef size_t i, n = 0, missing = 0, capacity = wanted.mask + 1
-    cdef unsigned char *requests = <unsigned char *>malloc(capacity * SD_DIAG_EXACT_REQUEST_SIZE)
+cdef uint32_t ALL_STATES = 0xFFFFFFFF
+STATE_NUMBERS = {name: number for number, name in enumerate(TCP_STATES) if name}
+
+
+cdef bint _ask_known(int nl, KnownSockets known, sd_inode_set *wanted, nl_buffer *dumps, int kinds,
+                     uint32_t states, list records) except -1:
+    """A pass by exact requests: the UDP and UNIX sockets of the wanted ones
+    (of the kinds asked for) appended to records, and, when True is
+    returned, the TCP ones too.  Wanted sockets of unknown kind are asked for
+    as UNIX sockets by inode, then looked for in the UDP table, and learnt.
+    False (dumps[0] emptied) when a TCP socket is unknown, or the kernel has
+    nothing by its name (closed, or unhashed: not yet connected, or reset),
+    so that only a dump can tell; its UDP and UNIX sockets are in records."""
+    cdef size_t i, n_tcp = 0, n_unix = 0, missing = 0, capacity = wanted.mask + 1
+    cdef unsigned char *tcp_requests = <unsigned char *>malloc(capacity * SD_DIAG_EXACT_REQUEST_SIZE)
+    cdef unsigned char *unix_requests = <unsigned char *>malloc(capacity * SD_UNIX_REQUEST_SIZE)
     cdef const unsigned char *name
-    if requests == NULL:
+    cdef uint64_t inode
+    cdef bint udp_wanted = False
+    cdef Py_ssize_t start = len(records)
+    cdef list unknown = []
+    if tcp_requests == NULL or unix_requests == NULL:
+        free(tcp_requests)
+        free(unix_requests)
         raise MemoryError()
     try:
         for i in range(capacity):
-            if wanted.slots[i].inode == 0:
+            inode = wanted.slots[i].inode
+            if inode == 0:
                 continue
-            found = known.names.get(wanted.slots[i].inode)
-            if found is None:
-                return False
-            name = <bytes>found
-            sd_diag_exact_request(requests + n * SD_DIAG_EXACT_REQUEST_SIZE, name, DIAG_EXT, <uint32_t>n)
-            n += 1
-        if n:
+            found = known.names.get(inode)
+            if found is not None:
+                if kinds & KIND_TCP:
+                    name = <bytes>found
+                    sd_diag_exact_request(tcp_requests + n_tcp * SD_DIAG_EXACT_REQUEST_SIZE, name,
+                                          DIAG_EXT, <uint32_t>n_tcp)
+                    n_tcp += 1
+            elif inode in known.udp_inodes:
+                udp_wanted = True
+            else:
+                if inode not in known.unix_inodes:
+                    unknown.append(inode)  # if it is not a UNIX socket, the answer is ENOENT
+                elif not kinds & KIND_UNIX:
+                    continue
+                sd_unix_request(unix_requests + n_unix * SD_UNIX_REQUEST_SIZE, 0, <uint32_t>inode,
+                                <uint32_t>n_unix)
+                n_unix += 1
+        # Every state is read, so that each socket's kind is learnt; then the
+        # kinds and states asked for are kept.
+        if n_unix:
+            nl_ask(nl, unix_requests, SD_UNIX_REQUEST_SIZE, n_unix, SD_SOCK_DIAG_BY_FAMILY, &dumps[2], &missing)
+            _decode_sockets(dumps[2].data, dumps[2].length, wanted, 0, None, KIND_UNIX, records)
+            known.learn_kinds(records, start)
+        unknown = [inode for inode in unknown if inode not in known.unix_inodes]
+        if (udp_wanted and kinds & KIND_UDP) or unknown:
+            kind_dumps(nl, KIND_UDP, ALL_STATES, None, dumps)
+            _decode_sockets(dumps[1].data, dumps[1].length, wanted, 0, None, KIND_UDP, records)
+            known.learn_kinds(records, start)
+            unknown = [inode for inode in unknown if inode not in known.udp_inodes]
+        records[start:] = [r for r in records[start:]
+                           if ((r.kind == "unix" and kinds & KIND_UNIX) or (r.kind == "udp" and kinds & KIND_UDP))
+                           and states >> STATE_NUMBERS.get(r.state, 0) & 1]
+        if unknown:
+            return False
+        if n_tcp:
+            missing = 0
             try:
-                nl_ask(nl, requests, SD_DIAG_EXACT_REQUEST_SIZE, n, SD_SOCK_DIAG_BY_FAMILY, answers, &missing)
+                nl_ask(nl, tcp_requests, SD_DIAG_EXACT_REQUEST_SIZE, n_tcp, SD_SOCK_DIAG_BY_FAMILY,
+                       &dumps[0], &missing)
             except OSError as err:
                 if err.errno != ENOBUFS:
                     raise
+                dumps[0].length = 0
                 return False
-        if missing:
-            answers.length = 0
-            return False
+            if missing:
+                dumps[0].length = 0
+                return False
+            _decode_sockets(dumps[0].data, dumps[0].length, wanted, states, None, KIND_TCP, records)
         return True
     finally:
-        free(requests)
+        free(tcp_requests)
+        free(unix_requests)
 
 
 def process_state_linux(int pid):
@@ -547,28 +615,34 @@ cdef int _raise_if_exited(int pid) except -1:
 cdef list _sockets_of_wanted(int nl, sd_inode_set *wanted, size_t count, uint32_t states,
                              object bytecode, KnownSockets known, nl_buffer *dumps, int kinds):
     """The records of the wanted sockets (count of them) of the kinds asked
-    for: TCP by exact requests when known allows, else from one dump per
-    family and kind (taken into dumps[kind's bit number] unless already there)."""
+    for: by exact requests when known allows (UDP from a dump of its table),
+    else from one dump per family and kind (taken into dumps[kind's bit
+    number] unless already there)."""
     cdef dict learn = None
-    cdef list records = None
+    cdef list records = []
     cdef nl_buffer *tcp = &dumps[0]
+    cdef bint exact = (known is not None and bytecode is None and tcp.length == 0
+                       and dumps[1].length == 0 and dumps[2].length == 0 and known.small(count))
+    if exact:
+        if _ask_known(nl, known, wanted, dumps, kinds, states, records):
+            known.exact_passes += 1
+            return records
+        kinds &= KIND_TCP  # the UDP and UNIX sockets are in records
     if kinds & KIND_TCP:
-        if tcp.length == 0 and known is not None and bytecode is None and known.small(count):
-            if _ask_known(nl, known, wanted, tcp):
-                known.exact_passes += 1
-                records = _decode_sockets(tcp.data, tcp.length, wanted, states)
-        if records is None:
-            kind_dumps(nl, KIND_TCP, states, bytecode, dumps)
-            if known is not None and bytecode is None:
-                learn = known.names_to_learn(count, _dump_messages(tcp))
-            records = _decode_sockets(tcp.data, tcp.length, wanted, 0, learn)
-    else:
-        records = []
+        kind_dumps(nl, KIND_TCP, states, bytecode, dumps)
+        if known is not None and bytecode is None:
+            learn = known.names_to_learn(count, _dump_messages(tcp))
+        _decode_sockets(tcp.data, tcp.length, wanted, 0, learn, KIND_TCP, records)
+    if exact:
+        return records
+    start = len(records)
     kind_dumps(nl, kinds & ~KIND_TCP, states, bytecode, dumps)
     if kinds & KIND_UDP:
         _decode_sockets(dumps[1].data, dumps[1].length, wanted, 0, None, KIND_UDP, records)
     if kinds & KIND_UNIX:
         _decode_sockets(dumps[2].data, dumps[2].length, wanted, 0, None, KIND_UNIX, records)
+    if known is not None and known.small(count):
+        known.learn_kinds(records, start)
     return records
 
 

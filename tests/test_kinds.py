@@ -304,3 +304,65 @@ def test_every_json_socket_record_carries_its_kind(holder):
     assert [o["kind"] for o in objects] == [s.kind for s in records]
     assert [(o["recv_queue"], o["drops"], o["rcvbuf"], o["peer_inode"]) for o in objects] == [
         (s.recv_queue, s.drops, s.rcvbuf, s.peer_inode) for s in records]
+
+
+KIND_CHURNER = r"""
+import socket, sys
+held = {"udp": [], "unix": [], "tcp": []}
+listener = socket.create_server(("127.0.0.1", 0))
+for line in sys.stdin:
+    command, kind = line.split()
+    if command == "open" and kind == "udp":
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        held["udp"].append(sock)
+    elif command == "open" and kind == "unix":
+        held["unix"] += socket.socketpair()
+    elif command == "open" and kind == "tcp":
+        held["tcp"] += [socket.create_connection(listener.getsockname()), listener.accept()[0]]
+    elif command == "close":
+        held[kind].pop().close()
+    print("ok", flush=True)
+"""
+
+
+def test_refreshes_ask_by_name_and_equal_a_full_pass_as_kinds_come_and_go():
+    """A small process's UNIX sockets are asked for by inode, its UDP ones
+    read from the UDP table, its TCP ones by name: once a pass has learnt a
+    new socket, each refresh is answered without a TCP dump and equals a
+    pass that knows nothing."""
+    from sockdiag import _fast
+    from testsupport.loopback import connected_pair
+
+    child = subprocess.Popen([sys.executable, "-c", KIND_CHURNER], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    ballast = [connected_pair() for _ in range(40)]  # the churner is small beside the TCP table
+    known = _fast.KnownSockets()
+    every = kind_mask(("tcp", "udp", "unix"))
+    try:
+        def command(line: str) -> None:
+            child.stdin.write(line + "\n")
+            child.stdin.flush()
+            assert child.stdout.readline().strip() == "ok"
+
+        def key(s):
+            return (s.inode, s.fd, s.kind, s.state, s.local_address, s.local_port, s.peer_inode)
+
+        for line in ("open tcp", "open unix", "open udp", "open unix", "close unix", "open udp",
+                     "close udp", "open tcp", "close tcp"):
+            command(line)
+            _fast.process_sockets_linux(child.pid, ALL_STATES, None, known, every)  # learns
+            before = known.exact_passes
+            refreshed = _fast.process_sockets_linux(child.pid, ALL_STATES, None, known, every)
+            assert known.exact_passes == before + 1, line
+            fresh = _fast.process_sockets_linux(child.pid, ALL_STATES, None, None, every)
+            assert sorted(map(key, refreshed)) == sorted(map(key, fresh)), line
+            tcp_only = _fast.process_sockets_linux(child.pid, ALL_STATES, None, known, kind_mask("tcp"))
+            assert {s.kind for s in tcp_only} <= {"tcp"}
+    finally:
+        child.stdin.close()
+        child.wait(timeout=30)
+        for pair in ballast:
+            for sock in pair:
+                sock.close()
+    assert {s.kind for s in fresh} == {"tcp", "udp", "unix"}
