@@ -27,6 +27,7 @@ from ._common import (
     Sample,
     SendBuffer,
     SocketInfo,
+    SocketQueues,
     SockdiagError,
     TcpDestroyEvent,
     TcpInfo,
@@ -62,6 +63,7 @@ __all__ = [
     "Sample",
     "SendBuffer",
     "SocketInfo",
+    "SocketQueues",
     "TcpDestroyEvent",
     "TcpInfo",
     "TrafficSample",
@@ -69,6 +71,7 @@ __all__ = [
     # a socket you own
     "get_notsent_lowat",
     "send_buffer",
+    "socket_queues",
     "set_notsent_lowat",
     "tcp_info",
     "InstrumentedSocket",
@@ -95,6 +98,7 @@ _LAZY_NAMES = {"decode": ("decode", None), "LowatTuner": ("tuner", "LowatTuner")
 # through _fast.set_socket_exception): one call costs about a microsecond,
 # and a Python wrapper would add a third.  Its docstring is in _fast.pyx.
 send_buffer = _platform.send_buffer
+socket_queues = _platform.socket_queues
 
 
 def tcp_info(sock_or_fd) -> TcpInfo:

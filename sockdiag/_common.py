@@ -225,6 +225,8 @@ def unsuitable_socket(err: OSError) -> SockdiagError:
             f"fd {fd} is a listening socket: it sends nothing (its queue is the accept backlog)")
     if err.errno == errno.ENOPROTOOPT:
         return UnsuitableSocket(f"fd {fd} is a {describe_socket(fd)}, not a TCP socket")
+    if err.errno == errno.EOPNOTSUPP and err.filename2 == "socket_queues":
+        return UnsuitableSocket(f"fd {fd} is a {describe_socket(fd)}: sockdiag reads TCP, UDP and UNIX sockets")
     if err.errno == errno.EOPNOTSUPP:
         return UnsuitableSocket(
             f"fd {fd} is a {describe_socket(fd)}: sockdiag splits the send buffer of "
@@ -274,6 +276,34 @@ class SendBuffer(Record):
     def inflight(self) -> int:
         """Bytes the kernel still holds for this socket: unacked + unsent."""
         return (self.unacked or 0) + (self.unsent or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class SocketQueues(Record):
+    """The queues and buffers of a socket you own, in bytes: what
+    process_sockets shows of it from outside, read through the socket.
+
+    ``kind``: "tcp", "udp" or "unix".  ``recv_queue``: TCP, UNIX stream and
+    seqpacket: the bytes not yet read; UNIX datagram: the size of the next
+    datagram; UDP: the memory the waiting datagrams take, the kernel's
+    overhead included (near /proc/net/udp's rx_queue).  ``send_queue``: TCP:
+    unacked + unsent; UDP and UNIX: the memory of what was sent and is not
+    yet gone (UDP) or read by the peer (UNIX).  Both None for a listener.
+    ``rcvbuf``, ``sndbuf``: SO_RCVBUF, SO_SNDBUF.  ``drops``: the kernel's
+    count of what it dropped for this socket (UDP: datagrams that found the
+    receive buffer full, among others); None where the platform has none.
+
+    Linux: SIOCINQ, SIOCOUTQ, SO_MEMINFO.  macOS: SO_NREAD (a datagram
+    socket: the next datagram's size), SO_NWRITE, SO_RCVBUF, SO_SNDBUF;
+    ``drops`` is None.
+    """
+
+    kind: str
+    recv_queue: Optional[int]
+    send_queue: Optional[int]
+    rcvbuf: int
+    sndbuf: int
+    drops: Optional[int]
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,6 +84,7 @@ def wrap_exceptions(function):
 # The calls on a socket raise _socket_exception's answer from the core itself.
 _fast.set_socket_exception(_socket_exception)
 send_buffer = _fast.send_buffer
+socket_queues = _fast.socket_queues
 
 
 def _decoded(function):

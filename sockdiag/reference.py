@@ -21,11 +21,13 @@ from ._common import (
     LinkStats64,
     SendBuffer,
     SocketInfo,
+    SocketQueues,
     TcpInfo,
     snapshot_drain,
     tcp_state_name,
 )
 
+SIOCINQ = 0x541B
 SIOCOUTQ = 0x5411
 SIOCOUTQNSD = 0x894B
 SO_MEMINFO = 55
@@ -97,6 +99,23 @@ def send_buffer(sock_or_fd) -> SendBuffer:
         unsent=unsent,
         free=max(sndbuf - wmem_queued, 0),
     )
+
+
+def socket_queues(sock: socket.socket) -> SocketQueues:
+    """Same definitions as sockdiag.socket_queues (Linux), for a socket object."""
+    kind = ("unix" if sock.family == socket.AF_UNIX
+            else "udp" if sock.type == socket.SOCK_DGRAM and sock.proto in (0, socket.IPPROTO_UDP)
+            else "tcp" if sock.type == socket.SOCK_STREAM and sock.proto in (0, socket.IPPROTO_TCP)
+            else None)
+    if kind is None:
+        raise OSError(errno.EOPNOTSUPP, "neither a TCP, UDP nor UNIX socket")
+    mem = _MEMINFO.unpack(sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, _MEMINFO.size))
+    rmem_alloc, rcvbuf, sndbuf, drops = mem[0], mem[1], mem[3], mem[8]
+    if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+        return SocketQueues(kind, None, None, rcvbuf, sndbuf, drops)
+    queued = _INT.unpack(fcntl.ioctl(sock.fileno(), SIOCOUTQ, b"\0" * 4))[0]
+    unread = rmem_alloc if kind == "udp" else _INT.unpack(fcntl.ioctl(sock.fileno(), SIOCINQ, b"\0" * 4))[0]
+    return SocketQueues(kind, unread, queued, rcvbuf, sndbuf, drops)
 
 
 def tcp_info(sock) -> TcpInfo:

@@ -16,6 +16,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -366,3 +367,57 @@ def test_refreshes_ask_by_name_and_equal_a_full_pass_as_kinds_come_and_go():
             for sock in pair:
                 sock.close()
     assert {s.kind for s in fresh} == {"tcp", "udp", "unix"}
+
+
+def test_queues_of_a_socket_you_own_equal_the_outside_view_and_the_twin(tmp_path):
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    receiver.bind(("127.0.0.1", 0))
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for _ in range(100):
+        sender.sendto(b"q" * 600, receiver.getsockname())
+    writer, reader = socket.socketpair()
+    writer.send(b"w" * 7000)
+    left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    left.send(b"s" * 900)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(tmp_path / "listener.sock"))
+    listener.listen(4)
+    tcp_listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(tcp_listener.getsockname())
+    server, _ = tcp_listener.accept()
+    client.send(b"t" * 3000)
+    owned = [receiver, sender, writer, reader, left, right, listener, tcp_listener, client, server]
+    try:
+        time.sleep(0.05)  # loopback delivers the TCP bytes
+        outside = {s.fd: s for s in sockdiag.process_sockets(os.getpid(), kinds=("tcp", "udp", "unix"))}
+        for sock in owned:
+            queues = sockdiag.socket_queues(sock)
+            assert queues == reference.socket_queues(sock)
+            seen = outside[sock.fileno()]
+            assert queues.kind == seen.kind
+            assert (queues.recv_queue, queues.send_queue, queues.rcvbuf, queues.sndbuf, queues.drops) == (
+                None if seen.state == "LISTEN" else seen.recv_queue, seen.send_queue,
+                seen.rcvbuf, seen.sndbuf, seen.drops), sock
+        assert sockdiag.socket_queues(receiver).drops > 0
+        assert sockdiag.socket_queues(reader).recv_queue == 7000
+        assert sockdiag.socket_queues(right).recv_queue == 900
+        assert sockdiag.socket_queues(server).recv_queue == 3000
+    finally:
+        for sock in owned:
+            sock.close()
+
+
+def test_queues_of_what_is_not_a_tcp_udp_or_unix_socket_is_one_unsuitablesocket():
+    read_end, write_end = os.pipe()
+    closed = socket.socket()
+    closed.close()
+    netlink = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+    try:
+        for what in (read_end, closed, netlink):
+            with pytest.raises(sockdiag.UnsuitableSocket):
+                sockdiag.socket_queues(what)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+        netlink.close()
