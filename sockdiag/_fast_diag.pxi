@@ -547,7 +547,13 @@ cdef bint _ask_known(int nl, KnownSockets known, sd_inode_set *wanted, nl_buffer
         # Every state is read, so that each socket's kind is learnt; then the
         # kinds and states asked for are kept.
         if n_unix:
-            nl_ask(nl, unix_requests, SD_UNIX_REQUEST_SIZE, n_unix, SD_SOCK_DIAG_BY_FAMILY, &dumps[2], &missing)
+            try:
+                nl_ask(nl, unix_requests, SD_UNIX_REQUEST_SIZE, n_unix, SD_SOCK_DIAG_BY_FAMILY,
+                       &dumps[2], &missing)
+            except OSError as err:
+                if err.errno != ENOBUFS:
+                    raise
+                kind_dumps(nl, KIND_UNIX, ALL_STATES, None, dumps)  # answers were lost: the table
             _decode_sockets(dumps[2].data, dumps[2].length, wanted, 0, None, KIND_UNIX, records)
             known.learn_kinds(records, start)
         unknown = [inode for inode in unknown if inode not in known.unix_inodes]
