@@ -421,3 +421,35 @@ def test_queues_of_what_is_not_a_tcp_udp_or_unix_socket_is_one_unsuitablesocket(
         os.close(read_end)
         os.close(write_end)
         netlink.close()
+
+
+def test_unix_sockets_asked_for_by_inode_equal_the_core_and_the_twin():
+    """The exact path's answers: a UNIX socket is found by its inode alone, any
+    other socket is ENOENT; the twin asking one inode at a time agrees with
+    the core's refresh, which asks them all at once."""
+    from sockdiag import _fast
+    from testsupport.loopback import connected_pair
+
+    child = subprocess.Popen([sys.executable, "-c", KIND_CHURNER], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    ballast = [connected_pair() for _ in range(40)]  # the child is small beside the TCP table
+    known = _fast.KnownSockets()
+    mask = kind_mask("unix")
+    try:
+        for line in ("open unix", "open unix", "open udp", "open tcp"):
+            child.stdin.write(line + "\n")
+            child.stdin.flush()
+            assert child.stdout.readline().strip() == "ok"
+        _fast.process_sockets_linux(child.pid, ALL_STATES, None, known, kind_mask(("tcp", "udp", "unix")))
+        before = known.exact_passes
+        core = _fast.process_sockets_linux(child.pid, ALL_STATES, None, known, mask)
+        assert known.exact_passes == before + 1
+        twin = reference.asked_unix_sockets(reference.socket_fds(child.pid))
+        assert sorted(twin, key=lambda s: s.inode) == sorted(core, key=lambda s: s.inode)
+        assert [s.kind for s in twin] == ["unix"] * 4
+    finally:
+        child.stdin.close()
+        child.wait(timeout=30)
+        for pair in ballast:
+            for sock in pair:
+                sock.close()
