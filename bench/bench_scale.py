@@ -5,12 +5,14 @@
 The machine is made busy by six holder processes (one process may hold at
 most 20,000 fds here), each with its own listener on its own 127.0.0.0/8
 address (the ephemeral range gives 28,232 ports per destination), plus:
-  * 8 small processes, each a listener and 10 client connections (11
-    sockets; their peers are held by this process);
+  * 8 small processes, each a listener and 10 client connections (11 TCP
+    sockets; their peers are held by this process), a UDP socket and a UNIX
+    socket pair;
   * a cgroup v2 of the bench's own holding 1% of the machine's sockets.
 At each size (10,000, 19,000, 50,000, 100,000 sockets) it times:
-  * ``process_sockets`` of a small process: a refresh (exact requests), and
-    the first look (a dump of the machine, as every refresh was before);
+  * ``process_sockets`` of a small process: a refresh (exact requests), the
+    same with every kind (its 14 TCP, UDP and UNIX sockets), and the first
+    look (a dump of the machine, as every refresh was before);
   * one ``export`` scrape watching the 8 small processes, and watching 1;
   * ``sockets_of_processes`` of the 8 small processes (one pass);
   * a ``watch --cgroup`` refresh (``_watch.take_cgroup_sample``: by name),
@@ -77,12 +79,16 @@ def hold(address: str) -> None:
 
 
 def small(port: int) -> None:
-    """Child: a listener and SMALL_CONNECTIONS connections to port; waits for stdin to close."""
+    """Child: a listener and SMALL_CONNECTIONS connections to port, a UDP
+    socket and a UNIX socket pair; waits for stdin to close."""
     listener = socket.create_server(("127.0.0.1", 0))
     held = [socket.create_connection(("127.0.0.1", port)) for _ in range(SMALL_CONNECTIONS)]
+    datagram = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    datagram.bind(("127.0.0.1", 0))
+    pair = socket.socketpair()
     print(len(held) + 1, flush=True)
     sys.stdin.read()
-    del listener, held
+    del listener, held, datagram, pair
 
 
 class Holder:
@@ -218,7 +224,8 @@ def _median(benchmark, function, rounds: int) -> float:
     return per_call(benchmark, function, rounds=rounds)
 
 
-MEASURES = ("full dump", "ss -tinm", "process_sockets, refresh", "process_sockets, first look",
+MEASURES = ("full dump", "ss -tinm", "process_sockets, refresh", "process_sockets, every kind, refresh",
+            "process_sockets, first look",
             "sockets_of_processes, 8 small processes", "export scrape, 8 small processes",
             "export scrape, 1 small process", "watch --cgroup refresh", "cgroup: kernel-filtered dump")
 
@@ -246,6 +253,12 @@ def test_scale(benchmark, machine, ratios, size, measure):
 
         assert len(sockdiag.process_sockets(small_pid)) == SMALL_CONNECTIONS + 1
         figure = _median(benchmark, lambda: sockdiag.process_sockets(small_pid), 50)
+    elif measure == "process_sockets, every kind, refresh":
+        import sockdiag
+
+        kinds = ("tcp", "udp", "unix")
+        assert len(sockdiag.process_sockets(small_pid, kinds=kinds)) == SMALL_CONNECTIONS + 4
+        figure = _median(benchmark, lambda: sockdiag.process_sockets(small_pid, kinds=kinds), 50)
     elif measure == "process_sockets, first look":
         figure = _median(benchmark, lambda: _fast.process_sockets_linux(small_pid, mask), rounds)
     elif measure == "sockets_of_processes, 8 small processes":
@@ -308,6 +321,10 @@ def test_report():
         refresh = FIGURES[size, "process_sockets, refresh"]
         lines.append(f"{size:,}: process_sockets(11 sockets) / full dump = 1/{full / refresh:.0f}"
                      + (" (target <= 1/50)" if size == 19_000 else " (target <= 1/200)" if size == 100_000 else ""))
+        every_kind = FIGURES.get((size, "process_sockets, every kind, refresh"))
+        if every_kind is not None:
+            lines.append(f"{size:,}: process_sockets(14 sockets, every kind) / full dump = "
+                         f"1/{full / every_kind:.0f}" + (" (target <= 1/50)" if size == 19_000 else ""))
         lines.append(f"{size:,}: sockets_of_processes(8 small) / process_sockets(1 small) = "
                      f"{FIGURES[size, 'sockets_of_processes, 8 small processes'] / refresh:.2f}x")
         lines.append(f"{size:,}: export 8 / export 1 = "

@@ -12,6 +12,7 @@ from typing import Iterable, Optional
 from ._common import (
     LINUX,
     MACOS,
+    SOCKET_KINDS,
     AccessDenied,
     BudgetExceeded,
     FdHeadroom,
@@ -26,6 +27,7 @@ from ._common import (
     Sample,
     SendBuffer,
     SocketInfo,
+    SocketQueues,
     SockdiagError,
     TcpDestroyEvent,
     TcpInfo,
@@ -61,6 +63,7 @@ __all__ = [
     "Sample",
     "SendBuffer",
     "SocketInfo",
+    "SocketQueues",
     "TcpDestroyEvent",
     "TcpInfo",
     "TrafficSample",
@@ -68,6 +71,7 @@ __all__ = [
     # a socket you own
     "get_notsent_lowat",
     "send_buffer",
+    "socket_queues",
     "set_notsent_lowat",
     "tcp_info",
     "InstrumentedSocket",
@@ -76,6 +80,7 @@ __all__ = [
     "record",
     "record_stream",
     # other processes and the machine
+    "SOCKET_KINDS",
     "fd_headroom",
     "interface_rates",
     "interfaces",
@@ -93,6 +98,7 @@ _LAZY_NAMES = {"decode": ("decode", None), "LowatTuner": ("tuner", "LowatTuner")
 # through _fast.set_socket_exception): one call costs about a microsecond,
 # and a Python wrapper would add a third.  Its docstring is in _fast.pyx.
 send_buffer = _platform.send_buffer
+socket_queues = _platform.socket_queues
 
 
 def tcp_info(sock_or_fd) -> TcpInfo:
@@ -129,8 +135,14 @@ def set_notsent_lowat(sock, nbytes: Optional[int]) -> None:
     _platform.set_notsent_lowat(sock, nbytes)
 
 
-def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[SocketInfo]:
-    """Every TCP socket (IPv4 and IPv6) process pid holds, seen from outside it.
+def process_sockets(pid: int, states: Optional[Iterable[str]] = None,
+                    kinds: Iterable[str] = ("tcp",)) -> list[SocketInfo]:
+    """Every socket of the kinds asked for that process pid holds, seen from outside it.
+
+    ``kinds``: "tcp", "udp" (both over IPv4 and IPv6) and "unix" (stream,
+    datagram and seqpacket), a str or an iterable of them; TCP alone by
+    default.  Each record's ``kind`` says which it is; what each field means
+    per kind is in SocketInfo's documentation.
 
     One SocketInfo per socket: fd, addresses, state, the send-buffer split
     (``unacked``, ``unsent``, ``free``, ``sndbuf``: the definitions of
@@ -139,22 +151,25 @@ def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[So
     ``queue_delay_s`` (unsent / delivery rate: how long a byte written now
     waits before it is sent; ``None`` when unknown), the congestion control
     and the full TcpInfo.  ``states`` keeps only sockets in these TCP states
-    ("ESTABLISHED", "listen", "close-wait"…; filtered in the kernel).
+    ("ESTABLISHED", "listen", "close-wait"…; filtered in the kernel; UDP
+    and UNIX sockets use the same names: ESTABLISHED when connected, CLOSE
+    when not, LISTEN for a UNIX listener).
 
-    Linux: one NETLINK_SOCK_DIAG dump per address family matched against the
+    Linux: one NETLINK_SOCK_DIAG dump per address family and kind (udp_diag,
+    unix_diag for UNIX) matched against the
     ``socket:[inode]`` links of ``/proc/<pid>/fd``, in the process's own
     network namespace (for a process in a container that needs root).
     Availability: Linux, macOS.
     Raises NoSuchProcess (no such pid, or it exited meanwhile), AccessDenied
-    (root or the process's own user is needed), ValueError (unknown state,
-    or a pid outside 1 to 4194304), TypeError (a pid that is not an int).
+    (root or the process's own user is needed), ValueError (unknown state
+    or kind, or a pid outside 1 to 4194304), TypeError (a pid that is not an int).
     """
-    return _platform.process_sockets(PID.check(pid, "pid"), states)
+    return _platform.process_sockets(PID.check(pid, "pid"), states, kinds)
 
 
-def sockets_of_processes(pids: Iterable[int], states: Optional[Iterable[str]] = None
-                         ) -> dict[int, list[SocketInfo]]:
-    """The TCP sockets of several processes read in one pass: {pid: [SocketInfo]}.
+def sockets_of_processes(pids: Iterable[int], states: Optional[Iterable[str]] = None,
+                         kinds: Iterable[str] = ("tcp",)) -> dict[int, list[SocketInfo]]:
+    """The sockets of several processes read in one pass: {pid: [SocketInfo]}.
 
     The same records as process_sockets(pid) for each; a socket several of
     them hold (inherited across fork) is under each, with that process's
@@ -163,10 +178,10 @@ def sockets_of_processes(pids: Iterable[int], states: Optional[Iterable[str]] = 
     namespace serves them all (by-name requests for sockets already known,
     else one dump per family).  macOS: one process at a time.
     Availability: Linux, macOS.  Raises AccessDenied (a process the caller
-    may not look at), ValueError (unknown state).
+    may not look at), ValueError (unknown state or kind).
     """
     found = {}
-    for pid, sockets in _platform.sockets_of_processes(pids, states).items():
+    for pid, sockets in _platform.sockets_of_processes(pids, states, kinds).items():
         if isinstance(sockets, NoSuchProcess):
             continue
         if isinstance(sockets, Exception):
@@ -175,8 +190,12 @@ def sockets_of_processes(pids: Iterable[int], states: Optional[Iterable[str]] = 
     return found
 
 
-def interfaces() -> dict[str, InterfaceCounters]:
+def interfaces(pid: Optional[int] = None) -> dict[str, InterfaceCounters]:
     """Counters of every network interface: {name: InterfaceCounters}.
+
+    ``pid``: those of the network namespace process pid is in (Linux: a
+    container's own interfaces; entering another namespace needs root);
+    None: the caller's.  macOS has one set for every process.
 
     Exact 64-bit byte, packet, error and drop counts since each interface
     came up, with its index, MTU and whether it is administratively up.
@@ -185,7 +204,7 @@ def interfaces() -> dict[str, InterfaceCounters]:
     Linux 4.7), in the calling thread's network namespace.  macOS: ``NET_RT_IFLIST2`` with the
     exact byte counts from ``IFMIB_IFDATA``.  Availability: Linux, macOS.
     """
-    return _platform.interfaces()
+    return _platform.interfaces(0 if pid is None else PID.check(pid, "pid"))
 
 
 def fd_headroom(pid: int) -> FdHeadroom:
@@ -204,9 +223,12 @@ def fd_headroom(pid: int) -> FdHeadroom:
 if LINUX:
     __all__ += ["ByteBudget", "TrafficAccountant", "cgroup_sockets", "process_traffic"]
 
-    def cgroup_sockets(path: str, states: Optional[Iterable[str]] = None) -> list[SocketInfo]:
+    def cgroup_sockets(path: str, states: Optional[Iterable[str]] = None,
+                       kinds: Iterable[str] = ("tcp",)) -> list[SocketInfo]:
         """The TCP sockets of a cgroup v2 and of the cgroups below it (a
-        systemd unit, a container, a pod), filtered in the kernel by cgroup id.
+        systemd unit, a container, a pod), filtered in the kernel by cgroup id;
+        with ``kinds`` ("tcp", "udp", "unix") also the UDP and UNIX sockets
+        the cgroup's processes hold.
 
         path: the cgroup's directory under the cgroup2 mount, or its path as
         ``/proc/<pid>/cgroup`` shows it (``/system.slice/nginx.service``).  A
@@ -218,7 +240,7 @@ if LINUX:
         cgroup v2 mount).
         """
         cgroup = _platform.open_cgroup(path)
-        return _platform.cgroup_sockets(cgroup, states)
+        return _platform.cgroup_sockets(cgroup, states, kinds=kinds)
 
     _LAZY_NAMES.update(TrafficAccountant=("accounting", "TrafficAccountant"),
                        ByteBudget=("budget", "ByteBudget"))

@@ -35,6 +35,9 @@ TCP_STATES = (
     "BOUND_INACTIVE",
 )
 
+# Socket types as Linux numbers them (SOCK_STREAM 1 ... SOCK_SEQPACKET 5).
+SOCKET_TYPES = (None, "stream", "dgram", "raw", "rdm", "seqpacket")
+
 # Linux congestion-avoidance states (tcpi_ca_state), enum tcp_ca_state.
 TCP_CA_STATES = ("Open", "Disorder", "CWR", "Recovery", "Loss")
 
@@ -220,6 +223,8 @@ def unsuitable_socket(err: OSError) -> SockdiagError:
             f"fd {fd} is a listening socket: it sends nothing (its queue is the accept backlog)")
     if err.errno == errno.ENOPROTOOPT:
         return UnsuitableSocket(f"fd {fd} is a {describe_socket(fd)}, not a TCP socket")
+    if err.errno == errno.EOPNOTSUPP and err.filename2 == "socket_queues":
+        return UnsuitableSocket(f"fd {fd} is a {describe_socket(fd)}: sockdiag reads TCP, UDP and UNIX sockets")
     if err.errno == errno.EOPNOTSUPP:
         return UnsuitableSocket(
             f"fd {fd} is a {describe_socket(fd)}: sockdiag splits the send buffer of "
@@ -368,6 +373,33 @@ class SendBuffer(Record):
         return (self.unacked or 0) + (self.unsent or 0)
 
 
+class SocketQueues(Record):
+    """The queues and buffers of a socket you own, in bytes: what
+    process_sockets shows of it from outside, read through the socket.
+
+    ``kind``: "tcp", "udp" or "unix".  ``recv_queue``: TCP, UNIX stream and
+    seqpacket: the bytes not yet read; UNIX datagram: the size of the next
+    datagram; UDP: the memory the waiting datagrams take, the kernel's
+    overhead included (near /proc/net/udp's rx_queue).  ``send_queue``: TCP:
+    unacked + unsent; UDP and UNIX: the memory of what was sent and is not
+    yet gone (UDP) or read by the peer (UNIX).  Both None for a listener.
+    ``rcvbuf``, ``sndbuf``: SO_RCVBUF, SO_SNDBUF.  ``drops``: the kernel's
+    count of what it dropped for this socket (UDP: datagrams that found the
+    receive buffer full, among others); None where the platform has none.
+
+    Linux: SIOCINQ, SIOCOUTQ, SO_MEMINFO.  macOS: SO_NREAD (a datagram
+    socket: the next datagram's size), SO_NWRITE, SO_RCVBUF, SO_SNDBUF;
+    ``drops`` is None.
+    """
+
+    kind: str
+    recv_queue: Optional[int]
+    send_queue: Optional[int]
+    rcvbuf: int
+    sndbuf: int
+    drops: Optional[int]
+
+
 class TcpInfo(Record):
     """The kernel's TCP_INFO for one socket, with units in the names.
 
@@ -462,9 +494,10 @@ TCP_INFO_FIELDS = TcpInfo._fields
 
 
 def endpoint(address: Optional[str], port: Optional[int]) -> Optional[str]:
-    """"address:port", "[address]:port" for IPv6; None without an address."""
-    if address is None:
-        return None
+    """"address:port", "[address]:port" for IPv6; None without an address;
+    the address alone without a port (a UNIX path)."""
+    if address is None or port is None:
+        return address
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
@@ -478,8 +511,28 @@ def figure_class():
     return Figure
 
 
+# The kinds of socket process_sockets reads; bit i of the core's kinds mask is SOCKET_KINDS[i].
+SOCKET_KINDS = ("tcp", "udp", "unix")
+
+
+def kind_mask(kinds) -> int:
+    """The core's bitmask for kind names ("tcp", "udp", "unix"; a str or an
+    iterable of them).  ValueError for another name or none at all."""
+    if isinstance(kinds, str):
+        kinds = [kinds]
+    mask = 0
+    for kind in kinds:
+        name = kind.strip().lower() if isinstance(kind, str) else kind
+        if name not in SOCKET_KINDS:
+            raise ValueError(f"unknown socket kind {kind!r} (known: {', '.join(SOCKET_KINDS)})")
+        mask |= 1 << SOCKET_KINDS.index(name)
+    if not mask:
+        raise ValueError(f"no socket kind given (known: {', '.join(SOCKET_KINDS)})")
+    return mask
+
+
 class SocketInfo(Record):
-    """One TCP socket of a process, seen from outside it.
+    """One socket of a process, seen from outside it: TCP, UDP or UNIX (``kind``).
 
     ``unacked``, ``unsent``, ``free`` and ``sndbuf`` have the definitions of
     SendBuffer (bytes); ``None`` where the platform cannot split them from
@@ -492,17 +545,45 @@ class SocketInfo(Record):
     ``stalled_s``: seconds with bytes unsent and nothing acknowledged: 0
     with nothing unsent, else ``None`` from a single look (process_sockets)
     and timed by views that sample over time (sockdiag.drain).  docs/queue-delay.md has the rules.
+
+    Per kind (Linux; docs/kinds.md has the table):
+
+    - ``tcp``: ``send_queue`` is unacked + unsent (ss's Send-Q),
+      ``recv_queue`` the bytes not yet read; a listener's ``recv_queue`` is
+      its accept queue and ``backlog_limit`` that queue's limit.
+    - ``udp``: ``recv_queue`` is the memory of the datagrams waiting to be
+      read and ``send_queue`` that of datagrams not yet sent, the kernel's
+      overhead included (/proc/net/udp's rx_queue and tx_queue, ss's
+      Recv-Q and Send-Q); ``drops`` is the kernel's count of datagrams dropped
+      for this socket (a full receive buffer, among others; /proc/net/udp's
+      drops).  ``unacked``, ``unsent``, ``queue_delay_s`` and its basis,
+      ``limited_by``, ``stalled_s``, ``congestion`` and ``tcp`` are None
+      (for UNIX sockets too).
+    - ``unix``: ``local_address`` is the path ("@name" for an abstract name,
+      bytes that are not UTF-8 escaped as ``\\xNN``; None when unnamed),
+      ports are None and ``peer_inode`` is the inode of the connected peer
+      (None for a peer not yet accepted, which has no inode).
+      ``recv_queue``: stream and seqpacket, the unread bytes; datagram, the
+      size of the next datagram (the kernel's FIONREAD).  ``send_queue``:
+      the memory of what was sent and not yet read by the peer.  A
+      listener's ``recv_queue`` is its backlog (connections not yet
+      accepted) and ``backlog_limit`` the listen() limit.
+
+    ``rcvbuf`` and ``sndbuf`` are SO_RCVBUF and SO_SNDBUF (bytes including
+    the kernel's overhead), ``drops`` the kernel's sk_drops; all None where
+    the platform cannot read them (macOS: ``drops``).  ``socket_type`` is
+    "stream", "dgram" or "seqpacket".
     """
 
     fd: Optional[int]
     inode: Optional[int]
-    family: str  # "IPv4" or "IPv6"
-    local_address: str
-    local_port: int
-    remote_address: str
-    remote_port: int
+    family: str  # "IPv4", "IPv6" or "UNIX"
+    local_address: Optional[str]
+    local_port: Optional[int]
+    remote_address: Optional[str]
+    remote_port: Optional[int]
     state: str
-    send_queue: Optional[int]  # unacked + unsent (ss's Send-Q)
+    send_queue: Optional[int]  # TCP: unacked + unsent (ss's Send-Q)
     unacked: Optional[int]
     unsent: Optional[int]
     free: Optional[int]
@@ -514,6 +595,12 @@ class SocketInfo(Record):
     limited_by: Optional[str] = None
     queue_delay_basis: Optional[str] = None
     stalled_s: Optional[float] = None
+    kind: str = "tcp"
+    socket_type: Optional[str] = "stream"
+    rcvbuf: Optional[int] = None
+    drops: Optional[int] = None
+    backlog_limit: Optional[int] = None
+    peer_inode: Optional[int] = None
 
     @property
     def local(self) -> str:
@@ -808,6 +895,8 @@ class TrafficSample(Record):
     dropped notifications because they arrived faster than they were read.
     ``unreadable_processes``: processes whose fds could not be read (other
     users' without root): their traffic is in the unattributed row.
+    ``unreadable_namespaces``: network namespaces of processes (containers)
+    that could not be entered (not root): their traffic is missing.
     ``connects_traced``: the connect tracepoint names the process of client
     connections that live shorter than a sample (root); otherwise
     ``connects_untraced_reason`` says why not.  ``trace_overruns``: connect
@@ -826,6 +915,7 @@ class TrafficSample(Record):
     connects_untraced_reason: Optional[str]
     trace_overruns: int
     running_as_root: bool
+    unreadable_namespaces: int = 0
 
 
 class FdHeadroom(Record):

@@ -18,6 +18,7 @@ from typing import Iterable, Optional
 
 from . import _fast, decode
 from ._common import (
+    SOCKET_KINDS,
     AccessDenied,
     FdHeadroom,
     InterfaceCounters,
@@ -29,6 +30,7 @@ from ._common import (
     TcpInfo,
     UnsuitableSocket,
     UserSpaceNetworking,
+    kind_mask,
     parse_tcp_state,
     snapshot_drain,
     socket_kind,
@@ -81,6 +83,7 @@ def wrap_exceptions(function):
 # The calls on a socket raise _socket_exception's answer from the core itself.
 _fast.set_socket_exception(_socket_exception)
 send_buffer = _fast.send_buffer
+socket_queues = _fast.socket_queues
 
 
 def _decoded(function):
@@ -140,12 +143,17 @@ def _wanted_states(states: Optional[Iterable[str]]) -> Optional[frozenset[str]]:
     return frozenset(map(parse_tcp_state, states))
 
 
-def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[SocketInfo]:
-    """TCP sockets of pid from libproc; the caller's own ones with the full split."""
+def process_sockets(pid: int, states: Optional[Iterable[str]] = None,
+                    kinds: Iterable[str] = ("tcp",)) -> list[SocketInfo]:
+    """pid's sockets of the kinds asked for, from libproc; the caller's own
+    TCP ones with the full split."""
     wanted = _wanted_states(states)
-    sockets = [info for info in _libproc_sockets(pid) if wanted is None or info.state in wanted]
+    kinds_mask = kind_mask(kinds)
+    sockets = [info for info in _libproc_sockets(pid)
+               if (wanted is None or info.state in wanted)
+               and kinds_mask >> SOCKET_KINDS.index(info.kind) & 1]
     if pid == os.getpid():
-        return [_with_own_split(info) for info in sockets]
+        return [_with_own_split(info) if info.kind == "tcp" else info for info in sockets]
     return sockets
 
 
@@ -264,8 +272,9 @@ def fd_headroom(pid: int) -> FdHeadroom:
 
 @_decoded
 @wrap_exceptions
-def interfaces() -> dict[str, InterfaceCounters]:
-    """Counters per interface: one NET_RT_IFLIST2 walk, bytes from IFMIB."""
+def interfaces(pid: int = 0) -> dict[str, InterfaceCounters]:
+    """Counters per interface: one NET_RT_IFLIST2 walk, bytes from IFMIB.
+    macOS has no network namespaces: every process (pid) sees these."""
     listed = decode.iflist2_darwin(_fast.darwin_iflist2())
     exact = [decode.ifmibdata_darwin(buf, index) for index, buf in _fast.darwin_ifmibdata_all()]
     merged = with_exact_bytes(listed, [counters for counters in exact if counters is not None])
@@ -332,13 +341,13 @@ def without_uncounted_bytes(counters: InterfaceCounters) -> InterfaceCounters:
     )
 
 
-def sockets_of_processes(pids, states=None) -> dict:
+def sockets_of_processes(pids, states=None, kinds=("tcp",)) -> dict:
     """{pid: its sockets, or the exception reading them raised}, one process at a time
     (libproc asks per process: there is no machine-wide pass to share)."""
     found: dict = {}
     for pid in dict.fromkeys(pids):
         try:
-            found[pid] = process_sockets(pid, states)
+            found[pid] = process_sockets(pid, states, kinds)
         except SockdiagError as err:
             found[pid] = err
     return found

@@ -34,7 +34,9 @@ from ._common import (
     LIMITS,
     QUEUE_DELAY_BASES,
     SendBuffer,
+    SocketQueues,
     TcpInfo,
+    SOCKET_TYPES,
     TCP_STATES,
     TCP_CA_STATES,
 )
@@ -339,6 +341,63 @@ cdef object _send_buffer_other(int fd, int err):
                     raise _socket_error(fd, errno, "getsockopt(SO_NWRITE)")
                 return _send_buffer_record(sndbuf, None, nwrite, sndbuf - nwrite)
     raise _socket_error(fd, EOPNOTSUPP, None)
+
+
+# ---------------------------------------------------------------------------
+# Queues of any socket
+
+
+def socket_queues(sock_or_fd):
+    """A socket's queues, buffers and drops, in bytes: a SocketQueues
+    (see its documentation for each field, per kind and platform).
+
+    OSError: EBADF, ENOTSOCK; EOPNOTSUPP for a socket that is neither TCP,
+    UDP nor UNIX.
+    """
+    cdef int fd = _fileno(sock_or_fd)
+    cdef int sotype = 0, protocol = 0, family = 0, listening = 0
+    cdef int inq = 0, outq = 0, rcvbuf = 0, sndbuf = 0
+    cdef uint32_t mem[16]
+    cdef socklen_t length = sizeof(mem)
+    if _getsockopt_int(fd, SOL_SOCKET, SO_TYPE, &sotype) != 0:
+        raise _socket_error(fd, errno, "getsockopt(SO_TYPE)")
+    _getsockopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening)
+    if SD_LINUX:
+        _getsockopt_int(fd, SOL_SOCKET, SO_DOMAIN, &family)
+        _getsockopt_int(fd, SOL_SOCKET, SO_PROTOCOL, &protocol)
+    else:
+        family = sd_socket_family(fd)  # macOS has no SO_DOMAIN
+        protocol = IPPROTO_TCP if sotype == SOCK_STREAM else IPPROTO_UDP
+    if family == AF_UNIX:
+        kind = "unix"
+    elif (family == AF_INET or family == AF_INET6) and sotype == SOCK_STREAM and protocol == IPPROTO_TCP:
+        kind = "tcp"
+    elif (family == AF_INET or family == AF_INET6) and sotype == SOCK_DGRAM and protocol == IPPROTO_UDP:
+        kind = "udp"
+    else:
+        raise _socket_error(fd, EOPNOTSUPP, "socket_queues")
+    if SD_LINUX:
+        if getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &length) != 0:
+            raise _socket_error(fd, errno, "getsockopt(SO_MEMINFO)")
+        if listening:
+            return SocketQueues(kind, None, None, mem[SD_MEMINFO_RCVBUF], mem[SD_MEMINFO_SNDBUF],
+                                mem[SD_MEMINFO_DROPS])
+        if ioctl(fd, SIOCOUTQ, &outq) != 0:
+            raise _socket_error(fd, errno, "ioctl(SIOCOUTQ)")
+        # SIOCINQ of a UDP socket is the next datagram's size; its queue is the memory.
+        if kind != "udp" and ioctl(fd, SIOCINQ, &inq) != 0:
+            raise _socket_error(fd, errno, "ioctl(SIOCINQ)")
+        return SocketQueues(kind, mem[SD_MEMINFO_RMEM_ALLOC] if kind == "udp" else inq, outq,
+                            mem[SD_MEMINFO_RCVBUF], mem[SD_MEMINFO_SNDBUF], mem[SD_MEMINFO_DROPS])
+    if (_getsockopt_int(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf) != 0
+            or _getsockopt_int(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf) != 0):
+        raise _socket_error(fd, errno, "getsockopt(SO_RCVBUF)")
+    if listening:
+        return SocketQueues(kind, None, None, rcvbuf, sndbuf, None)
+    if (_getsockopt_int(fd, SOL_SOCKET, SD_SO_NREAD, &inq) != 0
+            or _getsockopt_int(fd, SOL_SOCKET, SD_SO_NWRITE, &outq) != 0):
+        raise _socket_error(fd, errno, "getsockopt(SO_NREAD)")
+    return SocketQueues(kind, inq, outq, rcvbuf, sndbuf, None)
 
 
 # ---------------------------------------------------------------------------

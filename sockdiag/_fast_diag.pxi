@@ -1,10 +1,11 @@
-# Every TCP socket of a process, from outside it (Linux sock_diag).
+# Every socket of a process, from outside it (Linux sock_diag): TCP and UDP
+# through inet_diag, UNIX through unix_diag.
 #
 # The process's sockets are found by scanning /proc/<pid>/fd for links
 # "socket:[INODE]" (in C, into a hash set); one SOCK_DIAG_BY_FAMILY dump per
-# address family then returns every TCP socket of the system, and only the
-# messages whose inode is in the set become records.  The scan runs on a
-# thread of its own while the dump is received; the dump is decoded once the
+# address family and kind then returns every socket of the system, and only
+# the messages whose inode is in the set become records.  The scan runs on a
+# thread of its own while the dumps are received; they are decoded once the
 # scan is done.  tcp_info is decoded by the same routine as tcp_info(), so
 # both views agree field for field.
 
@@ -45,6 +46,21 @@ cdef Py_ssize_t SI_TCP = SOCKET_INFO.index["tcp"]
 cdef Py_ssize_t SI_LIMITED_BY = SOCKET_INFO.index["limited_by"]
 cdef Py_ssize_t SI_QUEUE_DELAY_BASIS = SOCKET_INFO.index["queue_delay_basis"]
 cdef Py_ssize_t SI_STALLED = SOCKET_INFO.index["stalled_s"]
+cdef Py_ssize_t SI_KIND = SOCKET_INFO.index["kind"]
+cdef Py_ssize_t SI_SOCKET_TYPE = SOCKET_INFO.index["socket_type"]
+cdef Py_ssize_t SI_RCVBUF = SOCKET_INFO.index["rcvbuf"]
+cdef Py_ssize_t SI_DROPS = SOCKET_INFO.index["drops"]
+cdef Py_ssize_t SI_BACKLOG_LIMIT = SOCKET_INFO.index["backlog_limit"]
+cdef Py_ssize_t SI_PEER_INODE = SOCKET_INFO.index["peer_inode"]
+
+# The kinds mask: bit i is _common.SOCKET_KINDS[i].  Each kind's dump is kept
+# in a buffer of its own (KIND_SLOTS, indexed by the bit's number): an
+# inet_diag_msg does not say whether it is TCP or UDP.
+cdef enum:
+    KIND_TCP = 1
+    KIND_UDP = 2
+    KIND_UNIX = 4
+    KIND_SLOTS = 3
 
 cdef enum:
     # Dumps taken again while the kernel marks them interrupted; the last
@@ -54,6 +70,8 @@ cdef enum:
 # The attributes asked for with each socket: bit (attribute - 1) of idiag_ext.
 cdef uint8_t DIAG_EXT = ((1 << (SD_INET_DIAG_INFO - 1)) | (1 << (SD_INET_DIAG_CONG - 1))
                          | (1 << (SD_INET_DIAG_SKMEMINFO - 1)))
+# UDP has neither tcp_info nor congestion control.
+cdef uint8_t UDP_DIAG_EXT = 1 << (SD_INET_DIAG_SKMEMINFO - 1)
 
 
 cdef int diag_parse(const unsigned char *payload, size_t length, sd_diag_message *m) except -1:
@@ -68,11 +86,12 @@ cdef int diag_parse(const unsigned char *payload, size_t length, sd_diag_message
     _raise_attribute_error(status, payload, length, m.attribute_offset)
 
 
-cdef int diag_dump(int nl, uint8_t family, uint32_t states, uint8_t ext, object bytecode,
-                   nl_handler handler, object out, nl_buffer *kept) except -1:
-    """One sock_diag dump of family's TCP sockets through the netlink engine,
-    filtered in the kernel by bytecode (inet_diag bytecode, as `ss` compiles
-    its filter) when it is not None."""
+cdef int diag_dump(int nl, uint8_t family, uint8_t protocol, uint32_t states, uint8_t ext,
+                   object bytecode, nl_handler handler, object out, nl_buffer *kept) except -1:
+    """One sock_diag dump of family's sockets of protocol (IPPROTO_TCP or
+    IPPROTO_UDP) through the netlink engine, filtered in the kernel by
+    bytecode (inet_diag bytecode, as `ss` compiles its filter) when it is
+    not None."""
     cdef const unsigned char[::1] code
     cdef const unsigned char *code_data = NULL
     cdef size_t code_length = 0
@@ -87,10 +106,43 @@ cdef int diag_dump(int nl, uint8_t family, uint32_t states, uint8_t ext, object 
     if request == NULL:
         raise MemoryError()
     try:
-        return nl_dump(nl, request, sd_diag_request(request, family, states, ext, code_data, code_length),
+        return nl_dump(nl, request, sd_diag_request(request, family, protocol, states, ext, code_data, code_length),
                        SD_SOCK_DIAG_BY_FAMILY, handler, out, kept, DIAG_DUMP_ATTEMPTS, True)
     finally:
         free(request)
+
+
+cdef int unix_dump(int nl, uint32_t states, nl_buffer *kept) except -1:
+    """One unix_diag dump of the UNIX sockets in the states of the bitmask,
+    with their name, peer, queues and memory, kept in kept."""
+    cdef unsigned char request[SD_UNIX_REQUEST_SIZE]
+    return nl_dump(nl, request, sd_unix_request(request, states, 0, 0), SD_SOCK_DIAG_BY_FAMILY,
+                   NULL, None, kept, DIAG_DUMP_ATTEMPTS, True)
+
+
+cdef int kind_dumps(int nl, int kinds, uint32_t states, object bytecode, nl_buffer *dumps) except -1:
+    """The dumps of the kinds asked for, into dumps[kind's bit number],
+    those already taken (a buffer not empty) skipped.  bytecode filters
+    TCP and UDP (UNIX sockets have no such filter: ValueError)."""
+    if kinds & KIND_UNIX and bytecode is not None:
+        raise ValueError("an inet_diag filter cannot select UNIX sockets")
+    if kinds & KIND_TCP and dumps[0].length == 0:
+        diag_dump(nl, AF_INET, IPPROTO_TCP, states, DIAG_EXT, bytecode, NULL, None, &dumps[0])
+        diag_dump(nl, AF_INET6, IPPROTO_TCP, states, DIAG_EXT, bytecode, NULL, None, &dumps[0])
+    if kinds & KIND_UDP and dumps[1].length == 0:
+        diag_dump(nl, AF_INET, IPPROTO_UDP, states, UDP_DIAG_EXT, bytecode, NULL, None, &dumps[1])
+        diag_dump(nl, AF_INET6, IPPROTO_UDP, states, UDP_DIAG_EXT, bytecode, NULL, None, &dumps[1])
+    if kinds & KIND_UNIX and dumps[2].length == 0:
+        unix_dump(nl, states, &dumps[2])
+    return 0
+
+
+cdef void free_dumps(nl_buffer *dumps) noexcept:
+    cdef int i
+    for i in range(KIND_SLOTS):
+        free(dumps[i].data)
+        dumps[i].data = NULL
+        dumps[i].length = dumps[i].capacity = 0
 
 
 # Addresses and congestion names repeat (a server's local address, a
@@ -136,7 +188,27 @@ cdef inline object diag_family_name(const sd_diag_message *m):
     return "IPv4" if m.msg.idiag_family == SD_LINUX_AF_INET else "IPv6"
 
 
-cdef object _socket_record(const sd_diag_message *m, object fd):
+cdef int _put_memory(object record, const unsigned char *meminfo, size_t length, size_t charged,
+                     bint with_free) except -1:
+    """sndbuf, rcvbuf and drops from an sk_meminfo payload (NULL: none) and,
+    with_free, free: sndbuf less the memory at index charged (the one the
+    kernel compares with sndbuf to block a writer)."""
+    cdef uint64_t sndbuf = sd_meminfo_value(meminfo, length, SD_MEMINFO_SNDBUF)
+    cdef uint64_t used = sd_meminfo_value(meminfo, length, charged)
+    cdef uint64_t value
+    if used != SD_FIELD_ABSENT:
+        SOCKET_INFO.put(record, SI_SNDBUF, sndbuf)
+        if with_free:
+            SOCKET_INFO.put(record, SI_FREE, sndbuf - used if sndbuf > used else 0)
+        SOCKET_INFO.put(record, SI_RCVBUF, sd_meminfo_value(meminfo, length, SD_MEMINFO_RCVBUF))
+    value = sd_meminfo_value(meminfo, length, SD_MEMINFO_DROPS)  # Linux 4.8+
+    if value != SD_FIELD_ABSENT:
+        SOCKET_INFO.put(record, SI_DROPS, value)
+    return 0
+
+
+cdef object _socket_record(const sd_diag_message *m, object fd, int kind):
+    """The SocketInfo of an inet_diag_msg of kind KIND_TCP or KIND_UDP."""
     cdef bint listening = m.msg.idiag_state == SD_TCP_LISTEN
     cdef uint64_t notsent = sd_diag_info_field(m, SD_TCPI_NOTSENT_OFFSET, 4)
     cdef uint64_t sndbuf = sd_diag_meminfo(m, SD_MEMINFO_SNDBUF)
@@ -160,13 +232,22 @@ cdef object _socket_record(const sd_diag_message *m, object fd):
     SOCKET_INFO.put(record, SI_STATE, _name(TCP_STATES, m.msg.idiag_state))
     # For a listening socket rqueue is the accept queue and wqueue its limit.
     SOCKET_INFO.put(record, SI_RECV_QUEUE, m.msg.idiag_rqueue)
+    if kind == KIND_UDP:
+        # udp_diag: rqueue and wqueue are /proc/net/udp's rx_queue and tx_queue.
+        SOCKET_INFO.put(record, SI_KIND, "udp")
+        SOCKET_INFO.put(record, SI_SOCKET_TYPE, "dgram")
+        SOCKET_INFO.put(record, SI_SEND_QUEUE, m.msg.idiag_wqueue)
+        _put_memory(record, m.meminfo, m.meminfo_length, SD_MEMINFO_WMEM_ALLOC, True)
+        return record
+    SOCKET_INFO.put(record, SI_KIND, "tcp")
+    SOCKET_INFO.put(record, SI_SOCKET_TYPE, "stream")
+    _put_memory(record, m.meminfo, m.meminfo_length, SD_MEMINFO_WMEM_QUEUED, True)
+    if listening:
+        SOCKET_INFO.put(record, SI_BACKLOG_LIMIT, m.msg.idiag_wqueue)
     if m.info != NULL:
         tcp = _decode_linux_tcp_info(m.info, m.info_length)
         PyObject_GC_UnTrack(tcp)
         SOCKET_INFO.put(record, SI_TCP, tcp)
-    if wmem_queued != SD_FIELD_ABSENT:
-        SOCKET_INFO.put(record, SI_SNDBUF, sndbuf)
-        SOCKET_INFO.put(record, SI_FREE, sndbuf - wmem_queued if sndbuf > wmem_queued else 0)
     if m.cong != NULL:
         SOCKET_INFO.put(record, SI_CONGESTION, _CONGESTION.name(m.cong, m.cong_length))
     if not listening:
@@ -201,15 +282,63 @@ def socket_with_drain(object record, object queue_delay_s, object queue_delay_ba
     return copy
 
 
+cdef object _unix_path(const sd_unix_message *m):
+    """A UNIX socket's name as text: the path up to its first NUL, "@" and
+    the rest for an abstract name (a NUL first), None when unnamed; bytes
+    that are not UTF-8 escaped (\\xNN), never an error."""
+    cdef size_t n = 0
+    if m.name == NULL or m.name_length == 0:
+        return None
+    if m.name[0] == 0:
+        return "@" + (<const char *>m.name)[1:m.name_length].decode("utf-8", "backslashreplace")
+    while n < m.name_length and m.name[n] != 0:
+        n += 1
+    return (<const char *>m.name)[:n].decode("utf-8", "backslashreplace")
+
+
+cdef object _unix_record(const sd_unix_message *m, object fd):
+    cdef bint listening = m.msg.udiag_state == SD_TCP_LISTEN
+    record = SOCKET_INFO.new()
+    PyObject_GC_UnTrack(record)  # numbers and strings only (see _socket_record)
+    SOCKET_INFO.put(record, SI_FD, fd)
+    SOCKET_INFO.put(record, SI_INODE, m.msg.udiag_ino)
+    SOCKET_INFO.put(record, SI_FAMILY, "UNIX")
+    SOCKET_INFO.put(record, SI_KIND, "unix")
+    SOCKET_INFO.put(record, SI_SOCKET_TYPE, _name(SOCKET_TYPES, m.msg.udiag_type))
+    SOCKET_INFO.put(record, SI_LOCAL_ADDRESS, _unix_path(m))
+    SOCKET_INFO.put(record, SI_STATE, _name(TCP_STATES, m.msg.udiag_state))
+    if m.peer != SD_FIELD_ABSENT and m.peer != 0:  # 0: a peer not yet accepted has no inode
+        SOCKET_INFO.put(record, SI_PEER_INODE, m.peer)
+    if m.rqueue != SD_FIELD_ABSENT:
+        # A listener's rqueue is its backlog, its wqueue the limit.
+        SOCKET_INFO.put(record, SI_RECV_QUEUE, m.rqueue)
+        SOCKET_INFO.put(record, SI_BACKLOG_LIMIT if listening else SI_SEND_QUEUE, m.wqueue)
+    _put_memory(record, m.meminfo, m.meminfo_length, SD_MEMINFO_WMEM_ALLOC, not listening)
+    return record
+
+
+cdef int unix_parse(const unsigned char *payload, size_t length, sd_unix_message *m) except -1:
+    """The one unix_diag_msg parser (includes/diag.h), its errors raised as ValueError."""
+    cdef int status = sd_unix_parse(payload, length, m)
+    if status == SD_DIAG_OK:
+        return 0
+    if status == SD_UNIX_DIAG_SHORT:
+        raise ValueError(f"unix_diag message of {length} bytes: shorter than unix_diag_msg")
+    _raise_attribute_error(status, payload, length, m.attribute_offset)
+
+
 cdef class _WantedSockets:
     """The handler's state when decoding for process_sockets: the wanted
     inodes (NULL: every socket), the records made, the states kept (0: the
-    kernel filtered them) and, when names is a dict, the name of each wanted
-    socket found (for exact requests later)."""
+    kernel filtered them), the kind of an inet_diag message (KIND_TCP or
+    KIND_UDP: the message does not say) and, when names is a dict, the name
+    of each wanted socket found (for exact requests later).  A unix_diag
+    message says its family: it is decoded as such whatever kind is."""
     cdef sd_inode_set *wanted
     cdef list records
     cdef uint32_t states
     cdef dict names
+    cdef int kind
 
 
 cdef int _socket_message(object out, const unsigned char *payload, size_t length) except -1:
@@ -217,7 +346,21 @@ cdef int _socket_message(object out, const unsigned char *payload, size_t length
     cdef _WantedSockets state = <_WantedSockets>out
     cdef sd_inode_slot *slot = NULL
     cdef sd_diag_message m
+    cdef sd_unix_message u
     cdef unsigned char name[SD_DIAG_NAME_MAX]
+    if length and payload[0] == SD_LINUX_AF_UNIX:
+        if state.wanted != NULL:
+            if length < sizeof(sd_unix_diag_msg):
+                raise ValueError(f"unix_diag message of {length} bytes: shorter than unix_diag_msg")
+            slot = sd_inode_set_find(state.wanted, sd_unix_inode(payload))
+            if slot == NULL or slot.seen:
+                return 0
+            slot.seen = 1
+        unix_parse(payload, length, &u)
+        if state.states and not (state.states >> u.msg.udiag_state) & 1:
+            return 0
+        state.records.append(_unix_record(&u, None if slot == NULL else slot.fd))
+        return 0
     if state.wanted != NULL:
         if length < sizeof(sd_inet_diag_msg):
             raise ValueError(f"sock_diag message of {length} bytes: shorter than inet_diag_msg")
@@ -232,40 +375,51 @@ cdef int _socket_message(object out, const unsigned char *payload, size_t length
     if state.names is not None:
         sd_diag_name(payload, name)
         state.names[m.msg.idiag_inode] = (<char *>name)[:SD_DIAG_NAME_SIZE]
-    state.records.append(_socket_record(&m, None if slot == NULL else slot.fd))
+    state.records.append(_socket_record(&m, None if slot == NULL else slot.fd, state.kind))
     return 0
 
 
 cdef list _decode_sockets(const unsigned char *buf, size_t length, sd_inode_set *wanted,
-                          uint32_t states=0, dict names=None):
+                          uint32_t states=0, dict names=None, int kind=KIND_TCP, list records=None):
+    """The records of the wanted sockets of buf, appended to records (None: a new list)."""
     cdef _WantedSockets state = _WantedSockets()
     state.wanted = wanted
-    state.records = []
+    state.records = [] if records is None else records
     state.states = states
     state.names = names
+    state.kind = kind
     if length:
         nl_walk(buf, length, SD_SOCK_DIAG_BY_FAMILY, _socket_message, state, False)
     return state.records
 
 
-def decode_inet_diag_dump(const unsigned char[::1] buf not None, dict fds=None):
-    """Decode the bytes of a NETLINK_SOCK_DIAG TCP dump: a list of SocketInfo.
+def decode_inet_diag_dump(const unsigned char[::1] buf not None, dict fds=None, str kind="tcp"):
+    """Decode the bytes of a NETLINK_SOCK_DIAG dump: a list of SocketInfo.
 
     buf holds whole netlink messages (one or more recv batches, NLMSG_DONE
-    included or not).  fds maps socket inode -> fd: only those sockets become
-    records, with their fd; None decodes every socket, with fd None.
-    ValueError for malformed input; OSError for a kernel NLMSG_ERROR.
+    included or not).  kind: what its inet_diag messages are, "tcp" or
+    "udp"; unix_diag messages are decoded as UNIX sockets whatever kind.
+    fds maps socket inode -> fd: only those sockets become records, with
+    their fd; None decodes every socket, with fd None.  ValueError for
+    malformed input; OSError for a kernel NLMSG_ERROR.
     """
     cdef sd_inode_set wanted
+    cdef int kind_bit
+    if kind == "tcp":
+        kind_bit = KIND_TCP
+    elif kind == "udp":
+        kind_bit = KIND_UDP
+    else:
+        raise ValueError(f"an inet_diag dump is of TCP or UDP sockets, not {kind!r}")
     if fds is None:
-        return _decode_sockets(&buf[0] if buf.shape[0] else NULL, buf.shape[0], NULL)
+        return _decode_sockets(&buf[0] if buf.shape[0] else NULL, buf.shape[0], NULL, 0, None, kind_bit)
     if sd_inode_set_init(&wanted, len(fds)) != 0:
         raise MemoryError()
     try:
         for inode, fd in fds.items():
             if inode:
                 sd_inode_set_add(&wanted, inode, fd)
-        return _decode_sockets(&buf[0] if buf.shape[0] else NULL, buf.shape[0], &wanted)
+        return _decode_sockets(&buf[0] if buf.shape[0] else NULL, buf.shape[0], &wanted, 0, None, kind_bit)
     finally:
         sd_inode_set_free(&wanted)
 
@@ -285,11 +439,15 @@ cdef class KnownSockets:
     watched sockets by name instead of dumping every socket of the machine.
 
     Holds the name (family and inet_diag_sockid, cookie included) of the
-    sockets of small processes, the pids whose last pass was small enough
-    for exact requests, and the number of sockets of the last dump.  Nothing
-    of another process is held: numbers only.
+    TCP sockets of small processes, the inodes of their UNIX and UDP sockets
+    (a UNIX socket is asked for by inode; UDP has no exact request, its
+    table is dumped), the pids whose last pass was small enough for exact
+    requests, and the number of sockets of the last dump.  Nothing of
+    another process is held: numbers only.
     """
     cdef dict names  # inode -> SD_DIAG_NAME_SIZE bytes
+    cdef set unix_inodes
+    cdef set udp_inodes
     cdef set small_pids
     cdef readonly size_t dumped_sockets
     cdef readonly size_t exact_passes  # passes answered by exact requests alone
@@ -297,7 +455,22 @@ cdef class KnownSockets:
 
     def __cinit__(self):
         self.names = {}
+        self.unix_inodes = set()
+        self.udp_inodes = set()
         self.small_pids = set()
+
+    cdef int learn_kinds(self, list records, Py_ssize_t start) except -1:
+        """The inodes of the UNIX and UDP sockets among records[start:]."""
+        if len(self.unix_inodes) + len(self.udp_inodes) > KNOWN_NAMES_MAX:
+            self.unix_inodes.clear()
+            self.udp_inodes.clear()
+        for record in records[start:]:
+            kind = record.kind
+            if kind == "unix":
+                self.unix_inodes.add(record.inode)
+            elif kind == "udp":
+                self.udp_inodes.add(record.inode)
+        return 0
 
     cdef bint small(self, size_t count):
         """Few enough sockets, against the last dump, for exact requests."""
@@ -324,39 +497,94 @@ cdef size_t _dump_messages(const nl_buffer *dump) except? 0:
     return count.answered
 
 
-cdef bint _ask_known(int nl, KnownSockets known, sd_inode_set *wanted, nl_buffer *answers) except -1:
-    """Exact requests for every wanted socket, by its known name; the answers
-    appended to answers.  False (answers emptied) when a name is unknown, or
-    when the kernel has nothing by a name (closed, or unhashed: a socket not
-    yet connected, or reset) so that only a dump can tell."""
-    cdef size_t i, n = 0, missing = 0, capacity = wanted.mask + 1
-    cdef unsigned char *requests = <unsigned char *>malloc(capacity * SD_DIAG_EXACT_REQUEST_SIZE)
+cdef uint32_t ALL_STATES = 0xFFFFFFFF
+STATE_NUMBERS = {name: number for number, name in enumerate(TCP_STATES) if name}
+
+
+cdef bint _ask_known(int nl, KnownSockets known, sd_inode_set *wanted, nl_buffer *dumps, int kinds,
+                     uint32_t states, list records) except -1:
+    """A pass by exact requests: the UDP and UNIX sockets of the wanted ones
+    (of the kinds asked for) appended to records, and, when True is
+    returned, the TCP ones too.  Wanted sockets of unknown kind are asked for
+    as UNIX sockets by inode, then looked for in the UDP table, and learnt.
+    False (dumps[0] emptied) when a TCP socket is unknown, or the kernel has
+    nothing by its name (closed, or unhashed: not yet connected, or reset),
+    so that only a dump can tell; its UDP and UNIX sockets are in records."""
+    cdef size_t i, n_tcp = 0, n_unix = 0, missing = 0, capacity = wanted.mask + 1
+    cdef unsigned char *tcp_requests = <unsigned char *>malloc(capacity * SD_DIAG_EXACT_REQUEST_SIZE)
+    cdef unsigned char *unix_requests = <unsigned char *>malloc(capacity * SD_UNIX_REQUEST_SIZE)
     cdef const unsigned char *name
-    if requests == NULL:
+    cdef uint64_t inode
+    cdef bint udp_wanted = False
+    cdef Py_ssize_t start = len(records)
+    cdef list unknown = []
+    if tcp_requests == NULL or unix_requests == NULL:
+        free(tcp_requests)
+        free(unix_requests)
         raise MemoryError()
     try:
         for i in range(capacity):
-            if wanted.slots[i].inode == 0:
+            inode = wanted.slots[i].inode
+            if inode == 0:
                 continue
-            found = known.names.get(wanted.slots[i].inode)
-            if found is None:
-                return False
-            name = <bytes>found
-            sd_diag_exact_request(requests + n * SD_DIAG_EXACT_REQUEST_SIZE, name, DIAG_EXT, <uint32_t>n)
-            n += 1
-        if n:
+            found = known.names.get(inode)
+            if found is not None:
+                if kinds & KIND_TCP:
+                    name = <bytes>found
+                    sd_diag_exact_request(tcp_requests + n_tcp * SD_DIAG_EXACT_REQUEST_SIZE, name,
+                                          DIAG_EXT, <uint32_t>n_tcp)
+                    n_tcp += 1
+            elif inode in known.udp_inodes:
+                udp_wanted = True
+            else:
+                if inode not in known.unix_inodes:
+                    unknown.append(inode)  # if it is not a UNIX socket, the answer is ENOENT
+                elif not kinds & KIND_UNIX:
+                    continue
+                sd_unix_request(unix_requests + n_unix * SD_UNIX_REQUEST_SIZE, 0, <uint32_t>inode,
+                                <uint32_t>n_unix)
+                n_unix += 1
+        # Every state is read, so that each socket's kind is learnt; then the
+        # kinds and states asked for are kept.
+        if n_unix:
             try:
-                nl_ask(nl, requests, SD_DIAG_EXACT_REQUEST_SIZE, n, SD_SOCK_DIAG_BY_FAMILY, answers, &missing)
+                nl_ask(nl, unix_requests, SD_UNIX_REQUEST_SIZE, n_unix, SD_SOCK_DIAG_BY_FAMILY,
+                       &dumps[2], &missing)
             except OSError as err:
                 if err.errno != ENOBUFS:
                     raise
-                return False
-        if missing:
-            answers.length = 0
+                kind_dumps(nl, KIND_UNIX, ALL_STATES, None, dumps)  # answers were lost: the table
+            _decode_sockets(dumps[2].data, dumps[2].length, wanted, 0, None, KIND_UNIX, records)
+            known.learn_kinds(records, start)
+        unknown = [inode for inode in unknown if inode not in known.unix_inodes]
+        if (udp_wanted and kinds & KIND_UDP) or unknown:
+            kind_dumps(nl, KIND_UDP, ALL_STATES, None, dumps)
+            _decode_sockets(dumps[1].data, dumps[1].length, wanted, 0, None, KIND_UDP, records)
+            known.learn_kinds(records, start)
+            unknown = [inode for inode in unknown if inode not in known.udp_inodes]
+        records[start:] = [r for r in records[start:]
+                           if ((r.kind == "unix" and kinds & KIND_UNIX) or (r.kind == "udp" and kinds & KIND_UDP))
+                           and states >> STATE_NUMBERS.get(r.state, 0) & 1]
+        if unknown:
             return False
+        if n_tcp:
+            missing = 0
+            try:
+                nl_ask(nl, tcp_requests, SD_DIAG_EXACT_REQUEST_SIZE, n_tcp, SD_SOCK_DIAG_BY_FAMILY,
+                       &dumps[0], &missing)
+            except OSError as err:
+                if err.errno != ENOBUFS:
+                    raise
+                dumps[0].length = 0
+                return False
+            if missing:
+                dumps[0].length = 0
+                return False
+            _decode_sockets(dumps[0].data, dumps[0].length, wanted, states, None, KIND_TCP, records)
         return True
     finally:
-        free(requests)
+        free(tcp_requests)
+        free(unix_requests)
 
 
 def process_state_linux(int pid):
@@ -391,26 +619,43 @@ cdef int _raise_if_exited(int pid) except -1:
 
 
 cdef list _sockets_of_wanted(int nl, sd_inode_set *wanted, size_t count, uint32_t states,
-                             object bytecode, KnownSockets known, nl_buffer *buf):
-    """The records of the wanted sockets (count of them): by exact requests
-    when known allows, else from one dump per family (taken into buf unless
-    buf already holds it)."""
-    cdef dict learn
-    if buf.length == 0 and known is not None and bytecode is None and known.small(count):
-        if _ask_known(nl, known, wanted, buf):
+                             object bytecode, KnownSockets known, nl_buffer *dumps, int kinds):
+    """The records of the wanted sockets (count of them) of the kinds asked
+    for: by exact requests when known allows (UDP from a dump of its table),
+    else from one dump per family and kind (taken into dumps[kind's bit
+    number] unless already there)."""
+    cdef dict learn = None
+    cdef list records = []
+    cdef nl_buffer *tcp = &dumps[0]
+    cdef bint exact = (known is not None and bytecode is None and tcp.length == 0
+                       and dumps[1].length == 0 and dumps[2].length == 0 and known.small(count))
+    if exact:
+        if _ask_known(nl, known, wanted, dumps, kinds, states, records):
             known.exact_passes += 1
-            return _decode_sockets(buf.data, buf.length, wanted, states)
-    if buf.length == 0:
-        diag_dump(nl, AF_INET, states, DIAG_EXT, bytecode, NULL, None, buf)
-        diag_dump(nl, AF_INET6, states, DIAG_EXT, bytecode, NULL, None, buf)
-    learn = None
-    if known is not None and bytecode is None:
-        learn = known.names_to_learn(count, _dump_messages(buf))
-    return _decode_sockets(buf.data, buf.length, wanted, 0, learn)
+            return records
+        kinds &= KIND_TCP  # the UDP and UNIX sockets are in records
+    if kinds & KIND_TCP:
+        kind_dumps(nl, KIND_TCP, states, bytecode, dumps)
+        if known is not None and bytecode is None:
+            learn = known.names_to_learn(count, _dump_messages(tcp))
+        _decode_sockets(tcp.data, tcp.length, wanted, 0, learn, KIND_TCP, records)
+    if exact:
+        return records
+    start = len(records)
+    kind_dumps(nl, kinds & ~KIND_TCP, states, bytecode, dumps)
+    if kinds & KIND_UDP:
+        _decode_sockets(dumps[1].data, dumps[1].length, wanted, 0, None, KIND_UDP, records)
+    if kinds & KIND_UNIX:
+        _decode_sockets(dumps[2].data, dumps[2].length, wanted, 0, None, KIND_UNIX, records)
+    if known is not None and known.small(count):
+        known.learn_kinds(records, start)
+    return records
 
 
-def process_sockets_linux(int pid, uint32_t states, bytecode=None, KnownSockets known=None):
-    """The TCP sockets (IPv4 and IPv6) pid holds, in the states of the bitmask
+def process_sockets_linux(int pid, uint32_t states, bytecode=None, KnownSockets known=None,
+                          int kinds=KIND_TCP):
+    """The sockets pid holds of the kinds of the mask (bit i: SOCKET_KINDS[i];
+    TCP and UDP over IPv4 and IPv6, UNIX), in the states of the bitmask
     (1 << state number), as SocketInfo records, seen in pid's network namespace.
 
     bytecode: an inet_diag filter (bytes, as `ss` compiles one) the kernel
@@ -425,12 +670,14 @@ def process_sockets_linux(int pid, uint32_t states, bytecode=None, KnownSockets 
     cdef sd_scan scan
     cdef sd_inode_set wanted
     cdef bint has_wanted = False, exact_first
-    cdef nl_buffer dump
+    cdef nl_buffer dumps[KIND_SLOTS]
     cdef int nl = -1, nl_errno = 0, rc
     cdef size_t i
     if not SD_LINUX:
         raise OSError(ENOSYS, "sock_diag exists on Linux only")
-    memset(&dump, 0, sizeof(dump))
+    if kinds & KIND_UNIX and bytecode is not None:
+        raise ValueError("an inet_diag filter cannot select UNIX sockets")
+    memset(dumps, 0, sizeof(dumps))
     # A process small at its last pass is scanned first, for exact requests.
     # Otherwise the fds are scanned on another thread while this one dumps
     # every TCP socket of the namespace; the dump is decoded once the scan is done.
@@ -447,8 +694,7 @@ def process_sockets_linux(int pid, uint32_t states, bytecode=None, KnownSockets 
             if nl < 0:
                 nl_errno = errno
             elif not exact_first:
-                diag_dump(nl, AF_INET, states, DIAG_EXT, bytecode, NULL, None, &dump)
-                diag_dump(nl, AF_INET6, states, DIAG_EXT, bytecode, NULL, None, &dump)
+                kind_dumps(nl, kinds, states, bytecode, dumps)
         finally:
             if not exact_first:
                 with nogil:
@@ -467,7 +713,7 @@ def process_sockets_linux(int pid, uint32_t states, bytecode=None, KnownSockets 
         has_wanted = True
         for i in range(scan.count):
             sd_inode_set_add(&wanted, scan.sockets[i].inode, scan.sockets[i].fd)
-        records = _sockets_of_wanted(nl, &wanted, scan.count, states, bytecode, known, &dump)
+        records = _sockets_of_wanted(nl, &wanted, scan.count, states, bytecode, known, dumps, kinds)
         if known is not None and bytecode is None:
             if known.small(scan.count):
                 known.small_pids.add(pid)
@@ -477,34 +723,36 @@ def process_sockets_linux(int pid, uint32_t states, bytecode=None, KnownSockets 
         return records
     finally:
         free(scan.sockets)
-        free(dump.data)
+        free_dumps(dumps)
         if nl >= 0:
             close(nl)
         if has_wanted:
             sd_inode_set_free(&wanted)
 
 
-def namespace_sockets_linux(uint32_t states, bytecode=None, int pid=0, dict names=None):
-    """Every TCP socket (IPv4 and IPv6) of pid's network namespace (0: the
-    caller's) in the states of the bitmask, as SocketInfo records with fd
-    None; with bytecode (inet_diag bytecode) only those the kernel's filter
-    keeps.  names: a dict given the name of each socket (inode -> bytes),
-    for ask_sockets_linux later.  OSError as the kernel gave it (EINVAL: a
-    filter this kernel does not know)."""
-    cdef nl_buffer dump
+def namespace_sockets_linux(uint32_t states, bytecode=None, int pid=0, dict names=None,
+                            int kinds=KIND_TCP):
+    """Every socket of the kinds of the mask (as process_sockets_linux) of
+    pid's network namespace (0: the caller's) in the states of the bitmask,
+    as SocketInfo records with fd None; with bytecode (inet_diag bytecode)
+    only those the kernel's filter keeps.  names: a dict given the name of
+    each TCP socket (inode -> bytes), for ask_sockets_linux later.  OSError
+    as the kernel gave it (EINVAL: a filter this kernel does not know)."""
+    cdef nl_buffer dumps[KIND_SLOTS]
     cdef int nl
     if not SD_LINUX:
         raise OSError(ENOSYS, "sock_diag exists on Linux only")
     nl = sd_diag_socket(pid)
     if nl < 0:
         raise OSError(errno, os.strerror(errno), f"/proc/{pid}/ns/net" if pid else None)
-    memset(&dump, 0, sizeof(dump))
+    memset(dumps, 0, sizeof(dumps))
     try:
-        diag_dump(nl, AF_INET, states, DIAG_EXT, bytecode, NULL, None, &dump)
-        diag_dump(nl, AF_INET6, states, DIAG_EXT, bytecode, NULL, None, &dump)
-        return _decode_sockets(dump.data, dump.length, NULL, 0, names)
+        kind_dumps(nl, kinds, states, bytecode, dumps)
+        records = _decode_sockets(dumps[0].data, dumps[0].length, NULL, 0, names)
+        _decode_sockets(dumps[1].data, dumps[1].length, NULL, 0, None, KIND_UDP, records)
+        return _decode_sockets(dumps[2].data, dumps[2].length, NULL, 0, None, KIND_UNIX, records)
     finally:
-        free(dump.data)
+        free_dumps(dumps)
         close(nl)
 
 
@@ -556,8 +804,9 @@ cdef object _with_fd(object record, object fd):
     return copy
 
 
-def sockets_of_processes_linux(pids, uint32_t states, KnownSockets known=None):
-    """The TCP sockets of several processes, read in one pass: {pid: list of
+def sockets_of_processes_linux(pids, uint32_t states, KnownSockets known=None, int kinds=KIND_TCP):
+    """The sockets of several processes of the kinds of the mask (as
+    process_sockets_linux), read in one pass: {pid: list of
     SocketInfo, or the OSError of its fd scan, or OSError(ESRCH) when it
     exited during the pass (as process_sockets_linux raises)}.
 
@@ -569,7 +818,7 @@ def sockets_of_processes_linux(pids, uint32_t states, KnownSockets known=None):
     cdef size_t count, i, total = 0
     cdef sd_inode_set wanted
     cdef bint has_wanted = False
-    cdef nl_buffer buf
+    cdef nl_buffer dumps[KIND_SLOTS]
     cdef int nl = -1, namespace_pid = 0
     if not SD_LINUX:
         raise OSError(ENOSYS, "sock_diag exists on Linux only")
@@ -596,7 +845,7 @@ def sockets_of_processes_linux(pids, uint32_t states, KnownSockets known=None):
         for pid in held:
             results[pid] = _exit_error(pid) or []
         return results
-    memset(&buf, 0, sizeof(buf))
+    memset(dumps, 0, sizeof(dumps))
     try:
         nl = sd_diag_socket(namespace_pid)
         if nl < 0:
@@ -608,9 +857,9 @@ def sockets_of_processes_linux(pids, uint32_t states, KnownSockets known=None):
             for inode, fd in (<dict>fds).items():
                 sd_inode_set_add(&wanted, inode, fd)
         by_inode = {record.inode: record for record in
-                    _sockets_of_wanted(nl, &wanted, total, states, None, known, &buf)}
+                    _sockets_of_wanted(nl, &wanted, total, states, None, known, dumps, kinds)}
     finally:
-        free(buf.data)
+        free_dumps(dumps)
         if nl >= 0:
             close(nl)
         if has_wanted:

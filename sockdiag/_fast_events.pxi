@@ -83,8 +83,8 @@ cdef int _counters_message(object out, const unsigned char *payload, size_t leng
     return 0
 
 
-def tcp_counters():
-    """Byte counters of every TCP socket of the caller's network namespace.
+def tcp_counters(int pid=0):
+    """Byte counters of every TCP socket of pid's network namespace (0: the caller's).
 
     One SOCK_DIAG_BY_FAMILY dump per family with INET_DIAG_INFO.  Returns
     (sockets, listeners): sockets is a list of (cookie, inode, (bytes_sent,
@@ -96,16 +96,19 @@ def tcp_counters():
     list of (local port, local address, inode) of LISTEN sockets.  Local
     addresses are the kernel's 16 raw bytes (IPv4: 4 bytes, then zeros).  A
     dump the kernel marks interrupted (the table changed under it) is taken
-    again.  OSError for a failed call.
+    again.  OSError for a failed call (EPERM with filename /proc/<pid>/ns/net:
+    entering another namespace needs CAP_SYS_ADMIN).
     """
-    cdef int fd = sd_diag_socket(0)
+    cdef int fd = sd_diag_socket(pid)
     if fd < 0:
+        if pid:
+            raise OSError(errno, os.strerror(errno), f"/proc/{pid}/ns/net")
         raise OSError(errno, os.strerror(errno), None, None, "socket(NETLINK_SOCK_DIAG)")
     out = ([], [])
     try:
-        diag_dump(fd, AF_INET, ACCOUNTED_STATES, 1 << (SD_INET_DIAG_INFO - 1), None,
+        diag_dump(fd, AF_INET, IPPROTO_TCP, ACCOUNTED_STATES, 1 << (SD_INET_DIAG_INFO - 1), None,
                   _counters_message, out, NULL)
-        diag_dump(fd, AF_INET6, ACCOUNTED_STATES, 1 << (SD_INET_DIAG_INFO - 1), None,
+        diag_dump(fd, AF_INET6, IPPROTO_TCP, ACCOUNTED_STATES, 1 << (SD_INET_DIAG_INFO - 1), None,
                   _counters_message, out, NULL)
     finally:
         close(fd)
@@ -178,8 +181,8 @@ cdef class DestroyListener:
     """Subscription to the kernel's TCP socket-destroy notifications (Linux).
 
     Joins SKNLGRP_INET_TCP_DESTROY and SKNLGRP_INET6_TCP_DESTROY on a
-    NETLINK_SOCK_DIAG socket, as `ss -E` does, for the caller's network
-    namespace.  Any user may join them: the kernel creates the sock_diag
+    NETLINK_SOCK_DIAG socket, as `ss -E` does, for the network namespace
+    of pid (0: the caller's; another needs CAP_SYS_ADMIN).  Any user may join them: the kernel creates the sock_diag
     netlink socket with NL_CFG_F_NONROOT_RECV (net/core/sock_diag.c).
     ``drain()`` returns the TcpDestroyEvent of every socket freed since the
     last call.  ``overflows`` counts the times the kernel dropped
@@ -194,12 +197,14 @@ cdef class DestroyListener:
     cdef nl_buffer buf
     cdef readonly int overflows
 
-    def __cinit__(self, int receive_buffer_bytes=EVENT_RCVBUF_BYTES):
+    def __cinit__(self, int receive_buffer_bytes=EVENT_RCVBUF_BYTES, int pid=0):
         self.fd = -1
         self.overflows = 0
         memset(&self.buf, 0, sizeof(self.buf))
-        cdef int fd = sd_diag_socket(0)
+        cdef int fd = sd_diag_socket(pid)
         if fd < 0:
+            if pid:
+                raise OSError(errno, os.strerror(errno), f"/proc/{pid}/ns/net")
             raise OSError(errno, os.strerror(errno), None, None, "socket(NETLINK_SOCK_DIAG)")
         if sd_netlink_join(fd, (1u << (SD_SKNLGRP_INET_TCP_DESTROY - 1))
                            | (1u << (SD_SKNLGRP_INET6_TCP_DESTROY - 1))) != 0:

@@ -195,22 +195,26 @@ cdef dict _interfaces_from_stats(int fd, int attempts):
 cdef bint _STATS_DUMP_REFUSED = False
 
 
-def rtnl_interfaces(int attempts=RTNL_DUMP_ATTEMPTS, bint link_dump=False):
-    """Counters of every link, {name: InterfaceCounters}.
+def rtnl_interfaces(int attempts=RTNL_DUMP_ATTEMPTS, bint link_dump=False, int pid=0):
+    """Counters of every link of pid's network namespace (0: the caller's),
+    {name: InterfaceCounters}.
 
     One RTM_GETSTATS dump of the 64-bit counters, each link's name, flags and
     MTU then asked by ioctl (a link dump fills every link's whole
     configuration: five times the kernel's work); one RTM_GETLINK dump on a
     kernel without RTM_GETSTATS, or with link_dump.  Dumps again, up to
     attempts in all, while links change mid-dump.  Raises OSError for a failed call (ENOSYS off
-    Linux; EAGAIN when every attempt was interrupted) and ValueError for a
-    malformed reply.
+    Linux; EAGAIN when every attempt was interrupted; EPERM with filename
+    /proc/<pid>/ns/net: entering another namespace needs CAP_SYS_ADMIN) and
+    ValueError for a malformed reply.
     """
     global _STATS_DUMP_REFUSED
     cdef sd_getlink_request request
     cdef dict out = {}
-    cdef int fd = sd_netlink_socket(SD_NETLINK_ROUTE)
+    cdef int fd = sd_netlink_socket_of(SD_NETLINK_ROUTE, pid)
     if fd < 0:
+        if pid:
+            raise OSError(errno, os.strerror(errno), f"/proc/{pid}/ns/net")
         raise OSError(errno, os.strerror(errno), None, None, "socket(NETLINK_ROUTE)")
     try:
         if not (link_dump or _STATS_DUMP_REFUSED):

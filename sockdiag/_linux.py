@@ -16,6 +16,7 @@ from ._common import (
     NotSupported,
     SockdiagError,
     SocketInfo,
+    kind_mask,
     parse_tcp_state,
     unsuitable_socket,
     wrap_oserror,
@@ -68,6 +69,7 @@ def wrap_exceptions(function):
 # The calls on a socket raise _socket_exception's answer from the core itself.
 _fast.set_socket_exception(_socket_exception)
 send_buffer = _fast.send_buffer
+socket_queues = _fast.socket_queues
 tcp_info = _fast.tcp_info
 
 
@@ -129,12 +131,14 @@ _KNOWN = _fast.KnownSockets()
 
 
 @wrap_exceptions
-def process_sockets(pid: int, states: Optional[Iterable[str]] = None) -> list[SocketInfo]:
+def process_sockets(pid: int, states: Optional[Iterable[str]] = None,
+                    kinds: Iterable[str] = ("tcp",)) -> list[SocketInfo]:
     mask = state_mask(states)
+    kinds_mask = kind_mask(kinds)
     if not 0 < pid <= PID_MAX:
         raise NoSuchProcess(pid)
     # Raises ESRCH (NoSuchProcess) for a process that exited during the pass.
-    return _fast.process_sockets_linux(pid, mask, None, _KNOWN)
+    return _fast.process_sockets_linux(pid, mask, None, _KNOWN, kinds_mask)
 
 
 _CAP_SYS_ADMIN = 21
@@ -171,11 +175,13 @@ def _network_namespace(pid: int) -> Optional[int]:
         return None
 
 
-def sockets_of_processes(pids: Iterable[int], states: Optional[Iterable[str]] = None
+def sockets_of_processes(pids: Iterable[int], states: Optional[Iterable[str]] = None,
+                         kinds: Iterable[str] = ("tcp",)
                          ) -> dict[int, "list[SocketInfo] | SockdiagError"]:
     """{pid: its sockets, or the exception reading them raised}: one kernel
     pass per network namespace for all of them (see process_sockets)."""
     mask = state_mask(states)
+    kinds_mask = kind_mask(kinds)
     results: dict = {}
     namespaces: dict = {}
     for pid in dict.fromkeys(pids):
@@ -188,12 +194,12 @@ def sockets_of_processes(pids: Iterable[int], states: Optional[Iterable[str]] = 
             # Alone in its namespace: process_sockets itself, which scans the
             # fds beside the dump (a big process pays half).
             try:
-                results[group[0]] = process_sockets(group[0], states)
+                results[group[0]] = process_sockets(group[0], states, kinds)
             except SockdiagError as err:
                 results[group[0]] = err
             continue
         try:
-            found = _fast.sockets_of_processes_linux(group, mask, _KNOWN)
+            found = _fast.sockets_of_processes_linux(group, mask, _KNOWN, kinds_mask)
         except OSError as err:
             found = dict.fromkeys(group, err)
         for pid, sockets in found.items():
@@ -208,10 +214,11 @@ def sockets_of_processes(pids: Iterable[int], states: Optional[Iterable[str]] = 
 
 
 @wrap_exceptions
-def interfaces() -> dict[str, InterfaceCounters]:
-    # One rtnetlink stats dump (and an ioctl per link) in the calling thread's network namespace.
+def interfaces(pid: int = 0) -> dict[str, InterfaceCounters]:
+    # One rtnetlink stats dump (and an ioctl per link) in pid's network namespace
+    # (0: the calling thread's).
     try:
-        return _fast.rtnl_interfaces()
+        return _fast.rtnl_interfaces(pid=pid)
     except ValueError as err:
         raise SockdiagError(f"malformed rtnetlink reply: {err}") from err
 
@@ -319,8 +326,8 @@ def open_cgroup(path: str):
     return open_cgroup(path)
 
 
-def cgroup_sockets(cgroup, states=None, notice=None):
+def cgroup_sockets(cgroup, states=None, notice=None, kinds=("tcp",)):
     """The sockets of a cgroup (sockdiag.cgroups.cgroup_sockets)."""
     from .cgroups import cgroup_sockets
 
-    return cgroup_sockets(cgroup, states, notice)
+    return cgroup_sockets(cgroup, states, notice, kinds)

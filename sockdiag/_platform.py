@@ -23,6 +23,7 @@ else:  # pragma: no cover
     raise ImportError("sockdiag supports Linux and macOS")
 
 send_buffer = _os.send_buffer
+socket_queues = _os.socket_queues
 tcp_info = _os.tcp_info
 get_notsent_lowat = _os.get_notsent_lowat
 set_notsent_lowat = _os.set_notsent_lowat

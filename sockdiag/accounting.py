@@ -30,6 +30,18 @@ How each byte is found:
 
 Each socket is counted once: the socket is identified by its cookie, its
 last counters are remembered, and a notification retires the cookie.
+
+Every network namespace: run from the host's network namespace (the
+initial one, where the kernel's threads live), each sample also dumps, once per namespace, the sockets of every
+other network namespace that holds an accounted process (a container's),
+entering it as root.  Run inside another namespace, sockdiag accounts that
+namespace alone, as a tool inside a container sees the container.  Their sockets are keyed by cookie and
+namespace (cookies were per namespace before Linux 5.12); listening sockets
+attribute accepted connections within their own namespace only; each
+namespace has its own subscription to the socket-destroy notifications; the
+connect tracer attributes the connections of sockdiag's own namespace only.
+A namespace that cannot be entered (not root) is counted in
+``unreadable_namespaces``.
 """
 
 from __future__ import annotations
@@ -146,7 +158,14 @@ class TrafficAccountant:
         self._current_listeners: dict[int, list] = {}  # port -> [(address, pid)], last dump
         self._ownerless: set[int] = set()  # inodes in no process's fds at the last scan
         self._usage: dict[Optional[int], _Usage] = {}
+        # Other network namespaces, by cookie key (see _namespace_passes): their
+        # notification listeners, the notifications read with their first dump,
+        # and their listening sockets at the last dump.
+        self._namespace_listeners: dict[int, _fast.DestroyListener] = {}
+        self._namespace_pending: dict[int, list] = {}
+        self._namespace_ports: dict[int, dict[int, list]] = {}
         self._unreadable = 0
+        self._initial_namespace = _initial_network_namespace()
         self._overflows = 0  # the listener's count at the previous sample
         self._supported = self._kernel_counters()
         self._time = self._dump(baseline=True)
@@ -172,6 +191,9 @@ class TrafficAccountant:
         if self._listener is not None:
             self._listener.close()
             self._listener = None
+        for listener in self._namespace_listeners.values():
+            listener.close()
+        self._namespace_listeners.clear()
         if self._tracer is not None:
             self._tracer.close()
             self._tracer = None
@@ -214,9 +236,53 @@ class TrafficAccountant:
         before = before or _ZERO
         return (counters[_SENT] or 0) != before[_SENT] or (counters[_RECEIVED] or 0) != before[_RECEIVED]
 
+    def _namespace_passes(self) -> list[tuple[int, list, list]]:
+        """(cookie key, sockets, listeners) of a tcp_counters() dump of
+        sockdiag's network namespace (key 0), then of each other namespace
+        that holds an accounted process (key: its namespace inode << 64,
+        or-ed into its cookies)."""
+        from ._linux import _network_namespace
+
+        passes = [(0, *_fast.tcp_counters())]
+        own = _network_namespace(os.getpid())
+        self._unreadable_namespaces = 0
+        if own != self._initial_namespace:
+            return passes  # inside a container's namespace: that one alone
+        pids = self._pids if self._pids is not None else [
+            int(name) for name in os.listdir("/proc") if name.isdigit()]
+        namespaces: dict[int, int] = {}
+        for pid in pids:
+            namespace = _network_namespace(pid)
+            if namespace is not None and namespace != own:
+                namespaces.setdefault(namespace, pid)
+        for key in self._namespace_listeners.keys() - {namespace << 64 for namespace in namespaces}:
+            self._namespace_listeners.pop(key).close()  # no accounted process is left there
+            self._namespace_pending.pop(key, None)
+        for namespace, pid in namespaces.items():
+            # Its cookies carry this key: they never meet another namespace's.
+            key = namespace << 64
+            new = self._listener is not None and key not in self._namespace_listeners
+            try:
+                if new:
+                    self._namespace_listeners[key] = _fast.DestroyListener(pid=pid)
+                sockets, listeners = _fast.tcp_counters(pid)
+            except PermissionError:
+                self._unreadable_namespaces += 1
+                continue
+            except FileNotFoundError:
+                continue  # the process exited: its namespace may be gone too
+            sockets = [(cookie | key, *rest) for cookie, *rest in sockets]
+            if new:
+                # As at the baseline: notifications of sockets this first dump did not see are dropped.
+                seen = {cookie for cookie, *_ in sockets}
+                self._namespace_pending[key] = [
+                    event for event in self._namespace_listeners[key].drain() if event.cookie | key in seen]
+            passes.append((key, sockets, listeners))
+        return passes
+
     def _dump(self, baseline: bool = False) -> float:
         """Dump every socket, attribute the growth of its counters; the dump's time."""
-        sockets, listeners_raw = _fast.tcp_counters()
+        passes = self._namespace_passes()
         now = time.monotonic()
         owners = self._owners
         previous = self._last
@@ -224,24 +290,17 @@ class TrafficAccountant:
         # the kernel's) do not ask for a scan again.
         ownerless = self._ownerless
         if (baseline or self._pids is not None
-                or any(inode not in owners and inode not in ownerless for _p, _a, inode in listeners_raw)
+                or any(inode not in owners and inode not in ownerless
+                       for _k, _s, listeners_raw in passes for _p, _a, inode in listeners_raw)
                 or any(inode and inode not in owners and inode not in ownerless
                        and self._moved(previous.get(cookie), counters)
-                       for cookie, inode, counters, *_ in sockets)):
+                       for _k, sockets, _l in passes for cookie, inode, counters, *_ in sockets)):
             owners, self._unreadable = _fast.socket_owners(self._pids)
             self._owners = owners
-            self._ownerless = {inode for _c, inode, *_ in sockets if inode not in owners}
-            self._ownerless.update(inode for _p, _a, inode in listeners_raw if inode not in owners)
-        listeners: dict[int, list] = {}
-        for port, address, inode in listeners_raw:
-            pid = owners.get(inode)
-            if pid is not None:
-                listeners.setdefault(port, []).append((address, pid))
-        # Notifications read now are of sockets that lived since the previous
-        # dump: a listener closed since then may still have accepted them.
-        self._listeners = {port: listeners.get(port, []) + self._current_listeners.get(port, [])
-                           for port in listeners.keys() | self._current_listeners.keys()}
-        self._current_listeners = listeners
+            self._ownerless = {inode for _k, sockets, _l in passes for _c, inode, *_ in sockets
+                               if inode not in owners}
+            self._ownerless.update(inode for _k, _s, listeners_raw in passes
+                                   for _p, _a, inode in listeners_raw if inode not in owners)
         current = {}
         owner_of = self._owner
         tracer = self._tracer
@@ -251,39 +310,56 @@ class TrafficAccountant:
         usage_of = self._usage
         stalled_since, self._stalled_since = self._stalled_since, {}
         waiting_now: set[int] = set()
-        for cookie, inode, counters, port, address, waiting in sockets:
-            pid = owners.get(inode) if inode else None
-            if pid is None:
-                pid = owner_of.get(cookie)
+        for key, sockets, listeners_raw in passes:
+            listeners: dict[int, list] = {}
+            for port, address, inode in listeners_raw:
+                pid = owners.get(inode)
+                if pid is not None:
+                    listeners.setdefault(port, []).append((address, pid))
+            if not key:
+                # Notifications read now are of sockets that lived since the previous
+                # dump: a listener closed since then may still have accepted them.
+                self._listeners = {port: listeners.get(port, []) + self._current_listeners.get(port, [])
+                                   for port in listeners.keys() | self._current_listeners.keys()}
+                self._current_listeners = listeners
+            else:
+                self._namespace_ports[key] = listeners
+            # The connect tracer sees every namespace's connects but names them by
+            # port and address alone: it attributes sockdiag's own namespace's.
+            namespace_tracer = tracer if not key else None
+            for cookie, inode, counters, port, address, waiting in sockets:
+                pid = owners.get(inode) if inode else None
                 if pid is None:
-                    pid = self._listener_owner(listeners, port, address)
-                    if pid is None and tracer is not None:
-                        pid = tracer.owner(None, port, address)
-            if pid is not None:
-                owner_of[cookie] = pid
-            elif restricted:
-                continue  # another process's socket
-            if None in counters:
-                counters = _counters(*counters)
-            current[cookie] = counters
-            usage = usage_of.get(pid) or self._usage_of(pid)
-            usage.connections += 1
-            before = previous.get(cookie)
-            if waiting is not None:
-                limit = _LIMIT_COLUMNS.get(waiting[1])
-                if limit is not None:
-                    usage.limits[limit] += 1
-                waiting_now.add(cookie)
-                # Bytes waiting at the previous dump too, and nothing acknowledged since.
-                if cookie in self._waiting and before is not None and before[_ACKED] == counters[_ACKED]:
-                    since = self._stalled_since[cookie] = stalled_since.get(cookie, self._time)
-                    usage.stalled += now - since >= MIN_STALL_S
-            if before == counters or baseline:
-                continue  # idle since the last dump (most sockets), or the baseline
-            if before is None:
-                departed = self._departed.pop(cookie, None)
-                before = departed[0] if departed else _ZERO
-            usage.add(counters, before)
+                    pid = owner_of.get(cookie)
+                    if pid is None:
+                        pid = self._listener_owner(listeners, port, address)
+                        if pid is None and namespace_tracer is not None:
+                            pid = namespace_tracer.owner(None, port, address)
+                if pid is not None:
+                    owner_of[cookie] = pid
+                elif restricted:
+                    continue  # another process's socket
+                if None in counters:
+                    counters = _counters(*counters)
+                current[cookie] = counters
+                usage = usage_of.get(pid) or self._usage_of(pid)
+                usage.connections += 1
+                before = previous.get(cookie)
+                if waiting is not None:
+                    limit = _LIMIT_COLUMNS.get(waiting[1])
+                    if limit is not None:
+                        usage.limits[limit] += 1
+                    waiting_now.add(cookie)
+                    # Bytes waiting at the previous dump too, and nothing acknowledged since.
+                    if cookie in self._waiting and before is not None and before[_ACKED] == counters[_ACKED]:
+                        since = self._stalled_since[cookie] = stalled_since.get(cookie, self._time)
+                        usage.stalled += now - since >= MIN_STALL_S
+                if before == counters or baseline:
+                    continue  # idle since the last dump (most sockets), or the baseline
+                if before is None:
+                    departed = self._departed.pop(cookie, None)
+                    before = departed[0] if departed else _ZERO
+                usage.add(counters, before)
         for cookie, counters in previous.items():
             if cookie not in current:
                 self._departed[cookie] = (counters, 0)
@@ -291,14 +367,17 @@ class TrafficAccountant:
         self._waiting = waiting_now
         return now
 
-    def _account_closed(self, events) -> None:
-        """Add what grew between the last dump of each freed socket and its end."""
+    def _account_closed(self, events, key: int = 0) -> None:
+        """Add what grew between the last dump of each freed socket and its
+        end; events of the namespace of cookie key (0: sockdiag's own)."""
         restricted = self._pids is not None
+        listeners = self._listeners if not key else self._namespace_ports.get(key, {})
+        tracer = self._tracer if not key else None  # it names our namespace's connects
         for event in events:
             tcp = event.tcp
             if tcp is None:
                 continue
-            cookie = event.cookie
+            cookie = event.cookie | key
             final = _counters(tcp.bytes_sent, tcp.bytes_acked, tcp.bytes_received, tcp.bytes_retrans)
             before = self._last.pop(cookie, None)
             if before is None:
@@ -307,14 +386,14 @@ class TrafficAccountant:
             pid = self._owner.pop(cookie, None)
             local_address = _packed_address(event.family, event.local_address)
             if pid is None:
-                pid = self._listener_owner(self._listeners, event.local_port, local_address)
-            if self._tracer is not None:
+                pid = self._listener_owner(listeners, event.local_port, local_address)
+            if tracer is not None:
                 family = socket.AF_INET6 if event.family == "IPv6" else socket.AF_INET
                 if pid is None:
-                    pid = self._tracer.owner(
+                    pid = tracer.owner(
                         family, event.local_port, local_address,
                         event.remote_port, _packed_address(event.family, event.remote_address))
-                self._tracer.forget(family, event.local_port, event.remote_port)
+                tracer.forget(family, event.local_port, event.remote_port)
             if pid is None and restricted:
                 continue  # most likely another process's connection
             usage = self._usage_of(pid)
@@ -334,11 +413,15 @@ class TrafficAccountant:
             # Drained after the dump: a socket freed after it is in self._last
             # (counted up to the dump), one freed before is in _departed.
             closed = self._pending + self._listener.drain()
+            elsewhere = [(key, self._namespace_pending.pop(key, []) + listener.drain())
+                         for key, listener in self._namespace_listeners.items()]
             if self._tracer is not None:
                 # After the drain: a connection's connect events precede its
                 # destroy notification, so each one drained is known by now.
                 self._tracer.read()
             self._account_closed(closed)
+            for key, events in elsewhere:
+                self._account_closed(events, key)
             self._pending = []
         missed = 0
         grace = _DEPARTED_GRACE_SAMPLES if self._listener is not None else 0
@@ -359,6 +442,7 @@ class TrafficAccountant:
             missed_sockets=missed,
             notification_overflows=self._new_overflows(),
             unreadable_processes=self._unreadable,
+            unreadable_namespaces=self._unreadable_namespaces,
             connects_traced=self._tracer is not None,
             connects_untraced_reason=self.connects_untraced_reason,
             trace_overruns=self._new_trace_overruns(),
@@ -377,7 +461,9 @@ class TrafficAccountant:
         """Times notifications were dropped since the previous sample."""
         if self._listener is None:
             return 0
-        new, self._overflows = self._listener.overflows - self._overflows, self._listener.overflows
+        total = self._listener.overflows + sum(
+            listener.overflows for listener in self._namespace_listeners.values())
+        new, self._overflows = max(total - self._overflows, 0), total
         return new
 
     def _rows(self, interval_s: float) -> list[ProcessTraffic]:
@@ -396,6 +482,21 @@ class TrafficAccountant:
             rows.append(ProcessTraffic(pid, usage.name, usage.connections, usage.closed,
                                        *interval, *rates, *total, *usage.limits, usage.stalled))
         return sort_traffic(rows, "total")
+
+
+def _initial_network_namespace() -> Optional[int]:
+    """The inode of the initial network namespace: that of the kernel's
+    threads (kthreadd, pid 2 of the host's pid namespace); None when this
+    /proc is a container's (its pid 2 is another process) or unreadable."""
+    from ._linux import _network_namespace
+
+    try:
+        with open("/proc/2/comm") as comm:
+            if comm.read().strip() != "kthreadd":
+                return None
+    except OSError:
+        return None
+    return _network_namespace(2)
 
 
 def sort_traffic(rows: Iterable[ProcessTraffic], key: str = "total") -> list[ProcessTraffic]:
@@ -458,6 +559,9 @@ def coverage_notes(sample: TrafficSample) -> list[str]:
                if sample.running_as_root else "other users' processes need root")
         notes.append(f"{sample.unreadable_processes} processes' fds could not be read ({why}); "
                      f"unattributed traffic: {counted}")
+    if sample.unreadable_namespaces:
+        notes.append(f"{sample.unreadable_namespaces} network namespaces of other processes could "
+                     "not be entered (root is needed): their traffic is missing")
     if sample.connects_untraced_reason:
         notes.append("client connections that close within one sample cannot be attributed "
                      f"to their process ({sample.connects_untraced_reason}); unattributed "

@@ -20,7 +20,7 @@ import time
 from typing import Callable, Iterable, Optional
 
 from . import _fast
-from ._common import NotSupported, Record, SockdiagError, SocketInfo
+from ._common import SOCKET_KINDS, NotSupported, Record, SockdiagError, SocketInfo, kind_mask
 from ._linux import _STATE_NUMBERS
 
 MOUNTS = "/proc/mounts"
@@ -228,10 +228,12 @@ def _namespace_sockets(cgroup: Cgroup, namespace: Optional[int], pid: int, pids:
 
 
 def cgroup_sockets(cgroup: Cgroup, states: Optional[Iterable[str]] = None,
-                   notice: Optional[Callable[[str], None]] = None) -> list[SocketInfo]:
+                   notice: Optional[Callable[[str], None]] = None,
+                   kinds: Iterable[str] = ("tcp",)) -> list[SocketInfo]:
     """The TCP sockets created in the cgroup or below it, in the network
-    namespace of each of its processes (the caller's when it has none).
-    fd is None: a socket is the cgroup's, not one process's.
+    namespace of each of its processes (the caller's when it has none),
+    and, when kinds asks for them, the UDP and UNIX sockets its processes
+    hold.  fd is None: a socket is the cgroup's, not one process's.
 
     A full pass filters a dump in the kernel by cgroup id; a refresh asks by
     name for the sockets found then, while the cgroup's processes hold no
@@ -239,11 +241,25 @@ def cgroup_sockets(cgroup: Cgroup, states: Optional[Iterable[str]] = None,
     notice() is told once and the sockets held by the cgroup's processes are
     read instead.  A cgroup removed meanwhile has no sockets.
     """
+    from ._linux import state_mask
+
+    state_mask(states)  # an unknown state or kind is refused before any kernel pass
+    wanted = kind_mask(kinds)
+    kinds = [kind for bit, kind in enumerate(SOCKET_KINDS) if wanted >> bit & 1]
+    pids = cgroup_pids(cgroup)
+    found = _cgroup_tcp_sockets(cgroup, pids, states, notice) if "tcp" in kinds else []
+    others = [kind for kind in kinds if kind != "tcp"]
+    if others:
+        found += [s.replace(fd=None) for s in _held_by(pids, states, others)]
+    return found
+
+
+def _cgroup_tcp_sockets(cgroup: Cgroup, pids: list[int], states,
+                        notice: Optional[Callable[[str], None]]) -> list[SocketInfo]:
     global _kernel_filters
     from ._linux import _DEFAULT_STATES, _network_namespace, state_mask, wrap_exceptions
 
     mask = state_mask(states)
-    pids = cgroup_pids(cgroup)
     if not _kernel_filters:
         return _held_by(pids, states)
     namespaces: dict[Optional[int], list[int]] = {}
@@ -273,11 +289,11 @@ def cgroup_sockets(cgroup: Cgroup, states: Optional[Iterable[str]] = None,
     return found
 
 
-def _held_by(pids: list[int], states) -> list[SocketInfo]:
+def _held_by(pids: list[int], states, kinds=("tcp",)) -> list[SocketInfo]:
     from ._linux import sockets_of_processes
 
     seen, found = set(), []
-    for sockets in sockets_of_processes(pids, states).values():
+    for sockets in sockets_of_processes(pids, states, kinds).values():
         if isinstance(sockets, list):
             found += [s for s in sockets if s.inode not in seen and not seen.add(s.inode)]
     return found

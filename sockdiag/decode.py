@@ -34,16 +34,18 @@ def tcp_info_linux(buf: bytes) -> TcpInfo:
     return _fast.decode_tcp_info_linux(buf)
 
 
-def inet_diag_dump(buf: bytes, fds: Optional[dict[int, int]] = None) -> list[SocketInfo]:
-    """Decode the bytes of a Linux NETLINK_SOCK_DIAG TCP dump into SocketInfo.
+def inet_diag_dump(buf: bytes, fds: Optional[dict[int, int]] = None, kind: str = "tcp") -> list[SocketInfo]:
+    """Decode the bytes of a Linux NETLINK_SOCK_DIAG dump into SocketInfo.
 
     ``buf`` holds whole netlink messages (what one or more ``recv`` returned,
-    NLMSG_DONE included or not).  ``fds`` maps socket inode -> fd: only those
+    NLMSG_DONE included or not).  ``kind``: what its inet_diag messages are,
+    "tcp" or "udp" (the message does not say); unix_diag messages are
+    decoded as UNIX sockets whatever kind.  ``fds`` maps socket inode -> fd: only those
     sockets become records, carrying their fd; ``None`` decodes every socket
     (``fd`` is then ``None``).  The same decoder as process_sockets.
     ValueError for malformed input; OSError for a kernel NLMSG_ERROR message.
     """
-    return _fast.decode_inet_diag_dump(buf, fds)
+    return _fast.decode_inet_diag_dump(buf, fds, kind)
 
 
 # =============================================================================
@@ -389,16 +391,28 @@ def _fdinfo_member(path: str, fmt: str, offset: int) -> _Member:
 SOCKET_FDINFO_SIZE = 792
 _abi_constants(**{"sizeof(struct socket_fdinfo)": SOCKET_FDINFO_SIZE,
                   "PROC_PIDFDSOCKETINFO_SIZE": SOCKET_FDINFO_SIZE})
-_AF_INET, _AF_INET6 = 2, 30
-_SOCKINFO_TCP = 2
+_AF_UNIX, _AF_INET, _AF_INET6 = 1, 2, 30
+_SOCKINFO_IN, _SOCKINFO_TCP, _SOCKINFO_UN = 1, 2, 3
 _INI_IPV4, _INI_IPV6 = 0x1, 0x2
-_abi_constants(AF_INET=_AF_INET, AF_INET6=_AF_INET6, SOCKINFO_TCP=_SOCKINFO_TCP,
-               INI_IPV4=_INI_IPV4, INI_IPV6=_INI_IPV6)
+_SOCK_DGRAM, _IPPROTO_UDP = 2, 17
+_DARWIN_SOCKET_TYPES = {1: "stream", 2: "dgram", 5: "seqpacket"}  # SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET
+_SO_ACCEPTCONN, _SOI_S_ISCONNECTED = 0x2, 0x2
+_abi_constants(AF_UNIX=_AF_UNIX, AF_INET=_AF_INET, AF_INET6=_AF_INET6, SOCKINFO_IN=_SOCKINFO_IN,
+               SOCKINFO_TCP=_SOCKINFO_TCP, SOCKINFO_UN=_SOCKINFO_UN, INI_IPV4=_INI_IPV4,
+               INI_IPV6=_INI_IPV6, SOCK_STREAM=1, SOCK_DGRAM=_SOCK_DGRAM, SOCK_SEQPACKET=5,
+               IPPROTO_UDP=_IPPROTO_UDP, SO_ACCEPTCONN=_SO_ACCEPTCONN,
+               SOI_S_ISCONNECTED=_SOI_S_ISCONNECTED)
 _INSI = "psi.soi_proto.pri_tcp.tcpsi_ini."
 _SOI_SO = _fdinfo_member("psi.soi_so", "<Q", 160)
+_SOI_TYPE = _fdinfo_member("psi.soi_type", "<i", 176)
+_SOI_PROTOCOL = _fdinfo_member("psi.soi_protocol", "<i", 180)
 _SOI_FAMILY = _fdinfo_member("psi.soi_family", "<i", 184)
+_SOI_OPTIONS = _fdinfo_member("psi.soi_options", "<H", 188)
+_SOI_STATE = _fdinfo_member("psi.soi_state", "<H", 192)
 _SOI_QLEN = _fdinfo_member("psi.soi_qlen", "<H", 194)
+_SOI_QLIMIT = _fdinfo_member("psi.soi_qlimit", "<H", 198)
 _SOI_RCV_CC = _fdinfo_member("psi.soi_rcv.sbi_cc", "<I", 208)
+_SOI_RCV_HIWAT = _fdinfo_member("psi.soi_rcv.sbi_hiwat", "<I", 212)
 _SOI_SND_CC = _fdinfo_member("psi.soi_snd.sbi_cc", "<I", 232)
 _SOI_SND_HIWAT = _fdinfo_member("psi.soi_snd.sbi_hiwat", "<I", 236)
 _SOI_KIND = _fdinfo_member("psi.soi_kind", "<i", 256)
@@ -409,6 +423,13 @@ _INSI_VFLAG = _fdinfo_member(_INSI + "insi_vflag", "<B", 288)
 _INSI_FADDR = _fdinfo_member(_INSI + "insi_faddr", "16s", 296)
 _INSI_LADDR = _fdinfo_member(_INSI + "insi_laddr", "16s", 312)
 _TCPSI_STATE = _fdinfo_member("psi.soi_proto.pri_tcp.tcpsi_state", "<i", 344)
+# un_sockinfo: the peer's socket id, then the bound address (a sockaddr_un:
+# sun_len, sun_family, then sun_path, NUL-terminated, at most 104 bytes).
+_UNSI = "psi.soi_proto.pri_un."
+_UNSI_CONN_SO = _fdinfo_member(_UNSI + "unsi_conn_so", "<Q", 264)
+_UNSI_SUN_LEN = _fdinfo_member(_UNSI + "unsi_addr.ua_sun.sun_len", "<B", 280)
+_UNSI_SUN_PATH = _fdinfo_member(_UNSI + "unsi_addr.ua_sun.sun_path", "104s", 282)
+_SUN_PATH_OFFSET, _SUN_PATH_SIZE = 2, 104
 # in4in6_addr keeps an IPv4 address in its last 4 bytes.
 _IN4IN6_ADDR4 = 12
 _abi_member("struct in4in6_addr", "i46a_addr4", "4s", _IN4IN6_ADDR4)
@@ -429,9 +450,10 @@ def _port(buf: bytes, member: _Member) -> int:
 def socket_fdinfo_darwin(buf: bytes, fd: Optional[int] = None) -> Optional[SocketInfo]:
     """Decode a PROC_PIDFDSOCKETINFO answer (``struct socket_fdinfo``).
 
-    Returns ``None`` for sockets that are not TCP over IPv4/IPv6 (UNIX,
-    UDP, kernel control ...): process_sockets lists TCP only, and such a
-    socket is a normal answer, not an error.  ``send_queue`` is the send
+    TCP, UDP and UNIX sockets become records (``kind``); ``None`` for any
+    other (raw, kernel control, a type it does not know ...): such a socket
+    is a normal answer, not an error.  UDP and UNIX: see
+    _darwin_datagram_or_unix.  ``send_queue`` is the send
     buffer's byte count (``sbi_cc``: unacked + unsent), ``sndbuf`` its limit
     (``sbi_hiwat``), ``free`` = sndbuf - send_queue (never negative).
     ``unacked`` and ``unsent`` are ``None``: libproc does not split the
@@ -452,13 +474,20 @@ def socket_fdinfo_darwin(buf: bytes, fd: Optional[int] = None) -> Optional[Socke
     if len(buf) < SOCKET_FDINFO_SIZE:
         raise ValueError(f"socket_fdinfo of {len(buf)} bytes: it is {SOCKET_FDINFO_SIZE}")
     family = _SOI_FAMILY.read(buf)
-    if family not in (_AF_INET, _AF_INET6) or _SOI_KIND.read(buf) != _SOCKINFO_TCP:
+    kind = _SOI_KIND.read(buf)
+    if family == _AF_UNIX and kind == _SOCKINFO_UN:
+        return _darwin_unix(buf, fd)
+    if family not in (_AF_INET, _AF_INET6):
         return None
     vflag = _INSI_VFLAG.read(buf)
     if vflag & (_INI_IPV4 | _INI_IPV6):
         ipv4 = not vflag & _INI_IPV6
     else:
         ipv4 = family == _AF_INET
+    if kind == _SOCKINFO_IN and _SOI_TYPE.read(buf) == _SOCK_DGRAM and _SOI_PROTOCOL.read(buf) == _IPPROTO_UDP:
+        return _darwin_udp(buf, fd, ipv4)
+    if kind != _SOCKINFO_TCP:
+        return None
     send_queue = _SOI_SND_CC.read(buf)
     sndbuf = _SOI_SND_HIWAT.read(buf)
     state_number = _TCPSI_STATE.read(buf)
@@ -481,7 +510,57 @@ def socket_fdinfo_darwin(buf: bytes, fd: Optional[int] = None) -> Optional[Socke
         queue_delay_s=None,
         congestion=None,
         tcp=None,
+        rcvbuf=_SOI_RCV_HIWAT.read(buf),
+        backlog_limit=_SOI_QLIMIT.read(buf) if listening else None,
     )
+
+
+def _darwin_udp(buf: bytes, fd: Optional[int], ipv4: bool) -> SocketInfo:
+    """A UDP socket (SOCKINFO_IN, SOCK_DGRAM): the payload bytes waiting in
+    its receive buffer and its send buffer (``sbi_cc``), their limits
+    (``sbi_hiwat``); ESTABLISHED when connected to a peer (a remote port),
+    else CLOSE, as Linux names them.  macOS counts no drops per socket:
+    ``drops`` is None."""
+    sndbuf, send_queue = _SOI_SND_HIWAT.read(buf), _SOI_SND_CC.read(buf)
+    remote_port = _port(buf, _INSI_FPORT)
+    return SocketInfo(
+        fd=fd, inode=_SOI_SO.read(buf), family="IPv4" if ipv4 else "IPv6",
+        local_address=_darwin_address(buf, _INSI_LADDR, ipv4), local_port=_port(buf, _INSI_LPORT),
+        remote_address=_darwin_address(buf, _INSI_FADDR, ipv4), remote_port=remote_port,
+        state="ESTABLISHED" if remote_port else "CLOSE",
+        send_queue=send_queue, unacked=None, unsent=None, free=max(sndbuf - send_queue, 0),
+        sndbuf=sndbuf, recv_queue=_SOI_RCV_CC.read(buf), queue_delay_s=None, congestion=None,
+        tcp=None, kind="udp", socket_type="dgram", rcvbuf=_SOI_RCV_HIWAT.read(buf), drops=None)
+
+
+def _darwin_unix(buf: bytes, fd: Optional[int]) -> Optional[SocketInfo]:
+    """A UNIX socket (SOCKINFO_UN): its path (None when unbound; no abstract
+    names on macOS), the payload bytes in its buffers (a stream's writer
+    puts its bytes straight into the reader's receive buffer, so its own
+    send buffer stays empty), and ``peer_inode``: the peer's socket id
+    (``unsi_conn_so``), which is that socket's ``inode``.  A listener
+    (SO_ACCEPTCONN) has ``recv_queue`` its backlog (``soi_qlen``) and
+    ``backlog_limit`` the listen() limit (``soi_qlimit``).  ``drops`` is None."""
+    socket_type = _DARWIN_SOCKET_TYPES.get(_SOI_TYPE.read(buf))
+    if socket_type is None:
+        return None
+    listening = bool(_SOI_OPTIONS.read(buf) & _SO_ACCEPTCONN)
+    path_length = min(max(_UNSI_SUN_LEN.read(buf) - _SUN_PATH_OFFSET, 0), _SUN_PATH_SIZE)
+    path = _UNSI_SUN_PATH.read(buf)[:path_length].split(b"\0", 1)[0]
+    sndbuf, send_queue = _SOI_SND_HIWAT.read(buf), _SOI_SND_CC.read(buf)
+    state = ("LISTEN" if listening else "ESTABLISHED" if _SOI_STATE.read(buf) & _SOI_S_ISCONNECTED
+             else "CLOSE")
+    return SocketInfo(
+        fd=fd, inode=_SOI_SO.read(buf), family="UNIX",
+        local_address=path.decode("utf-8", "backslashreplace") if path else None, local_port=None,
+        remote_address=None, remote_port=None, state=state,
+        send_queue=None if listening else send_queue, unacked=None, unsent=None,
+        free=None if listening else max(sndbuf - send_queue, 0), sndbuf=sndbuf,
+        recv_queue=_SOI_QLEN.read(buf) if listening else _SOI_RCV_CC.read(buf),
+        queue_delay_s=None, congestion=None, tcp=None, kind="unix", socket_type=socket_type,
+        rcvbuf=_SOI_RCV_HIWAT.read(buf), drops=None,
+        backlog_limit=_SOI_QLIMIT.read(buf) if listening else None,
+        peer_inode=_UNSI_CONN_SO.read(buf) or None)
 
 
 # --- interfaces: sysctl NET_RT_IFLIST2 [1] and IFMIB [2] ----------------------

@@ -205,9 +205,11 @@ def row(fields: tuple[Field, ...], record: Any, rates: Any = None) -> tuple[str,
     return tuple(field.cell(record, rates) for field in fields)
 
 
-# A TCP socket of a process (SocketInfo), and its rates (watch's ByteRates).
+# A socket of a process (SocketInfo: TCP, UDP or UNIX), and its rates (watch's ByteRates).
 SOCKET_FIELDS = (
     Field("fd", "FD", "", False, "fd", sort="fd", ascending=True),
+    Field("kind", "KIND", "", False, "kind"),
+    Field("socket_type", None, "", False, "socket_type"),
     Field("family", None, "", False, "family"),
     Field("local", "LOCAL", "", False, "local", sort="local", ascending=True,
           sort_value=lambda s, _: (s.local_address, s.local_port)),
@@ -226,6 +228,10 @@ SOCKET_FIELDS = (
           "Bytes the kernel holds to send: unacked + unsent (ss's Send-Q).", sort="send-q"),
     Field("recv_queue", "RECV-Q", "bytes", False, "recv_queue", format_bytes, "receive_queue",
           "Bytes received, not yet read by the application.", sort="recv-q"),
+    Field("rcvbuf", None, "bytes", False, "rcvbuf", format_bytes),
+    Field("drops", None, "", False, "drops"),
+    Field("backlog_limit", None, "", False, "backlog_limit"),
+    Field("peer_inode", None, "", False, "peer_inode"),
     Field("queue_delay_s", None, "s", False, "queue_delay_s", format_seconds, "queue_delay",
           "How long a byte written now waits before it is sent: unsent over the rate the queue drains.",
           history="Q-DELAY"),

@@ -14,16 +14,20 @@ import struct
 from typing import Iterator, Optional
 
 from ._common import (
+    SOCKET_KINDS,
+    SOCKET_TYPES,
     TCP_CA_STATES,
     InterfaceCounters,
     LinkStats64,
     SendBuffer,
     SocketInfo,
+    SocketQueues,
     TcpInfo,
     snapshot_drain,
     tcp_state_name,
 )
 
+SIOCINQ = 0x541B
 SIOCOUTQ = 0x5411
 SIOCOUTQNSD = 0x894B
 SO_MEMINFO = 55
@@ -95,6 +99,23 @@ def send_buffer(sock_or_fd) -> SendBuffer:
         unsent=unsent,
         free=max(sndbuf - wmem_queued, 0),
     )
+
+
+def socket_queues(sock: socket.socket) -> SocketQueues:
+    """Same definitions as sockdiag.socket_queues (Linux), for a socket object."""
+    kind = ("unix" if sock.family == socket.AF_UNIX
+            else "udp" if sock.type == socket.SOCK_DGRAM and sock.proto in (0, socket.IPPROTO_UDP)
+            else "tcp" if sock.type == socket.SOCK_STREAM and sock.proto in (0, socket.IPPROTO_TCP)
+            else None)
+    if kind is None:
+        raise OSError(errno.EOPNOTSUPP, "neither a TCP, UDP nor UNIX socket")
+    mem = _MEMINFO.unpack(sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, _MEMINFO.size))
+    rmem_alloc, rcvbuf, sndbuf, drops = mem[0], mem[1], mem[3], mem[8]
+    if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+        return SocketQueues(kind, None, None, rcvbuf, sndbuf, drops)
+    queued = _INT.unpack(fcntl.ioctl(sock.fileno(), SIOCOUTQ, b"\0" * 4))[0]
+    unread = rmem_alloc if kind == "udp" else _INT.unpack(fcntl.ioctl(sock.fileno(), SIOCINQ, b"\0" * 4))[0]
+    return SocketQueues(kind, unread, queued, rcvbuf, sndbuf, drops)
 
 
 def tcp_info(sock) -> TcpInfo:
@@ -219,6 +240,13 @@ _DIAG_DUMP_ATTEMPTS = 3
 _TCP_LISTEN = 10
 _NOTSENT = {name: offset for name, _, offset in _LINUX_TCP_INFO_OFFSETS}["notsent_bytes"]
 _DIAG_EXT = (1 << (INET_DIAG_INFO - 1)) | (1 << (INET_DIAG_CONG - 1)) | (1 << (INET_DIAG_SKMEMINFO - 1))
+_UDP_DIAG_EXT = 1 << (INET_DIAG_SKMEMINFO - 1)
+_RCVBUF, _WMEM_ALLOC, _SNDBUF, _WMEM_QUEUED, _DROPS = 1, 2, 3, 5, 8  # sk_meminfo indices
+_LINUX_AF_UNIX = 1
+_UNIX_DIAG_MSG = struct.Struct("=BBBxI8x")  # unix_diag_msg, 16 bytes
+_UNIX_DIAG_REQUEST = struct.Struct("=BBxxIIIII")  # unix_diag_req, 24 bytes
+UNIX_DIAG_NAME, UNIX_DIAG_PEER, UNIX_DIAG_RQLEN, UNIX_DIAG_MEMINFO = 0, 2, 4, 5
+_UDIAG_SHOW = 0x01 | 0x04 | 0x10 | 0x20  # NAME, PEER, RQLEN, MEMINFO
 
 
 def socket_fds(pid: int) -> dict[int, int]:
@@ -235,70 +263,162 @@ def socket_fds(pid: int) -> dict[int, int]:
     return found
 
 
-def inet_diag_dump(buf: bytes, fds: Optional[dict[int, int]] = None) -> list[SocketInfo]:
-    """struct-based decoder of sock_diag TCP dump bytes (see decode.inet_diag_dump)."""
+def inet_diag_dump(buf: bytes, fds: Optional[dict[int, int]] = None, kind: str = "tcp") -> list[SocketInfo]:
+    """struct-based decoder of sock_diag dump bytes (see decode.inet_diag_dump):
+    inet_diag messages are of kind ("tcp" or "udp"), unix_diag ones UNIX."""
+    if kind not in ("tcp", "udp"):
+        raise ValueError(f"an inet_diag dump is of TCP or UDP sockets, not {kind!r}")
     out: list[SocketInfo] = []
     seen: set[int] = set()
-    for kind, _, message in netlink_messages(buf):
-        if kind != SOCK_DIAG_BY_FAMILY:
+    for message_type, _, message in netlink_messages(buf):
+        if message_type != SOCK_DIAG_BY_FAMILY:
             continue
-        if len(message) < _DIAG_MSG.size:
-            raise ValueError(f"sock_diag message of {len(message)} bytes: shorter than inet_diag_msg")
-        inode = _DIAG_MSG.unpack_from(message)[14]
+        unix = len(message) > 0 and message[0] == _LINUX_AF_UNIX
+        header = _UNIX_DIAG_MSG if unix else _DIAG_MSG
+        if len(message) < header.size:
+            what = "unix_diag message" if unix else "sock_diag message"
+            raise ValueError(f"{what} of {len(message)} bytes: shorter than {'unix' if unix else 'inet'}_diag_msg")
+        inode = header.unpack_from(message)[3 if unix else 14]
         if fds is None or (inode and inode in fds and inode not in seen):
             seen.add(inode)
-            out.append(_socket_info(message, None if fds is None else fds[inode]))
+            fd = None if fds is None else fds[inode]
+            out.append(_unix_socket_info(message, fd) if unix else _socket_info(message, fd, kind))
     return out
 
 
-def _socket_info(message: memoryview, fd: Optional[int]) -> SocketInfo:
+def _memory(mem: Optional[bytes], charged: int) -> dict:
+    """sndbuf, rcvbuf, drops and free of an sk_meminfo payload; free is
+    sndbuf less the memory at index charged."""
+    values = struct.unpack_from(f"={len(mem) // 4}I", mem) if mem is not None else ()
+    found: dict = {}
+    if len(values) > max(charged, _SNDBUF):
+        found.update(sndbuf=values[_SNDBUF], rcvbuf=values[_RCVBUF],
+                     free=max(values[_SNDBUF] - values[charged], 0))
+    if len(values) > _DROPS:
+        found["drops"] = values[_DROPS]
+    return found
+
+
+def _socket_info(message: memoryview, fd: Optional[int], kind: str = "tcp") -> SocketInfo:
     (family, state, _, _, sport, dport, src, dst, _, _, _, rqueue, wqueue, _,
      inode) = _DIAG_MSG.unpack_from(message)
     if family not in (_LINUX_AF_INET, _LINUX_AF_INET6):
         raise ValueError(f"sock_diag message of address family {family}")
-    found = {kind: bytes(payload) for kind, payload in attributes(message, _DIAG_MSG.size)}
-    info = found.get(INET_DIAG_INFO)
-    tcp = tcp_info_linux(info) if info is not None else None
-    notsent = struct.unpack_from("=I", info, _NOTSENT)[0] if info and len(info) >= _NOTSENT + 4 else None
-    mem = found.get(INET_DIAG_SKMEMINFO)
-    sndbuf = free = None
-    if mem is not None and len(mem) >= 24:
-        sndbuf, wmem_queued = struct.unpack_from("=I", mem, 12)[0], struct.unpack_from("=I", mem, 20)[0]
-        free = max(sndbuf - wmem_queued, 0)
-    cong = found.get(INET_DIAG_CONG)
+    found = {attribute: bytes(payload) for attribute, payload in attributes(message, _DIAG_MSG.size)}
     python_family = socket.AF_INET if family == _LINUX_AF_INET else socket.AF_INET6
     size = 4 if family == _LINUX_AF_INET else 16
-    listening = state == _TCP_LISTEN
-    known = notsent is not None and not listening
-    unacked = max(wqueue - notsent, 0) if known else None
-    delay, limited_by, basis, stalled_s = (snapshot_drain(notsent, unacked, free, tcp) if known
-                                           else (None, None, None, None))
-    return SocketInfo(
+    common = dict(
         fd=fd, inode=inode, family="IPv4" if family == _LINUX_AF_INET else "IPv6",
         local_address=socket.inet_ntop(python_family, src[:size]), local_port=socket.ntohs(sport),
         remote_address=socket.inet_ntop(python_family, dst[:size]), remote_port=socket.ntohs(dport),
-        state=tcp_state_name(state),
+        state=tcp_state_name(state), recv_queue=rqueue)
+    mem = found.get(INET_DIAG_SKMEMINFO)
+    if kind == "udp":
+        return SocketInfo(**common, **_memory(mem, _WMEM_ALLOC), send_queue=wqueue, unacked=None,
+                          unsent=None, queue_delay_s=None, congestion=None, tcp=None,
+                          kind="udp", socket_type="dgram")
+    info = found.get(INET_DIAG_INFO)
+    tcp = tcp_info_linux(info) if info is not None else None
+    notsent = struct.unpack_from("=I", info, _NOTSENT)[0] if info and len(info) >= _NOTSENT + 4 else None
+    memory = {"sndbuf": None, "free": None, **_memory(mem, _WMEM_QUEUED)}
+    cong = found.get(INET_DIAG_CONG)
+    listening = state == _TCP_LISTEN
+    known = notsent is not None and not listening
+    unacked = max(wqueue - notsent, 0) if known else None
+    delay, limited_by, basis, stalled_s = (snapshot_drain(notsent, unacked, memory["free"], tcp) if known
+                                           else (None, None, None, None))
+    return SocketInfo(
+        **common, **memory,
         send_queue=None if listening else wqueue,
         unacked=unacked,
         unsent=notsent if known else None,
-        free=free, sndbuf=sndbuf, recv_queue=rqueue,
         queue_delay_s=delay,
         congestion=cong[:16].split(b"\0", 1)[0].decode("ascii", "replace") if cong is not None else None,
         tcp=tcp, limited_by=limited_by, queue_delay_basis=basis, stalled_s=stalled_s,
+        kind="tcp", socket_type="stream", backlog_limit=wqueue if listening else None,
     )
 
 
-def process_sockets(pid: int, state_mask: int) -> list[SocketInfo]:
-    """Same as sockdiag.process_sockets (caller's network namespace), in Python."""
+def unix_path(name: Optional[bytes]) -> Optional[str]:
+    """A UNIX_DIAG_NAME as text: the path up to its first NUL, "@" and the
+    rest for an abstract name, None when unnamed; non-UTF-8 bytes escaped."""
+    if not name:
+        return None
+    if name[0] == 0:
+        return "@" + name[1:].decode("utf-8", "backslashreplace")
+    return name.split(b"\0", 1)[0].decode("utf-8", "backslashreplace")
+
+
+def _unix_socket_info(message: memoryview, fd: Optional[int]) -> SocketInfo:
+    _, socket_type, state, inode = _UNIX_DIAG_MSG.unpack_from(message)
+    found = {attribute: bytes(payload) for attribute, payload in attributes(message, _UNIX_DIAG_MSG.size)}
+    listening = state == _TCP_LISTEN
+    peer = found.get(UNIX_DIAG_PEER)
+    peer_inode = struct.unpack_from("=I", peer)[0] if peer is not None and len(peer) >= 4 else None
+    rqlen = found.get(UNIX_DIAG_RQLEN)
+    rqueue, wqueue = struct.unpack_from("=II", rqlen) if rqlen is not None and len(rqlen) >= 8 else (None, None)
+    memory = _memory(found.get(UNIX_DIAG_MEMINFO), _WMEM_ALLOC)
+    if listening:
+        memory.pop("free", None)
+    return SocketInfo(
+        fd=fd, inode=inode, family="UNIX", local_address=unix_path(found.get(UNIX_DIAG_NAME)),
+        local_port=None, remote_address=None, remote_port=None, state=tcp_state_name(state),
+        send_queue=None if listening else wqueue, unacked=None, unsent=None,
+        **{"sndbuf": None, "free": None, **memory},
+        recv_queue=rqueue, queue_delay_s=None, congestion=None, tcp=None,
+        kind="unix",
+        socket_type=SOCKET_TYPES[socket_type] if 0 < socket_type < len(SOCKET_TYPES) else f"UNKNOWN({socket_type})",
+        backlog_limit=wqueue if listening else None,
+        peer_inode=peer_inode or None,  # 0: a peer not yet accepted has no inode
+    )
+
+
+def unix_request(state_mask: int, inode: int = 0, seq: int = 0) -> bytes:
+    """A unix_diag dump request (inode 0), or an exact one for the UNIX socket of inode."""
+    flags = _NLM_F_REQUEST if inode else 0x301  # NLM_F_REQUEST | NLM_F_DUMP
+    return (_NLMSGHDR.pack(_NLMSGHDR.size + _UNIX_DIAG_REQUEST.size, SOCK_DIAG_BY_FAMILY, flags, seq, 0)
+            + _UNIX_DIAG_REQUEST.pack(_LINUX_AF_UNIX, 0, 0xFFFFFFFF if inode else state_mask, inode,
+                                      _UDIAG_SHOW, 0xFFFFFFFF, 0xFFFFFFFF))
+
+
+def asked_unix_sockets(fds: dict[int, int]) -> list[SocketInfo]:
+    """The UNIX sockets among fds ({inode: fd}) asked for by inode, one
+    request each (the twin of _fast's exact path for UNIX sockets): an
+    inode that is not a UNIX socket is answered ENOENT and left out."""
+    found: list[SocketInfo] = []
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG) as nl:
+        for seq, inode in enumerate(fds):
+            nl.send(unix_request(0, inode, seq))
+            try:
+                found += inet_diag_dump(nl.recv(1 << 16), fds)
+            except FileNotFoundError:
+                continue
+    return found
+
+
+def dump_requests(kinds: int, state_mask: int) -> Iterator[tuple[str, bytes]]:
+    """(kind, request) of each dump process_sockets takes for the kinds mask."""
+    for bit, kind in enumerate(SOCKET_KINDS):
+        if not kinds >> bit & 1:
+            continue
+        if kind == "unix":
+            yield kind, unix_request(state_mask)
+            continue
+        protocol, ext = (socket.IPPROTO_TCP, _DIAG_EXT) if kind == "tcp" else (socket.IPPROTO_UDP, _UDP_DIAG_EXT)
+        for family in (_LINUX_AF_INET, _LINUX_AF_INET6):
+            yield kind, _DIAG_REQUEST.pack(_DIAG_REQUEST.size, SOCK_DIAG_BY_FAMILY, 0x301, 0, 0,
+                                           family, protocol, ext, 0, state_mask, 0, 0, b"", b"", 0, b"")
+
+
+def process_sockets(pid: int, state_mask: int, kinds: int = 1) -> list[SocketInfo]:
+    """Same as sockdiag.process_sockets (caller's network namespace), in
+    Python; kinds is the mask of SOCKET_KINDS bits."""
     fds = socket_fds(pid)
     found: list[SocketInfo] = []
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG) as nl:
-        for family in (_LINUX_AF_INET, _LINUX_AF_INET6):
-            request = _DIAG_REQUEST.pack(_DIAG_REQUEST.size, SOCK_DIAG_BY_FAMILY, 0x301, 0, 0,
-                                         family, socket.IPPROTO_TCP, _DIAG_EXT, 0, state_mask,
-                                         0, 0, b"", b"", 0, b"")
+        for kind, request in dump_requests(kinds, state_mask):
             datagrams = netlink_dump(nl, request, _DIAG_DUMP_ATTEMPTS, accept_interrupted=True)
-            found += inet_diag_dump(b"".join(datagrams), fds)
+            found += inet_diag_dump(b"".join(datagrams), fds, "udp" if kind == "udp" else "tcp")
     return found
 
 

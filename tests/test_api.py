@@ -19,10 +19,10 @@ EVERYWHERE = {
     "LinkStats64", "Sample", "RecordingSummary", "FdHeadroom", "ProcessTraffic", "TrafficSample",
     "TcpDestroyEvent", "UserSpaceNetworking", "BudgetExceeded",
     # one socket you own
-    "send_buffer", "tcp_info", "get_notsent_lowat", "set_notsent_lowat",
+    "send_buffer", "socket_queues", "SocketQueues", "tcp_info", "get_notsent_lowat", "set_notsent_lowat",
     "record", "record_stream", "Recording", "InstrumentedSocket", "LowatTuner",
     # other processes and the machine
-    "process_sockets", "sockets_of_processes", "interfaces", "interface_rates", "fd_headroom",
+    "process_sockets", "sockets_of_processes", "SOCKET_KINDS", "interfaces", "interface_rates", "fd_headroom",
     # pure decoders
     "decode",
 }

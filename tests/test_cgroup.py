@@ -17,6 +17,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
+import sockdiag
 from sockdiag import NotSupported, SockdiagError, accounting, cgroups
 from sockdiag._common import ProcessTraffic
 from sockdiag.cli import cli
@@ -286,5 +287,40 @@ def test_cgroup_refresh_by_name_equals_the_filtered_dump_on_churn(cgroup_dir):
                 time.sleep(0.05)
                 refreshed = cgroups.cgroup_sockets(cgroup)
             assert sorted(map(key_of, refreshed)) == sorted(map(key_of, filtered)), command
+    finally:
+        end(child)
+
+
+KINDS_HOLDER = textwrap.dedent("""
+    import socket, sys
+    sys.stdin.readline()
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+    a, b = socket.socketpair()
+    l = socket.create_server(("127.0.0.1", 0))
+    print(l.getsockname()[1], flush=True)
+    sys.stdin.readline()
+""")
+
+
+@requires_linux
+def test_cgroup_sockets_of_every_kind_are_those_its_processes_hold(cgroup_dir):
+    child = subprocess.Popen([sys.executable, "-c", KINDS_HOLDER], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        with open(os.path.join(cgroup_dir, "cgroup.procs"), "w") as f:
+            f.write(str(child.pid))
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        port = int(child.stdout.readline())
+        cgroup = cgroups.open_cgroup(cgroup_dir)
+        every = cgroups.cgroup_sockets(cgroup, kinds=("tcp", "udp", "unix"))
+        held = sockdiag.process_sockets(child.pid, kinds=("tcp", "udp", "unix"))
+        assert sorted((s.kind, s.inode) for s in every) == sorted((s.kind, s.inode) for s in held)
+        assert sorted(s.kind for s in every) == ["tcp", "udp", "unix", "unix"]
+        assert all(s.fd is None for s in every)
+        assert [s.local_port for s in cgroups.cgroup_sockets(cgroup)] == [port]
+        assert {s.kind for s in cgroups.cgroup_sockets(cgroup, kinds="unix")} == {"unix"}
+        with pytest.raises(ValueError, match="socket kind"):
+            cgroups.cgroup_sockets(cgroup, kinds="sctp")
     finally:
         end(child)

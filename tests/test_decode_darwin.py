@@ -505,3 +505,49 @@ def test_tcp_info_random_values_of_each_size(size, data):
     info = decode.tcp_info_darwin(buf)
     assert info.bytes_sent == struct.unpack_from("<Q", buf, 76)[0]
     assert info.unacked_bytes == struct.unpack_from("<Q", buf, 92)[0]
+
+
+# --- UDP and UNIX sockets from proc_pidfdinfo -----------------------------------
+
+
+def test_socket_fdinfo_udp():
+    info = decode.socket_fdinfo_darwin(mk.socket_fdinfo(
+        kind=mk.SOCKINFO_IN, sotype=2, protocol=17, local=("10.0.0.1", 5353), remote=("0.0.0.0", 0),
+        rcv_cc=4096, rcv_hiwat=786896, snd_cc=12, snd_hiwat=9216), fd=4)
+    assert (info.kind, info.socket_type, info.family, info.local, info.state) == (
+        "udp", "dgram", "IPv4", "10.0.0.1:5353", "CLOSE")
+    assert (info.recv_queue, info.send_queue, info.rcvbuf, info.sndbuf, info.free) == (
+        4096, 12, 786896, 9216, 9204)
+    assert info.drops is None and info.tcp is None and info.unacked is None and info.backlog_limit is None
+    connected = decode.socket_fdinfo_darwin(mk.socket_fdinfo(
+        family=mk.AF_INET6, kind=mk.SOCKINFO_IN, sotype=2, protocol=17, local=("::1", 4000),
+        remote=("::1", 53)))
+    assert (connected.family, connected.remote, connected.state) == ("IPv6", "[::1]:53", "ESTABLISHED")
+
+
+def test_socket_fdinfo_unix_stream_datagram_and_listener():
+    stream = decode.socket_fdinfo_darwin(mk.socket_fdinfo(
+        family=mk.AF_UNIX, kind=mk.SOCKINFO_UN, sotype=1, soi_state=0x2, rcv_cc=50000, rcv_hiwat=8192,
+        snd_hiwat=8192, so=0x11, conn_so=0x22, unix_path=b""), fd=6)
+    assert (stream.kind, stream.socket_type, stream.family, stream.state) == ("unix", "stream", "UNIX", "ESTABLISHED")
+    assert (stream.recv_queue, stream.send_queue, stream.inode, stream.peer_inode) == (50000, 0, 0x11, 0x22)
+    assert stream.local_address is None and stream.local_port is None and stream.drops is None
+    named = decode.socket_fdinfo_darwin(mk.socket_fdinfo(
+        family=mk.AF_UNIX, kind=mk.SOCKINFO_UN, sotype=2, unix_path=b"/var/run/sd-\xff.sock"))
+    assert (named.socket_type, named.state, named.local) == ("dgram", "CLOSE", "/var/run/sd-\\xff.sock")
+    assert named.peer_inode is None
+    listener = decode.socket_fdinfo_darwin(mk.socket_fdinfo(
+        family=mk.AF_UNIX, kind=mk.SOCKINFO_UN, sotype=1, options=0x2, qlen=3, qlimit=128,
+        rcv_cc=999, unix_path=b"/tmp/php-fpm.sock"))
+    assert (listener.state, listener.recv_queue, listener.backlog_limit, listener.send_queue, listener.free) == (
+        "LISTEN", 3, 128, None, None)
+    seqpacket = decode.socket_fdinfo_darwin(mk.socket_fdinfo(
+        family=mk.AF_UNIX, kind=mk.SOCKINFO_UN, sotype=5, unix_path=b""))
+    assert seqpacket.socket_type == "seqpacket"
+
+
+def test_socket_fdinfo_unix_path_is_cut_at_sun_len_and_its_nul():
+    buf = bytearray(mk.socket_fdinfo(family=mk.AF_UNIX, kind=mk.SOCKINFO_UN, sotype=1, unix_path=b"/a"))
+    buf[280] = 255  # a sun_len past sun_path: the path stops at 104 bytes or its NUL
+    buf[282:282 + 104] = b"x" * 104
+    assert decode.socket_fdinfo_darwin(bytes(buf)).local_address == "x" * 104

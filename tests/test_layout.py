@@ -80,8 +80,8 @@ def test_every_column_is_in_the_field_table(columns, table):
 
 def test_watch_json_keys_are_the_documented_ones():
     assert [key for key, *_ in fields.SOCKET_JSON_FIELDS] == [
-        "fd", "family", "local", "remote", "state", "unacked", "unsent", "free", "sndbuf",
-        "send_queue", "recv_queue", "queue_delay_s", "queue_delay_basis", "stalled_s", "limited_by",
+        "fd", "kind", "socket_type", "family", "local", "remote", "state", "unacked", "unsent", "free",
+        "sndbuf", "send_queue", "recv_queue", "rcvbuf", "drops", "backlog_limit", "peer_inode", "queue_delay_s", "queue_delay_basis", "stalled_s", "limited_by",
         "congestion", "rtt_us", "snd_cwnd_segs",
         "delivery_rate_bps", "total_retrans", "bytes_sent", "bytes_acked", "bytes_received"]
 

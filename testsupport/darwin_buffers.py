@@ -91,17 +91,30 @@ def _in4in6(address: str) -> bytes:
 
 def socket_fdinfo(
     *, family=AF_INET, kind=SOCKINFO_TCP, vflag=None, local=("127.0.0.1", 0),
-    remote=("127.0.0.1", 0), snd_cc=0, snd_hiwat=0, rcv_cc=0, state=4, mss=0, qlen=0,
-    so=0xFFFFFF80_12345678,
+    remote=("127.0.0.1", 0), snd_cc=0, snd_hiwat=0, rcv_cc=0, rcv_hiwat=0, state=4, mss=0, qlen=0,
+    so=0xFFFFFF80_12345678, sotype=0, protocol=0, options=0, soi_state=0, qlimit=0,
+    unix_path=None, conn_so=0,
 ) -> bytes:
-    """A 792-byte struct socket_fdinfo with the fields process_sockets reads."""
+    """A 792-byte struct socket_fdinfo with the fields process_sockets reads
+    (unix_path, conn_so: un_sockinfo's, written instead of in_sockinfo's)."""
     buf = bytearray(792)
     struct.pack_into("<Q", buf, 24 + 136, so)  # soi_so
+    struct.pack_into("<ii", buf, 24 + 152, sotype, protocol)  # soi_type, soi_protocol
     struct.pack_into("<i", buf, 24 + 160, family)  # soi_family
+    struct.pack_into("<H", buf, 24 + 164, options)  # soi_options
+    struct.pack_into("<H", buf, 24 + 168, soi_state)  # soi_state
     struct.pack_into("<h", buf, 24 + 170, qlen)  # soi_qlen
-    struct.pack_into("<5Ihh", buf, 24 + 184, rcv_cc, 0, 0, 0, 0, 0, 0)  # soi_rcv
+    struct.pack_into("<h", buf, 24 + 174, qlimit)  # soi_qlimit
+    struct.pack_into("<5Ihh", buf, 24 + 184, rcv_cc, rcv_hiwat, 0, 0, 0, 0, 0)  # soi_rcv
     struct.pack_into("<5Ihh", buf, 24 + 208, snd_cc, snd_hiwat, 0, 0, 0, 0, 0)  # soi_snd
     struct.pack_into("<i", buf, 24 + 232, kind)  # soi_kind
+    if unix_path is not None or conn_so:
+        # un_sockinfo at 264: unsi_conn_so, then unsi_addr (sun_len, sun_family, sun_path).
+        path = unix_path or b""
+        struct.pack_into("<Q", buf, 264, conn_so)
+        struct.pack_into("<BB", buf, 280, 2 + len(path) + (1 if path else 0), AF_UNIX)
+        buf[282:282 + len(path)] = path
+        return bytes(buf)
     if vflag is None:
         vflag = INI_IPV6 if family == AF_INET6 else INI_IPV4
     # in_sockinfo at 264: ports are network-order u_short in the int's first bytes.

@@ -63,6 +63,7 @@ HEADER_NAMES: dict[str, tuple[str, ...]] = {
     "SD_TCPI_TXUNACKED_OFFSET": ("offsetof(struct tcp_info, tcpi_txunacked)",),
     "SD_TCP_INFO_OPT": ("TCP_INFO",),
     "SD_SO_NWRITE": ("SO_NWRITE",),
+    "SD_SO_NREAD": ("SO_NREAD",),
     "SD_TCP_CONNECTION_INFO": ("TCP_CONNECTION_INFO",),
 }
 

@@ -29,5 +29,5 @@ def demo(duration, interval, as_json, record, max_size):
     with _demo.workload(duration) as (pid, roles):
         view.run(pid, interval=interval, count=max(1, math.ceil(duration / interval)),
                  as_json=as_json, record=record, max_size=max_size,
-                 header_lines=[interfaces_line(), fd_headroom_line(pid),
+                 header_lines=[interfaces_line(pid=pid), fd_headroom_line(pid),
                                *(fixed_line(line) for line in _demo.legend(roles))])

@@ -323,6 +323,7 @@ enum { SD_RECEIVE_MAX = 64 };
 #endif
 #define SD_TCP_INFO_OPT 11
 #define SD_SO_NWRITE (-1)
+#define SD_SO_NREAD (-1)
 #define SD_TCP_CONNECTION_INFO (-1)
 
 /* A netlink socket of protocol (NETLINK_ROUTE, NETLINK_SOCK_DIAG), or -1. */
@@ -429,6 +430,8 @@ static inline int sd_proc_pidfdinfo(int pid, int fd, int flavor, void *buf, int 
 /* Private on macOS: see shared/reference/macos-abi.md, section 3. */
 #define SD_TCP_INFO_OPT 0x200
 #define SD_SO_NWRITE 0x1024
+#define SD_SO_NREAD 0x1020
+#define SIOCINQ (-1)
 #define SD_TCP_CONNECTION_INFO 0x106
 #ifndef TCP_NOTSENT_LOWAT
 #define TCP_NOTSENT_LOWAT 0x201

@@ -142,11 +142,16 @@ static inline uint64_t sd_diag_info_field(const sd_diag_message *m, size_t offse
     return sd_read_uint(m->info + offset, size);
 }
 
-/* An sk_meminfo value (SD_MEMINFO_*), or SD_FIELD_ABSENT. */
-static inline uint64_t sd_diag_meminfo(const sd_diag_message *m, size_t index) {
-    if (m->meminfo == NULL || (index + 1) * 4 > m->meminfo_length)
+/* An sk_meminfo value (SD_MEMINFO_*) of an INET_DIAG_SKMEMINFO or
+ * UNIX_DIAG_MEMINFO payload (NULL: none), or SD_FIELD_ABSENT. */
+static inline uint64_t sd_meminfo_value(const unsigned char *meminfo, size_t length, size_t index) {
+    if (meminfo == NULL || (index + 1) * 4 > length)
         return SD_FIELD_ABSENT;
-    return sd_read_uint(m->meminfo + index * 4, 4);
+    return sd_read_uint(meminfo + index * 4, 4);
+}
+
+static inline uint64_t sd_diag_meminfo(const sd_diag_message *m, size_t index) {
+    return sd_meminfo_value(m->meminfo, m->meminfo_length, index);
 }
 
 static inline uint64_t sd_diag_cookie(const sd_diag_message *m) {
@@ -154,7 +159,8 @@ static inline uint64_t sd_diag_cookie(const sd_diag_message *m) {
 }
 
 /* --- the dump request ----------------------------------------------------------
- * SOCK_DIAG_BY_FAMILY for the TCP sockets of family in the states of the
+ * SOCK_DIAG_BY_FAMILY for the sockets of protocol (IPPROTO_TCP or
+ * IPPROTO_UDP) and family in the states of the
  * bitmask, asking for the attributes in ext, with the kernel filter
  * (inet_diag bytecode, as `ss` compiles it) when bytecode_length > 0.
  * Written to request (room for SD_DIAG_REQUEST_SIZE(bytecode_length)); its length. */
@@ -162,8 +168,8 @@ static inline uint64_t sd_diag_cookie(const sd_diag_message *m) {
 #define SD_DIAG_REQUEST_SIZE(bytecode_length) \
     (sizeof(struct sd_nlmsghdr) + sizeof(struct sd_inet_diag_req_v2) + sizeof(struct sd_rtattr) + SD_ALIGN4(bytecode_length))
 
-static inline size_t sd_diag_request(unsigned char *request, uint8_t family, uint32_t states, uint8_t ext,
-                                     const unsigned char *bytecode, size_t bytecode_length) {
+static inline size_t sd_diag_request(unsigned char *request, uint8_t family, uint8_t protocol, uint32_t states,
+                                     uint8_t ext, const unsigned char *bytecode, size_t bytecode_length) {
     struct sd_nlmsghdr header;
     struct sd_inet_diag_req_v2 body;
     struct sd_rtattr filter;
@@ -171,7 +177,7 @@ static inline size_t sd_diag_request(unsigned char *request, uint8_t family, uin
     memset(&header, 0, sizeof(header));
     memset(&body, 0, sizeof(body));
     body.sdiag_family = family;
-    body.sdiag_protocol = IPPROTO_TCP;
+    body.sdiag_protocol = protocol;
     body.idiag_ext = ext;
     body.idiag_states = states;
     if (bytecode_length > 0) {
@@ -225,6 +231,114 @@ static inline void sd_diag_exact_request(unsigned char *request, const unsigned 
     header.nlmsg_seq = seq;
     memcpy(request, &header, sizeof(header));
     memcpy(request + sizeof(header), &body, sizeof(body));
+}
+
+/* --- UNIX sockets (unix_diag) ------------------------------------------------
+ * The same SOCK_DIAG_BY_FAMILY messages with family AF_UNIX: a dump request
+ * for the states of the bitmask, or an exact one for an inode (the kernel
+ * finds a UNIX socket by its inode alone), and the one unix_diag_msg parser. */
+
+struct sd_unix_diag_req {
+    uint8_t sdiag_family;
+    uint8_t sdiag_protocol;
+    uint16_t pad;
+    uint32_t udiag_states;
+    uint32_t udiag_ino;
+    uint32_t udiag_show;
+    uint32_t udiag_cookie[2];
+};
+
+struct sd_unix_diag_msg {
+    uint8_t udiag_family;
+    uint8_t udiag_type;   /* SOCK_STREAM 1, SOCK_DGRAM 2, SOCK_SEQPACKET 5 */
+    uint8_t udiag_state;  /* TCP state numbers: LISTEN, ESTABLISHED, CLOSE... */
+    uint8_t pad;
+    uint32_t udiag_ino;
+    uint32_t udiag_cookie[2];
+};
+
+_Static_assert(sizeof(struct sd_unix_diag_req) == 24, "unix_diag_req layout");
+_Static_assert(sizeof(struct sd_unix_diag_msg) == 16, "unix_diag_msg layout");
+
+enum {
+    SD_LINUX_AF_UNIX = 1,
+    SD_UNIX_DIAG_NAME = 0,
+    SD_UNIX_DIAG_PEER = 2,
+    SD_UNIX_DIAG_RQLEN = 4,
+    SD_UNIX_DIAG_MEMINFO = 5,
+    SD_UDIAG_SHOW = 0x01 | 0x04 | 0x10 | 0x20,  /* NAME, PEER, RQLEN, MEMINFO */
+    SD_UNIX_DIAG_SHORT = -12,  /* shorter than struct unix_diag_msg */
+};
+
+typedef struct {
+    struct sd_unix_diag_msg msg;
+    const unsigned char *name;     /* UNIX_DIAG_NAME: sun_path bytes (abstract: a NUL first), or NULL */
+    size_t name_length;
+    uint64_t peer;                 /* UNIX_DIAG_PEER: the peer's inode, or SD_FIELD_ABSENT */
+    uint64_t rqueue, wqueue;       /* UNIX_DIAG_RQLEN, or SD_FIELD_ABSENT */
+    const unsigned char *meminfo;  /* UNIX_DIAG_MEMINFO: u32 sk_meminfo[], or NULL */
+    size_t meminfo_length;
+    size_t attribute_offset;       /* on SD_ATTRIBUTE_*: where the bad attribute starts */
+} sd_unix_message;
+
+/* The one unix_diag_msg parser.  A PEER or RQLEN attribute shorter than its
+ * fixed payload is left absent. */
+static inline int sd_unix_parse(const unsigned char *payload, size_t length, sd_unix_message *out) {
+    size_t offset = sizeof(struct sd_unix_diag_msg), payload_length;
+    const unsigned char *attribute;
+    uint16_t type;
+    int status;
+    memset(out, 0, sizeof(*out));
+    out->peer = out->rqueue = out->wqueue = SD_FIELD_ABSENT;
+    if (length < sizeof(struct sd_unix_diag_msg))
+        return SD_UNIX_DIAG_SHORT;
+    memcpy(&out->msg, payload, sizeof(out->msg));
+    while ((status = sd_attribute_next(payload, length, &offset, &type, &attribute, &payload_length)) == SD_ATTRIBUTE) {
+        if (type == SD_UNIX_DIAG_NAME) {
+            out->name = attribute;
+            out->name_length = payload_length;
+        } else if (type == SD_UNIX_DIAG_PEER && payload_length >= 4) {
+            out->peer = sd_read_uint(attribute, 4);
+        } else if (type == SD_UNIX_DIAG_RQLEN && payload_length >= 8) {
+            out->rqueue = sd_read_uint(attribute, 4);
+            out->wqueue = sd_read_uint(attribute + 4, 4);
+        } else if (type == SD_UNIX_DIAG_MEMINFO) {
+            out->meminfo = attribute;
+            out->meminfo_length = payload_length;
+        }
+    }
+    out->attribute_offset = offset;
+    return status;
+}
+
+/* The inode of a message at least sizeof(struct sd_unix_diag_msg) long. */
+static inline uint32_t sd_unix_inode(const unsigned char *payload) {
+    uint32_t inode;
+    memcpy(&inode, payload + offsetof(struct sd_unix_diag_msg, udiag_ino), 4);
+    return inode;
+}
+
+#define SD_UNIX_REQUEST_SIZE (sizeof(struct sd_nlmsghdr) + sizeof(struct sd_unix_diag_req))
+
+/* A dump of the UNIX sockets in the states of the bitmask (inode 0), or an
+ * exact request for the socket of inode; its length (SD_UNIX_REQUEST_SIZE). */
+static inline size_t sd_unix_request(unsigned char *request, uint32_t states, uint32_t inode, uint32_t seq) {
+    struct sd_nlmsghdr header;
+    struct sd_unix_diag_req body;
+    memset(&header, 0, sizeof(header));
+    memset(&body, 0, sizeof(body));
+    body.sdiag_family = SD_LINUX_AF_UNIX;
+    body.udiag_states = inode ? UINT32_MAX : states;
+    body.udiag_ino = inode;
+    body.udiag_show = SD_UDIAG_SHOW;
+    body.udiag_cookie[0] = body.udiag_cookie[1] = UINT32_MAX;  /* INET_DIAG_NOCOOKIE */
+    header.nlmsg_len = (uint32_t)SD_UNIX_REQUEST_SIZE;
+    header.nlmsg_type = SD_SOCK_DIAG_BY_FAMILY;
+    header.nlmsg_flags = inode ? SD_NLM_F_REQUEST : SD_NLM_F_REQUEST | SD_NLM_F_DUMP;
+    header.nlmsg_seq = seq;
+    memcpy(request, &header, sizeof(header));
+    memcpy(request + sizeof(header), &body, sizeof(body));
+    return SD_UNIX_REQUEST_SIZE;
 }
 
 /* --- the wanted inodes: an open-addressing hash set ------------------------
@@ -300,23 +414,23 @@ typedef struct {
 
 #include <sys/stat.h>
 
-/* A NETLINK_SOCK_DIAG socket that sees the sockets of pid's network
- * namespace (pid 0: the calling thread's), or -1 with errno set.  sock_diag
- * dumps the namespace the netlink socket was made in, so for a process in
+/* A netlink socket of protocol that sees pid's network namespace (pid 0:
+ * the calling thread's), or -1 with errno set.  sock_diag and rtnetlink
+ * dump the namespace the netlink socket was made in, so for a process in
  * another namespace (a container) this thread enters that namespace just for
  * the socket() call (which needs CAP_SYS_ADMIN: EPERM otherwise) and returns
  * to its own. */
-static int sd_diag_socket(int pid) {
+static int sd_netlink_socket_of(int protocol, int pid) {
     char path[64];
     struct stat own, theirs;
     int home, target, nl, err;
     if (pid == 0)
-        return sd_netlink_socket(SD_NETLINK_SOCK_DIAG);
+        return sd_netlink_socket(protocol);
     snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
     if (stat(path, &theirs) != 0 || stat("/proc/thread-self/ns/net", &own) != 0)
         return -1;
     if (own.st_ino == theirs.st_ino && own.st_dev == theirs.st_dev)
-        return sd_netlink_socket(SD_NETLINK_SOCK_DIAG);
+        return sd_netlink_socket(protocol);
     if ((target = open(path, O_RDONLY | O_CLOEXEC)) < 0)
         return -1;
     if ((home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0) {
@@ -332,7 +446,7 @@ static int sd_diag_socket(int pid) {
         errno = err;
         return -1;
     }
-    nl = sd_netlink_socket(SD_NETLINK_SOCK_DIAG);
+    nl = sd_netlink_socket(protocol);
     err = errno;
     /* Going back cannot fail with the privilege that let us in; if it did,
      * the rest of the program would run in the other namespace. */
@@ -342,6 +456,11 @@ static int sd_diag_socket(int pid) {
     close(home);
     errno = err;
     return nl;
+}
+
+/* A NETLINK_SOCK_DIAG socket of pid's network namespace (see above). */
+static int sd_diag_socket(int pid) {
+    return sd_netlink_socket_of(SD_NETLINK_SOCK_DIAG, pid);
 }
 
 /* --- the fd scan, shared with a thread of its own --------------------------------

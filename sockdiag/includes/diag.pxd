@@ -1,5 +1,6 @@
 # C declarations only: sock_diag messages, the inet_diag_msg parser, the dump
-# request, the exact request, the inode set and the /proc/<pid>/fd scan (includes/diag.h).
+# request, the exact request, the unix_diag parser and requests, the inode
+# set and the /proc/<pid>/fd scan (includes/diag.h).
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t
 from .system cimport socklen_t
 
@@ -61,12 +62,37 @@ cdef extern from "includes/diag.h" nogil:
     int sd_diag_parse(const unsigned char *payload, size_t length, sd_diag_message *out)
     uint32_t sd_diag_inode(const unsigned char *payload)
     uint64_t sd_diag_info_field(const sd_diag_message *m, size_t offset, unsigned size)
+    uint64_t sd_meminfo_value(const unsigned char *meminfo, size_t length, size_t index)
     uint64_t sd_diag_meminfo(const sd_diag_message *m, size_t index)
     uint64_t sd_diag_cookie(const sd_diag_message *m)
 
     size_t SD_DIAG_REQUEST_SIZE(size_t bytecode_length)
-    size_t sd_diag_request(unsigned char *request, uint8_t family, uint32_t states, uint8_t ext,
-                           const unsigned char *bytecode, size_t bytecode_length)
+    size_t sd_diag_request(unsigned char *request, uint8_t family, uint8_t protocol, uint32_t states,
+                           uint8_t ext, const unsigned char *bytecode, size_t bytecode_length)
+
+    struct sd_unix_diag_msg:
+        uint8_t udiag_family
+        uint8_t udiag_type
+        uint8_t udiag_state
+        uint32_t udiag_ino
+
+    int SD_LINUX_AF_UNIX
+    int SD_UNIX_DIAG_SHORT
+    ctypedef struct sd_unix_message:
+        sd_unix_diag_msg msg
+        const unsigned char *name
+        size_t name_length
+        uint64_t peer
+        uint64_t rqueue
+        uint64_t wqueue
+        const unsigned char *meminfo
+        size_t meminfo_length
+        size_t attribute_offset
+
+    int sd_unix_parse(const unsigned char *payload, size_t length, sd_unix_message *out)
+    uint32_t sd_unix_inode(const unsigned char *payload)
+    enum: SD_UNIX_REQUEST_SIZE
+    size_t sd_unix_request(unsigned char *request, uint32_t states, uint32_t inode, uint32_t seq)
 
     size_t SD_DIAG_NAME_SIZE
     enum: SD_DIAG_NAME_MAX
@@ -102,6 +128,7 @@ cdef extern from "includes/diag.h" nogil:
     void sd_scan_start(sd_scan *scan, int pid)
     int sd_scan_wait(sd_scan *scan)
     int sd_diag_socket(int pid)
+    int sd_netlink_socket_of(int protocol, int pid)
     long sd_pid_of_name(const char *name)
 
     ctypedef struct DIR

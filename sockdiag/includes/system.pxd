@@ -24,10 +24,12 @@ cdef extern from "includes/compat.h" nogil:
     int IPPROTO_TCP
     int IPPROTO_UDP
     int SIOCOUTQ
+    int SIOCINQ
     int SIOCOUTQNSD
     int TCP_NOTSENT_LOWAT
     int SD_TCP_INFO_OPT
     int SD_SO_NWRITE
+    int SD_SO_NREAD
     int SD_TCP_CONNECTION_INFO
 
     int getsockopt(int fd, int level, int name, void *value, socklen_t *length)
@@ -61,6 +63,9 @@ cdef extern from "includes/compat.h" nogil:
     int SD_MEMINFO_SNDBUF
     int SD_MEMINFO_WMEM_QUEUED
     int SD_MEMINFO_WMEM_ALLOC
+    int SD_MEMINFO_RMEM_ALLOC
+    int SD_MEMINFO_RCVBUF
+    int SD_MEMINFO_DROPS
     int SD_MEMINFO_VARS
 
     ctypedef struct sd_drain:

@@ -26,13 +26,14 @@ def fixed_line(text: str) -> HeaderLine:
     return lambda _sample, _previous: text
 
 
-def interfaces_line(n: int = 2) -> HeaderLine:
-    """The n busiest interfaces' byte rates since the previous sample."""
+def interfaces_line(n: int = 2, pid: int = 0) -> HeaderLine:
+    """The n busiest interfaces' byte rates since the previous sample, of
+    pid's network namespace (0: sockdiag's own)."""
     previous: list = []  # [(monotonic seconds, interfaces())] of the last call
 
     def line(_sample, _previous) -> Optional[str]:
         try:
-            now = (time.monotonic(), _platform.interfaces())
+            now = (time.monotonic(), _platform.interfaces(pid))
         except SockdiagError:
             return None  # the socket view matters more than this line
         before = previous[0] if previous else None
@@ -97,7 +98,7 @@ def userspace_networking_line(pid: int) -> HeaderLine:
 
 def watch_header_lines(pid: int, budget_monitor=None) -> list[HeaderLine]:
     """The lines `sockdiag watch` shows under its header (with a budget's when given)."""
-    lines = [interfaces_line(), fd_headroom_line(pid)]
+    lines = [interfaces_line(pid=pid), fd_headroom_line(pid)]
     if budget_monitor is not None:
         lines.append(budget_line(budget_monitor))
     if MACOS:
