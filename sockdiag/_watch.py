@@ -42,50 +42,59 @@ class ProcessSample(Record):
                 sum(s.unsent or 0 for s in self.sockets))
 
 
-class ByteRates(Record):
-    """Byte rates between two samples, in bytes/s.
+class SocketRates(Record):
+    """Rates between two samples: bytes/s, and drops/s.
 
     ``send_bytes_per_s``: from tcpi_bytes_sent (retransmissions included);
-    ``ack_bytes_per_s``: from tcpi_bytes_acked.  None where a sample lacks the
-    counter (tcpi_bytes_sent before Linux 4.19), never a fake 0.
+    ``ack_bytes_per_s``: from tcpi_bytes_acked (TCP); ``drops_per_s``: from
+    the kernel's drop count of the socket (any kind).  None where a sample
+    lacks the counter (tcpi_bytes_sent before Linux 4.19, drops on macOS),
+    never a fake 0.
     """
 
     send_bytes_per_s: Optional[float]
     ack_bytes_per_s: Optional[float]
+    drops_per_s: Optional[float] = None
 
 
-def socket_rates(sample: ProcessSample, previous: Optional[ProcessSample]) -> dict[int, ByteRates]:
+def socket_rates(sample: ProcessSample, previous: Optional[ProcessSample]) -> dict[int, SocketRates]:
     """Rates of each socket present in both samples, by inode; empty for the first sample."""
     if previous is None or sample.monotonic_s <= previous.monotonic_s:
         return {}
     seconds = sample.monotonic_s - previous.monotonic_s
-    before = {s.inode: s.tcp for s in previous.sockets if s.tcp is not None}
-    found = {}
-    def rate(new: Optional[int], old: Optional[int]) -> Optional[float]:
-        return None if new is None or old is None else (new - old) / seconds
+    before = {s.inode: s for s in previous.sockets}
 
+    def rate(new: Optional[int], old: Optional[int]) -> Optional[float]:
+        return None if new is None or old is None or new < old else (new - old) / seconds
+
+    found = {}
     for s in sample.sockets:
         old = before.get(s.inode)
-        if old is not None and s.tcp is not None:
-            found[s.inode] = ByteRates(send_bytes_per_s=rate(s.tcp.bytes_sent, old.bytes_sent),
-                                       ack_bytes_per_s=rate(s.tcp.bytes_acked, old.bytes_acked))
+        if old is not None:
+            tcp, old_tcp = s.tcp, old.tcp
+            both = tcp is not None and old_tcp is not None
+            found[s.inode] = SocketRates(
+                send_bytes_per_s=rate(tcp.bytes_sent, old_tcp.bytes_sent) if both else None,
+                ack_bytes_per_s=rate(tcp.bytes_acked, old_tcp.bytes_acked) if both else None,
+                drops_per_s=rate(s.drops, old.drops))
     return found
 
 
 def total_rates(sample: ProcessSample, previous: Optional[ProcessSample],
-                per_socket: dict[int, ByteRates]) -> Optional[ByteRates]:
+                per_socket: dict[int, SocketRates]) -> Optional[SocketRates]:
     """The process's rates from socket_rates' result; None for the first sample."""
     if previous is None or sample.monotonic_s <= previous.monotonic_s:
         return None
+
     def total(rates: list[Optional[float]]) -> Optional[float]:
         known = [r for r in rates if r is not None]
         return sum(known) if known or not rates else None
 
-    return ByteRates(send_bytes_per_s=total([r.send_bytes_per_s for r in per_socket.values()]),
-                     ack_bytes_per_s=total([r.ack_bytes_per_s for r in per_socket.values()]))
+    return SocketRates(*(total([getattr(r, name) for r in per_socket.values()])
+                         for name in ("send_bytes_per_s", "ack_bytes_per_s", "drops_per_s")))
 
 
-def rates(sample: ProcessSample, previous: Optional[ProcessSample]) -> Optional[ByteRates]:
+def rates(sample: ProcessSample, previous: Optional[ProcessSample]) -> Optional[SocketRates]:
     """The process's rates (sums over the sockets in both samples); None for the first sample."""
     return total_rates(sample, previous, socket_rates(sample, previous))
 
@@ -98,20 +107,22 @@ def _with_ports(found: Sequence[SocketInfo], ports: Iterable[int]) -> tuple[Sock
 
 
 def take_sample(pid: int, name: Optional[str], states: Optional[Sequence[str]] = None,
-                ports: Iterable[int] = ()) -> ProcessSample:
-    """Sample pid's sockets, in states (None: all) and with a local or remote port in ports."""
-    found = _platform.process_sockets(pid, states)
+                ports: Iterable[int] = (), kinds: Sequence[str] = ("tcp",)) -> ProcessSample:
+    """Sample pid's sockets of kinds, in states (None: all) and with a local or
+    remote port in ports."""
+    found = _platform.process_sockets(pid, states, kinds)
     return ProcessSample(time=time.time(), monotonic_s=time.monotonic(), pid=pid, name=name,
                          sockets=_with_ports(found, ports), held=len(found))
 
 
 def take_cgroup_sample(cgroup, states: Optional[Sequence[str]] = None, ports: Iterable[int] = (),
-                       notice: Optional[Callable[[str], None]] = None) -> ProcessSample:
+                       notice: Optional[Callable[[str], None]] = None,
+                       kinds: Sequence[str] = ("tcp",)) -> ProcessSample:
     """Sample the sockets of a cgroup (sockdiag.cgroups.Cgroup; Linux), as
     take_sample; notice is told when the kernel cannot filter by cgroup."""
     from .cgroups import cgroup_pids
 
-    found = _platform.cgroup_sockets(cgroup, states, notice)
+    found = _platform.cgroup_sockets(cgroup, states, notice, kinds)
     return ProcessSample(time=time.time(), monotonic_s=time.monotonic(), pid=None, name=cgroup.name,
                          sockets=_with_ports(found, ports), cgroup=cgroup.relative,
                          pids=tuple(sorted(cgroup_pids(cgroup))), held=len(found))

@@ -94,6 +94,20 @@ SHORT_LIMITS = {"receiver": "receiver", "network": "network", "sender_buffer": "
                 "application": "app", None: ABSENT}
 
 
+def _count_per_s(rate: Optional[float]) -> str:
+    return ABSENT if rate is None else format_count(rate)
+
+
+# The longest address a table shows whole: a UNIX path is cut from the left.
+_ENDPOINT_WIDTH = 40
+
+
+def _endpoint_text(text: Optional[str]) -> str:
+    if text is None:
+        return ABSENT
+    return text if len(text) <= _ENDPOINT_WIDTH else "…" + text[-(_ENDPOINT_WIDTH - 1):]
+
+
 def _bits_as_bytes_per_s(bps: Optional[int]) -> str:
     return ABSENT if bps is None else format_bytes(bps / 8) + "/s"
 
@@ -205,16 +219,17 @@ def row(fields: tuple[Field, ...], record: Any, rates: Any = None) -> tuple[str,
     return tuple(field.cell(record, rates) for field in fields)
 
 
-# A socket of a process (SocketInfo: TCP, UDP or UNIX), and its rates (watch's ByteRates).
+# A socket of a process (SocketInfo: TCP, UDP or UNIX), and its rates (watch's SocketRates).
 SOCKET_FIELDS = (
     Field("fd", "FD", "", False, "fd", sort="fd", ascending=True),
-    Field("kind", "KIND", "", False, "kind"),
+    Field("kind", "KIND", "", False, "kind", sort="kind", ascending=True),
     Field("socket_type", None, "", False, "socket_type"),
     Field("family", None, "", False, "family"),
-    Field("local", "LOCAL", "", False, "local", sort="local", ascending=True,
-          sort_value=lambda s, _: (s.local_address, s.local_port)),
-    Field("remote", "REMOTE", "", False, "remote", sort="remote", ascending=True,
-          sort_value=lambda s, _: (s.remote_address, s.remote_port)),
+    # A UNIX socket's address is a path (or None), its port None.
+    Field("local", "LOCAL", "", False, "local", _endpoint_text, sort="local", ascending=True,
+          sort_value=lambda s, _: (s.local_address or "", s.local_port or 0)),
+    Field("remote", "REMOTE", "", False, "remote", _endpoint_text, sort="remote", ascending=True,
+          sort_value=lambda s, _: (s.remote_address or "", s.remote_port or 0)),
     Field("state", "STATE", "", False, "state", lambda state: SHORT_STATES.get(state, state),
           sort="state", ascending=True),
     Field("unacked", "UNACKED", "bytes", False, "unacked", format_bytes, "unacked",
@@ -227,9 +242,10 @@ SOCKET_FIELDS = (
     Field("send_queue", None, "bytes", False, "send_queue", format_bytes, "send_queue",
           "Bytes the kernel holds to send: unacked + unsent (ss's Send-Q).", sort="send-q"),
     Field("recv_queue", "RECV-Q", "bytes", False, "recv_queue", format_bytes, "receive_queue",
-          "Bytes received, not yet read by the application.", sort="recv-q"),
+          "Bytes received, not yet read by the application.", sort="recv-q", history="RECV-Q"),
     Field("rcvbuf", None, "bytes", False, "rcvbuf", format_bytes),
-    Field("drops", None, "", False, "drops"),
+    Field("drops", None, "", False, "drops", sort="drops", history="DROPS"),
+    Field("rates.drops_per_s", "DROPS/s", "drops/s", True, None, _count_per_s),
     Field("backlog_limit", None, "", False, "backlog_limit"),
     Field("peer_inode", None, "", False, "peer_inode"),
     Field("queue_delay_s", None, "s", False, "queue_delay_s", format_seconds, "queue_delay",

@@ -113,7 +113,7 @@ def test_sort_filter_detail_help_and_pause_in_watch(two_servers):
         screen = terminal.wait_for("sort: free")
         terminal.press("<", "<")  # -> unacked
         terminal.wait_for("sort: unacked")
-        terminal.press("<", "<", "<", "<")  # unacked -> state -> remote -> local -> fd
+        terminal.press("<", "<", "<", "<", "<")  # unacked -> state -> remote -> local -> kind -> fd
         screen = terminal.wait_for("sort: fd")
         fds = [int(row[0]) for row in table_rows(screen)]
         assert fds == sorted(fds)
@@ -133,7 +133,7 @@ def test_sort_filter_detail_help_and_pause_in_watch(two_servers):
         terminal.press("/")
         terminal.press("LISTEN", "Enter")  # by state
         screen = wait_rows(terminal, 2)
-        assert all(row[3] == "LISTEN" for row in table_rows(screen))
+        assert all(row[4] == "LISTEN" for row in table_rows(screen))
         terminal.press("Escape")  # Esc in the table clears the filter
         wait_rows(terminal, 6)
 
@@ -142,7 +142,7 @@ def test_sort_filter_detail_help_and_pause_in_watch(two_servers):
         chosen = table_rows(terminal.screen())[2]
         terminal.press("Enter")
         screen = terminal.wait_for("Esc: back to the table")
-        assert screen.splitlines()[0].startswith(f"fd {chosen[0]}  {chosen[1]} -> {chosen[2]}")
+        assert screen.splitlines()[0].startswith(f"fd {chosen[0]}  {chosen[1]}  {chosen[2]} -> {chosen[3]}")
         for label in ("UNSENT", "UNACKED", "RTT", "DELIVERY RATE"):
             assert re.search(rf"^{label} +[▁▂▃▄▅▆▇█ ]+ ", screen, re.M), label
         for field in ("rtt_us", "snd_cwnd_segs", "bytes_acked", "delivery_rate_bps", "rcv_wnd",
@@ -232,7 +232,7 @@ def test_pipes_print_as_before(two_servers):
     done = subprocess.run(SOCKDIAG + ["watch", str(child.pid), "-n", "2", "-i", "0.1"],
                           capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.count("TCP sockets:") == 2 and "\x1b" not in done.stdout
+    assert done.stdout.count("sockets (6 TCP):") == 2 and "\x1b" not in done.stdout
     assert "sort:" not in done.stdout and "?: keys" not in done.stdout
     done = subprocess.run(SOCKDIAG + ["watch", str(child.pid), "--json", "--once"],
                           capture_output=True, text=True, timeout=30)

@@ -59,12 +59,12 @@ def test_once_prints_header_and_rows(held_child):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith(f"pid {child.pid} (python")
-    assert "3 TCP sockets: 2 ESTABLISHED, 1 LISTEN" in lines[0]
+    assert "3 sockets (3 TCP): 2 ESTABLISHED, 1 LISTEN" in lines[0]
     assert "rates from the next sample" in lines[1]  # the first sample shows no rate
     header = next(i for i, line in enumerate(lines) if line.startswith("FD "))
     first_row = lines[header + 2].split()
     assert first_row[0] == str(sender_fd)  # sorted by unsent, largest first
-    assert first_row[5] != "0"
+    assert first_row[6] != "0"  # UNSENT
 
 
 def test_json_lines(held_child):
@@ -164,7 +164,7 @@ def test_live_view_in_a_terminal(held_child, tmp_path):
         screen = terminal.wait_until(lambda text: "acked" in text and "sent -" not in text)
     lines = screen.splitlines()
     assert lines[0].startswith(f"pid {child.pid}")
-    assert screen.count("TCP sockets:") == 1  # redrawn in place, not scrolled
+    assert screen.count("sockets (") == 1  # redrawn in place, not scrolled
     assert all(len(line) <= 80 for line in lines)
     assert "\x1b" not in screen
     row = next(line for line in lines if line.split()[:1] == [str(sender_fd)])
@@ -210,10 +210,10 @@ def test_render_cuts_to_height_and_width():
 def test_render_rates_need_two_samples():
     first = _watch.ProcessSample(0.0, 10.0, 7, "srv", (make_socket(3, 0, bytes_acked=1000),))
     second = _watch.ProcessSample(2.0, 12.0, 7, "srv", (make_socket(3, 0, bytes_acked=1000 + 4096),))
-    assert _watch.rates(second, first) == _watch.ByteRates(send_bytes_per_s=2048, ack_bytes_per_s=2048)
+    assert _watch.rates(second, first) == _watch.SocketRates(2048, 2048, None)
     assert _watch.rates(first, None) is None
     assert "acked 2K/s" in watch_view.render(second, first)
-    assert _watch.socket_rates(second, first) == {1003: _watch.ByteRates(2048, 2048)}
+    assert _watch.socket_rates(second, first) == {1003: _watch.SocketRates(2048, 2048, None)}
 
 
 def test_formatting():
@@ -297,6 +297,6 @@ def test_a_port_filter_says_how_many_sockets_the_process_holds(held_child):
     other = 1 if port != 1 else 2
     result = CliRunner().invoke(cli, ["watch", str(child.pid), "--once", "--port", str(other)])
     assert result.exit_code == 0, result.output
-    assert "0 of its 3 TCP sockets on the chosen ports: none" in result.output.splitlines()[0]
+    assert "0 of its 3 sockets on the chosen ports: none" in result.output.splitlines()[0]
     result = CliRunner().invoke(cli, ["watch", str(child.pid), "--once", "--port", str(port)])
-    assert "3 TCP sockets: 2 ESTABLISHED, 1 LISTEN" in result.output.splitlines()[0]
+    assert "3 sockets (3 TCP): 2 ESTABLISHED, 1 LISTEN" in result.output.splitlines()[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from .. import _validate
-from .._common import TCP_STATES, parse_tcp_state
+from .._common import SOCKET_KINDS, TCP_STATES, kind_mask, parse_tcp_state
 from ..fields import SOCKET_SORTS, TRAFFIC_SORTS
 
 
@@ -67,6 +67,17 @@ watch_sort = click.option(
 states = click.option(
     "--state", "states", multiple=True, callback=_states, metavar="STATE",
     help="Only sockets in this TCP state (repeatable; e.g. established, listen, close-wait).")
+def _kinds(ctx, param, value):
+    try:
+        kind_mask(value.split(","))
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+    return tuple(dict.fromkeys(kind.strip().lower() for kind in value.split(",")))
+
+
+kinds = click.option(
+    "--kind", "kinds", default=",".join(SOCKET_KINDS), show_default=True, callback=_kinds,
+    metavar="KINDS", help="The kinds of socket to show, comma-separated: tcp, udp, unix.")
 ports = click.option(
     "--port", "-p", "ports", multiple=True, type=Checked(_validate.PORT),
     help="Only sockets with this local or remote port (repeatable).")

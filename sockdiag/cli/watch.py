@@ -1,4 +1,4 @@
-"""`sockdiag watch PID`: every TCP socket of a process, live."""
+"""`sockdiag watch PID`: every socket of a process, live."""
 
 from __future__ import annotations
 
@@ -17,19 +17,21 @@ from . import options
 @options.once
 @options.json_output
 @options.watch_sort
+@options.kinds
 @options.states
 @options.ports
 @options.budgets
 @options.recording
 @options.replay
-def watch(pid, cgroup_path, interval, count, once, as_json, sort, states, ports, budget_sent, budget_received,
-          on_exceed, record, max_size, replay):
-    """Every TCP socket of process PID, live: where each connection's bytes are.
+def watch(pid, cgroup_path, interval, count, once, as_json, sort, kinds, states, ports, budget_sent,
+          budget_received, on_exceed, record, max_size, replay):
+    """Every socket of process PID, live: where each connection's bytes are.
 
-    Per socket: UNACKED (sent, not yet acknowledged), UNSENT (written by the
-    application, still queued in the kernel), FREE (room before a writer
-    blocks), SNDBUF, RECV-Q, ACKED/s (since the last sample), Q-DELAY
-    (unsent / delivery rate) and RTT.  Columns that do not fit the terminal
+    TCP, UDP and UNIX sockets (--kind).  Per socket: UNACKED (sent, not yet
+    acknowledged), UNSENT (written by the application, still queued in the
+    kernel), FREE (room before a writer blocks), SNDBUF, RECV-Q, DROPS/s,
+    ACKED/s (since the last sample), Q-DELAY (unsent over the rate the queue
+    drains, or STALLED), LIMIT (why bytes wait) and RTT.  Columns that do not fit the terminal
     are dropped, SNDBUF first.  The header also shows the two busiest
     interfaces' rates and the process's open fds against its RLIMIT_NOFILE.  --budget-sent / --budget-received report
     (and --on-exceed act on) a process passing a byte budget, once.  Needs
@@ -53,7 +55,8 @@ def watch(pid, cgroup_path, interval, count, once, as_json, sort, states, ports,
         if not hasattr(_platform, "open_cgroup"):
             raise click.UsageError("--cgroup is available on Linux only")
         return view.run(None, interval=interval, count=1 if once else count, as_json=as_json,
-                        sort=sort, states=states, ports=ports, cgroup=_platform.open_cgroup(cgroup_path),
+                        sort=sort, kinds=kinds, states=states, ports=ports,
+                        cgroup=_platform.open_cgroup(cgroup_path),
                         record=record, max_size=max_size)
     monitor = None
     if budget_sent is not None or budget_received is not None:
@@ -67,7 +70,7 @@ def watch(pid, cgroup_path, interval, count, once, as_json, sort, states, ports,
     # ends: freeing 19,000 records one by one takes 15 ms.
     try:
         return view.run(pid, interval=interval, count=1 if once else count, as_json=as_json,
-                        sort=sort, states=states, ports=ports,
+                        sort=sort, kinds=kinds, states=states, ports=ports,
                         header_lines=watch_header_lines(pid, monitor), record=record,
                         max_size=max_size)
     finally:

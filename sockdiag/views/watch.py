@@ -1,4 +1,4 @@
-"""The watch view (``sockdiag watch PID``, ``sockdiag demo``): a process's TCP sockets, live.
+"""The watch view (``sockdiag watch PID``, ``sockdiag demo``): a process's sockets, live.
 
 Other views add lines under the header through header lines: callables
 given (sample, previous) that return a line or None (sockdiag.views.header_lines).
@@ -15,7 +15,7 @@ from typing import Callable, Optional, Sequence, TextIO
 from .. import _platform, _watch
 from .._common import TCP_INFO_FIELDS, NoSuchProcess, SocketInfo
 from .._fast import json_objects
-from .._watch import ByteRates, ProcessSample
+from .._watch import ProcessSample, SocketRates
 from ..drain import DrainTracker, is_stalled
 from ..fields import (ABSENT, SHORT_STATES, SOCKET_FIELDS, SOCKET_JSON_FIELDS, SOCKET_SORTS, columns,
                       format_bytes, format_seconds, history_fields, row)
@@ -23,15 +23,15 @@ from .live import Screen, highlighted, run_view
 
 HeaderLine = Callable[[ProcessSample, Optional[ProcessSample]], Optional[str]]
 
-COLUMNS = ("FD", "LOCAL", "REMOTE", "STATE", "UNACKED", "UNSENT", "FREE", "SNDBUF",
-           "RECV-Q", "ACKED/s", "Q-DELAY", "LIMIT", "RTT")
+COLUMNS = ("FD", "KIND", "LOCAL", "REMOTE", "STATE", "UNACKED", "UNSENT", "FREE", "SNDBUF",
+           "RECV-Q", "DROPS/s", "ACKED/s", "Q-DELAY", "LIMIT", "RTT")
 _COLUMN_FIELDS = columns(SOCKET_FIELDS, COLUMNS)
 # Dropped in this order, one by one, while the table is wider than the screen.
-DROPPABLE = ("SNDBUF", "RTT", "ACKED/s", "FREE")
+DROPPABLE = ("SNDBUF", "RTT", "ACKED/s", "FREE", "DROPS/s", "KIND")
 _LEFT_ALIGNED = ("LOCAL", "REMOTE", "STATE")
 
 
-def table_row(s: SocketInfo, rate: Optional[ByteRates]) -> tuple:
+def table_row(s: SocketInfo, rate: Optional[SocketRates]) -> tuple:
     """One row of the table (COLUMNS) for a socket; rate None on the first sample."""
     return row(_COLUMN_FIELDS, s, rate)
 
@@ -84,8 +84,12 @@ def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: st
     stamp = time.strftime("%H:%M:%S", time.localtime(sample.time))
     who = (f"cgroup {sample.name} ({len(sample.pids)} processes)" if sample.cgroup is not None
            else f"pid {sample.pid} ({sample.name or '?'})")
-    shown = (f"{len(sample.sockets)} TCP sockets" if sample.held in (None, len(sample.sockets))
-             else f"{len(sample.sockets)} of its {sample.held} TCP sockets on the chosen ports")
+    kinds = Counter(s.kind for s in sample.sockets)
+    by_kind = ", ".join(f"{n} {kind.upper()}" for kind, n in sorted(kinds.items()))
+    shown = (f"{len(sample.sockets)} sockets" if sample.held in (None, len(sample.sockets))
+             else f"{len(sample.sockets)} of its {sample.held} sockets on the chosen ports")
+    if by_kind:
+        shown += f" ({by_kind})"
     lines = [
         f"{who}  {stamp}  {shown}: "
         + (", ".join(f"{n} {state}" for state, n in counts.most_common()) or "none"),
@@ -99,7 +103,7 @@ def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: st
     sockets = sample.sockets
     if controls is not None:
         sort = controls.sort
-        sockets = [s for s in sockets if controls.matches(s.local, s.remote, s.state,
+        sockets = [s for s in sockets if controls.matches(s.local or "", s.remote or "", s.state, s.kind,
                                                           SHORT_STATES.get(s.state, s.state))]
     rows = _watch.sort_sockets(sockets, sort)
     hidden = 0
@@ -117,10 +121,10 @@ def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: st
             text = highlighted(text, controls, [_watch.socket_key(s) for s in rows])
         lines.append(text)
     else:
-        lines.append("(no TCP sockets)" if controls is None or not controls.filter
-                     else f"(no TCP sockets match {controls.filter!r})")
+        lines.append("(no sockets)" if controls is None or not controls.filter
+                     else f"(no sockets match {controls.filter!r})")
     if hidden:
-        lines.append(f"... {hidden} more sockets (sorted by {sort}; --port/--state narrow the view)")
+        lines.append(f"... {hidden} more sockets (sorted by {sort}; --port/--state/--kind narrow the view)")
     return "\n".join(lines)
 
 
@@ -133,7 +137,8 @@ def detail(sample: ProcessSample, key: str, series: list, max_lines: int, max_wi
     if found is None:
         return detail_screen(f"connection {key}: closed (Esc: back)", series, [], max_lines, max_width,
                              scroll)
-    title = (f"fd {found.fd}  {found.local} -> {found.remote}  {found.state}  "
+    peer = found.remote or (f"peer inode {found.peer_inode}" if found.peer_inode else "(no peer)")
+    title = (f"fd {found.fd}  {found.kind}  {found.local or '(unnamed)'} -> {peer}  {found.state}  "
              f"{found.congestion or ''}  inode {found.inode}")
     if is_stalled(found):
         title += f"  STALLED {format_seconds(found.stalled_s)}"
@@ -175,7 +180,8 @@ def sample_json(sample: ProcessSample, previous: Optional[ProcessSample]) -> str
 
 
 def run(pid: Optional[int], *, interval: float = 1.0, count: Optional[int] = None, as_json: bool = False,
-        sort: str = "unsent", states: Optional[Sequence[str]] = None, ports: Sequence[int] = (),
+        sort: str = "unsent", kinds: Sequence[str] = ("tcp",), states: Optional[Sequence[str]] = None,
+        ports: Sequence[int] = (),
         header_lines: Sequence[HeaderLine] = (), out: Optional[TextIO] = None,
         notice: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
         cgroup=None, record: Optional[str] = None, max_size: Optional[int] = None
@@ -197,8 +203,8 @@ def run(pid: Optional[int], *, interval: float = 1.0, count: Optional[int] = Non
 
     def next_sample() -> Optional[ProcessSample]:
         try:
-            return (_watch.take_sample(pid, name, states, ports) if pid is not None
-                    else _watch.take_cgroup_sample(cgroup, states, ports, notice))
+            return (_watch.take_sample(pid, name, states, ports, kinds) if pid is not None
+                    else _watch.take_cgroup_sample(cgroup, states, ports, notice, kinds))
         except NoSuchProcess:
             if first[0]:
                 raise
