@@ -317,22 +317,27 @@ record = click.option(
 max_size = click.option(
     "--max-size", type=SizeType(), default=None, metavar="SIZE",
     help="Stop recording before FILE passes SIZE bytes (e.g. 100M); the view goes on.")
+force = click.option(
+    "--force", is_flag=True,
+    help="Let --record FILE replace a file that holds a sockdiag recording (never one being recorded).")
 replay = click.option(
     "--replay", type=click.Path(dir_okay=False), metavar="FILE",
     help="Play a recording (--record) back in the live view, with the same keys, instead of sampling.")
 
 
 def recording(command):
-    """--record and --max-size, stacked on a command (--max-size alone is a usage error)."""
+    """--record, --max-size and --force, stacked on a command (--max-size or --force alone is a usage error)."""
     import functools
 
     @functools.wraps(command)
     def checked(*args, **kwargs):
         if kwargs.get("max_size") is not None and kwargs.get("record") is None:
             raise click.UsageError("--max-size bounds a --record FILE")
+        if kwargs.get("force") and kwargs.get("record") is None:
+            raise click.UsageError("--force lets a --record FILE replace a recording")
         return command(*args, **kwargs)
 
-    return record(max_size(checked))
+    return record(max_size(force(checked)))
 
 # --- plot -----------------------------------------------------------------------------
 
