@@ -70,6 +70,10 @@ def cli() -> None:
 
 def main() -> None:
     """The console script: run the command, then end the process without teardown."""
+    from .output import CheckedOutput
+
+    if sys.stdout is not None:
+        sys.stdout = CheckedOutput(sys.stdout)  # a failed write: one line, a non-zero exit
     status, result = _run()  # result (watch: its last sample) is never freed
     _exit_now(status)
 
