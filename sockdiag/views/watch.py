@@ -187,8 +187,8 @@ def run(pid: Optional[int], *, interval: float = 1.0, count: Optional[int] = Non
 
     Live (a terminal, not JSON, more than one sample): redrawn in place, cut
     to the terminal, driven by keys.  Raises NoSuchProcess/AccessDenied if
-    the first look fails; a process that exits later ends the loop with a
-    one-line notice.  ``record``: a file every sample is also written to
+    the first look fails; a process that exits (a cgroup removed) later ends
+    the loop with a one-line notice.  ``record``: a file every sample is also written to
     (sockdiag.recording_file), bounded by max_size bytes; overwrite: it may
     replace a recording.  Returns the last
     sample.
@@ -198,6 +198,12 @@ def run(pid: Optional[int], *, interval: float = 1.0, count: Optional[int] = Non
     ended: list[str] = []  # said once the screen is closed, on a line of its own
 
     def next_sample() -> Optional[ProcessSample]:
+        if pid is None:
+            from ..cgroups import cgroup_removed
+
+            if cgroup_removed(cgroup):  # as a process that exits: a notice, and the view ends
+                notice(f"sockdiag: cgroup {cgroup.relative} was removed")
+                return None
         try:
             return (_watch.take_sample(pid, name, states, ports) if pid is not None
                     else _watch.take_cgroup_sample(cgroup, states, ports, notice))
