@@ -224,6 +224,35 @@ def test_generated_lines_never_escape_the_contract(tmp_path, data):
             assert all(_fits_schema(field, value) for field, value in item.items())
 
 
+@QUICK
+@given(suffix=st.sampled_from([".jsonl", ".jsonl.zst"]), data=st.data())
+def test_damaged_files_never_escape_the_contract(tmp_path, suffix, data):
+    """A good file, plain or zstd, with bytes overwritten, cut or repeated:
+    read, or one line of RecordingError; never another exception."""
+    import zstandard
+
+    raw = "".join(good_lines(tmp_path)).encode()
+    raw = zstandard.ZstdCompressor().compress(raw) if suffix.endswith(".zst") else raw
+    damaged = bytearray(raw)
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(damaged) - 1))
+        action = data.draw(st.sampled_from(["overwrite", "cut", "repeat"]))
+        if action == "overwrite":
+            damaged[at] = data.draw(st.integers(0, 255))
+        elif action == "cut":
+            del damaged[at:]
+        else:
+            damaged[at:at] = damaged[at:at + data.draw(st.integers(1, 64))]
+        if not damaged:
+            break
+    path = tmp_path / f"damaged{suffix}"
+    path.write_bytes(bytes(damaged))
+    try:
+        read_all(path)
+    except RecordingError as err:
+        assert "\n" not in str(err)
+
+
 # --- bounded memory, zstd framing -------------------------------------------------------
 
 def _rle_frame(total: int) -> bytes:
