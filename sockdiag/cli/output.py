@@ -11,16 +11,18 @@ last flush that went through whole: the views flush once per sample and
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import stat
-from typing import TextIO
+from typing import Optional, TextIO
 
 from .._common import SockdiagError
 
 
-class OutputError(SockdiagError):
-    """The standard output could not be written."""
+class OutputError(SockdiagError, OSError):
+    """The standard output could not be written (an OSError too: what tidies
+    a terminal that hung up on the way out still passes over it)."""
 
 
 class CheckedOutput:
@@ -31,13 +33,14 @@ class CheckedOutput:
     nearly full disk goes through in part loses the rest without an error.
     """
 
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
+    def __init__(self, stream: Optional[TextIO]) -> None:
+        self._closed = stream is None  # started with fd 1 closed: a write is an error
+        self._stream = open(os.devnull, "w") if stream is None else stream
         self._pending: list[str] = []
         self._failed = False
         self._regular = False  # a regular file, which can be cut back
-        self._fd = stream.fileno()
-        self._line_buffering = stream.line_buffering
+        self._fd = self._stream.fileno()  # OSError or ValueError: no file behind the stream
+        self._line_buffering = self._stream.line_buffering
         if stat.S_ISREG(os.fstat(self._fd).st_mode):
             self._regular = True
             self._whole = self._end()
@@ -65,6 +68,8 @@ class CheckedOutput:
         data = memoryview("".join(self._pending).encode(self._stream.encoding, self._stream.errors))
         self._pending.clear()
         try:
+            if self._closed:
+                raise OSError(errno.EBADF, "the standard output is closed")
             self._stream.flush()  # what was written to the stream itself goes first
             while data:
                 data = data[os.write(self._fd, data):]
