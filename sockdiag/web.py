@@ -115,7 +115,7 @@ def _give_back_freed_memory() -> None:
     """Free what closed connections left: asyncio's transports and TLS
     objects hold one another in cycles, which wait for the collector; then
     glibc's malloc_trim gives the freed pages of every arena back to the
-    system (glibc would keep them otherwise).  About 30 ms for a thousand."""
+    system (glibc would keep them otherwise)."""
     import ctypes
     import gc
 
@@ -228,13 +228,13 @@ def _users(path: str, section) -> dict[str, bytes]:
     if not isinstance(section, dict):
         raise _config_error(path, "basic_auth_users must be a mapping of user: bcrypt hash")
     try:
-        import bcrypt  # noqa: F401  (checked here so that a scrape never finds it missing)
+        import bcrypt  # checked here so that a scrape never finds it missing
     except ImportError as err:
         raise SockdiagError("basic_auth_users needs bcrypt: pip install 'sockdiag[export]'") from err
     users = {}
     for user, hashed in section.items():
         match = _BCRYPT_HASH.fullmatch(hashed) if isinstance(hashed, str) else None
-        if match is None or not 4 <= int(match.group(1)) <= 31:
+        if match is None or not 4 <= int(match.group(1)) <= 31 or not _bcrypt_reads(bcrypt, hashed):
             raise _config_error(path, f"basic_auth_users.{user}: not a bcrypt hash "
                                       "($2y$, a cost from 04 to 31, $, then 53 characters of ./A-Za-z0-9)")
         users[str(user)] = hashed.encode()
@@ -243,6 +243,15 @@ def _users(path: str, section) -> dict[str, bytes]:
 
 # $2a$, $2b$ or $2y$, the cost, then 22 characters of salt and 31 of hash in bcrypt's base 64.
 _BCRYPT_HASH = re.compile(r"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}")
+
+
+def _bcrypt_reads(bcrypt, hashed: str) -> bool:
+    """Whether bcrypt takes the hash's salt, tried at the lowest cost (a millisecond, whatever its own)."""
+    try:
+        bcrypt.checkpw(b"", f"{hashed[:4]}04{hashed[6:]}".encode())
+    except ValueError:
+        return False
+    return True
 
 
 def _headers(path: str, section) -> dict[str, str]:
