@@ -396,30 +396,39 @@ class _Refused(ValueError):
     """A value of a recording's line that its schema refuses (the message says which and why)."""
 
 
-def _checker(hint) -> Callable[[Any], bool]:
+def _checker(hint, signed: bool = False) -> Callable[[Any], bool]:
     """Whether a JSON value fits a record field of type hint: integers in
-    0..2**64-1 (the kernel's widest counter), finite reals from 0, text, booleans; None where Optional."""
+    0..2**64-1 (the kernel's widest counter), finite reals from 0 (both from
+    -2**63 when signed), text, booleans; None where Optional."""
     args = typing.get_args(hint)
     if type(None) in args:
-        inner = _checker(next(arg for arg in args if arg is not type(None)))
+        inner = _checker(next(arg for arg in args if arg is not type(None)), signed)
         return lambda value: value is None or inner(value)
+    low = -_I64_MIN_MAGNITUDE if signed else 0
     if hint is bool:
         return lambda value: type(value) is bool
     if hint is int:
-        return lambda value: type(value) is int and 0 <= value <= _U64_MAX
+        return lambda value: type(value) is int and low <= value <= _U64_MAX
     if hint is float:
-        return lambda value: (type(value) is float or type(value) is int) and 0 <= value <= _REAL_MAX
+        return lambda value: (type(value) is float or type(value) is int) and low <= value <= _REAL_MAX
     if hint is str:
         return lambda value: type(value) is str
     raise TypeError(f"no recording schema for {hint!r}")
 
 
-def _field_checks(record: type, names: Sequence[str], prefix: str = "") -> dict[str, Callable]:
+def _field_checks(record: type, names: Sequence[str], prefix: str = "",
+                  signed: frozenset[str] = frozenset()) -> dict[str, Callable]:
     hints = typing.get_type_hints(record)
-    return {prefix + name: _checker(hints[name]) for name in names}
+    return {prefix + name: _checker(hints[name], name in signed) for name in names}
 
 
 _U64_MAX = 2**64 - 1
+_I64_MIN_MAGNITUDE = 2**63
+# top's bytes and rates may be negative: the accountant adds each socket's
+# counters now minus before, and a socket's final counters (its destroy
+# event) can read below its last dump (acked -29 on the unattributed row in
+# a test run).  Every other recorded number is a count from 0.
+_SIGNED_TRAFFIC = frozenset(name for name in _TRAFFIC_FIELDS if name.endswith(("_bytes", "_per_s")))
 _REAL_MAX = 2.0**64
 _PORT = _validate.PORT
 # What a value of each recorded field may be, by kind (from the records' own types).
@@ -427,7 +436,7 @@ ITEM_SCHEMA = {
     "watch": {**_field_checks(SocketInfo, _SOCKET_FIELDS), **_field_checks(TcpInfo, _TCP_FIELDS, "tcp."),
               "local_port": lambda v: type(v) is int and 0 <= v <= _PORT.maximum,
               "remote_port": lambda v: type(v) is int and 0 <= v <= _PORT.maximum},
-    "top": _field_checks(ProcessTraffic, _TRAFFIC_FIELDS),
+    "top": _field_checks(ProcessTraffic, _TRAFFIC_FIELDS, signed=_SIGNED_TRAFFIC),
     "ifstat": _field_checks(InterfaceCounters, _INTERFACE_FIELDS),
 }
 _SAMPLE_SCHEMA = {
