@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -272,13 +273,16 @@ def test_a_zstd_bomb_is_one_line_in_bounded_memory(tmp_path):
     path = tmp_path / "bomb.jsonl.zst"
     path.write_bytes(zstandard.ZstdCompressor().compress(header) + _rle_frame(3 << 30))
     assert path.stat().st_size < 100_000
-    done = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", *SOCKDIAG, "plot", str(path), "-o", str(tmp_path / "x.png")],
-        capture_output=True, text=True, timeout=120)
+    # A parent of its own reports the command's peak RSS (its only child's).
+    peak_of_child = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1:]); "
+                     "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+                     "sys.exit(done.returncode)")
+    done = subprocess.run([sys.executable, "-c", peak_of_child, *SOCKDIAG, "plot", str(path), "-o",
+                           str(tmp_path / "x.png")], capture_output=True, text=True, timeout=120)
     *message, peak_kb = done.stderr.splitlines()
     assert done.returncode == 1
     assert message == [f"sockdiag: {path}: line 2 is longer than {MAX_LINE_CHARS >> 20} Mi characters, "
-                       "a recording's limit", "Command exited with non-zero status 1"]
+                       "a recording's limit"]
     assert int(peak_kb) < 300_000, peak_kb
 
 
@@ -302,6 +306,8 @@ def test_multi_frame_and_skippable_frame_zstd_reads(tmp_path):
     skippable = b"\x50\x2a\x4d\x18" + (4).to_bytes(4, "little") + b"\0\0\0\0"
     path.write_bytes(skippable + compress(text[:half]) + skippable + compress(text[half:]))
     assert len(read_all(path)) == 3
+    if shutil.which("pzstd") is None:
+        pytest.skip("pzstd is in the zstd package (.ci/run installs it)")
     source = tmp_path / "big.jsonl"
     source.write_bytes(text)
     subprocess.run(["pzstd", "-q", "-p", "2", str(source), "-o", str(source) + ".zst"], check=True)
