@@ -5,7 +5,9 @@ the bench opens 1,000 connections that never send a byte and compares the
 server's threads, its RSS and the time of one scrape with and without them.
 sockdiag's door keeps one loop thread and a fixed worker pool; the peer
 (prometheus_client.start_http_server, a thread per connection) is the
-baseline.
+baseline.  The same idle connections over TLS (--web-config; each completes
+its handshake, then sends nothing) give the memory per connection while
+they are open and what is left once they closed, over three rounds.
 
 Run: pytest bench/bench_export_idle.py -s
 """
@@ -13,7 +15,9 @@ Run: pytest bench/bench_export_idle.py -s
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import ssl
 import resource
 import select
 import socket
@@ -51,7 +55,7 @@ def server(command):
     try:
         ready, _, _ = select.select([process.stderr], [], [], 30)
         line = process.stderr.readline() if ready else ""
-        url = re.search(r"serving (http://\S+/metrics)", line)
+        url = re.search(r"serving (https?://\S+/metrics)", line)
         assert url, f"server did not start: {line!r}"
         yield process.pid, url.group(1)
     finally:
@@ -107,6 +111,55 @@ def test_idle_connections(benchmark, name, command):
         # (main, loop, pool) and memory; the scrape ratio is reported below.
         assert result[f"threads with {IDLE} idle"] <= 2 + web.WORKERS
         assert result["RSS growth MB"] < 10
+
+
+def self_signed(folder: str) -> tuple[str, str]:
+    """(web config, certificate) for TLS on 127.0.0.1 with a self-signed certificate made by openssl."""
+    cert, key, config = (os.path.join(folder, name) for name in ("server.crt", "server.key", "web.yml"))
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    with open(config, "w") as f:
+        f.write(f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n")
+    return config, cert
+
+
+def idle_rounds(tls: bool, folder: str, rounds: int = 3) -> dict[str, float]:
+    """RSS of the exporter idle, with IDLE idle connections open, and after they closed, per round."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4 * IDLE)), hard))
+    config, cert = self_signed(folder)
+    context = ssl.create_default_context(cafile=cert)
+
+    def connect(port: int):
+        conn = socket.create_connection(("127.0.0.1", port))
+        return context.wrap_socket(conn, server_hostname="127.0.0.1") if tls else conn
+
+    with server(SOCKDIAG + (["--web-config", config] if tls else [])) as (pid, url):
+        port = int(url.split("/")[2].split(":")[1])
+        for conn in [connect(port) for _ in range(64)]:  # the idle exporter has served before
+            conn.close()
+        time.sleep(3)
+        idle_kb = status(pid)["rss_kb"]
+        most_open, most_left = 0, 0
+        for _ in range(rounds):
+            conns = [connect(port) for _ in range(IDLE)]
+            time.sleep(1)
+            most_open = max(most_open, status(pid)["rss_kb"] - idle_kb)
+            for conn in conns:
+                conn.close()
+            time.sleep(3)  # the door gives memory back a second after the closes
+            most_left = max(most_left, status(pid)["rss_kb"] - idle_kb)
+    return {"idle RSS MB": idle_kb / 1024, f"KiB per open connection (most of {rounds})": most_open / IDLE,
+            f"MB above idle, {IDLE} open": most_open / 1024, "MB above idle, after they closed": most_left / 1024}
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_idle_connections_memory(benchmark, tmp_path, tls):
+    result = benchmark.pedantic(idle_rounds, (tls, str(tmp_path)), rounds=1, iterations=1)
+    RESULTS[f"sockdiag export, {'TLS' if tls else 'plain'} connections"] = result
+    assert result[f"MB above idle, {IDLE} open"] <= 100
+    assert result["MB above idle, after they closed"] <= 10
 
 
 def teardown_module():

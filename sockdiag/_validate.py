@@ -148,8 +148,9 @@ PORT = Integers(0, 65535, kind="port")
 COUNT = Integers(1, COUNT_MAX, kind="count")
 #: An upper bound on series or items: 0 allowed (none).
 LIMIT = Integers(0, COUNT_MAX)
-#: A byte budget or total (compared with the kernel's 64-bit counters).
-BYTES = Sizes(0, COUNT_MAX)
+#: A byte budget or a file's size bound (compared with the kernel's 64-bit
+#: counters): at least a byte, since a budget of none is passed at once.
+BYTES = Sizes(1, COUNT_MAX)
 #: TCP_NOTSENT_LOWAT: the kernel keeps a u32 (4294967295 is "off").
 NOTSENT_LOWAT = Integers(0, U32_MAX, "bytes")
 #: The refresh of a live view (watch, top, ifstat, demo): the kernel's

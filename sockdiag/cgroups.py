@@ -99,7 +99,12 @@ def name_of(relative: str) -> str:
 def open_cgroup(path: str, mount: Optional[str] = None) -> Cgroup:
     """The cgroup at path: a directory under the cgroup2 mount, or a path
     relative to the mount as /proc/<pid>/cgroup shows it.  SockdiagError when
-    there is no such cgroup, NotSupported without cgroup v2."""
+    there is no such cgroup, NotSupported without cgroup v2, TypeError for a
+    path not a str, ValueError for an empty one."""
+    if not isinstance(path, str):
+        raise TypeError(f"path: {path!r} is not a str (a cgroup's path)")
+    if not path.strip():
+        raise ValueError('path: an empty path names no cgroup ("/" is the root cgroup: the whole machine)')
     mount = os.path.realpath(mount or cgroup2_mount())
     candidates = [path] if os.path.isabs(path) else []
     candidates.append(os.path.join(mount, path.lstrip("/")))
@@ -110,6 +115,14 @@ def open_cgroup(path: str, mount: Optional[str] = None) -> Cgroup:
             relative = "/" + os.path.relpath(real, mount) if real != mount else "/"
             return Cgroup(real, relative, os.stat(real).st_ino, name_of(relative))
     raise SockdiagError(f"no cgroup {path!r} under the cgroup2 mount {mount}")
+
+
+def cgroup_removed(cgroup: Cgroup) -> bool:
+    """Whether the cgroup's directory is gone (or is another cgroup's, made again under its name)."""
+    try:
+        return os.stat(cgroup.path).st_ino != cgroup.id
+    except FileNotFoundError:
+        return True
 
 
 def cgroup_tree(cgroup: Cgroup) -> list[tuple[str, int]]:

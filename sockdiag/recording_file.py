@@ -28,14 +28,19 @@ SIGTERM), the file is cut back to the end of the previous sample.  With
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
+import math
 import os
 import signal
+import stat
 import threading
+import typing
 from dataclasses import dataclass
-from typing import IO, Any, Iterator, Optional
+from typing import IO, Any, Callable, Iterator, Optional, Sequence
 
+from . import _validate
 from ._common import InterfaceCounters, ProcessTraffic, SocketInfo, SockdiagError, TcpInfo, TrafficSample
 from ._watch import ProcessSample, socket_key
 
@@ -114,12 +119,12 @@ class RecordingWriter:
     """
 
     def __init__(self, path: str, kind: str, header: dict[str, Any], *, max_size: Optional[int] = None,
-                 notice=None) -> None:
+                 notice=None, overwrite: bool = False) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown recording kind {kind!r}")
         self.path = path
         self.kind = kind
-        self.max_size = max_size
+        self.max_size = None if max_size is None else _validate.BYTES.check(max_size, "max_size")
         self.notice = None  # a header that cannot be written is the error below, not a notice
         self.fields = ITEM_FIELDS[kind]
         self.previous: dict[str, tuple] = {}
@@ -127,10 +132,8 @@ class RecordingWriter:
         self.stopped: Optional[str] = None  # why the recording ended early
         self._compressor = _zstandard().ZstdCompressor(level=3).compressobj() \
             if path.endswith(".zst") else None
-        try:
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        except OSError as err:
-            raise RecordingError(f"cannot write {path}: {err.strerror}") from None
+        self._fd = _opened_alone(path, overwrite)
+        self._regular = stat.S_ISREG(os.fstat(self._fd).st_mode)  # /dev/full, a pipe: nothing to cut
         self.size = 0
         # A write past RLIMIT_FSIZE then fails with EFBIG instead of killing the process.
         if threading.current_thread() is threading.main_thread():
@@ -160,6 +163,9 @@ class RecordingWriter:
         line["new"] = new
         line["changed"] = changed
         line["closed"] = [key for key in previous if key not in items]
+        # The reader puts new items last; when the view's order is another, it is written.
+        if len(new) != len(items) and list(items) != [key for key in previous if key in items] + list(new):
+            line["order"] = list(items)
         if self._write_line(line):
             self.previous = items
             self.samples += 1
@@ -190,6 +196,8 @@ class RecordingWriter:
         return True
 
     def _cut_back(self) -> None:
+        if not self._regular:
+            return
         os.ftruncate(self._fd, self.size)
         os.lseek(self._fd, self.size, os.SEEK_SET)
 
@@ -219,6 +227,40 @@ class RecordingWriter:
         self.close()
 
 
+def _opened_alone(path: str, overwrite: bool) -> int:
+    """path opened for a new recording, locked (flock) against a second
+    recorder; a file that holds a recording is kept unless overwrite."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as err:
+        raise RecordingError(f"cannot write {path}: {err.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RecordingError(f"{path}: another sockdiag is recording to it") from None
+        except OSError:
+            pass  # a file system without flock: recorded unlocked, as before
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_size:
+            if not overwrite and _holds_a_recording(path):
+                raise RecordingError(f"{path} holds a sockdiag recording: --force overwrites it, "
+                                     "or record to another file")
+            os.ftruncate(fd, 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _holds_a_recording(path: str) -> bool:
+    try:
+        RecordingReader(path).close()
+    except RecordingError:
+        return False
+    return True
+
+
 # --- reading -----------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -235,9 +277,10 @@ class RecordedSample:
 
 
 def _zstd_cut_inside_a_block(raw: IO[bytes]) -> bool:
-    """Whether a zstd stream ends in the middle of a block (a cut file).
+    """Whether a zstd stream ends in the middle of a block or frame header (a cut file).
 
-    A recording whose writer stopped at a full disk ends after a whole
+    Frames follow one another, skippable frames among them (pzstd writes
+    both).  A recording whose writer stopped at a full disk ends after a whole
     block, its frame unfinished: that is a complete recording.  Walks the
     frame and block headers only (RFC 8878, sections 3.1.1 and 3.1.1.2).
     """
@@ -245,7 +288,10 @@ def _zstd_cut_inside_a_block(raw: IO[bytes]) -> bool:
     at = 0
     while at < size:
         raw.seek(at)
-        head = raw.read(6)
+        head = raw.read(8)
+        if len(head) == 8 and head[0] & 0xF0 == 0x50 and head[1:4] == b"\x2a\x4d\x18":
+            at += 8 + int.from_bytes(head[4:], "little")  # a skippable frame (pzstd's sizes)
+            continue
         if len(head) < 5 or head[:4] != b"\x28\xb5\x2f\xfd":
             return True
         descriptor = head[4]
@@ -271,6 +317,9 @@ def _zstd_cut_inside_a_block(raw: IO[bytes]) -> bool:
 
 # Compressed bytes read at a time.
 _ZSTD_READ_SIZE = 1 << 16
+# Compressed bytes decompressed at a time: zstd expands a byte at most about
+# 32,000 times (RLE blocks), so what one step holds stays near 32 MB.
+_ZSTD_STEP = 1 << 10
 
 
 def _open_text(path: str) -> IO[str]:
@@ -305,16 +354,20 @@ class _ZstdStream(io.RawIOBase):
         self._zstandard = _zstandard()
         self._frame = self._zstandard.ZstdDecompressor().decompressobj()
         self._pending = memoryview(b"")
+        self._compressed = memoryview(b"")
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
         while not self._pending:
-            data = self._raw.read(_ZSTD_READ_SIZE)
-            if not data:
-                return 0
-            self._pending = memoryview(self._decompressed(data))
+            if not self._compressed:
+                self._compressed = memoryview(self._raw.read(_ZSTD_READ_SIZE))
+                if not self._compressed:
+                    return 0
+            # A little at a time: a kilobyte may expand to tens of megabytes.
+            step, self._compressed = self._compressed[:_ZSTD_STEP], self._compressed[_ZSTD_STEP:]
+            self._pending = memoryview(self._decompressed(step))
         count = min(len(buffer), len(self._pending))
         buffer[:count] = self._pending[:count]
         self._pending = self._pending[count:]
@@ -338,12 +391,122 @@ class _ZstdStream(io.RawIOBase):
         super().close()
 
 
+class _Refused(ValueError):
+    """A value of a recording's line that its schema refuses (the message says which and why)."""
+
+
+def _checker(hint, signed: bool = False) -> Callable[[Any], bool]:
+    """Whether a JSON value fits a record field of type hint: integers in
+    0..2**64-1 (the kernel's widest counter), finite reals from 0 (both from
+    -2**63 when signed), text, booleans; None where Optional."""
+    args = typing.get_args(hint)
+    if type(None) in args:
+        inner = _checker(next(arg for arg in args if arg is not type(None)), signed)
+        return lambda value: value is None or inner(value)
+    low = -_I64_MIN_MAGNITUDE if signed else 0
+    if hint is bool:
+        return lambda value: type(value) is bool
+    if hint is int:
+        return lambda value: type(value) is int and low <= value <= _U64_MAX
+    if hint is float:
+        return lambda value: (type(value) is float or type(value) is int) and low <= value <= _REAL_MAX
+    if hint is str:
+        return lambda value: type(value) is str
+    raise TypeError(f"no recording schema for {hint!r}")
+
+
+def _field_checks(record: type, names: Sequence[str], prefix: str = "",
+                  signed: frozenset[str] = frozenset()) -> dict[str, Callable]:
+    hints = typing.get_type_hints(record)
+    return {prefix + name: _checker(hints[name], name in signed) for name in names}
+
+
+_U64_MAX = 2**64 - 1
+_I64_MIN_MAGNITUDE = 2**63
+# top's bytes and rates may be negative: the accountant adds each socket's
+# counters now minus before, and a socket's final counters (its destroy
+# event) can read below its last dump (acked -29 on the unattributed row in
+# a test run).  Every other recorded number is a count from 0.
+_SIGNED_TRAFFIC = frozenset(name for name in _TRAFFIC_FIELDS if name.endswith(("_bytes", "_per_s")))
+_REAL_MAX = 2.0**64
+_PORT = _validate.PORT
+# What a value of each recorded field may be, by kind (from the records' own types).
+ITEM_SCHEMA = {
+    "watch": {**_field_checks(SocketInfo, _SOCKET_FIELDS), **_field_checks(TcpInfo, _TCP_FIELDS, "tcp."),
+              "local_port": lambda v: type(v) is int and 0 <= v <= _PORT.maximum,
+              "remote_port": lambda v: type(v) is int and 0 <= v <= _PORT.maximum},
+    "top": _field_checks(ProcessTraffic, _TRAFFIC_FIELDS, signed=_SIGNED_TRAFFIC),
+    "ifstat": _field_checks(InterfaceCounters, _INTERFACE_FIELDS),
+}
+_SAMPLE_SCHEMA = {
+    "watch": {"pids": lambda v: type(v) is list and all(type(p) is int and 0 < p <= _validate.PID_MAX
+                                                        for p in v)},
+    "top": _field_checks(TrafficSample, _TRAFFIC_SAMPLE_FIELDS),
+    "ifstat": {},
+}
+#: Seconds since the epoch a recording's times may hold (to the end of year 9999).
+RECORDED_TIME = _validate.Reals(0.0, 253402300799.0, unit="seconds since the epoch")
+_HEADER_SCHEMA = {
+    "format": lambda v: v == FORMAT, "version": lambda v: type(v) is int, "kind": lambda v: v in KINDS,
+    "fields": lambda v: type(v) is list, "interval_s": lambda v: _fits(_validate.SAMPLE_INTERVAL, v),
+    "started": lambda v: _fits(RECORDED_TIME, v), "pid": lambda v: v is None or _fits(_validate.PID, v),
+    "name": lambda v: v is None or type(v) is str, "cgroup": lambda v: v is None or type(v) is str,
+}
+_LINE_KEYS = frozenset({"time", "sample", "new", "changed", "closed", "order"})
+#: The longest line a reader takes, in characters: a first sample of 20,000
+#: connections is about 14 MB; a longer line is refused, not read into memory.
+MAX_LINE_CHARS = 32 << 20
+
+
+def _fits(valid, value) -> bool:
+    try:
+        valid.check(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _shown(value) -> str:
+    text = json.dumps(value) if not isinstance(value, float) or math.isfinite(value) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _json_object(pairs: list) -> dict:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise _Refused(f"the key {_shown(twice)} appears twice")
+    return found
+
+
+def _json_constant(name: str):
+    raise _Refused(f"{name} is not a number")
+
+
+def _item_key(kind: str, item: dict[str, Any]) -> Optional[str]:
+    """The key an item must be recorded under (the writer's socket_key, pid, or interface name)."""
+    if kind == "watch":
+        inode, fd = item.get("inode"), item.get("fd")
+        return str(inode) if inode is not None else f"fd{fd}"
+    if kind == "top":
+        pid = item.get("pid")
+        return str(pid) if pid is not None else _UNATTRIBUTED
+    return item.get("name")
+
+
 class RecordingReader:
     """A recording, read line by line: ``header``, then ``samples()``.
 
-    Raises RecordingError (one line naming the file) for a file that cannot
-    be read, is not a recording, comes from another format version, or is
-    cut in the middle of a line or damaged.
+    Every value is checked against the recording's schema (the records'
+    field types: integers from 0 to 2**64-1, finite reals from 0, text,
+    booleans; times finite, in order, within years 1970 to 9999) and every
+    line against the recording so far (no item new twice, changed or closed
+    before it is new, no key twice).  Raises RecordingError (one line naming
+    the file and the line) for a file that cannot be read, is not a
+    recording, comes from another format version, has no samples, holds a
+    line longer than MAX_LINE_CHARS, or a line cut, damaged or refused.
+    Reads in bounded memory: a line at a time, zstd a kilobyte at a time.
     """
 
     def __init__(self, path: str) -> None:
@@ -351,26 +514,38 @@ class RecordingReader:
         self._file = _open_text(path)
         self._line_number = 0
         try:
-            header = self._next()
-        except RecordingError:
+            self.header: dict[str, Any] = self._header()
+        except BaseException:
             self._file.close()
             raise
-        if header is None or not isinstance(header, dict) or header.get("format") != FORMAT:
-            self._file.close()
-            raise RecordingError(f"{path}: not a sockdiag recording")
-        if header.get("version") != VERSION:
-            self._file.close()
-            raise RecordingError(f"{path}: a recording of format version {header.get('version')}; "
+        self.kind: str = self.header["kind"]
+
+    def _header(self) -> dict[str, Any]:
+        header = self._next()
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise RecordingError(f"{self.path}: not a sockdiag recording")
+        if header.get("version") != VERSION or type(header.get("version")) is not int:
+            raise RecordingError(f"{self.path}: a recording of format version {_shown(header.get('version'))}; "
                                  f"this sockdiag reads version {VERSION}")
         if header.get("kind") not in KINDS:
-            self._file.close()
-            raise RecordingError(f"{path}: unknown kind of recording {header.get('kind')!r}")
-        self.header: dict[str, Any] = header
-        self.kind: str = header["kind"]
+            raise RecordingError(f"{self.path}: unknown kind of recording {_shown(header.get('kind'))}")
+        for name, value in header.items():
+            if name not in _HEADER_SCHEMA or not _HEADER_SCHEMA[name](value):
+                raise self._refused(f"{name} {_shown(value)} does not fit a recording's header")
+        fields = header.get("fields")
+        known = ITEM_SCHEMA[header["kind"]]
+        if not isinstance(fields, list) or not all(type(name) is str and name in known for name in fields) \
+                or len(set(fields)) != len(fields):
+            raise self._refused("the header's fields are not fields of this kind of recording")
+        return header
+
+    def _refused(self, why: str) -> RecordingError:
+        return RecordingError(f"{self.path}: line {self._line_number} is not a sample of this recording: {why}"
+                              if self._line_number > 1 else f"{self.path}: line 1: {why}")
 
     def _next(self) -> Optional[Any]:
         try:
-            line = self._file.readline()
+            line = self._file.readline(MAX_LINE_CHARS + 1)
         except (OSError, UnicodeDecodeError, ValueError) as err:
             if not self._line_number:
                 raise RecordingError(f"{self.path}: not a sockdiag recording") from None
@@ -378,39 +553,95 @@ class RecordingReader:
         if not line:
             return None
         self._line_number += 1
+        if len(line) > MAX_LINE_CHARS:
+            raise RecordingError(f"{self.path}: line {self._line_number} is longer than "
+                                 f"{MAX_LINE_CHARS >> 20} Mi characters, a recording's limit")
         if not line.endswith("\n"):
             raise RecordingError(f"{self.path}: truncated: line {self._line_number} is incomplete")
         try:
-            return json.loads(line)
+            return json.loads(line, object_pairs_hook=_json_object, parse_constant=_json_constant)
+        except _Refused as err:
+            raise self._refused(str(err)) from None
+        except RecursionError:
+            raise RecordingError(f"{self.path}: line {self._line_number} is nested too deeply") from None
         except ValueError:
             if self._line_number == 1:
                 raise RecordingError(f"{self.path}: not a sockdiag recording") from None
             raise RecordingError(f"{self.path}: line {self._line_number} is not JSON") from None
 
     def samples(self) -> Iterator[RecordedSample]:
-        """Every sample in order, each with all its items."""
-        fields = self.header.get("fields")
-        if not isinstance(fields, list):
-            raise RecordingError(f"{self.path}: the header names no fields")
+        """Every sample in order, each with all its items; RecordingError at the first line refused."""
+        fields = self.header["fields"]
+        schema = ITEM_SCHEMA[self.kind]
+        sample_schema = _SAMPLE_SCHEMA[self.kind]
         state: dict[str, dict[str, Any]] = {}
+        last_time = -1.0
         try:
             while (line := self._next()) is not None:
                 try:
-                    for key in line["closed"]:
-                        state.pop(key, None)
-                    for key, values in line["new"].items():
-                        if len(values) != len(fields):
-                            raise ValueError("an item of another length")
-                        state[key] = dict(zip(fields, values))
-                    for key, values in line["changed"].items():
-                        state[key] = state[key] | values
-                    sample = RecordedSample(float(line["time"]), dict(state), line.get("sample", {}))
-                except (KeyError, TypeError, AttributeError, ValueError):
-                    raise RecordingError(
-                        f"{self.path}: line {self._line_number} is not a sample of this recording") from None
-                yield sample
+                    last_time = self._time(line, last_time)
+                    self._apply(line, state, fields, schema, sample_schema)
+                except _Refused as err:
+                    raise self._refused(str(err)) from None
+                yield RecordedSample(last_time, dict(state), line.get("sample", {}))
+            if self._line_number == 1:
+                raise RecordingError(f"{self.path}: the header only, no samples")
         finally:
             self._file.close()
+
+    @staticmethod
+    def _time(line, last_time: float) -> float:
+        if not isinstance(line, dict):
+            raise _Refused("not a JSON object")
+        if set(line) - _LINE_KEYS or not {"time", "new", "changed", "closed"} <= set(line):
+            raise _Refused(f"its keys are {_shown(sorted(line))}, not time, [sample,] new, changed, closed")
+        time = line["time"]
+        if not _fits(RECORDED_TIME, time):
+            raise _Refused(f"time {_shown(time)} is not {RECORDED_TIME.describe()}")
+        if time <= last_time:
+            raise _Refused(f"time {_shown(time)} is not after the previous sample's {last_time!r}")
+        return float(time)
+
+    def _apply(self, line: dict, state: dict, fields: list, schema: dict, sample_schema: dict) -> None:
+        """Apply one sample's changes to state (key -> item), every value checked first."""
+        new, changed, closed = line["new"], line["changed"], line["closed"]
+        sample = line.get("sample", {})
+        if not (type(new) is dict and type(changed) is dict and type(closed) is list and type(sample) is dict):
+            raise _Refused("new and changed must be objects, closed a list, sample an object")
+        for name, value in sample.items():
+            if name not in sample_schema or not sample_schema[name](value):
+                raise _Refused(f"sample.{name} {_shown(value)} does not fit a {self.kind} sample")
+        for key in closed:
+            if type(key) is not str or key not in state:
+                raise _Refused(f"closed names {_shown(key)}, which is not open")
+            del state[key]
+        for key, values in new.items():
+            if key in state:
+                raise _Refused(f"new names {_shown(key)}, which is already open")
+            if type(values) is not list or len(values) != len(fields):
+                raise _Refused(f"new item {_shown(key)} does not hold the header's {len(fields)} fields")
+            state[key] = self._checked(key, dict(zip(fields, values)), schema)
+        for key, values in changed.items():
+            if key not in state or key in new:
+                raise _Refused(f"changed names {_shown(key)}, which is not open")
+            if type(values) is not dict or not values.keys() <= set(fields):
+                raise _Refused(f"changed item {_shown(key)} names fields the header does not")
+            state[key] = self._checked(key, state[key] | values, schema)
+        order = line.get("order")
+        if order is not None:
+            if type(order) is not list or len(order) != len(state) or set(order) != state.keys():
+                raise _Refused("order does not name every open item once")
+            reordered = {key: state[key] for key in order}
+            state.clear()
+            state.update(reordered)
+
+    def _checked(self, key: str, item: dict[str, Any], schema: dict) -> dict[str, Any]:
+        for name, value in item.items():
+            if not schema[name](value):
+                raise _Refused(f"{key}: {name} {_shown(value)} is not a value of this field")
+        if _item_key(self.kind, item) != key:
+            raise _Refused(f"item {_shown(key)} holds the values of another item")
+        return item
 
     def close(self) -> None:
         self._file.close()

@@ -23,10 +23,13 @@ import gzip
 import hashlib
 import ipaddress
 import os
+import re
 import resource
 import socket
 import ssl
 import threading
+import time
+from asyncio import selector_events, sslproto
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional
@@ -44,6 +47,11 @@ WRITE_TIMEOUT_S = 30.0
 MAX_HEADER_BYTES = 16 * 1024
 WORKERS = 4
 _AUTH_CACHE_ENTRIES = 64
+# bcrypt checks run on threads of their own, so that a flood of wrong
+# passwords never holds the scrape workers; past this many waiting, a request
+# with unknown credentials is answered 503 at once.
+PASSWORD_CHECKERS = 2
+PASSWORD_CHECKS_WAITING = 64
 
 METRICS_PATH = "/metrics"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -75,6 +83,46 @@ class WebConfig:
     tls: Optional[ssl.SSLContext] = None
     users: Mapping[str, bytes] = field(default_factory=dict)  # user name -> bcrypt hash
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: What the file asks for that still serves, but not as meant (one line each).
+    warnings: tuple[str, ...] = ()
+
+
+# A TLS record holds at most 16 KiB: asyncio's TLS protocol reads into a
+# buffer of its max_size, 256 KiB by default, zero-filled for every
+# connection (a thousand idle ones took 280 MB, which glibc kept after they closed).
+_TLS_READ_BYTES = 16 * 1024
+
+
+class _TlsProtocol(sslproto.SSLProtocol):
+    max_size = _TLS_READ_BYTES
+
+
+class _DoorLoop(asyncio.SelectorEventLoop):
+    """The door's event loop: asyncio's, with TLS connections reading through _TlsProtocol."""
+
+    def _make_ssl_transport(self, rawsock, protocol, sslcontext, waiter=None, *, server_side=False,
+                            server_hostname=None, extra=None, server=None, **timeouts):
+        tls = _TlsProtocol(self, protocol, sslcontext, waiter, server_side, server_hostname, **timeouts)
+        selector_events._SelectorSocketTransport(self, rawsock, tls, extra=extra, server=server)
+        return tls._app_transport
+
+
+# Closed connections after which the door gives freed memory back to the system.
+_TRIM_AFTER_CLOSED = 64
+
+
+def _give_back_freed_memory() -> None:
+    """Free what closed connections left: asyncio's transports and TLS
+    objects hold one another in cycles, which wait for the collector; then
+    glibc's malloc_trim gives the freed pages of every arena back to the
+    system (glibc would keep them otherwise)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
 
 
 def _config_error(path: str, message: str) -> SockdiagError:
@@ -104,7 +152,31 @@ def load_web_config(path: str) -> WebConfig:
     tls = _tls_context(path, base, document.get("tls_server_config"))
     users = _users(path, document.get("basic_auth_users"))
     headers = _headers(path, document.get("http_server_config"))
-    return WebConfig(tls=tls, users=users, headers=headers)
+    warnings = []
+    if tls is not None:
+        warnings += _certificate_warnings(os.path.join(base, str(document["tls_server_config"]["cert_file"])))
+    if "basic_auth_users" in document and not users:
+        warnings.append("basic_auth_users is empty: no one needs a password")
+    if tls is None and not users:
+        warnings.append("turns on neither TLS nor basic auth: plain HTTP, open to anyone who can connect")
+    return WebConfig(tls=tls, users=users, headers=headers,
+                     warnings=tuple(f"web config {path}: {warning}" for warning in warnings))
+
+
+def _certificate_warnings(cert_file: str) -> list[str]:
+    """A line for a certificate out of its validity period (clients refuse it)."""
+    try:
+        decoded = ssl._ssl._test_decode_cert(cert_file)  # the one reader of a PEM's dates in the stdlib
+        not_before = ssl.cert_time_to_seconds(decoded["notBefore"])
+        not_after = ssl.cert_time_to_seconds(decoded["notAfter"])
+    except (AttributeError, KeyError, ValueError, OSError, ssl.SSLError):
+        return []
+    now = time.time()
+    if now > not_after:
+        return [f"the certificate {cert_file} expired on {decoded['notAfter']}: clients will refuse it"]
+    if now < not_before:
+        return [f"the certificate {cert_file} is valid only from {decoded['notBefore']}: clients will refuse it"]
+    return []
 
 
 def _tls_context(path: str, base: str, section) -> Optional[ssl.SSLContext]:
@@ -156,15 +228,30 @@ def _users(path: str, section) -> dict[str, bytes]:
     if not isinstance(section, dict):
         raise _config_error(path, "basic_auth_users must be a mapping of user: bcrypt hash")
     try:
-        import bcrypt  # noqa: F401  (checked here so that a scrape never finds it missing)
+        import bcrypt  # checked here so that a scrape never finds it missing
     except ImportError as err:
         raise SockdiagError("basic_auth_users needs bcrypt: pip install 'sockdiag[export]'") from err
     users = {}
     for user, hashed in section.items():
-        if not isinstance(hashed, str) or not hashed.startswith(("$2a$", "$2b$", "$2y$")):
-            raise _config_error(path, f"basic_auth_users.{user}: not a bcrypt hash")
+        match = _BCRYPT_HASH.fullmatch(hashed) if isinstance(hashed, str) else None
+        if match is None or not 4 <= int(match.group(1)) <= 31 or not _bcrypt_reads(bcrypt, hashed):
+            raise _config_error(path, f"basic_auth_users.{user}: not a bcrypt hash "
+                                      "($2y$, a cost from 04 to 31, $, then 53 characters of ./A-Za-z0-9)")
         users[str(user)] = hashed.encode()
     return users
+
+
+# $2a$, $2b$ or $2y$, the cost, then 22 characters of salt and 31 of hash in bcrypt's base 64.
+_BCRYPT_HASH = re.compile(r"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}")
+
+
+def _bcrypt_reads(bcrypt, hashed: str) -> bool:
+    """Whether bcrypt takes the hash's salt, tried at the lowest cost (a millisecond, whatever its own)."""
+    try:
+        bcrypt.checkpw(b"", f"{hashed[:4]}04{hashed[6:]}".encode())
+    except ValueError:
+        return False
+    return True
 
 
 def _headers(path: str, section) -> dict[str, str]:
@@ -205,21 +292,40 @@ class _Authenticator:
         self._cache: OrderedDict[bytes, None] = OrderedDict()
         self._lock = threading.Lock()
 
-    def check(self, authorization: Optional[str]) -> bool:
-        if not authorization or not authorization[:6].lower() == "basic ":
+    def remembered(self, authorization: Optional[str]) -> bool:
+        """Whether these credentials were verified lately: a hash, no bcrypt (on the event loop)."""
+        credentials = self._credentials(authorization)
+        if credentials is None or credentials[0] not in self.users:
             return False
+        key = self._key(*credentials)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return True
+        return False
+
+    def _credentials(self, authorization: Optional[str]) -> Optional[tuple[str, str]]:
+        if not authorization or not authorization[:6].lower() == "basic ":
+            return None
         try:
             user, _, password = base64.b64decode(authorization[6:].strip(), validate=True) \
                 .decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError):
+            return None
+        return user, password
+
+    def _key(self, user: str, password: str) -> bytes:
+        return hashlib.sha256(b"%s\0%s\0%s" % (user.encode(), password.encode(),
+                                                 self.users.get(user, b""))).digest()
+
+    def check(self, authorization: Optional[str]) -> bool:
+        """Whether the credentials match a user's bcrypt hash (tens of milliseconds: on a checker thread)."""
+        credentials = self._credentials(authorization)
+        if credentials is None:
             return False
+        user, password = credentials
         hashed = self.users.get(user)
-        key = hashlib.sha256(b"%s\0%s\0%s" % (user.encode(), password.encode(),
-                                                hashed or b"")).digest()
-        with self._lock:
-            if hashed is not None and key in self._cache:
-                self._cache.move_to_end(key)
-                return True
+        key = self._key(user, password)
         ok = self._bcrypt.checkpw(password.encode(), hashed or self._decoy) and hashed is not None
         if ok:
             with self._lock:
@@ -304,8 +410,12 @@ class MetricsServer:
         self._web = web or WebConfig()
         self._auth = _Authenticator(self._web.users) if self._web.users else None
         self._pool = concurrent.futures.ThreadPoolExecutor(WORKERS, "sockdiag-scrape")
+        self._password_pool = concurrent.futures.ThreadPoolExecutor(PASSWORD_CHECKERS, "sockdiag-password")
+        self._password_checks = 0  # waiting or running
         self._writers: set[asyncio.StreamWriter] = set()  # the open connections
-        self._loop = asyncio.new_event_loop()
+        self._most_writers = 0  # of the open connections, the most since memory was last given back
+        self._trim_scheduled = False
+        self._loop = _DoorLoop()
         self._stopped = threading.Event()
         try:
             self._server = self._loop.run_until_complete(asyncio.start_server(
@@ -316,6 +426,7 @@ class MetricsServer:
         except OSError:
             self._loop.close()
             self._pool.shutdown()
+            self._password_pool.shutdown()
             raise
         sockname = self._server.sockets[0].getsockname()
         self.server_address = sockname
@@ -354,10 +465,12 @@ class MetricsServer:
         if not self._loop.is_running() and not self._loop.is_closed():
             self._loop.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._password_pool.shutdown(wait=False, cancel_futures=True)
 
     async def _serve_connection(self, reader: asyncio.StreamReader,
                                 writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        self._most_writers = max(self._most_writers, len(self._writers))
         try:
             if len(self._writers) > MAX_CONNECTIONS:
                 await self._respond(writer, 503, b"too many connections\n", close=True)
@@ -384,6 +497,14 @@ class MetricsServer:
         finally:
             self._writers.discard(writer)
             writer.close()
+            if self._most_writers - len(self._writers) >= _TRIM_AFTER_CLOSED and not self._trim_scheduled:
+                self._trim_scheduled = True  # once the closed connections' transports are gone
+                asyncio.get_running_loop().call_later(1.0, self._give_back_memory)
+
+    def _give_back_memory(self) -> None:
+        self._trim_scheduled = False
+        self._most_writers = len(self._writers)
+        _give_back_freed_memory()
 
     async def _answer(self, writer: asyncio.StreamWriter, request: _Request, close: bool) -> bool:
         """Answer one request; False when the connection must end."""
@@ -392,8 +513,18 @@ class MetricsServer:
             return False
         loop = asyncio.get_running_loop()
         if self._auth is not None:
-            allowed = await loop.run_in_executor(
-                self._pool, self._auth.check, request.headers.get("authorization"))
+            authorization = request.headers.get("authorization")
+            allowed = self._auth.remembered(authorization)
+            if not allowed:
+                if self._password_checks >= PASSWORD_CHECKS_WAITING:
+                    await self._respond(writer, 503, b"too many password checks waiting\n", close=True,
+                                        extra={"Retry-After": "1"})
+                    return False
+                self._password_checks += 1
+                try:
+                    allowed = await loop.run_in_executor(self._password_pool, self._auth.check, authorization)
+                finally:
+                    self._password_checks -= 1
             if not allowed:
                 await self._respond(writer, 401, b"Unauthorized\n", close=close,
                                     extra={"WWW-Authenticate": 'Basic realm="sockdiag"'})
@@ -413,7 +544,7 @@ class MetricsServer:
         if path != METRICS_PATH:
             await self._respond(writer, 404, b"not found: try /metrics\n", close=close)
             return True
-        gzipped = "gzip" in request.headers.get("accept-encoding", "")
+        gzipped = accepts_gzip(request.headers.get("accept-encoding", ""))
         try:
             body = await loop.run_in_executor(self._pool, self._scrape, gzipped)
         except Exception as err:  # an error of one scrape answers 500; the door stays open
@@ -440,6 +571,23 @@ class MetricsServer:
         head_bytes = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         writer.write(head_bytes if head else head_bytes + body)
         await asyncio.wait_for(writer.drain(), WRITE_TIMEOUT_S)
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding header takes gzip (RFC 9110, 12.5.3): named or
+    through "*", with a q-value above 0 ("gzip;q=0" refuses it; a malformed q too)."""
+    weights = {}
+    for part in accept_encoding.split(","):
+        coding, *parameters = (piece.strip() for piece in part.split(";"))
+        weight = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                value = value.strip()
+                weight = float(value) if re.fullmatch(r"0(\.\d{0,3})?|1(\.0{0,3})?", value) else 0.0
+        if coding:
+            weights[coding.lower()] = weight
+    return weights.get("gzip", weights.get("x-gzip", weights.get("*", 0.0))) > 0
 
 
 def raise_fd_limit() -> None:

@@ -60,7 +60,7 @@ def test_command_line_integers(text, expected):
 
 @pytest.mark.parametrize("text", ["١٢K", "100x", "1e400", "9" * 400, "-1", "inf", "nan", ""])
 def test_sizes_refuse_what_the_size_grammar_does_not_read(text):
-    with pytest.raises(ValueError, match="is not a size from 0 to"):
+    with pytest.raises(ValueError, match="is not a size from 1 to"):
         _validate.BYTES.parse(text)
 
 

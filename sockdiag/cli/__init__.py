@@ -71,6 +71,12 @@ def cli() -> None:
 
 def main() -> None:
     """The console script: run the command, then end the process without teardown."""
+    from .output import CheckedOutput
+
+    try:
+        sys.stdout = CheckedOutput(sys.stdout)  # a failed write: one line, a non-zero exit
+    except (AttributeError, OSError, ValueError):
+        pass  # no standard output at all (closed): nothing will be written to check
     status, result = _run()  # result (watch: its last sample) is never freed
     _exit_now(status)
 

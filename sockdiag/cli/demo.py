@@ -14,7 +14,7 @@ from . import options
 @options.interval
 @options.json_output
 @options.recording
-def demo(duration, interval, as_json, record, max_size):
+def demo(duration, interval, as_json, record, max_size, force):
     """Watch a built-in workload: a bulk sender to a slow reader, the same with
     TCP_NOTSENT_LOWAT, and idle connections, all on loopback.
 
@@ -28,6 +28,6 @@ def demo(duration, interval, as_json, record, max_size):
 
     with _demo.workload(duration) as (pid, roles):
         view.run(pid, interval=interval, count=max(1, math.ceil(duration / interval)),
-                 as_json=as_json, record=record, max_size=max_size,
+                 as_json=as_json, record=record, max_size=max_size, overwrite=force,
                  header_lines=[interfaces_line(pid=pid), fd_headroom_line(pid),
                                *(fixed_line(line) for line in _demo.legend(roles))])

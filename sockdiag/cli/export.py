@@ -50,6 +50,8 @@ def export(listen, pids, process_names, cgroups, per_socket, max_series, web_con
         else:
             click.echo(exporter.exposition(collector).decode(), nl=False)
         return
+    for warning in web.warnings if web is not None else ():
+        click.echo(f"sockdiag: warning: {warning}", err=True)
     if web is None and not is_loopback(host):
         click.echo(f"sockdiag: warning: serving {listen} beyond loopback without --web-config: "
                    "process names (and with --per-socket every peer address) go out without "

@@ -30,6 +30,26 @@ class Checked(click.ParamType):
 
 PID = Checked(_validate.PID)
 
+
+class FilePath(click.Path):
+    """A file's path (click.Path, no directory); empty is refused: it names no file."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(dir_okay=False, **kwargs)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("an empty path names no file", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+def _cgroup_paths(ctx, param, value):
+    """--cgroup values, none empty: "" would name the root cgroup, the whole machine."""
+    for path in (value,) if isinstance(value, str) else value or ():
+        if not path.strip():
+            raise click.BadParameter('an empty path names no cgroup ("/" is the root cgroup: the whole machine)')
+    return value
+
 # --- shared by the live views ------------------------------------------------------
 
 interval = click.option(
@@ -125,7 +145,7 @@ def budgets(command):
 
 
 watch_cgroup = click.option(
-    "--cgroup", "cgroup_path", metavar="PATH",
+    "--cgroup", "cgroup_path", metavar="PATH", callback=_cgroup_paths,
     help="Watch the sockets of a cgroup v2 and the cgroups below it instead of a PID: its "
          "directory or its path as /proc/PID/cgroup shows it (e.g. /system.slice/nginx.service; Linux).")
 
@@ -196,12 +216,12 @@ max_series = click.option(
     help="At most this many per-socket series per scrape (sockets holding the most bytes first).",
 )
 web_config = click.option(
-    "--web-config", type=click.Path(dir_okay=False), metavar="FILE",
+    "--web-config", type=FilePath(), metavar="FILE",
     help="TLS and basic auth, in the web-config format of the Prometheus exporter toolkit "
          "(node_exporter's --web.config.file): tls_server_config, basic_auth_users.",
 )
 cgroups = click.option(
-    "--cgroup", "cgroups", multiple=True, metavar="PATH",
+    "--cgroup", "cgroups", multiple=True, metavar="PATH", callback=_cgroup_paths,
     help="Watch the sockets of this cgroup v2 and the cgroups below it (repeatable; Linux): "
          "sockdiag_cgroup_* series, a few per cgroup.",
 )
@@ -302,7 +322,8 @@ def lowat_options(command):
         click.option("--rate", "rates", type=_BenchValue("rate", "parse_rate"), multiple=True,
                      help="Bottleneck rate (TBF on the router), in tc's notation; repeatable to "
                           f"sweep rates. [default: {LOWAT_DEFAULT_RATE}]"),
-        click.option("--queue-latency", type=_DURATION, default="50ms", show_default=True,
+        click.option("--queue-latency", type=_BenchValue("duration", "parse_queue_latency_us"), default="50ms",
+                     show_default=True,
                      help="TBF queue limit, as time at the bottleneck rate."),
         click.option("--delay", type=_DURATION, default="20ms", show_default=True,
                      help="Base delay on the ACK path (0 for none): netem, or where the kernel "
@@ -310,7 +331,7 @@ def lowat_options(command):
                           "which refuses rates above its packet-rate ceiling."),
         click.option("--quick", is_flag=True,
                      help="A short sweep (under 30 s): fewer settings, one run each."),
-        click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
+        click.option("--plot", "plot_path", type=FilePath(writable=True),
                      default=None,
                      help="Also write a PNG of latency and goodput against lowat (needs "
                           "matplotlib)."),
@@ -322,33 +343,38 @@ def lowat_options(command):
 # --- recordings (watch, top, ifstat) ---------------------------------------------------
 
 record = click.option(
-    "--record", "record", type=click.Path(dir_okay=False), metavar="FILE",
+    "--record", "record", type=FilePath(), metavar="FILE",
     help="Also write every sample to FILE as JSON lines, after the first only what changed "
          "(zstd-compressed when FILE ends in .zst; needs: pip install 'sockdiag[record]').")
 max_size = click.option(
     "--max-size", type=SizeType(), default=None, metavar="SIZE",
     help="Stop recording before FILE passes SIZE bytes (e.g. 100M); the view goes on.")
+force = click.option(
+    "--force", is_flag=True,
+    help="Let --record FILE replace a file that holds a sockdiag recording (never one being recorded).")
 replay = click.option(
-    "--replay", type=click.Path(dir_okay=False), metavar="FILE",
+    "--replay", type=FilePath(), metavar="FILE",
     help="Play a recording (--record) back in the live view, with the same keys, instead of sampling.")
 
 
 def recording(command):
-    """--record and --max-size, stacked on a command (--max-size alone is a usage error)."""
+    """--record, --max-size and --force, stacked on a command (--max-size or --force alone is a usage error)."""
     import functools
 
     @functools.wraps(command)
     def checked(*args, **kwargs):
         if kwargs.get("max_size") is not None and kwargs.get("record") is None:
             raise click.UsageError("--max-size bounds a --record FILE")
+        if kwargs.get("force") and kwargs.get("record") is None:
+            raise click.UsageError("--force lets a --record FILE replace a recording")
         return command(*args, **kwargs)
 
-    return record(max_size(checked))
+    return record(max_size(force(checked)))
 
 # --- plot -----------------------------------------------------------------------------
 
 plot_output = click.option(
-    "--output", "-o", required=True, type=click.Path(dir_okay=False), metavar="PNG",
+    "--output", "-o", required=True, type=FilePath(), metavar="PNG",
     help="Where to write the picture (PNG).")
 plot_connection = click.option(
     "--connection", "-c", metavar="ITEM",

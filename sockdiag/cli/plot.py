@@ -11,7 +11,7 @@ from . import options
 
 
 @click.command()
-@click.argument("recording", type=click.Path(dir_okay=False))
+@click.argument("recording", type=options.FilePath())
 @options.plot_output
 @options.plot_connection
 @options.since

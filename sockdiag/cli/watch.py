@@ -24,7 +24,7 @@ from . import options
 @options.recording
 @options.replay
 def watch(pid, cgroup_path, interval, count, once, as_json, sort, kinds, states, ports, budget_sent,
-          budget_received, on_exceed, record, max_size, replay):
+          budget_received, on_exceed, record, max_size, force, replay):
     """Every socket of process PID, live: where each connection's bytes are.
 
     TCP, UDP and UNIX sockets (--kind).  Per socket: UNACKED (sent, not yet
@@ -42,9 +42,16 @@ def watch(pid, cgroup_path, interval, count, once, as_json, sort, kinds, states,
     --record FILE keeps every sample; --replay FILE plays one back.
     """
     if replay is not None:
-        if pid is not None or cgroup_path is not None or record is not None:
-            raise click.UsageError("--replay takes no PID, no --cgroup and no --record")
-        return view.replay(replay, count=1 if once else count, as_json=as_json, sort=sort)
+        # What acts on a live process cannot act on a recording; the filters and the pace apply.
+        refused = [name for name, value in (("a PID", pid), ("--cgroup", cgroup_path), ("--record", record),
+                                            ("--budget-sent", budget_sent), ("--budget-received", budget_received),
+                                            ("--on-exceed", on_exceed)) if value is not None]
+        if refused:
+            raise click.UsageError(f"--replay plays a recording back: it takes no {', '.join(refused)}")
+        pace = None if click.get_current_context().get_parameter_source("interval") \
+            is click.core.ParameterSource.DEFAULT else interval
+        return view.replay(replay, count=1 if once else count, as_json=as_json, sort=sort, states=states,
+                           ports=ports, kinds=kinds, interval=pace)
     if (pid is None) == (cgroup_path is None):
         raise click.UsageError("give a PID or --cgroup PATH (or --replay FILE)")
     if cgroup_path is not None:
@@ -57,7 +64,7 @@ def watch(pid, cgroup_path, interval, count, once, as_json, sort, kinds, states,
         return view.run(None, interval=interval, count=1 if once else count, as_json=as_json,
                         sort=sort, kinds=kinds, states=states, ports=ports,
                         cgroup=_platform.open_cgroup(cgroup_path),
-                        record=record, max_size=max_size)
+                        record=record, max_size=max_size, overwrite=force)
     monitor = None
     if budget_sent is not None or budget_received is not None:
         from ..budget import BudgetMonitor, ByteBudget  # a watch without budgets starts without them
@@ -72,7 +79,7 @@ def watch(pid, cgroup_path, interval, count, once, as_json, sort, kinds, states,
         return view.run(pid, interval=interval, count=1 if once else count, as_json=as_json,
                         sort=sort, kinds=kinds, states=states, ports=ports,
                         header_lines=watch_header_lines(pid, monitor), record=record,
-                        max_size=max_size)
+                        max_size=max_size, overwrite=force)
     finally:
         # Its accountant holds a netlink socket and, as root, a trace instance;
         # main() ends the process without running atexit.

@@ -83,6 +83,15 @@ def parse_duration_us(text: str) -> int:
     return round(us)
 
 
+def parse_queue_latency_us(text: str) -> int:
+    """parse_duration_us of a queue's length, which must hold some time: a
+    queue of none drops every burst, and the run measures only retransmits."""
+    us = parse_duration_us(text)
+    if us == 0:
+        raise ValueError(f"{text!r}: a queue must hold some time (e.g. 50ms)")
+    return us
+
+
 def format_size(nbytes: Union[None, int, str], none: str = "off") -> str:
     """The shortest exact form of a size: 16384 -> "16k", 1048576 -> "1m"; None -> none;
     a time-target lowat ("20ms") as it is."""

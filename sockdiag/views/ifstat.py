@@ -111,14 +111,14 @@ def json_line(wall_time: float, sample: Mapping[str, InterfaceCounters],
 
 def run(interval: float, count: Optional[int], wanted: frozenset[str] = frozenset(), *,
         once: bool = False, as_json: bool = False, out: Optional[TextIO] = None,
-        record: Optional[str] = None, max_size: Optional[int] = None) -> None:
+        record: Optional[str] = None, max_size: Optional[int] = None, overwrite: bool = False) -> None:
     """Sample the wanted interfaces (all when empty) every interval seconds,
     count times (None: until q, or Ctrl-C or SIGTERM: KeyboardInterrupt), and show each sample.
 
     Rates need two samples: the first shows none.  ``once``: two samples an
     interval apart, only the second shown, with its rates.  ``record``: a
     file every sample is also written to (sockdiag.recording_file), bounded
-    by max_size bytes.
+    by max_size bytes; overwrite: it may replace a recording.
     """
     samples = 2 if once else count
     previous: Optional[dict[str, InterfaceCounters]] = None
@@ -145,7 +145,7 @@ def run(interval: float, count: Optional[int], wanted: frozenset[str] = frozense
 
             recorder = stack.enter_context(RecordingWriter(
                 record, "ifstat", {"interval_s": interval, "started": time.time()}, max_size=max_size,
-                notice=lambda line: print(line, file=sys.stderr)))
+                notice=lambda line: print(line, file=sys.stderr), overwrite=overwrite))
         screen = stack.enter_context(Screen(out or sys.stdout, as_json=as_json,
                                             one_screen=once or samples == 1, sort_keys=INTERFACE_SORTS,
                                             sort="index"))

@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Callable, Optional, Sequence, TextIO
 
 from .. import _platform, _watch
-from .._common import TCP_INFO_FIELDS, NoSuchProcess, SocketInfo
+from .._common import SOCKET_KINDS, TCP_INFO_FIELDS, NoSuchProcess, SocketInfo
 from .._fast import json_objects
 from .._watch import ProcessSample, SocketRates
 from ..drain import DrainTracker, is_stalled
@@ -184,17 +184,18 @@ def run(pid: Optional[int], *, interval: float = 1.0, count: Optional[int] = Non
         ports: Sequence[int] = (),
         header_lines: Sequence[HeaderLine] = (), out: Optional[TextIO] = None,
         notice: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
-        cgroup=None, record: Optional[str] = None, max_size: Optional[int] = None
-        ) -> Optional[ProcessSample]:
+        cgroup=None, record: Optional[str] = None, max_size: Optional[int] = None,
+        overwrite: bool = False) -> Optional[ProcessSample]:
     """Sample pid (or, with pid None, the cgroup: a sockdiag.cgroups.Cgroup)
     every interval seconds and show each sample on out (stdout) until count
     samples (None: until Ctrl-C, SIGTERM or q).
 
     Live (a terminal, not JSON, more than one sample): redrawn in place, cut
     to the terminal, driven by keys.  Raises NoSuchProcess/AccessDenied if
-    the first look fails; a process that exits later ends the loop with a
-    one-line notice.  ``record``: a file every sample is also written to
-    (sockdiag.recording_file), bounded by max_size bytes.  Returns the last
+    the first look fails; a process that exits (a cgroup removed) later ends
+    the loop with a one-line notice.  ``record``: a file every sample is also written to
+    (sockdiag.recording_file), bounded by max_size bytes; overwrite: it may
+    replace a recording.  Returns the last
     sample.
     """
     name = _platform.process_name_or_none(pid) if pid is not None else None
@@ -202,6 +203,12 @@ def run(pid: Optional[int], *, interval: float = 1.0, count: Optional[int] = Non
     ended: list[str] = []  # said once the screen is closed, on a line of its own
 
     def next_sample() -> Optional[ProcessSample]:
+        if pid is None:
+            from ..cgroups import cgroup_removed
+
+            if cgroup_removed(cgroup):  # as a process that exits: a notice, and the view ends
+                notice(f"sockdiag: cgroup {cgroup.relative} was removed")
+                return None
         try:
             return (_watch.take_sample(pid, name, states, ports, kinds) if pid is not None
                     else _watch.take_cgroup_sample(cgroup, states, ports, notice, kinds))
@@ -220,7 +227,7 @@ def run(pid: Optional[int], *, interval: float = 1.0, count: Optional[int] = Non
         who = {"pid": pid, "name": name} if pid is not None else {"cgroup": cgroup.relative,
                                                                    "name": cgroup.name}
         recorder = RecordingWriter(record, "watch", {"interval_s": interval, "started": time.time(), **who},
-                                   max_size=max_size, notice=notice)
+                                   max_size=max_size, notice=notice, overwrite=overwrite)
     try:
         return show(next_sample, interval=interval, count=count, as_json=as_json, sort=sort,
                     header_lines=header_lines, out=out, recorder=recorder)
@@ -232,25 +239,39 @@ def run(pid: Optional[int], *, interval: float = 1.0, count: Optional[int] = Non
 
 
 def replay(path: str, *, count: Optional[int] = None, as_json: bool = False, sort: str = "unsent",
+           states: Optional[Sequence[str]] = None, ports: Sequence[int] = (),
+           kinds: Sequence[str] = SOCKET_KINDS, interval: Optional[float] = None,
            out: Optional[TextIO] = None) -> Optional[ProcessSample]:
     """Show a watch recording (sockdiag.recording_file) as watch showed it, at
-    its recorded interval, with the same keys; the end of the recording ends
-    the view, or, in a terminal, holds its last screen until q."""
+    its recorded interval (or every interval seconds), with the same keys and
+    only the sockets of kinds, in states and with a port in ports; the end of the
+    recording ends the view, or, in a terminal, holds its last screen until q.
+    The whole file is read once first: a recording refused at its last line
+    shows nothing."""
     from ..recording_file import RecordingError, RecordingReader, process_sample
 
+    with RecordingReader(path) as reader:
+        if reader.kind != "watch":
+            raise RecordingError(f"{path}: a recording of `sockdiag {reader.kind}`, which watch cannot "
+                                 "replay; draw it with `sockdiag plot`")
+        for _ in reader.samples():
+            pass
     reader = RecordingReader(path)
-    if reader.kind != "watch":
-        reader.close()
-        raise RecordingError(f"{path}: a recording of `sockdiag {reader.kind}`, which watch cannot "
-                             "replay; draw it with `sockdiag plot`")
     samples = reader.samples()
 
     def next_sample() -> Optional[ProcessSample]:
         recorded = next(samples, None)
-        return None if recorded is None else process_sample(reader.header, recorded, recorded.time)
+        if recorded is None:
+            return None
+        sample = process_sample(reader.header, recorded, recorded.time)
+        if states or ports or set(kinds) != set(SOCKET_KINDS):
+            sockets = [s for s in sample.sockets
+                       if (not states or s.state in states) and (s.kind or "tcp") in kinds]
+            sample = sample.replace(sockets=_watch._with_ports(sockets, ports))
+        return sample
 
     try:
-        return show(next_sample, interval=float(reader.header.get("interval_s") or 1.0), count=count,
+        return show(next_sample, interval=interval or reader.header["interval_s"], count=count,
                     as_json=as_json, sort=sort, out=out, replaying=True)
     finally:
         reader.close()
