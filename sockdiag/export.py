@@ -41,6 +41,7 @@ from . import _platform
 from ._common import (
     LIMITS,
     LINUX,
+    SOCKET_KINDS,
     TCP_STATES,
     AccessDenied,
     InterfaceCounters,
@@ -107,8 +108,36 @@ def parse_listen(address: str) -> tuple[str, int]:
 _STATE = attrgetter("state")
 _QUEUE_DELAY = attrgetter("queue_delay_s")
 _LIMITED_BY = attrgetter("limited_by")
+_KIND = attrgetter("kind")
 _SERIES_FIELDS = tuple(field for field, *_ in BYTE_FIELDS) + (_QUEUE_DELAY_FIELD.name,)
 _SOCKET_VALUES = attrgetter(*_SERIES_FIELDS)
+
+
+# What a scrape read of one process or cgroup: (its pid or path, its name,
+# its sockets, their drops by kind of socket since the exporter first saw them).
+Read = tuple[str, str, Sequence[SocketInfo], dict[str, int]]
+
+
+class _DropCounts:
+    """The kernel's drop counts of a process's (or cgroup's) sockets summed by
+    kind into counters that never go down: each socket's count is added as it
+    grows and stays counted once the socket closes."""
+
+    __slots__ = ("last", "totals")
+
+    def __init__(self) -> None:
+        self.last: dict[int, int] = {}  # inode -> drops at the last scrape (those with any)
+        self.totals = dict.fromkeys(SOCKET_KINDS, 0)
+
+    def add(self, sockets: Sequence[SocketInfo]) -> dict[str, int]:
+        last = {}
+        for s in sockets:
+            if s.drops:  # most sockets drop nothing
+                before = self.last.get(s.inode, 0)
+                self.totals[s.kind] += s.drops - before if s.drops >= before else s.drops
+                last[s.inode] = s.drops
+        self.last = last
+        return dict(self.totals)
 
 
 class _ProcessTotals:
@@ -120,9 +149,21 @@ class _ProcessTotals:
     """
 
     __slots__ = ("states", "sums", "known", "connections", "accept_queue",
-                 "delay_buckets", "delay_sum_s", "delays_known", "limits", "stalled")
+                 "delay_buckets", "delay_sum_s", "delays_known", "limits", "stalled", "queues",
+                 "unix_backlog", "unix_backlog_limit")
 
     def __init__(self, sockets: Sequence[SocketInfo]) -> None:
+        kinds = Counter(map(_KIND, sockets))
+        # Queues of every kind; the TCP families below count TCP sockets alone.
+        self.queues = {kind: (0, 0) for kind in SOCKET_KINDS}
+        for kind in kinds:
+            of_kind = [s for s in sockets if s.kind == kind and s.state != "LISTEN"]
+            self.queues[kind] = (sum(s.recv_queue or 0 for s in of_kind), sum(s.send_queue or 0 for s in of_kind))
+        unix_listeners = [s for s in sockets if s.kind == "unix" and s.state == "LISTEN"]
+        self.unix_backlog = sum(s.recv_queue or 0 for s in unix_listeners)
+        self.unix_backlog_limit = sum(s.backlog_limit or 0 for s in unix_listeners)
+        if kinds["tcp"] != len(sockets):
+            sockets = [s for s in sockets if s.kind == "tcp"]
         states = Counter(map(_STATE, sockets))
         listening = [s for s in sockets if s.state == "LISTEN"] if states["LISTEN"] else []
         connections = [s for s in sockets if s.state != "LISTEN"] if listening else sockets
@@ -298,9 +339,9 @@ class Collector:
                 _platform.open_cgroup(path)
         self._errors = {"process": 0, "interfaces": 0, "cgroup": 0}
         self._dropped_series = 0
-        # Each process's and cgroup's sockets from scrape to scrape: their drain.
-        self._drains: dict[tuple[str, str], DrainTracker] = {}
-        self._last_drains: dict[tuple[str, str], DrainTracker] = {}
+        # Each process's and cgroup's sockets from scrape to scrape: their drain and drops.
+        self._drains: dict[tuple[str, str], tuple[DrainTracker, _DropCounts]] = {}
+        self._last_drains: dict[tuple[str, str], tuple[DrainTracker, _DropCounts]] = {}
         # One scrape at a time: a second scraper waits instead of doubling the load.
         self._lock = threading.Lock()
 
@@ -346,11 +387,12 @@ class Collector:
             ))
         yield from families
 
-    def _drained(self, kind: str, key: str, sockets: Sequence[SocketInfo]) -> tuple[SocketInfo, ...]:
-        """sockets with their drain since the scrapes before (sockdiag.drain)."""
-        tracker = self._last_drains.get((kind, key)) or DrainTracker()
-        self._drains[kind, key] = tracker
-        return tracker.update(sockets, time.monotonic())
+    def _drained(self, kind: str, key: str, name: str, sockets: Sequence[SocketInfo]) -> tuple:
+        """(key, name, sockets with their drain since the scrapes before (sockdiag.drain),
+        their drops by kind of socket since first seen)."""
+        tracker, drops = self._last_drains.get((kind, key)) or (DrainTracker(), _DropCounts())
+        self._drains[kind, key] = tracker, drops
+        return key, name, tracker.update(sockets, time.monotonic()), drops.add(sockets)
 
     def _interface_families(self) -> Iterator[Metric]:
         try:
@@ -364,7 +406,7 @@ class Collector:
         watched = self.watched()
         read = []
         # One kernel pass for every watched process.
-        found = _platform.sockets_of_processes(sorted(watched)) if watched else {}
+        found = _platform.sockets_of_processes(sorted(watched), kinds=SOCKET_KINDS) if watched else {}
         for pid, name in sorted(watched.items()):
             sockets = found[pid]
             if isinstance(sockets, NoSuchProcess):
@@ -372,7 +414,7 @@ class Collector:
             if isinstance(sockets, Exception):
                 self._errors["process"] += 1
             else:
-                read.append((str(pid), name, self._drained("process", str(pid), sockets)))
+                read.append(self._drained("process", str(pid), name, sockets))
         yield _Gauge(
             "sockdiag_watched_processes",
             "Watched processes whose sockets this scrape read.",
@@ -398,8 +440,8 @@ class Collector:
             except SockdiagError:
                 continue  # removed (or not yet made): no series, not an error
             try:
-                read.append((cgroup.relative, cgroup.name,
-                             self._drained("cgroup", cgroup.relative, _platform.cgroup_sockets(cgroup))))
+                read.append(self._drained("cgroup", cgroup.relative, cgroup.name,
+                                          _platform.cgroup_sockets(cgroup, kinds=SOCKET_KINDS)))
             except (SockdiagError, OSError):
                 self._errors["cgroup"] += 1
         yield _Gauge(
@@ -431,19 +473,19 @@ def interface_families(counters: Iterable[InterfaceCounters]) -> list[Metric]:
     return families
 
 
-def process_families(read: Sequence[tuple[str, str, Sequence[SocketInfo]]]) -> list[Metric]:
+def process_families(read: Sequence[Read]) -> list[Metric]:
     """Per-process families from [(pid, name, sockets)]: counts, byte sums, delays."""
     return _totals_families("process", PROCESS_LABELS, read)
 
 
-def cgroup_families(read: Sequence[tuple[str, str, Sequence[SocketInfo]]]) -> list[Metric]:
+def cgroup_families(read: Sequence[Read]) -> list[Metric]:
     """Per-cgroup families (``sockdiag_cgroup_*``) from [(path, name, sockets)]:
     a few series per cgroup, whatever its number of connections."""
     return _totals_families("cgroup", CGROUP_LABELS, read)
 
 
 def _totals_families(kind: str, label_names: tuple[str, ...],
-                     read: Sequence[tuple[str, str, Sequence[SocketInfo]]]) -> list[Metric]:
+                     read: Sequence[Read]) -> list[Metric]:
     """sockdiag_<kind>_* families: sockets by state, byte sums, accept queue,
     the queue-delay gauge histogram; one set of series per (label, label, sockets)."""
     sockets_by_state = _Gauge(
@@ -476,9 +518,38 @@ def _totals_families(kind: str, label_names: tuple[str, ...],
         f"Connections of the {kind} with bytes unsent and nothing acknowledged for a while.",
         labels=label_names,
     )
-    for first, second, sockets in read:
+    queues = _Gauge(
+        f"sockdiag_{kind}_queue_bytes",
+        f"Bytes in the receive and send queues of the {kind}'s sockets, by kind of socket "
+        "(listeners excluded; UDP and UNIX count buffer memory, docs/kinds.md).",
+        labels=label_names + ("kind", "queue"),
+    )
+    drops = _Counter(
+        f"sockdiag_{kind}_socket_drops",
+        f"Packets the kernel dropped for the {kind}'s sockets (UDP: datagrams that found the "
+        "receive buffer full, among others), by kind of socket, since the exporter first saw them.",
+        labels=label_names + ("kind",),
+    )
+    unix_backlog = _Gauge(
+        f"sockdiag_{kind}_unix_backlog_connections",
+        f"Connections waiting in the {kind}'s UNIX listeners to be accepted.",
+        labels=label_names,
+    )
+    unix_backlog_limit = _Gauge(
+        f"sockdiag_{kind}_unix_backlog_limit_connections",
+        f"The listen() backlog limits of the {kind}'s UNIX listeners, summed.",
+        labels=label_names,
+    )
+    for first, second, sockets, dropped in read:
         labels = (first, second)
         totals = _ProcessTotals(sockets)
+        for socket_kind, (receive, send) in totals.queues.items():
+            queues.add_metric(labels + (socket_kind, "receive"), receive)
+            queues.add_metric(labels + (socket_kind, "send"), send)
+        for socket_kind, count in dropped.items():
+            drops.add_metric(labels + (socket_kind,), count)
+        unix_backlog.add_metric(labels, totals.unix_backlog)
+        unix_backlog_limit.add_metric(labels, totals.unix_backlog_limit)
         for state, count in totals.states.items():
             sockets_by_state.add_metric(labels + (state,), count)
         for family, total, known in zip(sums, totals.sums, totals.known):
@@ -491,11 +562,12 @@ def _totals_families(kind: str, label_names: tuple[str, ...],
         for limit, count in totals.limits.items():
             limited.add_metric(labels + (limit,), count)
         stalled.add_metric(labels, totals.stalled)
-    return [sockets_by_state, *sums, accept_queue, delay, limited, stalled]
+    return [sockets_by_state, *sums, accept_queue, delay, limited, stalled, queues, drops, unix_backlog,
+            unix_backlog_limit]
 
 
 def socket_families(
-    read: Sequence[tuple[str, str, Sequence[SocketInfo]]], max_series: int
+    read: Sequence[Read], max_series: int
 ) -> tuple[list[Metric], int]:
     """Per-socket families of the connections holding the most bytes, and how
     many series did not fit in max_series."""
@@ -510,8 +582,8 @@ def socket_families(
     # they trigger).  Each socket yields at least one series, so max_series
     # sockets suffice.
     wanted, candidates = 0, []
-    for pid, name, sockets in read:
-        connections = [s for s in sockets if s.state != "LISTEN"]
+    for pid, name, sockets, _ in read:
+        connections = [s for s in sockets if s.state != "LISTEN" and s.kind == "tcp"]
         wanted += _series_count(connections)
         candidates += [(_held_bytes(sock), pid, name, sock)
                        for sock in heapq.nlargest(max_series, connections, key=_held_bytes)]

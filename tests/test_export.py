@@ -207,8 +207,8 @@ def test_text_format_writes_numbers_as_generate_latest(unsent_pair):
     # Values the kernel seldom gives but a family may hold: huge, infinite, not a number.
     read = [("1", "p", [info("ESTABLISHED", unacked=2**70, unsent=10**7, delay=float("inf")),
                         info("ESTABLISHED", fd=4, unacked=-5, unsent=2**64 - 1, delay=float("nan")),
-                        info("LISTEN", fd=5, recv_queue=999_999)]),
-            ("2", "nul\0in a name", [info("ESTABLISHED", unacked=1, unsent=2, delay=0.5)])]
+                        info("LISTEN", fd=5, recv_queue=999_999)], {"udp": 2**70}),
+            ("2", "nul\0in a name", [info("ESTABLISHED", unacked=1, unsent=2, delay=0.5)], {})]
     families = export.process_families(read) + export.socket_families(read, 100)[0]
     odd = prometheus_client.core.GaugeMetricFamily("sockdiag_odd", "a \\ and a\nnewline", labels=("b", "a"))
     for value in (float("nan"), float("-inf"), 1e-9, 1234567.0, -1234567, 10**6, -(10**6), True, 0.1):
@@ -280,7 +280,7 @@ def test_sums_skip_listen_and_unknown_values():
         info("ESTABLISHED", fd=5, unacked=10, unsent=0, free=70, recv_queue=0, delay=0.0),
         info("CLOSE_WAIT", fd=6, unacked=1, unsent=2, free=3, recv_queue=4, delay=20.0),
     ]
-    families = {f.name: f.samples for f in export.process_families([("42", "srv", sockets)])}
+    families = {f.name: f.samples for f in export.process_families([("42", "srv", sockets, {})])}
     one = {s.name: s.value for fam in families.values() for s in fam
            if "state" not in s.labels and "le" not in s.labels}
     assert one["sockdiag_process_unacked_bytes"] == 111
@@ -302,12 +302,12 @@ def test_sums_skip_listen_and_unknown_values():
 def test_unknown_values_are_left_out_not_zero():
     # macOS cannot split the send queue from outside the process.
     sockets = [info("ESTABLISHED", unacked=None, unsent=None, delay=None)]
-    names = {s.name for f in export.process_families([("7", "x", sockets)]) for s in f.samples}
+    names = {s.name for f in export.process_families([("7", "x", sockets, {})]) for s in f.samples}
     assert "sockdiag_process_unacked_bytes" not in names
     assert "sockdiag_process_queue_delay_seconds_bucket" not in names
     assert "sockdiag_process_send_buffer_free_bytes" in names
     # No connection at all: the sums are a true zero.
-    names = {s.name: s.value for f in export.process_families([("7", "x", [])]) for s in f.samples}
+    names = {s.name: s.value for f in export.process_families([("7", "x", [], {})]) for s in f.samples}
     assert names["sockdiag_process_unacked_bytes"] == 0
 
 
@@ -315,7 +315,7 @@ def test_per_socket_series_are_capped_biggest_first():
     sockets = [info("ESTABLISHED", fd=fd, unacked=fd, unsent=fd * 1000) for fd in range(10, 30)]
     sockets.append(info("LISTEN", fd=5, unacked=None, unsent=None, free=None))
     per_socket = 6  # unacked, unsent, send_queue, free, recv_queue, delay
-    families, dropped = export.socket_families([("1", "srv", sockets)], max_series=3 * per_socket + 5)
+    families, dropped = export.socket_families([("1", "srv", sockets, {})], max_series=3 * per_socket + 5)
     exported = [s for f in families for s in f.samples]
     assert len(exported) == 3 * per_socket
     assert dropped == 20 * per_socket - len(exported)
@@ -323,10 +323,10 @@ def test_per_socket_series_are_capped_biggest_first():
     assert len({tuple(sorted(s.labels.items())) + (s.name,) for s in exported}) == len(exported)
     # Across processes the biggest win, wherever they are.
     small = [info("ESTABLISHED", fd=fd, unacked=1, unsent=fd) for fd in range(3, 9)]
-    families, _ = export.socket_families([("2", "a", small), ("1", "srv", sockets)], per_socket * 2)
+    families, _ = export.socket_families([("2", "a", small, {}), ("1", "srv", sockets, {})], per_socket * 2)
     assert {(s.labels["pid"], s.labels["fd"]) for f in families for s in f.samples} == {
         ("1", "29"), ("1", "28")}
-    families, dropped = export.socket_families([("1", "srv", sockets)], max_series=0)
+    families, dropped = export.socket_families([("1", "srv", sockets, {})], max_series=0)
     assert not any(f.samples for f in families) and dropped == 20 * per_socket
 
 

@@ -453,3 +453,24 @@ def test_unix_sockets_asked_for_by_inode_equal_the_core_and_the_twin():
         for pair in ballast:
             for sock in pair:
                 sock.close()
+
+
+def test_export_carries_drops_queues_and_unix_backlog_as_the_kernel_counts_them(holder):
+    """`export --once --pid` of the holder: its UDP drops, each kind's queues and its
+    UNIX listener's backlog equal /proc/net/udp and ss in its namespace."""
+    done = subprocess.run([sys.executable, "-c", "from sockdiag.cli import main; main()", "export", "--once",
+                           "--json", "--pid", str(holder.pid)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    series = {(s["name"], s["labels"].get("kind"), s["labels"].get("queue")): s["value"]
+              for s in map(json.loads, done.stdout.splitlines()) if s["labels"].get("pid") == str(holder.pid)}
+    proc, udp, unix = proc_net_udp(holder), ss_sockets(holder, "u"), ss_sockets(holder, "x")
+    assert series["sockdiag_process_socket_drops_total", "udp", None] == sum(r["drops"] for r in proc.values()) > 0
+    assert series["sockdiag_process_queue_bytes", "udp", "receive"] == sum(r["rx_queue"] for r in proc.values())
+    assert series["sockdiag_process_queue_bytes", "udp", "send"] == sum(r["tx_queue"] for r in proc.values())
+    listener = sockdiag.process_sockets(holder.pid, kinds=["unix"])
+    listening = {s.inode for s in listener if s.state == "LISTEN"}
+    assert series["sockdiag_process_unix_backlog_connections", None, None] == sum(
+        unix[inode]["recv_q"] for inode in listening) == 2
+    assert series["sockdiag_process_unix_backlog_limit_connections", None, None] == 5
+    assert series["sockdiag_process_queue_bytes", "unix", "receive"] == sum(
+        row["recv_q"] for inode, row in unix.items() if inode not in listening)

@@ -144,21 +144,43 @@ def test_a_steady_reader_gets_a_queue_delay_within_a_quarter_of_the_truth():
         assert estimate.queue_delay_s == pytest.approx(estimate.unsent / rate, rel=0.25)
 
 
+SMALL_BUFFER_WRITER = """
+import socket, sys, threading
+listener = socket.create_server(("127.0.0.1", 0))
+client = socket.socket()
+client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+client.connect(listener.getsockname())
+server, _ = listener.accept()
+threading.Thread(target=lambda: [None for _ in iter(lambda: server.recv(1 << 20), b"")], daemon=True).start()
+threading.Thread(target=lambda: [client.sendall(b"w" * 65536) for _ in iter(int, 1)], daemon=True).start()
+print(client.getsockname()[1], flush=True)
+sys.stdin.read()
+"""
+
+
+@requires_ss
 def test_a_writer_with_a_small_send_buffer_is_limited_by_it():
-    client, server = connected_pair()
-    with client, server:
-        client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-        reader = PacedReader(server)  # flat out
-        reader.start()
-        Writer(client, chunk_bytes=65536).start()
-        try:
-            found = tracked(client, DrainTracker(), 4)
-            buffers = [reference.send_buffer(client) for _ in range(20)]
-        finally:
-            reader.stopped.set()
-        # The kernel: everything written is in flight and the buffer is full.
-        assert sum(b.unsent == 0 and b.free == 0 for b in buffers) >= 15, buffers
-        assert found.limited_by == "sender_buffer" and found.queue_delay_s == 0.0
+    # Writer and reader in a process of their own: the test's sampling takes no time from them.
+    child = subprocess.Popen([sys.executable, "-c", SMALL_BUFFER_WRITER], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(child.stdout.readline())
+        tracker, verdicts, full = DrainTracker(), [], 0
+        for _ in range(8):
+            time.sleep(SAMPLE_S)
+            mine = [s for s in sockdiag.process_sockets(child.pid) if s.local_port == port]
+            [found] = tracker.update(mine, time.monotonic())
+            verdicts.append((found.limited_by, found.queue_delay_s))
+            # ss: nothing unsent and the buffer full (w >= tb): everything written is in flight.
+            line = subprocess.run(["ss", "-tnmiOH", "sport", "=", f":{port}"], capture_output=True,
+                                  text=True, check=True).stdout
+            skmem = dict(re.findall(r"([a-z]+)(\d+)", re.search(r"skmem:\(([^)]*)\)", line).group(1)))
+            full += "notsent" not in line and int(skmem["w"]) >= int(skmem["tb"])
+    finally:
+        child.stdin.close()
+        child.wait(timeout=10)
+    assert full >= 4, full
+    assert verdicts[1:].count(("sender_buffer", 0.0)) >= len(verdicts[1:]) - 1, verdicts
 
 
 NAMESPACE = f"sdqdelay-{os.getpid()}"
