@@ -11,6 +11,11 @@ One process holding, on loopback:
 * the same sender to a reader that stops reading for STALL_S seconds after
   every READ_S: while it stops, nothing is acknowledged and the queue is
   stalled on its receiver, whatever rate the last burst had;
+* a UDP receiver that reads UDP_READ_RATE datagrams a second from a sender
+  writing twice as many: its receive buffer fills and the kernel drops the
+  rest (DROPS/s);
+* a UNIX stream to an upstream that stopped reading (as a stuck php-fpm or
+  gunicorn worker): its queue full, the writer blocked;
 * a few idle connections and the listening sockets.
 
 It prints one line of JSON naming the fds once every connection is up, and
@@ -38,6 +43,8 @@ READ_CHUNK = 64 << 10
 LOWAT = 128 << 10  # TCP_NOTSENT_LOWAT of the second sender
 IDLE_CONNECTIONS = 3
 READ_S, STALL_S = 3.0, 5.0  # the stalling reader reads for READ_S, then stops for STALL_S
+UDP_READ_RATE = 500  # datagrams per second the UDP receiver takes; its sender writes twice as many
+DATAGRAM = b"\0" * 1200
 
 
 def _slow_reader(sock: socket.socket, stop: threading.Event) -> None:
@@ -57,6 +64,28 @@ def _stalling_reader(sock: socket.socket, stop: threading.Event) -> None:
                 return
             stop.wait(pause)
         stop.wait(STALL_S)
+
+
+def _datagram_sender(sock: socket.socket, address, stop: threading.Event) -> None:
+    while not stop.is_set():
+        for _ in range(20):
+            try:
+                sock.sendto(DATAGRAM, address)
+            except OSError:
+                return
+        stop.wait(20 / (2 * UDP_READ_RATE))
+
+
+def _datagram_reader(sock: socket.socket, stop: threading.Event) -> None:
+    sock.settimeout(0.2)
+    while not stop.is_set():
+        try:
+            sock.recv(len(DATAGRAM))
+        except TimeoutError:
+            continue
+        except OSError:
+            return
+        stop.wait(1 / UDP_READ_RATE)
 
 
 def _bulk_sender(sock: socket.socket, stop: threading.Event) -> None:
@@ -92,6 +121,12 @@ def run(duration: float) -> None:
     paced, paced_reader = _connect(listeners[1])
     set_notsent_lowat(paced, LOWAT)
     stalled, stalling_reader = _connect(listeners[0])
+    udp_receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp_receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+    udp_receiver.bind(("127.0.0.1", 0))
+    udp_sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    # The upstream's end is never read: the writer fills the queue once and blocks.
+    upstream, upstream_peer = socket.socketpair()
     idle = [_connect(listeners[0]) for _ in range(IDLE_CONNECTIONS)]
     threads = [
         threading.Thread(target=_bulk_sender, args=(bulk, stop), daemon=True),
@@ -100,6 +135,10 @@ def run(duration: float) -> None:
         threading.Thread(target=_slow_reader, args=(paced_reader, stop), daemon=True),
         threading.Thread(target=_bulk_sender, args=(stalled, stop), daemon=True),
         threading.Thread(target=_stalling_reader, args=(stalling_reader, stop), daemon=True),
+        threading.Thread(target=_datagram_sender, args=(udp_sender, udp_receiver.getsockname(), stop),
+                         daemon=True),
+        threading.Thread(target=_datagram_reader, args=(udp_receiver, stop), daemon=True),
+        threading.Thread(target=_bulk_sender, args=(upstream, stop), daemon=True),
         # The parent closing our stdin (or dying) ends the workload early.
         threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True),
     ]
@@ -108,12 +147,14 @@ def run(duration: float) -> None:
     print(json.dumps({"bulk": bulk.fileno(), "slow_reader": slow.fileno(),
                       "paced": paced.fileno(), "paced_reader": paced_reader.fileno(),
                       "stalled": stalled.fileno(), "stalling_reader": stalling_reader.fileno(),
+                      "udp_receiver": udp_receiver.fileno(), "upstream": upstream.fileno(),
                       "idle": [pair[0].fileno() for pair in idle]}), flush=True)
     try:
         stop.wait(duration)
     finally:
         stop.set()
-        for sock in ([bulk, slow, paced, paced_reader, stalled, stalling_reader, *listeners]
+        for sock in ([bulk, slow, paced, paced_reader, stalled, stalling_reader, udp_receiver, udp_sender,
+                      upstream, upstream_peer, *listeners]
                      + [s for pair in idle for s in pair]):
             sock.close()
 
@@ -130,6 +171,8 @@ def legend(roles: dict) -> list[str]:
         "the writer waits instead",
         f"      fd {roles['stalled']} same, to a reader that stops for {STALL_S:.0f} s after every "
         f"{READ_S:.0f} s: STALLED on its receiver",
+        f"      fd {roles['udp_receiver']} UDP, takes {UDP_READ_RATE} datagrams/s of twice as many: "
+        f"DROPS/s; fd {roles['upstream']} UNIX, to an upstream that stopped reading",
         f"      fds {roles['slow_reader']}, {roles['paced_reader']}, {roles['stalling_reader']}: "
         f"the readers (RECV-Q); fds {idle}: idle connections",
     ]

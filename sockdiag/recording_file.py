@@ -433,8 +433,9 @@ _PORT = _validate.PORT
 # What a value of each recorded field may be, by kind (from the records' own types).
 ITEM_SCHEMA = {
     "watch": {**_field_checks(SocketInfo, _SOCKET_FIELDS), **_field_checks(TcpInfo, _TCP_FIELDS, "tcp."),
-              "local_port": lambda v: type(v) is int and 0 <= v <= _PORT.maximum,
-              "remote_port": lambda v: type(v) is int and 0 <= v <= _PORT.maximum},
+              # A UNIX socket has no port.
+              "local_port": lambda v: v is None or type(v) is int and 0 <= v <= _PORT.maximum,
+              "remote_port": lambda v: v is None or type(v) is int and 0 <= v <= _PORT.maximum},
     "top": _field_checks(ProcessTraffic, _TRAFFIC_FIELDS, signed=_SIGNED_TRAFFIC),
     "ifstat": _field_checks(InterfaceCounters, _INTERFACE_FIELDS),
 }

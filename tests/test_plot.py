@@ -44,7 +44,7 @@ def test_watch_record_then_plot_gives_the_picture(demo_recording, tmp_path):
     out = tmp_path / "f.png"
     done = sockdiag("plot", str(path), "-o", str(out))
     assert done.returncode == 0, done.stderr
-    assert done.stdout == f"{out}: 12 samples of `sockdiag watch`, 3 of 14 rows drawn\n"
+    assert done.stdout == f"{out}: 12 samples of `sockdiag watch`, 3 of 18 rows drawn\n"
     width, height = png_size(out)
     assert (width, height) == (1000, 1210)
     assert 30_000 < out.stat().st_size < 1_000_000
@@ -56,7 +56,7 @@ def test_plot_json_says_what_was_drawn(demo_recording, tmp_path):
     done = sockdiag("plot", str(path), "-o", str(out), "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"output": str(out), "kind": "watch", "samples": 12,
-                                       "items_drawn": 3, "items": 14}
+                                       "items_drawn": 3, "items": 18}
 
 
 def test_the_panels_hold_the_recorded_values(demo_recording):

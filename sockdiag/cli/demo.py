@@ -6,6 +6,7 @@ import math
 
 import click
 
+from .._common import SOCKET_KINDS
 from . import options
 
 
@@ -16,7 +17,9 @@ from . import options
 @options.recording
 def demo(duration, interval, as_json, record, max_size, force):
     """Watch a built-in workload: a bulk sender to a slow reader, the same with
-    TCP_NOTSENT_LOWAT, and idle connections, all on loopback.
+    TCP_NOTSENT_LOWAT, one to a reader that stalls, a UDP receiver that falls
+    behind, a UNIX upstream that stopped reading, and idle connections, all
+    on loopback.
 
     The same view as `sockdiag watch PID`, with the same keys (q quits, ?
     lists them) and --record FILE; Ctrl-C stops it early.  The workload is a
@@ -28,6 +31,6 @@ def demo(duration, interval, as_json, record, max_size, force):
 
     with _demo.workload(duration) as (pid, roles):
         view.run(pid, interval=interval, count=max(1, math.ceil(duration / interval)),
-                 as_json=as_json, record=record, max_size=max_size, overwrite=force,
+                 kinds=SOCKET_KINDS, as_json=as_json, record=record, max_size=max_size, overwrite=force,
                  header_lines=[interfaces_line(pid=pid), fd_headroom_line(pid),
                                *(fixed_line(line) for line in _demo.legend(roles))])
