@@ -72,12 +72,15 @@ def test_alert_rules_pass_promtool_check_and_unit_tests():
         assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_every_rule_has_a_unit_test():
+def test_every_rule_has_a_unit_test_and_its_threshold_documented():
     rules = yaml.safe_load((MONITORING / "alerts.yml").read_text())
     tests = yaml.safe_load((MONITORING / "alerts_test.yml").read_text())
     tested = {case["alertname"] for test in tests["tests"] for case in test["alert_rule_test"]
               if case["exp_alerts"]}
-    assert tested == {rule["alert"] for group in rules["groups"] for rule in group["rules"]}
+    names = {rule["alert"] for group in rules["groups"] for rule in group["rules"]}
+    assert tested == names
+    documented = (MONITORING.parent / "docs" / "monitoring.md").read_text()
+    assert [name for name in sorted(names) if f"| `{name}` |" not in documented] == []
 
 
 # --- the metrics they name -----------------------------------------------------

@@ -30,8 +30,13 @@ WRAPPER
 chmod +x "$work/cc"
 
 rm -rf dist
-# build's default: the sdist, then the wheel from the sdist.
-CC="$work/cc" LDSHARED="$work/cc -shared -s" "$work/tools/bin/python" -m build --outdir "$work/built" .
+# build's default: the sdist, then the wheel from the sdist.  Its log is
+# shown only when it fails.
+if ! CC="$work/cc" LDSHARED="$work/cc -shared -s" \
+        "$work/tools/bin/python" -m build --outdir "$work/built" . >"$work/build.log" 2>&1; then
+    cat "$work/build.log" >&2
+    exit 1
+fi
 mkdir -p dist
 cp "$work"/built/*.tar.gz dist/
 PATH="$work/tools/bin:$PATH" auditwheel repair --plat "manylinux_${glibc/./_}_x86_64" \
