@@ -390,7 +390,6 @@ class Collector:
                 value=self._dropped_series,
             )
 
-
     def _fd_families(self, read: Sequence[tuple[str, str, Sequence[SocketInfo]]]
                      ) -> Iterator[Metric]:
         """Each read process's open fds and soft limit: its headroom before
@@ -413,6 +412,7 @@ class Collector:
             if headroom.soft_limit is not None:
                 max_fds.add_metric((pid, name), headroom.soft_limit)
         yield from (open_fds, max_fds)
+
 
     def _cgroup_families(self) -> Iterator[Metric]:
         read = []

@@ -42,7 +42,11 @@ cp "$work"/built/*.tar.gz dist/
 PATH="$work/tools/bin:$PATH" auditwheel repair --plat "manylinux_${glibc/./_}_x86_64" \
     --wheel-dir dist "$work"/built/*.whl
 
-"$python" -m venv "$work/installed"
-"$work/installed/bin/pip" install -q --only-binary :all: dist/*manylinux*.whl pytest hypothesis
-PYTHON="$work/installed/bin/python" bash tools/test-installed.sh
+# SOCKDIAG_WHEEL_VENV=DIR keeps that venv (to run the tests again elsewhere,
+# e.g. under another kernel: PYTHON=DIR/bin/python bash tools/test-installed.sh).
+installed=${SOCKDIAG_WHEEL_VENV:-$work/installed}
+rm -rf "$installed"
+"$python" -m venv "$installed"
+"$installed/bin/pip" install -q --only-binary :all: dist/*manylinux*.whl pytest hypothesis
+PYTHON="$installed/bin/python" bash tools/test-installed.sh
 ls dist
