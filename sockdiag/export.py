@@ -421,6 +421,7 @@ class Collector:
             value=len(read),
         )
         yield from process_families(read)
+        yield from self._fd_families(read)
         if self.per_socket:
             families, dropped = socket_families(read, self.max_series)
             self._dropped_series += dropped
@@ -430,6 +431,29 @@ class Collector:
                 "Per-socket series left out by --max-series, summed over scrapes.",
                 value=self._dropped_series,
             )
+
+    def _fd_families(self, read: Sequence[tuple[str, str, Sequence[SocketInfo]]]
+                     ) -> Iterator[Metric]:
+        """Each read process's open fds and soft limit: its headroom before
+        accept() and connect() fail with EMFILE."""
+        open_fds = _Gauge("sockdiag_process_open_fds", "Open file descriptors of the process.",
+                          labels=PROCESS_LABELS)
+        max_fds = _Gauge(
+            "sockdiag_process_max_fds",
+            "Soft limit of the process's open file descriptors (RLIMIT_NOFILE); absent when"
+            " unlimited.", labels=PROCESS_LABELS)
+        for pid, name, _ in read:
+            try:
+                headroom = _platform.fd_headroom(int(pid))
+            except NoSuchProcess:
+                continue  # exited since its sockets were read
+            except SockdiagError:
+                self._errors["process"] += 1
+                continue
+            open_fds.add_metric((pid, name), headroom.open_fds)
+            if headroom.soft_limit is not None:
+                max_fds.add_metric((pid, name), headroom.soft_limit)
+        yield from (open_fds, max_fds)
 
 
     def _cgroup_families(self) -> Iterator[Metric]:
