@@ -442,7 +442,7 @@ class Collector:
             "sockdiag_process_max_fds",
             "Soft limit of the process's open file descriptors (RLIMIT_NOFILE); absent when"
             " unlimited.", labels=PROCESS_LABELS)
-        for pid, name, _ in read:
+        for pid, name, *_ in read:
             try:
                 headroom = _platform.fd_headroom(int(pid))
             except NoSuchProcess:
