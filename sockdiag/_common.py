@@ -853,7 +853,11 @@ class ProcessTraffic(Record):
     unsent at the sample, by what limits them (one look's verdict, as
     process_sockets gives it: the peer's window, a full congestion window);
     ``stalled``: those of them that had nothing acknowledged since the
-    previous sample, at least sockdiag.drain.MIN_STALL_S.
+    previous sample, at least sockdiag.drain.MIN_STALL_S.  ``udp_drops``:
+    datagrams the kernel dropped for its UDP sockets in the interval (a full
+    receive buffer, most often), ``udp_drops_per_s`` their rate;
+    ``udp_receive_fill``: its fullest UDP receive buffer now, from 0 to 1
+    (receive queue over SO_RCVBUF; None without UDP sockets).
     ``pid`` is ``None`` for the row of unattributed traffic
     (sockets whose owner could not be known).  Counters a kernel does not
     report (bytes_sent and bytes_retrans before Linux 4.19) are ``None``.
@@ -879,6 +883,9 @@ class ProcessTraffic(Record):
     limited_network: int = 0
     limited_sender_buffer: int = 0
     stalled: int = 0
+    udp_drops: int = 0
+    udp_drops_per_s: Optional[float] = None
+    udp_receive_fill: Optional[float] = None
 
 
 class TrafficSample(Record):

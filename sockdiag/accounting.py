@@ -52,11 +52,14 @@ import time
 from typing import Iterable, Optional
 
 from . import _fast, _platform
-from ._common import AccessDenied, LINUX, NotSupported, ProcessTraffic, TrafficSample
+from ._common import AccessDenied, LINUX, NotSupported, ProcessTraffic, TrafficSample, kind_mask
 from ._validate import PID
 from .fields import TRAFFIC_FIELDS, TRAFFIC_SORTS, sorted_records
 from .drain import MIN_STALL_S
 
+# Every state but TIME_WAIT and NEW_SYN_RECV, and the UDP kind, for the datagram pass.
+_ALL_STATES = 0xFFFFFFFF & ~((1 << 6) | (1 << 12))
+_UDP = kind_mask(("udp",))
 # The columns of _Usage.limits, by _fast.tcp_counters()'s limited_by.
 _LIMIT_COLUMNS = {"receiver": 0, "network": 1, "sender_buffer": 2}
 # Index of each counter in the per-socket tuples of _fast.tcp_counters().
@@ -93,7 +96,8 @@ _V4_MAPPED_PREFIX = bytes(10) + b"\xff\xff"
 class _Usage:
     """Running sums for one process (or the unattributed row)."""
 
-    __slots__ = ("name", "interval", "total", "connections", "closed", "limits", "stalled")
+    __slots__ = ("name", "interval", "total", "connections", "closed", "limits", "stalled", "udp_drops",
+                 "udp_fill")
 
     def __init__(self, name: Optional[str]) -> None:
         self.name = name  # read when first seen: still known after the process exits
@@ -103,6 +107,8 @@ class _Usage:
         self.closed = 0
         self.limits = [0, 0, 0]  # receiver, network, sender_buffer: connections with bytes waiting
         self.stalled = 0
+        self.udp_drops = 0  # datagrams dropped for its UDP sockets in the interval
+        self.udp_fill: Optional[float] = None  # its fullest UDP receive buffer, 0..1
 
     def add(self, now: tuple, before: tuple) -> None:
         """Add the growth of four counters (sent, acked, received, retrans) from before to now."""
@@ -157,6 +163,7 @@ class TrafficAccountant:
         self._owners: dict[int, int] = {}  # inode -> pid, from the last fd scan
         self._current_listeners: dict[int, list] = {}  # port -> [(address, pid)], last dump
         self._ownerless: set[int] = set()  # inodes in no process's fds at the last scan
+        self._last_drops: dict[int, int] = {}  # UDP socket inode -> its drops at the last sample
         self._usage: dict[Optional[int], _Usage] = {}
         # Other network namespaces, by cookie key (see _namespace_passes): their
         # notification listeners, the notifications read with their first dump,
@@ -169,6 +176,7 @@ class TrafficAccountant:
         self._overflows = 0  # the listener's count at the previous sample
         self._supported = self._kernel_counters()
         self._time = self._dump(baseline=True)
+        self._datagrams(baseline=True)
         if self._listener is not None:
             # Notifications queued before the baseline dump are of sockets it
             # did not see; those of sockets it saw (closed since) are kept.
@@ -244,6 +252,7 @@ class TrafficAccountant:
         from ._linux import _network_namespace
 
         passes = [(0, *_fast.tcp_counters())]
+        self._pass_pids = [0]  # a process of each namespace read (0: sockdiag's own)
         own = _network_namespace(os.getpid())
         self._unreadable_namespaces = 0
         if own != self._initial_namespace:
@@ -271,6 +280,7 @@ class TrafficAccountant:
                 continue
             except FileNotFoundError:
                 continue  # the process exited: its namespace may be gone too
+            self._pass_pids.append(pid)
             sockets = [(cookie | key, *rest) for cookie, *rest in sockets]
             if new:
                 # As at the baseline: notifications of sockets this first dump did not see are dropped.
@@ -279,6 +289,44 @@ class TrafficAccountant:
                     event for event in self._namespace_listeners[key].drain() if event.cookie | key in seen]
             passes.append((key, sockets, listeners))
         return passes
+
+    def _scan_owners(self, inodes: Iterable[int]) -> dict[int, int]:
+        """Map socket inodes to their processes anew (every process's fds);
+        inodes that none of them holds are remembered as ownerless."""
+        owners, self._unreadable = _fast.socket_owners(self._pids)
+        self._owners = owners
+        self._ownerless = {inode for inode in inodes if inode not in owners}
+        return owners
+
+    def _datagrams(self, baseline: bool = False) -> None:
+        """Each process's UDP drops since the previous sample and its fullest UDP
+        receive buffer, from one dump of the UDP sockets of each namespace read."""
+        found = []
+        for pid in self._pass_pids:
+            try:
+                found += _fast.namespace_sockets_linux(_ALL_STATES, None, pid, None, _UDP)
+            except OSError:
+                continue  # the namespace's last process exited meanwhile
+        owners = self._owners
+        if any(s.inode not in owners and s.inode not in self._ownerless and (s.drops or s.recv_queue)
+               for s in found):
+            owners = self._scan_owners([s.inode for s in found])
+        restricted = self._pids is not None
+        last_drops = {}
+        for s in found:
+            pid = owners.get(s.inode)
+            if pid is None and restricted:
+                continue  # another process's socket
+            if s.drops:
+                last_drops[s.inode] = s.drops
+                before = self._last_drops.get(s.inode, 0)
+                if not baseline:
+                    self._usage_of(pid).udp_drops += s.drops - before if s.drops >= before else s.drops
+            if s.rcvbuf and not baseline:
+                usage = self._usage_of(pid)
+                fill = min((s.recv_queue or 0) / s.rcvbuf, 1.0)
+                usage.udp_fill = fill if usage.udp_fill is None else max(usage.udp_fill, fill)
+        self._last_drops = last_drops
 
     def _dump(self, baseline: bool = False) -> float:
         """Dump every socket, attribute the growth of its counters; the dump's time."""
@@ -295,12 +343,9 @@ class TrafficAccountant:
                 or any(inode and inode not in owners and inode not in ownerless
                        and self._moved(previous.get(cookie), counters)
                        for _k, sockets, _l in passes for cookie, inode, counters, *_ in sockets)):
-            owners, self._unreadable = _fast.socket_owners(self._pids)
-            self._owners = owners
-            self._ownerless = {inode for _k, sockets, _l in passes for _c, inode, *_ in sockets
-                               if inode not in owners}
-            self._ownerless.update(inode for _k, _s, listeners_raw in passes
-                                   for _p, _a, inode in listeners_raw if inode not in owners)
+            owners = self._scan_owners(
+                [inode for _k, sockets, _l in passes for _c, inode, *_ in sockets]
+                + [inode for _k, _s, listeners_raw in passes for _p, _a, inode in listeners_raw])
         current = {}
         owner_of = self._owner
         tracer = self._tracer
@@ -408,7 +453,10 @@ class TrafficAccountant:
             usage.closed = 0
             usage.limits = [0, 0, 0]
             usage.stalled = 0
+            usage.udp_drops = 0
+            usage.udp_fill = None
         now = self._dump()
+        self._datagrams()
         if self._listener is not None:
             # Drained after the dump: a socket freed after it is in self._last
             # (counted up to the dump), one freed before is in _departed.
@@ -472,7 +520,7 @@ class TrafficAccountant:
         for pid, usage in list(self._usage.items()):
             if pid is not None and self._pids is not None and pid not in self._pids:
                 continue
-            if not usage.connections and not any(usage.interval):
+            if not usage.connections and not any(usage.interval) and usage.udp_fill is None:
                 if pid is not None and not os.path.exists(f"/proc/{pid}"):
                     del self._usage[pid]  # exited, nothing left to report
                 continue  # idle: no connection now, no bytes in the interval
@@ -480,7 +528,8 @@ class TrafficAccountant:
             total = [v if ok else None for v, ok in zip(usage.total, supported)]
             rates = [None if v is None else v / interval_s for v in interval]
             rows.append(ProcessTraffic(pid, usage.name, usage.connections, usage.closed,
-                                       *interval, *rates, *total, *usage.limits, usage.stalled))
+                                       *interval, *rates, *total, *usage.limits, usage.stalled,
+                                       usage.udp_drops, usage.udp_drops / interval_s, usage.udp_fill))
         return sort_traffic(rows, "total")
 
 
@@ -533,7 +582,8 @@ def by_cgroup(rows: Iterable[ProcessTraffic], known: dict[int, str]) -> list[Pro
         values = []
         for name in names:
             column = [getattr(row, name) for row in members if getattr(row, name) is not None]
-            values.append(sum(column) if column else None)
+            # The fullest buffer of a cgroup is its fullest process's; the rest add up.
+            values.append((max if name == "udp_receive_fill" else sum)(column) if column else None)
         summed.append(ProcessTraffic(None, path if path == _UNATTRIBUTED_CGROUP else name_of(path), *values))
     return summed
 

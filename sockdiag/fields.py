@@ -299,6 +299,11 @@ TRAFFIC_FIELDS = (
     Field("limited_receiver/limited_network/limited_sender_buffer", "WAIT rcv/net/buf", "", False, None,
           lambda counts: "/".join(map(str, counts))),
     Field("stalled", "STALLED", "", False, "stalled"),
+    Field("udp_drops", None, "", False, "udp_drops"),
+    Field("udp_drops_per_s", "UDP DROPS/s", "drops/s", True, "udp_drops_per_s", _count_per_s, sort="drops",
+          history="UDP DROPS/s"),
+    Field("udp_receive_fill", "UDP RQ", "", False, "udp_receive_fill",
+          lambda fill: ABSENT if fill is None else f"{fill:.0%}", sort="udp-rq"),
 )
 
 # A network interface (InterfaceCounters), and its rates (InterfaceRates).

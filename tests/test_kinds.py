@@ -474,3 +474,55 @@ def test_export_carries_drops_queues_and_unix_backlog_as_the_kernel_counts_them(
     assert series["sockdiag_process_unix_backlog_limit_connections", None, None] == 5
     assert series["sockdiag_process_queue_bytes", "unix", "receive"] == sum(
         row["recv_q"] for inode, row in unix.items() if inode not in listening)
+
+
+DROPPING_RECEIVER = r"""
+import socket, sys
+receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+receiver.bind(("127.0.0.1", 0))
+sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+print(receiver.fileno(), flush=True)
+for line in sys.stdin:
+    for _ in range(int(line)):
+        sender.sendto(b"d" * 700, receiver.getsockname())
+    print("sent", flush=True)
+"""
+
+
+def test_top_counts_each_process_s_udp_drops_and_its_fullest_receive_buffer(tmp_path):
+    """A receiver that never reads drops what its buffer cannot hold: top's
+    per-process drops equal the growth of /proc/net/udp's drops column, and
+    its fullest buffer equals rx_queue over ss's rb."""
+    from sockdiag.accounting import TrafficAccountant
+
+    child = subprocess.Popen([sys.executable, "-c", DROPPING_RECEIVER], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        fd = int(child.stdout.readline())
+        inode = os.stat(f"/proc/{child.pid}/fd/{fd}").st_ino
+
+        def proc_udp() -> dict[str, int]:
+            for line in open("/proc/net/udp").read().splitlines()[1:]:
+                fields = line.split()
+                if int(fields[9]) == inode:
+                    return {"rx_queue": int(fields[4].split(":")[1], 16), "drops": int(fields[-1])}
+            raise AssertionError("the receiver is not in /proc/net/udp")
+
+        with TrafficAccountant(pids=[child.pid], closed_sockets=False, trace_connects=False) as accountant:
+            before = proc_udp()
+            child.stdin.write("300\n")
+            child.stdin.flush()
+            assert child.stdout.readline() == "sent\n"
+            sample = accountant.sample()
+        after = proc_udp()
+        [row] = [r for r in sample.processes if r.pid == child.pid]
+        assert row.udp_drops == after["drops"] - before["drops"] > 0
+        assert row.udp_drops_per_s == pytest.approx(row.udp_drops / sample.interval_s)
+        rcvbuf = int(re.search(r"rb(\d+)", subprocess.run(
+            ["ss", "-uamnH", "sport", "=", f":{sockdiag.process_sockets(child.pid, kinds=['udp'])[0].local_port}"],
+            capture_output=True, text=True, check=True).stdout).group(1))
+        assert row.udp_receive_fill == pytest.approx(min(after["rx_queue"] / rcvbuf, 1.0))
+    finally:
+        child.stdin.close()
+        child.wait(timeout=10)

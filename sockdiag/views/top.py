@@ -13,10 +13,10 @@ from ..fields import TRAFFIC_FIELDS, TRAFFIC_SORTS, columns, format_bytes, histo
 from .live import Screen, highlighted, run_view
 
 COLUMNS = ("PID", "NAME", "CONNS", "CLOSED", "SENT/s", "RECV/s", "ACKED/s", "RETRANS/s",
-           "STALLED", "WAIT rcv/net/buf", "SENT", "RECV")
+           "STALLED", "WAIT rcv/net/buf", "UDP DROPS/s", "UDP RQ", "SENT", "RECV")
 _COLUMN_FIELDS = columns(TRAFFIC_FIELDS, COLUMNS)
 # Dropped in this order while the table is wider than the screen.
-DROPPABLE = ("ACKED/s", "CLOSED", "RETRANS/s", "WAIT rcv/net/buf", "RECV", "SENT")
+DROPPABLE = ("ACKED/s", "CLOSED", "RETRANS/s", "WAIT rcv/net/buf", "UDP RQ", "RECV", "SENT")
 
 
 # The detail view's histories.
