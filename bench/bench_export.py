@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("prometheus_client")
 
 import sockdiag  # noqa: E402
-from sockdiag import export  # noqa: E402
+from sockdiag import export, exposition  # noqa: E402
 
 from bench_process_sockets import CONNECTIONS, holder  # noqa: E402
 
@@ -58,9 +58,9 @@ def test_interleaved_ratio(benchmark, busy_pid, ratios):
     calls = {
         "sockdiag.process_sockets(pid)": lambda: sockdiag.process_sockets(busy_pid),
         # What /metrics serves (export.serve): the registry's families in export's text format.
-        "one scrape (exposition of /metrics)": lambda: export.text_format(scrape.collect()),
+        "one scrape (exposition of /metrics)": lambda: exposition.text_format(scrape.collect()),
         "one scrape, --per-socket --max-series 1000":
-            lambda: export.text_format(scrape_per_socket.collect()),
+            lambda: exposition.text_format(scrape_per_socket.collect()),
     }
     seconds: dict[str, list[float]] = {name: [] for name in calls}
 

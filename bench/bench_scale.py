@@ -232,7 +232,7 @@ MEASURES = ("full dump", "ss -tinm", "process_sockets, refresh", "process_socket
 
 @pytest.mark.parametrize("size, measure", [(size, measure) for size in SIZES for measure in MEASURES])
 def test_scale(benchmark, machine, ratios, size, measure):
-    from sockdiag import _fast, _linux, _watch, export
+    from sockdiag import _fast, _linux, _watch, export, exposition
 
     if getattr(machine, "size", None) != size:
         machine.size = size
@@ -275,8 +275,8 @@ def test_scale(benchmark, machine, ratios, size, measure):
     elif measure.startswith("export scrape"):
         pids = [child.pid for child in machine.smalls][:SMALL_PROCESSES if "8" in measure else 1]
         scrape = export.registry(export.Collector(pids))  # made once, as export.serve makes it
-        export.text_format(scrape.collect())  # the first scrape learns the sockets' names
-        figure = _median(benchmark, lambda: export.text_format(scrape.collect()), 30)
+        exposition.text_format(scrape.collect())  # the first scrape learns the sockets' names
+        figure = _median(benchmark, lambda: exposition.text_format(scrape.collect()), 30)
     else:
         sample = _watch.take_cgroup_sample(machine.cgroup)
         assert abs(len(sample.sockets) - size * CGROUP_SHARE) <= size * CGROUP_SHARE * 0.1 + 2

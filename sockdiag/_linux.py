@@ -281,6 +281,12 @@ def process_stat_fields(pid: int) -> list[str]:
     return _read_proc_text(pid, "stat").rsplit(")", 1)[1].split()
 
 
+def boot_time_s() -> float:
+    """When the machine booted, in seconds since the epoch (/proc/stat's btime)."""
+    with open("/proc/stat", "rb") as f:
+        return next(float(line.split()[1]) for line in f if line.startswith(b"btime "))
+
+
 def process_name(pid: int) -> str:
     """The process's name as ps and pgrep show it (/proc/<pid>/comm).
 

@@ -2,7 +2,7 @@
 
 Library and view modules take the platform's functions from here, never
 from the package face ``sockdiag``.  A name a platform lacks is not defined
-here either (Linux: ``pids_named``, ``process_state``, ``process_stat_fields``,
+here either (Linux: ``pids_named``, ``process_state``, ``process_stat_fields``, ``boot_time_s``,
 ``tcp_sampler``, ``open_cgroup``, ``cgroup_sockets``; macOS: ``userspace_networking``).
 """
 
@@ -13,7 +13,7 @@ from typing import Optional
 from ._common import LINUX, MACOS, SockdiagError
 
 if LINUX:
-    from ._linux import (cgroup_sockets, open_cgroup, pids_named, process_stat_fields,
+    from ._linux import (boot_time_s, cgroup_sockets, open_cgroup, pids_named, process_stat_fields,
                          process_state, sockets_of_processes, tcp_sampler)
     from . import _linux as _os
 elif MACOS:

@@ -34,7 +34,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional
 
-from ._common import SockdiagError
+from ._common import SockdiagError, endpoint
 
 # Limits of the door.  A scraper sends one short request every few seconds;
 # anything slower or bigger is a client to drop, not to wait for.
@@ -602,3 +602,25 @@ def raise_fd_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         except (ValueError, OSError):
             pass
+
+
+def serve(collector, host: str, port: int, web: Optional[WebConfig] = None):
+    """Serve /metrics of collector (sockdiag.export.Collector) on host:port from a
+    background thread; (server, thread).
+
+    web: TLS, basic-auth users and headers from a web-config file
+    (load_web_config).  Port 0 takes any free port (see
+    ``server.server_port``).  SockdiagError when the address cannot be
+    resolved or is in use.
+    """
+    from .export import registry
+    from .exposition import text_format
+
+    raise_fd_limit()
+    reg = registry(collector)
+    try:
+        server = MetricsServer(lambda: text_format(reg.collect()), host, port, web)
+    except OSError as err:
+        reason = os.strerror(err.errno) if err.errno else str(err)
+        raise SockdiagError(f"cannot listen on {endpoint(host, port)}: {reason}") from err
+    return server, server.thread

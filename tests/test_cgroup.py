@@ -164,7 +164,7 @@ def test_processes_entering_and_leaving_between_refreshes(cgroup_dir):
 @requires_linux
 def test_export_cgroup_series_and_a_cgroup_that_disappears(cgroup_dir):
     pytest.importorskip("prometheus_client")
-    from sockdiag import export
+    from sockdiag import export, exposition
     from testsupport.exposition import both_texts
 
     child, _ = _holder_in(cgroup_dir, 2)
@@ -182,7 +182,7 @@ def test_export_cgroup_series_and_a_cgroup_that_disappears(cgroup_dir):
     finally:
         end(child)
     _remove_tree(cgroup_dir)
-    text = export.exposition(collector).decode()
+    text = exposition.scrape(collector).decode()
     assert "sockdiag_watched_cgroups 0.0" in text
     assert 'sockdiag_scrape_errors_total{source="cgroup"} 0.0' in text
     assert "sockdiag_cgroup_sockets{" not in text

@@ -24,7 +24,7 @@ prometheus_client = pytest.importorskip("prometheus_client")
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 import sockdiag  # noqa: E402
-from sockdiag import export  # noqa: E402
+from sockdiag import export, exposition, web  # noqa: E402
 from sockdiag._common import SocketInfo  # noqa: E402
 from sockdiag.cli import cli  # noqa: E402
 
@@ -223,7 +223,7 @@ def test_exposition_parses_and_matches_the_kernel(unsent_pair):
     client, _ = unsent_pair
     pid = str(os.getpid())
     collector = export.Collector([os.getpid()])
-    families = parse(export.exposition(collector).decode())
+    families = parse(exposition.scrape(collector).decode())
 
     unsent = sockdiag.send_buffer(client).unsent
     assert value(families, "sockdiag_process_unsent_bytes", pid=pid) == pytest.approx(unsent, rel=0.05)
@@ -241,7 +241,7 @@ def test_exposition_parses_and_matches_the_kernel(unsent_pair):
                for line in f.readlines()[2:]}
     rx_lo = value(families, "sockdiag_interface_receive_bytes_total", interface="lo")
     assert dev["lo"] - 10_000_000 <= rx_lo <= dev["lo"]
-    types = {f.name: f.type for f in text_string_to_metric_families(export.exposition(collector).decode())}
+    types = {f.name: f.type for f in text_string_to_metric_families(exposition.scrape(collector).decode())}
     assert types["sockdiag_interface_receive_bytes"] == "counter"
     assert types["sockdiag_process_unsent_bytes"] == "gauge"
     assert types["sockdiag_process_queue_delay_seconds"] == "histogram"
@@ -255,7 +255,7 @@ def test_listen_backlog_is_not_in_byte_totals():
         pid = str(os.getpid())
 
         def families_with_backlog():
-            fams = parse(export.exposition(export.Collector([os.getpid()])).decode())
+            fams = parse(exposition.scrape(export.Collector([os.getpid()])).decode())
             return fams if value(fams, "sockdiag_process_accept_queue_connections", pid=pid) == 3 else None
 
         families = wait_until(families_with_backlog)
@@ -332,9 +332,9 @@ def test_per_socket_series_are_capped_biggest_first():
 
 def test_dropped_series_counter_adds_up_over_scrapes(unsent_pair):
     collector = export.Collector([os.getpid()], per_socket=True, max_series=1)
-    first = value(parse(export.exposition(collector).decode()),
+    first = value(parse(exposition.scrape(collector).decode()),
                   "sockdiag_socket_series_dropped_total")
-    families = parse(export.exposition(collector).decode())
+    families = parse(exposition.scrape(collector).decode())
     second = value(families, "sockdiag_socket_series_dropped_total")
     assert first > 0 and second >= 2 * first - 10  # this process's sockets, twice
     exported = [s for name, samples in families.items() if name.startswith("sockdiag_socket_")
@@ -349,7 +349,7 @@ def test_process_name_is_resolved_at_each_scrape():
     name = f"sdexp{os.getpid() % 100000}"
     with named_children(name, 3) as children:
         collector = export.Collector(process_names=[name])
-        families = parse(export.exposition(collector).decode())
+        families = parse(exposition.scrape(collector).decode())
         assert value(families, "sockdiag_watched_processes") == 3
         established = pid_values(families, "sockdiag_process_send_queue_bytes")
         assert set(established) == {str(c.pid) for c in children}
@@ -358,14 +358,14 @@ def test_process_name_is_resolved_at_each_scrape():
         gone = children[0]
         gone.kill()
         gone.wait()
-        families = parse(export.exposition(collector).decode())
+        families = parse(exposition.scrape(collector).decode())
         assert value(families, "sockdiag_watched_processes") == 2
         assert str(gone.pid) not in pid_values(families, "sockdiag_process_send_queue_bytes")
         assert value(families, "sockdiag_scrape_errors_total", source="process") == 0
 
     # Started after the collector: found at the next scrape.
     with named_children(name, 1) as late:
-        families = parse(export.exposition(collector).decode())
+        families = parse(exposition.scrape(collector).decode())
         assert set(pid_values(families, "sockdiag_process_send_queue_bytes")) == {str(late[0].pid)}
 
 
@@ -390,12 +390,12 @@ def test_memory_stays_flat_over_many_scrapes(unsent_pair):
     collector = export.Collector([os.getpid()], per_socket=True, max_series=50)
     registry = export.registry(collector)
     for _ in range(20):  # warm caches (interned strings, first-use allocations)
-        export.text_format(registry.collect())
+        exposition.text_format(registry.collect())
     tracemalloc.start()
     try:
         baseline = tracemalloc.take_snapshot()
         for _ in range(300):
-            export.text_format(registry.collect())
+            exposition.text_format(registry.collect())
         grown = sum(stat.size_diff for stat in
                     tracemalloc.take_snapshot().compare_to(baseline, "filename"))
     finally:
@@ -437,7 +437,7 @@ def test_ipv6_listen_serves_metrics():
     if not socket.has_ipv6:
         pytest.skip("no IPv6")
     collector = export.Collector()
-    server, _ = export.serve(collector, "::1", 0)
+    server, _ = web.serve(collector, "::1", 0)
     try:
         families = scrape(f"http://[::1]:{server.server_port}/metrics")
         assert "sockdiag_interface_receive_bytes" in families

@@ -292,7 +292,7 @@ def test_bad_web_config_is_one_line_exit_1(tmp_path, text, message):
 
 def test_serve_keeps_the_collectors_output():
     collector = export.Collector()
-    server, _ = export.serve(collector, "127.0.0.1", 0)
+    server, _ = web.serve(collector, "127.0.0.1", 0)
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/metrics",
                                     timeout=10) as response:

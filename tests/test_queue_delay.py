@@ -362,12 +362,12 @@ def ss_stalled(before: dict, after: dict) -> int:
 def test_the_exporter_counts_stalled_connections_and_their_limits(stalled_pairs):
     from prometheus_client.parser import text_string_to_metric_families
 
-    from sockdiag import export
+    from sockdiag import export, exposition
 
     registry = export.registry(export.Collector([os.getpid()]))
     before = ss_unsent_and_acked(os.getpid())
     for _ in range(4):
-        text = export.text_format(registry.collect()).decode()
+        text = exposition.text_format(registry.collect()).decode()
         time.sleep(SAMPLE_S)
     after = ss_unsent_and_acked(os.getpid())
     stalled = ss_stalled(before, after)

@@ -208,7 +208,7 @@ def test_exporter_start_reads_no_socket_and_its_first_scrape_dumps_once(busy_mac
     """Processes whose sockets are not yet known share one dump: the exporter's
     start checks access without reading sockets, its first scrape reads all
     of them in one pass, and the next scrape asks for them by name."""
-    from sockdiag import _linux, export
+    from sockdiag import _linux, export, exposition
 
     shared = socket.create_server(("127.0.0.1", 0))
     children = [_holder(shared, 3) for _ in range(4)]
@@ -217,9 +217,9 @@ def test_exporter_start_reads_no_socket_and_its_first_scrape_dumps_once(busy_mac
         collector = export.Collector([child.pid for child in children])
         assert (_linux._KNOWN.dump_passes, _linux._KNOWN.exact_passes) == passes
         scrape = export.registry(collector)
-        first = export.text_format(scrape.collect())
+        first = exposition.text_format(scrape.collect())
         assert (_linux._KNOWN.dump_passes, _linux._KNOWN.exact_passes) == (passes[0] + 1, passes[1])
-        export.text_format(scrape.collect())
+        exposition.text_format(scrape.collect())
         assert (_linux._KNOWN.dump_passes, _linux._KNOWN.exact_passes) == (passes[0] + 1, passes[1] + 1)
         assert b"sockdiag_watched_processes 4.0" in first
     finally:

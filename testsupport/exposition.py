@@ -4,10 +4,10 @@ from __future__ import annotations
 
 
 def both_texts(metrics) -> tuple[bytes, bytes]:
-    """(export.text_format, prometheus_client.generate_latest) of the same families."""
+    """(exposition.text_format, prometheus_client.generate_latest) of the same families."""
     import prometheus_client
 
-    from sockdiag import export
+    from sockdiag import exposition
 
     metrics = list(metrics)
 
@@ -15,4 +15,4 @@ def both_texts(metrics) -> tuple[bytes, bytes]:
         def collect(self):
             return iter(metrics)
 
-    return export.text_format(metrics), prometheus_client.generate_latest(Families())
+    return exposition.text_format(metrics), prometheus_client.generate_latest(Families())

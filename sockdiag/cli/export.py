@@ -30,13 +30,13 @@ def export(listen, pids, process_names, cgroups, per_socket, max_series, web_con
     with --json, one object per series and line: {"name", "labels", "value"}.
     """
     try:
-        from .. import export as exporter
+        from .. import export as exporter, exposition
     except ImportError as err:
         raise SockdiagError(str(err)) from err
     host, port = exporter.parse_listen(listen)
     collector = exporter.Collector(pids, process_names, per_socket=per_socket, max_series=max_series,
                                    cgroups=cgroups)
-    from ..web import is_loopback, load_web_config
+    from ..web import is_loopback, load_web_config, serve
 
     # Read even with --once: a file named but missing is a mistake either way.
     web = load_web_config(web_config) if web_config else None
@@ -48,7 +48,7 @@ def export(listen, pids, process_names, cgroups, per_socket, max_series, web_con
                                for family in exporter.registry(collector).collect()
                                for s in family.samples), nl=False)
         else:
-            click.echo(exporter.exposition(collector).decode(), nl=False)
+            click.echo(exposition.scrape(collector).decode(), nl=False)
         return
     for warning in web.warnings if web is not None else ():
         click.echo(f"sockdiag: warning: {warning}", err=True)
@@ -56,7 +56,7 @@ def export(listen, pids, process_names, cgroups, per_socket, max_series, web_con
         click.echo(f"sockdiag: warning: serving {listen} beyond loopback without --web-config: "
                    "process names (and with --per-socket every peer address) go out without "
                    "TLS or authentication", err=True)
-    server, thread = exporter.serve(collector, host, port, web)
+    server, thread = serve(collector, host, port, web)
     host, port = server.server_address[:2]
     scheme = "https" if web is not None and web.tls is not None else "http"
     click.echo(f"sockdiag: serving {scheme}://{endpoint(host, port)}/metrics", err=True)
