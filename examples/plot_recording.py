@@ -11,7 +11,7 @@ a rising sawtooth in ``unsent`` and in the queue delay.
     $ python examples/plot_recording.py --output recording.png --csv recording.csv
     10 bursts of 512 KiB every 0.1 s to a reader taking 4096 KiB/s
     wrote recording.png: 626 samples over 1.25 s (buffer full 0.00 s, unsent max 1395.0 KiB)
-    wrote recording.csv: columns time_s, size, unacked, unsent, free, queue_delay_s, rtt_us
+    wrote recording.csv: columns time_s, size, unacked, unsent, free, queue_delay_s, limited_by, stalled_s, rtt_us
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def main() -> None:
           f"(buffer full {summary.full_buffer_s:.2f} s, unsent max {summary.unsent_max_bytes / 1024:.1f} KiB)")
     if args.csv:
         rec.to_csv(args.csv)
-        print(f"wrote {args.csv}: columns time_s, size, unacked, unsent, free, queue_delay_s, rtt_us")
+        print(f"wrote {args.csv}: columns {', '.join(rec.samples[0]._fields)}")
 
 
 if __name__ == "__main__":

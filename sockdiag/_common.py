@@ -772,9 +772,10 @@ class Sample(Record):
 
     ``time_s``: ``time.monotonic()`` when the sample was taken, in seconds.
     ``size``, ``unacked``, ``unsent`` and ``free`` are SendBuffer's (bytes).
-    ``queue_delay_s``: how long a byte written now waits before it is sent,
-    ``unsent / delivery rate`` (TCP_INFO); ``None`` for non-TCP sockets and
-    while the kernel has no delivery rate yet.
+    ``queue_delay_s``, ``limited_by`` and ``stalled_s`` are SocketInfo's, from
+    the drain across the recording's samples (docs/queue-delay.md): unsent
+    over the rate the recording saw its bytes acknowledged, None while nothing
+    is acknowledged and for UDP/UNIX sockets.
     A recording made with ``fields=("rtt_us", ...)`` gives samples of a
     subclass that also has those TcpInfo attributes.
     """
@@ -785,6 +786,8 @@ class Sample(Record):
     unsent: Optional[int]
     free: int
     queue_delay_s: Optional[float]
+    limited_by: Optional[str]
+    stalled_s: Optional[float]
 
 
 class RecordingSummary(Record):

@@ -26,7 +26,8 @@ cdef class TcpSampler:
         if not SD_LINUX:
             raise OSError(ENOSYS, "the fast sampler reads Linux TCP sockets")
         self.layout = _Layout(sample_type, (
-            "time_s", "size", "unacked", "unsent", "free", "queue_delay_s") + fields)
+            "time_s", "size", "unacked", "unsent", "free", "queue_delay_s", "limited_by", "stalled_s")
+            + fields)
         self.fields = fields
 
     def take(self, int fd):
@@ -57,8 +58,8 @@ cdef class TcpSampler:
         self.layout.put(sample, 4, free if free > 0 else 0)
         drain = sd_snapshot_drain(unsent, queued - unsent if queued > unsent else 0, free if free > 0 else 0,
                                   info, info_length)
-        put_drain(self.layout, sample, 5, -1, -1, -1, &drain)
+        put_drain(self.layout, sample, 5, 6, -1, 7, &drain)
         self.info = _decode_linux_tcp_info(info, info_length)
         for i, name in enumerate(self.fields):
-            self.layout.put(sample, 6 + i, getattr(self.info, name))
+            self.layout.put(sample, 8 + i, getattr(self.info, name))
         return sample

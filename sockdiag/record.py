@@ -122,8 +122,9 @@ class Recording:
         fast path, and the path for other sockets and platforms."""
         buf = self._send_buffer(fd)
         info = self._info = self._tcp_info(fd) if self._is_tcp else None
-        delay = None if info is None else snapshot_drain(buf.unsent, buf.unacked, buf.free, info)[0]
-        values = [buf.size, buf.unacked, buf.unsent, buf.free, delay]
+        delay, limited_by, _, stalled_s = (snapshot_drain(buf.unsent, buf.unacked, buf.free, info)
+                                           if info is not None else (None, None, None, None))
+        values = [buf.size, buf.unacked, buf.unsent, buf.free, delay, limited_by, stalled_s]
         if self._fields:
             values.extend(getattr(info, name) for name in self._fields)
         return self._type(time.monotonic(), *values)
@@ -148,9 +149,13 @@ class Recording:
                 # Closed meanwhile: the fd number may already name another socket.
                 if taken is not None and self._sock.fileno() == fd:
                     drain = self._drains.drain(fd, taken.time_s, taken.unsent, self._last_info(),
-                                               (taken.queue_delay_s, None, None))
-                    if drain is not None and drain[0] != taken.queue_delay_s:
-                        taken = taken.replace(queue_delay_s=drain[0])
+                                               (taken.queue_delay_s, None, taken.limited_by))
+                    if drain is not None:
+                        delay, _, limited_by, stalled_s = drain
+                        if (delay, limited_by, stalled_s) != (taken.queue_delay_s, taken.limited_by,
+                                                              taken.stalled_s):
+                            taken = taken.replace(queue_delay_s=delay, limited_by=limited_by,
+                                                  stalled_s=stalled_s)
                     self._ring.append(taken)
                     self._taken += 1
                     return True

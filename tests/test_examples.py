@@ -90,10 +90,11 @@ def test_plot_recording(tmp_path):
     assert lines[0] == "3 bursts of 512 KiB every 0.1 s to a reader taking 4096 KiB/s"
     assert re.fullmatch(rf"wrote rec.png: \d+ samples over {NUMBER} s \(buffer full {NUMBER} s, "
                         rf"unsent max {NUMBER} KiB\)", lines[1])
-    assert lines[2] == "wrote rec.csv: columns time_s, size, unacked, unsent, free, queue_delay_s, rtt_us"
+    assert lines[2] == ("wrote rec.csv: columns time_s, size, unacked, unsent, free, queue_delay_s, "
+                        "limited_by, stalled_s, rtt_us")
     assert (tmp_path / "rec.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     header = (tmp_path / "rec.csv").read_text().splitlines()[0]
-    assert header == "time_s,size,unacked,unsent,free,queue_delay_s,rtt_us"
+    assert header == "time_s,size,unacked,unsent,free,queue_delay_s,limited_by,stalled_s,rtt_us"
 
 
 def test_lowat_tuner():

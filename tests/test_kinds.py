@@ -519,8 +519,9 @@ def test_top_counts_each_process_s_udp_drops_and_its_fullest_receive_buffer(tmp_
         [row] = [r for r in sample.processes if r.pid == child.pid]
         assert row.udp_drops == after["drops"] - before["drops"] > 0
         assert row.udp_drops_per_s == pytest.approx(row.udp_drops / sample.interval_s)
+        [receiver] = [s for s in sockdiag.process_sockets(child.pid, kinds=["udp"]) if s.fd == fd]
         rcvbuf = int(re.search(r"rb(\d+)", subprocess.run(
-            ["ss", "-uamnH", "sport", "=", f":{sockdiag.process_sockets(child.pid, kinds=['udp'])[0].local_port}"],
+            ["ss", "-uamnH", "src", f"127.0.0.1:{receiver.local_port}"],
             capture_output=True, text=True, check=True).stdout).group(1))
         assert row.udp_receive_fill == pytest.approx(min(after["rx_queue"] / rcvbuf, 1.0))
     finally:
