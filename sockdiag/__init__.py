@@ -235,7 +235,7 @@ if LINUX:
         socket belongs to the cgroup of the task that created it; ``fd`` is
         None.  Read in the network namespace of each of the cgroup's
         processes.  Availability: Linux (cgroup v2; the kernel filter needs
-        Linux 5.10, older kernels read the sockets the cgroup's processes
+        Linux 5.8, older kernels read the sockets the cgroup's processes
         hold).  Raises SockdiagError (no such cgroup), NotSupported (no
         cgroup v2 mount).
         """

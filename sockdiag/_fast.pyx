@@ -432,6 +432,7 @@ cdef object _decode_linux_tcp_info(const unsigned char *buf, Py_ssize_t length):
     cdef uint64_t value
     if length < 8:
         raise ValueError(f"tcp_info of {length} bytes: the shortest any kernel returns is 8")
+    length = sd_tcp_info_length(length)
     memcpy(&head, buf, 8)
     record = TCP_INFO.new()
     TCP_INFO.put(record, TI_STATE, _name(TCP_STATES, head.tcpi_state))
@@ -483,6 +484,13 @@ cdef Py_ssize_t TI_FASTOPEN_CLIENT_FAIL = TCP_INFO.index["fastopen_client_fail"]
 cdef Py_ssize_t LINUX_FIELD_SLOTS[MAX_FIELDS]
 for _i in range(SD_LINUX_TCP_INFO_NFIELDS):
     LINUX_FIELD_SLOTS[_i] = TCP_INFO.index[sd_linux_tcp_info_fields[_i].name.decode()]
+
+
+def limit_tcp_info_length(size_t length):
+    """Decode at most length bytes of every tcp_info from now on, as a kernel
+    whose struct is that long would return (sockdiag's assumed kernel)."""
+    global sd_tcp_info_length_limit
+    sd_tcp_info_length_limit = length
 
 
 def linux_tcp_info_fields():

@@ -51,7 +51,7 @@ import socket
 import time
 from typing import Iterable, Optional
 
-from . import _fast, _platform
+from . import _fast, _features, _platform
 from ._common import AccessDenied, LINUX, NotSupported, ProcessTraffic, TrafficSample, kind_mask
 from ._validate import PID
 from .fields import TRAFFIC_FIELDS, TRAFFIC_SORTS, sorted_records
@@ -214,12 +214,9 @@ class TrafficAccountant:
 
     @staticmethod
     def _kernel_counters() -> tuple[bool, bool, bool, bool]:
-        """Which of the four counters this kernel's tcp_info has."""
-        fields = dict((name, offset + size) for name, offset, size in _fast.linux_tcp_info_fields())
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            length = len(probe.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512))
-        return tuple(fields[name] <= length for name in
-                     ("bytes_sent", "bytes_acked", "bytes_received", "bytes_retrans"))
+        """Which of the four counters (sent, acked, received, retrans) this kernel's tcp_info has."""
+        sent = _features.available("tcp_info_bytes_sent")  # bytes_acked and bytes_received: 4.1
+        return sent, True, True, sent
 
     def _usage_of(self, pid: Optional[int]) -> _Usage:
         usage = self._usage.get(pid)
@@ -619,4 +616,6 @@ def coverage_notes(sample: TrafficSample) -> list[str]:
     if sample.trace_overruns:
         notes.append(f"the kernel dropped {sample.trace_overruns} connect events (too many at "
                      "once): some short connections may be unattributed")
+    if LINUX:
+        notes += _features.missing_notes("top")
     return notes

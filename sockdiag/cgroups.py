@@ -19,7 +19,7 @@ import struct
 import time
 from typing import Callable, Iterable, Optional
 
-from . import _fast
+from . import _fast, _features
 from ._common import SOCKET_KINDS, NotSupported, Record, SockdiagError, SocketInfo, kind_mask
 from ._linux import _STATE_NUMBERS
 
@@ -183,7 +183,6 @@ def cgroup_of(pid: int) -> Optional[str]:
     return None
 
 
-_kernel_filters = True  # cleared when the kernel refuses CGROUP_COND (Linux < 5.10)
 # A full pass (the kernel-filtered dump) at least this often: it finds what a
 # refresh by name cannot (a socket made in the cgroup but held outside it, a
 # held socket connected since the last pass).
@@ -269,11 +268,11 @@ def cgroup_sockets(cgroup: Cgroup, states: Optional[Iterable[str]] = None,
 
 def _cgroup_tcp_sockets(cgroup: Cgroup, pids: list[int], states,
                         notice: Optional[Callable[[str], None]]) -> list[SocketInfo]:
-    global _kernel_filters
     from ._linux import _DEFAULT_STATES, _network_namespace, state_mask, wrap_exceptions
 
     mask = state_mask(states)
-    if not _kernel_filters:
+    if not _features.available("inet_diag_cgroup_filter"):
+        _features.notice_absent("inet_diag_cgroup_filter", "watch", notice)
         return _held_by(pids, states)
     namespaces: dict[Optional[int], list[int]] = {}
     for pid in pids:
@@ -287,18 +286,9 @@ def _cgroup_tcp_sockets(cgroup: Cgroup, pids: list[int], states,
     bytecode = filter_bytecode(ids)
     read = wrap_exceptions(_namespace_sockets)
     found: list[SocketInfo] = []
-    try:
-        for namespace, members in namespaces.items():
-            found += read(cgroup, namespace, members[0] if members else 0, members, bytecode, mask,
-                          _DEFAULT_STATES)
-    except SockdiagError as err:
-        if not isinstance(err.__cause__, OSError) or err.__cause__.errno != errno.EINVAL:
-            raise
-        _kernel_filters = False
-        if notice is not None:
-            notice("sockdiag: this kernel cannot filter sockets by cgroup (Linux 5.10+): "
-                   "reading the sockets its processes hold instead")
-        return _held_by(pids, states)
+    for namespace, members in namespaces.items():
+        found += read(cgroup, namespace, members[0] if members else 0, members, bytecode, mask,
+                      _DEFAULT_STATES)
     return found
 
 

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from . import _fast, _platform
+from . import _fast, _features, _platform
 from ._common import AccessDenied, NotSupported
 
 INSTANCE_PREFIX = "sockdiag-"
@@ -88,6 +88,15 @@ def tracefs_mount() -> Optional[str]:
     return None
 
 
+def tracepoint_exists() -> Optional[bool]:
+    """Whether the kernel has the sock:inet_sock_set_state tracepoint; None
+    when tracefs is not mounted or not readable here (nothing was tried)."""
+    mount = tracefs_mount()
+    if mount is None or not os.access(os.path.join(mount, "events"), os.R_OK | os.X_OK):
+        return None
+    return os.path.isdir(os.path.join(mount, _EVENT))
+
+
 def _mount_tracefs() -> str:
     mount = tracefs_mount()
     if mount is not None:
@@ -138,6 +147,8 @@ class ConnectTracer:
     """
 
     def __init__(self, keep_s: float = 30.0) -> None:
+        if _features.assumed_absent("inet_sock_set_state"):
+            raise NotSupported("this kernel has no sock:inet_sock_set_state tracepoint (Linux 4.16)")
         if os.geteuid() != 0:
             raise AccessDenied(msg="tracing connects needs root (CAP_SYS_ADMIN)")
         try:

@@ -187,6 +187,15 @@ static const sd_field sd_linux_tcp_info_fields[] = {
 #define SD_LINUX_TCP_INFO_NFIELDS \
     (sizeof(sd_linux_tcp_info_fields) / sizeof(sd_linux_tcp_info_fields[0]))
 
+/* The tcp_info bytes decoded at most: SIZE_MAX, or the length an older kernel
+ * returns when sockdiag is told to assume one (SOCKDIAG_ASSUME_KERNEL): the
+ * fields past it are then absent, as on that kernel. */
+static size_t sd_tcp_info_length_limit = SIZE_MAX;
+
+static inline size_t sd_tcp_info_length(size_t length) {
+    return length < sd_tcp_info_length_limit ? length : sd_tcp_info_length_limit;
+}
+
 /* Read an n-byte unsigned field (n = 1, 2, 4 or 8) in host order at any
  * alignment: the kernel fills tcp_info in the host's byte order. */
 static inline uint64_t sd_read_uint(const unsigned char *p, unsigned n) {

@@ -115,7 +115,7 @@ static inline int sd_diag_parse(const unsigned char *payload, size_t length, sd_
     while ((status = sd_attribute_next(payload, length, &offset, &type, &attribute, &payload_length)) == SD_ATTRIBUTE) {
         if (type == SD_INET_DIAG_INFO) {
             out->info = attribute;
-            out->info_length = payload_length;
+            out->info_length = sd_tcp_info_length(payload_length);
         } else if (type == SD_INET_DIAG_SKMEMINFO) {
             out->meminfo = attribute;
             out->meminfo_length = payload_length;

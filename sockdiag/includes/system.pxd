@@ -59,6 +59,8 @@ cdef extern from "includes/compat.h" nogil:
     const sd_field sd_linux_tcp_info_fields[]
     size_t SD_LINUX_TCP_INFO_NFIELDS
     uint64_t sd_read_uint(const unsigned char *p, unsigned n)
+    size_t sd_tcp_info_length_limit
+    size_t sd_tcp_info_length(size_t length)
 
     int SD_MEMINFO_SNDBUF
     int SD_MEMINFO_WMEM_QUEUED
