@@ -157,7 +157,11 @@ class _Spec:
     noted_by_commands: bool = False
 
 
-_SPECS = (
+_SPECS = (  # oldest first
+    _Spec("sock_destroy_notifications", (4, 2),
+          "sock_diag destroy notifications: the final counters of closing sockets",
+          {"top": "connections opened and closed between two samples are missed (a note says so)"},
+          _destroy_notifications, noted_by_commands=True),
     _Spec("tcp_info_notsent_bytes", (4, 6),
           "tcp_info's unsent bytes: the unacked/unsent split of other processes' sockets",
           {"watch": "no unacked/unsent split for other processes' sockets (queued only)",
@@ -171,19 +175,15 @@ _SPECS = (
           "SO_MEMINFO: the kernel's own send-buffer accounting of a socket you hold",
           {"send_buffer": "free from SO_SNDBUF and SIOCOUTQ (payload bytes, no overhead)"},
           _so_meminfo),
+    _Spec("inet_sock_set_state", (4, 16),
+          "the sock:inet_sock_set_state tracepoint: who made a short client connection",
+          {"top": "short client connections go to the unattributed row (a note says so)"},
+          _tracepoint, noted_by_commands=True),
     _Spec("tcp_info_bytes_sent", (4, 19),
           "tcp_info's bytes_sent and bytes_retrans: per-process bytes sent and retransmitted",
           {"top": "sent and retrans are empty (acked and received remain)",
            "export": "no sent or retransmitted byte series"},
           _tcp_info_has("bytes_sent")),
-    _Spec("sock_destroy_notifications", (4, 2),
-          "sock_diag destroy notifications: the final counters of closing sockets",
-          {"top": "connections opened and closed between two samples are missed (a note says so)"},
-          _destroy_notifications, noted_by_commands=True),
-    _Spec("inet_sock_set_state", (4, 16),
-          "the sock:inet_sock_set_state tracepoint: who made a short client connection",
-          {"top": "short client connections go to the unattributed row (a note says so)"},
-          _tracepoint, noted_by_commands=True),
     _Spec("inet_diag_cgroup_filter", (5, 8),
           "inet_diag's cgroup filter (INET_DIAG_BC_CGROUP_COND): a cgroup's sockets in one filtered dump",
           {"watch": "--cgroup reads the sockets its processes hold (the same sockets unless "
@@ -193,7 +193,7 @@ _SPECS = (
     _Spec("proc_fd_size", (6, 2),
           "the size of /proc/PID/fd is the number of open fds",
           {"top": "fd headroom counts the fds by listing /proc/PID/fd (slower, same count)",
-           "watch": "as top"},
+           "watch": "fd headroom counts the fds by listing /proc/PID/fd (slower, same count)"},
           _proc_fd_size),
 )
 

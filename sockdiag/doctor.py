@@ -123,7 +123,9 @@ def command_lines(found: Privileges, features: list[_features.KernelFeature]) ->
             + ("counted" if _features.available("sock_destroy_notifications")
                else "missed (no destroy notifications here)"),
             "short client connections' process: "
-            + ("traced" if found.root else "unattributed (the connect tracepoint needs root)"),
+            + ("unattributed (the connect tracepoint needs root)" if not found.root
+               else "traced" if _features.status("inet_sock_set_state") is not False
+               else "unattributed"),
         ],
         "export": ["as watch, per process and per cgroup"],
         "ifstat": ["every interface of this network namespace: yes"],

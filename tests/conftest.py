@@ -48,3 +48,19 @@ def tcp_pair(family):
     yield client, server
     client.close()
     server.close()
+
+
+# The kernel-facing tests: what CI runs again under other kernels
+# (tools/kernel-lane.sh, `pytest -m kernel`).  The decoders' property tests
+# in these files read no kernel and are left out.
+KERNEL_FACING_FILES = frozenset({
+    "test_send_buffer.py", "test_tcp_info.py", "test_process_sockets.py", "test_interfaces.py",
+    "test_cgroup.py", "test_events.py", "test_kernel_features.py",
+})
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.name in KERNEL_FACING_FILES and not getattr(
+                getattr(item, "obj", None), "is_hypothesis_test", False):
+            item.add_marker(pytest.mark.kernel)

@@ -67,6 +67,12 @@ def _one_line_usage_errors() -> Iterator[None]:
 @click.version_option(version=__version__, prog_name="sockdiag")
 def cli() -> None:
     """Where the bytes are: TCP send buffers, sockets of processes, interfaces."""
+    from .._features import assumed_kernel
+
+    try:
+        assumed_kernel()  # SOCKDIAG_ASSUME_KERNEL: a bad value is bad input
+    except SockdiagError as err:
+        raise click.UsageError(str(err)) from None
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ def lines(report: Diagnosis) -> list[str]:
                            for name, held in found.capabilities.items()))
     out.append(f"  tracefs: {found.tracefs_access}" + (f" ({found.tracefs})" if found.tracefs else ""))
     out.append(f"  cgroups: {found.cgroup_version or 'not mounted'}"
-               + (f", v2 at {found.cgroup2_mount}" if found.cgroup2_mount else ""))
+               + (f" (cgroup2 at {found.cgroup2_mount})" if found.cgroup2_mount else ""))
     out.append("  yama ptrace_scope: "
                + ("no Yama" if found.yama_ptrace_scope is None else str(found.yama_ptrace_scope))
                + " (sockdiag reads /proc/PID/fd, which Yama does not restrict)")
