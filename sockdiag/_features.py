@@ -111,7 +111,7 @@ def _destroy_notifications() -> Optional[bool]:
     try:
         _fast.DestroyListener().close()
     except PermissionError:
-        return None  # needs CAP_NET_ADMIN: unknown here
+        return None  # refused by a security policy: whether the kernel has them is unknown
     except OSError:
         return False
     return True
@@ -173,7 +173,8 @@ _SPECS = (  # oldest first
           _tcp_info_has("delivery_rate_bps")),
     _Spec("so_meminfo", (4, 12),
           "SO_MEMINFO: the kernel's own send-buffer accounting of a socket you hold",
-          {"send_buffer": "free from SO_SNDBUF and SIOCOUTQ (payload bytes, no overhead)"},
+          {"send_buffer": "refuses TCP sockets (UnsuitableSocket): no free bytes without it",
+           "record": "as send_buffer"},
           _so_meminfo),
     _Spec("inet_sock_set_state", (4, 16),
           "the sock:inet_sock_set_state tracepoint: who made a short client connection",
@@ -231,13 +232,15 @@ def notice_absent(name: str, command: str, notice: Optional[Callable[[str], None
     """Tell notice(), once a process, what command does without the feature."""
     if notice is not None and name not in _noticed:
         _noticed.add(name)
-        spec = _SPEC_BY_NAME[name]
-        notice(f"sockdiag: this kernel has no {spec.name} (Linux {_release(spec.since)}): "
-               f"{spec.without[command]}")
+        notice(f"sockdiag: {_absent_line(_SPEC_BY_NAME[name], command)}")
 
 
 def _release(version: tuple[int, int]) -> str:
     return f"{version[0]}.{version[1]}"
+
+
+def _absent_line(spec: _Spec, command: str) -> str:
+    return f"this kernel has no {spec.name} (Linux {_release(spec.since)}): {spec.without[command]}"
 
 
 def kernel_features() -> list[KernelFeature]:
@@ -249,9 +252,8 @@ def kernel_features() -> list[KernelFeature]:
 
 def missing_notes(command: str) -> list[str]:
     """One line per feature the kernel lacks that changes what command shows."""
-    return [f"this kernel has no {spec.name} (Linux {_release(spec.since)}): {spec.without[command]}"
-            for spec in _SPECS if command in spec.without and not spec.noted_by_commands
-            and status(spec.name) is False]
+    return [_absent_line(spec, command) for spec in _SPECS
+            if command in spec.without and not spec.noted_by_commands and status(spec.name) is False]
 
 
 def limit_to_assumed_kernel() -> None:
