@@ -187,8 +187,8 @@ _SPECS = (  # oldest first
           _tcp_info_has("bytes_sent")),
     _Spec("inet_diag_cgroup_filter", (5, 8),
           "inet_diag's cgroup filter (INET_DIAG_BC_CGROUP_COND): a cgroup's sockets in one filtered dump",
-          {"watch": "--cgroup reads the sockets its processes hold (the same sockets unless "
-                    "made in the cgroup but held outside it); a notice says so",
+          {"watch": "--cgroup reads the sockets its processes hold instead (the same sockets "
+                    "unless one was made in the cgroup but is held outside it)",
            "export": "--cgroup as watch"},
           _cgroup_filter),
     _Spec("proc_fd_size", (6, 2),

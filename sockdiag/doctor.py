@@ -54,10 +54,14 @@ class Diagnosis(Record):
 
 
 def effective_capabilities(status_text: str) -> int:
-    """The CapEff mask of a /proc/<pid>/status text (0 when absent)."""
+    """The CapEff mask of a /proc/<pid>/status text (0 when absent or unreadable)."""
     for line in status_text.splitlines():
-        if line.startswith("CapEff:"):
-            return int(line.split()[1], 16)
+        fields = line.split()
+        if len(fields) == 2 and fields[0] == "CapEff:":
+            try:
+                return int(fields[1], 16)
+            except ValueError:
+                return 0
     return 0
 
 
@@ -98,9 +102,9 @@ def privileges() -> Privileges:
     else:
         access = "none"
     version, mount = cgroup_layout(_read("/proc/mounts") or "")
-    scope = _read("/proc/sys/kernel/yama/ptrace_scope")
+    scope = (_read("/proc/sys/kernel/yama/ptrace_scope") or "").strip()
     return Privileges(os.geteuid() == 0, {name: bool(mask >> bit & 1) for name, bit in CAPABILITIES.items()},
-                      tracefs, access, version, mount, int(scope) if scope else None)
+                      tracefs, access, version, mount, int(scope) if scope.isdigit() else None)
 
 
 def command_lines(found: Privileges, features: list[_features.KernelFeature]) -> dict[str, tuple[str, ...]]:

@@ -82,3 +82,16 @@ def test_tcp_info_features_name_the_release_of_their_field():
     assert since["tcp_info_notsent_bytes"] == "%d.%d" % growth["notsent_bytes"]
     assert since["tcp_info_delivery_rate"] == "%d.%d" % growth["delivery_rate_bps"]
     assert since["tcp_info_bytes_sent"] == "%d.%d" % growth["bytes_sent"]
+
+
+def test_capabilities_and_cgroup_layout_parse_synthetic_text():
+    from sockdiag.doctor import cgroup_layout, effective_capabilities
+
+    assert effective_capabilities("Name:\tx\nCapEff:\t0000000000001000\n") == 1 << 12
+    assert effective_capabilities("CapEff:\tzz\n") == effective_capabilities("") == 0
+    v2 = "cgroup2 /sys/fs/cgroup cgroup2 rw 0 0\n"
+    hybrid = "cgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\ncgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n"
+    assert cgroup_layout(v2) == ("v2", "/sys/fs/cgroup")
+    assert cgroup_layout(hybrid) == ("hybrid", "/sys/fs/cgroup/unified")
+    assert cgroup_layout("cgroup /sys/fs/cgroup/memory cgroup rw 0 0\n") == ("v1", None)
+    assert cgroup_layout("garbage\n\0\n") == (None, None)
