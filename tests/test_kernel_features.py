@@ -25,12 +25,16 @@ def release(text: str) -> tuple[int, int]:
     return int(major), int(minor)
 
 
-def sockdiag(*args: str, assume: str | None = None) -> subprocess.CompletedProcess:
+def sockdiag(*args: str, assume: str | None = None,
+             in_new_network_namespace: bool = False) -> subprocess.CompletedProcess:
+    """`sockdiag args...` in a child, SOCKDIAG_ASSUME_KERNEL=assume (unset: None)."""
     environment = {k: v for k, v in os.environ.items() if k != _features.ASSUME_KERNEL}
     if assume is not None:
         environment[_features.ASSUME_KERNEL] = assume
-    return subprocess.run([*SOCKDIAG, *args], capture_output=True, text=True, env=environment,
-                          timeout=300)
+    command = [*SOCKDIAG, *args]
+    if in_new_network_namespace:
+        command = ["unshare", "--net", *command]
+    return subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
 
 
 def doctor_json(assume: str | None = None) -> dict:
