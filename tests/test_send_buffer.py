@@ -62,7 +62,9 @@ def test_full_buffer_split_matches_ioctls(tcp_pair, send_buffer):
     assert split.unacked + split.unsent == ioctl_int(client, SIOCOUTQ)
     assert split.inflight == ioctl_int(client, SIOCOUTQ)
     assert 0 < split.inflight <= written
-    assert split.unsent > 0 and split.unacked > 0
+    # unacked may be 0: once the peer's window is shut, everything sent can be
+    # acknowledged (seen under an emulated CPU, where the ACKs win the race).
+    assert split.unsent > 0 and split.unacked >= 0
     assert split.free == 0  # the writer was just refused: the kernel says full
 
 
