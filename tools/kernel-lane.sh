@@ -125,7 +125,7 @@ exec switch_root /root /bin/bash "$lanedir/guest.sh"
 EOF
 INITRAMFS=$CACHE/initramfs-$RELEASE-$( { echo "$INIT$BOOT_MODULES"; md5sum </bin/busybox; } | md5sum | cut -c1-10).cpio.gz
 if [ ! -s "$INITRAMFS" ]; then
-    tree=$(mktemp -d) || fail "mktemp failed"
+    tree=$(mktemp -d "$CACHE/initramfs.XXXXXX") || fail "mktemp failed"
     mkdir -p "$tree"/{bin,modules,proc,sys,dev}
     cp /bin/busybox "$tree/bin/busybox"
     printf '%s\n' "$INIT" > "$tree/init" && chmod 755 "$tree/init"
@@ -142,8 +142,8 @@ if [ ! -s "$INITRAMFS" ]; then
         echo "$name" >> "$tree/modules/order"
     done < "$tree/paths"
     touch "$tree/modules/order"
-    (cd "$tree" && find . ! -name paths | cpio -o -H newc --quiet | gzip -1) > "$INITRAMFS.part" \
-        && mv "$INITRAMFS.part" "$INITRAMFS" || fail "cannot write the initramfs"
+    (cd "$tree" && find . ! -name paths | cpio -o -H newc --quiet | gzip -1) > "$tree.cpio.gz" \
+        && mv "$tree.cpio.gz" "$INITRAMFS" || fail "cannot write the initramfs"
     rm -rf "$tree"
 fi
 
@@ -189,7 +189,6 @@ echo "$MODULES" > "$LANE/modules"
 if [ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo; then ACCEL=(-accel kvm -cpu host)
 else ACCEL=(-accel tcg,thread=multi -cpu max); fi
 : > "$LANE/out"
-tail -f -n +1 "$LANE/out" & TAIL_PID=$!
 started=$(date +%s)
 timeout -k 10 "$TIMEOUT" qemu-system-x86_64 -nodefaults -no-user-config -display none -no-reboot \
     -machine q35 "${ACCEL[@]}" -m "$MEM" -smp "$CPUS" \
@@ -204,8 +203,10 @@ timeout -k 10 "$TIMEOUT" qemu-system-x86_64 -nodefaults -no-user-config -display
     -device virtserialport,chardev=out,name=lane.out \
     -device virtio-rng-pci -nic none </dev/null > "$LANE/qemu" 2>&1 &
 QEMU_PID=$!
+# Streams COMMAND's output; ends once QEMU has, after a last read.
+tail -f -n +1 --pid="$QEMU_PID" "$LANE/out" & TAIL_PID=$!
 wait "$QEMU_PID"; qemu_status=$?; QEMU_PID=
-sleep 0.5; kill "$TAIL_PID" 2>/dev/null; wait "$TAIL_PID" 2>/dev/null; TAIL_PID=
+wait "$TAIL_PID"; TAIL_PID=
 took=$(( $(date +%s) - started ))
 
 if [ -s "$LANE/status" ]; then
