@@ -47,6 +47,7 @@ cdef class TcpSampler:
             err = errno
             send_buffer(fd)  # raises the error that says what the socket is now
             raise _tcp_level_error(fd, err, "getsockopt(TCP_INFO)")
+        info_length = sd_tcp_info_length(info_length)  # as long as an assumed older kernel's
         clock_gettime(CLOCK_MONOTONIC, &now)
         sample = self.layout.new()
         self.layout.put(sample, 0, now.tv_sec + now.tv_nsec * 1e-9)
