@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-from dataclasses import dataclass
 from typing import Callable, Optional
 
 from ._common import Record, SockdiagError
+from ._linux import ASSUME_KERNEL
 
-ASSUME_KERNEL = "SOCKDIAG_ASSUME_KERNEL"
 
-
-@dataclass(frozen=True, slots=True)
 class KernelFeature(Record):
     """A kernel feature sockdiag uses.
 
@@ -88,6 +84,8 @@ def running_kernel() -> str:
 
 def _tcp_info_has(field: str) -> Callable[[], Optional[bool]]:
     def probe() -> bool:
+        import socket
+
         from . import _fast
 
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -96,6 +94,8 @@ def _tcp_info_has(field: str) -> Callable[[], Optional[bool]]:
 
 
 def _so_meminfo() -> bool:
+    import socket
+
     so_meminfo = 55  # <asm-generic/socket.h>
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
@@ -146,8 +146,7 @@ def _proc_fd_size() -> bool:
         os.close(fd_dir)
 
 
-@dataclass(frozen=True, slots=True)
-class _Spec:
+class _Spec(Record):
     name: str
     since: tuple[int, int]
     what: str

@@ -6,7 +6,7 @@ import errno
 import os
 from typing import Iterable, Optional
 
-from . import _fast, _features
+from . import _fast
 from ._common import (
     TCP_STATES,
     AccessDenied,
@@ -68,7 +68,25 @@ def wrap_exceptions(function):
 
 # The calls on a socket raise _socket_exception's answer from the core itself.
 _fast.set_socket_exception(_socket_exception)
-_features.limit_to_assumed_kernel()
+
+# An older kernel to pretend to be (sockdiag._features, which is imported
+# only when it is set: `import sockdiag` stays small).
+ASSUME_KERNEL = "SOCKDIAG_ASSUME_KERNEL"
+
+
+def _assumed_absent(feature: str) -> bool:
+    """_features.assumed_absent(feature); False without SOCKDIAG_ASSUME_KERNEL."""
+    if not os.environ.get(ASSUME_KERNEL):
+        return False
+    from . import _features
+
+    return _features.assumed_absent(feature)
+
+
+if os.environ.get(ASSUME_KERNEL):
+    from . import _features
+
+    _features.limit_to_assumed_kernel()
 send_buffer = _fast.send_buffer
 socket_queues = _fast.socket_queues
 tcp_info = _fast.tcp_info
@@ -234,7 +252,7 @@ def _open_fd_count(pid: int) -> int:
     # the permission check stays that of listing it.
     fd_dir = os.open(f"/proc/{pid}/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        count = 0 if _features.assumed_absent("proc_fd_size") else os.fstat(fd_dir).st_size
+        count = 0 if _assumed_absent("proc_fd_size") else os.fstat(fd_dir).st_size
         # 0 on older kernels (and for a process without fds: the same answer).
         return count if count > 0 else len(os.listdir(fd_dir))
     finally:

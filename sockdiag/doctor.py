@@ -9,7 +9,6 @@ what it cannot read it reports as such.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Optional
 
 from . import _features
@@ -20,7 +19,6 @@ CAPABILITIES = {"CAP_NET_ADMIN": 12, "CAP_SYS_PTRACE": 19, "CAP_SYS_ADMIN": 21,
                 "CAP_PERFMON": 38, "CAP_BPF": 39}
 
 
-@dataclass(frozen=True, slots=True)
 class Privileges(Record):
     """What this process may read.
 
@@ -40,7 +38,6 @@ class Privileges(Record):
     yama_ptrace_scope: Optional[int]
 
 
-@dataclass(frozen=True, slots=True)
 class Diagnosis(Record):
     """The doctor's report: ``kernel`` (uname -r), ``assumed_kernel`` (the
     SOCKDIAG_ASSUME_KERNEL release, or None), the features, the privileges,
