@@ -310,7 +310,7 @@ def test_per_process_floor(benchmark, machine, measure):
 
 
 def test_report():
-    """Not a benchmark: the targets, the table for the README and the plot."""
+    """Not a benchmark: the targets, the table for docs/perf.md and the plot."""
     if not FIGURES:
         pytest.skip("nothing measured")
     lines = []

@@ -2,7 +2,7 @@
 
 Each bench records its per-call median with `ratios.add(group, name, seconds)`;
 at the end of the run a table per group prints every entry's time and its
-ratio to the group's first entry (the floor), the figures the README quotes.
+ratio to the group's first entry (the floor), the figures docs/perf.md quotes.
 """
 
 from __future__ import annotations
