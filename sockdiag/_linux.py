@@ -339,20 +339,3 @@ def pids_named(names: frozenset[str]) -> dict[int, str]:
         if name in names:
             found[pid] = name
     return found
-
-
-# --- cgroups (sockdiag/cgroups.py, which builds on this module) -----------------
-
-
-def open_cgroup(path: str):
-    """The cgroup v2 at path (sockdiag.cgroups.open_cgroup)."""
-    from .cgroups import open_cgroup
-
-    return open_cgroup(path)
-
-
-def cgroup_sockets(cgroup, states=None, notice=None, kinds=("tcp",)):
-    """The sockets of a cgroup (sockdiag.cgroups.cgroup_sockets)."""
-    from .cgroups import cgroup_sockets
-
-    return cgroup_sockets(cgroup, states, notice, kinds)

@@ -13,8 +13,8 @@ from typing import Optional
 from ._common import LINUX, MACOS, SockdiagError
 
 if LINUX:
-    from ._linux import (boot_time_s, cgroup_sockets, open_cgroup, pids_named, process_stat_fields,
-                         process_state, sockets_of_processes, tcp_sampler)
+    from ._linux import (boot_time_s, pids_named, process_stat_fields, process_state, sockets_of_processes,
+                         tcp_sampler)
     from . import _linux as _os
 elif MACOS:
     from ._darwin import sockets_of_processes, userspace_networking
@@ -40,3 +40,20 @@ def process_name_or_none(pid: int) -> Optional[str]:
         return process_name(pid)
     except (SockdiagError, OSError):
         return None
+
+
+if LINUX:
+    # Linux's cgroup v2 machinery (sockdiag.cgroups) builds on _linux; imported
+    # at first use, so `import sockdiag` does not pay for it.
+
+    def open_cgroup(path: str):
+        """The cgroup v2 at path (sockdiag.cgroups.open_cgroup)."""
+        from .cgroups import open_cgroup
+
+        return open_cgroup(path)
+
+    def cgroup_sockets(cgroup, states=None, notice=None, kinds=("tcp",)):
+        """The sockets of a cgroup (sockdiag.cgroups.cgroup_sockets)."""
+        from .cgroups import cgroup_sockets
+
+        return cgroup_sockets(cgroup, states, notice, kinds)
