@@ -22,6 +22,7 @@ from sockdiag import NotSupported, SockdiagError, accounting, cgroups
 from sockdiag._common import ProcessTraffic
 from sockdiag.cli import cli
 from testsupport.children import end
+from testsupport.held_sockets import HeldSockets
 
 from conftest import requires_linux, requires_ss
 
@@ -186,6 +187,40 @@ def test_export_cgroup_series_and_a_cgroup_that_disappears(cgroup_dir):
     assert "sockdiag_watched_cgroups 0.0" in text
     assert 'sockdiag_scrape_errors_total{source="cgroup"} 0.0' in text
     assert "sockdiag_cgroup_sockets{" not in text
+
+
+@requires_linux
+def test_export_cgroup_sums_are_the_kernels(cgroup_dir):
+    """Each sockdiag_cgroup_* byte sum against the sum of what the kernel
+    says in the cgroup's process about each of its sockets."""
+    pytest.importorskip("prometheus_client")
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from sockdiag import export
+
+    held = HeldSockets()
+    try:
+        with open(os.path.join(cgroup_dir, "cgroup.procs"), "w") as f:
+            f.write(str(held.pid))
+        held.start()
+        collector = export.Collector(cgroups=[cgroup_dir])
+        report, text = held.settled(lambda: export.exposition(collector).decode())
+    finally:
+        held.close()
+    relative = cgroups.open_cgroup(cgroup_dir).relative
+    scraped = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name.startswith("sockdiag_cgroup_") and s.labels.get("cgroup") == relative
+               and "state" not in s.labels and "le" not in s.labels}
+    expected = {
+        "unacked": sum(k["outq"] - k["outq_unsent"] for k in report),
+        "unsent": sum(k["outq_unsent"] for k in report),
+        "send_queue": sum(k["outq"] for k in report),
+        "send_buffer_free": sum(max(k["sndbuf"] - k["wmem_queued"], 0) for k in report),
+        "receive_queue": sum(k["inq"] for k in report),
+    }
+    assert expected["unsent"] > 100_000 and expected["receive_queue"] > 3500
+    for quantity, total in expected.items():
+        assert scraped[f"sockdiag_cgroup_{quantity}_bytes"] == total, quantity
 
 
 @requires_linux
