@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -17,7 +18,7 @@ from sockdiag._common import parse_size
 from sockdiag.budget import BudgetMonitor, ByteBudget
 
 from sockdiag._linux import process_state
-from testsupport.children import end
+from testsupport.children import closing_sender, end
 from conftest import drain, requires_linux, requires_root, wait_until
 
 pytestmark = requires_linux
@@ -198,6 +199,27 @@ def test_fd_headroom_of_no_process():
     child.wait()
     with pytest.raises(sockdiag.NoSuchProcess):
         sockdiag.fd_headroom(child.pid)
+
+
+def test_a_budget_total_stays_exact_after_a_close():
+    """The socket's last bytes are counted once at its close, and never again."""
+    with closing_sender() as (child, close):
+        with BudgetMonitor(ByteBudget(child.pid, sent_bytes=30_001)) as monitor:
+            monitor.poll()
+            close()
+            closes = []
+
+            def close_counted():
+                row, fired = monitor.poll()
+                assert fired is None, fired  # 30000 of 30001
+                closes.append(row.closed if row else 0)
+                return sum(closes)
+
+            wait_until(close_counted, timeout=10, step=0.05)
+            assert monitor.sent_total == 30_000
+            for _ in range(4):
+                time.sleep(0.1)
+                assert monitor.poll() == (None, None) and monitor.sent_total == 30_000
 
 
 SHORT_CONNECTIONS = """

@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
+import time
 
 import pytest
 from click.testing import CliRunner
 
-from sockdiag import _fast, accounting
+import sockdiag
+from sockdiag import accounting
 from sockdiag._common import ProcessTraffic, TrafficSample
 from sockdiag.cli import cli
 
 import traffic_workload as workload
-from testsupport.children import with_default_sigint
+from testsupport.children import closing_sender, with_default_sigint
 from testsupport.terminal import Terminal, requires_tmux
 from conftest import connected_pair, drain, requires_root, wait_until
 from unprivileged import unprivileged_python
 
 WORKLOAD = os.path.abspath(workload.__file__)
+SOCKDIAG = [sys.executable, "-c", "from sockdiag.cli import main; main()"]
 requires_unshare = pytest.mark.skipif(shutil.which("unshare") is None or shutil.which("ip") is None,
                                       reason="needs unshare (util-linux) and ip (iproute2)")
 
@@ -98,47 +101,63 @@ def test_unreadable_processes_are_counted_as_unattributed():
     assert str(result["server_pid"]) not in accounted["totals"]
 
 
-SENDER = """
-import socket, sys
-conn = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-conn.sendall(b"a" * 70000)
-print("sent", flush=True)
-sys.stdin.readline()
-conn.sendall(b"b" * 30000)
-conn.close()
-"""
+def sent_by(sample, pid: int) -> tuple[int, int]:
+    """(interval, total) bytes sent less retransmissions by pid in a sample; (0, None) without its row."""
+    row = next((r for r in sample.processes if r.pid == pid), None)
+    if row is None:
+        return 0, None
+    return row.sent_bytes - row.retrans_bytes, row.total_sent_bytes - row.total_retrans_bytes
 
 
-def test_attribution_survives_the_process_closing_its_socket():
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        child = subprocess.Popen([sys.executable, "-c", SENDER, str(listener.getsockname()[1])],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+def test_a_closed_socket_is_counted_once_and_stays_counted():
+    with closing_sender() as (child, close):
+        with accounting.TrafficAccountant(pids=[child.pid]) as accountant:
+            (row,) = accountant.sample().processes
+            assert (row.pid, row.connections, row.total_sent_bytes) == (child.pid, 1, 0)
+            close()
+
+            def close_counted():
+                # The socket outlives the fd (FIN_WAIT) in the dumps; then the
+                # kernel frees it and notifies its final counters.
+                rows = [r for r in accountant.sample().processes if r.pid == child.pid]
+                return rows and rows[0].closed and rows[0]
+
+            row = wait_until(close_counted, timeout=10, step=0.05)
+            assert (row.closed, row.total_sent_bytes - row.total_retrans_bytes) == (1, 30000)
+            # The samples after the close was counted: nothing new, the total stays.
+            for _ in range(4):
+                time.sleep(0.1)
+                interval, total = sent_by(accountant.sample(), child.pid)
+                assert interval == 0 and total in (None, 30000), (interval, total)
+
+
+def test_process_traffic_counts_a_socket_closed_in_its_interval():
+    with closing_sender() as (child, close):
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            sampling = pool.submit(sockdiag.process_traffic, 1.5, [child.pid])
+            time.sleep(0.3)  # its baseline is taken
+            close()
+            sample = sampling.result(timeout=10)
+    (row,) = sample.processes
+    assert row.sent_bytes - row.retrans_bytes == 30000 and row.closed == 1
+
+
+def test_top_counts_a_closed_socket_once():
+    with closing_sender() as (child, close):
+        top = subprocess.Popen([*SOCKDIAG, "top", "--json", "--interval", "0.2", "--count", "12"],
+                               stdout=subprocess.PIPE, text=True)
         try:
-            peer, _ = listener.accept()
-            with peer:
-                assert child.stdout.readline() == "sent\n"
-                drain(peer, 70000)
-                # The baseline once the first 70000 bytes are all acknowledged.
-                inode = next(i for i, pid in _fast.socket_owners([child.pid])[0].items())
-                wait_until(lambda: next(s for s in _fast.tcp_counters()[0] if s[1] == inode)[2][1] == 70001)
-                with accounting.TrafficAccountant(pids=[child.pid]) as accountant:
-                    (row,) = accountant.sample().processes
-                    assert (row.pid, row.connections, row.total_sent_bytes) == (child.pid, 1, 0)
-                    child.communicate("go\n", timeout=10)  # sends 30000 more, closes, exits
-                    drain(peer, 30000)
-                    totals = {}
-
-                    def closed_and_counted():
-                        for r in accountant.sample().processes:
-                            totals[r.pid] = r.total_sent_bytes - r.total_retrans_bytes
-                        return totals.get(child.pid) == 30000
-
-                    wait_until(closed_and_counted, timeout=5, step=0.05)
+            samples = [json.loads(top.stdout.readline())]
+            close()
+            samples += [json.loads(line) for line in top.stdout]
         finally:
-            child.kill()
-            child.wait()
+            top.wait(timeout=30)
+            top.stdout.close()
+    rows = [row for sample in samples for row in sample["processes"] if row["pid"] == child.pid]
+    sent = [row["sent_bytes"] - row["retrans_bytes"] for row in rows]
+    # Counted at the close, once: 30000 in one sample (possibly split over two), none after.
+    assert sum(sent) == 30000, sent
+    assert sum(row["closed"] for row in rows) == 1, rows
 
 
 def test_rates_are_bytes_over_the_interval(tcp_pair):

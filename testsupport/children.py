@@ -1,10 +1,18 @@
-"""Child processes in tests: their state, and cleaning them up whatever state they are in."""
+"""Child processes in tests: their state, cleaning them up whatever state they
+are in, and a child that closes a connection when told (counting at close)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
+import sys
+
+from sockdiag import _fast
+
+from .loopback import drain, wait_until
 
 
 def end(child: subprocess.Popen) -> None:
@@ -19,3 +27,48 @@ def with_default_sigint() -> None:
     """preexec_fn for a child that must take Ctrl-C: a test run started in the
     background inherits SIGINT ignored, and Python keeps it ignored."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+SENDER = """
+import socket, sys
+conn = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+conn.sendall(b"a" * 70000)
+print("sent", flush=True)
+sys.stdin.readline()
+conn.sendall(b"b" * 30000)
+conn.close()
+print("closed", flush=True)
+sys.stdin.readline()  # alive, without the socket, until the test ends
+"""
+
+
+@contextlib.contextmanager
+def closing_sender():
+    """A child that sent 70,000 bytes (all read and acknowledged) on its one
+    connection; yields (child, close): close() makes it send 30,000 more
+    and close the socket, and returns once they are read."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        child = subprocess.Popen([sys.executable, "-c", SENDER, str(listener.getsockname()[1])],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            peer, _ = listener.accept()
+            with peer:
+                assert child.stdout.readline() == "sent\n"
+                drain(peer, 70000)
+                # Once the first 70000 bytes are all acknowledged.
+                inode = next(i for i, pid in _fast.socket_owners([child.pid])[0].items())
+                wait_until(lambda: next(s for s in _fast.tcp_counters()[0] if s[1] == inode)[2][1] == 70001)
+
+                def close():
+                    child.stdin.write("go\n")
+                    child.stdin.flush()
+                    drain(peer, 30000)
+                    assert child.stdout.readline() == "closed\n"
+
+                yield child, close
+        finally:
+            end(child)
+            child.stdin.close()
+            child.stdout.close()
