@@ -217,7 +217,7 @@ def test_a_bad_layout_is_a_value_error():
 
 # --- pages captured from real kernels (tools/capture_trace_page.py) ---------------
 
-CAPTURES = sorted((pathlib.Path(__file__).parent / "data" / "trace").iterdir())
+CAPTURES = sorted(p for p in (pathlib.Path(__file__).parent / "data" / "trace").iterdir() if p.is_dir())
 _TEXT_EVENT = re.compile(
     r"-(\d+)\s+\(\s*\d+\)\s+\[\d+\]\s+\S+\s+(\d+)\.(\d{6}): inet_sock_set_state: family=(\w+) "
     r"protocol=IPPROTO_TCP sport=(\d+) dport=(\d+) saddr=([\d.]+) daddr=([\d.]+) "

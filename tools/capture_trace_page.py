@@ -71,7 +71,9 @@ def capture(out_dir: pathlib.Path) -> pathlib.Path:
         _write(instance / EVENT / "enable", "1")
         _connections(port)
         _write(instance / EVENT / "enable", "0")
-        page_bytes = int((instance / "buffer_subbuf_size_kb").read_text()) * 1024
+        # Sub-buffers of another size than a page came in 6.8.
+        subbuf = instance / "buffer_subbuf_size_kb"
+        page_bytes = int(subbuf.read_text()) * 1024 if subbuf.exists() else os.sysconf("SC_PAGE_SIZE")
         text = (instance / "per_cpu" / f"cpu{cpu}" / "trace").read_text()
         pages = b""
         pipe = os.open(instance / "per_cpu" / f"cpu{cpu}" / "trace_pipe_raw", os.O_RDONLY | os.O_NONBLOCK)

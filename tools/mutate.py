@@ -1,0 +1,187 @@
+"""A mutation check you can rerun: plausible bugs put into a scratch copy,
+one at a time; each must make its tests fail.
+
+    python tools/mutate.py                 # every mutant
+    python tools/mutate.py --list          # their names
+    python tools/mutate.py labels drops    # the mutants whose names contain these words
+
+The scratch copy is the working tree (tracked and untracked files, not
+ignored ones) with the extension already built here (build it first:
+pip install -e .); it goes in a temporary directory, removed at the end.
+Each mutant replaces one exact piece of text in one file (a mutant whose
+text is no longer found is reported as stale: update the list), the
+extension is rebuilt when the file is Cython or C, the mutant's tests run
+with the scratch copy first on PYTHONPATH, and the file is restored.
+Killed: the tests fail.  Survived: they pass, so no test sees that bug.
+Exit status 0 when every mutant is killed, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str  # relative to the repository
+    old: str
+    new: str
+    tests: tuple[str, ...]  # pytest arguments
+
+
+MUTANTS = (
+    Mutant("export: local and remote labels swapped", "sockdiag/export.py",
+           "str(sock.fd), sock.local, sock.remote)", "str(sock.fd), sock.remote, sock.local)",
+           ("tests/test_export.py", "tests/test_export_oracle.py")),
+    Mutant("export: unacked and unsent per-socket series swapped", "sockdiag/export.py",
+           "_SOCKET_VALUES = attrgetter(*_SERIES_FIELDS)",
+           "_SOCKET_VALUES = attrgetter(_SERIES_FIELDS[1], _SERIES_FIELDS[0], *_SERIES_FIELDS[2:])",
+           ("tests/test_export.py", "tests/test_export_oracle.py")),
+    Mutant("export: a process sum leaves out its last socket", "sockdiag/export.py",
+           "self.sums.append(sum(values))", "self.sums.append(sum(values[:-1]))",
+           ("tests/test_export.py", "tests/test_export_oracle.py", "tests/test_cgroup.py")),
+    Mutant("export: LISTEN backlogs counted as bytes", "sockdiag/export.py",
+           'connections = [s for s in sockets if s.state != "LISTEN"] if listening else sockets',
+           "connections = sockets",
+           ("tests/test_export.py", "tests/test_export_oracle.py")),
+    Mutant("export: zero interface counters left out", "sockdiag/export.py",
+           "            if value is not None:\n                family.add_metric((iface.name,), value)",
+           "            if value:\n                family.add_metric((iface.name,), value)",
+           ("tests/test_export.py", "tests/test_interfaces.py")),
+    Mutant("accounting: a closed socket's bytes counted again at its close",
+           "sockdiag/accounting.py", "usage.add(final, before)", "usage.add(final, _ZERO)",
+           ("tests/test_top.py", "tests/test_budget.py")),
+    Mutant("accounting: rates multiplied by the interval", "sockdiag/accounting.py",
+           "v / interval_s for v in interval]", "v * interval_s for v in interval]",
+           ("tests/test_top.py",)),
+    Mutant("budget: fires only past the budget, not at it", "sockdiag/budget.py",
+           "used is not None and used >= limit", "used is not None and used > limit",
+           ("tests/test_budget.py",)),
+    Mutant("tracing: sport and dport read from each other", "sockdiag/tracing.py",
+           '"newstate", "sport", "dport",', '"newstate", "dport", "sport",',
+           ("tests/test_top_trace.py",)),
+    Mutant("queue delay: unsent times the rate (Python twin)", "sockdiag/_common.py",
+           "return unsent_bytes / delivery_rate_bytes_per_s",
+           "return unsent_bytes * delivery_rate_bytes_per_s",
+           ("tests/test_process_sockets.py", "tests/test_record.py", "tests/test_properties.py")),
+    Mutant("interfaces: rx_drops read from the tx_dropped field", "sockdiag/_fast_rtnl.pxi",
+           "INTERFACE_COUNTERS.put(record, IC_RX_DROPS, stats[SD_STATS_RX_DROPPED])",
+           "INTERFACE_COUNTERS.put(record, IC_RX_DROPS, stats[SD_STATS_TX_DROPPED])",
+           ("tests/test_interfaces.py", "tests/test_interfaces_decode.py")),
+    Mutant("diag: unacked and unsent swapped in the socket record", "sockdiag/_fast_diag.pxi",
+           "SOCKET_INFO.put(record, SI_UNSENT, notsent)",
+           "SOCKET_INFO.put(record, SI_UNSENT, unacked if unacked > 0 else 0)",
+           ("tests/test_process_sockets.py", "tests/test_export_oracle.py")),
+    Mutant("diag: free from the buffer size alone", "sockdiag/_fast_diag.pxi",
+           "SOCKET_INFO.put(record, SI_FREE, sndbuf - wmem_queued if sndbuf > wmem_queued else 0)",
+           "SOCKET_INFO.put(record, SI_FREE, sndbuf)",
+           ("tests/test_process_sockets.py", "tests/test_export_oracle.py")),
+    Mutant("trace: a time-extend record's delta ignored", "sockdiag/includes/trace.h",
+           "                c->stamp += value;", "                c->stamp += 0;",
+           ("tests/test_top_trace.py",)),
+)
+
+_BUILT = {".pyx", ".pxi", ".pxd", ".h"}
+
+
+def scratch_copy(into: pathlib.Path) -> pathlib.Path:
+    """The working tree and the built extension, copied under into."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split("\0")
+    files += [str(p.relative_to(ROOT)) for p in (ROOT / "sockdiag").glob("_fast*.so")]
+    files += ["sockdiag/_fast.c"]
+    copy = into / "sockdiag-mutants"
+    for name in filter(None, files):
+        source = ROOT / name
+        if source.is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy / name)
+    return copy
+
+
+def run(command: list[str], cwd: pathlib.Path, timeout: float) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(cwd), PYTHONDONTWRITEBYTECODE="1")
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def build(copy: pathlib.Path) -> None:
+    done = run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], copy, 1800)
+    if done.returncode != 0:
+        raise RuntimeError(f"build failed:\n{done.stderr[-2000:]}")
+
+
+def check(copy: pathlib.Path, mutant: Mutant, timeout: float) -> str:
+    """killed, survived, stale (its text is gone) or timeout."""
+    target = copy / mutant.path
+    original = target.read_text()
+    if original.count(mutant.old) != 1:
+        return "stale"
+    rebuilt = target.suffix in _BUILT
+    # The unmutated build, put back afterwards rather than built again.
+    built = {path: path.read_bytes() for path in (copy / "sockdiag").glob("_fast*.so")}
+    built[copy / "sockdiag" / "_fast.c"] = (copy / "sockdiag" / "_fast.c").read_bytes()
+    target.write_text(original.replace(mutant.old, mutant.new))
+    try:
+        if rebuilt:
+            build(copy)
+        tests = run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                     *mutant.tests], copy, timeout)
+        return "survived" if tests.returncode == 0 else "killed"
+    except subprocess.TimeoutExpired:
+        return "timeout"
+    finally:
+        target.write_text(original)
+        for path, data in built.items():
+            path.write_bytes(data)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("words", nargs="*", help="run only the mutants whose names contain one of these")
+    parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds per mutant's tests")
+    args = parser.parse_args()
+    chosen = [m for m in MUTANTS if not args.words or any(w in m.name for w in args.words)]
+    if args.list:
+        print("\n".join(m.name for m in chosen))
+        return 0
+    if not list((ROOT / "sockdiag").glob("_fast*.so")):
+        print("mutate: build the extension first (pip install -e .)", file=sys.stderr)
+        return 1
+    results = []
+    with tempfile.TemporaryDirectory(prefix="sockdiag-mutants-") as scratch:
+        copy = scratch_copy(pathlib.Path(scratch))
+        probe = run([sys.executable, "-c", "import sockdiag; print(sockdiag.__file__)"], copy, 60)
+        if not probe.stdout.startswith(str(copy)):
+            print(f"mutate: the scratch copy is not the sockdiag imported ({probe.stdout.strip()})",
+                  file=sys.stderr)
+            return 1
+        for mutant in chosen:
+            started = time.monotonic()
+            try:
+                outcome = check(copy, mutant, args.timeout)
+            except KeyboardInterrupt:
+                print("mutate: interrupted", file=sys.stderr)
+                return 130
+            results.append((mutant, outcome))
+            print(f"{outcome:<9} {time.monotonic() - started:6.0f} s  {mutant.name}", flush=True)
+    survivors = [m for m, outcome in results if outcome != "killed"]
+    print(f"\n{len(results) - len(survivors)} of {len(results)} killed")
+    for mutant in survivors:
+        print(f"  not killed: {mutant.name} ({mutant.path})")
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
