@@ -7,18 +7,22 @@ one at a time; each must make its tests fail.
 
 The scratch copy is the working tree (tracked and untracked files, not
 ignored ones) with the extension already built here (build it first:
-pip install -e .); it goes in a temporary directory, removed at the end.
+pip install -e .; the mutants of Cython and C files also need Cython in this
+Python); it goes in a temporary directory, removed at the end.
 Each mutant replaces one exact piece of text in one file (a mutant whose
 text is no longer found is reported as stale: update the list), the
 extension is rebuilt when the file is Cython or C, the mutant's tests run
 with the scratch copy first on PYTHONPATH, and the file is restored.
-Killed: the tests fail.  Survived: they pass, so no test sees that bug.
+First, as a control, the unmutated copy must pass every test named.
+Killed: the tests fail (the first failing test is shown).  Survived: they
+pass, so no test sees that bug.
 Exit status 0 when every mutant is killed, 1 otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import pathlib
 import shutil
@@ -27,6 +31,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from typing import Optional, Sequence
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -65,6 +70,21 @@ MUTANTS = (
     Mutant("accounting: rates multiplied by the interval", "sockdiag/accounting.py",
            "v / interval_s for v in interval]", "v * interval_s for v in interval]",
            ("tests/test_top.py",)),
+    Mutant("accounting: a close not counted as one", "sockdiag/accounting.py",
+           "usage.closed += 1", "usage.closed += 0",
+           ("tests/test_top.py", "tests/test_budget.py")),
+    Mutant("accounting: a socket gone from the dump before its notification counted from zero",
+           "sockdiag/accounting.py",
+           "before = departed[0] if departed else _ZERO\n            pid = self._owner.pop(cookie, None)",
+           "before = _ZERO\n            pid = self._owner.pop(cookie, None)",
+           ("tests/test_top.py", "tests/test_budget.py")),
+    Mutant("export: the per-socket cap keeps the smallest sockets", "sockdiag/export.py",
+           "heapq.nlargest(max_series, candidates, key=itemgetter(0))",
+           "heapq.nsmallest(max_series, candidates, key=itemgetter(0))",
+           ("tests/test_export.py", "tests/test_export_oracle.py")),
+    Mutant("interfaces: rx_drops read from tx_dropped (pure-Python dump)", "sockdiag/reference.py",
+           "rx_drops=stats.rx_dropped,", "rx_drops=stats.tx_dropped,",
+           ("tests/test_interfaces.py", "tests/test_interfaces_decode.py")),
     Mutant("budget: fires only past the budget, not at it", "sockdiag/budget.py",
            "used is not None and used >= limit", "used is not None and used > limit",
            ("tests/test_budget.py",)),
@@ -118,15 +138,26 @@ def run(command: list[str], cwd: pathlib.Path, timeout: float) -> subprocess.Com
 def build(copy: pathlib.Path) -> None:
     done = run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], copy, 1800)
     if done.returncode != 0:
-        raise RuntimeError(f"build failed:\n{done.stderr[-2000:]}")
+        raise RuntimeError("the build failed: " + (done.stderr.strip().splitlines() or ["?"])[-1])
 
 
-def check(copy: pathlib.Path, mutant: Mutant, timeout: float) -> str:
-    """killed, survived, stale (its text is gone) or timeout."""
+def first_failure(copy: pathlib.Path, tests: Sequence[str], timeout: float) -> Optional[str]:
+    """None when the tests pass, else the first failing test's id."""
+    done = run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-rf", *tests],
+               copy, timeout)
+    if done.returncode == 0:
+        return None
+    lines = done.stdout.strip().splitlines()
+    failed = [line.split()[1] for line in lines if line.startswith(("FAILED ", "ERROR "))]
+    return failed[0] if failed else (lines[-1] if lines else f"exit status {done.returncode}")
+
+
+def check(copy: pathlib.Path, mutant: Mutant, timeout: float) -> tuple[str, str]:
+    """(killed, survived, stale (its text is gone) or timeout; the test that failed)."""
     target = copy / mutant.path
     original = target.read_text()
     if original.count(mutant.old) != 1:
-        return "stale"
+        return "stale", ""
     rebuilt = target.suffix in _BUILT
     # The unmutated build, put back afterwards rather than built again.
     built = {path: path.read_bytes() for path in (copy / "sockdiag").glob("_fast*.so")}
@@ -135,11 +166,10 @@ def check(copy: pathlib.Path, mutant: Mutant, timeout: float) -> str:
     try:
         if rebuilt:
             build(copy)
-        tests = run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                     *mutant.tests], copy, timeout)
-        return "survived" if tests.returncode == 0 else "killed"
+        failed = first_failure(copy, mutant.tests, timeout)
+        return ("survived", "") if failed is None else ("killed", failed)
     except subprocess.TimeoutExpired:
-        return "timeout"
+        return "timeout", ""
     finally:
         target.write_text(original)
         for path, data in built.items():
@@ -159,6 +189,10 @@ def main() -> int:
     if not list((ROOT / "sockdiag").glob("_fast*.so")):
         print("mutate: build the extension first (pip install -e .)", file=sys.stderr)
         return 1
+    if any(pathlib.Path(m.path).suffix in _BUILT for m in chosen) and not importlib.util.find_spec("Cython"):
+        print("mutate: the mutants of Cython and C files need Cython: pip install 'cython>=3,<4'",
+              file=sys.stderr)
+        return 1
     results = []
     with tempfile.TemporaryDirectory(prefix="sockdiag-mutants-") as scratch:
         copy = scratch_copy(pathlib.Path(scratch))
@@ -167,15 +201,25 @@ def main() -> int:
             print(f"mutate: the scratch copy is not the sockdiag imported ({probe.stdout.strip()})",
                   file=sys.stderr)
             return 1
-        for mutant in chosen:
-            started = time.monotonic()
-            try:
-                outcome = check(copy, mutant, args.timeout)
-            except KeyboardInterrupt:
-                print("mutate: interrupted", file=sys.stderr)
-                return 130
-            results.append((mutant, outcome))
-            print(f"{outcome:<9} {time.monotonic() - started:6.0f} s  {mutant.name}", flush=True)
+        try:
+            # The control: unmutated, the same tests pass, or no kill means anything.
+            tests = sorted({test for mutant in chosen for test in mutant.tests})
+            failed = first_failure(copy, tests, args.timeout * len(tests))
+            if failed is not None:
+                print(f"mutate: the unmutated copy fails {failed}: fix that first", file=sys.stderr)
+                return 1
+            for mutant in chosen:
+                started = time.monotonic()
+                outcome, failed = check(copy, mutant, args.timeout)
+                results.append((mutant, outcome))
+                print(f"{outcome:<9} {time.monotonic() - started:5.0f} s  {mutant.name}"
+                      + (f"  [{failed}]" if failed else ""), flush=True)
+        except KeyboardInterrupt:
+            print("mutate: interrupted", file=sys.stderr)
+            return 130
+        except RuntimeError as err:  # a mutant that does not build is a mistake in the list
+            print(f"mutate: {err}", file=sys.stderr)
+            return 1
     survivors = [m for m, outcome in results if outcome != "killed"]
     print(f"\n{len(results) - len(survivors)} of {len(results)} killed")
     for mutant in survivors:
