@@ -19,7 +19,7 @@ import pytest
 pytest.importorskip("prometheus_client")
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
-from sockdiag import export, exposition  # noqa: E402
+from sockdiag import export, reference  # noqa: E402
 
 from conftest import requires_linux, requires_ss  # noqa: E402
 from testsupport.held_sockets import HeldSockets  # noqa: E402
@@ -32,11 +32,17 @@ _NOTSENT = re.compile(r"\bnotsent:(\d+)")
 
 def ss_numbers() -> dict[tuple[str, str], dict[str, int]]:
     """{(local, remote): Send-Q, Recv-Q, notsent, free} of every TCP connection, from ss -tmi."""
-    out = subprocess.run(["ss", "-tmiHn"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(["ss", "-tmiHn", "state", "established"], capture_output=True, text=True,
+                         check=True).stdout
     found = {}
-    for head, detail in zip(*[iter(re.split(r"\n(?=\t)|\n(?=\S)", out.strip()))] * 2):
-        _state, recv_q, send_q, local, remote = head.split()[:5]
-        tb, w = map(int, _SKMEM.search(detail).groups())
+    # One line per socket, its details on the next lines (indented).
+    for entry in re.split(r"\n(?=\S)", out.strip()):
+        head, _, detail = entry.partition("\n")
+        recv_q, send_q, local, remote = head.split()[:4]
+        skmem = _SKMEM.search(detail)
+        if skmem is None:
+            continue  # gone between the dump and its details
+        tb, w = map(int, skmem.groups())
         notsent = _NOTSENT.search(detail)
         found[local, remote] = {"send_q": int(send_q), "recv_q": int(recv_q),
                                 "notsent": int(notsent.group(1)) if notsent else 0,
@@ -91,9 +97,15 @@ def test_every_per_socket_series_and_label_is_the_kernels(held):
         }
         for metric, value in expected.items():
             assert socket_value(families, metric, labels) == value, (metric, kernel)
-        delay = socket_value(families, "sockdiag_socket_queue_delay_seconds", labels)
-        rate = kernel["tcpi_delivery_rate"]
-        assert delay == (pytest.approx(unsent / rate, rel=1e-9) if unsent else 0.0), kernel
+        # Queue delay (docs/queue-delay.md): 0 with nothing unsent; none
+        # while the peer's window is full (it stopped reading: nothing drains).
+        tcp = reference.tcp_info_linux(bytes.fromhex(kernel["tcp_info"]))
+        window_full = tcp.probes > 0 or tcp.snd_wnd < queued - unsent + tcp.snd_mss
+        delays = [s.value for s in families["sockdiag_socket_queue_delay_seconds"] if s.labels == labels]
+        if unsent == 0:
+            assert delays == [0.0], kernel
+        else:
+            assert window_full and delays == [], (kernel, tcp)
 
 
 def test_process_sums_are_the_kernels_sums(held):
@@ -115,7 +127,11 @@ def test_process_sums_are_the_kernels_sums(held):
               if s.labels["pid"] == str(held.pid)}
     assert (states["ESTABLISHED"], states["LISTEN"]) == (4, 1)
     assert process_value(families, "sockdiag_process_accept_queue_connections", held.pid) == 0
-    assert process_value(families, "sockdiag_process_queue_delay_seconds_gcount", held.pid) == 4
+    # The delays known: 0 for each socket with nothing unsent; none for the
+    # filled one, whose peer stopped reading (the test above).
+    idle = sum(k["outq_unsent"] == 0 for k in report)
+    assert process_value(families, "sockdiag_process_queue_delay_seconds_gcount", held.pid) == idle == 3
+    assert process_value(families, "sockdiag_process_queue_delay_seconds_gsum", held.pid) == 0
 
 
 def test_process_unsent_is_the_kernels_in_the_cli_scrape(held):

@@ -128,6 +128,14 @@ def netns_factory():
             ns.close()
 
 
+def wait_until_carrier(ns: Netns, name: str) -> None:
+    """Until the kernel has seen a veth end's carrier and given it its queue:
+    before that (the link watcher runs a little later) frames are dropped
+    at the noop qdisc and counted as tx drops."""
+    wait_until(lambda: ip_links(ns.name)[name]["operstate"] == "UP"
+               and ip_links(ns.name)[name]["qdisc"] == "noqueue")
+
+
 def generate_loopback_traffic(nbytes: int = 1 << 20, host: str = "127.0.0.1") -> None:
     """Send nbytes over a TCP connection on loopback (bounded, closed on exit)."""
     with socket.socket() as listener:
@@ -222,6 +230,8 @@ def test_veth_pair_between_namespaces(netns_factory):
     b.ip("addr", "add", "10.213.0.2/30", "dev", "sdveth1")
     a.ip("link", "set", "sdveth0", "up")
     b.ip("link", "set", "sdveth1", "up")
+    wait_until_carrier(a, "sdveth0")
+    wait_until_carrier(b, "sdveth1")
 
     start_a, start_b = a.run(sockdiag.interfaces)["sdveth0"], b.run(sockdiag.interfaces)["sdveth1"]
     nbytes = 2 << 20
@@ -285,6 +295,8 @@ def test_rx_and_tx_drops_are_the_kernels(netns_factory):
          "netns", b.name)
     a.ip("link", "set", "sdveth0", "up")
     b.ip("link", "set", "sdveth1", "up")
+    wait_until_carrier(a, "sdveth0")
+    wait_until_carrier(b, "sdveth1")
     a.run(send_frames, "sdveth0", 5, 3000)
     b.run(send_frames, "sdveth1", 3, 100)
     wanted = {("sdveth0", "rx_drops"): 3, ("sdveth0", "tx_drops"): 5,

@@ -37,7 +37,8 @@ HOLDER = textwrap.dedent("""
                 "outq_unsent": ioctl(sock, SIOCOUTQNSD), "inq": ioctl(sock, SIOCINQ),
                 "sndbuf": meminfo[3], "wmem_queued": meminfo[5],
                 "tcpi_notsent": struct.unpack_from("I", info, TCPI_NOTSENT_OFFSET)[0],
-                "tcpi_delivery_rate": struct.unpack_from("Q", info, TCPI_DELIVERY_RATE_OFFSET)[0]}
+                "tcpi_delivery_rate": struct.unpack_from("Q", info, TCPI_DELIVERY_RATE_OFFSET)[0],
+                "tcp_info": info.hex()}
 
     sys.stdin.readline()  # go: moved into a cgroup first, if any
     family = socket.AF_INET6 if sys.argv[1] == "ipv6" else socket.AF_INET
@@ -82,7 +83,8 @@ class HeldSockets:
 
     def report(self) -> list[dict]:
         """[{fd, local, remote, outq, outq_unsent, inq, sndbuf, wmem_queued,
-        tcpi_notsent, tcpi_delivery_rate}] of each connected socket, now."""
+        tcpi_notsent, tcpi_delivery_rate, tcp_info (the whole struct, hex)}]
+        of each connected socket, now."""
         self.process.stdin.write("report\n")
         self.process.stdin.flush()
         return json.loads(self.process.stdout.readline())
@@ -90,11 +92,14 @@ class HeldSockets:
     def settled(self, read, attempts: int = 20):
         """read() taken between two equal reports (a zero-window probe can
         still move a few bytes just after the fill); (report, read())."""
+        def queues(report: list[dict]) -> list[dict]:
+            return [{k: v for k, v in sock.items() if k != "tcp_info"} for sock in report]  # its timers tick
+
         before = self.report()
         for _ in range(attempts):
             value = read()
             after = self.report()
-            if after == before:
+            if queues(after) == queues(before):
                 return after, value
             before = after
         raise AssertionError("the held sockets never settled")
