@@ -309,6 +309,7 @@ def test_rx_and_tx_drops_are_the_kernels(netns_factory):
             assert getattr(ours, key) == proc[key] == ip[key], (name, key)
         for key in ("rx_drops", "tx_drops"):
             assert getattr(ours, key) == wanted[name, key], (name, key)
+        assert ns.run(reference.interfaces)[name] == ours  # the pure-Python dump agrees
         # One scrape's interface series: exactly the kernel's, every counter.
         text = ns.run(lambda: exposition.scrape(export.Collector()).decode())
         samples = {(s.name, s.labels.get("interface")): s.value
