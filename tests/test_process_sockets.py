@@ -365,6 +365,8 @@ def test_decoder_on_a_synthetic_dump():
     assert wanted.queue_delay_s == pytest.approx(0.2)
     assert (wanted.queue_delay_basis, wanted.limited_by) == ("delivery_rate", None)
     assert wanted.tcp.delivery_rate_bps == 8000
+    # The pure-Python twin on the same bytes: its delay is computed, not read, here too.
+    assert reference.inet_diag_dump(buf, {77: 9}) == [wanted]
     every = decode.inet_diag_dump(buf)
     assert [(r.inode, r.fd) for r in every] == [(77, None), (78, None)]
     assert every[1].tcp is None and every[1].unsent is None and every[1].send_queue == 300

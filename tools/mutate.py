@@ -96,8 +96,8 @@ MUTANTS = (
            ("tests/test_queue_delay.py", "tests/test_process_sockets.py", "tests/test_record.py",
             "tests/test_properties.py")),
     Mutant("queue delay: unsent times the rate", "sockdiag/includes/compat.h",
-           "out->queue_delay_s = (double)unsent / (double)rate;",
-           "out->queue_delay_s = (double)unsent * (double)rate;",
+           "out.queue_delay_s = (double)unsent / (double)rate;",
+           "out.queue_delay_s = (double)unsent * (double)rate;",
            ("tests/test_queue_delay.py", "tests/test_process_sockets.py")),
     Mutant("interfaces: rx_drops read from the tx_dropped field", "sockdiag/_fast_rtnl.pxi",
            "INTERFACE_COUNTERS.put(record, IC_RX_DROPS, stats[SD_STATS_RX_DROPPED])",
@@ -147,7 +147,7 @@ def build(copy: pathlib.Path) -> None:
 
 def first_failure(copy: pathlib.Path, tests: Sequence[str], timeout: float) -> Optional[str]:
     """None when the tests pass, else the first failing test's id."""
-    done = run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-rf", *tests],
+    done = run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-rfE", *tests],
                copy, timeout)
     if done.returncode == 0:
         return None
