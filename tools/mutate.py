@@ -93,12 +93,12 @@ MUTANTS = (
            ("tests/test_top_trace.py",)),
     Mutant("queue delay: unsent times the rate (Python twin)", "sockdiag/_common.py",
            "return unsent / (rate_bps / 8), limited_by", "return unsent * (rate_bps / 8), limited_by",
-           ("tests/test_queue_delay.py", "tests/test_process_sockets.py", "tests/test_record.py",
+           ("tests/test_process_sockets.py", "tests/test_record.py",
             "tests/test_properties.py")),
     Mutant("queue delay: unsent times the rate", "sockdiag/includes/compat.h",
            "out.queue_delay_s = (double)unsent / (double)rate;",
            "out.queue_delay_s = (double)unsent * (double)rate;",
-           ("tests/test_queue_delay.py", "tests/test_process_sockets.py")),
+           ("tests/test_process_sockets.py",)),
     Mutant("interfaces: rx_drops read from the tx_dropped field", "sockdiag/_fast_rtnl.pxi",
            "INTERFACE_COUNTERS.put(record, IC_RX_DROPS, stats[SD_STATS_RX_DROPPED])",
            "INTERFACE_COUNTERS.put(record, IC_RX_DROPS, stats[SD_STATS_TX_DROPPED])",
@@ -209,7 +209,10 @@ def main() -> int:
             # The control: unmutated, the same tests pass, or no kill means anything.
             tests = sorted({test for mutant in chosen for test in mutant.tests})
             failed = first_failure(copy, tests, args.timeout * len(tests))
-            if failed is not None:
+            if failed is not None and "::" in failed and first_failure(copy, [failed], args.timeout) is None:
+                # Passed alone: a test that fails under load; its kills are worth less.
+                print(f"mutate: unmutated, {failed} failed once and then passed", file=sys.stderr)
+            elif failed is not None:
                 print(f"mutate: the unmutated copy fails {failed}: fix that first", file=sys.stderr)
                 return 1
             for mutant in chosen:
