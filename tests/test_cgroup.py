@@ -196,7 +196,7 @@ def test_export_cgroup_sums_are_the_kernels(cgroup_dir):
     pytest.importorskip("prometheus_client")
     from prometheus_client.parser import text_string_to_metric_families
 
-    from sockdiag import export
+    from sockdiag import export, exposition
 
     held = HeldSockets()
     try:
@@ -204,7 +204,7 @@ def test_export_cgroup_sums_are_the_kernels(cgroup_dir):
             f.write(str(held.pid))
         held.start()
         collector = export.Collector(cgroups=[cgroup_dir])
-        report, text = held.settled(lambda: export.exposition(collector).decode())
+        report, text = held.settled(lambda: exposition.scrape(collector).decode())
     finally:
         held.close()
     relative = cgroups.open_cgroup(cgroup_dir).relative

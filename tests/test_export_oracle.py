@@ -19,7 +19,7 @@ import pytest
 pytest.importorskip("prometheus_client")
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
-from sockdiag import export, reference  # noqa: E402
+from sockdiag import export, exposition, reference  # noqa: E402
 
 from conftest import requires_linux, requires_ss  # noqa: E402
 from testsupport.held_sockets import HeldSockets  # noqa: E402
