@@ -65,6 +65,16 @@ def event_layout(format_text: str) -> tuple[tuple[int, int], ...]:
 
 
 @dataclass(slots=True, eq=False)  # not frozen: a frozen __init__ costs a microsecond a connection
+
+def _subbuffer_bytes(instance: str) -> int:
+    """The size of the trace ring buffer's pages: buffer_subbuf_size_kb (Linux
+    6.8+, where it can be set), else one memory page, as the kernel fixed it."""
+    try:
+        with open(os.path.join(instance, "buffer_subbuf_size_kb")) as f:
+            return int(f.read()) * 1024
+    except FileNotFoundError:
+        return os.sysconf("SC_PAGE_SIZE")
+
 class Connect:
     """A connection opened by a traced process: its endpoints."""
 
@@ -179,8 +189,7 @@ class ConnectTracer:
                 self._layout = event_layout(f.read())
             with open(os.path.join(self.path, _EVENT, "id")) as f:
                 self._event_id = int(f.read())
-            with open(os.path.join(self.path, "buffer_subbuf_size_kb")) as f:
-                self._page_bytes = int(f.read()) * 1024
+            self._page_bytes = _subbuffer_bytes(self.path)
             self._write(f"{_EVENT}/filter", _FILTER)
             self._write(f"{_EVENT}/enable", "1")
             per_cpu = os.path.join(self.path, "per_cpu")
