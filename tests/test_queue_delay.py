@@ -16,82 +16,20 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 import sockdiag
-from sockdiag import reference
 from sockdiag.drain import DrainTracker
 from testsupport.loopback import PacedReader, connected_pair, ethernet_like_pair, fill, wait_until
+from testsupport.queue_delay import (NAMESPACE, SAMPLE_S, Writer, estimate_and_truth, kernel_tcp_info,
+                                     shaped_peer, tracked)
 
 from conftest import requires_linux, requires_root, requires_ss
 
 pytestmark = requires_linux
-
-SAMPLE_S = 0.25
-
-
-def kernel_tcp_info(sock: socket.socket):
-    """TCP_INFO through Python's getsockopt, decoded by the struct reference."""
-    return reference.tcp_info_linux(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512))
-
-
-def tracked(sock: socket.socket, tracker: DrainTracker, looks: int):
-    """sock's record after `looks` samples SAMPLE_S apart through a DrainTracker."""
-    found = None
-    for _ in range(looks):
-        time.sleep(SAMPLE_S)
-        mine = [s for s in sockdiag.process_sockets(os.getpid()) if s.fd == sock.fileno()]
-        [found] = tracker.update(mine, time.monotonic())
-    return found
-
-
-class Writer(threading.Thread):
-    """Writes flat out until the socket closes or stop() is called."""
-
-    def __init__(self, sock: socket.socket, chunk_bytes: int = 16384) -> None:
-        super().__init__(daemon=True)
-        self.sock = sock
-        self.chunk_bytes = chunk_bytes
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        chunk = b"w" * self.chunk_bytes
-        try:
-            while not self.stopped.is_set():
-                self.sock.sendall(chunk)
-        except OSError:
-            return
-
-    def stop(self) -> None:
-        """Stop writing: from its return on, the last byte written stays where it is."""
-        self.stopped.set()
-        self.join(timeout=30)
-        assert not self.is_alive()
-
-
-def estimate_and_truth(sock: socket.socket, writer: Writer, tracker: DrainTracker, looks: int,
-                       timeout: float = 30.0):
-    """(sock's record after looks, the seconds its last byte then waited to be acknowledged).
-
-    The writer stops before the last look, so the byte written last stays
-    the last; its offset is acked + unacked + unsent, read by Python's
-    getsockopt and ioctls right after the look.
-    """
-    tracked(sock, tracker, looks)
-    writer.stop()
-    found = tracked(sock, tracker, 1)
-    start = time.monotonic()
-    info, queued = kernel_tcp_info(sock), reference.send_buffer(sock)
-    offset = info.bytes_acked + queued.unacked + queued.unsent
-    while kernel_tcp_info(sock).bytes_acked < offset:
-        assert time.monotonic() - start < timeout, "the marker was never acknowledged"
-        time.sleep(0.005)
-    return found, time.monotonic() - start
-
 
 def ss_rwnd_limited_percent(sock: socket.socket) -> float:
     port, peer = sock.getsockname()[1], sock.getpeername()[1]
@@ -183,30 +121,10 @@ def test_a_writer_with_a_small_send_buffer_is_limited_by_it():
     assert verdicts[1:].count(("sender_buffer", 0.0)) >= len(verdicts[1:]) - 1, verdicts
 
 
-NAMESPACE = f"sdqdelay-{os.getpid()}"
-HOST, PEER = "10.253.1.1", "10.253.1.2"
-
-
 @pytest.fixture
 def bottleneck():
-    """A peer in a network namespace of its own behind a 10 Mbit/s TBF; its address."""
-    def run(*argv):
-        subprocess.run(argv, check=True, capture_output=True)
-
-    run("ip", "netns", "add", NAMESPACE)
-    try:
-        run("ip", "link", "add", "sdqd0", "type", "veth", "peer", "name", "sdqd1")
-        run("ip", "link", "set", "sdqd1", "netns", NAMESPACE)
-        run("ip", "addr", "add", f"{HOST}/24", "dev", "sdqd0")
-        run("ip", "link", "set", "sdqd0", "up")
-        run("ip", "-n", NAMESPACE, "addr", "add", f"{PEER}/24", "dev", "sdqd1")
-        run("ip", "-n", NAMESPACE, "link", "set", "sdqd1", "up")
-        run("tc", "qdisc", "add", "dev", "sdqd0", "root", "tbf", "rate", "10mbit", "burst", "32kb",
-            "latency", "400ms")
-        yield PEER
-    finally:
-        subprocess.run(["ip", "netns", "del", NAMESPACE], capture_output=True)
-        subprocess.run(["ip", "link", "del", "sdqd0"], capture_output=True)
+    with shaped_peer() as peer:
+        yield peer
 
 
 @requires_root
