@@ -64,8 +64,6 @@ def event_layout(format_text: str) -> tuple[tuple[int, int], ...]:
     return tuple(found[name] for name in _FIELDS)
 
 
-@dataclass(slots=True, eq=False)  # not frozen: a frozen __init__ costs a microsecond a connection
-
 def _subbuffer_bytes(instance: str) -> int:
     """The size of the trace ring buffer's pages: buffer_subbuf_size_kb (Linux
     6.8+, where it can be set), else one memory page, as the kernel fixed it."""
@@ -75,6 +73,8 @@ def _subbuffer_bytes(instance: str) -> int:
     except FileNotFoundError:
         return os.sysconf("SC_PAGE_SIZE")
 
+
+@dataclass(slots=True, eq=False)  # not frozen: a frozen __init__ costs a microsecond a connection
 class Connect:
     """A connection opened by a traced process: its endpoints."""
 
