@@ -86,10 +86,12 @@ class RcvbufResult(Record):
     kernel's receive stamp to the read, over the datagrams read.
     ``bytes_per_datagram``: the buffer memory one waiting datagram takes
     (payload and the kernel's overhead), measured after the first burst;
-    None when nothing was queued then.  ``late_max_ms``: the longest a
-    burst left after its time: the one thread that sends and reads was
-    serving a datagram, or off the CPU, that long (on a busy machine, drops
-    at a size large enough for the bursts follow such stalls).
+    None when nothing was queued then.  ``service_mean_us``: the measured
+    time per datagram read (config.service_us plus what the machine took
+    beyond it); ``stall_max_ms``: the longest the one thread that sends and
+    reads fell behind its schedule (a read past its service time, a burst
+    past its time): off the CPU, on a busy machine.  Drops at a size large
+    enough for the bursts follow such stalls.
     """
 
     requested: int
@@ -104,7 +106,8 @@ class RcvbufResult(Record):
     queue_p99_ms: Optional[float]
     queue_max_ms: Optional[float]
     bytes_per_datagram: Optional[int]
-    late_max_ms: float
+    service_mean_us: Optional[float]
+    stall_max_ms: float
 
 
 class Recommendation(Record):
@@ -203,7 +206,7 @@ def run_one(requested: int, config: RcvbufConfig) -> RcvbufResult:
     queue_ns: list[int] = []
     sent = received = 0
     bytes_per_datagram = None
-    late_max_s = 0.0
+    stall_max_s = serving_s = 0.0
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver, \
             socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
         via = set_rcvbuf(receiver, requested, config.force)
@@ -214,7 +217,7 @@ def run_one(requested: int, config: RcvbufConfig) -> RcvbufResult:
         sender.connect(receiver.getsockname())
 
         def read_one() -> bool:
-            nonlocal received
+            nonlocal received, stall_max_s, serving_s
             started = time.perf_counter()  # the service time includes the read
             try:
                 _, ancillary, _, _ = receiver.recvmsg(size, ancillary_space)
@@ -226,6 +229,9 @@ def run_one(requested: int, config: RcvbufConfig) -> RcvbufResult:
                 queue_ns.append(read_ns - stamp_ns)
             received += 1
             _wait_until(started + service_s)
+            took = time.perf_counter() - started
+            serving_s += took
+            stall_max_s = max(stall_max_s, took - service_s)
             return True
 
         start = time.perf_counter()
@@ -234,7 +240,7 @@ def run_one(requested: int, config: RcvbufConfig) -> RcvbufResult:
             while time.perf_counter() < due:
                 if not read_one():
                     _wait_until(due)
-            late_max_s = max(late_max_s, time.perf_counter() - due)
+            stall_max_s = max(stall_max_s, time.perf_counter() - due)
             for _ in range(config.burst):
                 _STAMP.pack_into(payload, 0, sent, time.time_ns())
                 sender.send(payload)
@@ -255,7 +261,9 @@ def run_one(requested: int, config: RcvbufConfig) -> RcvbufResult:
         drop_pct=100.0 * (sent - received) / sent if sent else 0.0,
         queue_p50_ms=percentile(queue_ms, 0.5), queue_p99_ms=percentile(queue_ms, 0.99),
         queue_max_ms=max(queue_ms) if queue_ms else None,
-        bytes_per_datagram=bytes_per_datagram, late_max_ms=1000 * late_max_s)
+        bytes_per_datagram=bytes_per_datagram, 
+        service_mean_us=1e6 * serving_s / received if received else None,
+        stall_max_ms=1000 * stall_max_s)
 
 
 def recommend(results: list[RcvbufResult], rmem_max: int) -> Recommendation:
@@ -349,7 +357,8 @@ _COLUMNS = (
     ("queue\np50 ms", lambda r: _number(r.queue_p50_ms, 2)),
     ("queue\np99 ms", lambda r: _number(r.queue_p99_ms, 2)),
     ("queue\nmax ms", lambda r: _number(r.queue_max_ms, 2)),
-    ("late\nmax ms", lambda r: _number(r.late_max_ms, 2)),
+    ("service\nmean us", lambda r: _number(r.service_mean_us, 1)),
+    ("stall\nmax ms", lambda r: _number(r.stall_max_ms, 2)),
 )
 
 

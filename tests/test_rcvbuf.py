@@ -130,7 +130,9 @@ def test_time_in_the_queue_is_the_wait_behind_the_burst():
     assert 39 * 2.0 <= result.queue_max_ms <= 39 * 2.0 + 150
     assert 19 * 2.0 <= result.queue_p50_ms <= 21 * 2.0 + 100
     assert result.queue_p50_ms < result.queue_p99_ms <= result.queue_max_ms
-    assert 0 <= result.late_max_ms < result.queue_max_ms  # one burst: it left on time
+    assert 2000 <= result.service_mean_us <= 2000 + 1000 * result.stall_max_ms
+    # The last read waited for every service before it, stalls included.
+    assert result.queue_max_ms <= 39 * result.service_mean_us / 1000 + 50
 
 
 def test_the_kernel_receive_stamp_falls_between_send_and_read():
@@ -169,7 +171,8 @@ def result(requested, granted, drop_pct, capped=False, via="SO_RCVBUF", per_data
     return RcvbufResult(requested=requested, granted=granted, via=via, capped=capped, sent=1000,
                         received=round(1000 - 10 * drop_pct), kernel_drops=round(10 * drop_pct),
                         drop_pct=drop_pct, queue_p50_ms=1.0, queue_p99_ms=2.0, queue_max_ms=3.0,
-                        bytes_per_datagram=per_datagram, late_max_ms=0.1)
+                        bytes_per_datagram=per_datagram, service_mean_us=50.0,
+                        stall_max_ms=0.1)
 
 
 def test_recommendation_is_the_smallest_granted_size_within_the_tolerance():
