@@ -437,7 +437,9 @@ def plot(report: RcvbufReport, filename: str) -> None:
         FuncFormatter(lambda v, _: f"{v:g}" if f"{v:g}"[0] in "25" else ""))
     queue_axes.set_ylabel("time in the receive queue (ms)")
     queue_axes.set_xscale("log", base=2)
-    queue_axes.set_xticks(sizes, [format_size(size) for size in sizes])
+    # A size that is no whole number of KiB (quic-go's 7500000) reads better in MB.
+    queue_axes.set_xticks(sizes, [format_size(size) if size % 1024 == 0 else f"{size / 1e6:g}MB"
+                                  for size in sizes])
     queue_axes.set_xlabel("SO_RCVBUF requested (bytes; the kernel grants twice it)")
     for axes in (drops_axes, queue_axes):
         axes.axvline(QUIC_GO_RCVBUF, color="gray", linestyle=":", label="quic-go 7.5 MB")
