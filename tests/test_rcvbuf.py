@@ -216,11 +216,21 @@ def test_cli_table_json_and_plot(tmp_path):
 
 
 @pytest.mark.parametrize("args", [["--rcvbuf", "12"], ["--burst", "0"], ["--service", "5x"],
-                                  ["--rate", "fast"], ["--duration", "0.01"]])
+                                  ["--rate", "fast"], ["--duration", "0.01"],
+                                  ["--plot", "/nonexistent/rcvbuf.png"]])
 def test_bad_input_is_one_line_and_exit_2(args):
     run = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=30)
     assert run.returncode == 2
     assert "Traceback" not in run.stderr and run.stdout == ""
+
+
+def test_a_failed_write_is_one_line_and_non_zero():
+    with open("/dev/full", "w") as full:
+        run = subprocess.run([*CLI, "--rcvbuf", "64k", "--duration", "0.2", "--json"],
+                             stdout=full, stderr=subprocess.PIPE, text=True, timeout=30)
+    assert run.returncode != 0
+    assert run.stderr.strip().splitlines() == ["sockdiag: cannot write the output: "
+                                               "No space left on device"]
 
 
 def test_sigterm_ends_a_run_cleanly():

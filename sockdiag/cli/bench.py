@@ -15,6 +15,13 @@ from ..lowat import report, units
 from . import options
 
 
+def _check_plot_directory(plot_path: str) -> None:
+    """A usage error now, not after minutes of sweeping, when --plot cannot be written."""
+    directory = os.path.dirname(os.path.abspath(plot_path))
+    if not os.access(directory, os.W_OK):
+        raise click.BadParameter(f"cannot write into {directory}", param_hint="'--plot'")
+
+
 @click.group()
 def bench() -> None:
     """Benchmarks that reproduce socket-tuning effects on this machine."""
@@ -45,10 +52,7 @@ def lowat(lowats, ccs, sndbufs, writer, nodelay, eor, stamp_every, duration, war
                                  param_hint="'--warmup'")
     if plot_path is not None:
         report.check_plotting()
-        # Found out now, not after minutes of sweeping.
-        directory = os.path.dirname(os.path.abspath(plot_path))
-        if not os.access(directory, os.W_OK):
-            raise click.BadParameter(f"cannot write into {directory}", param_hint="'--plot'")
+        _check_plot_directory(plot_path)
     config = lowat_bench.SweepConfig(
         lowats=tuple(dict.fromkeys(lowats or map(units.parse_lowat, defaults["lowats"]))),
         rates_bps=tuple(dict.fromkeys(rates or [units.parse_rate(options.LOWAT_DEFAULT_RATE)])),
@@ -120,6 +124,7 @@ def rcvbuf(rcvbufs, rate, datagram_size, burst, service, duration, force, quick,
     defaults = options.RCVBUF_QUICK_SWEEP if quick else options.RCVBUF_FULL_SWEEP
     if plot_path is not None:
         rcvbuf_bench.check_plotting()
+        _check_plot_directory(plot_path)
     config = rcvbuf_bench.RcvbufConfig(
         rcvbufs=tuple(dict.fromkeys(rcvbufs or map(parse_size, defaults["rcvbufs"]))),
         rate_bps=rate, datagram_size=datagram_size, burst=burst, service_us=service,
