@@ -298,6 +298,17 @@ def quic_go_fit(results: list[RcvbufResult], config: RcvbufConfig, rmem_max: int
         enough_for_this_burst=datagrams >= config.burst)
 
 
+def stall_notices(results, config: RcvbufConfig) -> list[str]:
+    """A notice per size whose drops may come from the machine, not the bursts:
+    it dropped, and its thread stalled longer than a burst takes to serve."""
+    burst_ms = config.burst * config.service_us / 1000
+    return [f"at SO_RCVBUF {format_size(r.requested)} the bench stalled {r.stall_max_ms:,.0f} ms "
+            f"(a burst takes {burst_ms:g} ms to serve): its drops include what arrived "
+            "meanwhile; a busy machine, rerun to tell"
+            for r in results
+            if r.drop_pct > 100 * DROP_TOLERANCE and r.stall_max_ms > burst_ms]
+
+
 def run_count(config: RcvbufConfig) -> int:
     """How many runs a sweep makes (one per size)."""
     return len(config.rcvbufs)
@@ -333,6 +344,7 @@ def benchmark(config: RcvbufConfig,
             results.append(result)
             if on_run is not None:
                 on_run(result)
+    notices.extend(stall_notices(results, config))
     return RcvbufReport(
         kernel=os.uname().release, rmem_max=rmem_max, rmem_default=_sysctl_int("rmem_default"),
         config=config, notices=tuple(notices), results=tuple(results),

@@ -66,12 +66,12 @@ def test_drops_equal_the_namespace_s_rcvbuferrors_and_sent_minus_read():
     found = json.loads(run.stdout)
     small, large = found["bench"]["results"]
     counters = found["counters"]
-    assert small["kernel_drops"] > 0 and large["kernel_drops"] == 0
+    assert small["kernel_drops"] > 0
     for result in (small, large):
         assert result["kernel_drops"] == result["sent"] - result["received"]
         assert result["drop_pct"] == pytest.approx(
             100 * result["kernel_drops"] / result["sent"])
-    assert counters["RcvbufErrors"] == small["kernel_drops"]
+    assert counters["RcvbufErrors"] == small["kernel_drops"] + large["kernel_drops"]
     assert counters["InDatagrams"] == small["received"] + large["received"]
 
 
@@ -127,8 +127,8 @@ def test_time_in_the_queue_is_the_wait_behind_the_burst():
                                      service_us=2000, duration_s=0.2))
     result, = report.results
     assert (result.sent, result.received, result.kernel_drops) == (40, 40, 0)
-    assert 39 * 2.0 <= result.queue_max_ms <= 39 * 2.0 + 150
-    assert 19 * 2.0 <= result.queue_p50_ms <= 21 * 2.0 + 100
+    assert 39 * 2.0 <= result.queue_max_ms
+    assert 19 * 2.0 <= result.queue_p50_ms <= 21 * result.service_mean_us / 1000 + 50
     assert result.queue_p50_ms < result.queue_p99_ms <= result.queue_max_ms
     assert 2000 <= result.service_mean_us <= 2000 + 1000 * result.stall_max_ms
     # The last read waited for every service before it, stalls included.
@@ -188,6 +188,17 @@ def test_recommendation_is_the_smallest_granted_size_within_the_tolerance():
                               rmem_max=4 << 20)
     assert chosen.needs.startswith(f"sysctl -w net.core.rmem_max={8 << 20}")
     assert rcvbuf.recommend([result(1 << 20, 2 << 20, 0.2)], rmem_max=4 << 20).requested is None
+
+
+def test_a_size_that_dropped_during_a_stall_gets_a_notice():
+    cfg = config(burst=256, service_us=50)  # a burst takes 12.8 ms to serve
+    stalled = result(1 << 20, 2 << 20, 5.0).replace(stall_max_ms=200.0)
+    quiet = result(64 << 10, 128 << 10, 70.0).replace(stall_max_ms=5.0)
+    undropped = result(4 << 20, 8 << 20, 0.0).replace(stall_max_ms=200.0)
+    notices = rcvbuf.stall_notices([stalled, quiet, undropped], cfg)
+    assert notices == ["at SO_RCVBUF 1m the bench stalled 200 ms (a burst takes 12.8 ms to "
+                       "serve): its drops include what arrived meanwhile; a busy machine, "
+                       "rerun to tell"]
 
 
 def test_quic_go_fit_counts_datagrams_in_the_granted_buffer():
