@@ -101,7 +101,6 @@ def lowat(lowats, ccs, sndbufs, writer, nodelay, eor, stamp_every, duration, war
         click.echo(line)
 
 
-
 @bench.command()
 @options.rcvbuf_options
 @options.json_output
