@@ -179,6 +179,16 @@ BENCH_RATE_BPS = Integers(8000, 100 * 10**9, "bit/s")
 #: `bench lowat --delay` and `--queue-latency`: netem delays and TBF queue
 #: limits of a shaped path, up to a minute.
 BENCH_PATH_DELAY = Reals(0.0, 60.0)
+#: `bench rcvbuf --rcvbuf`: a C int, which the kernel doubles; below 1 KiB
+#: it grants its own minimum whatever is asked.
+BENCH_RCVBUF = Sizes(1024, C_INT_MAX // 2)
+#: `bench rcvbuf --datagram-size`: room for the 16-byte stamp, up to UDP's IPv4 maximum.
+BENCH_DATAGRAM_SIZE = Sizes(16, 65507)
+#: `bench rcvbuf --burst`: datagrams sent back to back.
+BENCH_BURST = Integers(1, 100_000, "datagrams")
+#: `bench rcvbuf --duration`: seconds of bursts per size (a fifth of a
+#: second holds a few bursts; the queue is drained after).
+BENCH_RCVBUF_DURATION = Reals(0.2, 600.0)
 
 
 def listen_address(address: str) -> tuple[str, int]:

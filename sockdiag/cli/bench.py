@@ -10,9 +10,16 @@ import sys
 import click
 
 from .. import lowat as lowat_bench
-from .._common import LINUX, NotSupported
+from .._common import LINUX, NotSupported, parse_size
 from ..lowat import report, units
 from . import options
+
+
+def _check_plot_directory(plot_path: str) -> None:
+    """A usage error now, not after minutes of sweeping, when --plot cannot be written."""
+    directory = os.path.dirname(os.path.abspath(plot_path))
+    if not os.access(directory, os.W_OK):
+        raise click.BadParameter(f"cannot write into {directory}", param_hint="'--plot'")
 
 
 @click.group()
@@ -45,10 +52,7 @@ def lowat(lowats, ccs, sndbufs, writer, nodelay, eor, stamp_every, duration, war
                                  param_hint="'--warmup'")
     if plot_path is not None:
         report.check_plotting()
-        # Found out now, not after minutes of sweeping.
-        directory = os.path.dirname(os.path.abspath(plot_path))
-        if not os.access(directory, os.W_OK):
-            raise click.BadParameter(f"cannot write into {directory}", param_hint="'--plot'")
+        _check_plot_directory(plot_path)
     config = lowat_bench.SweepConfig(
         lowats=tuple(dict.fromkeys(lowats or map(units.parse_lowat, defaults["lowats"]))),
         rates_bps=tuple(dict.fromkeys(rates or [units.parse_rate(options.LOWAT_DEFAULT_RATE)])),
@@ -96,3 +100,52 @@ def lowat(lowats, ccs, sndbufs, writer, nodelay, eor, stamp_every, duration, war
     for line in report.recommendation_lines(result.recommendations):
         click.echo(line)
 
+
+@bench.command()
+@options.rcvbuf_options
+@options.json_output
+def rcvbuf(rcvbufs, rate, datagram_size, burst, service, duration, force, quick, plot_path,
+           as_json) -> None:
+    """Sweep SO_RCVBUF of a UDP receiver that bursts overwhelm, and recommend a size.
+
+    On loopback, a sender sends bursts of datagrams at an average rate to
+    a receiver that spends a fixed time on each; once per size.  Per size:
+    what the kernel granted (and whether net.core.rmem_max capped it), the
+    datagrams sent, read and dropped (the socket's own drop count), and the
+    time they waited in the queue (kernel receive stamp to read); then the
+    smallest size that kept drops within 0.1%, and where quic-go's 7.5 MB
+    holds.  Linux only.
+    """
+    from .. import rcvbuf as rcvbuf_bench
+
+    if not LINUX:
+        raise NotSupported("sockdiag bench rcvbuf runs on Linux only (SO_MEMINFO drops)")
+    defaults = options.RCVBUF_QUICK_SWEEP if quick else options.RCVBUF_FULL_SWEEP
+    if plot_path is not None:
+        rcvbuf_bench.check_plotting()
+        _check_plot_directory(plot_path)
+    config = rcvbuf_bench.RcvbufConfig(
+        rcvbufs=tuple(dict.fromkeys(rcvbufs or map(parse_size, defaults["rcvbufs"]))),
+        rate_bps=rate, datagram_size=datagram_size, burst=burst, service_us=service,
+        duration_s=defaults["duration"] if duration is None else duration, force=force)
+    with contextlib.ExitStack() as stack:
+        on_run = None
+        if sys.stderr.isatty():
+            bar = stack.enter_context(click.progressbar(
+                length=rcvbuf_bench.run_count(config), label="rcvbuf sweep", file=sys.stderr,
+                show_pos=True, item_show_func=lambda r: r and f"SO_RCVBUF {units.format_size(r.requested)}"))
+            on_run = lambda result: bar.update(1, result)  # noqa: E731
+        result = rcvbuf_bench.benchmark(config, on_run=on_run)
+    for notice in result.notices:
+        click.echo(f"sockdiag: notice: {notice}", err=True)
+    if plot_path is not None:
+        rcvbuf_bench.plot(result, plot_path)
+    if as_json:
+        click.echo(json.dumps(result.asdict()))
+        return
+    click.echo(rcvbuf_bench.describe(result))
+    click.echo()
+    click.echo(rcvbuf_bench.table(result.results))
+    click.echo()
+    for line in rcvbuf_bench.recommendation_lines(result):
+        click.echo(line)

@@ -340,6 +340,46 @@ def lowat_options(command):
     return command
 
 
+# --- bench rcvbuf ----------------------------------------------------------------------
+
+# --quick: four sizes of a second each, a few seconds in all.
+RCVBUF_FULL_SWEEP = {"rcvbufs": ("64k", "208k", "512k", "1m", "2m", "4m", "7500000"),
+                     "duration": 3.0}
+RCVBUF_QUICK_SWEEP = {"rcvbufs": ("64k", "208k", "1m", "7500000"), "duration": 1.0}
+
+
+def rcvbuf_options(command):
+    """Every option of `bench rcvbuf`, stacked on it."""
+    for option in reversed([
+        click.option("--rcvbuf", "rcvbufs", type=SizeType(_validate.BENCH_RCVBUF), multiple=True,
+                     help="SO_RCVBUF size to request (the kernel grants twice it, capped by "
+                          "net.core.rmem_max); repeatable. "
+                          f"[default: {' '.join(RCVBUF_FULL_SWEEP['rcvbufs'])}; "
+                          f"{' '.join(RCVBUF_QUICK_SWEEP['rcvbufs'])} with --quick]"),
+        click.option("--rate", type=_BenchValue("rate", "parse_rate"), default="50mbit",
+                     show_default=True, help="Average rate of UDP payload, in tc's notation."),
+        click.option("--datagram-size", type=SizeType(_validate.BENCH_DATAGRAM_SIZE),
+                     default="1200", show_default=True,
+                     help="Bytes of payload per datagram (QUIC sends 1200 to 1500)."),
+        click.option("--burst", type=Checked(_validate.BENCH_BURST), default=256,
+                     show_default=True, help="Datagrams the sender sends back to back."),
+        click.option("--service", type=_DURATION, default="50us", show_default=True,
+                     help="The receiver's time per datagram, its read included."),
+        click.option("--duration", type=Checked(_validate.BENCH_RCVBUF_DURATION), default=None,
+                     help=f"Seconds of bursts per size. [default: {RCVBUF_FULL_SWEEP['duration']:g}; "
+                          f"{RCVBUF_QUICK_SWEEP['duration']:g} with --quick]"),
+        click.option("--force", is_flag=True,
+                     help="Request with SO_RCVBUFFORCE (root), which net.core.rmem_max does not "
+                          "cap; without the privilege, a notice and SO_RCVBUF."),
+        click.option("--quick", is_flag=True, help="A short sweep (a few seconds): four sizes."),
+        click.option("--plot", "plot_path", type=FilePath(writable=True), default=None,
+                     help="Also write a PNG of drops and time in the queue against the size "
+                          "(needs matplotlib)."),
+    ]):
+        command = option(command)
+    return command
+
+
 # --- recordings (watch, top, ifstat) ---------------------------------------------------
 
 record = click.option(
