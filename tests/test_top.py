@@ -308,3 +308,11 @@ def test_ctrl_c_exits_cleanly():
             top.wait()
     assert top.returncode == 0, err
     assert err == ""
+
+
+def test_top_takes_the_short_sort_option_as_watch_does():
+    done = CliRunner().invoke(cli, ["top", "--once", "--json", "-i", "0.1", "-s", "name",
+                                    "--no-trace-connects"])
+    assert done.exit_code == 0, done.output
+    names = [row["name"] or "" for row in json.loads(done.output)["processes"]]
+    assert names == sorted(names)
