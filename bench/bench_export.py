@@ -42,7 +42,7 @@ def test_process_sockets(benchmark, busy_pid, ratios):
 
 @pytest.mark.benchmark(group="export")
 def test_aggregation_alone(benchmark, busy_pid, ratios):
-    read = [(str(busy_pid), "python3", sockdiag.process_sockets(busy_pid))]
+    read = [(str(busy_pid), "python3", sockdiag.process_sockets(busy_pid), {})]
     ratios.add(GROUP, "aggregation alone (process_families)",
                per_call(benchmark, export.process_families, read, rounds=15))
 
