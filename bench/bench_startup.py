@@ -70,6 +70,9 @@ def test_start_up(benchmark, eleven_sockets):
         "sockdiag --version": [sys.executable, SCRIPT, "--version"],
         "sockdiag watch PID --once --json (11 sockets)":
             [sys.executable, SCRIPT, "watch", str(eleven_sockets), "--once", "--json"],
+        # Every kind is the default: what reading TCP alone would save.
+        "sockdiag watch PID --once --json --kind tcp (11 sockets)":
+            [sys.executable, SCRIPT, "watch", str(eleven_sockets), "--once", "--json", "--kind", "tcp"],
     }
     rounds = 3 if benchmark.disabled else 31
     medians = benchmark.pedantic(paired_process_medians, (commands, rounds), rounds=1, iterations=1)
