@@ -16,15 +16,10 @@ the figures.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 
 import pytest
 
-from sockdiag.drain import DrainTracker
-from testsupport.loopback import PacedReader, ethernet_like_pair
-from testsupport.queue_delay import NAMESPACE, Writer, estimate_and_truth, shaped_peer
+from testsupport.queue_delay import bottleneck_case, steady_reader_case
 
 RUNS = 3
 
@@ -37,37 +32,12 @@ def report(case: str, estimate, truth: float, expected: float) -> None:
 
 @pytest.mark.parametrize("run", range(RUNS))
 def test_steady_reader(run):
-    client, server = ethernet_like_pair(rcvbuf=64 * 1024)
-    with client, server:
-        client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
-        reader = PacedReader(server)
-        reader.rate = 1_000_000
-        reader.start()
-        writer = Writer(client)
-        writer.start()
-        try:
-            estimate, truth = estimate_and_truth(client, writer, DrainTracker(), 16)
-        finally:
-            reader.stopped.set()
+    estimate, truth = steady_reader_case(1_000_000)
     report("a reader taking 1 MB/s", estimate, truth, estimate.unsent / 1e6)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a namespace and a qdisc")
 @pytest.mark.parametrize("run", range(RUNS))
 def test_bottleneck(run):
-    with shaped_peer() as peer:
-        reader = subprocess.Popen(
-            ["ip", "netns", "exec", NAMESPACE, sys.executable, "-c",
-             "import socket\nl = socket.create_server(('%s', 5001))\nprint(flush=True)\nc, _ = l.accept()\n"
-             "while c.recv(1 << 20): pass" % peer], stdout=subprocess.PIPE, text=True)
-        try:
-            reader.stdout.readline()
-            with socket.create_connection((peer, 5001), timeout=5) as client:
-                client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
-                writer = Writer(client)
-                writer.start()
-                estimate, truth = estimate_and_truth(client, writer, DrainTracker(), 16)
-        finally:
-            reader.kill()
-            reader.wait()
+    estimate, truth, _ = bottleneck_case()
     report("a 10 Mbit/s bottleneck", estimate, truth, estimate.unsent / 1.25e6)

@@ -23,9 +23,9 @@ import pytest
 
 import sockdiag
 from sockdiag.drain import DrainTracker
-from testsupport.loopback import PacedReader, connected_pair, ethernet_like_pair, fill, wait_until
-from testsupport.queue_delay import (NAMESPACE, SAMPLE_S, Writer, estimate_and_truth, kernel_tcp_info,
-                                     shaped_peer, tracked)
+from testsupport.loopback import connected_pair, fill, wait_until
+from testsupport.queue_delay import (SAMPLE_S, bottleneck_case, kernel_tcp_info, steady_reader_case,
+                                     tracked)
 
 from conftest import requires_linux, requires_root, requires_ss
 
@@ -62,24 +62,12 @@ def test_a_reader_that_stopped_is_stalled_on_its_receiver():
 
 
 def test_a_steady_reader_gets_a_queue_delay_within_a_quarter_of_the_truth():
-    # A small receive buffer keeps what is in flight small beside what is unsent.
-    client, server = ethernet_like_pair(rcvbuf=64 * 1024)
     rate = 1_000_000
-    with client, server:
-        client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
-        reader = PacedReader(server)
-        reader.rate = rate
-        reader.start()
-        writer = Writer(client)
-        writer.start()
-        try:
-            estimate, truth = estimate_and_truth(client, writer, DrainTracker(), 16)
-        finally:
-            reader.stopped.set()
-        assert estimate.queue_delay_basis == "acked_rate"
-        assert estimate.limited_by == "receiver"
-        assert estimate.queue_delay_s == pytest.approx(truth, rel=0.25)
-        assert estimate.queue_delay_s == pytest.approx(estimate.unsent / rate, rel=0.25)
+    estimate, truth = steady_reader_case(rate)
+    assert estimate.queue_delay_basis == "acked_rate"
+    assert estimate.limited_by == "receiver"
+    assert estimate.queue_delay_s == pytest.approx(truth, rel=0.25)
+    assert estimate.queue_delay_s == pytest.approx(estimate.unsent / rate, rel=0.25)
 
 
 SMALL_BUFFER_WRITER = """
@@ -121,36 +109,15 @@ def test_a_writer_with_a_small_send_buffer_is_limited_by_it():
     assert verdicts[1:].count(("sender_buffer", 0.0)) >= len(verdicts[1:]) - 1, verdicts
 
 
-@pytest.fixture
-def bottleneck():
-    with shaped_peer() as peer:
-        yield peer
-
-
 @requires_root
-def test_a_bottleneck_in_the_network_is_the_network(bottleneck):
-    reader = subprocess.Popen(
-        ["ip", "netns", "exec", NAMESPACE, sys.executable, "-c",
-         "import socket\nl = socket.create_server(('%s', 5001))\nprint(flush=True)\nc, _ = l.accept()\n"
-         "while c.recv(1 << 20): pass" % bottleneck], stdout=subprocess.PIPE, text=True)
-    try:
-        reader.stdout.readline()
-        client = socket.create_connection((bottleneck, 5001), timeout=5)
-        with client:
-            client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
-            writer = Writer(client)
-            writer.start()
-            found, truth = estimate_and_truth(client, writer, DrainTracker(), 16)
-            info = kernel_tcp_info(client)
-        # The kernel: the receiver and the send buffer limited it for hardly any time.
-        assert info.rwnd_limited_us + info.sndbuf_limited_us < info.busy_time_us / 20
-        assert found.limited_by == "network"
-        assert found.queue_delay_basis == "acked_rate"
-        assert found.queue_delay_s == pytest.approx(truth, rel=0.25)
-        assert found.queue_delay_s == pytest.approx(found.unsent / (10e6 / 8), rel=0.25)
-    finally:
-        reader.kill()
-        reader.wait()
+def test_a_bottleneck_in_the_network_is_the_network():
+    found, truth, info = bottleneck_case()
+    # The kernel: the receiver and the send buffer limited it for hardly any time.
+    assert info.rwnd_limited_us + info.sndbuf_limited_us < info.busy_time_us / 20
+    assert found.limited_by == "network"
+    assert found.queue_delay_basis == "acked_rate"
+    assert found.queue_delay_s == pytest.approx(truth, rel=0.25)
+    assert found.queue_delay_s == pytest.approx(found.unsent / (10e6 / 8), rel=0.25)
 
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

@@ -104,3 +104,47 @@ def shaped_peer():
     finally:
         subprocess.run(["ip", "netns", "del", NAMESPACE], capture_output=True)
         subprocess.run(["ip", "link", "del", VETH], capture_output=True)
+
+
+def steady_reader_case(rate: float = 1_000_000):
+    """A Python reader draining at rate bytes/s over loopback: (the socket's record at
+    the last look, the measured wait of its last byte)."""
+    from .loopback import PacedReader, ethernet_like_pair
+
+    # A small receive buffer keeps what is in flight small beside what is unsent.
+    client, server = ethernet_like_pair(rcvbuf=64 * 1024)
+    with client, server:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        reader = PacedReader(server)
+        reader.rate = rate
+        reader.start()
+        writer = Writer(client)
+        writer.start()
+        try:
+            return estimate_and_truth(client, writer, DrainTracker(), 16)
+        finally:
+            reader.stopped.set()
+
+
+def bottleneck_case():
+    """A writer to a reader behind a 10 Mbit/s TBF (shaped_peer; root): (the
+    record at the last look, the measured wait of its last byte, the
+    connection's TcpInfo at the end)."""
+    import sys
+
+    with shaped_peer() as peer:
+        reader = subprocess.Popen(
+            ["ip", "netns", "exec", NAMESPACE, sys.executable, "-c",
+             "import socket\nl = socket.create_server(('%s', 5001))\nprint(flush=True)\nc, _ = l.accept()\n"
+             "while c.recv(1 << 20): pass" % peer], stdout=subprocess.PIPE, text=True)
+        try:
+            reader.stdout.readline()
+            with socket.create_connection((peer, 5001), timeout=5) as client:
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+                writer = Writer(client)
+                writer.start()
+                found, truth = estimate_and_truth(client, writer, DrainTracker(), 16)
+                return found, truth, kernel_tcp_info(client)
+        finally:
+            reader.kill()
+            reader.wait()
