@@ -119,26 +119,16 @@ def build_floor(name: str):
     return function
 
 
-# A listener and 5 connections to it: 11 TCP sockets, until stdin closes.
-SMALL_PROCESS = """
-import socket, sys
-listener = socket.create_server(("127.0.0.1", 0))
-held = []
-for _ in range(5):
-    held.append(socket.create_connection(listener.getsockname()))
-    held.append(listener.accept()[0])
-print("ready", flush=True)
-sys.stdin.read()
-"""
-
-
 @pytest.fixture(scope="class")
 def eight_small_processes():
     """The pids of 8 processes holding 11 TCP sockets each."""
+    # Imported here: this file also runs as the holder child, without testsupport on its path.
+    from testsupport.children import ELEVEN_SOCKETS
+
     children = []
     try:
         for _ in range(8):
-            children.append(subprocess.Popen([sys.executable, "-c", SMALL_PROCESS], stdin=subprocess.PIPE,
+            children.append(subprocess.Popen([sys.executable, "-c", ELEVEN_SOCKETS], stdin=subprocess.PIPE,
                                              stdout=subprocess.PIPE, text=True))
             assert children[-1].stdout.readline().strip() == "ready"
         yield [child.pid for child in children]

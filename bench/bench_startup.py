@@ -26,28 +26,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from testsupport.benchmarks import importtime_top, paired_process_medians
+from testsupport.children import ELEVEN_SOCKETS
 
 SCRIPT = str(Path(sys.executable).with_name("sockdiag"))
 TARGETS_MS = {"sockdiag --version": 25.0, "sockdiag watch PID --once --json (11 sockets)": 40.0}
-
-# A listener and 5 connections to it: 11 TCP sockets.
-ELEVEN_SOCKETS = textwrap.dedent("""
-    import socket, sys
-    listener = socket.create_server(("127.0.0.1", 0))
-    held = []
-    for _ in range(5):
-        held.append(socket.create_connection(listener.getsockname()))
-        held.append(listener.accept()[0])
-    print("ready", flush=True)
-    sys.stdin.read()
-""")
-
 
 @pytest.fixture(scope="module")
 def eleven_sockets():

@@ -29,6 +29,19 @@ def with_default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+# A listener and 5 connections to it: 11 TCP sockets, printing "ready", held until stdin closes.
+ELEVEN_SOCKETS = """
+import socket, sys
+listener = socket.create_server(("127.0.0.1", 0))
+held = []
+for _ in range(5):
+    held.append(socket.create_connection(listener.getsockname()))
+    held.append(listener.accept()[0])
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
 SENDER = """
 import socket, sys
 conn = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
