@@ -82,7 +82,7 @@ def test_orjson_prebuilt(benchmark, sockets, ratios):
 
 
 @pytest.mark.benchmark(group="json")
-def test_orjson_records(benchmark, sockets, ratios):
+def test_orjson_structs(benchmark, sockets, ratios):
     # The records are not dataclasses: orjson asks for each one's dict.
     ratios.add(GROUP, "orjson.dumps(records, default=asdict): every field, another output",
                per_call(benchmark, lambda: orjson.dumps(sockets, default=lambda record: record.asdict())))

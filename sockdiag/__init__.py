@@ -13,34 +13,29 @@ from ._common import (
     LINUX,
     MACOS,
     SOCKET_KINDS,
-    AccessDenied,
     BudgetExceeded,
     FdHeadroom,
+    FrozenStruct,
     InterfaceCounters,
     InterfaceRates,
     LinkStats64,
-    NoSuchProcess,
-    NotSupported,
     ProcessTraffic,
-    Record,
     RecordingSummary,
     Sample,
     SendBuffer,
     SocketInfo,
     SocketQueues,
-    SockdiagError,
     TcpDestroyEvent,
     TcpInfo,
     TrafficSample,
-    UnsuitableSocket,
     UserSpaceNetworking,
-    interface_rates,
 )
+from ._exceptions import AccessDenied, NoSuchProcess, NotSupported, SockdiagError, UnsuitableSocket
 from . import _platform
 from ._validate import NOTSENT_LOWAT, PID, SAMPLE_INTERVAL
 # record / record_stream / InstrumentedSocket are documented where they are
-# defined (sockdiag/record.py); they are already thin.
-from .record import InstrumentedSocket, Recording, record, record_stream
+# defined (sockdiag/recording.py); they are already thin.
+from .recording import InstrumentedSocket, Recording, record, record_stream
 
 __version__ = "0.1.0"
 
@@ -51,14 +46,14 @@ __all__ = [
     "NotSupported",
     "SockdiagError",
     "UnsuitableSocket",
-    # records
+    # structs (frozen values)
     "BudgetExceeded",
     "FdHeadroom",
     "InterfaceCounters",
     "InterfaceRates",
     "LinkStats64",
     "ProcessTraffic",
-    "Record",
+    "FrozenStruct",
     "RecordingSummary",
     "Sample",
     "SendBuffer",
@@ -92,7 +87,8 @@ __all__ = [
 
 # Imported on first use (PEP 562), so that `sockdiag watch` starts without
 # them: {public name: (module, attribute or None for the module itself)}.
-_LAZY_NAMES = {"decode": ("decode", None), "LowatTuner": ("tuner", "LowatTuner")}
+_LAZY_NAMES = {"decode": ("decode", None), "LowatTuner": ("tuner", "LowatTuner"),
+               "interface_rates": ("_watch", "interface_rates")}
 
 # The hot path is the core's own function (it raises sockdiag's exceptions
 # through _fast.set_socket_exception): one call costs about a microsecond,
@@ -141,7 +137,7 @@ def process_sockets(pid: int, states: Optional[Iterable[str]] = None,
 
     ``kinds``: "tcp", "udp" (both over IPv4 and IPv6) and "unix" (stream,
     datagram and seqpacket), a str or an iterable of them; TCP alone by
-    default.  Each record's ``kind`` says which it is; what each field means
+    default.  Each SocketInfo's ``kind`` says which it is; what each field means
     per kind is in SocketInfo's documentation.
 
     One SocketInfo per socket: fd, addresses, state, the send-buffer split
@@ -171,7 +167,7 @@ def sockets_of_processes(pids: Iterable[int], states: Optional[Iterable[str]] = 
                          kinds: Iterable[str] = ("tcp",)) -> dict[int, list[SocketInfo]]:
     """The sockets of several processes read in one pass: {pid: [SocketInfo]}.
 
-    The same records as process_sockets(pid) for each; a socket several of
+    The same SocketInfo structs as process_sockets(pid) for each; a socket several of
     them hold (inherited across fork) is under each, with that process's
     fd.  Processes that do not exist or exit meanwhile are left out.
     Linux: every process's fds are scanned, then one kernel pass per network
@@ -272,7 +268,7 @@ if MACOS:
 
         Network.framework can run flows over Skywalk channels in user space;
         they have channel/NECP descriptors instead of sockets, so
-        process_sockets cannot see them.  The record counts pid's descriptors
+        process_sockets cannot see them.  The FdHeadroom counts pid's descriptors
         by type; ``has_userspace_flows`` and ``hint`` (which points to
         ``skywalkctl flow -P PID``) say what to tell the user.
         Availability: macOS only.  Raises NoSuchProcess, AccessDenied;

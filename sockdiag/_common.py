@@ -1,18 +1,16 @@
-"""Records, exceptions and constants shared by every platform module.
+"""Structs and constants shared by every platform module.
 
-Records are frozen, slotted classes on one base, Record.  A value a platform
-cannot supply is ``None``, never a fake ``0``.
+Structs are frozen, slotted classes on one base, FrozenStruct.  A value a
+platform cannot supply is ``None``, never a fake ``0``.  snapshot_drain is
+one look's queue delay, the Python twin of includes/compat.h's.
 """
 
 from __future__ import annotations
 
-import errno
-import functools
-import math
-import re
-import _socket  # the C module: `socket` would cost a watch's start 5 ms
 import sys
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
+
+from ._exceptions import NotSupported
 
 LINUX = sys.platform.startswith("linux")
 MACOS = sys.platform == "darwin"
@@ -50,7 +48,7 @@ def tcp_state_name(number: int) -> str:
 
 
 def parse_tcp_state(text: str) -> str:
-    """The record spelling of a TCP state name: "syn-sent" -> "SYN_SENT".
+    """The struct spelling of a TCP state name: "syn-sent" -> "SYN_SENT".
 
     ValueError for a name that is not a TCP state.
     """
@@ -111,146 +109,23 @@ def snapshot_drain(unsent: Optional[int], unacked: Optional[int], free: Optional
     return unsent / (rate_bps / 8), limited_by, "delivery_rate", None
 
 
-# ASCII digits only: "١٢K" is not a size a terminal shows as 12K.
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE | re.ASCII)
-_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+# --- structs -----------------------------------------------------------------
 
 
-def parse_size(text: str) -> int:
-    """Bytes in a size such as "500", "64K", "1.5GiB" (K, M, G, T are powers of 1024).
-
-    The one size grammar of every option.  Raises ValueError with a one-line
-    reason for anything else.
-    """
-    match = _SIZE.match(text)
-    if match is None:
-        raise ValueError(f"not a size: {text!r} (use e.g. 500, 64K, 10M, 1.5G)")
-    number, unit, _suffix = match.groups()
-    nbytes = float(number) * _SIZE_UNITS[unit.lower()]
-    if nbytes == float("inf"):
-        raise ValueError(f"not a size: {text!r} (too large)")
-    return int(nbytes)
+class FrozenStructError(AttributeError):
+    """An attempt to set or delete a field of a struct: structs are frozen."""
 
 
-# --- exceptions --------------------------------------------------------------
+class _FrozenStructType(type):
+    """The metaclass of structs.
 
-
-class SockdiagError(Exception):
-    """Root of every error sockdiag raises on purpose."""
-
-
-class NoSuchProcess(SockdiagError):
-    """The process does not exist (or exited while being inspected)."""
-
-    def __init__(self, pid: int, msg: Optional[str] = None) -> None:
-        self.pid = pid
-        super().__init__(msg or f"no process with pid {pid}")
-
-
-class AccessDenied(SockdiagError):
-    """The caller may not inspect the process or resource."""
-
-    def __init__(self, pid: Optional[int] = None, msg: Optional[str] = None) -> None:
-        self.pid = pid
-        super().__init__(
-            msg
-            or f"not allowed to inspect pid {pid}: run as root or as the same user as the process"
-        )
-
-
-class NotSupported(SockdiagError):
-    """The running platform or kernel cannot do what was asked."""
-
-
-class UnsuitableSocket(SockdiagError):
-    """The fd is closed, is not a socket, or is a socket with no send buffer."""
-
-
-def wrap_oserror(function, translate):
-    """function with the OSError it raises replaced by
-    ``translate(err, function name, first argument)``, chained (``from err``).
-
-    Each platform module builds its wrap_exceptions on it, with its own
-    translate.  (The microsecond socket calls need none: the core raises
-    the platform's exception itself, see _fast.set_socket_exception.)
-    """
-    name = function.__name__
-
-    def wrapper(*args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        except OSError as err:
-            raise translate(err, name, args[0] if args else None) from err
-    return functools.wraps(function)(wrapper)
-
-
-_FAMILY_NAMES = {_socket.AF_UNIX: "UNIX", _socket.AF_INET: "IPv4", _socket.AF_INET6: "IPv6"}
-_KIND_NAMES = {_socket.SOCK_STREAM: "stream", _socket.SOCK_DGRAM: "datagram"}
-
-
-def socket_kind(fd: int) -> tuple[int, int]:
-    """(family, type) of fd's socket; (-1, -1) when it cannot be told."""
-    try:
-        sock = _socket.socket(fileno=fd)  # reads its family and type; detached below
-    except OSError:
-        return -1, -1
-    try:
-        return int(sock.family), int(sock.type)
-    finally:
-        sock.detach()
-
-
-def describe_socket(fd: int) -> str:
-    """What fd is, for messages: "IPv4 datagram socket", "UNIX stream socket"."""
-    family, kind = socket_kind(fd)
-    return (f"{_FAMILY_NAMES.get(family, f'family {family}')} "
-            f"{_KIND_NAMES.get(kind, f'type {kind}')} socket")
-
-
-def unsuitable_socket(err: OSError) -> SockdiagError:
-    """The exception for a failed _fast call on a socket: OSError(errno,
-    strerror, fd, None, call), the socket kinds a call refuses having errnos
-    of their own (see _fast.pyx).  The messages common to every platform."""
-    fd = err.filename
-    if fd < 0:
-        return UnsuitableSocket("the socket is closed")
-    if err.errno == errno.EBADF:
-        return UnsuitableSocket(f"fd {fd} is not open")
-    if err.errno == errno.ENOTSOCK:
-        return UnsuitableSocket(f"fd {fd} is not a socket")
-    if err.errno == errno.ENOTCONN:
-        return UnsuitableSocket(
-            f"fd {fd} is a listening socket: it sends nothing (its queue is the accept backlog)")
-    if err.errno == errno.ENOPROTOOPT:
-        return UnsuitableSocket(f"fd {fd} is a {describe_socket(fd)}, not a TCP socket")
-    if err.errno == errno.EOPNOTSUPP and err.filename2 == "socket_queues":
-        return UnsuitableSocket(f"fd {fd} is a {describe_socket(fd)}: sockdiag reads TCP, UDP and UNIX sockets")
-    if err.errno == errno.EOPNOTSUPP:
-        return UnsuitableSocket(
-            f"fd {fd} is a {describe_socket(fd)}: sockdiag splits the send buffer of "
-            "TCP, UDP and UNIX stream sockets")
-    if err.errno == errno.ENOSYS:
-        return NotSupported(f"{err.filename2} does not exist on this platform")
-    return UnsuitableSocket(f"fd {fd}: {err.filename2} failed: {err.strerror}")
-
-
-# --- records -----------------------------------------------------------------
-
-
-class FrozenRecordError(AttributeError):
-    """An attempt to set or delete a field of a record: records are frozen."""
-
-
-class _RecordType(type):
-    """The metaclass of records.
-
-    A class body's annotated names are the record's fields, after its
+    A class body's annotated names are the struct's fields, after its
     base's, in order; each is a slot, and a value given in the body is its
     default (a base's field annotated again takes a new default).  Nothing
     is compiled when a class is defined (dataclass's generated methods cost
     a CLI start 13 ms, and their module ``inspect`` as much again): the
-    methods are Record's, and only __init__ is compiled, for a class, when
-    Python first builds one of its records (the core fills records' slots
+    methods are FrozenStruct's, and only __init__ is compiled, for a class, when
+    Python first builds one of its structs (the core fills structs' slots
     itself and never calls it).
     """
 
@@ -292,20 +167,20 @@ def _compiled_init(cls):
     return init
 
 
-class Record(metaclass=_RecordType):
-    """Base of every record: frozen, slotted, convertible to a plain dict.
+class FrozenStruct(metaclass=_FrozenStructType):
+    """Base of every struct: frozen, slotted, convertible to a plain dict.
 
-    A record class lists its fields as annotated names (``rtt_us:
+    A struct class lists its fields as annotated names (``rtt_us:
     Optional[int] = None``); ``_fields`` holds their names in order.
-    Records compare and hash by class and field values.
+    Structs compare and hash by class and field values.
     """
 
     def asdict(self) -> dict[str, Any]:
-        """The record as a dict (nested records, and records in lists and tuples, become dicts too)."""
+        """The struct as a dict (nested structs, and structs in lists and tuples, become dicts too)."""
         return {field: _plain(getattr(self, field)) for field in self._fields}
 
-    def replace(self, **changes: Any) -> "Record":
-        """A copy of the record with the fields named in changes set to their values."""
+    def replace(self, **changes: Any) -> "FrozenStruct":
+        """A copy of the struct with the fields named in changes set to their values."""
         return type(self)(**{**{field: getattr(self, field) for field in self._fields}, **changes})
 
     def _values(self) -> tuple:
@@ -324,10 +199,10 @@ class Record(metaclass=_RecordType):
         return hash(self._values())
 
     def __setattr__(self, name: str, value: Any) -> None:
-        raise FrozenRecordError(f"cannot assign to field {name!r}: {type(self).__name__} is frozen")
+        raise FrozenStructError(f"cannot assign to field {name!r}: {type(self).__name__} is frozen")
 
     def __delattr__(self, name: str) -> None:
-        raise FrozenRecordError(f"cannot delete field {name!r}: {type(self).__name__} is frozen")
+        raise FrozenStructError(f"cannot delete field {name!r}: {type(self).__name__} is frozen")
 
     def __reduce__(self):
         # Slots and a closed __setattr__: copy and pickle rebuild through __init__.
@@ -335,7 +210,7 @@ class Record(metaclass=_RecordType):
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, Record):
+    if isinstance(value, FrozenStruct):
         return value.asdict()
     if isinstance(value, (list, tuple)):
         return type(value)(_plain(item) for item in value)
@@ -344,7 +219,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class SendBuffer(Record):
+class SendBuffer(FrozenStruct):
     """Where the bytes written to a socket are, in bytes.
 
     ``unacked``: sent but not yet acknowledged by the peer.
@@ -373,7 +248,7 @@ class SendBuffer(Record):
         return (self.unacked or 0) + (self.unsent or 0)
 
 
-class SocketQueues(Record):
+class SocketQueues(FrozenStruct):
     """The queues and buffers of a socket you own, in bytes: what
     process_sockets shows of it from outside, read through the socket.
 
@@ -400,7 +275,7 @@ class SocketQueues(Record):
     drops: Optional[int]
 
 
-class TcpInfo(Record):
+class TcpInfo(FrozenStruct):
     """The kernel's TCP_INFO for one socket, with units in the names.
 
     Every field the running kernel returned is set; fields an older kernel
@@ -531,7 +406,7 @@ def kind_mask(kinds) -> int:
     return mask
 
 
-class SocketInfo(Record):
+class SocketInfo(FrozenStruct):
     """One socket of a process, seen from outside it: TCP, UDP or UNIX (``kind``).
 
     ``unacked``, ``unsent``, ``free`` and ``sndbuf`` have the definitions of
@@ -613,7 +488,7 @@ class SocketInfo(Record):
         return endpoint(self.remote_address, self.remote_port)  # type: ignore[return-value]
 
 
-class InterfaceCounters(Record):
+class InterfaceCounters(FrozenStruct):
     """Counters of one network interface since it came up (64-bit, exact).
 
     ``None`` where a platform has no such counter, never a fake 0.
@@ -640,7 +515,7 @@ class InterfaceCounters(Record):
 # --- macOS: user-space networking --------------------------------------------
 
 
-class UserSpaceNetworking(Record):
+class UserSpaceNetworking(FrozenStruct):
     """What a macOS process's descriptor table says about where its flows live.
 
     Network.framework (macOS 12+) can run a process's connections over
@@ -677,7 +552,7 @@ class UserSpaceNetworking(Record):
 # --- interface counters ----------------------------------------------------------
 
 
-class LinkStats64(Record):
+class LinkStats64(FrozenStruct):
     """Linux's ``struct rtnl_link_stats64`` (IFLA_STATS64), field for field.
 
     Counts since the interface was created; bytes and packets.  The first 23
@@ -713,7 +588,7 @@ class LinkStats64(Record):
     rx_otherhost_dropped: Optional[int]
 
 
-class InterfaceRates(Record):
+class InterfaceRates(FrozenStruct):
     """Per-second rates of one interface between two samples.
 
     A rate is ``None`` when either sample lacks the counter or the counter
@@ -732,42 +607,10 @@ class InterfaceRates(Record):
         return (self.rx_bytes_per_s or 0.0) + (self.tx_bytes_per_s or 0.0)
 
 
-def interface_rates(
-    before: Mapping[str, InterfaceCounters],
-    after: Mapping[str, InterfaceCounters],
-    elapsed_s: float,
-) -> dict[str, InterfaceRates]:
-    """Per-second rates between two ``interfaces()`` samples taken elapsed_s apart.
-
-    Only interfaces present in both samples have rates.  A rate is ``None``
-    when a counter is missing or went backwards (the interface was
-    re-created), never a fake 0.  ValueError unless elapsed_s is finite and > 0.
-    """
-    if not 0 < elapsed_s < math.inf:
-        raise ValueError(f"elapsed_s must be finite and > 0, not {elapsed_s}")
-
-    def rate(old: Optional[int], new: Optional[int]) -> Optional[float]:
-        if old is None or new is None or new < old:
-            return None
-        return (new - old) / elapsed_s
-
-    return {
-        name: InterfaceRates(
-            name=name,
-            rx_bytes_per_s=rate(old.rx_bytes, new.rx_bytes),
-            tx_bytes_per_s=rate(old.tx_bytes, new.tx_bytes),
-            rx_packets_per_s=rate(old.rx_packets, new.rx_packets),
-            tx_packets_per_s=rate(old.tx_packets, new.tx_packets),
-        )
-        for name, new in after.items()
-        if (old := before.get(name)) is not None
-    }
-
-
 # --- recording an application's sockets (sockdiag.record) --------------------
 
 
-class Sample(Record):
+class Sample(FrozenStruct):
     """One look at a socket's send buffer during a recording.
 
     ``time_s``: ``time.monotonic()`` when the sample was taken, in seconds.
@@ -790,7 +633,7 @@ class Sample(Record):
     stalled_s: Optional[float]
 
 
-class RecordingSummary(Record):
+class RecordingSummary(FrozenStruct):
     """Distribution of a recording's samples (nearest-rank percentiles).
 
     Byte figures are of SendBuffer's ``unacked`` / ``unsent``; ``None`` when
@@ -820,7 +663,7 @@ class RecordingSummary(Record):
 # --- per-process traffic (top, budgets, fd headroom) -------------------------
 
 
-class TcpDestroyEvent(Record):
+class TcpDestroyEvent(FrozenStruct):
     """A TCP socket the kernel has just freed, with its final counters.
 
     From the sock_diag socket-destroy multicast groups (Linux, any user).  The
@@ -842,7 +685,7 @@ class TcpDestroyEvent(Record):
 # What per-process traffic can be ranked by (total = sent + received).
 
 
-class ProcessTraffic(Record):
+class ProcessTraffic(FrozenStruct):
     """TCP bytes of one process over one sampling interval, and since the start.
 
     Counters are the kernel's tcp_info ones summed over the process's
@@ -891,7 +734,7 @@ class ProcessTraffic(Record):
     udp_receive_fill: Optional[float] = None
 
 
-class TrafficSample(Record):
+class TrafficSample(FrozenStruct):
     """One sample of per-process TCP traffic, with what it may have missed.
 
     ``interval_s``: seconds since the previous sample (or the baseline).
@@ -928,7 +771,7 @@ class TrafficSample(Record):
     unreadable_namespaces: int = 0
 
 
-class FdHeadroom(Record):
+class FdHeadroom(FrozenStruct):
     """A process's open file descriptors against its RLIMIT_NOFILE soft limit.
 
     ``near_limit``: fewer than 10% of the soft limit left; past the limit,
@@ -947,7 +790,7 @@ class FdHeadroom(Record):
         return self.soft_limit is not None and self.open_fds >= 0.9 * self.soft_limit
 
 
-class BudgetExceeded(Record):
+class BudgetExceeded(FrozenStruct):
     """A process passed a byte budget; what was done about it.
 
     ``direction`` is "sent" (tcp_info bytes_sent: bytes put on the wire,

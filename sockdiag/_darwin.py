@@ -1,6 +1,6 @@
 """macOS platform module: thin wrappers over _fast's raw calls and sockdiag.decode.
 
-_fast returns the kernel's bytes; sockdiag.decode turns them into records.
+_fast returns the kernel's bytes; sockdiag.decode turns them into structs.
 Only this module combines them, so everything below except the syscalls is
 plain Python that the tests exercise on Linux with synthetic buffers.
 See docs/macos.md for what each value means on macOS.
@@ -19,20 +19,22 @@ from typing import Iterable, Optional
 from . import _fast, decode
 from ._common import (
     SOCKET_KINDS,
-    AccessDenied,
     FdHeadroom,
     InterfaceCounters,
-    NoSuchProcess,
-    NotSupported,
     SendBuffer,
     SocketInfo,
-    SockdiagError,
     TcpInfo,
-    UnsuitableSocket,
     UserSpaceNetworking,
     kind_mask,
     parse_tcp_state,
     snapshot_drain,
+)
+from ._exceptions import (
+    AccessDenied,
+    NoSuchProcess,
+    NotSupported,
+    SockdiagError,
+    UnsuitableSocket,
     socket_kind,
     unsuitable_socket,
     wrap_oserror,
@@ -135,7 +137,7 @@ def set_notsent_lowat(sock, nbytes: Optional[int]) -> None:
 
 
 def _wanted_states(states: Optional[Iterable[str]]) -> Optional[frozenset[str]]:
-    """State names as records spell them ("syn-sent" -> "SYN_SENT"); None: all."""
+    """State names as structs spell them ("syn-sent" -> "SYN_SENT"); None: all."""
     if states is None:
         return None
     if isinstance(states, str):

@@ -36,7 +36,7 @@ import threading
 import time
 from typing import Iterator
 
-from ._common import SockdiagError
+from ._exceptions import SockdiagError
 
 READ_RATE = 2 << 20  # bytes per second each slow reader takes
 READ_CHUNK = 64 << 10

@@ -62,7 +62,7 @@ cdef extern from "Python.h":
 
 
 # ---------------------------------------------------------------------------
-# Building records.  Records are frozen slotted classes (_common.Record); their
+# Building structs.  Structs are frozen slotted classes (_common.FrozenStruct); their
 # __init__ costs more than the syscalls being wrapped, so the hot paths
 # allocate the instance and store into its slots directly, as __init__ would.
 
@@ -70,7 +70,7 @@ cdef enum:
     MAX_FIELDS = 128
 
 cdef class _Layout:
-    cdef object cls  # a record class (its metaclass is not `type` itself)
+    cdef object cls  # a struct class (its metaclass is not `type` itself)
     cdef Py_ssize_t nfields
     cdef Py_ssize_t offsets[MAX_FIELDS]
     cdef dict index
@@ -104,19 +104,19 @@ cdef class _Layout:
             self.put(result, i, None)
         return result
 
-    cdef inline void put(self, object record, Py_ssize_t i, object value) noexcept:
-        cdef PyObject **slot = <PyObject **>((<char *><PyObject *>record) + self.offsets[i])
+    cdef inline void put(self, object instance, Py_ssize_t i, object value) noexcept:
+        cdef PyObject **slot = <PyObject **>((<char *><PyObject *>instance) + self.offsets[i])
         Py_INCREF(value)
         if slot[0] != NULL:
             Py_DECREF(<object>slot[0])
         slot[0] = <PyObject *>value
 
-    cdef inline object get(self, object record, Py_ssize_t i):
-        return <object>(<PyObject **>((<char *><PyObject *>record) + self.offsets[i]))[0]
+    cdef inline object get(self, object instance, Py_ssize_t i):
+        return <object>(<PyObject **>((<char *><PyObject *>instance) + self.offsets[i]))[0]
 
-    cdef inline void take(self, object record, Py_ssize_t i, PyObject *value):
+    cdef inline void take(self, object instance, Py_ssize_t i, PyObject *value):
         """Store a new reference into an empty slot (no refcount traffic)."""
-        (<PyObject **>((<char *><PyObject *>record) + self.offsets[i]))[0] = value
+        (<PyObject **>((<char *><PyObject *>instance) + self.offsets[i]))[0] = value
 
 
 def _slot_descriptor(object cls, str name):
@@ -134,18 +134,18 @@ cdef tuple _BASIS_NAMES = QUEUE_DELAY_BASES
 cdef object _NOT_STALLED = 0.0
 
 
-cdef void put_drain(_Layout layout, object record, Py_ssize_t delay_index, Py_ssize_t limit_index,
+cdef void put_drain(_Layout layout, object instance, Py_ssize_t delay_index, Py_ssize_t limit_index,
                     Py_ssize_t basis_index, Py_ssize_t stalled_index, const sd_drain *drain) noexcept:
-    """sd_snapshot_drain's verdict into a record's slots (an index of -1: no such slot),
+    """sd_snapshot_drain's verdict into a struct's slots (an index of -1: no such slot),
     as _common.snapshot_drain gives it."""
     if drain.queue_delay_s == drain.queue_delay_s:  # not NAN
-        layout.put(record, delay_index, drain.queue_delay_s)
+        layout.put(instance, delay_index, drain.queue_delay_s)
     if limit_index >= 0:
-        layout.put(record, limit_index, _LIMIT_NAMES[drain.limited_by])
+        layout.put(instance, limit_index, _LIMIT_NAMES[drain.limited_by])
     if basis_index >= 0:
-        layout.put(record, basis_index, _BASIS_NAMES[drain.basis])
+        layout.put(instance, basis_index, _BASIS_NAMES[drain.basis])
     if stalled_index >= 0 and drain.basis == SD_BASIS_EMPTY:
-        layout.put(record, stalled_index, _NOT_STALLED)
+        layout.put(instance, stalled_index, _NOT_STALLED)
 
 
 cdef _Layout SEND_BUFFER = _Layout(SendBuffer, ("size", "unacked", "unsent", "free"))
@@ -153,21 +153,21 @@ cdef _Layout TCP_INFO = _Layout(TcpInfo, TcpInfo._fields)
 
 
 cdef object _send_buffer_record(long size, object unacked, object unsent, long free):
-    record = SEND_BUFFER.new_empty()
-    SEND_BUFFER.take(record, 0, PyLong_FromLong(size))
-    SEND_BUFFER.put(record, 1, unacked)
-    SEND_BUFFER.put(record, 2, unsent)
-    SEND_BUFFER.take(record, 3, PyLong_FromLong(free if free > 0 else 0))
-    return record
+    instance = SEND_BUFFER.new_empty()
+    SEND_BUFFER.take(instance, 0, PyLong_FromLong(size))
+    SEND_BUFFER.put(instance, 1, unacked)
+    SEND_BUFFER.put(instance, 2, unsent)
+    SEND_BUFFER.take(instance, 3, PyLong_FromLong(free if free > 0 else 0))
+    return instance
 
 
 cdef object _tcp_send_buffer(long size, long unacked, long unsent, long free):
-    record = SEND_BUFFER.new_empty()
-    SEND_BUFFER.take(record, 0, PyLong_FromLong(size))
-    SEND_BUFFER.take(record, 1, PyLong_FromLong(unacked if unacked > 0 else 0))
-    SEND_BUFFER.take(record, 2, PyLong_FromLong(unsent))
-    SEND_BUFFER.take(record, 3, PyLong_FromLong(free if free > 0 else 0))
-    return record
+    instance = SEND_BUFFER.new_empty()
+    SEND_BUFFER.take(instance, 0, PyLong_FromLong(size))
+    SEND_BUFFER.take(instance, 1, PyLong_FromLong(unacked if unacked > 0 else 0))
+    SEND_BUFFER.take(instance, 2, PyLong_FromLong(unsent))
+    SEND_BUFFER.take(instance, 3, PyLong_FromLong(free if free > 0 else 0))
+    return instance
 
 
 # ---------------------------------------------------------------------------
@@ -297,9 +297,9 @@ def send_buffer(sock_or_fd):
         err = errno
         darwin_raise_if_gone(fd, err, "getsockopt(TCP_INFO)")
         return _send_buffer_other(fd, err)
-    record = _darwin_split(info, info_length, sndbuf)
+    instance = _darwin_split(info, info_length, sndbuf)
     # None for a listening socket (it has a tcp_info too) or a short struct.
-    return record if record is not None else _send_buffer_other(fd, 0)
+    return instance if instance is not None else _send_buffer_other(fd, 0)
 
 
 cdef object _send_buffer_other(int fd, int err):
@@ -405,7 +405,7 @@ def socket_queues(sock_or_fd):
 
 
 def tcp_info(sock_or_fd):
-    """Linux TCP_INFO of a socket as a TcpInfo record (see sockdiag.tcp_info).
+    """Linux TCP_INFO of a socket as a TcpInfo (see sockdiag.tcp_info).
 
     OSError: ENOPROTOOPT for a socket that is not TCP, ENOSYS off Linux."""
     cdef int fd = _fileno(sock_or_fd)
@@ -434,17 +434,17 @@ cdef object _decode_linux_tcp_info(const unsigned char *buf, Py_ssize_t length):
         raise ValueError(f"tcp_info of {length} bytes: the shortest any kernel returns is 8")
     length = sd_tcp_info_length(length)
     memcpy(&head, buf, 8)
-    record = TCP_INFO.new()
-    TCP_INFO.put(record, TI_STATE, _name(TCP_STATES, head.tcpi_state))
-    TCP_INFO.put(record, TI_CA_STATE, _name(TCP_CA_STATES, head.tcpi_ca_state, 0))
-    TCP_INFO.put(record, TI_RETRANSMITS, head.tcpi_retransmits)
-    TCP_INFO.put(record, TI_PROBES, head.tcpi_probes)
-    TCP_INFO.put(record, TI_BACKOFF, head.tcpi_backoff)
-    TCP_INFO.put(record, TI_OPTIONS, head.tcpi_options)
-    TCP_INFO.put(record, TI_SND_WSCALE, sd_tcpi_snd_wscale(&head))
-    TCP_INFO.put(record, TI_RCV_WSCALE, sd_tcpi_rcv_wscale(&head))
-    TCP_INFO.put(record, TI_DELIVERY_RATE_APP_LIMITED, bool(sd_tcpi_app_limited(&head)))
-    TCP_INFO.put(record, TI_FASTOPEN_CLIENT_FAIL, sd_tcpi_fastopen_client_fail(&head))
+    instance = TCP_INFO.new()
+    TCP_INFO.put(instance, TI_STATE, _name(TCP_STATES, head.tcpi_state))
+    TCP_INFO.put(instance, TI_CA_STATE, _name(TCP_CA_STATES, head.tcpi_ca_state, 0))
+    TCP_INFO.put(instance, TI_RETRANSMITS, head.tcpi_retransmits)
+    TCP_INFO.put(instance, TI_PROBES, head.tcpi_probes)
+    TCP_INFO.put(instance, TI_BACKOFF, head.tcpi_backoff)
+    TCP_INFO.put(instance, TI_OPTIONS, head.tcpi_options)
+    TCP_INFO.put(instance, TI_SND_WSCALE, sd_tcpi_snd_wscale(&head))
+    TCP_INFO.put(instance, TI_RCV_WSCALE, sd_tcpi_rcv_wscale(&head))
+    TCP_INFO.put(instance, TI_DELIVERY_RATE_APP_LIMITED, bool(sd_tcpi_app_limited(&head)))
+    TCP_INFO.put(instance, TI_FASTOPEN_CLIENT_FAIL, sd_tcpi_fastopen_client_fail(&head))
     for i in range(SD_LINUX_TCP_INFO_NFIELDS):
         field = &sd_linux_tcp_info_fields[i]
         if field.offset + field.size > length:
@@ -452,14 +452,14 @@ cdef object _decode_linux_tcp_info(const unsigned char *buf, Py_ssize_t length):
         value = sd_read_uint(buf + field.offset, field.size)
         if field.kind == SD_FIELD_RATE:
             if value == <uint64_t>-1:
-                TCP_INFO.put(record, LINUX_FIELD_SLOTS[i], None)
+                TCP_INFO.put(instance, LINUX_FIELD_SLOTS[i], None)
             elif value <= (<uint64_t>-1) >> 3:
-                TCP_INFO.put(record, LINUX_FIELD_SLOTS[i], value * 8)
+                TCP_INFO.put(instance, LINUX_FIELD_SLOTS[i], value * 8)
             else:  # 8 x such a rate does not fit a u64: Python ints
-                TCP_INFO.put(record, LINUX_FIELD_SLOTS[i], <object>value * 8)
+                TCP_INFO.put(instance, LINUX_FIELD_SLOTS[i], <object>value * 8)
         else:
-            TCP_INFO.put(record, LINUX_FIELD_SLOTS[i], value)
-    return record
+            TCP_INFO.put(instance, LINUX_FIELD_SLOTS[i], value)
+    return instance
 
 
 cdef object _name(tuple names, unsigned int number, unsigned int first=1):
@@ -526,7 +526,7 @@ include "_fast_netlink.pxi"
 include "_fast_diag.pxi"
 include "_fast_darwin.pxi"
 include "_fast_rtnl.pxi"
-include "_fast_record.pxi"
+include "_fast_sampler.pxi"
 include "_fast_events.pxi"
 include "_fast_trace.pxi"
 include "_fast_json.pxi"

@@ -55,14 +55,14 @@ cdef object _darwin_split(const unsigned char *info, Py_ssize_t length, long snd
 
 def decode_send_buffer_darwin(const unsigned char[::1] tcp_info not None, long sndbuf):
     """The macOS send-buffer split of one private tcp_info, as send_buffer makes it there."""
-    record = None
+    buffer = None
     if tcp_info.shape[0] > 0:
-        record = _darwin_split(&tcp_info[0], tcp_info.shape[0], sndbuf)
-    if record is None:
+        buffer = _darwin_split(&tcp_info[0], tcp_info.shape[0], sndbuf)
+    if buffer is None:
         raise ValueError(
             f"tcp_info of {tcp_info.shape[0]} bytes: no split (shorter than "
             f"{SD_TCPI_TXUNACKED_OFFSET + 8} bytes, or a listening socket's)")
-    return record
+    return buffer
 
 
 cdef bytes _sysctl_bytes(int *mib, unsigned int n, str what):

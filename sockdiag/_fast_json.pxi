@@ -1,4 +1,4 @@
-# JSON of many records (watch --json): json.dumps of one dict per socket costs
+# JSON of many instances (watch --json): json.dumps of one dict per socket costs
 # more than the dump of 19,000 sockets itself; this writes the same text
 # straight from the attributes.
 
@@ -25,7 +25,7 @@ cdef Py_ssize_t _slot_offset(object cls, str name):
 
 
 cdef class _AttributeReader:
-    """getattr(record, name), read straight from the slot when record's type
+    """getattr(instance, name), read straight from the slot when instance's type
     has one: 380,000 getattr calls were a third of the writer's time."""
     cdef str name
     cdef object cls  # the type offset was found for
@@ -35,16 +35,16 @@ cdef class _AttributeReader:
         self.name = name
         self.offset = -1
 
-    cdef inline object read(self, object record):
+    cdef inline object read(self, object instance):
         cdef PyObject *value
-        if type(record) is not self.cls:
-            self.cls = type(record)
+        if type(instance) is not self.cls:
+            self.cls = type(instance)
             self.offset = _slot_offset(self.cls, self.name)
         if self.offset >= 0:
-            value = (<PyObject **>((<char *><PyObject *>record) + self.offset))[0]
+            value = (<PyObject **>((<char *><PyObject *>instance) + self.offset))[0]
             if value != NULL:
                 return <object>value
-        return getattr(record, self.name)  # and AttributeError for an empty slot
+        return getattr(instance, self.name)  # and AttributeError for an empty slot
 
 
 # json's short escapes of control characters ("\\n"); the others become \\u00XX.
@@ -163,11 +163,11 @@ cdef class _TextBuffer:
         return 0
 
 
-def json_objects(records, tuple fields):
-    """The JSON text of an array with one object per record.
+def json_objects(instances, tuple fields):
+    """The JSON text of an array with one object per instance.
 
     fields: (key, attribute, sub-attribute or None) triples, giving
-    ``{key: record.attribute}`` or ``{key: record.attribute.sub_attribute}``
+    ``{key: instance.attribute}`` or ``{key: instance.attribute.sub_attribute}``
     (null when the attribute is None).  Values: None, bool, int, float, str.
     The text equals json.dumps(..., separators=(",", ":"), ensure_ascii=False)
     of the same dicts.
@@ -184,7 +184,7 @@ def json_objects(records, tuple fields):
         sub_attributes.append(None if sub_attribute is None else _AttributeReader(sub_attribute))
     out.length = 0
     out.add("[", 1)
-    for record in records:
+    for instance in instances:
         out.add("{" if first else ",{", 1 if first else 2)
         first = False
         for i in range(nfields):
@@ -192,7 +192,7 @@ def json_objects(records, tuple fields):
             if i:
                 out.add(",", 1)
             out.add(key_text, len(key_text))
-            value = (<_AttributeReader>attributes[i]).read(record)
+            value = (<_AttributeReader>attributes[i]).read(instance)
             sub_attribute = sub_attributes[i]
             if sub_attribute is not None and value is not None:
                 value = (<_AttributeReader>sub_attribute).read(value)

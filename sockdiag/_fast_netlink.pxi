@@ -2,7 +2,7 @@
 # one message walker, one dump routine and one routine for many exact
 # requests.  sock_diag dumps and exact requests, the socket-destroy
 # notifications and the rtnetlink link dump all go through them, and pass a
-# per-message handler that turns a payload into a record.
+# per-message handler that turns a payload into a struct.
 
 from cpython.exc cimport PyErr_CheckSignals
 from libc.errno cimport EAGAIN, EINTR, EIO, EMSGSIZE, ENOBUFS, ENOENT, ESTALE

@@ -37,24 +37,24 @@ cdef enum:
     RTNL_DUMP_ATTEMPTS = 5
 
 
-cdef object _link_stats64_record(const unsigned char *payload, size_t length):
+cdef object _link_stats64_struct(const unsigned char *payload, size_t length):
     cdef uint64_t stats[32]
     cdef int i, present = sd_link_stats64_read(payload, length, stats)
     if present < 0:
         raise ValueError(
             f"rtnl_link_stats64 of {length} bytes: every kernel sends at least "
             f"{SD_LINK_STATS64_MIN_FIELDS * 8}")
-    record = LINK_STATS64.new()
+    instance = LINK_STATS64.new()
     for i in range(present):
-        LINK_STATS64.put(record, i, stats[i])
-    return record
+        LINK_STATS64.put(instance, i, stats[i])
+    return instance
 
 
 def decode_link_stats64(const unsigned char[::1] buf not None):
     """Decode an IFLA_STATS64 payload (struct rtnl_link_stats64) into a LinkStats64."""
     if buf.shape[0] == 0:
         raise ValueError("rtnl_link_stats64 buffer is empty")
-    return _link_stats64_record(&buf[0], buf.shape[0])
+    return _link_stats64_struct(&buf[0], buf.shape[0])
 
 
 cdef int _link_message(object out, const unsigned char *body, size_t length) except -1:
@@ -70,10 +70,10 @@ cdef int _link_message(object out, const unsigned char *body, size_t length) exc
     if length < SD_IFINFOMSG_LEN:
         raise ValueError(f"RTM_NEWLINK body of {length} bytes, shorter than ifinfomsg")
     memcpy(&info, body, SD_IFINFOMSG_LEN)
-    record = INTERFACE_COUNTERS.new()
+    instance = INTERFACE_COUNTERS.new()
     name = None
-    INTERFACE_COUNTERS.put(record, IC_INDEX, info.ifi_index)
-    INTERFACE_COUNTERS.put(record, IC_IS_UP, bool(info.ifi_flags & SD_IFF_UP))
+    INTERFACE_COUNTERS.put(instance, IC_INDEX, info.ifi_index)
+    INTERFACE_COUNTERS.put(instance, IC_IS_UP, bool(info.ifi_flags & SD_IFF_UP))
     while nl_attribute_next(body, length, &offset, &type_, &payload, &payload_length):
         if type_ == SD_IFLA_IFNAME:
             nul = <const unsigned char *>memchr(payload, 0, payload_length)
@@ -82,26 +82,26 @@ cdef int _link_message(object out, const unsigned char *body, size_t length) exc
             if payload_length == 0:
                 raise ValueError("IFLA_IFNAME is empty")
             name = PyUnicode_DecodeFSDefaultAndSize(<const char *>payload, payload_length)
-            INTERFACE_COUNTERS.put(record, IC_NAME, name)
+            INTERFACE_COUNTERS.put(instance, IC_NAME, name)
         elif type_ == SD_IFLA_MTU:
             if payload_length < 4:
                 raise ValueError(f"IFLA_MTU of {payload_length} bytes")
             memcpy(&mtu, payload, 4)
-            INTERFACE_COUNTERS.put(record, IC_MTU, mtu)
+            INTERFACE_COUNTERS.put(instance, IC_MTU, mtu)
         elif type_ == SD_IFLA_STATS64:
             if sd_link_stats64_read(payload, payload_length, stats) < 0:
                 raise ValueError(f"IFLA_STATS64 of {payload_length} bytes")
-            INTERFACE_COUNTERS.put(record, IC_RX_BYTES, stats[SD_STATS_RX_BYTES])
-            INTERFACE_COUNTERS.put(record, IC_TX_BYTES, stats[SD_STATS_TX_BYTES])
-            INTERFACE_COUNTERS.put(record, IC_RX_PACKETS, stats[SD_STATS_RX_PACKETS])
-            INTERFACE_COUNTERS.put(record, IC_TX_PACKETS, stats[SD_STATS_TX_PACKETS])
-            INTERFACE_COUNTERS.put(record, IC_RX_ERRORS, stats[SD_STATS_RX_ERRORS])
-            INTERFACE_COUNTERS.put(record, IC_TX_ERRORS, stats[SD_STATS_TX_ERRORS])
-            INTERFACE_COUNTERS.put(record, IC_RX_DROPS, stats[SD_STATS_RX_DROPPED])
-            INTERFACE_COUNTERS.put(record, IC_TX_DROPS, stats[SD_STATS_TX_DROPPED])
+            INTERFACE_COUNTERS.put(instance, IC_RX_BYTES, stats[SD_STATS_RX_BYTES])
+            INTERFACE_COUNTERS.put(instance, IC_TX_BYTES, stats[SD_STATS_TX_BYTES])
+            INTERFACE_COUNTERS.put(instance, IC_RX_PACKETS, stats[SD_STATS_RX_PACKETS])
+            INTERFACE_COUNTERS.put(instance, IC_TX_PACKETS, stats[SD_STATS_TX_PACKETS])
+            INTERFACE_COUNTERS.put(instance, IC_RX_ERRORS, stats[SD_STATS_RX_ERRORS])
+            INTERFACE_COUNTERS.put(instance, IC_TX_ERRORS, stats[SD_STATS_TX_ERRORS])
+            INTERFACE_COUNTERS.put(instance, IC_RX_DROPS, stats[SD_STATS_RX_DROPPED])
+            INTERFACE_COUNTERS.put(instance, IC_TX_DROPS, stats[SD_STATS_TX_DROPPED])
     if name is None:
         raise ValueError(f"link message for index {info.ifi_index} without IFLA_IFNAME")
-    (<dict>out)[name] = record
+    (<dict>out)[name] = instance
     return 0
 
 
@@ -178,14 +178,14 @@ cdef dict _interfaces_from_stats(int fd, int attempts):
                 gone = True
                 continue
             text = PyUnicode_DecodeFSDefaultAndSize(name, strlen(name))
-            record = INTERFACE_COUNTERS.new()
-            INTERFACE_COUNTERS.put(record, IC_NAME, text)
-            INTERFACE_COUNTERS.put(record, IC_INDEX, (<tuple>counters)[0])
-            INTERFACE_COUNTERS.put(record, IC_IS_UP, bool(flags & SD_IFF_UP))
-            INTERFACE_COUNTERS.put(record, IC_MTU, mtu)
+            instance = INTERFACE_COUNTERS.new()
+            INTERFACE_COUNTERS.put(instance, IC_NAME, text)
+            INTERFACE_COUNTERS.put(instance, IC_INDEX, (<tuple>counters)[0])
+            INTERFACE_COUNTERS.put(instance, IC_IS_UP, bool(flags & SD_IFF_UP))
+            INTERFACE_COUNTERS.put(instance, IC_MTU, mtu)
             for i in range(8):
-                INTERFACE_COUNTERS.put(record, IC_RX_BYTES + i, (<tuple>counters)[1 + i])
-            out[text] = record
+                INTERFACE_COUNTERS.put(instance, IC_RX_BYTES + i, (<tuple>counters)[1 + i])
+            out[text] = instance
         if not gone:
             break
     return out

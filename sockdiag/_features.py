@@ -17,11 +17,12 @@ import os
 import re
 from typing import Callable, Optional
 
-from ._common import Record, SockdiagError
+from ._common import FrozenStruct
+from ._exceptions import SockdiagError
 from ._linux import ASSUME_KERNEL
 
 
-class KernelFeature(Record):
+class KernelFeature(FrozenStruct):
     """A kernel feature sockdiag uses.
 
     ``since``: the Linux release that brought it ("4.19"); ``available``:
@@ -146,7 +147,7 @@ def _proc_fd_size() -> bool:
         os.close(fd_dir)
 
 
-class _Spec(Record):
+class _Spec(FrozenStruct):
     name: str
     since: tuple[int, int]
     what: str

@@ -7,17 +7,12 @@ import os
 from typing import Iterable, Optional
 
 from . import _fast
-from ._common import (
-    TCP_STATES,
+from ._common import TCP_STATES, FdHeadroom, InterfaceCounters, SocketInfo, kind_mask, parse_tcp_state
+from ._exceptions import (
     AccessDenied,
-    FdHeadroom,
-    InterfaceCounters,
     NoSuchProcess,
     NotSupported,
     SockdiagError,
-    SocketInfo,
-    kind_mask,
-    parse_tcp_state,
     unsuitable_socket,
     wrap_oserror,
 )
@@ -93,7 +88,7 @@ tcp_info = _fast.tcp_info
 
 
 def tcp_sampler(sample_type, fields: tuple[str, ...]):
-    """A _fast.TcpSampler (record.py's fast path): its take(fd) raises
+    """A _fast.TcpSampler (recording.py's fast path): its take(fd) raises
     sockdiag's exceptions, its info is the TcpInfo of the last take."""
     return _fast.TcpSampler(sample_type, fields)
 

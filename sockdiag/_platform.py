@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ._common import LINUX, MACOS, SockdiagError
+from ._common import LINUX, MACOS
+from ._exceptions import SockdiagError
 
 if LINUX:
     from ._linux import (boot_time_s, pids_named, process_stat_fields, process_state, sockets_of_processes,

@@ -9,16 +9,18 @@ Integers refuse floats and bools, as ``socket.setsockopt`` refuses floats:
 ``1.0`` for an fd or a count is a bug upstream, and ``True`` an accident.
 Reals (seconds, ratios) take ints and floats, finite and within range.  Text from the
 command line must be ASCII: ``int("١٢")`` is 12 to Python, but a number
-that does not read as what it means on the terminal is refused.
+that does not read as what it means on the terminal is refused.  Sizes have
+one grammar, parse_size's, and one shortest spelling, format_size's.
 """
 
 from __future__ import annotations
 
 import numbers
 import operator
-from typing import Optional
+import re
+from typing import Optional, Union
 
-from ._common import Record, parse_size
+from ._common import FrozenStruct
 
 C_INT_MAX = 2**31 - 1
 U32_MAX = 2**32 - 1
@@ -29,6 +31,40 @@ PID_MAX = 1 << 22  # the kernel's PID_MAX_LIMIT on 64-bit
 # A day between two samples: longer is no live view, and a timeout past
 # threading.TIMEOUT_MAX or time_t overflows.
 DAY_S = 86400.0
+
+
+# ASCII digits only: "١٢K" is not a size a terminal shows as 12K.
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE | re.ASCII)
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """Bytes in a size such as "500", "64K", "1.5GiB" (K, M, G, T are powers of 1024).
+
+    The one size grammar of every option.  Raises ValueError with a one-line
+    reason for anything else.
+    """
+    match = _SIZE.match(text)
+    if match is None:
+        raise ValueError(f"not a size: {text!r} (use e.g. 500, 64K, 10M, 1.5G)")
+    number, unit, _suffix = match.groups()
+    nbytes = float(number) * _SIZE_UNITS[unit.lower()]
+    if nbytes == float("inf"):
+        raise ValueError(f"not a size: {text!r} (too large)")
+    return int(nbytes)
+
+
+def format_size(nbytes: Union[None, int, str], none: str = "off") -> str:
+    """The shortest exact form of a size: 16384 -> "16k", 1048576 -> "1m"; None -> none;
+    a time-target lowat ("20ms") as it is."""
+    if nbytes is None:
+        return none
+    if isinstance(nbytes, str):
+        return nbytes
+    for suffix, unit in (("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10)):
+        if nbytes >= unit and nbytes % unit == 0:
+            return f"{nbytes // unit}{suffix}"
+    return str(nbytes)
 
 
 def _shown(value) -> str:
@@ -42,7 +78,7 @@ def _refuse(error: type, name: Optional[str], value, describe: str) -> Exception
     return error(f"{prefix}{_shown(value)} is not {describe}")
 
 
-class Integers(Record):
+class Integers(FrozenStruct):
     """Integers from minimum to maximum (inclusive), in unit."""
 
     minimum: int
@@ -95,7 +131,7 @@ class Sizes(Integers):
         return nbytes
 
 
-class Reals(Record):
+class Reals(FrozenStruct):
     """A finite number of unit (seconds unless told), from minimum (or above it) to maximum."""
 
     minimum: float

@@ -7,15 +7,16 @@ fake zero).
 
 from __future__ import annotations
 
+import math
 import time
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 from . import _platform
-from ._common import Record, SocketInfo
-from .fields import SOCKET_FIELDS, sorted_records
+from ._common import FrozenStruct, InterfaceCounters, InterfaceRates, SocketInfo
+from .fields import SOCKET_FIELDS, sorted_items
 
 
-class ProcessSample(Record):
+class ProcessSample(FrozenStruct):
     """One look at the TCP sockets of a process, or of a cgroup.
 
     ``time``: seconds since the epoch; ``monotonic_s``: time.monotonic() of the
@@ -42,7 +43,7 @@ class ProcessSample(Record):
                 sum(s.unsent or 0 for s in self.sockets))
 
 
-class SocketRates(Record):
+class SocketRates(FrozenStruct):
     """Rates between two samples: bytes/s, and drops/s.
 
     ``send_bytes_per_s``: from tcpi_bytes_sent (retransmissions included);
@@ -137,4 +138,36 @@ def sort_sockets(sockets: Iterable[SocketInfo], key: str) -> list[SocketInfo]:
     """Sockets by the sort key (fields.SOCKET_SORTS): quantities largest first,
     names and fds in order, unknown last; ties stay in fd order."""
     by_fd = sorted(sockets, key=lambda s: -1 if s.fd is None else s.fd)
-    return sorted_records(by_fd, SOCKET_FIELDS, key)
+    return sorted_items(by_fd, SOCKET_FIELDS, key)
+
+
+def interface_rates(
+    before: Mapping[str, InterfaceCounters],
+    after: Mapping[str, InterfaceCounters],
+    elapsed_s: float,
+) -> dict[str, InterfaceRates]:
+    """Per-second rates between two ``interfaces()`` samples taken elapsed_s apart.
+
+    Only interfaces present in both samples have rates.  A rate is ``None``
+    when a counter is missing or went backwards (the interface was
+    re-created), never a fake 0.  ValueError unless elapsed_s is finite and > 0.
+    """
+    if not 0 < elapsed_s < math.inf:
+        raise ValueError(f"elapsed_s must be finite and > 0, not {elapsed_s}")
+
+    def rate(old: Optional[int], new: Optional[int]) -> Optional[float]:
+        if old is None or new is None or new < old:
+            return None
+        return (new - old) / elapsed_s
+
+    return {
+        name: InterfaceRates(
+            name=name,
+            rx_bytes_per_s=rate(old.rx_bytes, new.rx_bytes),
+            tx_bytes_per_s=rate(old.tx_bytes, new.tx_bytes),
+            rx_packets_per_s=rate(old.rx_packets, new.rx_packets),
+            tx_packets_per_s=rate(old.tx_packets, new.tx_packets),
+        )
+        for name, new in after.items()
+        if (old := before.get(name)) is not None
+    }

@@ -52,9 +52,10 @@ import time
 from typing import Iterable, Optional
 
 from . import _fast, _features, _platform
-from ._common import AccessDenied, LINUX, NotSupported, ProcessTraffic, TrafficSample, kind_mask
+from ._common import LINUX, ProcessTraffic, TrafficSample, kind_mask
+from ._exceptions import AccessDenied, NotSupported
 from ._validate import PID
-from .fields import TRAFFIC_FIELDS, TRAFFIC_SORTS, sorted_records
+from .fields import TRAFFIC_FIELDS, TRAFFIC_SORTS, sorted_items
 from .drain import MIN_STALL_S
 
 # Every state but TIME_WAIT and NEW_SYN_RECV, and the UDP kind, for the datagram pass.
@@ -78,7 +79,7 @@ NOT_ON_THIS_PLATFORM = (
 
 
 def _counters(sent, acked, received, retrans) -> tuple[int, int, int, int]:
-    # An old kernel's missing counter (None) adds nothing; the record then
+    # An old kernel's missing counter (None) adds nothing; the struct then
     # shows None for it (see TrafficAccountant._supported).
     return (sent or 0, acked or 0, received or 0, retrans or 0)
 
@@ -548,7 +549,7 @@ def _initial_network_namespace() -> Optional[int]:
 def sort_traffic(rows: Iterable[ProcessTraffic], key: str = "total") -> list[ProcessTraffic]:
     """Rows ordered by key (one of fields.TRAFFIC_SORTS): largest first, pid and name ascending."""
     try:
-        return sorted_records(rows, TRAFFIC_FIELDS, key)
+        return sorted_items(rows, TRAFFIC_FIELDS, key)
     except KeyError:
         raise ValueError(f"unknown sort key {key!r}: use one of {', '.join(TRAFFIC_SORTS)}") from None
 

@@ -14,7 +14,8 @@ import signal
 import subprocess
 from typing import Optional
 
-from ._common import LINUX, AccessDenied, BudgetExceeded, NoSuchProcess, NotSupported, ProcessTraffic
+from ._common import LINUX, BudgetExceeded, ProcessTraffic
+from ._exceptions import AccessDenied, NoSuchProcess, NotSupported
 from ._validate import BYTES, PID
 from .accounting import NOT_ON_THIS_PLATFORM, TrafficAccountant
 

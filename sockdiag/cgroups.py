@@ -20,7 +20,8 @@ import time
 from typing import Callable, Iterable, Optional
 
 from . import _fast, _features
-from ._common import SOCKET_KINDS, NotSupported, Record, SockdiagError, SocketInfo, kind_mask
+from ._common import SOCKET_KINDS, FrozenStruct, SocketInfo, kind_mask
+from ._exceptions import NotSupported, SockdiagError
 from ._linux import _STATE_NUMBERS
 
 MOUNTS = "/proc/mounts"
@@ -32,7 +33,7 @@ _CGROUP_COND_SIZE = _BC_OP.size + 8
 _BYTECODE_MAX = 0xFFFF - 4  # one netlink attribute
 
 
-class Cgroup(Record):
+class Cgroup(FrozenStruct):
     """A cgroup v2 directory.
 
     ``path``: its directory; ``relative``: the path under the cgroup2 mount, as

@@ -1,6 +1,6 @@
 """Pure decoders of kernel buffers, callable on every platform from bytes.
 
-Each takes the bytes a kernel call returned and gives a record.  Short,
+Each takes the bytes a kernel call returned and gives a struct.  Short,
 truncated or hostile input raises ValueError; nothing reads out of bounds.
 The Linux decoders run in _fast (the compiler lays out the bit-fields); the
 macOS ones are struct-based, following shared/reference/macos-abi.md.
@@ -41,7 +41,7 @@ def inet_diag_dump(buf: bytes, fds: Optional[dict[int, int]] = None, kind: str =
     NLMSG_DONE included or not).  ``kind``: what its inet_diag messages are,
     "tcp" or "udp" (the message does not say); unix_diag messages are
     decoded as UNIX sockets whatever kind.  ``fds`` maps socket inode -> fd: only those
-    sockets become records, carrying their fd; ``None`` decodes every socket
+    sockets become structs, carrying their fd; ``None`` decodes every socket
     (``fd`` is then ``None``).  The same decoder as process_sockets.
     ValueError for malformed input; OSError for a kernel NLMSG_ERROR message.
     """
@@ -450,7 +450,7 @@ def _port(buf: bytes, member: _Member) -> int:
 def socket_fdinfo_darwin(buf: bytes, fd: Optional[int] = None) -> Optional[SocketInfo]:
     """Decode a PROC_PIDFDSOCKETINFO answer (``struct socket_fdinfo``).
 
-    TCP, UDP and UNIX sockets become records (``kind``); ``None`` for any
+    TCP, UDP and UNIX sockets become structs (``kind``); ``None`` for any
     other (raw, kernel control, a type it does not know ...): such a socket
     is a normal answer, not an error.  UDP and UNIX: see
     _darwin_datagram_or_unix.  ``send_queue`` is the send

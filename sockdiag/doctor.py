@@ -12,14 +12,14 @@ import os
 from typing import Optional
 
 from . import _features
-from ._common import Record
+from ._common import FrozenStruct
 
 # Capability numbers (<linux/capability.h>).
 CAPABILITIES = {"CAP_NET_ADMIN": 12, "CAP_SYS_PTRACE": 19, "CAP_SYS_ADMIN": 21,
                 "CAP_PERFMON": 38, "CAP_BPF": 39}
 
 
-class Privileges(Record):
+class Privileges(FrozenStruct):
     """What this process may read.
 
     ``capabilities``: {name: in the effective set}; ``tracefs``: where it is
@@ -38,7 +38,7 @@ class Privileges(Record):
     yama_ptrace_scope: Optional[int]
 
 
-class Diagnosis(Record):
+class Diagnosis(FrozenStruct):
     """The doctor's report: ``kernel`` (uname -r), ``assumed_kernel`` (the
     SOCKDIAG_ASSUME_KERNEL release, or None), the features, the privileges,
     and per command the lines of what it shows here (``commands``)."""

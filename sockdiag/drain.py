@@ -79,7 +79,7 @@ class DrainTracker:
 
     ``update(sockets, now_s)`` returns the sockets with ``queue_delay_s``,
     ``queue_delay_basis``, ``limited_by`` and ``stalled_s`` from their history
-    (the records of sockets whose values do not change are returned as they
+    (the structs of sockets whose values do not change are returned as they
     are); sockets not in a look are forgotten.  ``drain()`` is the same for
     one socket's numbers.
     """

@@ -1,4 +1,4 @@
-"""Prometheus exporter: sockdiag's records as metrics, read fresh at each scrape.
+"""Prometheus exporter: sockdiag's structs as metrics, read fresh at each scrape.
 
 ``Collector`` is a prometheus_client custom collector.  Every scrape resolves
 the watched processes again (``--pid`` and ``--process-name``), reads their
@@ -36,18 +36,8 @@ except ImportError as err:  # pragma: no cover - depends on the install
     ) from err
 
 from . import _platform
-from ._common import (
-    LIMITS,
-    LINUX,
-    SOCKET_KINDS,
-    TCP_STATES,
-    AccessDenied,
-    InterfaceCounters,
-    NoSuchProcess,
-    NotSupported,
-    SockdiagError,
-    SocketInfo,
-)
+from ._common import LIMITS, LINUX, SOCKET_KINDS, TCP_STATES, InterfaceCounters, SocketInfo
+from ._exceptions import AccessDenied, NoSuchProcess, NotSupported, SockdiagError
 from ._validate import listen_address
 from .drain import DrainTracker, is_stalled
 from .fields import INTERFACE_FIELDS, SOCKET_FIELDS

@@ -1,6 +1,6 @@
 """What each quantity is, once: label, unit, rate or not, JSON key, formatter.
 
-One table per record kind (glances' per-metric metadata): ``SOCKET_FIELDS``
+One table per kind of struct (glances' per-metric metadata): ``SOCKET_FIELDS``
 (``watch``), ``TRAFFIC_FIELDS`` (``top``), ``INTERFACE_FIELDS``
 (``ifstat``); ``export`` takes its metric names and help texts from the
 same entries.  Views choose which fields they show and in what order; the
@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Iterable, Optional, Sequence
 
-from ._common import Record
+from ._common import FrozenStruct
 
 ABSENT = "-"  # no value (unknown, or a rate on the first sample): never a fake 0
 ABSENT_INTERFACE = "—"  # the same in ifstat's table
@@ -134,10 +134,10 @@ SHORT_STATES = {"ESTABLISHED": "ESTAB", "FIN_WAIT1": "FIN-WAIT-1", "FIN_WAIT2": 
                 "LAST_ACK": "LAST-ACK", "TIME_WAIT": "TIME-WAIT"}
 
 
-class Field(Record):
-    """One quantity of a record, as views and exporters show it.
+class Field(FrozenStruct):
+    """One quantity of a item, as views and exporters show it.
 
-    ``name``: the record's attribute; ``"tcp.rtt_us"`` for one of its
+    ``name``: the item's attribute; ``"tcp.rtt_us"`` for one of its
     TcpInfo's, ``"rates.x"`` for one of the rates between two samples,
     ``"a/b"`` for two attributes shown together.  ``label``: the column
     header (None: no table shows it).  ``unit``: "bytes", "bytes/s",
@@ -149,7 +149,7 @@ class Field(Record):
     ``sort``: the name ``--sort`` and the ``<`` ``>`` keys give it (None: not
     a sort key); ``ascending``: names and numbers in order rather than
     quantities largest first; ``sort_value``: what is compared, when not the
-    value itself (record, rates) -> value.  ``history``: the label of its
+    value itself (item, rates) -> value.  ``history``: the label of its
     sparkline in the detail view (None: no history kept).
     """
 
@@ -166,19 +166,19 @@ class Field(Record):
     sort_value: Optional[Callable[[Any, Any], Any]] = None
     history: Optional[str] = None
 
-    def value(self, record: Any, rates: Any = None) -> Any:
-        """The field's value in record (rates: the record of rates between two samples)."""
+    def value(self, item: Any, rates: Any = None) -> Any:
+        """The field's value in item (rates: the item of rates between two samples)."""
         if "/" in self.name:
-            return tuple(getattr(record, name) for name in self.name.split("/"))
+            return tuple(getattr(item, name) for name in self.name.split("/"))
         head, _, tail = self.name.partition(".")
         if head == "rates":
             return None if rates is None else getattr(rates, tail)
-        value = getattr(record, head)
+        value = getattr(item, head)
         return getattr(value, tail) if tail and value is not None else value
 
-    def cell(self, record: Any, rates: Any = None) -> str:
+    def cell(self, item: Any, rates: Any = None) -> str:
         """The field's text in a table row."""
-        return self.format(self.value(record, rates))
+        return self.format(self.value(item, rates))
 
 
 def sort_keys(fields: Sequence[Field]) -> tuple[str, ...]:
@@ -187,20 +187,20 @@ def sort_keys(fields: Sequence[Field]) -> tuple[str, ...]:
     return tuple(field.sort for field in fields if field.sort is not None)
 
 
-def sorted_records(records: Iterable[Any], fields: Sequence[Field], key: str,
-                   rates: Callable[[Any], Any] = lambda record: None) -> list:
-    """records by the field whose sort is key: quantities largest first, names
+def sorted_items(items: Iterable[Any], fields: Sequence[Field], key: str,
+                   rates: Callable[[Any], Any] = lambda item: None) -> list:
+    """items by the field whose sort is key: quantities largest first, names
     and numbers marked ascending in order; an unknown value (None) last; ties
-    keep the order given.  rates(record): the record's rates, for rate fields.
+    keep the order given.  rates(item): the item's rates, for rate fields.
     KeyError for a key no field sorts by."""
     field = next((f for f in fields if f.sort == key), None)
     if field is None:
         raise KeyError(key)
     get = field.sort_value or field.value
-    keyed = [(get(record, rates(record)), record) for record in records]
+    keyed = [(get(item, rates(item)), item) for item in items]
     present = [pair for pair in keyed if pair[0] is not None]
     present.sort(key=lambda pair: pair[0], reverse=not field.ascending)
-    return [record for _, record in present] + [record for value, record in keyed if value is None]
+    return [item for _, item in present] + [item for value, item in keyed if value is None]
 
 
 def history_fields(fields: Sequence[Field]) -> tuple[Field, ...]:
@@ -214,9 +214,9 @@ def columns(fields: tuple[Field, ...], labels: tuple[str, ...]) -> tuple[Field, 
     return tuple(by_label[label] for label in labels)
 
 
-def row(fields: tuple[Field, ...], record: Any, rates: Any = None) -> tuple[str, ...]:
-    """A table row: each field's text for record (and its rates)."""
-    return tuple(field.cell(record, rates) for field in fields)
+def row(fields: tuple[Field, ...], item: Any, rates: Any = None) -> tuple[str, ...]:
+    """A table row: each field's text for item (and its rates)."""
+    return tuple(field.cell(item, rates) for field in fields)
 
 
 # A socket of a process (SocketInfo: TCP, UDP or UNIX), and its rates (watch's SocketRates).

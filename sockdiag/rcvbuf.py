@@ -26,10 +26,11 @@ import time
 from typing import Callable, Optional
 
 from . import _platform
-from ._common import NotSupported, Record, SockdiagError, figure_class
+from ._common import FrozenStruct, figure_class
+from ._exceptions import NotSupported, SockdiagError
 from .interrupts import signals_as_interrupt
 from .lowat.stats import percentile
-from .lowat.units import format_size
+from ._validate import format_size
 
 # Not in Python's socket module.
 SO_RCVBUFFORCE = 33
@@ -48,7 +49,7 @@ _TIMESPEC = struct.Struct("=qq")
 _PROC_CORE = "/proc/sys/net/core/"
 
 
-class RcvbufConfig(Record):
+class RcvbufConfig(FrozenStruct):
     """What a sweep does: SO_RCVBUF sizes to request (bytes), the average
     rate (bit/s of UDP payload), the datagram size (bytes), datagrams per
     burst, the receiver's service time per datagram (microseconds), the
@@ -73,7 +74,7 @@ class RcvbufConfig(Record):
         return self.datagrams_per_s * self.service_us / 1e6
 
 
-class RcvbufResult(Record):
+class RcvbufResult(FrozenStruct):
     """One size's run.
 
     ``requested``: the bytes asked for; ``granted``: getsockopt(SO_RCVBUF)
@@ -110,7 +111,7 @@ class RcvbufResult(Record):
     stall_max_ms: float
 
 
-class Recommendation(Record):
+class Recommendation(FrozenStruct):
     """The smallest buffer that dropped at most 0.1% of the datagrams
     (every field None: none did): the request (bytes) that gets it, what
     the kernel granted, and ``needs``: the sysctl that allows the request
@@ -123,7 +124,7 @@ class Recommendation(Record):
     needs: Optional[str]
 
 
-class QuicGoFit(Record):
+class QuicGoFit(FrozenStruct):
     """Where quic-go's 7.5 MB holds here: the datagrams a 7.5 MB request
     (granted twice that, if rmem_max allows) queues before dropping, the
     payload that is, and how long a receiver may stall at the bench's rate
@@ -136,7 +137,7 @@ class QuicGoFit(Record):
     enough_for_this_burst: Optional[bool]
 
 
-class RcvbufReport(Record):
+class RcvbufReport(FrozenStruct):
     """A finished sweep: the kernel and its limits, the config, one result
     per size, the recommendation and where quic-go's advice holds."""
 

@@ -41,7 +41,8 @@ from dataclasses import dataclass
 from typing import IO, Any, Callable, Iterator, Optional, Sequence
 
 from . import _validate
-from ._common import InterfaceCounters, ProcessTraffic, SocketInfo, SockdiagError, TcpInfo, TrafficSample
+from ._common import InterfaceCounters, ProcessTraffic, SocketInfo, TcpInfo, TrafficSample
+from ._exceptions import SockdiagError
 from ._watch import ProcessSample, socket_key
 
 FORMAT = "sockdiag-recording"
@@ -396,7 +397,7 @@ class _Refused(ValueError):
 
 
 def _checker(hint, signed: bool = False) -> Callable[[Any], bool]:
-    """Whether a JSON value fits a record field of type hint: integers in
+    """Whether a JSON value fits a struct field of type hint: integers in
     0..2**64-1 (the kernel's widest counter), finite reals from 0 (both from
     -2**63 when signed), text, booleans; None where Optional."""
     args = typing.get_args(hint)
@@ -415,9 +416,9 @@ def _checker(hint, signed: bool = False) -> Callable[[Any], bool]:
     raise TypeError(f"no recording schema for {hint!r}")
 
 
-def _field_checks(record: type, names: Sequence[str], prefix: str = "",
+def _field_checks(struct: type, names: Sequence[str], prefix: str = "",
                   signed: frozenset[str] = frozenset()) -> dict[str, Callable]:
-    hints = typing.get_type_hints(record)
+    hints = typing.get_type_hints(struct)
     return {prefix + name: _checker(hints[name], name in signed) for name in names}
 
 
@@ -430,7 +431,7 @@ _I64_MIN_MAGNITUDE = 2**63
 _SIGNED_TRAFFIC = frozenset(name for name in _TRAFFIC_FIELDS if name.endswith(("_bytes", "_per_s")))
 _REAL_MAX = 2.0**64
 _PORT = _validate.PORT
-# What a value of each recorded field may be, by kind (from the records' own types).
+# What a value of each recorded field may be, by kind (from the structs' own types).
 ITEM_SCHEMA = {
     "watch": {**_field_checks(SocketInfo, _SOCKET_FIELDS), **_field_checks(TcpInfo, _TCP_FIELDS, "tcp."),
               # A UNIX socket has no port.
@@ -499,7 +500,7 @@ def _item_key(kind: str, item: dict[str, Any]) -> Optional[str]:
 class RecordingReader:
     """A recording, read line by line: ``header``, then ``samples()``.
 
-    Every value is checked against the recording's schema (the records'
+    Every value is checked against the recording's schema (the structs'
     field types: integers from 0 to 2**64-1, finite reals from 0, text,
     booleans; times finite, in order, within years 1970 to 9999) and every
     line against the recording so far (no item new twice, changed or closed
@@ -654,7 +655,7 @@ class RecordingReader:
         self.close()
 
 
-# --- recorded items back into the library's records -----------------------------------
+# --- recorded items back into the library's structs -----------------------------------
 
 def socket_info(item: dict[str, Any]) -> SocketInfo:
     """A recorded watch item as a SocketInfo (tcp_info's clock fields are None)."""

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from . import _fast, _features, _platform
-from ._common import AccessDenied, NotSupported
+from ._exceptions import AccessDenied, NotSupported
 
 INSTANCE_PREFIX = "sockdiag-"
 _EVENT = "events/sock/inet_sock_set_state"

@@ -13,9 +13,10 @@ from collections import deque
 from typing import Any, Optional
 
 from . import _platform
-from ._common import NotSupported, TcpInfo, UnsuitableSocket
+from ._common import TcpInfo
+from ._exceptions import NotSupported, UnsuitableSocket
 from ._validate import LOWAT_BYTES, LOWAT_TARGET_MS, SAMPLE_INTERVAL, TOLERANCE
-from .record import InstrumentedSocket, stream_socket
+from .recording import InstrumentedSocket, stream_socket
 
 DEFAULT_MIN_BYTES = 4096
 # tcp_wmem's default maximum: a larger limit could never be reached.

@@ -34,7 +34,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional
 
-from ._common import SockdiagError, endpoint
+from ._common import endpoint
+from ._exceptions import SockdiagError
 
 # Limits of the door.  A scraper sends one short request every few seconds;
 # anything slower or bigger is a client to drop, not to wait for.

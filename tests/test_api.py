@@ -15,7 +15,7 @@ EVERYWHERE = {
     # errors
     "SockdiagError", "NoSuchProcess", "AccessDenied", "NotSupported", "UnsuitableSocket",
     # records
-    "Record", "SendBuffer", "TcpInfo", "SocketInfo", "InterfaceCounters", "InterfaceRates",
+    "FrozenStruct", "SendBuffer", "TcpInfo", "SocketInfo", "InterfaceCounters", "InterfaceRates",
     "LinkStats64", "Sample", "RecordingSummary", "FdHeadroom", "ProcessTraffic", "TrafficSample",
     "TcpDestroyEvent", "UserSpaceNetworking", "BudgetExceeded",
     # one socket you own
@@ -46,7 +46,7 @@ def test_every_public_name_exists_and_is_documented(name):
 
 def test_records_are_frozen_slotted_classes_on_one_base():
     records = [value for name in sockdiag.__all__
-               if isinstance(value := getattr(sockdiag, name), type) and issubclass(value, sockdiag.Record)]
+               if isinstance(value := getattr(sockdiag, name), type) and issubclass(value, sockdiag.FrozenStruct)]
     assert sockdiag.SocketInfo in records and sockdiag.TcpInfo in records
     for record in records:
         assert "__slots__" in vars(record), record
@@ -63,7 +63,7 @@ def test_records_are_frozen_slotted_classes_on_one_base():
 
 
 def test_a_record_class_lists_its_fields_after_its_bases():
-    class Base(sockdiag.Record):
+    class Base(sockdiag.FrozenStruct):
         first: int
         second: int = 2
 
@@ -76,7 +76,7 @@ def test_a_record_class_lists_its_fields_after_its_bases():
     with pytest.raises(TypeError):
         Derived()
     with pytest.raises(TypeError):
-        class Disordered(sockdiag.Record):
+        class Disordered(sockdiag.FrozenStruct):
             with_default: int = 0
             without: int
 

@@ -14,7 +14,7 @@ import time
 import pytest
 
 import sockdiag
-from sockdiag._common import parse_size
+from sockdiag._validate import parse_size
 from sockdiag.budget import BudgetMonitor, ByteBudget
 
 from sockdiag._linux import process_state

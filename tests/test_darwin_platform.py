@@ -21,7 +21,8 @@ import pytest
 from testsupport import darwin_buffers as mk
 import sockdiag
 from sockdiag import _darwin, decode
-from sockdiag._common import MACOS, InterfaceCounters, NotSupported, SendBuffer, TcpInfo, snapshot_drain
+from sockdiag._common import MACOS, InterfaceCounters, SendBuffer, TcpInfo, snapshot_drain
+from sockdiag._exceptions import NotSupported
 from testsupport.loopback import connected_pair, drain, fill, wait_until
 
 requires_macos = pytest.mark.skipif(not MACOS, reason="needs macOS (runs in the macOS CI job)")

@@ -137,7 +137,8 @@ def test_the_records_shown_in_the_docs_have_their_fields():
 # all: the views, the commands and their libraries, and the modules whose
 # import alone costs a start-up milliseconds (docs/perf.md, "Start-up").
 LIBRARY_AT_IMPORT = {"sockdiag", "sockdiag._common", "sockdiag._fast", "sockdiag._linux",
-                     "sockdiag._platform", "sockdiag._validate", "sockdiag.record"}
+                     "sockdiag._platform", "sockdiag._validate", "sockdiag.recording",
+                     "sockdiag._exceptions"}
 NEVER_AT_IMPORT = {"click", "tabulate", "matplotlib", "yaml", "prometheus_client", "dataclasses",
                    "inspect", "importlib.metadata", "json", "socket", "asyncio"}
 COMMANDS = {"sockdiag.cli." + p.stem for p in (PACKAGE / "cli").glob("*.py")

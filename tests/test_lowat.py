@@ -21,6 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sockdiag import _validate
 from sockdiag.lowat import report, stats, timestamps, topology, units
 from sockdiag.lowat.sweep import LowatResult
 
@@ -69,13 +70,13 @@ def no_leftovers():
     ("1.5k", 1536), ("16 kb", 16384), ("16kib", 16384),  # sockdiag's one size grammar
 ])
 def test_parse_size(text, expected):
-    assert units.parse_size(text) == expected
+    assert _validate.parse_size(text) == expected
 
 
 @pytest.mark.parametrize("text", ["", "k", "16kk", "-1", "0x10", "1e3", "9" * 400])
 def test_parse_size_rejects(text):
     with pytest.raises(ValueError):
-        units.parse_size(text)
+        _validate.parse_size(text)
 
 
 def test_parse_lowat():
@@ -94,7 +95,7 @@ def test_parse_lowat_time_target(text, canonical, ms):
     """A time target is kept as its shortest "<n>ms" string: what --json shows."""
     assert units.parse_lowat(text) == canonical
     assert units.lowat_target_ms(canonical) == ms
-    assert units.format_size(canonical) == canonical
+    assert _validate.format_size(canonical) == canonical
     assert units.lowat_target_ms(16384) is None and units.lowat_target_ms(None) is None
 
 
@@ -113,7 +114,7 @@ def test_parse_rate_and_duration():
 
 @given(st.text(max_size=12))
 def test_parsers_raise_only_value_error(text):
-    for parse in (units.parse_size, units.parse_lowat, units.parse_sndbuf,
+    for parse in (_validate.parse_size, units.parse_lowat, units.parse_sndbuf,
                   units.parse_rate, units.parse_duration_us):
         try:
             parse(text)
@@ -123,8 +124,8 @@ def test_parsers_raise_only_value_error(text):
 
 @pytest.mark.parametrize("nbytes", [None, 1, 1000, 4096, 16384, 1 << 20, 3 << 30])
 def test_format_size_round_trips(nbytes):
-    text = units.format_size(nbytes)
-    assert (None if text == "off" else units.parse_size(text)) == nbytes
+    text = _validate.format_size(nbytes)
+    assert (None if text == "off" else _validate.parse_size(text)) == nbytes
 
 
 # --- statistics -----------------------------------------------------------------

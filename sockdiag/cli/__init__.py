@@ -16,7 +16,7 @@ from typing import Iterator, Optional
 import click
 
 from .. import __version__
-from .._common import SockdiagError
+from .._exceptions import SockdiagError
 
 
 class LazyGroup(click.Group):

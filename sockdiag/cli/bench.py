@@ -10,7 +10,9 @@ import sys
 import click
 
 from .. import lowat as lowat_bench
-from .._common import LINUX, NotSupported, parse_size
+from .._common import LINUX
+from .._exceptions import NotSupported
+from .._validate import format_size, parse_size
 from ..lowat import report, units
 from . import options
 
@@ -90,7 +92,7 @@ def lowat(lowats, ccs, sndbufs, writer, nodelay, eor, stamp_every, duration, war
     click.echo(report.describe_path(result.path))
     click.echo(f"{len(result.results)} settings x "
                f"{config.repeat} runs of {duration:g} s ({warmup:g} s warm-up), "
-               f"{config.flows} flow(s), {units.format_size(message_size)} messages, "
+               f"{config.flows} flow(s), {format_size(message_size)} messages, "
                f"writer {writer}{', TCP_NODELAY' if nodelay else ''}, "
                f"MSG_EOR on {'every write' if eor or stamp_every == 1 else f'one write in {stamp_every}'}; "
                "medians of the runs")
@@ -133,7 +135,7 @@ def rcvbuf(rcvbufs, rate, datagram_size, burst, service, duration, force, quick,
         if sys.stderr.isatty():
             bar = stack.enter_context(click.progressbar(
                 length=rcvbuf_bench.run_count(config), label="rcvbuf sweep", file=sys.stderr,
-                show_pos=True, item_show_func=lambda r: r and f"SO_RCVBUF {units.format_size(r.requested)}"))
+                show_pos=True, item_show_func=lambda r: r and f"SO_RCVBUF {format_size(r.requested)}"))
             on_run = lambda result: bar.update(1, result)  # noqa: E731
         result = rcvbuf_bench.benchmark(config, on_run=on_run)
     for notice in result.notices:

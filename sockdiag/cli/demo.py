@@ -15,7 +15,7 @@ from . import options
 @options.interval
 @options.json_output
 @options.recording
-def demo(duration, interval, as_json, record, max_size, force):
+def demo(duration, interval, as_json, record_to, max_size, force):
     """Watch a built-in workload: a bulk sender to a slow reader, the same with
     TCP_NOTSENT_LOWAT, one to a reader that stalls, a UDP receiver that falls
     behind, a UNIX upstream that stopped reading, and idle connections, all
@@ -31,6 +31,6 @@ def demo(duration, interval, as_json, record, max_size, force):
 
     with _demo.workload(duration) as (pid, roles):
         view.run(pid, interval=interval, count=max(1, math.ceil(duration / interval)),
-                 kinds=SOCKET_KINDS, as_json=as_json, record=record, max_size=max_size, overwrite=force,
+                 kinds=SOCKET_KINDS, as_json=as_json, record_to=record_to, max_size=max_size, overwrite=force,
                  header_lines=[interfaces_line(pid=pid), fd_headroom_line(pid),
                                *(fixed_line(line) for line in _demo.legend(roles))])

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from .._common import SockdiagError, endpoint
+from .._common import endpoint
+from .._exceptions import SockdiagError
 from . import options
 
 

@@ -17,7 +17,7 @@ from . import options
 @options.interface_filter
 @options.recording
 def ifstat(interval: float, count: Optional[int], once: bool, as_json: bool,
-           wanted: frozenset[str], record: Optional[str], max_size: Optional[int], force: bool) -> None:
+           wanted: frozenset[str], record_to: Optional[str], max_size: Optional[int], force: bool) -> None:
     """Interface counters with per-second rates, every --interval seconds.
 
     Rates need two samples: the first one shows "—" (null in --json).
@@ -30,5 +30,5 @@ def ifstat(interval: float, count: Optional[int], once: bool, as_json: bool,
     """
     from ..views import ifstat as view
 
-    view.run(interval, count, wanted, once=once, as_json=as_json, record=record, max_size=max_size,
+    view.run(interval, count, wanted, once=once, as_json=as_json, record_to=record_to, max_size=max_size,
              overwrite=force)

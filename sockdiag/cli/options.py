@@ -382,8 +382,8 @@ def rcvbuf_options(command):
 
 # --- recordings (watch, top, ifstat) ---------------------------------------------------
 
-record = click.option(
-    "--record", "record", type=FilePath(), metavar="FILE",
+record_to = click.option(
+    "--record", "record_to", type=FilePath(), metavar="FILE",
     help="Also write every sample to FILE as JSON lines, after the first only what changed "
          "(zstd-compressed when FILE ends in .zst; needs: pip install 'sockdiag[record]').")
 max_size = click.option(
@@ -403,13 +403,13 @@ def recording(command):
 
     @functools.wraps(command)
     def checked(*args, **kwargs):
-        if kwargs.get("max_size") is not None and kwargs.get("record") is None:
+        if kwargs.get("max_size") is not None and kwargs.get("record_to") is None:
             raise click.UsageError("--max-size bounds a --record FILE")
-        if kwargs.get("force") and kwargs.get("record") is None:
+        if kwargs.get("force") and kwargs.get("record_to") is None:
             raise click.UsageError("--force lets a --record FILE replace a recording")
         return command(*args, **kwargs)
 
-    return record(max_size(force(checked)))
+    return record_to(max_size(force(checked)))
 
 # --- plot -----------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ import os
 import stat
 from typing import Optional, TextIO
 
-from .._common import SockdiagError
+from .._exceptions import SockdiagError
 
 
 class OutputError(SockdiagError, OSError):

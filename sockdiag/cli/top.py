@@ -16,7 +16,7 @@ from . import options
 @options.trace_connects
 @options.top_by
 @options.recording
-def top(interval, count, once, as_json, sort_key, trace_connects, group_by, record, max_size, force):
+def top(interval, count, once, as_json, sort_key, trace_connects, group_by, record_to, max_size, force):
     """Processes ranked by TCP throughput, live (Linux).
 
     Bytes sent, received, acked and retransmitted per process, from the
@@ -33,5 +33,5 @@ def top(interval, count, once, as_json, sort_key, trace_connects, group_by, reco
     from ..views import top as view
 
     view.run(interval, 1 if once else count, sort_key, as_json=as_json,
-             trace_connects=trace_connects, group_by=group_by, record=record, max_size=max_size,
+             trace_connects=trace_connects, group_by=group_by, record_to=record_to, max_size=max_size,
              overwrite=force)

@@ -24,7 +24,7 @@ from . import options
 @options.recording
 @options.replay
 def watch(pid, cgroup_path, interval, count, once, as_json, sort, kinds, states, ports, budget_sent,
-          budget_received, on_exceed, record, max_size, force, replay):
+          budget_received, on_exceed, record_to, max_size, force, replay):
     """Every socket of process PID, live: where each connection's bytes are.
 
     TCP, UDP and UNIX sockets (--kind).  Per socket: UNACKED (sent, not yet
@@ -43,7 +43,7 @@ def watch(pid, cgroup_path, interval, count, once, as_json, sort, kinds, states,
     """
     if replay is not None:
         # What acts on a live process cannot act on a recording; the filters and the pace apply.
-        refused = [name for name, value in (("a PID", pid), ("--cgroup", cgroup_path), ("--record", record),
+        refused = [name for name, value in (("a PID", pid), ("--cgroup", cgroup_path), ("--record", record_to),
                                             ("--budget-sent", budget_sent), ("--budget-received", budget_received),
                                             ("--on-exceed", on_exceed)) if value is not None]
         if refused:
@@ -64,7 +64,7 @@ def watch(pid, cgroup_path, interval, count, once, as_json, sort, kinds, states,
         return view.run(None, interval=interval, count=1 if once else count, as_json=as_json,
                         sort=sort, kinds=kinds, states=states, ports=ports,
                         cgroup=_platform.open_cgroup(cgroup_path),
-                        record=record, max_size=max_size, overwrite=force)
+                        record_to=record_to, max_size=max_size, overwrite=force)
     monitor = None
     if budget_sent is not None or budget_received is not None:
         from ..budget import BudgetMonitor, ByteBudget  # a watch without budgets starts without them
@@ -78,7 +78,7 @@ def watch(pid, cgroup_path, interval, count, once, as_json, sort, kinds, states,
     try:
         return view.run(pid, interval=interval, count=1 if once else count, as_json=as_json,
                         sort=sort, kinds=kinds, states=states, ports=ports,
-                        header_lines=watch_header_lines(pid, monitor), record=record,
+                        header_lines=watch_header_lines(pid, monitor), record_to=record_to,
                         max_size=max_size, overwrite=force)
     finally:
         # Its accountant holds a netlink socket and, as root, a trace instance;

@@ -80,7 +80,7 @@ enum {
 #define SD_FIELD_ABSENT UINT64_MAX
 
 /* --- the one inet_diag_msg parser --------------------------------------------
- * Socket records, accounting and destroy events all read a message through
+ * Socket structs, accounting and destroy events all read a message through
  * it.  Attribute payloads point into the message. */
 
 typedef struct {

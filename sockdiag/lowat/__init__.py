@@ -18,7 +18,8 @@ from __future__ import annotations
 import os
 from typing import Callable, Optional
 
-from .._common import NotSupported, Record
+from .._common import FrozenStruct
+from .._exceptions import NotSupported
 from .report import Recommendation, recommend
 from .sweep import LowatResult, Setting, SweepConfig, run_sweep, settings
 from .topology import PathInfo, open_path
@@ -39,7 +40,7 @@ __all__ = [
 _SYSCTL = "/proc/sys/net/ipv4/"
 
 
-class Report(Record):
+class Report(FrozenStruct):
     """A finished sweep: the path, the settings' medians and one recommendation per rate."""
 
     path: PathInfo

@@ -6,16 +6,18 @@ from typing import Optional, Sequence, Union
 
 from tabulate import tabulate
 
-from .._common import Record, SockdiagError, figure_class
+from .._common import FrozenStruct, figure_class
+from .._exceptions import SockdiagError
 from .sweep import LowatResult
 from .topology import PathInfo
-from .units import format_size, lowat_target_ms
+from .._validate import format_size
+from .units import lowat_target_ms
 
 # A setting qualifies when its goodput is within this fraction of the best.
 GOODPUT_TOLERANCE = 0.02
 
 
-class Recommendation(Record):
+class Recommendation(FrozenStruct):
     """At one bottleneck rate, the lowat with the lowest median latency
     among the settings whose goodput is within 2% of the best one's.
 
@@ -127,7 +129,7 @@ def _recommendation_line(recommendation: Recommendation) -> str:
             f"lowest latency within {GOODPUT_TOLERANCE:.0%} of it)")
 
 
-def document(info: PathInfo, config: Record, results: Sequence[LowatResult],
+def document(info: PathInfo, config: FrozenStruct, results: Sequence[LowatResult],
              recommendations: Sequence[Recommendation]) -> dict:
     """The sweep as one JSON-ready dict: path, config, results, recommendations (one per rate)."""
     return {

@@ -5,17 +5,17 @@ from __future__ import annotations
 import time
 from typing import Callable, Optional, Union
 
-from .._common import Record
+from .._common import FrozenStruct
 from .stats import median_or_none
 from .topology import READY_TIMEOUT_S, Path
-from .units import format_size
+from .._validate import format_size
 
 _START_DELAY_NS = 50_000_000
 # After stop_at: the receiver's grace before it closes, plus reporting.
 _RESULT_TIMEOUT_S = 15.0
 
 
-class SweepConfig(Record):
+class SweepConfig(FrozenStruct):
     """What to sweep and how long each run lasts.
 
     ``lowats``: TCP_NOTSENT_LOWAT values in bytes, None for off, or a time
@@ -47,7 +47,7 @@ class SweepConfig(Record):
     eor: bool = True
 
 
-class LowatResult(Record):
+class LowatResult(FrozenStruct):
     """One setting's figures: medians over the repeats of each run's figures.
 
     Latencies in ms: ``latency_*`` from the write of a message to the
@@ -100,7 +100,7 @@ _NAMES = LowatResult._fields
 _MEASURED = _NAMES[_NAMES.index("repeats") + 1:]
 
 
-class Setting(Record):
+class Setting(FrozenStruct):
     """One cell of the sweep (rate_bps None: loopback, no bottleneck)."""
 
     rate_bps: Optional[int]

@@ -17,7 +17,7 @@ import socket
 import struct
 from typing import Iterable, Optional
 
-from .._common import Record
+from .._common import FrozenStruct
 
 SO_TIMESTAMPING = 37  # SO_TIMESTAMPING_OLD: a timespec of native longs
 SCM_TIMESTAMPING = SO_TIMESTAMPING
@@ -48,7 +48,7 @@ _EXTENDED_ERR = struct.Struct("@IBBBBII")  # struct sock_extended_err
 ANCILLARY_BUFSIZE = 256
 
 
-class TxTimestamp(Record):
+class TxTimestamp(FrozenStruct):
     """One transmit timestamp from the error queue.
 
     ``event``: "sched" (entered the qdisc), "ack" (acknowledged) or "snd"

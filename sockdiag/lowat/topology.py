@@ -39,7 +39,8 @@ import time
 from typing import Iterable, Iterator, Optional, Sequence
 
 from .. import _platform
-from .._common import NotSupported, Record, SockdiagError
+from .._common import FrozenStruct
+from .._exceptions import NotSupported, SockdiagError
 from ..interrupts import signals_as_interrupt
 from . import delayline, worker
 
@@ -63,7 +64,7 @@ _CLEANUP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 READY_TIMEOUT_S = 30.0
 
 
-class PathInfo(Record):
+class PathInfo(FrozenStruct):
     """What the benchmark ran over.
 
     ``kind``: "shaped" (three namespaces, TBF on the router) or "loopback"

@@ -14,7 +14,7 @@ import re
 from typing import Optional, Union
 
 from .. import _validate
-from .._common import parse_size
+from .._validate import format_size, parse_size
 
 _RATE = re.compile(r"([0-9]+(?:\.[0-9]+)?)(bit|kbit|mbit|gbit)", re.IGNORECASE)
 _RATE_UNITS = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9}
@@ -90,16 +90,3 @@ def parse_queue_latency_us(text: str) -> int:
     if us == 0:
         raise ValueError(f"{text!r}: a queue must hold some time (e.g. 50ms)")
     return us
-
-
-def format_size(nbytes: Union[None, int, str], none: str = "off") -> str:
-    """The shortest exact form of a size: 16384 -> "16k", 1048576 -> "1m"; None -> none;
-    a time-target lowat ("20ms") as it is."""
-    if nbytes is None:
-        return none
-    if isinstance(nbytes, str):
-        return nbytes
-    for suffix, unit in (("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10)):
-        if nbytes >= unit and nbytes % unit == 0:
-            return f"{nbytes // unit}{suffix}"
-    return str(nbytes)

@@ -15,7 +15,8 @@ import time
 from typing import Optional
 
 from .. import _platform
-from .._common import MACOS, SockdiagError
+from .._common import MACOS
+from .._exceptions import SockdiagError
 from ..fields import format_bytes
 from .ifstat import busiest_interfaces_line
 from .watch import HeaderLine

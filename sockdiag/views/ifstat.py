@@ -9,9 +9,11 @@ import time
 from typing import Mapping, Optional, Sequence, TextIO
 
 from .. import _platform
-from .._common import InterfaceCounters, InterfaceRates, SockdiagError, interface_rates
+from .._common import InterfaceCounters, InterfaceRates
+from .._exceptions import SockdiagError
+from .._watch import interface_rates
 from ..fields import (INTERFACE_FIELDS, INTERFACE_SORTS, columns, format_decimal, history_fields, row,
-                      sorted_records)
+                      sorted_items)
 from .live import NOT_SHOWN, Screen, highlighted, run_view
 
 COLUMNS = ("IFACE", "STATE", "MTU", "RX/s", "TX/s", "RX pkt/s", "TX pkt/s",
@@ -57,8 +59,8 @@ def ordered(sample: Mapping[str, InterfaceCounters], rates: Mapping[str, Interfa
             sort: str = "index") -> list[InterfaceCounters]:
     """The interfaces by a sort of fields.INTERFACE_SORTS: the kernel's order
     ("index"), names in order, quantities largest first, unknown last."""
-    by_index = sorted_records(sample.values(), INTERFACE_FIELDS, "index")
-    return sorted_records(by_index, INTERFACE_FIELDS, sort, lambda c: rates.get(c.name))
+    by_index = sorted_items(sample.values(), INTERFACE_FIELDS, "index")
+    return sorted_items(by_index, INTERFACE_FIELDS, sort, lambda c: rates.get(c.name))
 
 
 def table_rows(interfaces: Sequence[InterfaceCounters], rates: Mapping[str, InterfaceRates]) -> list[tuple]:
@@ -111,12 +113,12 @@ def json_line(wall_time: float, sample: Mapping[str, InterfaceCounters],
 
 def run(interval: float, count: Optional[int], wanted: frozenset[str] = frozenset(), *,
         once: bool = False, as_json: bool = False, out: Optional[TextIO] = None,
-        record: Optional[str] = None, max_size: Optional[int] = None, overwrite: bool = False) -> None:
+        record_to: Optional[str] = None, max_size: Optional[int] = None, overwrite: bool = False) -> None:
     """Sample the wanted interfaces (all when empty) every interval seconds,
     count times (None: until q, or Ctrl-C or SIGTERM: KeyboardInterrupt), and show each sample.
 
     Rates need two samples: the first shows none.  ``once``: two samples an
-    interval apart, only the second shown, with its rates.  ``record``: a
+    interval apart, only the second shown, with its rates.  ``record_to``: a
     file every sample is also written to (sockdiag.recording_file), bounded
     by max_size bytes; overwrite: it may replace a recording.
     """
@@ -140,11 +142,11 @@ def run(interval: float, count: Optional[int], wanted: frozenset[str] = frozense
 
     with contextlib.ExitStack() as stack:
         recorder = None
-        if record is not None:
+        if record_to is not None:
             from ..recording_file import RecordingWriter, ifstat_items
 
             recorder = stack.enter_context(RecordingWriter(
-                record, "ifstat", {"interval_s": interval, "started": time.time()}, max_size=max_size,
+                record_to, "ifstat", {"interval_s": interval, "started": time.time()}, max_size=max_size,
                 notice=lambda line: print(line, file=sys.stderr), overwrite=overwrite))
         screen = stack.enter_context(Screen(out or sys.stdout, as_json=as_json,
                                             one_screen=once or samples == 1, sort_keys=INTERFACE_SORTS,

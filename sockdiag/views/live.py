@@ -45,7 +45,7 @@ def run_view(screen: "Screen", interval: float, count: Optional[int], take: Call
     hold_last, in a terminal, the last screen stays until q: a replay's end).
     json_line(sample) is its JSON, table(sample, max_lines, max_width,
     controls) its screen.  In a terminal the histories of history_fields are
-    kept per row (history_rows(sample): (row key, record, rates)) and Enter
+    kept per row (history_rows(sample): (row key, item, rates)) and Enter
     opens detail(sample, key, series, max_lines, max_width, scroll) on a row,
     series being (label, values, text of a value) per history field.
     """
@@ -69,8 +69,8 @@ def run_view(screen: "Screen", interval: float, count: Optional[int], take: Call
 
                 history = History()
             keys = {controls.opened}
-            for key, record, rates in history_rows(sample):
-                history.add(key, tuple(field.value(record, rates) for field in history_fields))
+            for key, item, rates in history_rows(sample):
+                history.add(key, tuple(field.value(item, rates) for field in history_fields))
                 keys.add(key)
             history.forget_except(keys)
 

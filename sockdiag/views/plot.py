@@ -14,7 +14,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Optional
 
-from .._common import SockdiagError, figure_class
+from .._common import figure_class
+from .._exceptions import SockdiagError
 from ..recording_file import RecordingReader, socket_info
 
 MOST = 8  # lines per panel when no --connection is given: the busiest items

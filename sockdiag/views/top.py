@@ -79,31 +79,31 @@ def detail(rows, key: str, series: list, max_lines: int, max_width: int, scroll:
 
 def sample_json(sample, rows) -> str:
     """The sample as one JSON line for programs."""
-    record = sample.asdict()
-    record["processes"] = [r.asdict() for r in rows]
-    record["notes"] = accounting.coverage_notes(sample)
-    return json.dumps(record)
+    document = sample.asdict()
+    document["processes"] = [r.asdict() for r in rows]
+    document["notes"] = accounting.coverage_notes(sample)
+    return json.dumps(document)
 
 
 def run(interval: float, count: Optional[int], sort_key: str = "total", *, as_json: bool = False,
         out: Optional[TextIO] = None, trace_connects: Optional[bool] = None,
-        group_by: str = "process", record: Optional[str] = None, max_size: Optional[int] = None,
+        group_by: str = "process", record_to: Optional[str] = None, max_size: Optional[int] = None,
         overwrite: bool = False) -> None:
     """Show per-process traffic every interval seconds, count times (None:
     until Ctrl-C, SIGTERM or q); the first table one interval after the start
     (the baseline).  trace_connects: see TrafficAccountant.  group_by
     "cgroup": one row per cgroup v2 (pid None, name the cgroup's).
-    ``record``: a file every sample is also written to, per process
+    ``record_to``: a file every sample is also written to, per process
     (sockdiag.recording_file), bounded by max_size bytes; overwrite: it may replace a recording."""
     cgroups: dict[int, str] = {}
     with contextlib.ExitStack() as stack:
         accountant = stack.enter_context(accounting.TrafficAccountant(trace_connects=trace_connects))
         recorder = None
-        if record is not None:
+        if record_to is not None:
             from ..recording_file import RecordingWriter, top_items, top_sample_fields
 
             recorder = stack.enter_context(RecordingWriter(
-                record, "top", {"interval_s": interval, "started": time.time()}, max_size=max_size,
+                record_to, "top", {"interval_s": interval, "started": time.time()}, max_size=max_size,
                 notice=lambda line: print(line, file=sys.stderr), overwrite=overwrite))
         screen = stack.enter_context(Screen(out or sys.stdout, as_json=as_json, one_screen=count == 1,
                                             blank_after_last=count != 1, sort_keys=TRAFFIC_SORTS,

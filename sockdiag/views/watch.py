@@ -13,7 +13,8 @@ from collections import Counter
 from typing import Callable, Optional, Sequence, TextIO
 
 from .. import _platform, _watch
-from .._common import SOCKET_KINDS, TCP_INFO_FIELDS, NoSuchProcess, SocketInfo
+from .._common import SOCKET_KINDS, TCP_INFO_FIELDS, SocketInfo
+from .._exceptions import NoSuchProcess
 from .._fast import json_objects
 from .._watch import ProcessSample, SocketRates
 from ..drain import DrainTracker, is_stalled
@@ -184,7 +185,7 @@ def run(pid: Optional[int], *, interval: float = 1.0, count: Optional[int] = Non
         ports: Sequence[int] = (),
         header_lines: Sequence[HeaderLine] = (), out: Optional[TextIO] = None,
         notice: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
-        cgroup=None, record: Optional[str] = None, max_size: Optional[int] = None,
+        cgroup=None, record_to: Optional[str] = None, max_size: Optional[int] = None,
         overwrite: bool = False) -> Optional[ProcessSample]:
     """Sample pid (or, with pid None, the cgroup: a sockdiag.cgroups.Cgroup)
     every interval seconds and show each sample on out (stdout) until count
@@ -193,7 +194,7 @@ def run(pid: Optional[int], *, interval: float = 1.0, count: Optional[int] = Non
     Live (a terminal, not JSON, more than one sample): redrawn in place, cut
     to the terminal, driven by keys.  Raises NoSuchProcess/AccessDenied if
     the first look fails; a process that exits (a cgroup removed) later ends
-    the loop with a one-line notice.  ``record``: a file every sample is also written to
+    the loop with a one-line notice.  ``record_to``: a file every sample is also written to
     (sockdiag.recording_file), bounded by max_size bytes; overwrite: it may
     replace a recording.  Returns the last
     sample.
@@ -221,12 +222,12 @@ def run(pid: Optional[int], *, interval: float = 1.0, count: Optional[int] = Non
             first[0] = False
 
     recorder = None
-    if record is not None:
+    if record_to is not None:
         from ..recording_file import RecordingWriter
 
         who = {"pid": pid, "name": name} if pid is not None else {"cgroup": cgroup.relative,
                                                                    "name": cgroup.name}
-        recorder = RecordingWriter(record, "watch", {"interval_s": interval, "started": time.time(), **who},
+        recorder = RecordingWriter(record_to, "watch", {"interval_s": interval, "started": time.time(), **who},
                                    max_size=max_size, notice=notice, overwrite=overwrite)
     try:
         return show(next_sample, interval=interval, count=count, as_json=as_json, sort=sort,

@@ -1,7 +1,7 @@
-# Recording (sockdiag/record.py): one sample of a TCP socket in one call.
+# Recording (sockdiag/recording.py): one sample of a TCP socket in one call.
 #
 # A send through InstrumentedSocket pays for a sample; built in Python from
-# send_buffer() + tcp_info() records it costs about twice the syscalls, so
+# send_buffer() + tcp_info() structs it costs about twice the syscalls, so
 # the Linux TCP path reads the kernel directly and fills the Sample's slots.
 
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
@@ -14,7 +14,7 @@ cdef class TcpSampler:
 
     sample_type is Sample or its subclass with the TcpInfo attributes named
     in fields.  The values are those of send_buffer() and tcp_info() (the
-    Python path in record.py is the reference the tests hold it to), and so
+    Python path in recording.py is the reference the tests hold it to), and so
     are its errors (OSError; ENOSYS off Linux).
     """
 

@@ -28,17 +28,8 @@ from collections import deque
 from typing import Any, AsyncContextManager, AsyncIterator, Callable, ContextManager, Iterator, Optional, Sequence
 
 from . import _platform
-from ._common import (
-    LINUX,
-    TCP_INFO_FIELDS,
-    NotSupported,
-    figure_class,
-    RecordingSummary,
-    Sample,
-    TcpInfo,
-    UnsuitableSocket,
-    snapshot_drain,
-)
+from ._common import LINUX, TCP_INFO_FIELDS, figure_class, RecordingSummary, Sample, TcpInfo, snapshot_drain
+from ._exceptions import NotSupported, UnsuitableSocket
 from ._validate import COUNT, SAMPLE_INTERVAL
 
 # 100,000 samples: 100 s at the default 1 ms interval, about 18 MB.
