@@ -15,6 +15,7 @@ from libc.stdio cimport snprintf
 from libc.stdlib cimport free, malloc, realloc
 from libc.math cimport isfinite
 from libc.string cimport memcmp, memcpy, memset, strlen
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from .includes.netlink cimport *
 from .includes.diag cimport *
 
@@ -432,6 +433,31 @@ cdef enum:
     EXACT_SHARE = 4
     # Names kept at most; beyond, they are forgotten and learnt again.
     KNOWN_NAMES_MAX = 1 << 18
+    # Cgroup passes (per cgroup and network namespace) kept at most; beyond,
+    # they are forgotten and each cgroup takes a full pass again.
+    CGROUP_PASSES_MAX = 64
+
+
+# A cgroup's full pass (the kernel-filtered dump) runs at least this often: it
+# finds what a refresh by name cannot (a socket made in the cgroup but held
+# outside it, a held socket connected since the last pass).
+cdef double FULL_PASS_INTERVAL_S = 10.0
+
+
+cdef double _monotonic_s() noexcept:
+    """CLOCK_MONOTONIC (time.monotonic()'s clock), in seconds."""
+    cdef timespec now
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return now.tv_sec + now.tv_nsec * 1e-9
+
+
+cdef class _CgroupPass:
+    """What the last full pass of a cgroup in a network namespace found: the
+    names of its TCP sockets (inode -> name), the sockets its processes held
+    that are not the cgroup's (made elsewhere, or in no table), and when."""
+    cdef dict names
+    cdef set foreign
+    cdef double monotonic_s
 
 
 cdef class KnownSockets:
@@ -442,13 +468,15 @@ cdef class KnownSockets:
     TCP sockets of small processes, the inodes of their UNIX and UDP sockets
     (a UNIX socket is asked for by inode; UDP has no exact request, its
     table is dumped), the pids whose last pass was small enough for exact
-    requests, and the number of sockets of the last dump.  Nothing of
-    another process is held: numbers only.
+    requests, the number of sockets of the last dump, and, per cgroup and
+    network namespace, what its last full pass found.  Nothing of another
+    process is held: numbers only.
     """
     cdef dict names  # inode -> SD_DIAG_NAME_SIZE bytes
     cdef set unix_inodes
     cdef set udp_inodes
     cdef set small_pids
+    cdef dict cgroup_passes  # (cgroup id, namespace inode) -> _CgroupPass
     cdef readonly size_t dumped_sockets
     cdef readonly size_t exact_passes  # passes answered by exact requests alone
     cdef readonly size_t dump_passes
@@ -458,6 +486,38 @@ cdef class KnownSockets:
         self.unix_inodes = set()
         self.udp_inodes = set()
         self.small_pids = set()
+        self.cgroup_passes = {}
+
+    cdef object cgroup_names(self, tuple key, set held):
+        """The names to ask the kernel for a cgroup's sockets in a namespace
+        (key) by, or None for a full pass: none ran yet, the last is
+        FULL_PASS_INTERVAL_S old, or the cgroup's processes hold a socket
+        (held: inodes) it did not account for."""
+        cdef _CgroupPass last = self.cgroup_passes.get(key)
+        if (last is None or _monotonic_s() - last.monotonic_s >= FULL_PASS_INTERVAL_S
+                or not held <= last.names.keys() | last.foreign):
+            return None
+        return last.names.values()
+
+    cdef int remember_cgroup_pass(self, tuple key, dict names, set held) except -1:
+        """A full pass of a cgroup in a namespace (key) found the sockets of
+        names (inode -> name) while its processes held held."""
+        cdef _CgroupPass last = _CgroupPass()
+        last.names = names
+        last.foreign = held - names.keys()
+        last.monotonic_s = _monotonic_s()
+        if len(self.cgroup_passes) > CGROUP_PASSES_MAX:
+            self.cgroup_passes.clear()
+        self.cgroup_passes[key] = last
+        self.dump_passes += 1
+        return 0
+
+    cdef int forget_closed(self, tuple key, list found) except -1:
+        """Keep, of a cgroup's names in a namespace (key), those of the sockets found by them."""
+        cdef _CgroupPass last = self.cgroup_passes[key]
+        kept = {record.inode for record in found}
+        last.names = {inode: name for inode, name in last.names.items() if inode in kept}
+        return 0
 
     cdef int learn_kinds(self, list records, Py_ssize_t start) except -1:
         """The inodes of the UNIX and UDP sockets among records[start:]."""
@@ -791,6 +851,42 @@ def ask_sockets_linux(names, uint32_t states, int pid=0):
         free(answers.data)
         if nl >= 0:
             close(nl)
+
+
+def cgroup_sockets_linux(list pids, uint64_t cgroup_id, namespace, bytecode, uint32_t states,
+                         uint32_t full_pass_states, KnownSockets known not None):
+    """The TCP sockets of a cgroup tree (cgroup_id: its top; bytecode: the
+    inet_diag filter of its ids) in one network namespace (namespace: its
+    inode; pids: the cgroup's processes there, the first one's namespace is
+    read, none: the caller's), in the states of the bitmask, as SocketInfo
+    records with fd None.
+
+    They are asked for by name when known allows (the sockets of the cgroup's
+    last full pass, with states full_pass_states, while its processes hold
+    no other); otherwise, or when answers were lost (ENOBUFS), a full pass
+    dumps the sockets the filter keeps, in full_pass_states, and known
+    remembers them.  OSError as the kernel gave it."""
+    cdef tuple key = (cgroup_id, namespace)
+    cdef int pid = pids[0] if pids else 0
+    held = set(socket_owners(pids)[0]) if pids else set()
+    names = known.cgroup_names(key, held) if states == full_pass_states else None
+    if names is not None:
+        try:
+            found, missing = ask_sockets_linux(names, states, pid)
+        except OSError as err:
+            if err.errno != ENOBUFS:  # answers lost: a full pass below
+                raise
+        else:
+            if missing:  # closed
+                known.forget_closed(key, found)
+            known.exact_passes += 1
+            return found
+    learnt = {}
+    found = namespace_sockets_linux(full_pass_states, bytecode, pid, learnt)
+    known.remember_cgroup_pass(key, learnt, held)
+    if states != full_pass_states:
+        found = [s for s in found if states >> STATE_NUMBERS[s.state] & 1]
+    return found
 
 
 cdef object _with_fd(object record, object fd):

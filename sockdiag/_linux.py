@@ -139,8 +139,9 @@ def process_state(pid: int) -> Optional[str]:
 
 
 # What earlier calls learnt (the names of small processes' sockets, the size
-# of the machine's table): a refresh of a known process asks the kernel for
-# its sockets by name instead of dumping every socket (docs/perf.md, "Scale").
+# of the machine's table, each cgroup's last full pass): a refresh of a known
+# process or cgroup asks the kernel for its sockets by name instead of
+# dumping (docs/perf.md, "Scale"; docs/cgroups.md).
 _KNOWN = _fast.KnownSockets()
 
 
@@ -153,6 +154,16 @@ def process_sockets(pid: int, states: Optional[Iterable[str]] = None,
         raise NoSuchProcess(pid)
     # Raises ESRCH (NoSuchProcess) for a process that exited during the pass.
     return _fast.process_sockets_linux(pid, mask, None, _KNOWN, kinds_mask)
+
+
+@wrap_exceptions
+def cgroup_namespace_sockets(pids: list[int], cgroup_id: int, namespace: Optional[int], bytecode: bytes,
+                             states: Optional[Iterable[str]] = None) -> list[SocketInfo]:
+    """The TCP sockets of a cgroup tree in one network namespace (the pass of
+    cgroups.cgroup_sockets; pids: its processes there): by name or by a
+    kernel-filtered dump, as _KNOWN decides (_fast.cgroup_sockets_linux)."""
+    return _fast.cgroup_sockets_linux(pids, cgroup_id, namespace, bytecode, state_mask(states),
+                                      _DEFAULT_STATES, _KNOWN)
 
 
 _CAP_SYS_ADMIN = 21

@@ -12,17 +12,14 @@ cgroups, a slice's in its services'.
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import struct
-import time
 from typing import Callable, Iterable, Optional
 
-from . import _fast, _features
+from . import _features
 from ._common import SOCKET_KINDS, FrozenStruct, SocketInfo, kind_mask
 from ._exceptions import NotSupported, SockdiagError
-from ._linux import _STATE_NUMBERS
 
 MOUNTS = "/proc/mounts"
 # enum in <linux/inet_diag.h>; the op is followed by the u64 cgroup id.
@@ -184,62 +181,6 @@ def cgroup_of(pid: int) -> Optional[str]:
     return None
 
 
-# A full pass (the kernel-filtered dump) at least this often: it finds what a
-# refresh by name cannot (a socket made in the cgroup but held outside it, a
-# held socket connected since the last pass).
-FULL_PASS_INTERVAL_S = 10.0
-
-
-class _LastPass:
-    """What the last full pass of a cgroup in a namespace found: the names of
-    its sockets (inode -> name) and the sockets its processes held that are
-    not the cgroup's (made elsewhere, or in no table)."""
-
-    __slots__ = ("names", "foreign", "monotonic_s")
-
-    def __init__(self, names: dict[int, bytes], foreign: set[int]) -> None:
-        self.names = names
-        self.foreign = foreign
-        self.monotonic_s = time.monotonic()
-
-
-_LAST_PASSES: dict[tuple[int, Optional[int]], _LastPass] = {}
-
-
-def _namespace_sockets(cgroup: Cgroup, namespace: Optional[int], pid: int, pids: list[int],
-                       bytecode: bytes, mask: int, default_mask: int) -> list[SocketInfo]:
-    """The cgroup's sockets in one namespace (pid's; its processes there: pids).
-
-    A refresh asks the kernel by name for the sockets of the last full pass
-    when the cgroup's processes hold no socket that pass did not account
-    for; otherwise, or every FULL_PASS_INTERVAL_S, the kernel filters a
-    dump by cgroup id (which walks every socket of the machine)."""
-    key = (cgroup.id, namespace)
-    last = _LAST_PASSES.get(key)
-    held = set(_fast.socket_owners(pids)[0]) if pids else set()
-    if (mask == default_mask and last is not None
-            and time.monotonic() - last.monotonic_s < FULL_PASS_INTERVAL_S
-            and held <= last.names.keys() | last.foreign):
-        try:
-            found, missing = _fast.ask_sockets_linux(last.names.values(), mask, pid)
-        except OSError as err:
-            if err.errno != errno.ENOBUFS:  # answers lost: a full pass below
-                raise
-        else:
-            if missing:  # closed: forget their names
-                kept = {s.inode for s in found}
-                last.names = {inode: name for inode, name in last.names.items() if inode in kept}
-            return found
-    names: dict[int, bytes] = {}
-    found = _fast.namespace_sockets_linux(default_mask, bytecode, pid, names)
-    if len(_LAST_PASSES) > 64:
-        _LAST_PASSES.clear()
-    _LAST_PASSES[key] = _LastPass(names, held - names.keys())
-    if mask != default_mask:
-        found = [s for s in found if mask >> _STATE_NUMBERS[s.state] & 1]
-    return found
-
-
 def cgroup_sockets(cgroup: Cgroup, states: Optional[Iterable[str]] = None,
                    notice: Optional[Callable[[str], None]] = None,
                    kinds: Iterable[str] = ("tcp",)) -> list[SocketInfo]:
@@ -269,9 +210,8 @@ def cgroup_sockets(cgroup: Cgroup, states: Optional[Iterable[str]] = None,
 
 def _cgroup_tcp_sockets(cgroup: Cgroup, pids: list[int], states,
                         notice: Optional[Callable[[str], None]]) -> list[SocketInfo]:
-    from ._linux import _DEFAULT_STATES, _network_namespace, state_mask, wrap_exceptions
+    from ._linux import _network_namespace, cgroup_namespace_sockets
 
-    mask = state_mask(states)
     if not _features.available("inet_diag_cgroup_filter"):
         _features.notice_absent("inet_diag_cgroup_filter", "watch", notice)
         return _held_by(pids, states)
@@ -285,11 +225,9 @@ def _cgroup_tcp_sockets(cgroup: Cgroup, pids: list[int], states,
     if not ids:
         return []
     bytecode = filter_bytecode(ids)
-    read = wrap_exceptions(_namespace_sockets)
     found: list[SocketInfo] = []
     for namespace, members in namespaces.items():
-        found += read(cgroup, namespace, members[0] if members else 0, members, bytecode, mask,
-                      _DEFAULT_STATES)
+        found += cgroup_namespace_sockets(members, cgroup.id, namespace, bytecode, states)
     return found
 
 
