@@ -4,7 +4,7 @@
 # The process's sockets are found by scanning /proc/<pid>/fd for links
 # "socket:[INODE]" (in C, into a hash set); one SOCK_DIAG_BY_FAMILY dump per
 # address family and kind then returns every socket of the system, and only
-# the messages whose inode is in the set become records.  The scan runs on a
+# the messages whose inode is in the set become SocketInfo structs.  The scan runs on a
 # thread of its own while the dumps are received; they are decoded once the
 # scan is done.  tcp_info is decoded by the same routine as tcp_info(), so
 # both views agree field for field.
@@ -23,7 +23,7 @@ from ._common import SocketInfo
 
 
 cdef extern from "Python.h":
-    void PyObject_GC_UnTrack(object record)
+    void PyObject_GC_UnTrack(object socket_info)
 
 
 cdef _Layout SOCKET_INFO = _Layout(SocketInfo, SocketInfo._fields)
@@ -189,7 +189,7 @@ cdef inline object diag_family_name(const sd_diag_message *m):
     return "IPv4" if m.msg.idiag_family == SD_LINUX_AF_INET else "IPv6"
 
 
-cdef int _put_memory(object record, const unsigned char *meminfo, size_t length, size_t charged,
+cdef int _put_memory(object socket_info, const unsigned char *meminfo, size_t length, size_t charged,
                      bint with_free) except -1:
     """sndbuf, rcvbuf and drops from an sk_meminfo payload (NULL: none) and,
     with_free, free: sndbuf less the memory at index charged (the one the
@@ -198,17 +198,17 @@ cdef int _put_memory(object record, const unsigned char *meminfo, size_t length,
     cdef uint64_t used = sd_meminfo_value(meminfo, length, charged)
     cdef uint64_t value
     if used != SD_FIELD_ABSENT:
-        SOCKET_INFO.put(record, SI_SNDBUF, sndbuf)
+        SOCKET_INFO.put(socket_info, SI_SNDBUF, sndbuf)
         if with_free:
-            SOCKET_INFO.put(record, SI_FREE, sndbuf - used if sndbuf > used else 0)
-        SOCKET_INFO.put(record, SI_RCVBUF, sd_meminfo_value(meminfo, length, SD_MEMINFO_RCVBUF))
+            SOCKET_INFO.put(socket_info, SI_FREE, sndbuf - used if sndbuf > used else 0)
+        SOCKET_INFO.put(socket_info, SI_RCVBUF, sd_meminfo_value(meminfo, length, SD_MEMINFO_RCVBUF))
     value = sd_meminfo_value(meminfo, length, SD_MEMINFO_DROPS)  # Linux 4.8+
     if value != SD_FIELD_ABSENT:
-        SOCKET_INFO.put(record, SI_DROPS, value)
+        SOCKET_INFO.put(socket_info, SI_DROPS, value)
     return 0
 
 
-cdef object _socket_record(const sd_diag_message *m, object fd, int kind):
+cdef object _socket_info(const sd_diag_message *m, object fd, int kind):
     """The SocketInfo of an inet_diag_msg of kind KIND_TCP or KIND_UDP."""
     cdef bint listening = m.msg.idiag_state == SD_TCP_LISTEN
     cdef uint64_t notsent = sd_diag_info_field(m, SD_TCPI_NOTSENT_OFFSET, 4)
@@ -216,66 +216,66 @@ cdef object _socket_record(const sd_diag_message *m, object fd, int kind):
     cdef uint64_t wmem_queued = sd_diag_meminfo(m, SD_MEMINFO_WMEM_QUEUED)
     cdef long unacked
     cdef sd_drain drain
-    record = SOCKET_INFO.new()
-    # A record holds only numbers, strings and a TcpInfo of numbers and
+    socket_info = SOCKET_INFO.new()
+    # A SocketInfo holds only numbers, strings and a TcpInfo of numbers and
     # strings: it cannot be part of a reference cycle.  Left to the cyclic GC,
     # tens of thousands of them would be traversed by every collection (a
     # fifth of the time of a 19,000-socket call, and again in each later
     # full collection of a program that keeps them).
-    PyObject_GC_UnTrack(record)
-    SOCKET_INFO.put(record, SI_FD, fd)
-    SOCKET_INFO.put(record, SI_INODE, m.msg.idiag_inode)
-    SOCKET_INFO.put(record, SI_FAMILY, diag_family_name(m))
-    SOCKET_INFO.put(record, SI_LOCAL_ADDRESS, _LOCAL_ADDRESS.address(m.msg.idiag_family, m.msg.id.idiag_src))
-    SOCKET_INFO.put(record, SI_LOCAL_PORT, ntohs(m.msg.id.idiag_sport))
-    SOCKET_INFO.put(record, SI_REMOTE_ADDRESS, _REMOTE_ADDRESS.address(m.msg.idiag_family, m.msg.id.idiag_dst))
-    SOCKET_INFO.put(record, SI_REMOTE_PORT, ntohs(m.msg.id.idiag_dport))
-    SOCKET_INFO.put(record, SI_STATE, _name(TCP_STATES, m.msg.idiag_state))
+    PyObject_GC_UnTrack(socket_info)
+    SOCKET_INFO.put(socket_info, SI_FD, fd)
+    SOCKET_INFO.put(socket_info, SI_INODE, m.msg.idiag_inode)
+    SOCKET_INFO.put(socket_info, SI_FAMILY, diag_family_name(m))
+    SOCKET_INFO.put(socket_info, SI_LOCAL_ADDRESS, _LOCAL_ADDRESS.address(m.msg.idiag_family, m.msg.id.idiag_src))
+    SOCKET_INFO.put(socket_info, SI_LOCAL_PORT, ntohs(m.msg.id.idiag_sport))
+    SOCKET_INFO.put(socket_info, SI_REMOTE_ADDRESS, _REMOTE_ADDRESS.address(m.msg.idiag_family, m.msg.id.idiag_dst))
+    SOCKET_INFO.put(socket_info, SI_REMOTE_PORT, ntohs(m.msg.id.idiag_dport))
+    SOCKET_INFO.put(socket_info, SI_STATE, _name(TCP_STATES, m.msg.idiag_state))
     # For a listening socket rqueue is the accept queue and wqueue its limit.
-    SOCKET_INFO.put(record, SI_RECV_QUEUE, m.msg.idiag_rqueue)
+    SOCKET_INFO.put(socket_info, SI_RECV_QUEUE, m.msg.idiag_rqueue)
     if kind == KIND_UDP:
         # udp_diag: rqueue and wqueue are /proc/net/udp's rx_queue and tx_queue.
-        SOCKET_INFO.put(record, SI_KIND, "udp")
-        SOCKET_INFO.put(record, SI_SOCKET_TYPE, "dgram")
-        SOCKET_INFO.put(record, SI_SEND_QUEUE, m.msg.idiag_wqueue)
-        _put_memory(record, m.meminfo, m.meminfo_length, SD_MEMINFO_WMEM_ALLOC, True)
-        return record
-    SOCKET_INFO.put(record, SI_KIND, "tcp")
-    SOCKET_INFO.put(record, SI_SOCKET_TYPE, "stream")
-    _put_memory(record, m.meminfo, m.meminfo_length, SD_MEMINFO_WMEM_QUEUED, True)
+        SOCKET_INFO.put(socket_info, SI_KIND, "udp")
+        SOCKET_INFO.put(socket_info, SI_SOCKET_TYPE, "dgram")
+        SOCKET_INFO.put(socket_info, SI_SEND_QUEUE, m.msg.idiag_wqueue)
+        _put_memory(socket_info, m.meminfo, m.meminfo_length, SD_MEMINFO_WMEM_ALLOC, True)
+        return socket_info
+    SOCKET_INFO.put(socket_info, SI_KIND, "tcp")
+    SOCKET_INFO.put(socket_info, SI_SOCKET_TYPE, "stream")
+    _put_memory(socket_info, m.meminfo, m.meminfo_length, SD_MEMINFO_WMEM_QUEUED, True)
     if listening:
-        SOCKET_INFO.put(record, SI_BACKLOG_LIMIT, m.msg.idiag_wqueue)
+        SOCKET_INFO.put(socket_info, SI_BACKLOG_LIMIT, m.msg.idiag_wqueue)
     if m.info != NULL:
         tcp = _decode_linux_tcp_info(m.info, m.info_length)
         PyObject_GC_UnTrack(tcp)
-        SOCKET_INFO.put(record, SI_TCP, tcp)
+        SOCKET_INFO.put(socket_info, SI_TCP, tcp)
     if m.cong != NULL:
-        SOCKET_INFO.put(record, SI_CONGESTION, _CONGESTION.name(m.cong, m.cong_length))
+        SOCKET_INFO.put(socket_info, SI_CONGESTION, _CONGESTION.name(m.cong, m.cong_length))
     if not listening:
-        SOCKET_INFO.put(record, SI_SEND_QUEUE, m.msg.idiag_wqueue)
+        SOCKET_INFO.put(socket_info, SI_SEND_QUEUE, m.msg.idiag_wqueue)
         if notsent != SD_FIELD_ABSENT:
             # wqueue and tcp_info are not read under one lock: clamp.
             unacked = <long>m.msg.idiag_wqueue - <long>notsent
-            SOCKET_INFO.put(record, SI_UNACKED, unacked if unacked > 0 else 0)
-            SOCKET_INFO.put(record, SI_UNSENT, notsent)
+            SOCKET_INFO.put(socket_info, SI_UNACKED, unacked if unacked > 0 else 0)
+            SOCKET_INFO.put(socket_info, SI_UNSENT, notsent)
             drain = sd_snapshot_drain(notsent, unacked if unacked > 0 else 0,
                                       sndbuf - wmem_queued if wmem_queued == SD_FIELD_ABSENT or sndbuf > wmem_queued
                                       else 0, m.info, m.info_length)
-            put_drain(SOCKET_INFO, record, SI_QUEUE_DELAY, SI_LIMITED_BY, SI_QUEUE_DELAY_BASIS, SI_STALLED, &drain)
-    return record
+            put_drain(SOCKET_INFO, socket_info, SI_QUEUE_DELAY, SI_LIMITED_BY, SI_QUEUE_DELAY_BASIS, SI_STALLED, &drain)
+    return socket_info
 
 
-def socket_with_drain(object record, object queue_delay_s, object queue_delay_basis, object limited_by,
+def socket_with_drain(object socket_info, object queue_delay_s, object queue_delay_basis, object limited_by,
                       object stalled_s):
-    """A copy of the SocketInfo record with its drain fields set (sockdiag.drain),
-    untracked by the cyclic GC like every record the dump makes."""
-    if type(record) is not SocketInfo:
+    """A copy of the SocketInfo with its drain fields set (sockdiag.drain),
+    untracked by the cyclic GC like every struct the dump makes."""
+    if type(socket_info) is not SocketInfo:
         raise TypeError("a SocketInfo")
     cdef Py_ssize_t i
     copy = SOCKET_INFO.new_empty()
     PyObject_GC_UnTrack(copy)
     for i in range(SOCKET_INFO.nfields):
-        SOCKET_INFO.put(copy, i, SOCKET_INFO.get(record, i))
+        SOCKET_INFO.put(copy, i, SOCKET_INFO.get(socket_info, i))
     SOCKET_INFO.put(copy, SI_QUEUE_DELAY, queue_delay_s)
     SOCKET_INFO.put(copy, SI_QUEUE_DELAY_BASIS, queue_delay_basis)
     SOCKET_INFO.put(copy, SI_LIMITED_BY, limited_by)
@@ -297,25 +297,25 @@ cdef object _unix_path(const sd_unix_message *m):
     return (<const char *>m.name)[:n].decode("utf-8", "backslashreplace")
 
 
-cdef object _unix_record(const sd_unix_message *m, object fd):
+cdef object _unix_socket_info(const sd_unix_message *m, object fd):
     cdef bint listening = m.msg.udiag_state == SD_TCP_LISTEN
-    record = SOCKET_INFO.new()
-    PyObject_GC_UnTrack(record)  # numbers and strings only (see _socket_record)
-    SOCKET_INFO.put(record, SI_FD, fd)
-    SOCKET_INFO.put(record, SI_INODE, m.msg.udiag_ino)
-    SOCKET_INFO.put(record, SI_FAMILY, "UNIX")
-    SOCKET_INFO.put(record, SI_KIND, "unix")
-    SOCKET_INFO.put(record, SI_SOCKET_TYPE, _name(SOCKET_TYPES, m.msg.udiag_type))
-    SOCKET_INFO.put(record, SI_LOCAL_ADDRESS, _unix_path(m))
-    SOCKET_INFO.put(record, SI_STATE, _name(TCP_STATES, m.msg.udiag_state))
+    socket_info = SOCKET_INFO.new()
+    PyObject_GC_UnTrack(socket_info)  # numbers and strings only (see _socket_info)
+    SOCKET_INFO.put(socket_info, SI_FD, fd)
+    SOCKET_INFO.put(socket_info, SI_INODE, m.msg.udiag_ino)
+    SOCKET_INFO.put(socket_info, SI_FAMILY, "UNIX")
+    SOCKET_INFO.put(socket_info, SI_KIND, "unix")
+    SOCKET_INFO.put(socket_info, SI_SOCKET_TYPE, _name(SOCKET_TYPES, m.msg.udiag_type))
+    SOCKET_INFO.put(socket_info, SI_LOCAL_ADDRESS, _unix_path(m))
+    SOCKET_INFO.put(socket_info, SI_STATE, _name(TCP_STATES, m.msg.udiag_state))
     if m.peer != SD_FIELD_ABSENT and m.peer != 0:  # 0: a peer not yet accepted has no inode
-        SOCKET_INFO.put(record, SI_PEER_INODE, m.peer)
+        SOCKET_INFO.put(socket_info, SI_PEER_INODE, m.peer)
     if m.rqueue != SD_FIELD_ABSENT:
         # A listener's rqueue is its backlog, its wqueue the limit.
-        SOCKET_INFO.put(record, SI_RECV_QUEUE, m.rqueue)
-        SOCKET_INFO.put(record, SI_BACKLOG_LIMIT if listening else SI_SEND_QUEUE, m.wqueue)
-    _put_memory(record, m.meminfo, m.meminfo_length, SD_MEMINFO_WMEM_ALLOC, not listening)
-    return record
+        SOCKET_INFO.put(socket_info, SI_RECV_QUEUE, m.rqueue)
+        SOCKET_INFO.put(socket_info, SI_BACKLOG_LIMIT if listening else SI_SEND_QUEUE, m.wqueue)
+    _put_memory(socket_info, m.meminfo, m.meminfo_length, SD_MEMINFO_WMEM_ALLOC, not listening)
+    return socket_info
 
 
 cdef int unix_parse(const unsigned char *payload, size_t length, sd_unix_message *m) except -1:
@@ -330,13 +330,13 @@ cdef int unix_parse(const unsigned char *payload, size_t length, sd_unix_message
 
 cdef class _WantedSockets:
     """The handler's state when decoding for process_sockets: the wanted
-    inodes (NULL: every socket), the records made, the states kept (0: the
+    inodes (NULL: every socket), the structs made, the states kept (0: the
     kernel filtered them), the kind of an inet_diag message (KIND_TCP or
     KIND_UDP: the message does not say) and, when names is a dict, the name
     of each wanted socket found (for exact requests later).  A unix_diag
     message says its family: it is decoded as such whatever kind is."""
     cdef sd_inode_set *wanted
-    cdef list records
+    cdef list socket_infos
     cdef uint32_t states
     cdef dict names
     cdef int kind
@@ -360,7 +360,7 @@ cdef int _socket_message(object out, const unsigned char *payload, size_t length
         unix_parse(payload, length, &u)
         if state.states and not (state.states >> u.msg.udiag_state) & 1:
             return 0
-        state.records.append(_unix_record(&u, None if slot == NULL else slot.fd))
+        state.socket_infos.append(_unix_socket_info(&u, None if slot == NULL else slot.fd))
         return 0
     if state.wanted != NULL:
         if length < sizeof(sd_inet_diag_msg):
@@ -376,22 +376,22 @@ cdef int _socket_message(object out, const unsigned char *payload, size_t length
     if state.names is not None:
         sd_diag_name(payload, name)
         state.names[m.msg.idiag_inode] = (<char *>name)[:SD_DIAG_NAME_SIZE]
-    state.records.append(_socket_record(&m, None if slot == NULL else slot.fd, state.kind))
+    state.socket_infos.append(_socket_info(&m, None if slot == NULL else slot.fd, state.kind))
     return 0
 
 
 cdef list _decode_sockets(const unsigned char *buf, size_t length, sd_inode_set *wanted,
-                          uint32_t states=0, dict names=None, int kind=KIND_TCP, list records=None):
-    """The records of the wanted sockets of buf, appended to records (None: a new list)."""
+                          uint32_t states=0, dict names=None, int kind=KIND_TCP, list socket_infos=None):
+    """The SocketInfo structs of the wanted sockets of buf, appended to socket_infos (None: a new list)."""
     cdef _WantedSockets state = _WantedSockets()
     state.wanted = wanted
-    state.records = [] if records is None else records
+    state.socket_infos = [] if socket_infos is None else socket_infos
     state.states = states
     state.names = names
     state.kind = kind
     if length:
         nl_walk(buf, length, SD_SOCK_DIAG_BY_FAMILY, _socket_message, state, False)
-    return state.records
+    return state.socket_infos
 
 
 def decode_inet_diag_dump(const unsigned char[::1] buf not None, dict fds=None, str kind="tcp"):
@@ -400,7 +400,7 @@ def decode_inet_diag_dump(const unsigned char[::1] buf not None, dict fds=None, 
     buf holds whole netlink messages (one or more recv batches, NLMSG_DONE
     included or not).  kind: what its inet_diag messages are, "tcp" or
     "udp"; unix_diag messages are decoded as UNIX sockets whatever kind.
-    fds maps socket inode -> fd: only those sockets become records, with
+    fds maps socket inode -> fd: only those sockets become SocketInfo structs, with
     their fd; None decodes every socket, with fd None.  ValueError for
     malformed input; OSError for a kernel NLMSG_ERROR.
     """
@@ -515,21 +515,21 @@ cdef class KnownSockets:
     cdef int forget_closed(self, tuple key, list found) except -1:
         """Keep, of a cgroup's names in a namespace (key), those of the sockets found by them."""
         cdef _CgroupPass last = self.cgroup_passes[key]
-        kept = {record.inode for record in found}
+        kept = {socket_info.inode for socket_info in found}
         last.names = {inode: name for inode, name in last.names.items() if inode in kept}
         return 0
 
-    cdef int learn_kinds(self, list records, Py_ssize_t start) except -1:
-        """The inodes of the UNIX and UDP sockets among records[start:]."""
+    cdef int learn_kinds(self, list socket_infos, Py_ssize_t start) except -1:
+        """The inodes of the UNIX and UDP sockets among socket_infos[start:]."""
         if len(self.unix_inodes) + len(self.udp_inodes) > KNOWN_NAMES_MAX:
             self.unix_inodes.clear()
             self.udp_inodes.clear()
-        for record in records[start:]:
-            kind = record.kind
+        for socket_info in socket_infos[start:]:
+            kind = socket_info.kind
             if kind == "unix":
-                self.unix_inodes.add(record.inode)
+                self.unix_inodes.add(socket_info.inode)
             elif kind == "udp":
-                self.udp_inodes.add(record.inode)
+                self.udp_inodes.add(socket_info.inode)
         return 0
 
     cdef bint small(self, size_t count):
@@ -562,21 +562,21 @@ STATE_NUMBERS = {name: number for number, name in enumerate(TCP_STATES) if name}
 
 
 cdef bint _ask_known(int nl, KnownSockets known, sd_inode_set *wanted, nl_buffer *dumps, int kinds,
-                     uint32_t states, list records) except -1:
+                     uint32_t states, list socket_infos) except -1:
     """A pass by exact requests: the UDP and UNIX sockets of the wanted ones
-    (of the kinds asked for) appended to records, and, when True is
+    (of the kinds asked for) appended to socket_infos, and, when True is
     returned, the TCP ones too.  Wanted sockets of unknown kind are asked for
     as UNIX sockets by inode, then looked for in the UDP table, and learnt.
     False (dumps[0] emptied) when a TCP socket is unknown, or the kernel has
     nothing by its name (closed, or unhashed: not yet connected, or reset),
-    so that only a dump can tell; its UDP and UNIX sockets are in records."""
+    so that only a dump can tell; its UDP and UNIX sockets are in socket_infos."""
     cdef size_t i, n_tcp = 0, n_unix = 0, missing = 0, capacity = wanted.mask + 1
     cdef unsigned char *tcp_requests = <unsigned char *>malloc(capacity * SD_DIAG_EXACT_REQUEST_SIZE)
     cdef unsigned char *unix_requests = <unsigned char *>malloc(capacity * SD_UNIX_REQUEST_SIZE)
     cdef const unsigned char *name
     cdef uint64_t inode
     cdef bint udp_wanted = False
-    cdef Py_ssize_t start = len(records)
+    cdef Py_ssize_t start = len(socket_infos)
     cdef list unknown = []
     if tcp_requests == NULL or unix_requests == NULL:
         free(tcp_requests)
@@ -614,15 +614,15 @@ cdef bint _ask_known(int nl, KnownSockets known, sd_inode_set *wanted, nl_buffer
                 if err.errno != ENOBUFS:
                     raise
                 kind_dumps(nl, KIND_UNIX, ALL_STATES, None, dumps)  # answers were lost: the table
-            _decode_sockets(dumps[2].data, dumps[2].length, wanted, 0, None, KIND_UNIX, records)
-            known.learn_kinds(records, start)
+            _decode_sockets(dumps[2].data, dumps[2].length, wanted, 0, None, KIND_UNIX, socket_infos)
+            known.learn_kinds(socket_infos, start)
         unknown = [inode for inode in unknown if inode not in known.unix_inodes]
         if (udp_wanted and kinds & KIND_UDP) or unknown:
             kind_dumps(nl, KIND_UDP, ALL_STATES, None, dumps)
-            _decode_sockets(dumps[1].data, dumps[1].length, wanted, 0, None, KIND_UDP, records)
-            known.learn_kinds(records, start)
+            _decode_sockets(dumps[1].data, dumps[1].length, wanted, 0, None, KIND_UDP, socket_infos)
+            known.learn_kinds(socket_infos, start)
             unknown = [inode for inode in unknown if inode not in known.udp_inodes]
-        records[start:] = [r for r in records[start:]
+        socket_infos[start:] = [r for r in socket_infos[start:]
                            if ((r.kind == "unix" and kinds & KIND_UNIX) or (r.kind == "udp" and kinds & KIND_UDP))
                            and states >> STATE_NUMBERS.get(r.state, 0) & 1]
         if unknown:
@@ -640,7 +640,7 @@ cdef bint _ask_known(int nl, KnownSockets known, sd_inode_set *wanted, nl_buffer
             if missing:
                 dumps[0].length = 0
                 return False
-            _decode_sockets(dumps[0].data, dumps[0].length, wanted, states, None, KIND_TCP, records)
+            _decode_sockets(dumps[0].data, dumps[0].length, wanted, states, None, KIND_TCP, socket_infos)
         return True
     finally:
         free(tcp_requests)
@@ -680,43 +680,43 @@ cdef int _raise_if_exited(int pid) except -1:
 
 cdef list _sockets_of_wanted(int nl, sd_inode_set *wanted, size_t count, uint32_t states,
                              object bytecode, KnownSockets known, nl_buffer *dumps, int kinds):
-    """The records of the wanted sockets (count of them) of the kinds asked
+    """The SocketInfo structs of the wanted sockets (count of them) of the kinds asked
     for: by exact requests when known allows (UDP from a dump of its table),
     else from one dump per family and kind (taken into dumps[kind's bit
     number] unless already there)."""
     cdef dict learn = None
-    cdef list records = []
+    cdef list socket_infos = []
     cdef nl_buffer *tcp = &dumps[0]
     cdef bint exact = (known is not None and bytecode is None and tcp.length == 0
                        and dumps[1].length == 0 and dumps[2].length == 0 and known.small(count))
     if exact:
-        if _ask_known(nl, known, wanted, dumps, kinds, states, records):
+        if _ask_known(nl, known, wanted, dumps, kinds, states, socket_infos):
             known.exact_passes += 1
-            return records
-        kinds &= KIND_TCP  # the UDP and UNIX sockets are in records
+            return socket_infos
+        kinds &= KIND_TCP  # the UDP and UNIX sockets are in socket_infos
     if kinds & KIND_TCP:
         kind_dumps(nl, KIND_TCP, states, bytecode, dumps)
         if known is not None and bytecode is None:
             learn = known.names_to_learn(count, _dump_messages(tcp))
-        _decode_sockets(tcp.data, tcp.length, wanted, 0, learn, KIND_TCP, records)
+        _decode_sockets(tcp.data, tcp.length, wanted, 0, learn, KIND_TCP, socket_infos)
     if exact:
-        return records
-    start = len(records)
+        return socket_infos
+    start = len(socket_infos)
     kind_dumps(nl, kinds & ~KIND_TCP, states, bytecode, dumps)
     if kinds & KIND_UDP:
-        _decode_sockets(dumps[1].data, dumps[1].length, wanted, 0, None, KIND_UDP, records)
+        _decode_sockets(dumps[1].data, dumps[1].length, wanted, 0, None, KIND_UDP, socket_infos)
     if kinds & KIND_UNIX:
-        _decode_sockets(dumps[2].data, dumps[2].length, wanted, 0, None, KIND_UNIX, records)
+        _decode_sockets(dumps[2].data, dumps[2].length, wanted, 0, None, KIND_UNIX, socket_infos)
     if known is not None and known.small(count):
-        known.learn_kinds(records, start)
-    return records
+        known.learn_kinds(socket_infos, start)
+    return socket_infos
 
 
 def process_sockets_linux(int pid, uint32_t states, bytecode=None, KnownSockets known=None,
                           int kinds=KIND_TCP):
     """The sockets pid holds of the kinds of the mask (bit i: SOCKET_KINDS[i];
     TCP and UDP over IPv4 and IPv6, UNIX), in the states of the bitmask
-    (1 << state number), as SocketInfo records, seen in pid's network namespace.
+    (1 << state number), as SocketInfo structs, seen in pid's network namespace.
 
     bytecode: an inet_diag filter (bytes, as `ss` compiles one) the kernel
     applies to the dump, or None.  known: a KnownSockets kept between calls:
@@ -773,14 +773,14 @@ def process_sockets_linux(int pid, uint32_t states, bytecode=None, KnownSockets 
         has_wanted = True
         for i in range(scan.count):
             sd_inode_set_add(&wanted, scan.sockets[i].inode, scan.sockets[i].fd)
-        records = _sockets_of_wanted(nl, &wanted, scan.count, states, bytecode, known, dumps, kinds)
+        socket_infos = _sockets_of_wanted(nl, &wanted, scan.count, states, bytecode, known, dumps, kinds)
         if known is not None and bytecode is None:
             if known.small(scan.count):
                 known.small_pids.add(pid)
             else:
                 known.small_pids.discard(pid)
         _raise_if_exited(pid)
-        return records
+        return socket_infos
     finally:
         free(scan.sockets)
         free_dumps(dumps)
@@ -794,7 +794,7 @@ def namespace_sockets_linux(uint32_t states, bytecode=None, int pid=0, dict name
                             int kinds=KIND_TCP):
     """Every socket of the kinds of the mask (as process_sockets_linux) of
     pid's network namespace (0: the caller's) in the states of the bitmask,
-    as SocketInfo records with fd None; with bytecode (inet_diag bytecode)
+    as SocketInfo structs with fd None; with bytecode (inet_diag bytecode)
     only those the kernel's filter keeps.  names: a dict given the name of
     each TCP socket (inode -> bytes), for ask_sockets_linux later.  OSError
     as the kernel gave it (EINVAL: a filter this kernel does not know)."""
@@ -808,9 +808,9 @@ def namespace_sockets_linux(uint32_t states, bytecode=None, int pid=0, dict name
     memset(dumps, 0, sizeof(dumps))
     try:
         kind_dumps(nl, kinds, states, bytecode, dumps)
-        records = _decode_sockets(dumps[0].data, dumps[0].length, NULL, 0, names)
-        _decode_sockets(dumps[1].data, dumps[1].length, NULL, 0, None, KIND_UDP, records)
-        return _decode_sockets(dumps[2].data, dumps[2].length, NULL, 0, None, KIND_UNIX, records)
+        socket_infos = _decode_sockets(dumps[0].data, dumps[0].length, NULL, 0, names)
+        _decode_sockets(dumps[1].data, dumps[1].length, NULL, 0, None, KIND_UDP, socket_infos)
+        return _decode_sockets(dumps[2].data, dumps[2].length, NULL, 0, None, KIND_UNIX, socket_infos)
     finally:
         free_dumps(dumps)
         close(nl)
@@ -819,7 +819,7 @@ def namespace_sockets_linux(uint32_t states, bytecode=None, int pid=0, dict name
 def ask_sockets_linux(names, uint32_t states, int pid=0):
     """The sockets of names (names given by namespace_sockets_linux), asked
     for by name in pid's network namespace (0: the caller's) and kept if in
-    the states of the bitmask: (records with fd None, how many the kernel
+    the states of the bitmask: (structs with fd None, how many the kernel
     no longer has by their name).  OSError(ENOBUFS) when answers were lost
     (the receive buffer overran): then only a dump can tell."""
     cdef nl_buffer answers
@@ -859,7 +859,7 @@ def cgroup_sockets_linux(list pids, uint64_t cgroup_id, namespace, bytecode, uin
     inet_diag filter of its ids) in one network namespace (namespace: its
     inode; pids: the cgroup's processes there, the first one's namespace is
     read, none: the caller's), in the states of the bitmask, as SocketInfo
-    records with fd None.
+    structs with fd None.
 
     They are asked for by name when known allows (the sockets of the cgroup's
     last full pass, with states full_pass_states, while its processes hold
@@ -889,13 +889,13 @@ def cgroup_sockets_linux(list pids, uint64_t cgroup_id, namespace, bytecode, uin
     return found
 
 
-cdef object _with_fd(object record, object fd):
+cdef object _with_fd(object socket_info, object fd):
     """A copy of a SocketInfo with another fd (a socket several processes hold)."""
     cdef Py_ssize_t i
     copy = SOCKET_INFO.new()
     PyObject_GC_UnTrack(copy)
     for i in range(SOCKET_INFO.nfields):
-        SOCKET_INFO.put(copy, i, <object>(<PyObject **>((<char *><PyObject *>record) + SOCKET_INFO.offsets[i]))[0])
+        SOCKET_INFO.put(copy, i, <object>(<PyObject **>((<char *><PyObject *>socket_info) + SOCKET_INFO.offsets[i]))[0])
     SOCKET_INFO.put(copy, SI_FD, fd)
     return copy
 
@@ -952,7 +952,7 @@ def sockets_of_processes_linux(pids, uint32_t states, KnownSockets known=None, i
         for fds in held.values():
             for inode, fd in (<dict>fds).items():
                 sd_inode_set_add(&wanted, inode, fd)
-        by_inode = {record.inode: record for record in
+        by_inode = {socket_info.inode: socket_info for socket_info in
                     _sockets_of_wanted(nl, &wanted, total, states, None, known, dumps, kinds)}
     finally:
         free_dumps(dumps)
@@ -967,8 +967,8 @@ def sockets_of_processes_linux(pids, uint32_t states, KnownSockets known=None, i
             continue
         found = []
         for inode, fd in (<dict>fds).items():
-            record = by_inode.get(inode)
-            if record is not None:
-                found.append(record if record.fd == fd else _with_fd(record, fd))
+            socket_info = by_inode.get(inode)
+            if socket_info is not None:
+                found.append(socket_info if socket_info.fd == fd else _with_fd(socket_info, fd))
         results[pid] = found
     return results
