@@ -268,9 +268,7 @@ def test_scale(benchmark, machine, ratios, size, measure):
         sockdiag.sockets_of_processes(pids)
         figure = _median(benchmark, lambda: sockdiag.sockets_of_processes(pids), 30)
     elif measure == "cgroup: kernel-filtered dump":
-        from sockdiag import cgroups
-
-        bytecode = cgroups.filter_bytecode([machine.cgroup.id])
+        bytecode = _linux.filter_bytecode([machine.cgroup.id])
         figure = _median(benchmark, lambda: _fast.namespace_sockets_linux(mask, bytecode), rounds)
     elif measure.startswith("export scrape"):
         pids = [child.pid for child in machine.smalls][:SMALL_PROCESSES if "8" in measure else 1]

@@ -119,7 +119,7 @@ def _destroy_notifications() -> Optional[bool]:
 
 
 def _tracepoint() -> Optional[bool]:
-    from .tracing import tracepoint_exists
+    from ._linux import tracepoint_exists
 
     return tracepoint_exists()
 
@@ -128,7 +128,7 @@ def _cgroup_filter() -> bool:
     import errno
 
     from . import _fast
-    from .cgroups import filter_bytecode
+    from ._linux import filter_bytecode
 
     try:
         _fast.namespace_sockets_linux(1 << 10, filter_bytecode([1]))  # LISTEN sockets of cgroup 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import struct
 from typing import Iterable, Optional
 
 from . import _fast
@@ -345,3 +346,58 @@ def pids_named(names: frozenset[str]) -> dict[int, str]:
         if name in names:
             found[pid] = name
     return found
+
+
+# --- kernel requests the feature probes share with the library ----------------
+
+# enum in <linux/inet_diag.h>; the op is followed by the u64 cgroup id.
+INET_DIAG_BC_JMP = 1
+INET_DIAG_BC_CGROUP_COND = 13
+_BC_OP = struct.Struct("=BBH")
+_CGROUP_COND_SIZE = _BC_OP.size + 8
+_BYTECODE_MAX = 0xFFFF - 4  # one netlink attribute
+
+
+def filter_bytecode(ids: Iterable[int]) -> bytes:
+    """inet_diag bytecode keeping the sockets of any of the cgroup ids, as
+    iproute2's ssfilter_bytecompile writes "A or B": each condition but the
+    last is followed by a jump to the end (the kernel's audit follows the
+    "yes" branches, so every op must be reached by one)."""
+    ids = list(dict.fromkeys(ids))
+    length = len(ids) * (_CGROUP_COND_SIZE + _BC_OP.size) - _BC_OP.size
+    if not ids or length > _BYTECODE_MAX:
+        raise SockdiagError(f"{len(ids)} cgroups: a kernel filter holds 1 to "
+                            f"{(_BYTECODE_MAX + _BC_OP.size) // (_CGROUP_COND_SIZE + _BC_OP.size)}")
+    code = bytearray()
+    for i, cgroup_id in enumerate(ids):
+        # yes: the next op (the jump to the end: keep); no: past the jump (the
+        # next id), or past the end (drop).
+        code += _BC_OP.pack(INET_DIAG_BC_CGROUP_COND, _CGROUP_COND_SIZE, _CGROUP_COND_SIZE + 4)
+        code += struct.pack("=Q", cgroup_id)
+        if i < len(ids) - 1:
+            # A jump always takes "no".
+            code += _BC_OP.pack(INET_DIAG_BC_JMP, _BC_OP.size, length - len(code))
+    return bytes(code)
+
+
+# The tracepoint of TCP state changes, under the tracefs mount (sockdiag.tracing).
+TRACEPOINT_EVENT = "events/sock/inet_sock_set_state"
+
+
+def tracefs_mount() -> Optional[str]:
+    """Where tracefs is mounted (from /proc/mounts), or None."""
+    with open("/proc/mounts") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 2 and fields[2] == "tracefs":
+                return fields[1].replace("\\040", " ")
+    return None
+
+
+def tracepoint_exists() -> Optional[bool]:
+    """Whether the kernel has the sock:inet_sock_set_state tracepoint; None
+    when tracefs is not mounted or not readable here (nothing was tried)."""
+    mount = tracefs_mount()
+    if mount is None or not os.access(os.path.join(mount, "events"), os.R_OK | os.X_OK):
+        return None
+    return os.path.isdir(os.path.join(mount, TRACEPOINT_EVENT))

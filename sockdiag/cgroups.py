@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import struct
 from typing import Callable, Iterable, Optional
 
 from . import _features
@@ -22,12 +21,6 @@ from ._common import SOCKET_KINDS, FrozenStruct, SocketInfo, kind_mask
 from ._exceptions import NotSupported, SockdiagError
 
 MOUNTS = "/proc/mounts"
-# enum in <linux/inet_diag.h>; the op is followed by the u64 cgroup id.
-INET_DIAG_BC_JMP = 1
-INET_DIAG_BC_CGROUP_COND = 13
-_BC_OP = struct.Struct("=BBH")
-_CGROUP_COND_SIZE = _BC_OP.size + 8
-_BYTECODE_MAX = 0xFFFF - 4  # one netlink attribute
 
 
 class Cgroup(FrozenStruct):
@@ -135,28 +128,6 @@ def cgroup_tree(cgroup: Cgroup) -> list[tuple[str, int]]:
     return found
 
 
-def filter_bytecode(ids: Iterable[int]) -> bytes:
-    """inet_diag bytecode keeping the sockets of any of the cgroup ids, as
-    iproute2's ssfilter_bytecompile writes "A or B": each condition but the
-    last is followed by a jump to the end (the kernel's audit follows the
-    "yes" branches, so every op must be reached by one)."""
-    ids = list(dict.fromkeys(ids))
-    length = len(ids) * (_CGROUP_COND_SIZE + _BC_OP.size) - _BC_OP.size
-    if not ids or length > _BYTECODE_MAX:
-        raise SockdiagError(f"{len(ids)} cgroups: a kernel filter holds 1 to "
-                            f"{(_BYTECODE_MAX + _BC_OP.size) // (_CGROUP_COND_SIZE + _BC_OP.size)}")
-    code = bytearray()
-    for i, cgroup_id in enumerate(ids):
-        # yes: the next op (the jump to the end: keep); no: past the jump (the
-        # next id), or past the end (drop).
-        code += _BC_OP.pack(INET_DIAG_BC_CGROUP_COND, _CGROUP_COND_SIZE, _CGROUP_COND_SIZE + 4)
-        code += struct.pack("=Q", cgroup_id)
-        if i < len(ids) - 1:
-            # A jump always takes "no".
-            code += _BC_OP.pack(INET_DIAG_BC_JMP, _BC_OP.size, length - len(code))
-    return bytes(code)
-
-
 def cgroup_pids(cgroup: Cgroup) -> list[int]:
     """The processes of the cgroup and of the cgroups below it, now."""
     pids = []
@@ -210,7 +181,7 @@ def cgroup_sockets(cgroup: Cgroup, states: Optional[Iterable[str]] = None,
 
 def _cgroup_tcp_sockets(cgroup: Cgroup, pids: list[int], states,
                         notice: Optional[Callable[[str], None]]) -> list[SocketInfo]:
-    from ._linux import _network_namespace, cgroup_namespace_sockets
+    from ._linux import _network_namespace, cgroup_namespace_sockets, filter_bytecode
 
     if not _features.available("inet_diag_cgroup_filter"):
         _features.notice_absent("inet_diag_cgroup_filter", "watch", notice)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from . import _features
+from . import _features, _platform
 from ._common import FrozenStruct
 
 # Capability numbers (<linux/capability.h>).
@@ -86,10 +86,8 @@ def _read(path: str) -> Optional[str]:
 
 def privileges() -> Privileges:
     """This process's privileges and the machine's tracefs, cgroups and Yama."""
-    from .tracing import tracefs_mount
-
     mask = effective_capabilities(_read("/proc/self/status") or "")
-    tracefs = tracefs_mount()
+    tracefs = _platform.tracefs_mount()
     if tracefs is None:
         access = "not mounted"
     elif os.access(tracefs, os.W_OK | os.X_OK):

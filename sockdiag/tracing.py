@@ -34,7 +34,7 @@ from . import _fast, _features, _platform
 from ._exceptions import AccessDenied, NotSupported
 
 INSTANCE_PREFIX = "sockdiag-"
-_EVENT = "events/sock/inet_sock_set_state"
+_EVENT = _platform.TRACEPOINT_EVENT
 _TCP_SYN_SENT, _TCP_CLOSE = 2, 7
 _AF_INET = 2
 # CLOSE -> SYN_SENT (the connecting task) and every way out of SYN_SENT.
@@ -88,27 +88,8 @@ class Connect:
     seen: float  # time.monotonic() when its ports were known
 
 
-def tracefs_mount() -> Optional[str]:
-    """Where tracefs is mounted (from /proc/mounts), or None."""
-    with open("/proc/mounts") as f:
-        for line in f:
-            fields = line.split()
-            if len(fields) > 2 and fields[2] == "tracefs":
-                return fields[1].replace("\\040", " ")
-    return None
-
-
-def tracepoint_exists() -> Optional[bool]:
-    """Whether the kernel has the sock:inet_sock_set_state tracepoint; None
-    when tracefs is not mounted or not readable here (nothing was tried)."""
-    mount = tracefs_mount()
-    if mount is None or not os.access(os.path.join(mount, "events"), os.R_OK | os.X_OK):
-        return None
-    return os.path.isdir(os.path.join(mount, _EVENT))
-
-
 def _mount_tracefs() -> str:
-    mount = tracefs_mount()
+    mount = _platform.tracefs_mount()
     if mount is not None:
         return mount
     import ctypes

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 import sockdiag
-from sockdiag import NotSupported, SockdiagError, accounting, cgroups
+from sockdiag import NotSupported, SockdiagError, _linux, accounting, cgroups
 from sockdiag._common import ProcessTraffic
 from sockdiag.cli import cli
 from testsupport.children import end
@@ -257,12 +257,12 @@ def test_readable_names(relative, name):
 
 def test_filter_bytecode_is_ss_for_one_cgroup_and_or_chained_for_more():
     # ss --cgroup: one CGROUP_COND, yes = 12 (keep), no = 16 (past the end: drop).
-    assert cgroups.filter_bytecode([7]) == bytes([13, 12, 16, 0]) + (7).to_bytes(8, "little")
-    code = cgroups.filter_bytecode([7, 8, 9])
+    assert _linux.filter_bytecode([7]) == bytes([13, 12, 16, 0]) + (7).to_bytes(8, "little")
+    code = _linux.filter_bytecode([7, 8, 9])
     assert len(code) == 3 * 12 + 2 * 4
     assert code[12:16] == bytes([1, 4, 32, 0])  # JMP to the end
     with pytest.raises(SockdiagError):
-        cgroups.filter_bytecode([])
+        _linux.filter_bytecode([])
 
 
 def test_top_by_cgroup_sums_each_cgroups_processes():
@@ -298,7 +298,7 @@ def test_cgroup_refresh_by_name_equals_the_filtered_dump_on_churn(cgroup_dir):
         with open(os.path.join(cgroup_dir, "cgroup.procs"), "w") as f:
             f.write(str(child.pid))
         cgroup = cgroups.open_cgroup(cgroup_dir)
-        bytecode = cgroups.filter_bytecode([cgroup.id])
+        bytecode = _linux.filter_bytecode([cgroup.id])
 
         def key_of(info):
             return (info.inode, info.local_port, info.remote_port, info.state, info.send_queue, info.unsent)
@@ -334,7 +334,7 @@ def test_cgroup_passes_are_remembered_for_at_most_64_cgroups_and_namespaces(cgro
     from sockdiag._linux import _DEFAULT_STATES
 
     known = _fast.KnownSockets()
-    bytecode = cgroups.filter_bytecode([cgroups.open_cgroup(cgroup_dir).id])
+    bytecode = _linux.filter_bytecode([cgroups.open_cgroup(cgroup_dir).id])
 
     def read(cgroup_id: int) -> str:
         before = known.exact_passes

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sockdiag import _fast, reference, tracing
+from sockdiag import _fast, _linux, reference, tracing
 from sockdiag._common import TCP_STATES
 
 import traffic_workload as workload
@@ -60,7 +60,7 @@ def test_accountant_scenario_with_tracing():
 
 
 def instances() -> set[str]:
-    mount = tracing.tracefs_mount()
+    mount = _linux.tracefs_mount()
     if mount is None:
         return set()
     return {name for name in os.listdir(os.path.join(mount, "instances"))
