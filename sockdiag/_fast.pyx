@@ -302,40 +302,63 @@ def send_buffer(sock_or_fd):
     return instance if instance is not None else _send_buffer_other(fd, 0)
 
 
+cdef struct _SocketIdentity:
+    int type
+    int listening
+    int family
+    bint inet  # AF_INET or AF_INET6
+    int protocol
+
+
+cdef int _identify_socket(int fd, _SocketIdentity *identity) except -1:
+    """A socket's type, whether it listens, its address family and protocol
+    (0 where the kernel refuses the option).  OSError (EBADF, ENOTSOCK) from
+    SO_TYPE.  macOS has neither SO_DOMAIN nor SO_PROTOCOL: the family comes
+    from getsockname (-1 when it fails), the protocol is TCP for a stream
+    and UDP otherwise."""
+    identity.type = identity.listening = identity.family = identity.protocol = 0
+    if _getsockopt_int(fd, SOL_SOCKET, SO_TYPE, &identity.type) != 0:
+        raise _socket_error(fd, errno, "getsockopt(SO_TYPE)")
+    _getsockopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN, &identity.listening)
+    if SD_LINUX:
+        _getsockopt_int(fd, SOL_SOCKET, SO_DOMAIN, &identity.family)
+        _getsockopt_int(fd, SOL_SOCKET, SO_PROTOCOL, &identity.protocol)
+    else:
+        identity.family = sd_socket_family(fd)
+        identity.protocol = IPPROTO_TCP if identity.type == SOCK_STREAM else IPPROTO_UDP
+    identity.inet = identity.family == AF_INET or identity.family == AF_INET6
+    return 0
+
+
 cdef object _send_buffer_other(int fd, int err):
     """send_buffer for what the TCP fast path refused: UDP, UNIX, LISTEN, errors."""
-    cdef int sotype = 0, listening = 0, queued = 0, sndbuf = 0, nwrite = 0
-    cdef int protocol = 0, family = 0
+    cdef int queued = 0, sndbuf = 0, nwrite = 0
+    cdef _SocketIdentity identity
     cdef uint32_t mem[16]
     cdef socklen_t length = sizeof(mem)
-    if _getsockopt_int(fd, SOL_SOCKET, SO_TYPE, &sotype) != 0:
-        raise _socket_error(fd, errno, "getsockopt(SO_TYPE)")
-    _getsockopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening)
-    if listening:
+    _identify_socket(fd, &identity)
+    if identity.listening:
         raise _socket_error(fd, ENOTCONN, "getsockopt(SO_ACCEPTCONN)")
     if SD_LINUX:
-        _getsockopt_int(fd, SOL_SOCKET, SO_DOMAIN, &family)
-        _getsockopt_int(fd, SOL_SOCKET, SO_PROTOCOL, &protocol)
-        if ((family == AF_UNIX and sotype == SOCK_STREAM)
-                or ((family == AF_INET or family == AF_INET6) and protocol == IPPROTO_UDP)):
+        if ((identity.family == AF_UNIX and identity.type == SOCK_STREAM)
+                or (identity.inet and identity.protocol == IPPROTO_UDP)):
             if (ioctl(fd, SIOCOUTQ, &queued) != 0
                     or getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &length) != 0):
                 raise _socket_error(fd, errno, "ioctl(SIOCOUTQ)")
             # Outside TCP the kernel charges the send side to wmem_alloc.
             free = <long>mem[SD_MEMINFO_SNDBUF] - <long>mem[SD_MEMINFO_WMEM_ALLOC]
-            if family == AF_UNIX:
+            if identity.family == AF_UNIX:
                 # Bytes in the peer's receive queue, not yet read by it.
                 return _send_buffer_record(mem[SD_MEMINFO_SNDBUF], queued, None, free)
             return _send_buffer_record(mem[SD_MEMINFO_SNDBUF], None, queued, free)
     else:
-        family = sd_socket_family(fd)  # macOS has no SO_DOMAIN
         # A UNIX stream socket is refused (EOPNOTSUPP, below): uipc_send
         # appends straight to the peer's receive buffer, the sender's sb_cc
         # (SO_NWRITE) stays 0 and only the peer sees the bytes.
-        if family == AF_INET or family == AF_INET6:
-            if sotype == SOCK_STREAM:
+        if identity.inet:
+            if identity.type == SOCK_STREAM:
                 raise _socket_error(fd, ENOSYS, "getsockopt(TCP_INFO)")
-            if sotype == SOCK_DGRAM:
+            if identity.type == SOCK_DGRAM:
                 if (_getsockopt_int(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf) != 0
                         or _getsockopt_int(fd, SOL_SOCKET, SD_SO_NWRITE, &nwrite) != 0):
                     raise _socket_error(fd, errno, "getsockopt(SO_NWRITE)")
@@ -355,31 +378,23 @@ def socket_queues(sock_or_fd):
     UDP nor UNIX.
     """
     cdef int fd = _fileno(sock_or_fd)
-    cdef int sotype = 0, protocol = 0, family = 0, listening = 0
     cdef int inq = 0, outq = 0, rcvbuf = 0, sndbuf = 0
+    cdef _SocketIdentity identity
     cdef uint32_t mem[16]
     cdef socklen_t length = sizeof(mem)
-    if _getsockopt_int(fd, SOL_SOCKET, SO_TYPE, &sotype) != 0:
-        raise _socket_error(fd, errno, "getsockopt(SO_TYPE)")
-    _getsockopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening)
-    if SD_LINUX:
-        _getsockopt_int(fd, SOL_SOCKET, SO_DOMAIN, &family)
-        _getsockopt_int(fd, SOL_SOCKET, SO_PROTOCOL, &protocol)
-    else:
-        family = sd_socket_family(fd)  # macOS has no SO_DOMAIN
-        protocol = IPPROTO_TCP if sotype == SOCK_STREAM else IPPROTO_UDP
-    if family == AF_UNIX:
+    _identify_socket(fd, &identity)
+    if identity.family == AF_UNIX:
         kind = "unix"
-    elif (family == AF_INET or family == AF_INET6) and sotype == SOCK_STREAM and protocol == IPPROTO_TCP:
+    elif identity.inet and identity.type == SOCK_STREAM and identity.protocol == IPPROTO_TCP:
         kind = "tcp"
-    elif (family == AF_INET or family == AF_INET6) and sotype == SOCK_DGRAM and protocol == IPPROTO_UDP:
+    elif identity.inet and identity.type == SOCK_DGRAM and identity.protocol == IPPROTO_UDP:
         kind = "udp"
     else:
         raise _socket_error(fd, EOPNOTSUPP, "socket_queues")
     if SD_LINUX:
         if getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &length) != 0:
             raise _socket_error(fd, errno, "getsockopt(SO_MEMINFO)")
-        if listening:
+        if identity.listening:
             return SocketQueues(kind, None, None, mem[SD_MEMINFO_RCVBUF], mem[SD_MEMINFO_SNDBUF],
                                 mem[SD_MEMINFO_DROPS])
         if ioctl(fd, SIOCOUTQ, &outq) != 0:
@@ -392,7 +407,7 @@ def socket_queues(sock_or_fd):
     if (_getsockopt_int(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf) != 0
             or _getsockopt_int(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf) != 0):
         raise _socket_error(fd, errno, "getsockopt(SO_RCVBUF)")
-    if listening:
+    if identity.listening:
         return SocketQueues(kind, None, None, rcvbuf, sndbuf, None)
     if (_getsockopt_int(fd, SOL_SOCKET, SD_SO_NREAD, &inq) != 0
             or _getsockopt_int(fd, SOL_SOCKET, SD_SO_NWRITE, &outq) != 0):
