@@ -353,7 +353,7 @@ cdef int _socket_message(object out, const unsigned char *payload, size_t length
         if state.wanted != NULL:
             if length < sizeof(sd_unix_diag_msg):
                 raise ValueError(f"unix_diag message of {length} bytes: shorter than unix_diag_msg")
-            slot = sd_inode_set_find(state.wanted, sd_unix_inode(payload))
+            slot = sd_inode_set_find(state.wanted, sd_read_uint(payload + SD_UNIX_INODE_OFFSET, 4))
             if slot == NULL or slot.seen:
                 return 0
             slot.seen = 1
@@ -366,7 +366,7 @@ cdef int _socket_message(object out, const unsigned char *payload, size_t length
         if length < sizeof(sd_inet_diag_msg):
             raise ValueError(f"sock_diag message of {length} bytes: shorter than inet_diag_msg")
         # Most of a system's sockets are not the process's: skip them unparsed.
-        slot = sd_inode_set_find(state.wanted, sd_diag_inode(payload))
+        slot = sd_inode_set_find(state.wanted, sd_read_uint(payload + SD_DIAG_INODE_OFFSET, 4))
         if slot == NULL or slot.seen:
             return 0
         slot.seen = 1

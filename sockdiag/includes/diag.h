@@ -128,12 +128,9 @@ static inline int sd_diag_parse(const unsigned char *payload, size_t length, sd_
     return status;
 }
 
-/* The inode of a message at least sizeof(struct sd_inet_diag_msg) long. */
-static inline uint32_t sd_diag_inode(const unsigned char *payload) {
-    uint32_t inode;
-    memcpy(&inode, payload + offsetof(struct sd_inet_diag_msg, idiag_inode), 4);
-    return inode;
-}
+/* Where the inode stands in a message at least sizeof(struct sd_inet_diag_msg)
+ * long: read (4 bytes, sd_read_uint) to skip unwanted sockets unparsed. */
+#define SD_DIAG_INODE_OFFSET offsetof(struct sd_inet_diag_msg, idiag_inode)
 
 /* A tcp_info field (host byte order) of size bytes at offset, or SD_FIELD_ABSENT. */
 static inline uint64_t sd_diag_info_field(const sd_diag_message *m, size_t offset, unsigned size) {
@@ -170,11 +167,9 @@ static inline uint64_t sd_diag_cookie(const sd_diag_message *m) {
 
 static inline size_t sd_diag_request(unsigned char *request, uint8_t family, uint8_t protocol, uint32_t states,
                                      uint8_t ext, const unsigned char *bytecode, size_t bytecode_length) {
-    struct sd_nlmsghdr header;
     struct sd_inet_diag_req_v2 body;
     struct sd_rtattr filter;
-    size_t length = sizeof(header) + sizeof(body);
-    memset(&header, 0, sizeof(header));
+    size_t length = SD_NLMSG_HDRLEN + sizeof(body);
     memset(&body, 0, sizeof(body));
     body.sdiag_family = family;
     body.sdiag_protocol = protocol;
@@ -188,11 +183,8 @@ static inline size_t sd_diag_request(unsigned char *request, uint8_t family, uin
         memcpy(request + length + sizeof(filter), bytecode, bytecode_length);
         length += sizeof(filter) + SD_ALIGN4(bytecode_length);
     }
-    header.nlmsg_len = (uint32_t)length;
-    header.nlmsg_type = SD_SOCK_DIAG_BY_FAMILY;
-    header.nlmsg_flags = SD_NLM_F_REQUEST | SD_NLM_F_DUMP;
-    memcpy(request, &header, sizeof(header));
-    memcpy(request + sizeof(header), &body, sizeof(body));
+    sd_request_header(request, length, SD_SOCK_DIAG_BY_FAMILY, SD_NLM_F_REQUEST | SD_NLM_F_DUMP, 0);
+    memcpy(request + SD_NLMSG_HDRLEN, &body, sizeof(body));
     return length;
 }
 
@@ -216,21 +208,15 @@ static inline void sd_diag_name(const unsigned char *payload, unsigned char *nam
 
 static inline void sd_diag_exact_request(unsigned char *request, const unsigned char *name, uint8_t ext,
                                          uint32_t seq) {
-    struct sd_nlmsghdr header;
     struct sd_inet_diag_req_v2 body;
-    memset(&header, 0, sizeof(header));
     memset(&body, 0, sizeof(body));
     body.sdiag_family = name[0];
     body.sdiag_protocol = IPPROTO_TCP;
     body.idiag_ext = ext;
     body.idiag_states = UINT32_MAX;
     memcpy(&body.id, name + 1, sizeof(body.id));
-    header.nlmsg_len = (uint32_t)SD_DIAG_EXACT_REQUEST_SIZE;
-    header.nlmsg_type = SD_SOCK_DIAG_BY_FAMILY;
-    header.nlmsg_flags = SD_NLM_F_REQUEST;
-    header.nlmsg_seq = seq;
-    memcpy(request, &header, sizeof(header));
-    memcpy(request + sizeof(header), &body, sizeof(body));
+    sd_request_header(request, SD_DIAG_EXACT_REQUEST_SIZE, SD_SOCK_DIAG_BY_FAMILY, SD_NLM_F_REQUEST, seq);
+    memcpy(request + SD_NLMSG_HDRLEN, &body, sizeof(body));
 }
 
 /* --- UNIX sockets (unix_diag) ------------------------------------------------
@@ -311,33 +297,24 @@ static inline int sd_unix_parse(const unsigned char *payload, size_t length, sd_
     return status;
 }
 
-/* The inode of a message at least sizeof(struct sd_unix_diag_msg) long. */
-static inline uint32_t sd_unix_inode(const unsigned char *payload) {
-    uint32_t inode;
-    memcpy(&inode, payload + offsetof(struct sd_unix_diag_msg, udiag_ino), 4);
-    return inode;
-}
+/* The same for a message at least sizeof(struct sd_unix_diag_msg) long. */
+#define SD_UNIX_INODE_OFFSET offsetof(struct sd_unix_diag_msg, udiag_ino)
 
 #define SD_UNIX_REQUEST_SIZE (sizeof(struct sd_nlmsghdr) + sizeof(struct sd_unix_diag_req))
 
 /* A dump of the UNIX sockets in the states of the bitmask (inode 0), or an
  * exact request for the socket of inode; its length (SD_UNIX_REQUEST_SIZE). */
 static inline size_t sd_unix_request(unsigned char *request, uint32_t states, uint32_t inode, uint32_t seq) {
-    struct sd_nlmsghdr header;
     struct sd_unix_diag_req body;
-    memset(&header, 0, sizeof(header));
     memset(&body, 0, sizeof(body));
     body.sdiag_family = SD_LINUX_AF_UNIX;
     body.udiag_states = inode ? UINT32_MAX : states;
     body.udiag_ino = inode;
     body.udiag_show = SD_UDIAG_SHOW;
     body.udiag_cookie[0] = body.udiag_cookie[1] = UINT32_MAX;  /* INET_DIAG_NOCOOKIE */
-    header.nlmsg_len = (uint32_t)SD_UNIX_REQUEST_SIZE;
-    header.nlmsg_type = SD_SOCK_DIAG_BY_FAMILY;
-    header.nlmsg_flags = inode ? SD_NLM_F_REQUEST : SD_NLM_F_REQUEST | SD_NLM_F_DUMP;
-    header.nlmsg_seq = seq;
-    memcpy(request, &header, sizeof(header));
-    memcpy(request + sizeof(header), &body, sizeof(body));
+    sd_request_header(request, SD_UNIX_REQUEST_SIZE, SD_SOCK_DIAG_BY_FAMILY,
+                      inode ? SD_NLM_F_REQUEST : SD_NLM_F_REQUEST | SD_NLM_F_DUMP, seq);
+    memcpy(request + SD_NLMSG_HDRLEN, &body, sizeof(body));
     return SD_UNIX_REQUEST_SIZE;
 }
 

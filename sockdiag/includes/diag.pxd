@@ -60,7 +60,7 @@ cdef extern from "includes/diag.h" nogil:
     int SD_DIAG_SHORT
     int SD_DIAG_FAMILY
     int sd_diag_parse(const unsigned char *payload, size_t length, sd_diag_message *out)
-    uint32_t sd_diag_inode(const unsigned char *payload)
+    size_t SD_DIAG_INODE_OFFSET
     uint64_t sd_diag_info_field(const sd_diag_message *m, size_t offset, unsigned size)
     uint64_t sd_meminfo_value(const unsigned char *meminfo, size_t length, size_t index)
     uint64_t sd_diag_meminfo(const sd_diag_message *m, size_t index)
@@ -90,7 +90,7 @@ cdef extern from "includes/diag.h" nogil:
         size_t attribute_offset
 
     int sd_unix_parse(const unsigned char *payload, size_t length, sd_unix_message *out)
-    uint32_t sd_unix_inode(const unsigned char *payload)
+    size_t SD_UNIX_INODE_OFFSET
     enum: SD_UNIX_REQUEST_SIZE
     size_t sd_unix_request(unsigned char *request, uint32_t states, uint32_t inode, uint32_t seq)
 

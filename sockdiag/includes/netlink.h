@@ -38,6 +38,15 @@ enum {
 /* NLMSG_ALIGN and RTA_ALIGN: both 4. */
 #define SD_ALIGN4(len) (((len) + 3u) & ~(size_t)3u)
 
+/* Writes at request the header of every request: length bytes in all
+ * (header included), type, flags (SD_NLM_F_REQUEST, with SD_NLM_F_DUMP for a
+ * dump) and seq; the port id is 0, the kernel's. */
+static inline void sd_request_header(void *request, size_t length, uint16_t type, uint16_t flags,
+                                     uint32_t seq) {
+    struct sd_nlmsghdr header = {(uint32_t)length, type, flags, seq, 0};
+    memcpy(request, &header, sizeof(header));
+}
+
 /* Attribute types carry two flag bits (NLA_F_NESTED, NLA_F_NET_BYTEORDER)
  * above the type proper. */
 #define SD_NLA_TYPE_MASK 0x3fff

@@ -93,9 +93,7 @@ struct sd_getstats_request {
 
 static inline void sd_rtnl_getstats_request(struct sd_getstats_request *request) {
     memset(request, 0, sizeof(*request));
-    request->header.nlmsg_len = sizeof(*request);
-    request->header.nlmsg_type = SD_RTM_GETSTATS;
-    request->header.nlmsg_flags = SD_NLM_F_REQUEST | SD_NLM_F_DUMP;
+    sd_request_header(request, sizeof(*request), SD_RTM_GETSTATS, SD_NLM_F_REQUEST | SD_NLM_F_DUMP, 0);
     request->body.filter_mask = 1u << (SD_IFLA_STATS_LINK_64 - 1);
 }
 
@@ -107,9 +105,7 @@ struct sd_getlink_request {
 
 static inline void sd_rtnl_getlink_request(struct sd_getlink_request *request) {
     memset(request, 0, sizeof(*request));
-    request->header.nlmsg_len = sizeof(*request);
-    request->header.nlmsg_type = SD_RTM_GETLINK;
-    request->header.nlmsg_flags = SD_NLM_F_REQUEST | SD_NLM_F_DUMP;
+    sd_request_header(request, sizeof(*request), SD_RTM_GETLINK, SD_NLM_F_REQUEST | SD_NLM_F_DUMP, 0);
     request->body.ifi_family = AF_UNSPEC;
 }
 
