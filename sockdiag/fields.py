@@ -14,7 +14,9 @@ The formatters are one family with one rule:
 * interface counters (``ifstat``): bytes, bytes/s and packets/s in powers of
   1000 with SI units, ``1.5 MB/s``, ``12.3k``, as networks count; absent:
   ``—`` (ifstat's screen has always shown it so);
-* durations: ``350us``, ``12.5ms``, ``2.1s``.
+* durations: ``350us``, ``12.5ms``, ``2.1s``;
+* the benches' measured figures (``bench lowat``, ``bench rcvbuf``): fixed
+  decimals with thousands separators, ``1,234.56``; absent: ``-``.
 
 Rates are stored in the unit they are shown in (bytes/s), never bits/s.
 """
@@ -87,6 +89,23 @@ def format_queue_delay(delay_basis_stalled: tuple) -> str:
     if basis == "stalled":
         return f"STALLED {format_seconds(stalled_s)}"
     return format_seconds(delay)
+
+
+def format_figure(value: Optional[float], digits: int = 1, scale: float = 1.0) -> str:
+    """A bench's measured figure, value / scale, with digits decimals: 1,234.56; "-" for unknown."""
+    return ABSENT if value is None else f"{value / scale:,.{digits}f}"
+
+
+def figure_table(columns: Sequence[tuple[str, Callable[[Any], str]]], results: Iterable, *,
+                 left_aligned: Sequence[str] = ()) -> str:
+    """A bench's results as a table for people: a row per result, a column per
+    (header, cell) pair, right-aligned but for the left_aligned headers."""
+    from tabulate import tabulate  # only a table needs it
+
+    headers = [header for header, _ in columns]
+    rows = [[cell(result) for _, cell in columns] for result in results]
+    return tabulate(rows, headers=headers, disable_numparse=True,
+                    colalign=["left" if header in left_aligned else "right" for header in headers])
 
 
 # LIMIT's text: short enough for the table, plain enough to read.

@@ -28,6 +28,7 @@ from typing import Callable, Optional
 from . import _platform
 from ._common import FrozenStruct, figure_class
 from ._exceptions import NotSupported, SockdiagError
+from .fields import figure_table, format_figure
 from .interrupts import signals_as_interrupt
 from .lowat.stats import percentile
 from ._validate import format_size
@@ -355,10 +356,6 @@ def benchmark(config: RcvbufConfig,
 
 # --- what a sweep tells: table, sentences, JSON, plot -------------------------------------
 
-def _number(value: Optional[float], digits: int = 1) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
-
-
 _COLUMNS = (
     ("SO_RCVBUF\nrequested", lambda r: format_size(r.requested)),
     ("granted\n(getsockopt)", lambda r: format_size(r.granted) + (" capped" if r.capped else "")),
@@ -366,22 +363,18 @@ _COLUMNS = (
     ("sent", lambda r: f"{r.sent:,}"),
     ("read", lambda r: f"{r.received:,}"),
     ("kernel\ndrops", lambda r: f"{r.kernel_drops:,}"),
-    ("dropped\n%", lambda r: _number(r.drop_pct, 2)),
-    ("queue\np50 ms", lambda r: _number(r.queue_p50_ms, 2)),
-    ("queue\np99 ms", lambda r: _number(r.queue_p99_ms, 2)),
-    ("queue\nmax ms", lambda r: _number(r.queue_max_ms, 2)),
-    ("service\nmean us", lambda r: _number(r.service_mean_us, 1)),
-    ("stall\nmax ms", lambda r: _number(r.stall_max_ms, 2)),
+    ("dropped\n%", lambda r: format_figure(r.drop_pct, 2)),
+    ("queue\np50 ms", lambda r: format_figure(r.queue_p50_ms, 2)),
+    ("queue\np99 ms", lambda r: format_figure(r.queue_p99_ms, 2)),
+    ("queue\nmax ms", lambda r: format_figure(r.queue_max_ms, 2)),
+    ("service\nmean us", lambda r: format_figure(r.service_mean_us, 1)),
+    ("stall\nmax ms", lambda r: format_figure(r.stall_max_ms, 2)),
 )
 
 
 def table(results) -> str:
     """The results as a table for people."""
-    from tabulate import tabulate
-
-    rows = [[cell(result) for _, cell in _COLUMNS] for result in results]
-    return tabulate(rows, headers=[name for name, _ in _COLUMNS], disable_numparse=True,
-                    colalign=("right", "right", "left") + ("right",) * (len(_COLUMNS) - 3))
+    return figure_table(_COLUMNS, results, left_aligned=("via",))
 
 
 def describe(report: RcvbufReport) -> str:
@@ -405,7 +398,7 @@ def recommendation_lines(report: RcvbufReport) -> list[str]:
         needs = f"; needs {chosen.needs}" if chosen.needs else ""
         lines = [f"recommendation: SO_RCVBUF {format_size(chosen.requested)} (the kernel grants "
                  f"{format_size(chosen.granted)}): {chosen.drop_pct:.2f}% dropped, "
-                 f"queue p99 {_number(chosen.queue_p99_ms, 2)} ms (the smallest size within "
+                 f"queue p99 {format_figure(chosen.queue_p99_ms, 2)} ms (the smallest size within "
                  f"{DROP_TOLERANCE:.1%} drops){needs}"]
     fit = report.quic_go
     capped = (f"capped by net.core.rmem_max to {format_size(fit.granted)}"

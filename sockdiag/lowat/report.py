@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Optional, Sequence, Union
 
-from tabulate import tabulate
-
 from .._common import FrozenStruct, figure_class
 from .._exceptions import SockdiagError
+from ..fields import figure_table, format_figure
 from .sweep import LowatResult
 from .topology import PathInfo
 from .._validate import format_size
@@ -73,39 +72,33 @@ def describe_path(info: PathInfo) -> str:
             f"(kernel {info.kernel}{wmem})")
 
 
-def _number(value: Optional[float], digits: int = 1, scale: float = 1.0) -> str:
-    return "-" if value is None else f"{value / scale:,.{digits}f}"
-
-
 _COLUMNS = (
     ("rate\nMbit/s", lambda r: "-" if r.rate_bps is None else f"{r.rate_bps / 1e6:g}"),
     ("cc", lambda r: r.cc),
     ("sndbuf", lambda r: format_size(r.sndbuf, "auto")),
     ("lowat", lambda r: format_size(r.lowat)),
-    ("lowat\np50 KiB", lambda r: _number(r.lowat_p50_bytes, 1, 1024)),
-    ("goodput\nMbit/s", lambda r: _number(r.throughput_bps, 2, 1e6)),
-    ("latency\np50 ms", lambda r: _number(r.latency_p50_ms)),
-    ("latency\np99 ms", lambda r: _number(r.latency_p99_ms)),
-    ("write->sched\np50 ms", lambda r: _number(r.sched_p50_ms)),
-    ("write->ack\np50 ms", lambda r: _number(r.ack_p50_ms)),
-    ("unsent\np50 KiB", lambda r: _number(r.unsent_p50_bytes, 1, 1024)),
-    ("unacked\np50 KiB", lambda r: _number(r.unacked_p50_bytes, 1, 1024)),
-    ("sock mem\np50 KiB", lambda r: _number(r.sock_mem_p50_bytes, 0, 1024)),
-    ("rtt\np50 ms", lambda r: _number(r.rtt_p50_ms)),
-    ("retrans\n%", lambda r: _number(r.retrans_pct, 2)),
-    ("cpu\ns", lambda r: _number(r.cpu_s, 3)),
-    ("ctx\nswitches", lambda r: _number(r.ctx_switches, 0)),
-    ("sends\n/MB", lambda r: _number(r.send_calls_per_mb, 0)),
-    ("EAGAIN\n/MB", lambda r: _number(r.eagains_per_mb, 1)),
-    ("wakeups\n/MB", lambda r: _number(r.wakeups_per_mb, 1)),
+    ("lowat\np50 KiB", lambda r: format_figure(r.lowat_p50_bytes, 1, 1024)),
+    ("goodput\nMbit/s", lambda r: format_figure(r.throughput_bps, 2, 1e6)),
+    ("latency\np50 ms", lambda r: format_figure(r.latency_p50_ms)),
+    ("latency\np99 ms", lambda r: format_figure(r.latency_p99_ms)),
+    ("write->sched\np50 ms", lambda r: format_figure(r.sched_p50_ms)),
+    ("write->ack\np50 ms", lambda r: format_figure(r.ack_p50_ms)),
+    ("unsent\np50 KiB", lambda r: format_figure(r.unsent_p50_bytes, 1, 1024)),
+    ("unacked\np50 KiB", lambda r: format_figure(r.unacked_p50_bytes, 1, 1024)),
+    ("sock mem\np50 KiB", lambda r: format_figure(r.sock_mem_p50_bytes, 0, 1024)),
+    ("rtt\np50 ms", lambda r: format_figure(r.rtt_p50_ms)),
+    ("retrans\n%", lambda r: format_figure(r.retrans_pct, 2)),
+    ("cpu\ns", lambda r: format_figure(r.cpu_s, 3)),
+    ("ctx\nswitches", lambda r: format_figure(r.ctx_switches, 0)),
+    ("sends\n/MB", lambda r: format_figure(r.send_calls_per_mb, 0)),
+    ("EAGAIN\n/MB", lambda r: format_figure(r.eagains_per_mb, 1)),
+    ("wakeups\n/MB", lambda r: format_figure(r.wakeups_per_mb, 1)),
 )
 
 
 def table(results: list[LowatResult]) -> str:
     """The results as a table for people (medians over the repeats)."""
-    rows = [[cell(result) for _, cell in _COLUMNS] for result in results]
-    return tabulate(rows, headers=[name for name, _ in _COLUMNS], disable_numparse=True,
-                    colalign=("right", "left") + ("right",) * (len(_COLUMNS) - 2))
+    return figure_table(_COLUMNS, results, left_aligned=("cc",))
 
 
 def recommendation_lines(recommendations: Sequence[Recommendation]) -> list[str]:
@@ -123,7 +116,7 @@ def _recommendation_line(recommendation: Recommendation) -> str:
     return (f"recommendation{rate}: lowat {format_size(recommendation.lowat)} "
             f"({recommendation.cc}, sndbuf {format_size(recommendation.sndbuf, 'auto')}): "
             f"latency p50 {recommendation.latency_p50_ms:.1f} ms{versus_off}, "
-            f"p99 {_number(recommendation.latency_p99_ms)} ms, "
+            f"p99 {format_figure(recommendation.latency_p99_ms)} ms, "
             f"goodput {recommendation.throughput_bps / 1e6:.2f} Mbit/s "
             f"(best {recommendation.best_throughput_bps / 1e6:.2f}; "
             f"lowest latency within {GOODPUT_TOLERANCE:.0%} of it)")
