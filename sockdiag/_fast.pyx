@@ -152,7 +152,8 @@ cdef _Layout SEND_BUFFER = _Layout(SendBuffer, ("size", "unacked", "unsent", "fr
 cdef _Layout TCP_INFO = _Layout(TcpInfo, TcpInfo._fields)
 
 
-cdef object _send_buffer_record(long size, object unacked, object unsent, long free):
+cdef object _other_send_buffer(long size, object unacked, object unsent, long free):
+    """A SendBuffer of a UDP or UNIX socket: one of unacked and unsent is None."""
     instance = SEND_BUFFER.new_empty()
     SEND_BUFFER.take(instance, 0, PyLong_FromLong(size))
     SEND_BUFFER.put(instance, 1, unacked)
@@ -162,6 +163,7 @@ cdef object _send_buffer_record(long size, object unacked, object unsent, long f
 
 
 cdef object _tcp_send_buffer(long size, long unacked, long unsent, long free):
+    """A SendBuffer of a TCP socket: every field known."""
     instance = SEND_BUFFER.new_empty()
     SEND_BUFFER.take(instance, 0, PyLong_FromLong(size))
     SEND_BUFFER.take(instance, 1, PyLong_FromLong(unacked if unacked > 0 else 0))
@@ -349,8 +351,8 @@ cdef object _send_buffer_other(int fd, int err):
             free = <long>mem[SD_MEMINFO_SNDBUF] - <long>mem[SD_MEMINFO_WMEM_ALLOC]
             if identity.family == AF_UNIX:
                 # Bytes in the peer's receive queue, not yet read by it.
-                return _send_buffer_record(mem[SD_MEMINFO_SNDBUF], queued, None, free)
-            return _send_buffer_record(mem[SD_MEMINFO_SNDBUF], None, queued, free)
+                return _other_send_buffer(mem[SD_MEMINFO_SNDBUF], queued, None, free)
+            return _other_send_buffer(mem[SD_MEMINFO_SNDBUF], None, queued, free)
     else:
         # A UNIX stream socket is refused (EOPNOTSUPP, below): uipc_send
         # appends straight to the peer's receive buffer, the sender's sb_cc
@@ -362,7 +364,7 @@ cdef object _send_buffer_other(int fd, int err):
                 if (_getsockopt_int(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf) != 0
                         or _getsockopt_int(fd, SOL_SOCKET, SD_SO_NWRITE, &nwrite) != 0):
                     raise _socket_error(fd, errno, "getsockopt(SO_NWRITE)")
-                return _send_buffer_record(sndbuf, None, nwrite, sndbuf - nwrite)
+                return _other_send_buffer(sndbuf, None, nwrite, sndbuf - nwrite)
     raise _socket_error(fd, EOPNOTSUPP, None)
 
 
