@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import sys
 
 import pytest
@@ -71,3 +72,14 @@ def pytest_collection_modifyitems(items):
         if (item.path.name in KERNEL_FACING_FILES and item.originalname not in NOT_IN_THE_KERNEL_LANE
                 and not getattr(getattr(item, "obj", None), "is_hypothesis_test", False)):
             item.add_marker(pytest.mark.kernel)
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory):
+    """(certificate, key) of a self-signed certificate for 127.0.0.1, made with openssl."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "server.crt", folder / "server.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key

@@ -34,16 +34,6 @@ EXPORTER = [sys.executable, "-c", "from sockdiag.cli import main; main()", "expo
 BODY = b"# HELP door_test a constant\n# TYPE door_test gauge\ndoor_test 1.0\n" * 50
 
 
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "server.crt", folder / "server.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    return cert, key
-
-
 def run_exporter(config_text: str, tmp_path) -> subprocess.CompletedProcess:
     """`sockdiag export --web-config` with config_text, stopped as soon as it serves (or fails)."""
     path = tmp_path / "web.yml"
