@@ -6,12 +6,12 @@ This process holds 4,000 loopback connections (8,000 sockets); every tenth
 writer has filled a 64 KiB send buffer its reader does not read (bytes wait,
 the peer's window is closed), the rest are idle, as on a busy server.
 Group "drain, 8,000 sockets" (per look):
-  * process_sockets of this process: the dump and fd scan (C), whose records
+  * process_sockets of this process: the dump and fd scan (C), whose structs
     already carry one look's verdict (sd_snapshot_drain, in C);
-  * DrainTracker.update of those records, at its second look and later (the
+  * DrainTracker.update of those structs, at its second look and later (the
     cost a live view adds per refresh);
   * the pure-Python twin of the one-look rule (_common.snapshot_drain) over
-    the same records, what the C rule saves.
+    the same structs, what the C rule saves.
 """
 
 from __future__ import annotations

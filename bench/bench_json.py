@@ -3,11 +3,11 @@
 The sockets of bench_process_sockets's fixture (9,500 loopback connections)
 are read once; then each writer makes the text of the ``"sockets"`` array
 that `watch --json` prints:
-  * ``_fast.json_objects`` (the hand-written writer, reading the records' slots);
+  * ``_fast.json_objects`` (the hand-written writer, reading the structs' slots);
   * orjson on dicts built in Python (orjson serializes dataclasses natively,
-    but the records have other fields than the JSON: the dicts must be built);
+    but the structs have other fields than the JSON: the dicts must be built);
   * orjson on the prebuilt dicts (its serialization alone, a lower bound);
-  * orjson on the records themselves, each turned into its dict by orjson's
+  * orjson on the structs themselves, each turned into its dict by orjson's
     ``default`` (every field, TcpInfo nested: another output);
   * json.dumps on dicts built in Python (the standard library).
 
@@ -37,13 +37,13 @@ def sockets():
         yield sockdiag.process_sockets(pid)
 
 
-def as_dicts(records) -> list[dict]:
+def as_dicts(structs) -> list[dict]:
     """The objects json_objects writes, as dicts (what orjson and json need)."""
     out = []
-    for record in records:
+    for struct in structs:
         item = {}
         for key, attribute, sub_attribute in SOCKET_JSON_FIELDS:
-            value = getattr(record, attribute)
+            value = getattr(struct, attribute)
             if sub_attribute is not None and value is not None:
                 value = getattr(value, sub_attribute)
             item[key] = value
@@ -83,9 +83,9 @@ def test_orjson_prebuilt(benchmark, sockets, ratios):
 
 @pytest.mark.benchmark(group="json")
 def test_orjson_structs(benchmark, sockets, ratios):
-    # The records are not dataclasses: orjson asks for each one's dict.
-    ratios.add(GROUP, "orjson.dumps(records, default=asdict): every field, another output",
-               per_call(benchmark, lambda: orjson.dumps(sockets, default=lambda record: record.asdict())))
+    # The structs are not dataclasses: orjson asks for each one's dict.
+    ratios.add(GROUP, "orjson.dumps(structs, default=asdict): every field, another output",
+               per_call(benchmark, lambda: orjson.dumps(sockets, default=lambda struct: struct.asdict())))
 
 
 @pytest.mark.benchmark(group="json")

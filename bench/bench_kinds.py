@@ -5,7 +5,7 @@
 A network namespace of the bench's own holds the sockets, so that the dump
 is of them alone: six holder processes of 16,668 sockets each (UDP bound
 to 127.0.0.1-4, UNIX as socket pairs).  Timed, per kind:
-  * sockdiag's read of every socket of the namespace into SocketInfo records
+  * sockdiag's read of every socket of the namespace into SocketInfo structs
     (_fast.namespace_sockets_linux, the dump process_sockets takes);
   * the pure-Python twin (reference.py) of the same dump and decoding;
   * ``ss -uam`` / ``ss -xam`` in the namespace (``ss -N``), output to /dev/null;

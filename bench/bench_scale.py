@@ -17,7 +17,7 @@ At each size (10,000, 19,000, 50,000, 100,000 sockets) it times:
   * ``sockets_of_processes`` of the 8 small processes (one pass);
   * a ``watch --cgroup`` refresh (``_watch.take_cgroup_sample``: by name),
     and the kernel-filtered dump a full pass of the cgroup takes;
-  * a full dump of the machine into records (``_fast.namespace_sockets_linux``)
+  * a full dump of the machine into structs (``_fast.namespace_sockets_linux``)
     and ``ss -tinm`` (which dumps and prints the same).
 The ratios are printed at the end; the table and the log-log plot
 (docs/scale.png) are written from the same figures.  Every holder, socket
