@@ -656,6 +656,11 @@ def process_state_linux(int pid):
     return chr(state) if state else None
 
 
+cdef inline bint _state_gone(int state):
+    """sd_process_state's answer for a process that is gone, a zombie or dead."""
+    return state == 0 or state == ord("Z") or state == ord("X")
+
+
 cdef object _exit_error(int pid):
     """The OSError telling that pid exited during a pass (ESRCH: gone, a
     zombie or dead), or that its state cannot be read; None while it runs.
@@ -666,7 +671,7 @@ cdef object _exit_error(int pid):
     cdef int err = errno
     if state < 0:
         return OSError(err, os.strerror(err), f"/proc/{pid}/stat")
-    if state == 0 or state == ord("Z") or state == ord("X"):
+    if _state_gone(state):
         return OSError(ESRCH, "the process exited during the pass", f"/proc/{pid}/stat")
     return None
 

@@ -153,13 +153,10 @@ def socket_owners(pids=None):
     return owners, unreadable
 
 
-def _exiting(long pid):
-    """A zombie or exiting process (whose fd table refuses even root), or gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
-    except (OSError, IndexError):
-        return True
+cdef bint _exiting(long pid):
+    """A zombie or exiting process (whose fd table refuses even root), gone, or unreadable."""
+    cdef int state = sd_process_state(pid)
+    return state < 0 or _state_gone(state)
 
 
 cdef int _scan_fds(long pid, dict owners) except -1:
