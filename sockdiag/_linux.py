@@ -201,6 +201,65 @@ def _network_namespace(pid: int) -> Optional[int]:
         return None
 
 
+def initial_network_namespace() -> Optional[int]:
+    """The inode of the initial network namespace: that of the kernel's
+    threads (kthreadd, pid 2 of the host's pid namespace); None when this
+    /proc is a container's (its pid 2 is another process) or unreadable."""
+    try:
+        if _read_proc_text(2, "comm").strip() != "kthreadd":
+            return None
+    except OSError:
+        return None
+    return _network_namespace(2)
+
+
+def all_pids() -> list[int]:
+    """Every process of this pid namespace, now."""
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def thread_group(tid: int) -> Optional[int]:
+    """The process (Tgid) of a thread; None once it is gone."""
+    try:
+        for line in _read_proc_text(tid, "status").splitlines():
+            if line.startswith("Tgid:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def process_cgroup(pid: int) -> Optional[str]:
+    """pid's cgroup v2 path under the mount ("0::" in /proc/<pid>/cgroup), None if gone."""
+    try:
+        text = _read_proc_text(pid, "cgroup")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    for line in text.splitlines():
+        if line.startswith("0::"):
+            return line[3:]
+    return None
+
+
+MOUNTS = "/proc/mounts"
+
+
+def parse_mounts(text: str) -> list[tuple[str, str]]:
+    """(file system type, mount point) of each line of a /proc/mounts text, in order."""
+    found = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) > 2:
+            found.append((fields[2], fields[1].replace("\\040", " ")))
+    return found
+
+
+def mount_points(fstype: str, mounts: str = MOUNTS) -> list[str]:
+    """Where file systems of fstype are mounted, first mounted first; OSError when mounts cannot be read."""
+    with open(mounts) as f:
+        return [point for kind, point in parse_mounts(f.read()) if kind == fstype]
+
+
 def sockets_of_processes(pids: Iterable[int], states: Optional[Iterable[str]] = None,
                          kinds: Iterable[str] = ("tcp",)
                          ) -> dict[int, "list[SocketInfo] | SockdiagError"]:
@@ -385,13 +444,8 @@ TRACEPOINT_EVENT = "events/sock/inet_sock_set_state"
 
 
 def tracefs_mount() -> Optional[str]:
-    """Where tracefs is mounted (from /proc/mounts), or None."""
-    with open("/proc/mounts") as f:
-        for line in f:
-            fields = line.split()
-            if len(fields) > 2 and fields[2] == "tracefs":
-                return fields[1].replace("\\040", " ")
-    return None
+    """Where tracefs is mounted, or None."""
+    return next(iter(mount_points("tracefs")), None)
 
 
 def tracepoint_exists() -> Optional[bool]:

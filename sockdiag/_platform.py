@@ -3,7 +3,7 @@
 Library and view modules take the platform's functions from here, never
 from the package face ``sockdiag``.  A name a platform lacks is not defined
 here either (Linux: ``pids_named``, ``process_state``, ``process_stat_fields``, ``boot_time_s``,
-``tcp_sampler``, ``tracefs_mount``, ``TRACEPOINT_EVENT``, ``open_cgroup``, ``cgroup_sockets``; macOS: ``userspace_networking``).
+``tcp_sampler``, ``thread_group``, ``tracefs_mount``, ``TRACEPOINT_EVENT``, ``open_cgroup``, ``cgroup_sockets``; macOS: ``userspace_networking``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from ._exceptions import SockdiagError
 
 if LINUX:
     from ._linux import (TRACEPOINT_EVENT, boot_time_s, pids_named, process_stat_fields, process_state,
-                         sockets_of_processes, tcp_sampler, tracefs_mount)
+                         sockets_of_processes, tcp_sampler, thread_group, tracefs_mount)
     from . import _linux as _os
 elif MACOS:
     from ._darwin import sockets_of_processes, userspace_networking

@@ -173,7 +173,9 @@ class TrafficAccountant:
         self._namespace_pending: dict[int, list] = {}
         self._namespace_ports: dict[int, dict[int, list]] = {}
         self._unreadable = 0
-        self._initial_namespace = _initial_network_namespace()
+        from ._linux import initial_network_namespace
+
+        self._initial_namespace = initial_network_namespace()
         self._overflows = 0  # the listener's count at the previous sample
         self._supported = self._kernel_counters()
         self._time = self._dump(baseline=True)
@@ -247,7 +249,7 @@ class TrafficAccountant:
         sockdiag's network namespace (key 0), then of each other namespace
         that holds an accounted process (key: its namespace inode << 64,
         or-ed into its cookies)."""
-        from ._linux import _network_namespace
+        from ._linux import _network_namespace, all_pids
 
         passes = [(0, *_fast.tcp_counters())]
         self._pass_pids = [0]  # a process of each namespace read (0: sockdiag's own)
@@ -255,8 +257,7 @@ class TrafficAccountant:
         self._unreadable_namespaces = 0
         if own != self._initial_namespace:
             return passes  # inside a container's namespace: that one alone
-        pids = self._pids if self._pids is not None else [
-            int(name) for name in os.listdir("/proc") if name.isdigit()]
+        pids = self._pids if self._pids is not None else all_pids()
         namespaces: dict[int, int] = {}
         for pid in pids:
             namespace = _network_namespace(pid)
@@ -519,7 +520,7 @@ class TrafficAccountant:
             if pid is not None and self._pids is not None and pid not in self._pids:
                 continue
             if not usage.connections and not any(usage.interval) and usage.udp_fill is None:
-                if pid is not None and not os.path.exists(f"/proc/{pid}"):
+                if pid is not None and _platform.process_state(pid) is None:
                     del self._usage[pid]  # exited, nothing left to report
                 continue  # idle: no connection now, no bytes in the interval
             interval = [v if ok else None for v, ok in zip(usage.interval, supported)]
@@ -529,21 +530,6 @@ class TrafficAccountant:
                                        *interval, *rates, *total, *usage.limits, usage.stalled,
                                        usage.udp_drops, usage.udp_drops / interval_s, usage.udp_fill))
         return sort_traffic(rows, "total")
-
-
-def _initial_network_namespace() -> Optional[int]:
-    """The inode of the initial network namespace: that of the kernel's
-    threads (kthreadd, pid 2 of the host's pid namespace); None when this
-    /proc is a container's (its pid 2 is another process) or unreadable."""
-    from ._linux import _network_namespace
-
-    try:
-        with open("/proc/2/comm") as comm:
-            if comm.read().strip() != "kthreadd":
-                return None
-    except OSError:
-        return None
-    return _network_namespace(2)
 
 
 def sort_traffic(rows: Iterable[ProcessTraffic], key: str = "total") -> list[ProcessTraffic]:
@@ -562,7 +548,8 @@ def by_cgroup(rows: Iterable[ProcessTraffic], known: dict[int, str]) -> list[Pro
     cgroup's readable name (sockdiag.cgroups.name_of).  known caches pid ->
     cgroup path, read when a pid is first seen and kept after it exits, so
     a process's last bytes stay with its cgroup.  Unordered."""
-    from .cgroups import cgroup_of, name_of
+    from ._linux import process_cgroup
+    from .cgroups import name_of
 
     groups: dict[str, list[ProcessTraffic]] = {}
     for row in rows:
@@ -570,7 +557,7 @@ def by_cgroup(rows: Iterable[ProcessTraffic], known: dict[int, str]) -> list[Pro
         if row.pid is not None:
             path = known.get(row.pid)
             if path is None:
-                path = cgroup_of(row.pid)
+                path = process_cgroup(row.pid)
                 if path is not None:
                     known[row.pid] = path
         groups.setdefault(_UNATTRIBUTED_CGROUP if path is None else path, []).append(row)

@@ -20,7 +20,6 @@ from . import _features
 from ._common import SOCKET_KINDS, FrozenStruct, SocketInfo, kind_mask
 from ._exceptions import NotSupported, SockdiagError
 
-MOUNTS = "/proc/mounts"
 
 
 class Cgroup(FrozenStruct):
@@ -38,16 +37,18 @@ class Cgroup(FrozenStruct):
     name: str
 
 
-def cgroup2_mount(mounts: str = MOUNTS) -> str:
-    """Where cgroup v2 is mounted; NotSupported on a cgroup v1-only machine."""
+def cgroup2_mount(mounts: Optional[str] = None) -> str:
+    """Where cgroup v2 is mounted (mounts: a /proc/mounts file); NotSupported
+    on a cgroup v1-only machine."""
+    from ._linux import MOUNTS, mount_points
+
+    mounts = mounts or MOUNTS
     try:
-        with open(mounts) as f:
-            for line in f:
-                fields = line.split()
-                if len(fields) > 2 and fields[2] == "cgroup2":
-                    return fields[1].replace("\\040", " ")
+        points = mount_points("cgroup2", mounts)
     except OSError as err:
         raise NotSupported(f"{mounts}: {err.strerror}") from err
+    if points:
+        return points[0]
     raise NotSupported("cgroup v2 is not mounted (a cgroup v1-only machine): "
                        "cgroups can select sockets only by their v2 id")
 
@@ -138,18 +139,6 @@ def cgroup_pids(cgroup: Cgroup) -> list[int]:
         except FileNotFoundError:
             continue  # removed meanwhile
     return pids
-
-
-def cgroup_of(pid: int) -> Optional[str]:
-    """pid's cgroup v2 path under the mount ("0::" in /proc/<pid>/cgroup), None if gone."""
-    try:
-        with open(f"/proc/{pid}/cgroup") as f:
-            for line in f:
-                if line.startswith("0::"):
-                    return line[3:].rstrip("\n")
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    return None
 
 
 def cgroup_sockets(cgroup: Cgroup, states: Optional[Iterable[str]] = None,

@@ -13,6 +13,7 @@ from typing import Optional
 
 from . import _features, _platform
 from ._common import FrozenStruct
+from ._linux import MOUNTS, parse_mounts
 
 # Capability numbers (<linux/capability.h>).
 CAPABILITIES = {"CAP_NET_ADMIN": 12, "CAP_SYS_PTRACE": 19, "CAP_SYS_ADMIN": 21,
@@ -64,13 +65,9 @@ def effective_capabilities(status_text: str) -> int:
 
 def cgroup_layout(mounts_text: str) -> tuple[Optional[str], Optional[str]]:
     """(version, cgroup2 mount point) from a /proc/mounts text."""
-    v2 = v1 = None
-    for line in mounts_text.splitlines():
-        fields = line.split()
-        if len(fields) > 2 and fields[2] == "cgroup2":
-            v2 = v2 or fields[1].replace("\\040", " ")
-        elif len(fields) > 2 and fields[2] == "cgroup":
-            v1 = True
+    mounts = parse_mounts(mounts_text)
+    v2 = next((point for kind, point in mounts if kind == "cgroup2"), None)
+    v1 = any(kind == "cgroup" for kind, _point in mounts)
     if v2 and v1:
         return "hybrid", v2
     return ("v2", v2) if v2 else ("v1", None) if v1 else (None, None)
@@ -96,7 +93,7 @@ def privileges() -> Privileges:
         access = "read-only"
     else:
         access = "none"
-    version, mount = cgroup_layout(_read("/proc/mounts") or "")
+    version, mount = cgroup_layout(_read(MOUNTS) or "")
     scope = (_read("/proc/sys/kernel/yama/ptrace_scope") or "").strip()
     return Privileges(os.geteuid() == 0, {name: bool(mask >> bit & 1) for name, bit in CAPABILITIES.items()},
                       tracefs, access, version, mount, int(scope) if scope.isdigit() else None)

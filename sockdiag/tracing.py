@@ -225,13 +225,8 @@ class ConnectTracer:
         tgid = self._tgids.get(tid)
         if tgid is not None:
             return tgid
-        try:
-            with open(f"/proc/{tid}/status", "rb") as f:
-                for line in f:
-                    if line.startswith(b"Tgid:"):
-                        tgid = int(line.split()[1])
-                        break
-        except OSError:
+        tgid = _platform.thread_group(tid)
+        if tgid is None:
             # Gone already: the kernel kept it at the event (record-tgid).
             with open(os.path.join(self._mount, "saved_tgids")) as f:
                 for line in f:

@@ -50,6 +50,22 @@ def _is_module(name: str) -> bool:
         path.parent.glob(path.name + ".*.so")) or path.with_suffix(".pyx").exists()
 
 
+# Where /proc may be read: the platform room, the doctor (its report is of
+# this machine's /proc), the pure-Python twin (an independent reader by
+# design) and the benchmarks' labs, which read the sysctls of the namespaces
+# they build.
+PROC_READERS = {"_linux.py", "_features.py", "doctor.py", "reference.py", "rcvbuf.py", "lowat"}
+
+
+@pytest.mark.parametrize("path", LIBRARY + VIEWS, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_only_the_platform_room_reads_proc(path):
+    if path.name in PROC_READERS or path.parent.name in PROC_READERS:
+        return
+    literals = [node.value for node in ast.walk(ast.parse(path.read_text()))
+                if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+    assert not [text for text in literals if text.startswith("/proc")], path.name
+
+
 @pytest.mark.parametrize("path", LIBRARY, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_library_modules_import_neither_the_face_nor_a_view(path):
     for name in imported(path):

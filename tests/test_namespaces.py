@@ -17,7 +17,7 @@ import uuid
 import pytest
 
 import sockdiag
-from sockdiag import accounting
+from sockdiag import _linux
 from sockdiag._linux import _network_namespace
 from sockdiag.accounting import TrafficAccountant, coverage_notes
 
@@ -87,7 +87,7 @@ def worker():
 
 @pytest.mark.skipif(
     sys.platform.startswith("linux")
-    and accounting._initial_network_namespace() != _network_namespace(os.getpid()),
+    and _linux.initial_network_namespace() != _network_namespace(os.getpid()),
     reason="top reads other network namespaces from the host's only (this runs in a container's)")
 @pytest.mark.parametrize("pids", [None, "worker"], ids=["every-process", "one-pid"])
 def test_top_attributes_the_bytes_of_a_process_in_another_namespace(worker, pids):
