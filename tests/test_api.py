@@ -14,7 +14,7 @@ from sockdiag._common import LINUX, MACOS
 EVERYWHERE = {
     # errors
     "SockdiagError", "NoSuchProcess", "AccessDenied", "NotSupported", "UnsuitableSocket",
-    # records
+    # structs
     "FrozenStruct", "SendBuffer", "TcpInfo", "SocketInfo", "InterfaceCounters", "InterfaceRates",
     "LinkStats64", "Sample", "RecordingSummary", "FdHeadroom", "ProcessTraffic", "TrafficSample",
     "TcpDestroyEvent", "UserSpaceNetworking", "BudgetExceeded",
@@ -45,11 +45,11 @@ def test_every_public_name_exists_and_is_documented(name):
 
 
 def test_records_are_frozen_slotted_classes_on_one_base():
-    records = [value for name in sockdiag.__all__
+    structs = [value for name in sockdiag.__all__
                if isinstance(value := getattr(sockdiag, name), type) and issubclass(value, sockdiag.FrozenStruct)]
-    assert sockdiag.SocketInfo in records and sockdiag.TcpInfo in records
-    for record in records:
-        assert "__slots__" in vars(record), record
+    assert sockdiag.SocketInfo in structs and sockdiag.TcpInfo in structs
+    for struct in structs:
+        assert "__slots__" in vars(struct), struct
     info = sockdiag.SendBuffer(size=4, unacked=1, unsent=2, free=1)
     assert not hasattr(info, "__dict__")
     with pytest.raises(AttributeError):

@@ -273,7 +273,7 @@ def test_listen_backlog_is_not_in_byte_totals():
         listener.close()
 
 
-# --- aggregation, on synthetic records -----------------------------------------
+# --- aggregation, on synthetic structs -----------------------------------------
 
 
 def test_sums_skip_listen_and_unknown_values():

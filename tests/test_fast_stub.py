@@ -19,7 +19,7 @@ def stub_names() -> set[str]:
 
 def extension_names() -> set[str]:
     # What _fast defines itself (functions, classes, int constants): the
-    # records and tables it imports from _common are not its names.
+    # structs and tables it imports from _common are not its names.
     def its_own(value) -> bool:
         return type(value) is int or getattr(value, "__module__", None) == _fast.__name__
 

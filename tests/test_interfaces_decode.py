@@ -115,18 +115,18 @@ def test_synthetic_dump_round_trip(impl, interfaces, noops):
     decoded = impl.rtnl_link_dump(dump)
     assert list(decoded) == [link[0] for link in interfaces]
     for name, index, flags, mtu, stats in interfaces:
-        record = decoded[name]
-        assert (record.name, record.index, record.is_up, record.mtu) == (name, index, bool(flags & 1), mtu)
-        assert (record.rx_packets, record.tx_packets, record.rx_bytes, record.tx_bytes,
-                record.rx_errors, record.tx_errors, record.rx_drops, record.tx_drops) == tuple(stats[:8])
+        counters = decoded[name]
+        assert (counters.name, counters.index, counters.is_up, counters.mtu) == (name, index, bool(flags & 1), mtu)
+        assert (counters.rx_packets, counters.tx_packets, counters.rx_bytes, counters.tx_bytes,
+                counters.rx_errors, counters.tx_errors, counters.rx_drops, counters.tx_drops) == tuple(stats[:8])
 
 
 @both
 def test_dump_message_without_stats_has_no_counters(impl):
     body = struct.pack("=BxHiII", 0, 1, 7, 1, 0) + rtattr(IFLA_IFNAME, b"x0\0")
-    record = impl.rtnl_link_dump(nlmsg(RTM_NEWLINK, body) + DONE)["x0"]
-    assert record.index == 7 and record.is_up and record.mtu is None
-    assert record.rx_bytes is None and record.tx_drops is None
+    counters = impl.rtnl_link_dump(nlmsg(RTM_NEWLINK, body) + DONE)["x0"]
+    assert counters.index == 7 and counters.is_up and counters.mtu is None
+    assert counters.rx_bytes is None and counters.tx_drops is None
 
 
 @both
@@ -242,10 +242,10 @@ def test_captured_kernel_dump():
     live = sockdiag.interfaces()
     assert set(decoded) == set(live)
     payloads = stats64_payloads(dump)
-    for name, record in decoded.items():
-        assert (record.index, record.mtu, record.is_up) == (live[name].index, live[name].mtu, live[name].is_up)
-        assert record.rx_bytes <= live[name].rx_bytes and record.tx_packets <= live[name].tx_packets
-        stats = decode.rtnl_link_stats64(payloads[record.index])
-        assert len(payloads[record.index]) in (184, 192, 200)  # by kernel age
+    for name, counters in decoded.items():
+        assert (counters.index, counters.mtu, counters.is_up) == (live[name].index, live[name].mtu, live[name].is_up)
+        assert counters.rx_bytes <= live[name].rx_bytes and counters.tx_packets <= live[name].tx_packets
+        stats = decode.rtnl_link_stats64(payloads[counters.index])
+        assert len(payloads[counters.index]) in (184, 192, 200)  # by kernel age
         assert (stats.rx_bytes, stats.tx_bytes, stats.rx_dropped) == (
-            record.rx_bytes, record.tx_bytes, record.rx_drops)
+            counters.rx_bytes, counters.tx_bytes, counters.rx_drops)

@@ -32,7 +32,7 @@ pytestmark = [requires_linux, requires_root, requires_ss]
 ALL_STATES = 0xFFFFFFFF & ~((1 << 6) | (1 << 12))  # not TIME_WAIT, NEW_SYN_RECV
 UNREAD = 50_000
 
-# Sockets made so that no two fields of one record are equal by chance:
+# Sockets made so that no two fields of one struct are equal by chance:
 # rcvbuf != sndbuf, recv_queue != send_queue, backlog != its limit.
 HOLDER = r"""
 import json, os, socket, sys
@@ -251,7 +251,7 @@ def own_sockets(tmp_path):
 
 
 def test_core_and_reference_agree_on_every_kind(own_sockets):
-    """The Cython path and reference.py's struct decoding give equal records."""
+    """The Cython path and reference.py's struct decoding give equal structs."""
     pid, mask = os.getpid(), kind_mask(("tcp", "udp", "unix"))
     fast = sorted(sockdiag.process_sockets(pid, kinds=("tcp", "udp", "unix")), key=lambda s: s.inode)
     twin = sorted(reference.process_sockets(pid, ALL_STATES, mask), key=lambda s: s.inode)
@@ -300,11 +300,11 @@ def test_every_json_socket_record_carries_its_kind(holder):
     from sockdiag._fast import json_objects
     from sockdiag.fields import SOCKET_JSON_FIELDS
 
-    records = sockdiag.process_sockets(holder.pid, kinds=("tcp", "udp", "unix"))
-    objects = json.loads(json_objects(records, SOCKET_JSON_FIELDS))
-    assert [o["kind"] for o in objects] == [s.kind for s in records]
+    structs = sockdiag.process_sockets(holder.pid, kinds=("tcp", "udp", "unix"))
+    objects = json.loads(json_objects(structs, SOCKET_JSON_FIELDS))
+    assert [o["kind"] for o in objects] == [s.kind for s in structs]
     assert [(o["recv_queue"], o["drops"], o["rcvbuf"], o["peer_inode"]) for o in objects] == [
-        (s.recv_queue, s.drops, s.rcvbuf, s.peer_inode) for s in records]
+        (s.recv_queue, s.drops, s.rcvbuf, s.peer_inode) for s in structs]
 
 
 KIND_CHURNER = r"""
@@ -464,7 +464,8 @@ def test_export_carries_drops_queues_and_unix_backlog_as_the_kernel_counts_them(
     series = {(s["name"], s["labels"].get("kind"), s["labels"].get("queue")): s["value"]
               for s in map(json.loads, done.stdout.splitlines()) if s["labels"].get("pid") == str(holder.pid)}
     proc, udp, unix = proc_net_udp(holder), ss_sockets(holder, "u"), ss_sockets(holder, "x")
-    assert series["sockdiag_process_socket_drops_total", "udp", None] == sum(r["drops"] for r in proc.values()) > 0
+    assert series["sockdiag_process_socket_drops_total", "udp", None] == sum(r["drops"] for r in proc.values()) == sum(
+        r["drops"] for r in udp.values()) > 0
     assert series["sockdiag_process_queue_bytes", "udp", "receive"] == sum(r["rx_queue"] for r in proc.values())
     assert series["sockdiag_process_queue_bytes", "udp", "send"] == sum(r["tx_queue"] for r in proc.values())
     listener = sockdiag.process_sockets(holder.pid, kinds=["unix"])

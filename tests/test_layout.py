@@ -132,7 +132,7 @@ def test_every_command_takes_json():
 
 
 def test_the_records_shown_in_the_docs_have_their_fields():
-    """A record's repr in docs/ lists the record's fields, in order."""
+    """A struct's repr in docs/ lists the struct's fields, in order."""
     import pathlib
 
     import sockdiag

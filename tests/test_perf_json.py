@@ -1,7 +1,7 @@
-"""_fast.json_objects against json.dumps on arbitrary values and record types.
+"""_fast.json_objects against json.dumps on arbitrary values and struct types.
 
 The writer reads slots straight from memory and formats ints by hand; these
-hold it to json.dumps byte for byte, whatever the records are.
+hold it to json.dumps byte for byte, whatever the structs are.
 """
 
 from __future__ import annotations
@@ -67,27 +67,27 @@ json_values = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False), st.text())
 
 
-def reference(records) -> str:
-    def one(record):
+def reference(structs) -> str:
+    def one(struct):
         obj = {}
         for key, attribute, sub_attribute in FIELDS:
-            value = getattr(record, attribute)
+            value = getattr(struct, attribute)
             obj[key] = getattr(value, sub_attribute) if sub_attribute and value is not None else value
         return obj
-    return json.dumps([one(r) for r in records], separators=(",", ":"), ensure_ascii=False)
+    return json.dumps([one(r) for r in structs], separators=(",", ":"), ensure_ascii=False)
 
 
 @given(st.lists(st.tuples(st.sampled_from([Slotted, Overridden, Plain]), json_values, json_values,
                           st.one_of(st.none(), json_values.map(Inner))), max_size=8))
 def test_json_objects_equals_json_dumps(rows):
-    records = [cls(a, b, inner) for cls, a, b, inner in rows]
-    assert json_objects(records, FIELDS) == reference(records)
+    structs = [cls(a, b, inner) for cls, a, b, inner in rows]
+    assert json_objects(structs, FIELDS) == reference(structs)
 
 
 def test_an_empty_slot_is_an_attribute_error():
-    record = Slotted.__new__(Slotted)  # no __init__: every slot empty
+    struct = Slotted.__new__(Slotted)  # no __init__: every slot empty
     with pytest.raises(AttributeError):
-        json_objects([record], FIELDS)
+        json_objects([struct], FIELDS)
 
 
 def test_values_without_json_form():

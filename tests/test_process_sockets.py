@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="so
 
 
 def own_socket(sock: socket.socket):
-    """The record of sock among this process's sockets, or None."""
+    """The struct of sock among this process's sockets, or None."""
     port = sock.getsockname()[1]
     peer = sock.getpeername()[1]
     for info in sockdiag.process_sockets(os.getpid()):
@@ -156,7 +156,7 @@ def test_state_filter_and_only_tcp(tcp_pair):
 
 def test_fd_of_each_socket_is_its_lowest_among_many_fds(tcp_pair):
     """Hundreds of fds (the scan is shared by two threads, a chunk at a time)
-    holding few sockets: each record's fd is the lowest fd holding its
+    holding few sockets: each struct's fd is the lowest fd holding its
     socket, as os.readlink of /proc/self/fd says."""
     client, server = tcp_pair
     duplicates = [os.dup(sock.fileno()) for _ in range(200) for sock in (server, client)]

@@ -1,5 +1,5 @@
 """The one reader contract of recordings: every value checked against the
-record's schema, a bad line refused with its number, bounded memory (a line
+struct's schema, a bad line refused with its number, bounded memory (a line
 limit, zstd read a kilobyte at a time), multi-frame and skippable-frame zstd;
 hostile lines generated from the schema with hypothesis.  And the writer's
 contract on the same files: an exclusive lock, no silent overwrite."""

@@ -24,7 +24,7 @@ def kernel_tcp_info(sock: socket.socket):
 
 
 def tracked(sock: socket.socket, tracker: DrainTracker, looks: int):
-    """sock's record after `looks` samples SAMPLE_S apart through a DrainTracker."""
+    """sock's struct after `looks` samples SAMPLE_S apart through a DrainTracker."""
     found = None
     for _ in range(looks):
         time.sleep(SAMPLE_S)
@@ -59,7 +59,7 @@ class Writer(threading.Thread):
 
 def estimate_and_truth(sock: socket.socket, writer: Writer, tracker: DrainTracker, looks: int,
                        timeout: float = 30.0):
-    """(sock's record after looks, the seconds its last byte then waited to be acknowledged).
+    """(sock's struct after looks, the seconds its last byte then waited to be acknowledged).
 
     The writer stops before the last look, so the byte written last stays
     the last; its offset is acked + unacked + unsent, read by Python's
@@ -107,7 +107,7 @@ def shaped_peer():
 
 
 def steady_reader_case(rate: float = 1_000_000):
-    """A Python reader draining at rate bytes/s over loopback: (the socket's record at
+    """A Python reader draining at rate bytes/s over loopback: (the socket's struct at
     the last look, the measured wait of its last byte)."""
     from .loopback import PacedReader, ethernet_like_pair
 
@@ -128,7 +128,7 @@ def steady_reader_case(rate: float = 1_000_000):
 
 def bottleneck_case():
     """A writer to a reader behind a 10 Mbit/s TBF (shaped_peer; root): (the
-    record at the last look, the measured wait of its last byte, the
+    struct at the last look, the measured wait of its last byte, the
     connection's TcpInfo at the end)."""
     import sys
 
