@@ -417,11 +417,6 @@ def recommendation_lines(report: RcvbufReport) -> list[str]:
     return lines
 
 
-def check_plotting() -> None:
-    """NotSupported unless matplotlib can be imported (checked before a sweep)."""
-    figure_class()
-
-
 def plot(report: RcvbufReport, filename: str) -> None:
     """A PNG against the requested size: dropped % and time in the queue
     (p50, p99), with net.core.rmem_max and quic-go's 7.5 MB marked."""

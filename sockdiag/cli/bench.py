@@ -10,7 +10,7 @@ import sys
 import click
 
 from .. import lowat as lowat_bench
-from .._common import LINUX
+from .._common import LINUX, figure_class
 from .._exceptions import NotSupported
 from .._validate import format_size, parse_size
 from ..lowat import report, units
@@ -53,7 +53,7 @@ def lowat(lowats, ccs, sndbufs, writer, nodelay, eor, stamp_every, duration, war
         raise click.BadParameter(f"{warmup:g} s leaves nothing of a {duration:g} s run",
                                  param_hint="'--warmup'")
     if plot_path is not None:
-        report.check_plotting()
+        figure_class()  # refused before the sweep, not after it
         _check_plot_directory(plot_path)
     config = lowat_bench.SweepConfig(
         lowats=tuple(dict.fromkeys(lowats or map(units.parse_lowat, defaults["lowats"]))),
@@ -124,7 +124,7 @@ def rcvbuf(rcvbufs, rate, datagram_size, burst, service, duration, force, quick,
         raise NotSupported("sockdiag bench rcvbuf runs on Linux only (SO_MEMINFO drops)")
     defaults = options.RCVBUF_QUICK_SWEEP if quick else options.RCVBUF_FULL_SWEEP
     if plot_path is not None:
-        rcvbuf_bench.check_plotting()
+        figure_class()  # refused before the sweep, not after it
         _check_plot_directory(plot_path)
     config = rcvbuf_bench.RcvbufConfig(
         rcvbufs=tuple(dict.fromkeys(rcvbufs or map(parse_size, defaults["rcvbufs"]))),

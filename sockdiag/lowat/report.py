@@ -133,11 +133,6 @@ def document(info: PathInfo, config: FrozenStruct, results: Sequence[LowatResult
     }
 
 
-def check_plotting() -> None:
-    """NotSupported unless matplotlib can be imported (checked before a sweep)."""
-    figure_class()
-
-
 def _lowat_order(lowat: Union[None, int, str]) -> tuple:
     """Off first, then ever smaller byte limits, then time targets, largest first."""
     if lowat is None:
@@ -150,17 +145,14 @@ def _lowat_order(lowat: Union[None, int, str]) -> tuple:
 def plot(results: Sequence[LowatResult], info: PathInfo, filename: str) -> None:
     """A PNG against lowat: latency p50/p99, write->SCHED p50, goodput (in % of the
     bottleneck rate) and wakeups per MB; one line per rate (and cc, sndbuf)."""
-    import matplotlib
-    import matplotlib.ticker
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
+    figure = figure_class()(figsize=(8, 11), constrained_layout=True)
+    from matplotlib.ticker import FuncFormatter
 
     lowats = sorted({r.lowat for r in results}, key=_lowat_order)
     positions = {lowat: i for i, lowat in enumerate(lowats)}
     several = {name: len({getattr(r, name) for r in results}) > 1
                for name in ("rate_bps", "cc", "sndbuf")}
-    figure, axes = pyplot.subplots(4, 1, sharex=True, figsize=(8, 11), constrained_layout=True)
+    axes = figure.subplots(4, 1, sharex=True)
     latency_axes, sched_axes, goodput_axes, wakeup_axes = axes
     lines = sorted({(r.rate_bps, r.cc, r.sndbuf) for r in results},
                    key=lambda k: (k[0] or 0, k[1], k[2] or 0))
@@ -186,9 +178,9 @@ def plot(results: Sequence[LowatResult], info: PathInfo, filename: str) -> None:
                    for r in series]
         goodput_axes.plot(x, goodput, "o-", color=color, label=label)
         wakeup_axes.plot(x, [r.wakeups_per_mb for r in series], "o-", color=color, label=label)
-    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
     # Labels at 1, 2 and 5 of each decade on the log axes.
-    minor = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}" if f"{v:g}"[0] in "25" else "")
+    minor = FuncFormatter(lambda v, _: f"{v:g}" if f"{v:g}"[0] in "25" else "")
     for log_axes, label in ((latency_axes, "application latency (ms)"),
                             (sched_axes, "write->SCHED p50 (ms)"),
                             (wakeup_axes, "wakeups per MB")):
@@ -215,5 +207,3 @@ def plot(results: Sequence[LowatResult], info: PathInfo, filename: str) -> None:
         figure.savefig(filename, dpi=100)
     except OSError as err:
         raise SockdiagError(f"cannot write the plot to {filename}: {err.strerror}") from err
-    finally:
-        pyplot.close(figure)
