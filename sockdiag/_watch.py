@@ -1,8 +1,9 @@
-"""The watch model: typed samples of a process's TCP sockets, their rates, their order.
+"""The watch model: typed samples of a process's sockets, their rates, their
+order, and the rates of interfaces between two samples.
 
-``sockdiag watch`` and ``sockdiag demo`` draw these (sockdiag.views.watch).
-Rates are computed from two samples, so the first sample has none (never a
-fake zero).
+``sockdiag watch`` and ``sockdiag demo`` draw these (sockdiag.views.watch),
+``sockdiag ifstat`` the interfaces' rates.  Rates are computed from two
+samples, so the first sample has none (never a fake zero).
 """
 
 from __future__ import annotations
