@@ -32,33 +32,26 @@ def raw_per_call(benchmark, loop, fd) -> float:
     return sorted(elapsed_ns)[len(elapsed_ns) // 2] / CALLS_PER_ROUND / 1e9
 
 
-@pytest.mark.benchmark(group="send_buffer")
-def test_send_buffer_raw_c(benchmark, full_connection, raw_sockcalls, ratios):
-    ratios.add("send_buffer", "raw C loop (ioctl x2 + SO_MEMINFO)",
-               raw_per_call(benchmark, raw_sockcalls.raw_send_buffer_loop, full_connection.fileno()))
+# Each group's rows as the ratio table shows them: the raw C loop first (the floor).
+RAW_C = {"send_buffer": "raw C loop (ioctl x2 + SO_MEMINFO)", "tcp_info": "raw C loop (getsockopt TCP_INFO)"}
+PYTHON_CALLS = {"send_buffer": [(sockdiag.send_buffer, "sockdiag.send_buffer (Cython)"),
+                                (reference.send_buffer, "pure-Python reference (fcntl/getsockopt)")],
+                "tcp_info": [(sockdiag.tcp_info, "sockdiag.tcp_info (Cython, 78 fields)"),
+                             (reference.tcp_info, "pure-Python reference (struct)")]}
 
 
-@pytest.mark.benchmark(group="send_buffer")
-def test_send_buffer_cython(benchmark, full_connection, ratios):
-    ratios.add("send_buffer", "sockdiag.send_buffer (Cython)", per_call(benchmark, sockdiag.send_buffer, full_connection, **BATCH))
+def in_its_group(group: str, *values, shown_as: str):
+    return pytest.param(group, *values, marks=pytest.mark.benchmark(group=group), id=shown_as)
 
 
-@pytest.mark.benchmark(group="send_buffer")
-def test_send_buffer_reference(benchmark, full_connection, ratios):
-    ratios.add("send_buffer", "pure-Python reference (fcntl/getsockopt)", per_call(benchmark, reference.send_buffer, full_connection, **BATCH))
+@pytest.mark.parametrize("group, label", [in_its_group(group, label, shown_as=group) for group, label in RAW_C.items()])
+def test_raw_c(benchmark, full_connection, raw_sockcalls, ratios, group, label):
+    loop = getattr(raw_sockcalls, f"raw_{group}_loop")
+    ratios.add(group, label, raw_per_call(benchmark, loop, full_connection.fileno()))
 
 
-@pytest.mark.benchmark(group="tcp_info")
-def test_tcp_info_raw_c(benchmark, full_connection, raw_sockcalls, ratios):
-    ratios.add("tcp_info", "raw C loop (getsockopt TCP_INFO)",
-               raw_per_call(benchmark, raw_sockcalls.raw_tcp_info_loop, full_connection.fileno()))
-
-
-@pytest.mark.benchmark(group="tcp_info")
-def test_tcp_info_cython(benchmark, full_connection, ratios):
-    ratios.add("tcp_info", "sockdiag.tcp_info (Cython, 78 fields)", per_call(benchmark, sockdiag.tcp_info, full_connection, **BATCH))
-
-
-@pytest.mark.benchmark(group="tcp_info")
-def test_tcp_info_reference(benchmark, full_connection, ratios):
-    ratios.add("tcp_info", "pure-Python reference (struct)", per_call(benchmark, reference.tcp_info, full_connection, **BATCH))
+@pytest.mark.parametrize("group, function, label", [in_its_group(group, function, label, shown_as=label)
+                                                    for group, calls in PYTHON_CALLS.items()
+                                                    for function, label in calls])
+def test_python_call(benchmark, full_connection, ratios, group, function, label):
+    ratios.add(group, label, per_call(benchmark, function, full_connection, **BATCH))
