@@ -59,64 +59,59 @@ def test_the_writers_lines_read_back(tmp_path):
     assert samples[2].items["lo"]["rx_bytes"] == 30
 
 
-def _replaced(line: str, change) -> str:
-    obj = json.loads(line)
-    change(obj)
-    return json.dumps(obj, allow_nan=True) + "\n"
-
-
 def _set_value(field: str, value):
     def change(obj):
         obj["changed"]["lo"] = {field: value}
     return change
 
 
+def _text_swap(index: int, old: str, new: str):
+    """A change to the good file's lines: old becomes new in lines[index]."""
+    def change(lines):
+        assert old in lines[index], (old, lines[index])
+        lines[index] = lines[index].replace(old, new)
+    return change
+
+
+def _object_change(index: int, change_object):
+    """A change to the good file's lines: lines[index]'s JSON object changed by change_object."""
+    def change(lines):
+        obj = json.loads(lines[index])
+        change_object(obj)
+        lines[index] = json.dumps(obj, allow_nan=True) + "\n"
+    return change
+
+
+def _time_swap(new: str):
+    return _text_swap(1, '"time":1000000001.0', f'"time":{new}')
+
+
 # Each a (line number, change to the good file's lines, a part of the message).
 HOSTILE = {
-    "NaN time": (2, lambda lines: lines.__setitem__(1, lines[1].replace('"time":1000000001.0', '"time":NaN')),
-                 "NaN is not a number"),
-    "Infinity time": (2, lambda lines: lines.__setitem__(1, lines[1].replace('"time":1000000001.0',
-                                                                                '"time":-Infinity')),
-                      "-Infinity is not a number"),
-    "1e400 time": (2, lambda lines: lines.__setitem__(1, lines[1].replace('"time":1000000001.0', '"time":1e400')),
-                   "time inf is not"),
-    "400-digit time": (2, lambda lines: lines.__setitem__(1, lines[1].replace('"time":1000000001.0',
-                                                                                 '"time":' + "9" * 400)),
-                       "is not a number of seconds since the epoch"),
-    "negative time": (2, lambda lines: lines.__setitem__(1, lines[1].replace('"time":1000000001.0', '"time":-5')),
-                      "time -5 is not"),
-    "times out of order": (3, lambda lines: lines.__setitem__(2, lines[2].replace('"time":1000000002.0',
-                                                                                     '"time":999.0')),
+    "NaN time": (2, _time_swap("NaN"), "NaN is not a number"),
+    "Infinity time": (2, _time_swap("-Infinity"), "-Infinity is not a number"),
+    "1e400 time": (2, _time_swap("1e400"), "time inf is not"),
+    "400-digit time": (2, _time_swap("9" * 400), "is not a number of seconds since the epoch"),
+    "negative time": (2, _time_swap("-5"), "time -5 is not"),
+    "times out of order": (3, _text_swap(2, '"time":1000000002.0', '"time":999.0'),
                            "is not after the previous sample's"),
     "a duplicated line": (3, lambda lines: lines.__setitem__(2, lines[1]), "is not after the previous sample's"),
-    "a duplicate key": (2, lambda lines: lines.__setitem__(1, lines[1].replace('{"time"', '{"closed":[],"time"')),
-                        'the key "closed" appears twice'),
-    "2**200": (3, lambda lines: lines.__setitem__(2, _replaced(lines[2], _set_value("rx_bytes", 2**200))),
+    "a duplicate key": (2, _text_swap(1, '{"time"', '{"closed":[],"time"'), 'the key "closed" appears twice'),
+    "2**200": (3, _object_change(2, _set_value("rx_bytes", 2**200)),
                "rx_bytes 1606938044258990275541962092341162602522202993782792835301376 is not"[:30]),
-    "-1": (3, lambda lines: lines.__setitem__(2, _replaced(lines[2], _set_value("rx_bytes", -1))),
-           "lo: rx_bytes -1 is not a value of this field"),
-    "a string for a number": (3, lambda lines: lines.__setitem__(2, _replaced(lines[2], _set_value("mtu", "9000"))),
-                              'mtu "9000" is not a value'),
-    "a number for a bool": (3, lambda lines: lines.__setitem__(2, _replaced(lines[2], _set_value("is_up", 1))),
-                            "is_up 1 is not"),
-    "closed names an unknown item": (3, lambda lines: lines.__setitem__(
-        2, _replaced(lines[2], lambda obj: obj.__setitem__("closed", ["wlan9"]))), 'closed names "wlan9"'),
-    "changed names an unknown item": (3, lambda lines: lines.__setitem__(
-        2, _replaced(lines[2], lambda obj: obj["changed"].__setitem__("wlan9", {"mtu": 1}))),
-        'changed names "wlan9"'),
-    "an item under another's key": (2, lambda lines: lines.__setitem__(1, lines[1].replace('"eth0":["eth0"',
-                                                                                            '"eth0":["eth7"')),
+    "-1": (3, _object_change(2, _set_value("rx_bytes", -1)), "lo: rx_bytes -1 is not a value of this field"),
+    "a string for a number": (3, _object_change(2, _set_value("mtu", "9000")), 'mtu "9000" is not a value'),
+    "a number for a bool": (3, _object_change(2, _set_value("is_up", 1)), "is_up 1 is not"),
+    "closed names an unknown item": (3, _object_change(2, lambda obj: obj.__setitem__("closed", ["wlan9"])),
+                                     'closed names "wlan9"'),
+    "changed names an unknown item": (3, _object_change(2, lambda obj: obj["changed"].__setitem__("wlan9", {"mtu": 1})),
+                                      'changed names "wlan9"'),
+    "an item under another's key": (2, _text_swap(1, '"eth0":["eth0"', '"eth0":["eth7"'),
                                     'item "eth0" holds the values of another item'),
-    '"version": true': (1, lambda lines: lines.__setitem__(0, lines[0].replace('"version":1', '"version":true')),
-                        "a recording of format version true"),
-    "interval_s NaN": (1, lambda lines: lines.__setitem__(0, lines[0].replace('"interval_s":1.0',
-                                                                                 '"interval_s":NaN')),
-                       "NaN is not a number"),
-    "interval_s -1": (1, lambda lines: lines.__setitem__(0, lines[0].replace('"interval_s":1.0', '"interval_s":-1')),
-                      "interval_s -1 does not fit"),
-    "interval_s 1e308": (1, lambda lines: lines.__setitem__(0, lines[0].replace('"interval_s":1.0',
-                                                                                   '"interval_s":1e308')),
-                         "interval_s 1e+308 does not fit"),
+    '"version": true': (1, _text_swap(0, '"version":1', '"version":true'), "a recording of format version true"),
+    "interval_s NaN": (1, _text_swap(0, '"interval_s":1.0', '"interval_s":NaN'), "NaN is not a number"),
+    "interval_s -1": (1, _text_swap(0, '"interval_s":1.0', '"interval_s":-1'), "interval_s -1 does not fit"),
+    "interval_s 1e308": (1, _text_swap(0, '"interval_s":1.0', '"interval_s":1e308'), "interval_s 1e+308 does not fit"),
     "100,000 nested [": (2, lambda lines: lines.__setitem__(1, "[" * 100_000 + "\n"), "line 2 is nested too deeply"),
     "the header only": (1, lambda lines: lines.__delitem__(slice(1, None)), "the header only, no samples"),
 }
@@ -182,7 +177,7 @@ def test_generated_values_are_taken_only_when_they_fit(tmp_path, field, value):
     """A value put in a changed item is read back as it was when it fits the
     field's type and range, else refused naming line 3; nothing else escapes."""
     lines = good_lines(tmp_path)
-    lines[2] = _replaced(lines[2], _set_value(field, value))
+    _object_change(2, _set_value(field, value))(lines)
     path = tmp_path / "generated.jsonl"
     path.write_text("".join(lines))
     fits = _fits_schema(field, value) and not (field == "name" and value != "lo")
