@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -36,6 +37,20 @@ requires_linux = pytest.mark.skipif(
 requires_root = pytest.mark.skipif(
     not IS_ROOT, reason="needs root with CAP_SYS_ADMIN and CAP_NET_ADMIN (run the tests as root, as CI does)")
 requires_ss = pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss from iproute2")
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(tmp_path, size: str):
+    """A tmpfs of size (mount's "12k") mounted below tmp_path, unmounted afterwards; skips without root."""
+    if not IS_ROOT:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / f"tmpfs-{size}"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)  # lazy: a killed child may still hold a file
 
 
 @pytest.fixture(params=[socket.AF_INET, socket.AF_INET6], ids=["ipv4", "ipv6"])

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import IS_ROOT
+from conftest import mounted_tmpfs
 from testsupport.terminal import SOCKDIAG
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sock_diag is Linux only")
@@ -23,16 +23,9 @@ def sockdiag(*args: str, **kwargs) -> subprocess.CompletedProcess:
 @pytest.fixture
 def nearly_full(tmp_path):
     """A 12 KiB tmpfs with 8 KiB free: an exposition (about 10 KB) does not fit."""
-    if not IS_ROOT:
-        pytest.skip("mounting a small tmpfs needs root")
-    mount = tmp_path / "small"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12k", "tmpfs", str(mount)], check=True)
-    try:
+    with mounted_tmpfs(tmp_path, "12k") as mount:
         (mount / "fill").write_bytes(bytes(4096))
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 def test_export_once_onto_a_nearly_full_disk_leaves_nothing(nearly_full):

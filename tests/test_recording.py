@@ -16,7 +16,7 @@ import pytest
 
 from sockdiag._demo import workload
 from sockdiag.recording_file import ITEM_FIELDS, RecordingError, RecordingReader, RecordingWriter
-from conftest import IS_ROOT, wait_until
+from conftest import mounted_tmpfs, wait_until
 from testsupport.terminal import SOCKDIAG, Terminal, requires_tmux
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sock_diag is Linux only")
@@ -184,16 +184,9 @@ def test_interrupted_recording_ends_with_a_whole_line(demo_pid, tmp_path, suffix
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 32 KiB tmpfs, unmounted afterwards."""
-    if not IS_ROOT:
-        pytest.skip("mounting a tmpfs needs root")
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", str(mount)], check=True)
-    try:
+    """A 32 KiB tmpfs."""
+    with mounted_tmpfs(tmp_path, "32k") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
 def _limit_file_size():
