@@ -78,12 +78,23 @@ HOLDER = textwrap.dedent("""
 """)
 
 
-def _holder_in(cgroup_path: str, connections: int) -> tuple[subprocess.Popen, int]:
-    """A child in the cgroup holding a listener and connections to it; (child, listening port)."""
-    child = subprocess.Popen([sys.executable, "-c", HOLDER, str(connections)], stdin=subprocess.PIPE,
+def _child_in(cgroup_path: str, script: str, *args: str) -> subprocess.Popen:
+    """A Python child running script, moved into the cgroup; its stdin and stdout are pipes."""
+    child = subprocess.Popen([sys.executable, "-c", script, *args], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
-    with open(os.path.join(cgroup_path, "cgroup.procs"), "w") as f:
-        f.write(str(child.pid))
+    try:
+        with open(os.path.join(cgroup_path, "cgroup.procs"), "w") as f:
+            f.write(str(child.pid))
+    except BaseException:
+        end(child)
+        raise
+    return child
+
+
+def _holder_in(cgroup_path: str, script: str, *args: str) -> tuple[subprocess.Popen, int]:
+    """A child that makes its sockets once in the cgroup (HOLDER: a listener and
+    args[0] connections to it) and prints its listening port; (child, port)."""
+    child = _child_in(cgroup_path, script, *args)
     child.stdin.write("go\n")
     child.stdin.flush()
     return child, int(child.stdout.readline())
@@ -101,8 +112,8 @@ def _ss_ports(relative: str) -> set[tuple[int, int]]:
 @requires_linux
 @requires_ss
 def test_cgroup_sockets_are_what_ss_filters_by_cgroup(cgroup_dir):
-    top_child, _ = _holder_in(cgroup_dir, 2)
-    service_child, service_port = _holder_in(os.path.join(cgroup_dir, "app.service"), 3)
+    top_child, _ = _holder_in(cgroup_dir, HOLDER, "2")
+    service_child, service_port = _holder_in(os.path.join(cgroup_dir, "app.service"), HOLDER, "3")
     outside = subprocess.Popen([sys.executable, "-c", HOLDER, "2"], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True)
     try:
@@ -128,7 +139,7 @@ def test_cgroup_sockets_are_what_ss_filters_by_cgroup(cgroup_dir):
 
 @requires_linux
 def test_watch_cgroup_once_json_has_the_watch_shape(cgroup_dir):
-    child, _ = _holder_in(cgroup_dir, 3)
+    child, _ = _holder_in(cgroup_dir, HOLDER, "3")
     try:
         by_cgroup = CliRunner().invoke(cli, ["watch", "--cgroup", cgroup_dir, "--once", "--json"])
         by_pid = CliRunner().invoke(cli, ["watch", str(child.pid), "--once", "--json"])
@@ -152,7 +163,7 @@ def test_processes_entering_and_leaving_between_refreshes(cgroup_dir):
 
     cgroup = cgroups.open_cgroup(cgroup_dir)
     assert _watch.take_cgroup_sample(cgroup).pids == ()
-    child, _ = _holder_in(cgroup_dir, 1)
+    child, _ = _holder_in(cgroup_dir, HOLDER, "1")
     try:
         sample = _watch.take_cgroup_sample(cgroup)
         assert sample.pids == (child.pid,) and len(sample.sockets) == 3
@@ -168,7 +179,7 @@ def test_export_cgroup_series_and_a_cgroup_that_disappears(cgroup_dir):
     from sockdiag import export, exposition
     from testsupport.exposition import both_texts
 
-    child, _ = _holder_in(cgroup_dir, 2)
+    child, _ = _holder_in(cgroup_dir, HOLDER, "2")
     collector = export.Collector(cgroups=[cgroup_dir])
     relative = cgroups.open_cgroup(cgroup_dir).relative
     try:
@@ -291,12 +302,9 @@ def test_cgroup_refresh_by_name_equals_the_filtered_dump_on_churn(cgroup_dir):
     from sockdiag._linux import state_mask
     from test_scale import CHURNER
 
-    child = subprocess.Popen([sys.executable, "-c", CHURNER], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
+    # Its listener is made before it joins: held by the cgroup's process, not the cgroup's socket.
+    child = _child_in(cgroup_dir, CHURNER)
     try:
-        # Its listener is made before it joins: held by the cgroup's process, not the cgroup's socket.
-        with open(os.path.join(cgroup_dir, "cgroup.procs"), "w") as f:
-            f.write(str(child.pid))
         cgroup = cgroups.open_cgroup(cgroup_dir)
         bytecode = _linux.filter_bytecode([cgroup.id])
 
@@ -360,14 +368,8 @@ KINDS_HOLDER = textwrap.dedent("""
 
 @requires_linux
 def test_cgroup_sockets_of_every_kind_are_those_its_processes_hold(cgroup_dir):
-    child = subprocess.Popen([sys.executable, "-c", KINDS_HOLDER], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
+    child, port = _holder_in(cgroup_dir, KINDS_HOLDER)
     try:
-        with open(os.path.join(cgroup_dir, "cgroup.procs"), "w") as f:
-            f.write(str(child.pid))
-        child.stdin.write("go\n")
-        child.stdin.flush()
-        port = int(child.stdout.readline())
         cgroup = cgroups.open_cgroup(cgroup_dir)
         every = cgroups.cgroup_sockets(cgroup, kinds=("tcp", "udp", "unix"))
         held = sockdiag.process_sockets(child.pid, kinds=("tcp", "udp", "unix"))
