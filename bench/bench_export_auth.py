@@ -10,35 +10,21 @@ Run: pytest bench/bench_export_auth.py -s
 
 from __future__ import annotations
 
-import base64
 import statistics
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
 bcrypt = pytest.importorskip("bcrypt")
 
 from sockdiag import web  # noqa: E402
+from testsupport.exposition import get_metrics  # noqa: E402
 
 FLOOD_THREADS = 8
 SCRAPES = 40
 BODY = b"# HELP door_test a constant\n# TYPE door_test gauge\ndoor_test 1.0\n"
 RESULTS: dict[str, float] = {}
-
-
-def scrape(port: int, password: str) -> int:
-    token = base64.b64encode(f"prom:{password}".encode()).decode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
-                                     headers={"Authorization": f"Basic {token}"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            response.read()
-            return response.status
-    except urllib.error.HTTPError as err:
-        return err.code
 
 
 def valid_scrape_ms(flood: bool) -> list[float]:
@@ -47,20 +33,23 @@ def valid_scrape_ms(flood: bool) -> list[float]:
     port = server.server_port
     stop = threading.Event()
 
+    def status(password: str) -> int:
+        return get_metrics(port, "prom", password, timeout=30)[0]
+
     def wrong_passwords():
         while not stop.is_set():
-            scrape(port, "wrong")
+            status("wrong")
 
     flooders = [threading.Thread(target=wrong_passwords) for _ in range(FLOOD_THREADS if flood else 0)]
     try:
-        assert scrape(port, "right") == 200  # verified once, as a scraper's first scrape is
+        assert status("right") == 200  # verified once, as a scraper's first scrape is
         for thread in flooders:
             thread.start()
         time.sleep(0.5)
         seconds = []
         for _ in range(SCRAPES):
             started = time.perf_counter()
-            assert scrape(port, "right") == 200
+            assert status("right") == 200
             seconds.append(time.perf_counter() - started)
     finally:
         stop.set()

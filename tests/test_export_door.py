@@ -3,14 +3,12 @@ scrapers, TLS and basic auth from a web config, scraped by a real Prometheus."""
 
 from __future__ import annotations
 
-import base64
 import os
 import contextlib
 import gzip
 import re
 import select
 import socket
-import ssl
 import subprocess
 import sys
 import threading
@@ -27,6 +25,7 @@ pytest.importorskip("yaml")
 pytest.importorskip("prometheus_client")
 
 from sockdiag import export, web  # noqa: E402
+from testsupport.exposition import get_metrics  # noqa: E402
 
 from conftest import requires_linux, wait_until  # noqa: E402
 from prometheus_server import PROMETHEUS, prometheus_server  # noqa: E402
@@ -169,28 +168,14 @@ def web_config(tmp_path, certificate):
     return path
 
 
-def tls_get(port: int, cert, user: str | None, password: str | None):
-    context = ssl.create_default_context(cafile=str(cert))
-    headers = {}
-    if user is not None:
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
-    request = urllib.request.Request(f"https://127.0.0.1:{port}/metrics", headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=10, context=context) as response:
-            return response.status, response.read(), response.headers
-    except urllib.error.HTTPError as err:
-        return err.code, err.read(), err.headers
-
-
 def test_tls_and_basic_auth(web_config, certificate):
     cert, _ = certificate
     with door(web.load_web_config(str(web_config))) as (_, port):
-        code, body, headers = tls_get(port, cert, "prometheus", PASSWORD)
+        code, body, headers = get_metrics(port, "prometheus", PASSWORD, cafile=cert)
         assert (code, body) == (200, BODY)
         assert headers["X-Content-Type-Options"] == "nosniff"
         for user, password in (("prometheus", "wrong"), ("nobody", PASSWORD), (None, None)):
-            code, _, headers = tls_get(port, cert, user, password)
+            code, _, headers = get_metrics(port, user, password, cafile=cert)
             assert code == 401 and headers["WWW-Authenticate"].startswith("Basic")
         # Plain HTTP to the TLS port is refused: no metrics in the clear.
         with pytest.raises((ConnectionError, urllib.error.URLError, OSError)):

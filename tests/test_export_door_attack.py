@@ -5,7 +5,6 @@ for a certificate out of date or a config that turns nothing on."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import gzip
 import re
@@ -16,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
 import urllib.request
 
 import pytest
@@ -25,6 +23,7 @@ bcrypt = pytest.importorskip("bcrypt")
 pytest.importorskip("yaml")
 
 from sockdiag import web  # noqa: E402
+from testsupport.exposition import get_metrics  # noqa: E402
 
 from conftest import requires_linux  # noqa: E402
 
@@ -107,34 +106,22 @@ def test_accept_encoding_q_values_are_honoured(accept, gzipped):
     assert (gzip.decompress(body) if gzipped else body) == BODY
 
 
-def basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-def get(port: int, authorization: str) -> int:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": authorization})
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            response.read()
-            return response.status
-    except urllib.error.HTTPError as err:
-        return err.code
-
-
 def test_a_wrong_password_flood_does_not_hold_valid_scrapes():
     """Eight threads send wrong passwords against a bcrypt hash of cost 13
     (a second or so per check on two cores); a scraper whose credentials were
     verified before is answered while every one of those checks still waits."""
     hashed = bcrypt.hashpw(b"right", bcrypt.gensalt(rounds=13))
     with door(web.WebConfig(users={"prom": hashed})) as port:
-        assert get(port, basic("prom", "right")) == 200  # verified once: remembered
+        def status(password: str) -> int:
+            return get_metrics(port, "prom", password, timeout=120)[0]
+
+        assert status("right") == 200  # verified once: remembered
         answered = []
-        flood = [threading.Thread(target=lambda: answered.append(get(port, basic("prom", "wrong"))))
-                 for _ in range(8)]
+        flood = [threading.Thread(target=lambda: answered.append(status("wrong"))) for _ in range(8)]
         for thread in flood:
             thread.start()
         time.sleep(0.2)  # the wrong passwords are being checked
-        valid = [get(port, basic("prom", "right")) for _ in range(5)]
+        valid = [status("right") for _ in range(5)]
         flood_answered_meanwhile = len(answered)
         for thread in flood:
             thread.join()
