@@ -327,45 +327,58 @@ for line in sys.stdin:
 """
 
 
-def test_refreshes_ask_by_name_and_equal_a_full_pass_as_kinds_come_and_go():
-    """A small process's UNIX sockets are asked for by inode, its UDP ones
-    read from the UDP table, its TCP ones by name: once a pass has learnt a
-    new socket, each refresh is answered without a TCP dump and equals a
-    pass that knows nothing."""
-    from sockdiag import _fast
+@pytest.fixture
+def kind_churner():
+    """A child running KIND_CHURNER beside 40 loopback pairs of this process (the
+    child is small beside the TCP table); yields (child, do): do(line) has the
+    child do line and waits for its "ok"."""
     from testsupport.loopback import connected_pair
 
     child = subprocess.Popen([sys.executable, "-c", KIND_CHURNER], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
-    ballast = [connected_pair() for _ in range(40)]  # the churner is small beside the TCP table
-    known = _fast.KnownSockets()
-    every = kind_mask(("tcp", "udp", "unix"))
+    ballast = []
+
+    def do(line: str) -> None:
+        child.stdin.write(line + "\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == "ok"
+
     try:
-        def command(line: str) -> None:
-            child.stdin.write(line + "\n")
-            child.stdin.flush()
-            assert child.stdout.readline().strip() == "ok"
-
-        def key(s):
-            return (s.inode, s.fd, s.kind, s.state, s.local_address, s.local_port, s.peer_inode)
-
-        for line in ("open tcp", "open unix", "open udp", "open unix", "close unix", "open udp",
-                     "close udp", "open tcp", "close tcp"):
-            command(line)
-            _fast.process_sockets_linux(child.pid, ALL_STATES, None, known, every)  # learns
-            before = known.exact_passes
-            refreshed = _fast.process_sockets_linux(child.pid, ALL_STATES, None, known, every)
-            assert known.exact_passes == before + 1, line
-            fresh = _fast.process_sockets_linux(child.pid, ALL_STATES, None, None, every)
-            assert sorted(map(key, refreshed)) == sorted(map(key, fresh)), line
-            tcp_only = _fast.process_sockets_linux(child.pid, ALL_STATES, None, known, kind_mask("tcp"))
-            assert {s.kind for s in tcp_only} <= {"tcp"}
+        ballast += [connected_pair() for _ in range(40)]
+        yield child, do
     finally:
         child.stdin.close()
         child.wait(timeout=30)
         for pair in ballast:
             for sock in pair:
                 sock.close()
+
+
+def test_refreshes_ask_by_name_and_equal_a_full_pass_as_kinds_come_and_go(kind_churner):
+    """A small process's UNIX sockets are asked for by inode, its UDP ones
+    read from the UDP table, its TCP ones by name: once a pass has learnt a
+    new socket, each refresh is answered without a TCP dump and equals a
+    pass that knows nothing."""
+    from sockdiag import _fast
+
+    child, do = kind_churner
+    known = _fast.KnownSockets()
+    every = kind_mask(("tcp", "udp", "unix"))
+
+    def key(s):
+        return (s.inode, s.fd, s.kind, s.state, s.local_address, s.local_port, s.peer_inode)
+
+    for line in ("open tcp", "open unix", "open udp", "open unix", "close unix", "open udp",
+                 "close udp", "open tcp", "close tcp"):
+        do(line)
+        _fast.process_sockets_linux(child.pid, ALL_STATES, None, known, every)  # learns
+        before = known.exact_passes
+        refreshed = _fast.process_sockets_linux(child.pid, ALL_STATES, None, known, every)
+        assert known.exact_passes == before + 1, line
+        fresh = _fast.process_sockets_linux(child.pid, ALL_STATES, None, None, every)
+        assert sorted(map(key, refreshed)) == sorted(map(key, fresh)), line
+        tcp_only = _fast.process_sockets_linux(child.pid, ALL_STATES, None, known, kind_mask("tcp"))
+        assert {s.kind for s in tcp_only} <= {"tcp"}
     assert {s.kind for s in fresh} == {"tcp", "udp", "unix"}
 
 
@@ -423,36 +436,24 @@ def test_queues_of_what_is_not_a_tcp_udp_or_unix_socket_is_one_unsuitablesocket(
         netlink.close()
 
 
-def test_unix_sockets_asked_for_by_inode_equal_the_core_and_the_twin():
+def test_unix_sockets_asked_for_by_inode_equal_the_core_and_the_twin(kind_churner):
     """The exact path's answers: a UNIX socket is found by its inode alone, any
     other socket is ENOENT; the twin asking one inode at a time agrees with
     the core's refresh, which asks them all at once."""
     from sockdiag import _fast
-    from testsupport.loopback import connected_pair
 
-    child = subprocess.Popen([sys.executable, "-c", KIND_CHURNER], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
-    ballast = [connected_pair() for _ in range(40)]  # the child is small beside the TCP table
+    child, do = kind_churner
     known = _fast.KnownSockets()
     mask = kind_mask("unix")
-    try:
-        for line in ("open unix", "open unix", "open udp", "open tcp"):
-            child.stdin.write(line + "\n")
-            child.stdin.flush()
-            assert child.stdout.readline().strip() == "ok"
-        _fast.process_sockets_linux(child.pid, ALL_STATES, None, known, kind_mask(("tcp", "udp", "unix")))
-        before = known.exact_passes
-        core = _fast.process_sockets_linux(child.pid, ALL_STATES, None, known, mask)
-        assert known.exact_passes == before + 1
-        twin = reference.asked_unix_sockets(reference.socket_fds(child.pid))
-        assert sorted(twin, key=lambda s: s.inode) == sorted(core, key=lambda s: s.inode)
-        assert [s.kind for s in twin] == ["unix"] * 4
-    finally:
-        child.stdin.close()
-        child.wait(timeout=30)
-        for pair in ballast:
-            for sock in pair:
-                sock.close()
+    for line in ("open unix", "open unix", "open udp", "open tcp"):
+        do(line)
+    _fast.process_sockets_linux(child.pid, ALL_STATES, None, known, kind_mask(("tcp", "udp", "unix")))
+    before = known.exact_passes
+    core = _fast.process_sockets_linux(child.pid, ALL_STATES, None, known, mask)
+    assert known.exact_passes == before + 1
+    twin = reference.asked_unix_sockets(reference.socket_fds(child.pid))
+    assert sorted(twin, key=lambda s: s.inode) == sorted(core, key=lambda s: s.inode)
+    assert [s.kind for s in twin] == ["unix"] * 4
 
 
 def test_export_carries_drops_queues_and_unix_backlog_as_the_kernel_counts_them(holder):
