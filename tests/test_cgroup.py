@@ -21,7 +21,7 @@ import sockdiag
 from sockdiag import NotSupported, SockdiagError, _linux, accounting, cgroups
 from sockdiag._common import ProcessTraffic
 from sockdiag.cli import cli
-from testsupport.children import end
+from testsupport.children import end, python_child
 from testsupport.held_sockets import HeldSockets
 
 from conftest import requires_linux, requires_ss
@@ -79,9 +79,8 @@ HOLDER = textwrap.dedent("""
 
 
 def _child_in(cgroup_path: str, script: str, *args: str) -> subprocess.Popen:
-    """A Python child running script, moved into the cgroup; its stdin and stdout are pipes."""
-    child = subprocess.Popen([sys.executable, "-c", script, *args], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
+    """A Python child (python_child) running script, moved into the cgroup."""
+    child = python_child(script, *args)
     try:
         with open(os.path.join(cgroup_path, "cgroup.procs"), "w") as f:
             f.write(str(child.pid))

@@ -332,10 +332,10 @@ def kind_churner():
     """A child running KIND_CHURNER beside 40 loopback pairs of this process (the
     child is small beside the TCP table); yields (child, do): do(line) has the
     child do line and waits for its "ok"."""
+    from testsupport.children import python_child
     from testsupport.loopback import connected_pair
 
-    child = subprocess.Popen([sys.executable, "-c", KIND_CHURNER], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
+    child = python_child(KIND_CHURNER)
     ballast = []
 
     def do(line: str) -> None:

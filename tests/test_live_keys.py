@@ -16,6 +16,7 @@ import pytest
 
 from sockdiag.views.keys import Controls, History, sparkline
 from sockdiag.views.live import HIGHLIGHT, highlighted
+from testsupport.children import python_child
 from testsupport.terminal import SOCKDIAG, Terminal, requires_tmux
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sock_diag is Linux only")
@@ -26,22 +27,17 @@ def two_servers():
     """A child with two listeners and one connection to each; the first holds unsent bytes."""
     code = textwrap.dedent("""
         import socket, sys
+        from testsupport.loopback import fill
         held, ports = [], []
         for _ in range(2):
             l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(8)
             c = socket.create_connection(l.getsockname()); s, _ = l.accept()
             held += [l, c, s]; ports.append(l.getsockname()[1])
-        held[1].setblocking(False)
-        try:
-            while True:
-                held[1].send(b"x" * 65536)
-        except BlockingIOError:
-            pass
+        fill(held[1])
         print(*ports, held[1].fileno(), flush=True)
         sys.stdin.read()
     """)
-    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
+    child = python_child(code)
     busy_port, quiet_port, busy_fd = map(int, child.stdout.readline().split())
     yield child, busy_port, quiet_port, busy_fd
     child.stdin.close()

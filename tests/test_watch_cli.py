@@ -16,7 +16,7 @@ from sockdiag import _watch, fields
 from sockdiag.views import watch as watch_view
 from sockdiag._common import SocketInfo, TcpInfo
 from sockdiag.cli import cli
-from testsupport.children import with_default_sigint
+from testsupport.children import python_child, with_default_sigint
 from testsupport.terminal import Terminal, requires_tmux
 from conftest import requires_root
 
@@ -34,19 +34,14 @@ def held_child():
     """A child process holding a listener and one connection to itself with data queued."""
     code = textwrap.dedent("""
         import socket, sys
+        from testsupport.loopback import fill
         l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(8)
         c = socket.create_connection(l.getsockname()); s, _ = l.accept()
-        c.setblocking(False)
-        try:
-            while True:
-                c.send(b"x" * 65536)
-        except BlockingIOError:
-            pass
+        fill(c)
         print(l.getsockname()[1], c.fileno(), flush=True)
         sys.stdin.read()
     """)
-    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
+    child = python_child(code)
     port, sender_fd = map(int, child.stdout.readline().split())
     yield child, port, sender_fd
     child.stdin.close()

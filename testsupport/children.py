@@ -15,6 +15,17 @@ from sockdiag import _fast
 from .loopback import drain, wait_until
 
 
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def python_child(script: str, *args: str) -> subprocess.Popen:
+    """`python -c script args` with text pipes on its stdin and stdout, and
+    testsupport importable in it: the helpers of tests serve their children too."""
+    path = os.pathsep.join(filter(None, [REPOSITORY, os.environ.get("PYTHONPATH")]))
+    return subprocess.Popen([sys.executable, "-c", script, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": path})
+
+
 def end(child: subprocess.Popen) -> None:
     """Kill and reap child, even a stopped one."""
     if child.poll() is None:
@@ -63,8 +74,7 @@ def closing_sender():
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
-        child = subprocess.Popen([sys.executable, "-c", SENDER, str(listener.getsockname()[1])],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        child = python_child(SENDER, str(listener.getsockname()[1]))
         try:
             peer, _ = listener.accept()
             with peer:

@@ -13,28 +13,22 @@ state settles at once):
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 
+from .children import python_child
+
 HOLDER = textwrap.dedent("""
-    import fcntl, json, socket, struct, sys
-    SIOCINQ, SIOCOUTQ, SIOCOUTQNSD, SO_MEMINFO = 0x541B, 0x5411, 0x894B, 55
+    import json, socket, struct, sys
+    from testsupport.loopback import SIOCOUTQ, SIOCOUTQNSD, endpoint, fill, ioctl_int
+    SIOCINQ, SO_MEMINFO = 0x541B, 55
     TCPI_NOTSENT_OFFSET, TCPI_DELIVERY_RATE_OFFSET = 144, 160
-
-    def ioctl(sock, request):
-        return struct.unpack("i", fcntl.ioctl(sock.fileno(), request, b"\\0" * 4))[0]
-
-    def endpoint(address):
-        host, port = address[:2]
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     def kernel_numbers(sock):
         meminfo = struct.unpack("9I", sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, 36))
         info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 232)
         return {"fd": sock.fileno(), "local": endpoint(sock.getsockname()),
-                "remote": endpoint(sock.getpeername()), "outq": ioctl(sock, SIOCOUTQ),
-                "outq_unsent": ioctl(sock, SIOCOUTQNSD), "inq": ioctl(sock, SIOCINQ),
+                "remote": endpoint(sock.getpeername()), "outq": ioctl_int(sock, SIOCOUTQ),
+                "outq_unsent": ioctl_int(sock, SIOCOUTQNSD), "inq": ioctl_int(sock, SIOCINQ),
                 "sndbuf": meminfo[3], "wmem_queued": meminfo[5],
                 "tcpi_notsent": struct.unpack_from("I", info, TCPI_NOTSENT_OFFSET)[0],
                 "tcpi_delivery_rate": struct.unpack_from("Q", info, TCPI_DELIVERY_RATE_OFFSET)[0],
@@ -51,12 +45,7 @@ HOLDER = textwrap.dedent("""
         client = socket.create_connection(listener.getsockname()[:2])
         pairs.append((client, listener.accept()[0]))
     (filled, _), (replied, replied_server) = pairs
-    filled.setblocking(False)
-    try:
-        while True:
-            filled.send(b"x" * 65536)
-    except BlockingIOError:
-        pass
+    fill(filled)
     replied_server.sendall(b"r" * 3000)
     replied.sendall(b"q" * 500)
     print(json.dumps({"listener": endpoint(listener.getsockname())}), flush=True)
@@ -70,8 +59,7 @@ class HeldSockets:
     wanted), then ``report()`` for the kernel's numbers of its sockets."""
 
     def __init__(self, family: str = "ipv4") -> None:
-        self.process = subprocess.Popen([sys.executable, "-c", HOLDER, family], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, text=True)
+        self.process = python_child(HOLDER, family)
         self.pid = self.process.pid
         self.listener = ""
 

@@ -67,16 +67,18 @@ def wait_until(predicate, timeout: float = 5.0, step: float = 0.01):
         time.sleep(step)
 
 
+def endpoint(address) -> str:
+    """A socket address as ss writes it: 127.0.0.1:80, [::1]:80."""
+    host, port = address[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def ss_filter(sock) -> list[str]:
     """An ss filter matching exactly sock's connection (both endpoints).
 
     The source port alone is not enough: with tens of thousands of sockets
     on the machine, another connection can share it.
     """
-    def endpoint(address):
-        host, port = address[:2]
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
     return ["src", endpoint(sock.getsockname()), "dst", endpoint(sock.getpeername())]
 
 
