@@ -18,7 +18,7 @@ from sockdiag import _features
 from testsupport.children import end
 
 from conftest import requires_linux, requires_root
-from test_cgroup import _holder_in, cgroup_dir  # noqa: F401 (a fixture)
+from test_cgroup import HOLDER, _holder_in, cgroup_dir  # noqa: F401 (a fixture)
 from test_kernel_features import doctor_json, real_availability, release, sockdiag
 
 pytestmark = requires_linux
@@ -72,7 +72,7 @@ def _sockets(sample: dict) -> set[tuple]:
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_watch_cgroup_finds_the_same_sockets_under_every_profile(cgroup_dir, profile):  # noqa: F811
-    child, _ = _holder_in(cgroup_dir, 3)
+    child, _ = _holder_in(cgroup_dir, HOLDER, "3")
     try:
         plain = sockdiag("watch", "--cgroup", cgroup_dir, "--once", "--json")
         profiled = sockdiag("watch", "--cgroup", cgroup_dir, "--once", "--json", assume=profile)
