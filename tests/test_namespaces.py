@@ -88,7 +88,8 @@ def worker():
 @pytest.mark.skipif(
     sys.platform.startswith("linux")
     and _linux.initial_network_namespace() != _network_namespace(os.getpid()),
-    reason="top reads other network namespaces from the host's only: this is not it, or reading pid 2's namespace needs root")
+    reason="top reads other network namespaces from the host's only: this is not it, "
+           "or reading pid 2's namespace needs root")
 @pytest.mark.parametrize("pids", [None, "worker"], ids=["every-process", "one-pid"])
 def test_top_attributes_the_bytes_of_a_process_in_another_namespace(worker, pids):
     with TrafficAccountant(pids=None if pids is None else [worker.pid], trace_connects=False) as accountant:
