@@ -444,7 +444,7 @@ cdef enum:
 cdef double FULL_PASS_INTERVAL_S = 10.0
 
 
-cdef double _monotonic_s() noexcept:
+cdef inline double _monotonic_s() noexcept:
     """CLOCK_MONOTONIC (time.monotonic()'s clock), in seconds."""
     cdef timespec now
     clock_gettime(CLOCK_MONOTONIC, &now)

@@ -4,7 +4,6 @@
 # send_buffer() + tcp_info() structs it costs about twice the syscalls, so
 # the Linux TCP path reads the kernel directly and fills the Sample's slots.
 
-from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from libc.errno cimport errno, ENOSYS
 from .includes.diag cimport SD_TCPI_DELIVERY_RATE_OFFSET
 
@@ -37,7 +36,6 @@ cdef class TcpSampler:
         cdef socklen_t mem_length = sizeof(mem)
         cdef unsigned char info[512]
         cdef socklen_t info_length = sizeof(info)
-        cdef timespec now
         cdef sd_drain drain
         cdef Py_ssize_t i
         if (ioctl(fd, SIOCOUTQNSD, &unsent) != 0
@@ -48,9 +46,8 @@ cdef class TcpSampler:
             send_buffer(fd)  # raises the error that says what the socket is now
             raise _tcp_level_error(fd, err, "getsockopt(TCP_INFO)")
         info_length = sd_tcp_info_length(info_length)  # as long as an assumed older kernel's
-        clock_gettime(CLOCK_MONOTONIC, &now)
         sample = self.layout.new()
-        self.layout.put(sample, 0, now.tv_sec + now.tv_nsec * 1e-9)
+        self.layout.put(sample, 0, _monotonic_s())
         self.layout.put(sample, 1, mem[SD_MEMINFO_SNDBUF])
         # As in send_buffer(): the ioctls are not one snapshot.
         self.layout.put(sample, 2, queued - unsent if queued > unsent else 0)
@@ -64,3 +61,17 @@ cdef class TcpSampler:
         for i, name in enumerate(self.fields):
             self.layout.put(sample, 8 + i, getattr(self.info, name))
         return sample
+
+    def with_drain(self, object sample, object queue_delay_s, object limited_by, object stalled_s):
+        """A copy of a Sample this sampler took, with the drain across samples
+        (sockdiag.drain) in place of one look's: Sample.replace at C speed."""
+        cdef Py_ssize_t i
+        if type(sample) is not self.layout.cls:
+            raise TypeError(f"a {self.layout.cls.__name__} of this sampler, not {type(sample).__name__}")
+        copy = self.layout.new()
+        for i in range(self.layout.nfields):
+            self.layout.put(copy, i, self.layout.get(sample, i))
+        self.layout.put(copy, 5, queue_delay_s)
+        self.layout.put(copy, 6, limited_by)
+        self.layout.put(copy, 7, stalled_s)
+        return copy

@@ -101,9 +101,11 @@ class Recording:
         self._drains = DrainTracker()
         self._info = None  # the TcpInfo of the last sample taken
         self._last_info: Callable[[], Optional[TcpInfo]] = lambda: self._info
+        self._with_drain: Callable[..., Sample] = lambda taken, delay, limited_by, stalled_s: taken.replace(
+            queue_delay_s=delay, limited_by=limited_by, stalled_s=stalled_s)
         if self._is_tcp and LINUX:
             sampler = _platform.tcp_sampler(self._type, self._fields)
-            self._take, self._last_info = sampler.take, lambda: sampler.info
+            self._take, self._last_info, self._with_drain = sampler.take, lambda: sampler.info, sampler.with_drain
         self.sample()
 
     # -- taking samples ------------------------------------------------------
@@ -145,8 +147,7 @@ class Recording:
                         delay, _, limited_by, stalled_s = drain
                         if (delay, limited_by, stalled_s) != (taken.queue_delay_s, taken.limited_by,
                                                               taken.stalled_s):
-                            taken = taken.replace(queue_delay_s=delay, limited_by=limited_by,
-                                                  stalled_s=stalled_s)
+                            taken = self._with_drain(taken, delay, limited_by, stalled_s)
                     self._ring.append(taken)
                     self._taken += 1
                     return True

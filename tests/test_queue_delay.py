@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import sockdiag
-from sockdiag.drain import DrainTracker
+from sockdiag.drain import DrainTracker, interval_limit
 from testsupport.loopback import connected_pair, fill, wait_until
 from testsupport.queue_delay import (SAMPLE_S, bottleneck_case, kernel_tcp_info, steady_reader_case,
                                      tracked)
@@ -37,6 +37,28 @@ def ss_rwnd_limited_percent(sock: socket.socket) -> float:
                          capture_output=True, text=True, check=True).stdout
     found = re.search(r"rwnd_limited:\d+ms\(([\d.]+)%\)", out)
     return float(found.group(1)) if found else 0.0
+
+
+# (unsent, snapshot's limit, probes, chrono counters before, after) -> limit.
+# The counters are busy, receiver-limited and sender-limited microseconds.
+INTERVAL_LIMITS = [
+    ((10, "network", 1, (0, 0, 0), (100, 0, 0)), "receiver"),  # zero-window probes
+    ((10, "network", 0, None, (100, 0, 0)), "network"),  # no counters: the snapshot stands
+    ((10, "receiver", 0, (100, 50, 0), (100, 60, 0)), "receiver"),  # nothing busy: the snapshot
+    ((10, None, 0, (0, 0, 0), (100, 60, 30)), "receiver"),
+    ((10, None, 0, (0, 0, 0), (100, 30, 60)), "sender_buffer"),
+    ((10, None, 0, (0, 0, 0), (100, 10, 20)), "network"),  # the rest: bytes unsent
+    ((0, "application", 0, (0, 0, 0), (100, 10, 20)), "application"),  # the rest, nothing unsent
+    ((10, None, 0, (0, 0, 0), (100, 40, 40)), "receiver"),  # ties go to the receiver,
+    ((10, None, 0, (0, 0, 0), (100, 0, 50)), "sender_buffer"),  # then to the sender's buffer
+    ((10, None, 0, (0, 0, 0), (100, 50, 0)), "receiver"),
+    ((10, None, 0, (50, 50, 50), (100, 40, 40)), "network"),  # counters that went back count 0
+]
+
+
+@pytest.mark.parametrize("arguments, limit", INTERVAL_LIMITS)
+def test_interval_limit_takes_the_largest_growth(arguments, limit):
+    assert interval_limit(*arguments) == limit
 
 
 @requires_ss
