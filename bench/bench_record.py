@@ -1,9 +1,9 @@
 """Cost of recording: one sample, and a send through InstrumentedSocket.
 
 Group "record sample" (per sample, on a full connection): the raw C floor of
-its four syscalls, Recording.sample() (Linux: _fast.TcpSampler), the same
-Sample built in Python from send_buffer() + tcp_info(), and those two calls
-alone.  Group "record send 64 B" (per send): 1,000 sends of 64 bytes per
+its four syscalls, Recording.sample() (the sample and the drain across
+samples), the sample alone (Linux: _fast.TcpSampler), the same Sample built
+in Python from send_buffer() + tcp_info(), and those two calls alone.  Group "record send 64 B" (per send): 1,000 sends of 64 bytes per
 round over loopback TCP with TCP_NODELAY, the peer drained between rounds
 (not timed) so the buffer never fills; plain socket vs InstrumentedSocket.
 
@@ -81,7 +81,14 @@ def test_sample_raw_c(benchmark, full_connection, raw_sockcalls, ratios):
 @pytest.mark.benchmark(group="record sample")
 def test_sample_fast(benchmark, full_connection, ratios):
     rec = sockdiag.Recording(full_connection, capacity=1000)
-    ratios.add("record sample", "Recording.sample() (TcpSampler on Linux)", per_sample(benchmark, rec.sample))
+    ratios.add("record sample", "Recording.sample(): the sample and the drain across samples", per_sample(benchmark, rec.sample))
+
+
+@pytest.mark.benchmark(group="record sample")
+def test_sample_alone(benchmark, full_connection, ratios):
+    rec = sockdiag.Recording(full_connection, capacity=1000)
+    ratios.add("record sample", "the sample alone (TcpSampler.take on Linux)",
+               per_sample(benchmark, rec._take, full_connection.fileno()))
 
 
 @pytest.mark.benchmark(group="record sample")
