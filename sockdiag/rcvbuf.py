@@ -30,7 +30,7 @@ from ._common import FrozenStruct, figure_class
 from ._exceptions import NotSupported, SockdiagError
 from .fields import figure_table, format_figure
 from .interrupts import signals_as_interrupt
-from .lowat.stats import percentile
+from .stats import percentile
 from ._validate import format_size
 
 # Not in Python's socket module.

@@ -48,14 +48,6 @@ def _sample_type(fields: tuple[str, ...]) -> type:
     return cls
 
 
-def _percentile(sorted_values: list, percent: float):
-    """Nearest-rank percentile of an ascending list; None when it is empty."""
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(percent / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
 class Recording:
     """Samples of one socket's send buffer, newest ``capacity`` kept.
 
@@ -191,6 +183,8 @@ class Recording:
 
     def summary(self) -> RecordingSummary:
         """p50/p99/max of unacked, unsent and queue delay, time with a full buffer."""
+        from .stats import percentile  # `statistics` stays out of `import sockdiag`
+
         samples = self.samples
         unacked = sorted(s.unacked for s in samples if s.unacked is not None)
         unsent = sorted(s.unsent for s in samples if s.unsent is not None)
@@ -201,14 +195,14 @@ class Recording:
             samples=len(samples),
             dropped=self.dropped,
             duration_s=samples[-1].time_s - samples[0].time_s,
-            unacked_p50_bytes=_percentile(unacked, 50),
-            unacked_p99_bytes=_percentile(unacked, 99),
+            unacked_p50_bytes=percentile(unacked, 0.5),
+            unacked_p99_bytes=percentile(unacked, 0.99),
             unacked_max_bytes=unacked[-1] if unacked else None,
-            unsent_p50_bytes=_percentile(unsent, 50),
-            unsent_p99_bytes=_percentile(unsent, 99),
+            unsent_p50_bytes=percentile(unsent, 0.5),
+            unsent_p99_bytes=percentile(unsent, 0.99),
             unsent_max_bytes=unsent[-1] if unsent else None,
-            queue_delay_p50_s=_percentile(delay, 50),
-            queue_delay_p99_s=_percentile(delay, 99),
+            queue_delay_p50_s=percentile(delay, 0.5),
+            queue_delay_p99_s=percentile(delay, 0.99),
             queue_delay_max_s=delay[-1] if delay else None,
             full_buffer_s=full_buffer_s,
         )

@@ -21,8 +21,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sockdiag import _validate
-from sockdiag.lowat import report, stats, timestamps, topology, units
+from sockdiag import _validate, stats
+from sockdiag.lowat import report, timestamps, topology, units
 from sockdiag.lowat.sweep import LowatResult
 
 from conftest import IS_ROOT, connected_pair, requires_linux, requires_root, wait_until

@@ -6,7 +6,7 @@ import time
 from typing import Callable, Optional, Union
 
 from .._common import FrozenStruct
-from .stats import median_or_none
+from ..stats import median_or_none
 from .topology import READY_TIMEOUT_S, Path
 from .._validate import format_size
 

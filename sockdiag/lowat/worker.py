@@ -32,7 +32,7 @@ from typing import Optional
 from .. import _platform
 from ..tuner import LowatTuner
 from . import delayline, timestamps
-from .stats import percentile, slope
+from ..stats import percentile, slope
 from .units import lowat_target_ms
 
 _STAMP = struct.Struct("<Q")

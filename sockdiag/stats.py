@@ -1,4 +1,4 @@
-"""Small statistics shared by the workers and the sweep."""
+"""Small statistics shared by recordings and the benches (lowat, rcvbuf)."""
 
 from __future__ import annotations
 
