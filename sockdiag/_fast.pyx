@@ -96,6 +96,14 @@ cdef class _Layout:
         Py_DECREF(result)
         return result
 
+    cdef object copy(self, object instance):
+        """A new instance whose slots hold instance's values (set some after: a changed copy)."""
+        cdef Py_ssize_t i
+        result = self.new_empty()
+        for i in range(self.nfields):
+            self.put(result, i, self.get(instance, i))
+        return result
+
     cdef object new(self):
         """An instance with every slot set to None."""
         result = self.new_empty()

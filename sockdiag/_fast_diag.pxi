@@ -271,11 +271,8 @@ def socket_with_drain(object socket_info, object queue_delay_s, object queue_del
     untracked by the cyclic GC like every struct the dump makes."""
     if type(socket_info) is not SocketInfo:
         raise TypeError("a SocketInfo")
-    cdef Py_ssize_t i
-    copy = SOCKET_INFO.new_empty()
+    copy = SOCKET_INFO.copy(socket_info)
     PyObject_GC_UnTrack(copy)
-    for i in range(SOCKET_INFO.nfields):
-        SOCKET_INFO.put(copy, i, SOCKET_INFO.get(socket_info, i))
     SOCKET_INFO.put(copy, SI_QUEUE_DELAY, queue_delay_s)
     SOCKET_INFO.put(copy, SI_QUEUE_DELAY_BASIS, queue_delay_basis)
     SOCKET_INFO.put(copy, SI_LIMITED_BY, limited_by)
@@ -896,11 +893,8 @@ def cgroup_sockets_linux(list pids, uint64_t cgroup_id, namespace, bytecode, uin
 
 cdef object _with_fd(object socket_info, object fd):
     """A copy of a SocketInfo with another fd (a socket several processes hold)."""
-    cdef Py_ssize_t i
-    copy = SOCKET_INFO.new()
+    copy = SOCKET_INFO.copy(socket_info)
     PyObject_GC_UnTrack(copy)
-    for i in range(SOCKET_INFO.nfields):
-        SOCKET_INFO.put(copy, i, <object>(<PyObject **>((<char *><PyObject *>socket_info) + SOCKET_INFO.offsets[i]))[0])
     SOCKET_INFO.put(copy, SI_FD, fd)
     return copy
 
