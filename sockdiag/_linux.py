@@ -167,16 +167,26 @@ def cgroup_namespace_sockets(pids: list[int], cgroup_id: int, namespace: Optiona
                                       _DEFAULT_STATES, _KNOWN)
 
 
-_CAP_SYS_ADMIN = 21
+# Capability numbers (<linux/capability.h>).
+CAPABILITIES = {"CAP_NET_ADMIN": 12, "CAP_SYS_PTRACE": 19, "CAP_SYS_ADMIN": 21,
+                "CAP_PERFMON": 38, "CAP_BPF": 39}
 
 
-def _has_capability(number: int) -> bool:
-    """Whether this process's effective capabilities hold capability number."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("CapEff:"):
-                return bool(int(line.split()[1], 16) >> number & 1)
-    return False
+def effective_capabilities(status_text: str) -> int:
+    """The CapEff mask of a /proc/<pid>/status text (0 when absent or unreadable)."""
+    for line in status_text.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[0] == "CapEff:":
+            try:
+                return int(fields[1], 16)
+            except ValueError:
+                return 0
+    return 0
+
+
+def own_capabilities() -> int:
+    """This process's effective capability mask; OSError when /proc cannot tell."""
+    return effective_capabilities(_read_proc_text(os.getpid(), "status"))
 
 
 @wrap_exceptions
@@ -189,7 +199,8 @@ def check_access(pid: int) -> None:
     os.close(os.open(f"/proc/{pid}/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
     theirs = os.stat(f"/proc/{pid}/ns/net")
     own = os.stat("/proc/thread-self/ns/net")
-    if (theirs.st_ino, theirs.st_dev) != (own.st_ino, own.st_dev) and not _has_capability(_CAP_SYS_ADMIN):
+    if ((theirs.st_ino, theirs.st_dev) != (own.st_ino, own.st_dev)
+            and not own_capabilities() >> CAPABILITIES["CAP_SYS_ADMIN"] & 1):
         raise PermissionError(errno.EPERM, os.strerror(errno.EPERM), f"/proc/{pid}/ns/net")
 
 

@@ -13,12 +13,7 @@ from typing import Optional
 
 from . import _features, _platform
 from ._common import FrozenStruct
-from ._linux import MOUNTS, parse_mounts
-
-# Capability numbers (<linux/capability.h>).
-CAPABILITIES = {"CAP_NET_ADMIN": 12, "CAP_SYS_PTRACE": 19, "CAP_SYS_ADMIN": 21,
-                "CAP_PERFMON": 38, "CAP_BPF": 39}
-
+from ._linux import CAPABILITIES, MOUNTS, own_capabilities, parse_mounts
 
 class Privileges(FrozenStruct):
     """What this process may read.
@@ -51,18 +46,6 @@ class Diagnosis(FrozenStruct):
     commands: dict[str, tuple[str, ...]]
 
 
-def effective_capabilities(status_text: str) -> int:
-    """The CapEff mask of a /proc/<pid>/status text (0 when absent or unreadable)."""
-    for line in status_text.splitlines():
-        fields = line.split()
-        if len(fields) == 2 and fields[0] == "CapEff:":
-            try:
-                return int(fields[1], 16)
-            except ValueError:
-                return 0
-    return 0
-
-
 def cgroup_layout(mounts_text: str) -> tuple[Optional[str], Optional[str]]:
     """(version, cgroup2 mount point) from a /proc/mounts text."""
     mounts = parse_mounts(mounts_text)
@@ -83,7 +66,10 @@ def _read(path: str) -> Optional[str]:
 
 def privileges() -> Privileges:
     """This process's privileges and the machine's tracefs, cgroups and Yama."""
-    mask = effective_capabilities(_read("/proc/self/status") or "")
+    try:
+        mask = own_capabilities()
+    except OSError:
+        mask = 0
     tracefs = _platform.tracefs_mount()
     if tracefs is None:
         access = "not mounted"

@@ -89,7 +89,8 @@ def test_tcp_info_features_name_the_release_of_their_field():
 
 
 def test_capabilities_and_cgroup_layout_parse_synthetic_text():
-    from sockdiag.doctor import cgroup_layout, effective_capabilities
+    from sockdiag._linux import effective_capabilities
+    from sockdiag.doctor import cgroup_layout
 
     assert effective_capabilities("Name:\tx\nCapEff:\t0000000000001000\n") == 1 << 12
     assert effective_capabilities("CapEff:\tzz\n") == effective_capabilities("") == 0
