@@ -67,10 +67,13 @@ def format_size(nbytes: Union[None, int, str], none: str = "off") -> str:
     return str(nbytes)
 
 
-def _shown(value) -> str:
-    """value's repr, cut to one short line (a 5,000-digit string stays readable)."""
-    text = repr(value)
+def shortened(text: str) -> str:
+    """text cut to one short line for a message (a 5,000-digit string stays readable)."""
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _shown(value) -> str:
+    return shortened(repr(value))
 
 
 def _refuse(error: type, name: Optional[str], value, describe: str) -> Exception:

@@ -469,8 +469,8 @@ def _fits(valid, value) -> bool:
 
 
 def _shown(value) -> str:
-    text = json.dumps(value) if not isinstance(value, float) or math.isfinite(value) else repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return _validate.shortened(
+        json.dumps(value) if not isinstance(value, float) or math.isfinite(value) else repr(value))
 
 
 def _json_object(pairs: list) -> dict:
