@@ -224,6 +224,11 @@ def initial_network_namespace() -> Optional[int]:
     return _network_namespace(2)
 
 
+def process_exists(pid: int) -> bool:
+    """Whether pid is a process now (a zombie too): one stat, no read."""
+    return os.path.exists(f"/proc/{pid}")
+
+
 def all_pids() -> list[int]:
     """Every process of this pid namespace, now."""
     return [int(name) for name in os.listdir("/proc") if name.isdigit()]

@@ -514,13 +514,15 @@ class TrafficAccountant:
         return new
 
     def _rows(self, interval_s: float) -> list[ProcessTraffic]:
+        from ._linux import process_exists
+
         rows = []
         supported = self._supported
         for pid, usage in list(self._usage.items()):
             if pid is not None and self._pids is not None and pid not in self._pids:
                 continue
             if not usage.connections and not any(usage.interval) and usage.udp_fill is None:
-                if pid is not None and _platform.process_state(pid) is None:
+                if pid is not None and not process_exists(pid):
                     del self._usage[pid]  # exited, nothing left to report
                 continue  # idle: no connection now, no bytes in the interval
             interval = [v if ok else None for v, ok in zip(usage.interval, supported)]
