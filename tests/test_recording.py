@@ -41,8 +41,11 @@ def lines_of(path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def demo_pid():
-    """A process whose sockets change at every sample (the demo's workload)."""
-    with workload(120) as (pid, roles):
+    """A process whose sockets change at every sample (the demo's workload).
+
+    It serves the whole module (a minute here, several on a loaded machine)
+    and is stopped when the module ends: its lifetime is only a bound."""
+    with workload(900) as (pid, roles):
         yield pid
 
 
