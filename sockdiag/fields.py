@@ -169,7 +169,10 @@ class Field(FrozenStruct):
     a sort key); ``ascending``: names and numbers in order rather than
     quantities largest first; ``sort_value``: what is compared, when not the
     value itself (item, rates) -> value.  ``history``: the label of its
-    sparkline in the detail view (None: no history kept).
+    sparkline in the detail view (None: no history kept).  ``plot_unit``:
+    the unit pictures draw it in (one of ``PLOT_UNITS``, a rate's ending in
+    "/s"; None: not drawn); ``plot``: the title of its panel in ``sockdiag
+    plot`` (None: no panel of its own).
     """
 
     name: str
@@ -184,6 +187,8 @@ class Field(FrozenStruct):
     ascending: bool = False
     sort_value: Optional[Callable[[Any, Any], Any]] = None
     history: Optional[str] = None
+    plot_unit: Optional[str] = None
+    plot: Optional[str] = None
 
     def value(self, item: Any, rates: Any = None) -> Any:
         """The field's value in item (rates: the item of rates between two samples)."""
@@ -198,6 +203,20 @@ class Field(FrozenStruct):
     def cell(self, item: Any, rates: Any = None) -> str:
         """The field's text in a table row."""
         return self.format(self.value(item, rates))
+
+    def plotted(self, value: Optional[float]) -> float:
+        """A value of the field in its plot_unit; NaN (a gap in the line) for None."""
+        if value is None:
+            return math.nan
+        return value * _unit_size(self.unit) / _unit_size(self.plot_unit)
+
+
+# The units a picture's axis can be in, as multiples of a byte or a second.
+PLOT_UNITS = {"bytes": 1, "KiB": 1024, "MiB": 1024 ** 2, "kB": 1000, "s": 1, "ms": 1e-3, "us": 1e-6}
+
+
+def _unit_size(unit: str) -> float:
+    return PLOT_UNITS[unit.removesuffix("/s")]
 
 
 def sort_keys(fields: Sequence[Field]) -> tuple[str, ...]:
@@ -252,12 +271,14 @@ SOCKET_FIELDS = (
     Field("state", "STATE", "", False, "state", lambda state: SHORT_STATES.get(state, state),
           sort="state", ascending=True),
     Field("unacked", "UNACKED", "bytes", False, "unacked", format_bytes, "unacked",
-          "Bytes sent but not yet acknowledged by the peer.", sort="unacked", history="UNACKED"),
+          "Bytes sent but not yet acknowledged by the peer.", sort="unacked", history="UNACKED",
+          plot_unit="KiB", plot="unacked (per connection)"),
     Field("unsent", "UNSENT", "bytes", False, "unsent", format_bytes, "unsent",
-          "Bytes written by the application, not yet sent.", sort="unsent", history="UNSENT"),
+          "Bytes written by the application, not yet sent.", sort="unsent", history="UNSENT",
+          plot_unit="KiB", plot="unsent (per connection)"),
     Field("free", "FREE", "bytes", False, "free", format_bytes, "send_buffer_free",
-          "Bytes the send buffer accepts before a writer blocks.", sort="free"),
-    Field("sndbuf", "SNDBUF", "bytes", False, "sndbuf", format_bytes, sort="sndbuf"),
+          "Bytes the send buffer accepts before a writer blocks.", sort="free", plot_unit="KiB"),
+    Field("sndbuf", "SNDBUF", "bytes", False, "sndbuf", format_bytes, sort="sndbuf", plot_unit="KiB"),
     Field("send_queue", None, "bytes", False, "send_queue", format_bytes, "send_queue",
           "Bytes the kernel holds to send: unacked + unsent (ss's Send-Q).", sort="send-q"),
     Field("recv_queue", "RECV-Q", "bytes", False, "recv_queue", format_bytes, "receive_queue",
@@ -269,7 +290,7 @@ SOCKET_FIELDS = (
     Field("peer_inode", None, "", False, "peer_inode"),
     Field("queue_delay_s", None, "s", False, "queue_delay_s", format_seconds, "queue_delay",
           "How long a byte written now waits before it is sent: unsent over the rate the queue drains.",
-          history="Q-DELAY"),
+          history="Q-DELAY", plot_unit="ms", plot="queue delay: unsent / the rate it drains"),
     Field("queue_delay_basis", None, "", False, "queue_delay_basis"),
     Field("stalled_s", "STALLED", "s", False, "stalled_s", format_seconds),
     # A stalled queue waits longest of all.
@@ -279,7 +300,8 @@ SOCKET_FIELDS = (
     Field("limited_by", "LIMIT", "", False, "limited_by", SHORT_LIMITS.__getitem__, sort="limit",
           ascending=True),
     Field("congestion", None, "", False, "congestion"),
-    Field("tcp.rtt_us", "RTT", "us", False, "rtt_us", _microseconds, sort="rtt", history="RTT"),
+    Field("tcp.rtt_us", "RTT", "us", False, "rtt_us", _microseconds, sort="rtt", history="RTT",
+          plot_unit="ms", plot="smoothed RTT"),
     Field("tcp.snd_cwnd_segs", None, "", False, "snd_cwnd_segs"),
     Field("tcp.delivery_rate_bps", None, "bit/s", False, "delivery_rate_bps", _bits_as_bytes_per_s,
           history="DELIVERY RATE"),
@@ -303,15 +325,17 @@ TRAFFIC_FIELDS = (
     Field("connections", "CONNS", "", False, "connections", sort="connections", history="CONNS"),
     Field("closed", "CLOSED", "", False, "closed"),
     Field("sent_bytes_per_s", "SENT/s", "bytes/s", True, "sent_bytes_per_s", format_bytes, sort="sent",
-          history="SENT/s"),
+          history="SENT/s", plot_unit="KiB/s", plot="sent per process (retransmissions included)"),
     Field("received_bytes_per_s", "RECV/s", "bytes/s", True, "received_bytes_per_s", format_bytes,
-          sort="received", history="RECV/s"),
+          sort="received", history="RECV/s", plot_unit="KiB/s", plot="received per process"),
     Field("acked_bytes_per_s", "ACKED/s", "bytes/s", True, "acked_bytes_per_s", format_bytes,
           sort="acked"),
     Field("retrans_bytes_per_s", "RETRANS/s", "bytes/s", True, "retrans_bytes_per_s", format_bytes,
           sort="retrans", history="RETRANS/s"),
-    Field("total_sent_bytes", "SENT", "bytes", False, "total_sent_bytes", format_bytes),
-    Field("total_received_bytes", "RECV", "bytes", False, "total_received_bytes", format_bytes),
+    Field("total_sent_bytes", "SENT", "bytes", False, "total_sent_bytes", format_bytes,
+          plot_unit="MiB", plot="sent since the start, per process"),
+    Field("total_received_bytes", "RECV", "bytes", False, "total_received_bytes", format_bytes,
+          plot_unit="MiB", plot="received since the start, per process"),
     Field("limited_receiver", None, "", False, "limited_receiver"),
     Field("limited_network", None, "", False, "limited_network"),
     Field("limited_sender_buffer", None, "", False, "limited_sender_buffer"),
@@ -335,9 +359,11 @@ INTERFACE_FIELDS = (
           lambda up: {True: "up", False: "down", None: ABSENT_INTERFACE}[up]),
     Field("mtu", "MTU", "bytes", False, "mtu", _plain_interface),
     Field("rates.rx_bytes_per_s", "RX/s", "bytes/s", True, "rx_bytes_per_s",
-          lambda rate: format_decimal(rate, "B/s"), sort="RX/s", history="RX/s"),
+          lambda rate: format_decimal(rate, "B/s"), sort="RX/s", history="RX/s",
+          plot_unit="kB/s", plot="received per interface"),
     Field("rates.tx_bytes_per_s", "TX/s", "bytes/s", True, "tx_bytes_per_s",
-          lambda rate: format_decimal(rate, "B/s"), sort="TX/s", history="TX/s"),
+          lambda rate: format_decimal(rate, "B/s"), sort="TX/s", history="TX/s",
+          plot_unit="kB/s", plot="sent per interface"),
     Field("rates.rx_packets_per_s", "RX pkt/s", "packets/s", True, "rx_packets_per_s", format_count,
           sort="RX pkt/s", history="RX pkt/s"),
     Field("rates.tx_packets_per_s", "TX pkt/s", "packets/s", True, "tx_packets_per_s", format_count,
@@ -361,6 +387,27 @@ INTERFACE_FIELDS = (
     Field("rx_errors/tx_errors", "ERR rx/tx", "", False, None, _rx_tx),
     Field("rx_drops/tx_drops", "DROP rx/tx", "", False, None, _rx_tx),
 )
+
+_SOCKET_FIELD = {field.name: field for field in SOCKET_FIELDS}
+
+# A sample of a Recording (sockdiag.record): its CSV columns (by JSON key) and
+# picture.  Its send buffer is a socket's, its size SO_SNDBUF.
+SAMPLE_FIELDS = (
+    Field("time_s", None, "s", False, "time_s"),
+    _SOCKET_FIELD["sndbuf"].replace(name="size", json_key="size"),
+    *(_SOCKET_FIELD[name] for name in ("unacked", "unsent", "free", "queue_delay_s", "limited_by", "stalled_s")),
+)
+
+
+def sample_fields(tcp_names: Sequence[str]) -> tuple[Field, ...]:
+    """The fields of a Recording's samples with the TcpInfo attributes tcp_names:
+    SAMPLE_FIELDS, then each attribute's ``tcp.`` entry of SOCKET_FIELDS (a plain
+    number named as the attribute for those it lacks)."""
+    return SAMPLE_FIELDS + tuple(
+        _SOCKET_FIELD["tcp." + name].replace(name=name) if "tcp." + name in _SOCKET_FIELD
+        else Field(name, None, "", False, name)
+        for name in tcp_names)
+
 
 # (JSON key, SocketInfo attribute, TcpInfo attribute or None): what _fast.json_objects
 # writes for each socket of `watch --json`.

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
-import math
 import os
 import threading
 import time
@@ -208,42 +207,52 @@ class Recording:
         )
 
     def to_csv(self, path: str | os.PathLike) -> None:
-        """Write the samples to a CSV file, one row each; None is an empty cell."""
-        names = list(self._type._fields)
+        """Write the samples to a CSV file, one row each, a column per field of
+        ``fields.sample_fields`` named by its JSON key; None is an empty cell."""
+        from .fields import sample_fields
+
+        fields = sample_fields(self._fields)
         with open(path, "w", newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(names)
+            writer.writerow([field.json_key for field in fields])
             for s in self.samples:
-                writer.writerow(["" if v is None else v for v in (getattr(s, n) for n in names)])
+                writer.writerow(["" if v is None else v for v in (field.value(s) for field in fields)])
 
     def plot(self, path: str | os.PathLike) -> None:
-        """Write a PNG of unacked / unsent / free (and queue delay) over time.
+        """Write a PNG of the send buffer (unacked / unsent / free / size) and
+        the queue delay over time, in each field's plot_unit (sockdiag.fields).
 
         Needs matplotlib (``pip install 'sockdiag[plot]'``); NotSupported
         without it.  Does not touch pyplot's global state or backend.
         """
+        from .fields import SAMPLE_FIELDS
+
         Figure = figure_class()
         samples = self.samples
         start = samples[0].time_s
         seconds = [s.time_s - start for s in samples]
+        by_name = {field.name: field for field in SAMPLE_FIELDS}
+        delay = by_name["queue_delay_s"]
         has_delay = any(s.queue_delay_s is not None for s in samples)
         fig = Figure(figsize=(9, 6 if has_delay else 4), layout="constrained")
         axes = fig.subplots(2 if has_delay else 1, 1, sharex=True, squeeze=False)[:, 0]
         top = axes[0]
         for name, style in (("unacked", "-"), ("unsent", "-"), ("free", "-"), ("size", "--")):
-            values = [getattr(s, name) for s in samples]
+            field = by_name[name]
+            values = [field.value(s) for s in samples]
             if any(v is not None for v in values):
-                top.plot(seconds, [math.nan if v is None else v / 1024 for v in values],
-                         style, label=name, drawstyle="steps-post", linewidth=1)
-        top.set_ylabel("KiB")
+                top.plot(seconds, [field.plotted(v) for v in values],
+                         style, label=field.label, drawstyle="steps-post", linewidth=1)
+        top.set_ylabel(by_name["unacked"].plot_unit)
         top.set_title(f"send buffer, {len(samples)} samples"
                       + (f" ({self.dropped} older dropped)" if self.dropped else ""))
         top.legend(loc="upper right")
         top.grid(alpha=0.3)
         if has_delay:
-            axes[1].plot(seconds, [math.nan if s.queue_delay_s is None else s.queue_delay_s * 1000
-                                   for s in samples], drawstyle="steps-post", linewidth=1)
-            axes[1].set_ylabel("queue delay (ms)")
+            axes[1].plot(seconds, [delay.plotted(delay.value(s)) for s in samples], drawstyle="steps-post",
+                         linewidth=1)
+            axes[1].set_title(delay.plot)
+            axes[1].set_ylabel(delay.plot_unit)
             axes[1].grid(alpha=0.3)
         axes[-1].set_xlabel("seconds")
         fig.savefig(path, format="png", dpi=100)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import click
@@ -32,7 +31,7 @@ def plot(recording, output, connection, since, until, as_json):
         raise click.UsageError("--until must come after --since")
     summary = view.plot(recording, output, connection=connection, since=since, until=until)
     if as_json:
-        click.echo(json.dumps({"output": output, **dataclasses.asdict(summary)}))
+        click.echo(json.dumps({"output": output, **summary.asdict()}))
         return
     click.echo(f"{output}: {summary.samples} samples of `sockdiag {summary.kind}`, "
                f"{summary.items_drawn} of {summary.items} rows drawn")

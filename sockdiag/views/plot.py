@@ -8,30 +8,46 @@ The recorder stays small; the analysis lives here (M-Lab's split).
 
 from __future__ import annotations
 
-import math
 import os
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Optional
 
-from .._common import figure_class
+from .._common import FrozenStruct, InterfaceCounters, ProcessTraffic, figure_class
 from .._exceptions import SockdiagError
+from .._watch import interface_rates
+from ..fields import INTERFACE_FIELDS, SOCKET_FIELDS, TRAFFIC_FIELDS, Field
 from ..recording_file import RecordingReader, socket_info
 
 MOST = 8  # lines per panel when no --connection is given: the busiest items
 
 
-@dataclass(frozen=True, slots=True)
-class Panel:
-    """One panel: (item label -> (seconds, values)), its y label and the scale of its values."""
+def _named(fields: tuple[Field, ...], *names: str) -> tuple[Field, ...]:
+    by_name = {field.name: field for field in fields}
+    return tuple(by_name[name] for name in names)
+
+
+# The quantities drawn, a panel each, in order: each field's plot is the
+# panel's title, its plot_unit the y axis's.
+PANEL_FIELDS = {
+    "watch": _named(SOCKET_FIELDS, "unsent", "unacked", "queue_delay_s", "tcp.rtt_us"),
+    "top": _named(TRAFFIC_FIELDS, "sent_bytes_per_s", "received_bytes_per_s", "total_sent_bytes",
+                  "total_received_bytes"),
+    "ifstat": _named(INTERFACE_FIELDS, "rates.rx_bytes_per_s", "rates.tx_bytes_per_s"),
+}
+# watch's last panel: these quantities summed over the process's connections.
+TOTAL_FIELDS = _named(SOCKET_FIELDS, "unsent", "unacked")
+
+
+class Panel(FrozenStruct):
+    """One panel: its title, the unit of its values (the y axis's label) and
+    its lines, (line label -> (seconds, values))."""
 
     title: str
-    ylabel: str
+    unit: str
     lines: dict[str, tuple[list[float], list[float]]]
 
 
-@dataclass(frozen=True, slots=True)
-class PlotSummary:
+class PlotSummary(FrozenStruct):
     """What was drawn: the recording's kind, samples in the window, items drawn of all."""
 
     kind: str
@@ -41,26 +57,26 @@ class PlotSummary:
 
 
 class _Series:
-    """Per item and quantity, the (seconds, value) points of the samples in the window."""
+    """Per quantity and item, the (seconds, value in the plot's unit) points of the samples in the window."""
 
     def __init__(self) -> None:
         self.points: dict[str, dict[str, tuple[list, list]]] = defaultdict(lambda: defaultdict(lambda: ([], [])))
         self.labels: dict[str, str] = {}
 
-    def add(self, item: str, quantity: str, seconds: float, value) -> None:
+    def add(self, quantity: str, item: str, seconds: float, value: float) -> None:
         xs, ys = self.points[quantity][item]
         xs.append(seconds)
-        ys.append(math.nan if value is None else value)
+        ys.append(value)
 
-    def panel(self, quantity: str, title: str, ylabel: str, items: list[str], scale: float = 1.0) -> Panel:
+    def panel(self, quantity: str, title: str, unit: str, items: list[str]) -> Panel:
         chosen = self.points.get(quantity, {})
-        return Panel(title, ylabel, {self.labels.get(item, item): (chosen[item][0], [v * scale for v in chosen[item][1]])
-                                     for item in items if item in chosen})
+        return Panel(title, unit,
+                     {self.labels.get(item, item): chosen[item] for item in items if item in chosen})
 
 
-def _connection_label(item: dict) -> str:
-    s = socket_info(item)
-    return f"fd {s.fd} {s.local} > {s.remote}"
+def _recorded(struct: type, item: dict):
+    """A recorded item as its struct (a field the recording lacks is None)."""
+    return struct(**{name: item.get(name) for name in struct._fields})
 
 
 def _matches(wanted: str, key: str, item: dict, kind: str) -> bool:
@@ -121,59 +137,41 @@ def panels(path: str, *, connection: Optional[str] = None, since: Optional[float
 
 def _add_item(series: _Series, peaks: dict, kind: str, key: str, item: dict, seconds: float,
               before: Optional[tuple[float, dict]]) -> None:
+    rates = None
     if kind == "watch":
-        series.labels[key] = _connection_label(item)
-        for quantity in ("unsent", "unacked", "queue_delay_s", "tcp.rtt_us"):
-            series.add(key, quantity, seconds, item.get(quantity))
-        peaks[key] = max(peaks[key], (item.get("unsent") or 0) + (item.get("unacked") or 0))
+        recorded = socket_info(item)
+        series.labels[key] = f"fd {recorded.fd} {recorded.local} > {recorded.remote}"
+        peak = (recorded.unsent or 0) + (recorded.unacked or 0)
     elif kind == "top":
-        series.labels[key] = f"{key} {item.get('name') or ''}".strip()
-        for quantity in ("sent_bytes_per_s", "received_bytes_per_s", "total_sent_bytes", "total_received_bytes"):
-            series.add(key, quantity, seconds, item.get(quantity))
-        peaks[key] = max(peaks[key], (item.get("total_sent_bytes") or 0) + (item.get("total_received_bytes") or 0))
+        recorded = _recorded(ProcessTraffic, item)
+        series.labels[key] = f"{key} {recorded.name or ''}".strip()
+        peak = (recorded.total_sent_bytes or 0) + (recorded.total_received_bytes or 0)
     else:
         if before is None:
             return  # a rate needs two samples
         elapsed, old = before
-        for quantity in ("rx_bytes", "tx_bytes"):
-            new_value, old_value = item.get(quantity), old.get(quantity)
-            rate = None if new_value is None or old_value is None or new_value < old_value or elapsed <= 0 \
-                else (new_value - old_value) / elapsed
-            series.add(key, quantity, seconds, rate)
-            peaks[key] = max(peaks[key], rate or 0)
+        recorded = _recorded(InterfaceCounters, item)
+        rates = interface_rates({key: _recorded(InterfaceCounters, old)}, {key: recorded}, elapsed)[key]
+        peak = max(rates.rx_bytes_per_s or 0, rates.tx_bytes_per_s or 0)
+    for field in PANEL_FIELDS[kind]:
+        series.add(field.name, key, seconds, field.plotted(field.value(recorded, rates)))
+    peaks[key] = max(peaks[key], peak)
 
 
 def _add_totals(series: _Series, kind: str, recorded, seconds: float) -> None:
     if kind != "watch":
         return
     items = recorded.items.values()
-    for quantity in ("unsent", "unacked"):
-        series.add(quantity, "totals", seconds, sum(item.get(quantity) or 0 for item in items))
+    for field in TOTAL_FIELDS:
+        series.add("totals", field.label, seconds, field.plotted(sum(item.get(field.name) or 0 for item in items)))
 
 
 def _layout(series: _Series, kind: str, drawn: list[str]) -> list[Panel]:
-    kib = 1 / 1024
+    panels = [series.panel(field.name, field.plot, field.plot_unit, drawn) for field in PANEL_FIELDS[kind]]
     if kind == "watch":
-        return [
-            series.panel("unsent", "unsent (per connection)", "KiB", drawn, kib),
-            series.panel("unacked", "unacked (per connection)", "KiB", drawn, kib),
-            series.panel("queue_delay_s", "queue delay: unsent / the rate it drains", "ms", drawn, 1e3),
-            series.panel("tcp.rtt_us", "smoothed RTT", "ms", drawn, 1e-3),
-            series.panel("totals", "the process: totals over its connections", "KiB",
-                         ["unsent", "unacked"], kib),
-        ]
-    if kind == "top":
-        return [
-            series.panel("sent_bytes_per_s", "sent per process (retransmissions included)", "KiB/s", drawn, kib),
-            series.panel("received_bytes_per_s", "received per process", "KiB/s", drawn, kib),
-            series.panel("total_sent_bytes", "sent since the start, per process", "MiB", drawn, kib * kib),
-            series.panel("total_received_bytes", "received since the start, per process", "MiB", drawn,
-                         kib * kib),
-        ]
-    return [
-        series.panel("rx_bytes", "received per interface", "kB/s", drawn, 1e-3),
-        series.panel("tx_bytes", "sent per interface", "kB/s", drawn, 1e-3),
-    ]
+        panels.append(series.panel("totals", "the process: totals over its connections", TOTAL_FIELDS[0].plot_unit,
+                                   [field.label for field in TOTAL_FIELDS]))
+    return panels
 
 
 def plot(path: str, out: str, *, connection: Optional[str] = None, since: Optional[float] = None,
@@ -188,7 +186,7 @@ def plot(path: str, out: str, *, connection: Optional[str] = None, since: Option
         for label, (xs, ys) in panel.lines.items():
             ax.plot(xs, ys, label=label, drawstyle="steps-post", linewidth=1)
         ax.set_title(panel.title, fontsize=10, loc="left")
-        ax.set_ylabel(panel.ylabel)
+        ax.set_ylabel(panel.unit)
         ax.grid(alpha=0.3)
         if panel.lines and not set(panel.lines) <= legend_shown:  # the same lines keep their colours
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7)
