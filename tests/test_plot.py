@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
-
+import math
+import os
+import socket
 import struct
 import subprocess
 import sys
 
 import pytest
 
+import sockdiag
 from sockdiag._demo import workload
-from sockdiag.views.plot import panels
+from sockdiag.fields import INTERFACE_FIELDS, SAMPLE_FIELDS, SOCKET_FIELDS, TRAFFIC_FIELDS
+from sockdiag.views.plot import PANEL_FIELDS, TOTAL_FIELDS, panels
+from testsupport.loopback import SIOCOUTQ, SIOCOUTQNSD, connected_pair, fill, ioctl_int, wait_until
 from testsupport.terminal import SOCKDIAG
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sock_diag is Linux only")
@@ -20,6 +25,39 @@ pytest.importorskip("matplotlib", reason="sockdiag plot needs the plot extra")
 
 def sockdiag(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(SOCKDIAG + list(args), capture_output=True, text=True, timeout=120)
+
+
+# A value in a field's unit, in its picture's unit: written out here, apart from fields.py.
+SCALES = {("bytes", "KiB"): 1 / 1024, ("bytes", "MiB"): 1 / 1024 ** 2, ("bytes/s", "KiB/s"): 1 / 1024,
+          ("bytes/s", "kB/s"): 1 / 1000, ("s", "ms"): 1000, ("us", "ms"): 1 / 1000}
+
+
+def in_picture(field, value) -> float:
+    return math.nan if value is None else value * SCALES[field.unit, field.plot_unit]
+
+
+def recorded_samples(path) -> list[tuple[float, dict]]:
+    """The recording's samples, (time, {key: {field: value}}), read here without sockdiag."""
+    lines = [json.loads(line) for line in open(path)]
+    fields = lines[0]["fields"]
+    state, samples = {}, []
+    for line in lines[1:]:
+        for key in line["closed"]:
+            del state[key]
+        for key, values in line["new"].items():
+            state[key] = dict(zip(fields, values))
+        for key, values in line["changed"].items():
+            state[key] = {**state[key], **values}
+        samples.append((line["time"], {key: dict(item) for key, item in state.items()}))
+    return samples
+
+
+def assert_panels_are_their_fields(drawn, fields):
+    assert [(p.title, p.unit) for p in drawn[:len(fields)]] == [(f.plot, f.plot_unit) for f in fields]
+
+
+def same(values, expected) -> bool:
+    return values == pytest.approx(expected, rel=1e-9, nan_ok=True)
 
 
 def png_size(path) -> tuple[int, int]:
@@ -60,18 +98,76 @@ def test_plot_json_says_what_was_drawn(demo_recording, tmp_path):
 
 
 def test_the_panels_hold_the_recorded_values(demo_recording):
+    """Each panel is its field's (title, unit) and holds the recorded values in
+    that unit: the bulk sender's line in each, the process's totals."""
     path, roles = demo_recording
     drawn, summary = panels(str(path))
     assert [p.title.split(" (")[0].split(":")[0] for p in drawn] == \
         ["unsent", "unacked", "queue delay", "smoothed RTT", "the process"]
-    unsent = drawn[0].lines
-    bulk = next(label for label in unsent if label.startswith(f"fd {roles['bulk']} "))
-    seconds, kib = unsent[bulk]
-    assert len(seconds) == 12 and seconds[0] == 0 and seconds == sorted(seconds)
-    assert min(kib) > 512  # the bulk sender's backlog, in KiB
-    totals = drawn[4].lines
-    assert set(totals) == {"unsent", "unacked"}
-    assert all(total >= one for total, one in zip(totals["unsent"][1], kib))
+    fields = PANEL_FIELDS["watch"]
+    assert [f.name for f in fields] == ["unsent", "unacked", "queue_delay_s", "tcp.rtt_us"]
+    assert_panels_are_their_fields(drawn, fields)
+    samples = recorded_samples(path)
+    start = samples[0][0]
+    bulk_key = next(key for key, item in samples[0][1].items() if item["fd"] == roles["bulk"])
+    bulk = next(label for label in drawn[0].lines if label.startswith(f"fd {roles['bulk']} "))
+    for panel, field in zip(drawn, fields):
+        seconds, values = panel.lines[bulk]
+        assert same(seconds, [time - start for time, _ in samples])
+        assert same(values, [in_picture(field, items[bulk_key][field.name]) for _, items in samples])
+    assert min(drawn[0].lines[bulk][1]) > 512  # the bulk sender's backlog, in KiB
+    totals = drawn[4]
+    assert (totals.unit, list(totals.lines)) == ("KiB", ["UNSENT", "UNACKED"])
+    for field in TOTAL_FIELDS:
+        assert same(totals.lines[field.label][1],
+                    [in_picture(field, sum(item[field.name] or 0 for item in items.values()))
+                     for _, items in samples])
+
+
+def test_the_panels_hold_what_the_kernel_says(tmp_path):
+    """A connection of this process held full while watch records it: its
+    unsent line is SIOCOUTQNSD and its unacked line SIOCOUTQ less that, in
+    KiB, at every sample."""
+    client, server = connected_pair()
+    fd = client.fileno()
+    try:
+        fill(client)
+        kernel = [None]
+
+        def still():
+            now = ioctl_int(client, SIOCOUTQNSD), ioctl_int(client, SIOCOUTQ)
+            stable, kernel[0] = now == kernel[0], now
+            return stable
+
+        for attempt in range(3):  # the kernel moves a few bytes in the first moments after a fill
+            wait_until(still, step=0.25)
+            path = tmp_path / f"self{attempt}.jsonl"
+            done = sockdiag("watch", str(os.getpid()), "-n", "3", "-i", "0.2", "--record", str(path))
+            assert done.returncode == 0, done.stderr
+            if still():  # the same before and after the recording
+                break
+        else:
+            pytest.fail(f"the held queues kept moving: {kernel[0]}")
+        unsent, queued = kernel[0]
+        drawn, summary = panels(str(path), connection=str(fd))
+    finally:
+        client.close()
+        server.close()
+    assert summary.samples == 3 and unsent > 0
+    (label, (_, unsent_kib)), = drawn[0].lines.items()
+    assert label.startswith(f"fd {fd} ")
+    assert unsent_kib == [unsent / 1024] * 3
+    (_, unacked_kib), = drawn[1].lines.values()
+    assert unacked_kib == [(queued - unsent) / 1024] * 3
+
+
+def test_every_plotted_field_has_a_title_and_a_unit_of_its_kind():
+    for fields in PANEL_FIELDS.values():
+        assert all(field.plot and field.plot_unit for field in fields)
+    for field in SOCKET_FIELDS + TRAFFIC_FIELDS + INTERFACE_FIELDS + SAMPLE_FIELDS:
+        if field.plot_unit is not None:
+            assert field.plotted(1000) == pytest.approx(in_picture(field, 1000))
+            assert math.isnan(field.plotted(None))
 
 
 def test_connection_since_and_until(demo_recording, tmp_path):
@@ -124,6 +220,28 @@ def test_top_and_ifstat_recordings(tmp_path, command, titles):
     drawn, summary = panels(str(path))
     assert [p.title.split(" (")[0].split(",")[0] for p in drawn] == titles
     assert summary.kind == command[0]
+    assert_panels_are_their_fields(drawn, PANEL_FIELDS[summary.kind])
+    samples = recorded_samples(path)
+    start = samples[0][0]
+    for panel, field in zip(drawn, PANEL_FIELDS[summary.kind]):
+        compared = 0
+        seen = {key: item for _, items in samples for key, item in items.items()}
+        for key, item in seen.items():
+            if summary.kind == "top":
+                label = f"{key} {item['name'] or ''}".strip()
+                expected = [(time - start, in_picture(field, items[key][field.name]))
+                            for time, items in samples if key in items]
+            else:  # a rate from two samples' counters
+                label, counter = key, field.name.removeprefix("rates.").replace("_per_s", "")
+                expected = [(time - start, in_picture(field, (items[key][counter] - before[key][counter])
+                                                      / (time - earlier)))
+                            for (earlier, before), (time, items) in zip(samples, samples[1:])
+                            if key in items and key in before]
+            if label in panel.lines:
+                seconds, values = panel.lines[label]
+                assert same(seconds, [x for x, _ in expected]) and same(values, [y for _, y in expected])
+                compared += 1
+        assert compared == len(panel.lines) > 0
     done = sockdiag("plot", str(path), "-o", str(out))
     assert done.returncode == 0, done.stderr
     width, height = png_size(out)

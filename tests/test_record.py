@@ -7,6 +7,7 @@ import csv
 import os
 import selectors
 import socket
+import struct
 import sys
 import threading
 import time
@@ -18,6 +19,7 @@ from sockdiag import InstrumentedSocket, NotSupported, Sample, UnsuitableSocket
 from sockdiag._common import snapshot_drain
 
 from conftest import connected_pair, drain, fill, requires_linux, wait_until
+from testsupport.loopback import SIOCOUTQ, SIOCOUTQNSD, ioctl_int
 
 pytestmark = requires_linux
 
@@ -227,6 +229,88 @@ def test_to_csv_has_the_chosen_fields(tcp_pair, tmp_path):
     rec.to_csv(tmp_path / "rec.csv")
     header = (tmp_path / "rec.csv").read_text().splitlines()[0].split(",")
     assert header[-2:] == ["rtt_us", "snd_cwnd_segs"]
+
+
+def held_still(client) -> tuple[int, int]:
+    """(unsent, unacked) of a filled client, once the kernel stops moving them:
+    SIOCOUTQNSD, and SIOCOUTQ less it."""
+    kernel = [None]
+
+    def still():
+        now = ioctl_int(client, SIOCOUTQNSD), ioctl_int(client, SIOCOUTQ)
+        stable, kernel[0] = now == kernel[0], now
+        return stable
+
+    wait_until(still, step=0.25)
+    unsent, queued = kernel[0]
+    return unsent, queued - unsent
+
+
+def test_csv_columns_hold_what_the_kernel_says(full_pair, tmp_path):
+    """The CSV's columns keep their names and hold, for a buffer held full,
+    SIOCOUTQNSD (unsent), SIOCOUTQ less it (unacked), SO_SNDBUF (size) and
+    TCP_INFO's rtt and cwnd read with getsockopt: a swapped column fails."""
+    client, _ = full_pair
+
+    def agree():
+        unsent, unacked = held_still(client)
+        raw = client.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+        rtt_us, cwnd = struct.unpack_from("=I", raw, 68)[0], struct.unpack_from("=I", raw, 80)[0]
+        with sockdiag.record(client, interval=None, fields=("rtt_us", "snd_cwnd_segs")) as rec:
+            rec.sample()
+        rec.to_csv(tmp_path / "rec.csv")
+        with open(tmp_path / "rec.csv", newline="") as f:
+            header, *rows = list(csv.reader(f))
+        assert header == ["time_s", "size", "unacked", "unsent", "free", "queue_delay_s", "limited_by",
+                          "stalled_s", "rtt_us", "snd_cwnd_segs"]
+        assert len(rows) == len(rec.samples) == 3
+        assert [float(row[0]) for row in rows] == [s.time_s for s in rec.samples]
+        expected = [str(client.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)), str(unacked), str(unsent)]
+        return (held_still(client) == (unsent, unacked)
+                and all(row[1:4] == expected and row[8:] == [str(rtt_us), str(cwnd)] for row in rows))
+
+    wait_until(agree)
+
+
+class _KeptFigure:
+    """figure_class's stand-in: matplotlib's Figure, each one kept to be read."""
+
+    made: list = []
+
+    def __new__(cls, *args, **kwargs):
+        from matplotlib.figure import Figure
+
+        figure = Figure(*args, **kwargs)
+        cls.made.append(figure)
+        return figure
+
+
+def test_plot_draws_the_fields_in_their_units(full_pair, tmp_path, monkeypatch):
+    """Recording.plot's lines are the send buffer's fields, labelled as the
+    tables label them, in KiB: for a buffer held full, SIOCOUTQNSD / 1024 and
+    SIOCOUTQ less it."""
+    pytest.importorskip("matplotlib")
+    from sockdiag import recording
+
+    client, _ = full_pair
+    monkeypatch.setattr(recording, "figure_class", lambda: _KeptFigure)
+    monkeypatch.setattr(_KeptFigure, "made", [])
+
+    def agree():
+        unsent, unacked = held_still(client)
+        with sockdiag.record(client, interval=None) as rec:
+            pass
+        rec.plot(tmp_path / "rec.png")
+        top = _KeptFigure.made[-1].axes[0]
+        lines = {line.get_label(): list(line.get_ydata()) for line in top.get_lines()}
+        assert top.get_ylabel() == "KiB"
+        assert list(lines) == ["UNACKED", "UNSENT", "FREE", "SNDBUF"]
+        size = client.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+        return (held_still(client) == (unsent, unacked) and lines["UNSENT"] == [unsent / 1024] * 2
+                and lines["UNACKED"] == [unacked / 1024] * 2 and lines["SNDBUF"] == [size / 1024] * 2)
+
+    wait_until(agree)
+    assert (tmp_path / "rec.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_plot_writes_a_png(tcp_pair, tmp_path):
