@@ -3,8 +3,10 @@
 One table per kind of struct (glances' per-metric metadata): ``SOCKET_FIELDS``
 (``watch``), ``TRAFFIC_FIELDS`` (``top``), ``INTERFACE_FIELDS``
 (``ifstat``); ``export`` takes its metric names and help texts from the
-same entries.  Views choose which fields they show and in what order; the
-JSON of ``watch`` has the fields with a JSON key, in table order.
+same entries, pictures (``sockdiag plot``, ``Recording.plot``) their
+titles, units and scales, ``Recording.to_csv`` its columns (``SAMPLE_FIELDS``).
+Views choose which fields they show and in what order; the JSON of
+``watch`` has the fields with a JSON key, in table order.
 
 The formatters are one family with one rule:
 
@@ -394,7 +396,7 @@ _SOCKET_FIELD = {field.name: field for field in SOCKET_FIELDS}
 # picture.  Its send buffer is a socket's, its size SO_SNDBUF.
 SAMPLE_FIELDS = (
     Field("time_s", None, "s", False, "time_s"),
-    _SOCKET_FIELD["sndbuf"].replace(name="size", json_key="size"),
+    _SOCKET_FIELD["sndbuf"].replace(name="size", json_key="size", sort=None),
     *(_SOCKET_FIELD[name] for name in ("unacked", "unsent", "free", "queue_delay_s", "limited_by", "stalled_s")),
 )
 

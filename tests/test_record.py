@@ -19,7 +19,7 @@ from sockdiag import InstrumentedSocket, NotSupported, Sample, UnsuitableSocket
 from sockdiag._common import snapshot_drain
 
 from conftest import connected_pair, drain, fill, requires_linux, wait_until
-from testsupport.loopback import SIOCOUTQ, SIOCOUTQNSD, ioctl_int
+from testsupport.loopback import held_still
 
 pytestmark = requires_linux
 
@@ -229,21 +229,6 @@ def test_to_csv_has_the_chosen_fields(tcp_pair, tmp_path):
     rec.to_csv(tmp_path / "rec.csv")
     header = (tmp_path / "rec.csv").read_text().splitlines()[0].split(",")
     assert header[-2:] == ["rtt_us", "snd_cwnd_segs"]
-
-
-def held_still(client) -> tuple[int, int]:
-    """(unsent, unacked) of a filled client, once the kernel stops moving them:
-    SIOCOUTQNSD, and SIOCOUTQ less it."""
-    kernel = [None]
-
-    def still():
-        now = ioctl_int(client, SIOCOUTQNSD), ioctl_int(client, SIOCOUTQ)
-        stable, kernel[0] = now == kernel[0], now
-        return stable
-
-    wait_until(still, step=0.25)
-    unsent, queued = kernel[0]
-    return unsent, queued - unsent
 
 
 def test_csv_columns_hold_what_the_kernel_says(full_pair, tmp_path):

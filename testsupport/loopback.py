@@ -67,6 +67,21 @@ def wait_until(predicate, timeout: float = 5.0, step: float = 0.01):
         time.sleep(step)
 
 
+def held_still(client: socket.socket) -> tuple[int, int]:
+    """(unsent, unacked) of a filled client once the kernel stops moving them
+    (it does for a moment after a fill): SIOCOUTQNSD, and SIOCOUTQ less it."""
+    kernel = [None]
+
+    def still():
+        now = ioctl_int(client, SIOCOUTQNSD), ioctl_int(client, SIOCOUTQ)
+        stable, kernel[0] = now == kernel[0], now
+        return stable
+
+    wait_until(still, step=0.25)
+    unsent, queued = kernel[0]
+    return unsent, queued - unsent
+
+
 def endpoint(address) -> str:
     """A socket address as ss writes it: 127.0.0.1:80, [::1]:80."""
     host, port = address[:2]
