@@ -47,6 +47,9 @@ def _exception(err: OSError, function_name: str, subject) -> Exception:
             if err.filename.endswith("/ns/net"):
                 return AccessDenied(pid, f"pid {pid} is in another network namespace: only root "
                                          "(CAP_SYS_ADMIN) can see its sockets")
+            if os.geteuid() == 0 and not has_capability("CAP_SYS_PTRACE"):
+                return AccessDenied(pid, f"not allowed to inspect pid {pid}: this root lacks "
+                                         "CAP_SYS_PTRACE, which reading another user's process needs")
             return AccessDenied(pid)
     what = err.filename2 or err.filename or function_name
     if isinstance(err, PermissionError):
@@ -197,6 +200,15 @@ def own_capabilities() -> int:
     return effective_capabilities(_proc_text(os.getpid(), "status"))
 
 
+def has_capability(name: str) -> bool:
+    """Whether this process has the capability name (a key of CAPABILITIES)
+    in its effective set; False when /proc cannot tell."""
+    try:
+        return bool(own_capabilities() >> CAPABILITIES[name] & 1)
+    except OSError:
+        return False
+
+
 @wrap_exceptions
 def check_access(pid: int) -> None:
     """Raise NoSuchProcess or AccessDenied unless process_sockets(pid) may
@@ -207,8 +219,7 @@ def check_access(pid: int) -> None:
     os.close(os.open(f"/proc/{pid}/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
     theirs = os.stat(f"/proc/{pid}/ns/net")
     own = os.stat("/proc/thread-self/ns/net")
-    if ((theirs.st_ino, theirs.st_dev) != (own.st_ino, own.st_dev)
-            and not own_capabilities() >> CAPABILITIES["CAP_SYS_ADMIN"] & 1):
+    if (theirs.st_ino, theirs.st_dev) != (own.st_ino, own.st_dev) and not has_capability("CAP_SYS_ADMIN"):
         raise PermissionError(errno.EPERM, os.strerror(errno.EPERM), f"/proc/{pid}/ns/net")
 
 

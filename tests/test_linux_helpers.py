@@ -1,6 +1,7 @@
-"""A process that exits while sockdiag looks at it: the platform helpers that
-answer None for it do, and `sockdiag top --once` over a workload of
-short-lived connecting processes ends with status 0."""
+"""_linux's helpers against the kernel's own answers: a process that exits
+while sockdiag looks at it (the helpers that answer None for it do, and
+`sockdiag top --once` over short-lived connecting processes ends with status
+0), the sysctl reader, and what AccessDenied tells root."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ import threading
 
 import pytest
 
-from sockdiag import _linux
+from sockdiag import AccessDenied, NotSupported, _linux
 
 from conftest import requires_linux, requires_root
+from unprivileged import NOBODY, run_unprivileged
 from testsupport.top_workload import IN_NEW_NETNS, SOCKDIAG
 
 pytestmark = requires_linux
@@ -111,3 +113,47 @@ def test_top_once_survives_processes_that_exit_mid_sample(args):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == [[0, ""]] * runs
+
+
+@pytest.mark.skipif(shutil.which("sysctl") is None, reason="needs sysctl (procps)")
+@pytest.mark.parametrize("name", ["net.core.rmem_max", "net.ipv4.tcp_notsent_lowat",
+                                  "net.ipv4.tcp_available_congestion_control"])
+def test_sysctl_is_what_the_sysctl_tool_reads(name):
+    tool = subprocess.run(["sysctl", "-n", name], capture_output=True, text=True, check=True)
+    assert _linux.sysctl(name) == tool.stdout.rstrip("\n")
+
+
+def test_a_sysctl_this_kernel_lacks_is_not_supported():
+    with pytest.raises(NotSupported, match="/proc/sys/net/core/no_such_sysctl"):
+        _linux.sysctl("net.core.no_such_sysctl")
+
+
+CLI = [sys.executable, "-c", "from sockdiag.cli import main; main()"]
+
+
+@requires_root
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
+def test_root_without_cap_sys_ptrace_is_told_what_it_lacks_not_to_run_as_root():
+    other_user = subprocess.Popen(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                                   "sleep", "30"])
+    try:
+        out = subprocess.run(["setpriv", "--bounding-set=-sys_ptrace", "--inh-caps=-sys_ptrace", *CLI,
+                              "watch", str(other_user.pid), "--once"],
+                             capture_output=True, text=True, timeout=30)
+    finally:
+        other_user.kill()
+        other_user.wait()
+    assert out.returncode == 1
+    assert out.stderr == (f"sockdiag: not allowed to inspect pid {other_user.pid}: this root lacks "
+                          "CAP_SYS_PTRACE, which reading another user's process needs\n")
+
+
+def test_access_denied_tells_only_a_user_who_is_not_root_to_run_as_root():
+    if os.geteuid() == 0:
+        assert "run as root" not in str(AccessDenied(5))
+        assert "even as root" in str(AccessDenied(5))
+        out = run_unprivileged("-c", "from sockdiag import AccessDenied; print(AccessDenied(5))")
+        assert out.stdout == ("not allowed to inspect pid 5: run as root or as the same user "
+                              "as the process\n"), out.stderr
+    else:
+        assert "run as root" in str(AccessDenied(5))
