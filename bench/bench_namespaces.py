@@ -26,14 +26,14 @@ import pytest
 
 from sockdiag._linux import initial_network_namespace
 from sockdiag.accounting import TrafficAccountant
-from sockdiag._linux import _network_namespace
+from sockdiag._linux import network_namespace
 
 NAMESPACES = 20
 CONNECTIONS = 10
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or os.geteuid() != 0
-    or initial_network_namespace() != _network_namespace(os.getpid()),
+    or initial_network_namespace() != network_namespace(os.getpid()),
     reason="needs Linux, root and the host's network namespace")
 
 HOLDER = """

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 import _socket  # the C module: `socket` would cost a watch's start 5 ms
 from typing import Optional
 
@@ -26,10 +27,10 @@ class AccessDenied(SockdiagError):
 
     def __init__(self, pid: Optional[int] = None, msg: Optional[str] = None) -> None:
         self.pid = pid
-        super().__init__(
-            msg
-            or f"not allowed to inspect pid {pid}: run as root or as the same user as the process"
-        )
+        # Root is not told to run as root (a container's root, a dropped capability).
+        hint = (", even as root: a privilege is missing or a security policy refuses" if os.geteuid() == 0
+                else ": run as root or as the same user as the process")
+        super().__init__(msg or f"not allowed to inspect pid {pid}{hint}")
 
 
 class NotSupported(SockdiagError):

@@ -47,6 +47,9 @@ def _exception(err: OSError, function_name: str, subject) -> Exception:
             if err.filename.endswith("/ns/net"):
                 return AccessDenied(pid, f"pid {pid} is in another network namespace: only root "
                                          "(CAP_SYS_ADMIN) can see its sockets")
+            if os.geteuid() == 0 and not has_capability("CAP_SYS_PTRACE"):
+                return AccessDenied(pid, f"not allowed to inspect pid {pid}: this root lacks "
+                                         "CAP_SYS_PTRACE, which reading another user's process needs")
             return AccessDenied(pid)
     what = err.filename2 or err.filename or function_name
     if isinstance(err, PermissionError):
@@ -94,17 +97,25 @@ def tcp_sampler(sample_type, fields: tuple[str, ...]):
     return _fast.TcpSampler(sample_type, fields)
 
 
-_SYSCTL_NOTSENT_LOWAT = "/proc/sys/net/ipv4/tcp_notsent_lowat"
+def sysctl(name: str) -> str:
+    """The value of the sysctl name ("net.core.rmem_max", read from
+    /proc/sys/net/core/rmem_max) in this process's namespaces, without its
+    newline; NotSupported when this kernel has none or it cannot be read."""
+    path = "/proc/sys/" + name.replace(".", "/")
+    try:
+        with open(path) as f:
+            return f.read().rstrip("\n")
+    except OSError as err:
+        raise NotSupported(f"cannot read {path}: {err.strerror}") from err
+
+
 _LOWAT_OFF = 0xFFFFFFFF
 
 
 @wrap_exceptions
 def get_notsent_lowat(sock) -> Optional[int]:
     # Per socket, 0 means "use net.ipv4.tcp_notsent_lowat" (of the caller's namespace).
-    value = _fast.notsent_lowat(sock)
-    if not value:
-        with open(_SYSCTL_NOTSENT_LOWAT) as f:
-            value = int(f.read())
+    value = _fast.notsent_lowat(sock) or int(sysctl("net.ipv4.tcp_notsent_lowat"))
     return None if value >= _LOWAT_OFF else value
 
 
@@ -186,7 +197,16 @@ def effective_capabilities(status_text: str) -> int:
 
 def own_capabilities() -> int:
     """This process's effective capability mask; OSError when /proc cannot tell."""
-    return effective_capabilities(_read_proc_text(os.getpid(), "status"))
+    return effective_capabilities(_proc_text(os.getpid(), "status"))
+
+
+def has_capability(name: str) -> bool:
+    """Whether this process has the capability name (a key of CAPABILITIES)
+    in its effective set; False when /proc cannot tell."""
+    try:
+        return bool(own_capabilities() >> CAPABILITIES[name] & 1)
+    except OSError:
+        return False
 
 
 @wrap_exceptions
@@ -199,12 +219,11 @@ def check_access(pid: int) -> None:
     os.close(os.open(f"/proc/{pid}/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
     theirs = os.stat(f"/proc/{pid}/ns/net")
     own = os.stat("/proc/thread-self/ns/net")
-    if ((theirs.st_ino, theirs.st_dev) != (own.st_ino, own.st_dev)
-            and not own_capabilities() >> CAPABILITIES["CAP_SYS_ADMIN"] & 1):
+    if (theirs.st_ino, theirs.st_dev) != (own.st_ino, own.st_dev) and not has_capability("CAP_SYS_ADMIN"):
         raise PermissionError(errno.EPERM, os.strerror(errno.EPERM), f"/proc/{pid}/ns/net")
 
 
-def _network_namespace(pid: int) -> Optional[int]:
+def network_namespace(pid: int) -> Optional[int]:
     """The inode of pid's network namespace, None when it cannot be read."""
     try:
         return os.stat(f"/proc/{pid}/ns/net").st_ino
@@ -217,11 +236,11 @@ def initial_network_namespace() -> Optional[int]:
     threads (kthreadd, pid 2 of the host's pid namespace); None when this
     /proc is a container's (its pid 2 is another process) or unreadable."""
     try:
-        if _read_proc_text(2, "comm").strip() != "kthreadd":
+        if _proc_text(2, "comm").strip() != "kthreadd":
             return None
     except OSError:
         return None
-    return _network_namespace(2)
+    return network_namespace(2)
 
 
 def process_exists(pid: int) -> bool:
@@ -237,7 +256,7 @@ def all_pids() -> list[int]:
 def thread_group(tid: int) -> Optional[int]:
     """The process (Tgid) of a thread; None once it is gone."""
     try:
-        for line in _read_proc_text(tid, "status").splitlines():
+        for line in _proc_text(tid, "status").splitlines():
             if line.startswith("Tgid:"):
                 return int(line.split()[1])
     except (OSError, ValueError, IndexError):
@@ -246,10 +265,11 @@ def thread_group(tid: int) -> Optional[int]:
 
 
 def process_cgroup(pid: int) -> Optional[str]:
-    """pid's cgroup v2 path under the mount ("0::" in /proc/<pid>/cgroup), None if gone."""
+    """pid's cgroup v2 path under the mount ("0::" in /proc/<pid>/cgroup), None
+    once it is gone or when it cannot be read."""
     try:
-        text = _read_proc_text(pid, "cgroup")
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        text = _proc_text(pid, "cgroup")
+    except OSError:
         return None
     for line in text.splitlines():
         if line.startswith("0::"):
@@ -287,7 +307,7 @@ def sockets_of_processes(pids: Iterable[int], states: Optional[Iterable[str]] = 
     namespaces: dict = {}
     for pid in dict.fromkeys(pids):
         if 0 < pid <= PID_MAX:
-            namespaces.setdefault(_network_namespace(pid) or -pid, []).append(pid)
+            namespaces.setdefault(network_namespace(pid) or -pid, []).append(pid)
         else:
             results[pid] = NoSuchProcess(pid)
     for group in namespaces.values():
@@ -360,9 +380,10 @@ def fd_headroom(pid: int) -> FdHeadroom:
 _COMM_MAX_CHARS = 15
 
 
-@wrap_exceptions
-def _read_proc_text(pid: int, name: str) -> str:
-    """The text of /proc/<pid>/<name>."""
+def _proc_text(pid: int, name: str) -> str:
+    """The text of /proc/<pid>/<name>; OSError when it cannot be read.  The
+    helpers that answer None for a process that is gone read with it: the
+    library's exceptions (_read_proc_text) are not OSErrors."""
     # os.read rather than open(): its buffered file object cost a scrape
     # 5 us a watched process (of 12 to read a name).
     fd = os.open(f"/proc/{pid}/{name}", os.O_RDONLY | os.O_CLOEXEC)
@@ -373,6 +394,10 @@ def _read_proc_text(pid: int, name: str) -> str:
     finally:
         os.close(fd)
     return b"".join(chunks).decode("utf-8", "replace")
+
+
+# The text of /proc/<pid>/<name>; NoSuchProcess or AccessDenied when it cannot be read.
+_read_proc_text = wrap_exceptions(_proc_text)
 
 
 def process_stat_fields(pid: int) -> list[str]:

@@ -173,7 +173,7 @@ class TrafficAccountant:
         self._namespace_pending: dict[int, list] = {}
         self._namespace_ports: dict[int, dict[int, list]] = {}
         self._unreadable = 0
-        from ._linux import initial_network_namespace
+        from ._platform import initial_network_namespace
 
         self._initial_namespace = initial_network_namespace()
         self._overflows = 0  # the listener's count at the previous sample
@@ -249,18 +249,18 @@ class TrafficAccountant:
         sockdiag's network namespace (key 0), then of each other namespace
         that holds an accounted process (key: its namespace inode << 64,
         or-ed into its cookies)."""
-        from ._linux import _network_namespace, all_pids
+        from ._platform import all_pids, network_namespace
 
         passes = [(0, *_fast.tcp_counters())]
         self._pass_pids = [0]  # a process of each namespace read (0: sockdiag's own)
-        own = _network_namespace(os.getpid())
+        own = network_namespace(os.getpid())
         self._unreadable_namespaces = 0
         if own != self._initial_namespace:
             return passes  # inside a container's namespace: that one alone
         pids = self._pids if self._pids is not None else all_pids()
         namespaces: dict[int, int] = {}
         for pid in pids:
-            namespace = _network_namespace(pid)
+            namespace = network_namespace(pid)
             if namespace is not None and namespace != own:
                 namespaces.setdefault(namespace, pid)
         for key in self._namespace_listeners.keys() - {namespace << 64 for namespace in namespaces}:
@@ -514,7 +514,7 @@ class TrafficAccountant:
         return new
 
     def _rows(self, interval_s: float) -> list[ProcessTraffic]:
-        from ._linux import process_exists
+        from ._platform import process_exists
 
         rows = []
         supported = self._supported
@@ -550,7 +550,7 @@ def by_cgroup(rows: Iterable[ProcessTraffic], known: dict[int, str]) -> list[Pro
     cgroup's readable name (sockdiag.cgroups.name_of).  known caches pid ->
     cgroup path, read when a pid is first seen and kept after it exits, so
     a process's last bytes stay with its cgroup.  Unordered."""
-    from ._linux import process_cgroup
+    from ._platform import process_cgroup
     from .cgroups import name_of
 
     groups: dict[str, list[ProcessTraffic]] = {}

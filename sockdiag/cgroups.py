@@ -40,7 +40,7 @@ class Cgroup(FrozenStruct):
 def cgroup2_mount(mounts: Optional[str] = None) -> str:
     """Where cgroup v2 is mounted (mounts: a /proc/mounts file); NotSupported
     on a cgroup v1-only machine."""
-    from ._linux import MOUNTS, mount_points
+    from ._platform import MOUNTS, mount_points
 
     mounts = mounts or MOUNTS
     try:
@@ -155,7 +155,7 @@ def cgroup_sockets(cgroup: Cgroup, states: Optional[Iterable[str]] = None,
     notice() is told once and the sockets held by the cgroup's processes are
     read instead.  A cgroup removed meanwhile has no sockets.
     """
-    from ._linux import state_mask
+    from ._platform import state_mask
 
     state_mask(states)  # an unknown state or kind is refused before any kernel pass
     wanted = kind_mask(kinds)
@@ -170,17 +170,17 @@ def cgroup_sockets(cgroup: Cgroup, states: Optional[Iterable[str]] = None,
 
 def _cgroup_tcp_sockets(cgroup: Cgroup, pids: list[int], states,
                         notice: Optional[Callable[[str], None]]) -> list[SocketInfo]:
-    from ._linux import _network_namespace, cgroup_namespace_sockets, filter_bytecode
+    from ._platform import cgroup_namespace_sockets, filter_bytecode, network_namespace
 
     if not _features.available("inet_diag_cgroup_filter"):
         _features.notice_absent("inet_diag_cgroup_filter", "watch", notice)
         return _held_by(pids, states)
     namespaces: dict[Optional[int], list[int]] = {}
     for pid in pids:
-        namespaces.setdefault(_network_namespace(pid), []).append(pid)
+        namespaces.setdefault(network_namespace(pid), []).append(pid)
     namespaces.pop(None, None)  # exited meanwhile
     if not namespaces:
-        namespaces[_network_namespace(os.getpid())] = []
+        namespaces[network_namespace(os.getpid())] = []
     ids = [cgroup_id for _directory, cgroup_id in cgroup_tree(cgroup)]
     if not ids:
         return []
@@ -192,7 +192,7 @@ def _cgroup_tcp_sockets(cgroup: Cgroup, pids: list[int], states,
 
 
 def _held_by(pids: list[int], states, kinds=("tcp",)) -> list[SocketInfo]:
-    from ._linux import sockets_of_processes
+    from ._platform import sockets_of_processes
 
     seen, found = set(), []
     for sockets in sockets_of_processes(pids, states, kinds).values():

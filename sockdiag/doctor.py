@@ -13,7 +13,8 @@ from typing import Optional
 
 from . import _features, _platform
 from ._common import FrozenStruct
-from ._linux import CAPABILITIES, MOUNTS, own_capabilities, parse_mounts
+from ._exceptions import NotSupported
+from ._platform import CAPABILITIES, MOUNTS, own_capabilities, parse_mounts
 
 class Privileges(FrozenStruct):
     """What this process may read.
@@ -80,7 +81,10 @@ def privileges() -> Privileges:
     else:
         access = "none"
     version, mount = cgroup_layout(_read(MOUNTS) or "")
-    scope = (_read("/proc/sys/kernel/yama/ptrace_scope") or "").strip()
+    try:
+        scope = _platform.sysctl("kernel.yama.ptrace_scope")
+    except NotSupported:  # no Yama
+        scope = ""
     return Privileges(os.geteuid() == 0, {name: bool(mask >> bit & 1) for name, bit in CAPABILITIES.items()},
                       tracefs, access, version, mount, int(scope) if scope.isdigit() else None)
 

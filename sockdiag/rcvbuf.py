@@ -47,7 +47,6 @@ MAX_DATAGRAMS_PER_RUN = 2_000_000
 
 _STAMP = struct.Struct("=QQ")  # sequence number, CLOCK_REALTIME ns at send
 _TIMESPEC = struct.Struct("=qq")
-_PROC_CORE = "/proc/sys/net/core/"
 
 
 class RcvbufConfig(FrozenStruct):
@@ -153,11 +152,11 @@ class RcvbufReport(FrozenStruct):
 
 
 def _sysctl_int(name: str) -> int:
+    value = _platform.sysctl(name)
     try:
-        with open(_PROC_CORE + name) as f:
-            return int(f.read())
-    except (OSError, ValueError) as err:
-        raise NotSupported(f"cannot read {_PROC_CORE + name}: {err}") from err
+        return int(value)
+    except ValueError:
+        raise NotSupported(f"{name} is not a number: {value!r}") from None
 
 
 def set_rcvbuf(sock: socket.socket, nbytes: int, force: bool) -> str:
@@ -325,7 +324,7 @@ def benchmark(config: RcvbufConfig,
     """
     if platform.system() != "Linux":
         raise NotSupported("sockdiag bench rcvbuf runs on Linux only (SO_MEMINFO drops)")
-    rmem_max = _sysctl_int("rmem_max")
+    rmem_max = _sysctl_int("net.core.rmem_max")
     notices = []
     if config.force and not force_allowed():
         notices.append("SO_RCVBUFFORCE needs root (CAP_NET_ADMIN): requesting with SO_RCVBUF, "
@@ -348,7 +347,7 @@ def benchmark(config: RcvbufConfig,
                 on_run(result)
     notices.extend(stall_notices(results, config))
     return RcvbufReport(
-        kernel=os.uname().release, rmem_max=rmem_max, rmem_default=_sysctl_int("rmem_default"),
+        kernel=os.uname().release, rmem_max=rmem_max, rmem_default=_sysctl_int("net.core.rmem_default"),
         config=config, notices=tuple(notices), results=tuple(results),
         recommendation=recommend(results, rmem_max),
         quic_go=quic_go_fit(results, config, rmem_max, config.force))

@@ -1,8 +1,8 @@
 """The rooms and the direction of imports (docs/architecture.md), checked on the source.
 
-Library modules take platform functions from sockdiag._platform, never from
-the package face ``sockdiag``, and never import a view or a command; views
-never import a command.  The per-field table covers every column the views show.
+Imports go down the rooms only (the core's too); above _platform, the OS's
+functions come from sockdiag._platform, never from _linux, _darwin or the
+package face ``sockdiag``.  The per-field table covers every column the views show.
 """
 
 from __future__ import annotations
@@ -51,19 +51,65 @@ def _is_module(name: str) -> bool:
 
 
 # Where /proc may be read: the platform room, the doctor (its report is of
-# this machine's /proc), the pure-Python twin (an independent reader by
-# design) and the benchmarks' labs, which read the sysctls of the namespaces
-# they build.
-PROC_READERS = {"_linux.py", "_features.py", "doctor.py", "reference.py", "rcvbuf.py", "lowat"}
+# this machine's /proc/mounts), the pure-Python twin (an independent reader by
+# design) and bench lowat's topology, which reads the sysctls of the
+# namespaces it builds.
+PROC_READERS = {"_linux.py", "_features.py", "doctor.py", "reference.py", "lowat/topology.py"}
 
 
 @pytest.mark.parametrize("path", LIBRARY + VIEWS, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_only_the_platform_room_reads_proc(path):
-    if path.name in PROC_READERS or path.parent.name in PROC_READERS:
+    if path.relative_to(PACKAGE).as_posix() in PROC_READERS:
         return
     literals = [node.value for node in ast.walk(ast.parse(path.read_text()))
                 if isinstance(node, ast.Constant) and isinstance(node.value, str)]
     assert not [text for text in literals if text.startswith("/proc")], path.name
+
+
+# The rooms of docs/architecture.md, top down, by the name under sockdiag;
+# every other module is the library's (room 2), the package face too.
+ROOMS = {"cli": 0, "views": 1, "_platform": 3, "_linux": 4, "_darwin": 4, "_features": 4, "decode": 4,
+         "_fast": 5, "includes": 6, "_common": 6, "_exceptions": 6, "_validate": 6}
+LIBRARY_ROOM, PLATFORM_ROOM = 2, 3
+# Above the platform room, the OS's functions come from _platform only.
+PLATFORM_MODULES = {"_linux", "_darwin"}
+# The one import upward: _platform hands out cgroups' functions (at first use).
+UPWARD = {("sockdiag._platform", "sockdiag.cgroups")}
+# The core's Python-level imports (its cimports are of includes/).
+CORE_IMPORT = re.compile(r"^\s*from\s+\.([\w.]+)\s+c?import", re.M)
+
+
+def room(name: str) -> int:
+    """The room of a module sockdiag.X... (or of a name taken from it)."""
+    parts = name.split(".")
+    return ROOMS.get(parts[1], LIBRARY_ROOM) if len(parts) > 1 else LIBRARY_ROOM
+
+
+def module_name(path: pathlib.Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+CORE = sorted(PACKAGE.glob("_fast*.pyx")) + sorted(PACKAGE.glob("_fast*.pxi"))
+
+
+def sockdiag_imports(path: pathlib.Path) -> set[str]:
+    if path.suffix == ".py":
+        return {name for name in imported(path) if name.partition(".")[0] == "sockdiag"}
+    return {"sockdiag." + name for name in CORE_IMPORT.findall(path.read_text())}
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")) + CORE,
+                         ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_go_down_only(path):
+    importer = "sockdiag._fast" if path in CORE else module_name(path)
+    for name in sockdiag_imports(path):
+        if (importer, name.rpartition(".")[0]) in UPWARD or (importer, name) in UPWARD:
+            continue
+        assert room(name) >= room(importer), f"{importer} imports {name}, a room above it"
+        if room(importer) < PLATFORM_ROOM:
+            assert name.split(".")[1] not in PLATFORM_MODULES, \
+                f"{importer} imports {name}: take it from sockdiag._platform"
 
 
 @pytest.mark.parametrize("path", LIBRARY, ids=lambda p: str(p.relative_to(PACKAGE)))

@@ -18,7 +18,7 @@ import pytest
 
 import sockdiag
 from sockdiag import _linux
-from sockdiag._linux import _network_namespace
+from sockdiag._linux import network_namespace
 from sockdiag.accounting import TrafficAccountant, coverage_notes
 
 from conftest import requires_linux, requires_root
@@ -87,7 +87,7 @@ def worker():
 
 @pytest.mark.skipif(
     sys.platform.startswith("linux")
-    and _linux.initial_network_namespace() != _network_namespace(os.getpid()),
+    and _linux.initial_network_namespace() != network_namespace(os.getpid()),
     reason="top reads other network namespaces from the host's only: this is not it, "
            "or reading pid 2's namespace needs root")
 @pytest.mark.parametrize("pids", [None, "worker"], ids=["every-process", "one-pid"])

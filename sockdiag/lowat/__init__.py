@@ -18,7 +18,8 @@ from __future__ import annotations
 import os
 from typing import Callable, Optional
 
-from .._common import FrozenStruct
+from .. import _platform
+from .._common import LINUX, FrozenStruct
 from .._exceptions import NotSupported
 from .report import Recommendation, recommend
 from .sweep import LowatResult, Setting, SweepConfig, run_sweep, settings
@@ -37,8 +38,6 @@ __all__ = [
     "run_count",
 ]
 
-_SYSCTL = "/proc/sys/net/ipv4/"
-
 
 class Report(FrozenStruct):
     """A finished sweep: the path, the settings' medians and one recommendation per rate."""
@@ -50,16 +49,14 @@ class Report(FrozenStruct):
 
 
 def _sysctl_words(name: str) -> list[str]:
-    try:
-        with open(_SYSCTL + name) as f:
-            return f.read().split()
-    except OSError as err:
-        raise NotSupported(f"cannot read {_SYSCTL + name}: {err.strerror}") from err
+    if not LINUX:  # the congestion controls are Linux's sysctls
+        raise NotSupported("sockdiag bench lowat runs on Linux only")
+    return _platform.sysctl(name).split()
 
 
 def available_ccs() -> list[str]:
     """Congestion controls this kernel offers (net.ipv4.tcp_available_congestion_control)."""
-    return _sysctl_words("tcp_available_congestion_control")
+    return _sysctl_words("net.ipv4.tcp_available_congestion_control")
 
 
 def default_cc() -> str:
@@ -67,8 +64,8 @@ def default_cc() -> str:
     if os.geteuid() == 0:
         usable = available_ccs()
     else:
-        usable = _sysctl_words("tcp_allowed_congestion_control")
-    return "bbr" if "bbr" in usable else _sysctl_words("tcp_congestion_control")[0]
+        usable = _sysctl_words("net.ipv4.tcp_allowed_congestion_control")
+    return "bbr" if "bbr" in usable else _sysctl_words("net.ipv4.tcp_congestion_control")[0]
 
 
 def benchmark(config: SweepConfig, queue_latency_us: int, delay_us: int,
