@@ -11,7 +11,6 @@ baseline), never a fake zero.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
 from typing import Any, Callable, Iterable, Optional, Sequence, TextIO
@@ -94,12 +93,12 @@ def every(interval: float, count: Optional[int], update: Callable[[], Optional[b
     The first call comes at once, or one interval after the start with
     first_after_interval; update returning False ends the loop early.  An
     update that overran is not caught up with a shorter interval.  Ctrl-C
-    (and SIGTERM, SIGHUP) end the loop normally, as ``q`` does.  With a live
-    screen that reads keys, the keys pressed meanwhile are served; ``q``
-    ends the loop normally.
+    (and SIGTERM, SIGHUP) end the loop normally, as ``q`` does, whatever
+    the count (one sample too: what the view holds, a trace instance, is
+    released on the way out).  With a live screen that reads keys, the keys
+    pressed meanwhile are served; ``q`` ends the loop normally.
     """
-    # One sample ends by itself: Ctrl-C then ends the program as any other.
-    with signals_as_interrupt() if count != 1 else contextlib.nullcontext():
+    with signals_as_interrupt():
         try:
             started = time.monotonic()
             done = 0
