@@ -23,6 +23,7 @@ from sockdiag._common import ProcessTraffic
 from sockdiag.cli import cli
 from testsupport.children import end, python_child
 from testsupport.held_sockets import HeldSockets
+from testsupport.terminal import Terminal, requires_tmux
 
 from conftest import requires_linux, requires_ss
 
@@ -154,6 +155,24 @@ def test_watch_cgroup_once_json_has_the_watch_shape(cgroup_dir):
         assert table.output.startswith(f"cgroup /{os.path.basename(cgroup_dir)} (1 processes)")
     finally:
         end(child)
+
+
+@requires_tmux
+def test_a_watched_cgroup_removed_is_said_on_a_line_of_its_own(cgroup_dir):
+    """The notice waits for the live screen to end: written into it, it was glued to the keys' line."""
+    child, _ = _holder_in(cgroup_dir, HOLDER, "2")
+    try:
+        with Terminal("watch", "--cgroup", cgroup_dir, "-i", "0.3", height=40) as terminal:
+            terminal.wait_for("sort: unsent")
+            end(child)
+            _remove_tree(cgroup_dir)
+            assert terminal.exit_status() == 0
+            lines = terminal.screen().splitlines()
+    finally:
+        end(child)
+    said = [line for line in lines if "was removed" in line]
+    assert said == [f"sockdiag: cgroup /{os.path.basename(cgroup_dir)} was removed"], lines
+    assert not any("?: keys" in line and "sockdiag:" in line for line in lines)
 
 
 @requires_linux

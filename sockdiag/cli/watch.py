@@ -6,6 +6,7 @@ import click
 
 from ..views import watch as view
 from ..views.header_lines import watch_header_lines
+from ..views.live import Notices
 from . import options
 
 
@@ -75,11 +76,12 @@ def watch(pid, cgroup_path, interval, count, once, as_json, sort, kinds, states,
         raise click.UsageError("--on-exceed needs --budget-sent or --budget-received")
     # The last sample is returned to main(), which keeps it until the process
     # ends: freeing 19,000 records one by one takes 15 ms.
+    notices = Notices()
     try:
         return view.run(pid, interval=interval, count=1 if once else count, as_json=as_json,
                         sort=sort, kinds=kinds, states=states, ports=ports,
-                        header_lines=watch_header_lines(pid, monitor), record_to=record_to,
-                        max_size=max_size, overwrite=force)
+                        header_lines=watch_header_lines(pid, notices, monitor), notices=notices,
+                        record_to=record_to, max_size=max_size, overwrite=force)
     finally:
         # Its accountant holds a netlink socket and, as root, a trace instance;
         # main() ends the process without running atexit.

@@ -5,14 +5,14 @@ socket.
 Each is a header line for the watch view: a callable given (sample,
 previous) that returns one line or None.  Watch calls them at every sample,
 in --json mode too, so a budget is checked whatever the output; a budget
-that fires also prints one notice line on stderr.
+that fires also says one notice line (through the view's Notices: after a
+live screen, at once otherwise).
 """
 
 from __future__ import annotations
 
-import sys
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 from .. import _platform
 from .._common import MACOS
@@ -66,14 +66,15 @@ def fd_headroom_line(pid: int) -> HeaderLine:
     return line
 
 
-def budget_line(monitor) -> HeaderLine:
-    """Progress of a budget.BudgetMonitor, polled at each sample (which may act on it)."""
+def budget_line(monitor, notice: Callable[[str], None]) -> HeaderLine:
+    """Progress of a budget.BudgetMonitor, polled at each sample (which may
+    act on it); notice(line) says once that it passed."""
     budget = monitor.budget
 
     def line(_sample, _previous) -> Optional[str]:
         fired = monitor.poll()[1]
         if fired is not None:
-            print(f"sockdiag: budget passed: {fired.detail}", file=sys.stderr, flush=True)
+            notice(f"sockdiag: budget passed: {fired.detail}")
         parts = [f"{direction} {format_bytes(used)} of {format_bytes(limit)}"
                  for direction, limit, used in (("sent", budget.sent_bytes, monitor.sent_total),
                                                 ("received", budget.received_bytes, monitor.received_total))
@@ -97,11 +98,12 @@ def userspace_networking_line(pid: int) -> HeaderLine:
     return line
 
 
-def watch_header_lines(pid: int, budget_monitor=None) -> list[HeaderLine]:
-    """The lines `sockdiag watch` shows under its header (with a budget's when given)."""
+def watch_header_lines(pid: int, notice: Callable[[str], None], budget_monitor=None) -> list[HeaderLine]:
+    """The lines `sockdiag watch` shows under its header (with a budget's when
+    given, which says through notice, the view's Notices, that it passed)."""
     lines = [interfaces_line(pid=pid), fd_headroom_line(pid)]
     if budget_monitor is not None:
-        lines.append(budget_line(budget_monitor))
+        lines.append(budget_line(budget_monitor, notice))
     if MACOS:
         lines.append(userspace_networking_line(pid))
     return lines

@@ -134,6 +134,32 @@ def _wait(until: float, screen: Optional["Screen"]) -> bool:
             screen.redraw()
 
 
+class Notices:
+    """The lines a view says on stderr beside its screens (a process that
+    exited, a budget passed, a recording stopped): at once, or, while a live
+    screen is drawn, kept and said on lines of their own after it (a line
+    written into the screen would be glued to its last line and drawn over)."""
+
+    def __init__(self) -> None:
+        self._kept: Optional[list[str]] = None
+
+    def __call__(self, line: str) -> None:
+        if self._kept is not None:
+            self._kept.append(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def keep(self) -> None:
+        """Keep the lines from now until release()."""
+        self._kept = []
+
+    def release(self) -> None:
+        """Say the lines kept, and the next ones at once."""
+        kept, self._kept = self._kept or [], None
+        for line in kept:
+            self(line)
+
+
 class Screen:
     """Where a view shows its samples: JSON lines, or screens for people.
 
@@ -142,7 +168,8 @@ class Screen:
     so a resized terminal is filled at the next sample.  Otherwise screens
     follow one another with a blank line between them (and after the last
     with blank_after_last).  Use it as a context manager: on leaving, the
-    cursor goes under the last screen.
+    cursor goes under the last screen, and the ``notices`` (a Notices) kept
+    while it was live are said there.
 
     ``sort_keys``: what < and > move through, from ``sort``.  When live and
     the standard input is a terminal too, ``controls`` (a
@@ -154,7 +181,8 @@ class Screen:
 
     def __init__(self, out: TextIO, *, as_json: bool, one_screen: bool,
                  blank_after_last: bool = False, sort_keys: Sequence[str] = (), sort: str = "",
-                 keys_in: Optional[TextIO] = None, replaying: bool = False) -> None:
+                 keys_in: Optional[TextIO] = None, replaying: bool = False,
+                 notices: Optional[Notices] = None) -> None:
         self.out = out
         self.as_json = as_json
         self.live = not as_json and not one_screen and out.isatty()
@@ -163,6 +191,7 @@ class Screen:
         self.controls = None
         self.keyboard = None
         self._last: Optional[Render] = None
+        self.notices = notices if notices is not None else Notices()
         keys_in = keys_in if keys_in is not None else sys.stdin
         if self.live and sort_keys and keys_in is not None and keys_in.isatty():
             from .keys import Controls, Keyboard  # only a terminal pays for the keys
@@ -200,6 +229,8 @@ class Screen:
         self.out.flush()
 
     def __enter__(self) -> "Screen":
+        if self.live:
+            self.notices.keep()
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -211,6 +242,8 @@ class Screen:
                 self.out.flush()
             except OSError:
                 pass  # EIO: the terminal hung up; nothing is left to tidy on it
+        if self.live:
+            self.notices.release()
 
 
 def highlighted(table_text: str, controls, keys: list[str]) -> str:

@@ -20,7 +20,7 @@ from .._watch import ProcessSample, SocketRates
 from ..drain import DrainTracker, is_stalled
 from ..fields import (ABSENT, SHORT_STATES, SOCKET_FIELDS, SOCKET_JSON_FIELDS, SOCKET_SORTS, columns,
                       format_bytes, format_seconds, history_fields, row)
-from .live import Screen, highlighted, run_view
+from .live import Notices, Screen, highlighted, run_view
 
 HeaderLine = Callable[[ProcessSample, Optional[ProcessSample]], Optional[str]]
 
@@ -184,8 +184,7 @@ def run(pid: Optional[int], *, interval: float = 1.0, count: Optional[int] = Non
         sort: str = "unsent", kinds: Sequence[str] = ("tcp",), states: Optional[Sequence[str]] = None,
         ports: Sequence[int] = (),
         header_lines: Sequence[HeaderLine] = (), out: Optional[TextIO] = None,
-        notice: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
-        cgroup=None, record_to: Optional[str] = None, max_size: Optional[int] = None,
+        notices: Optional[Notices] = None, cgroup=None, record_to: Optional[str] = None, max_size: Optional[int] = None,
         overwrite: bool = False) -> Optional[ProcessSample]:
     """Sample pid (or, with pid None, the cgroup: a sockdiag.cgroups.Cgroup)
     every interval seconds and show each sample on out (stdout) until count
@@ -194,29 +193,30 @@ def run(pid: Optional[int], *, interval: float = 1.0, count: Optional[int] = Non
     Live (a terminal, not JSON, more than one sample): redrawn in place, cut
     to the terminal, driven by keys.  Raises NoSuchProcess/AccessDenied if
     the first look fails; a process that exits (a cgroup removed) later ends
-    the loop with a one-line notice.  ``record_to``: a file every sample is also written to
-    (sockdiag.recording_file), bounded by max_size bytes; overwrite: it may
-    replace a recording.  Returns the last
-    sample.
+    the loop with a one-line notice.  ``notices``: where the notices go (the
+    header lines' too; by default a Notices of its own).  ``record_to``: a
+    file every sample is also written to (sockdiag.recording_file), bounded
+    by max_size bytes; overwrite: it may replace a recording.  Returns the
+    last sample.
     """
     name = _platform.process_name_or_none(pid) if pid is not None else None
     first = [True]
-    ended: list[str] = []  # said once the screen is closed, on a line of its own
+    notices = notices if notices is not None else Notices()
 
     def next_sample() -> Optional[ProcessSample]:
         if pid is None:
             from ..cgroups import cgroup_removed
 
             if cgroup_removed(cgroup):  # as a process that exits: a notice, and the view ends
-                notice(f"sockdiag: cgroup {cgroup.relative} was removed")
+                notices(f"sockdiag: cgroup {cgroup.relative} was removed")
                 return None
         try:
             return (_watch.take_sample(pid, name, states, ports, kinds) if pid is not None
-                    else _watch.take_cgroup_sample(cgroup, states, ports, notice, kinds))
+                    else _watch.take_cgroup_sample(cgroup, states, ports, notices, kinds))
         except NoSuchProcess:
             if first[0]:
                 raise
-            ended.append(f"sockdiag: process {pid} ({name or '?'}) exited")
+            notices(f"sockdiag: process {pid} ({name or '?'}) exited")
             return None
         finally:
             first[0] = False
@@ -228,15 +228,13 @@ def run(pid: Optional[int], *, interval: float = 1.0, count: Optional[int] = Non
         who = {"pid": pid, "name": name} if pid is not None else {"cgroup": cgroup.relative,
                                                                    "name": cgroup.name}
         recorder = RecordingWriter(record_to, "watch", {"interval_s": interval, "started": time.time(), **who},
-                                   max_size=max_size, notice=notice, overwrite=overwrite)
+                                   max_size=max_size, notice=notices, overwrite=overwrite)
     try:
         return show(next_sample, interval=interval, count=count, as_json=as_json, sort=sort,
-                    header_lines=header_lines, out=out, recorder=recorder)
+                    header_lines=header_lines, out=out, recorder=recorder, notices=notices)
     finally:
         if recorder is not None:
             recorder.close()
-        for line in ended:
-            notice(line)
 
 
 def replay(path: str, *, count: Optional[int] = None, as_json: bool = False, sort: str = "unsent",
@@ -280,8 +278,10 @@ def replay(path: str, *, count: Optional[int] = None, as_json: bool = False, sor
 
 def show(next_sample: Callable[[], Optional[ProcessSample]], *, interval: float, count: Optional[int],
          as_json: bool, sort: str, header_lines: Sequence[HeaderLine] = (),
-         out: Optional[TextIO] = None, recorder=None, replaying: bool = False) -> Optional[ProcessSample]:
-    """The watch view over samples from next_sample (None: no more), every interval seconds."""
+         out: Optional[TextIO] = None, recorder=None, replaying: bool = False,
+         notices: Optional[Notices] = None) -> Optional[ProcessSample]:
+    """The watch view over samples from next_sample (None: no more), every interval seconds;
+    notices kept while the screen is live (see Screen)."""
     previous: Optional[ProcessSample] = None
     # A replay shows what was estimated live; it is in the recording.
     drains = None if replaying else DrainTracker()
@@ -305,7 +305,7 @@ def show(next_sample: Callable[[], Optional[ProcessSample]], *, interval: float,
         return shown
 
     with Screen(out or sys.stdout, as_json=as_json, one_screen=count == 1, blank_after_last=True,
-                sort_keys=SOCKET_SORTS, sort=sort, replaying=replaying) as screen:
+                sort_keys=SOCKET_SORTS, sort=sort, replaying=replaying, notices=notices) as screen:
         run_view(screen, interval, count, take,
                  json_line=lambda shown: sample_json(shown[0], shown[1]),
                  table=lambda shown, max_lines, max_width, controls: render(
