@@ -38,7 +38,6 @@ except ImportError as err:  # pragma: no cover - depends on the install
 from . import _platform
 from ._common import LIMITS, LINUX, SOCKET_KINDS, TCP_STATES, InterfaceCounters, SocketInfo
 from ._exceptions import AccessDenied, NoSuchProcess, NotSupported, SockdiagError
-from ._validate import listen_address
 from .drain import DrainTracker, is_stalled
 from .fields import INTERFACE_FIELDS, SOCKET_FIELDS
 
@@ -76,18 +75,6 @@ _QUEUE_DELAY_FIELD = _SOCKET_FIELDS["queue_delay_s"]
 PROCESS_LABELS = ("pid", "process")
 CGROUP_LABELS = ("cgroup", "name")
 SOCKET_LABELS = ("pid", "process", "fd", "local", "remote")
-
-
-def parse_listen(address: str) -> tuple[str, int]:
-    """(host, port) of "HOST:PORT" or "[IPv6]:PORT"; SockdiagError when malformed.
-
-    The host must be given: "0.0.0.0:9977" or "[::]:9977" to listen on every
-    address, "127.0.0.1:9977" for this machine only.
-    """
-    try:
-        return listen_address(address)
-    except ValueError as err:
-        raise SockdiagError(str(err)) from None
 
 
 _STATE = attrgetter("state")

@@ -26,7 +26,9 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 import sockdiag  # noqa: E402
 from sockdiag import export, exposition, web  # noqa: E402
 from sockdiag._common import SocketInfo  # noqa: E402
+from sockdiag import _validate  # noqa: E402
 from sockdiag.cli import cli  # noqa: E402
+from sockdiag.cli.export import export as export_command  # noqa: E402
 
 from conftest import connected_pair, fill, requires_linux, wait_until  # noqa: E402
 from prometheus_server import PROMETHEUS, free_port, prometheus_server  # noqa: E402
@@ -449,17 +451,21 @@ def test_ipv6_listen_serves_metrics():
         server.server_close()
 
 
-def test_parse_listen():
-    assert export.parse_listen("0.0.0.0:9977") == ("0.0.0.0", 9977)
-    assert export.parse_listen("[::]:1") == ("::", 1)
-    assert export.parse_listen("host.example:0") == ("host.example", 0)
+def test_listen_is_parsed_once_by_its_option():
+    """The command gets (host, port) from --listen, not the text to parse again."""
+    for text, parsed in [("0.0.0.0:9977", ("0.0.0.0", 9977)), ("[::]:1", ("::", 1)),
+                         ("host.example:0", ("host.example", 0))]:
+        with export_command.make_context("export", ["--listen", text]) as ctx:
+            assert ctx.params["listen"] == parsed
+    with export_command.make_context("export", []) as ctx:
+        assert ctx.params["listen"] == ("127.0.0.1", 9977)
 
 
 @given(st.text())
-def test_parse_listen_accepts_or_refuses_cleanly(address):
+def test_listen_address_accepts_or_refuses_cleanly(address):
     try:
-        host, port = export.parse_listen(address)
-    except sockdiag.SockdiagError as err:
+        host, port = _validate.listen_address(address)
+    except ValueError as err:
         assert "\n" not in str(err)
     else:
         assert host and 0 <= port <= 65535

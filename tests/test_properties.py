@@ -170,7 +170,9 @@ OPTIONS = [
     Option(("top",), "--sort", "sort_key"),
     Option(("ifstat",), "--interfaces", "wanted"),
     Option(("demo",), "--duration", "duration", _validate.RUN_DURATION.check),
-    Option(("export",), "--listen", "listen", _validate.listen_address),
+    # (host, port): each is checked as a part of the address.
+    Option(("export",), "--listen", "listen",
+           lambda part: 0 <= part <= 65535 if isinstance(part, int) else bool(part)),
     Option(("export",), "--pid", "pids", _validate.PID.check),
     Option(("export",), "--max-series", "max_series", _validate.LIMIT.check),
     Option(("export",), "--process-name", "process_names"),

@@ -34,7 +34,7 @@ def export(listen, pids, process_names, cgroups, per_socket, max_series, web_con
         from .. import export as exporter, exposition
     except ImportError as err:
         raise SockdiagError(str(err)) from err
-    host, port = exporter.parse_listen(listen)
+    host, port = listen
     collector = exporter.Collector(pids, process_names, per_socket=per_socket, max_series=max_series,
                                    cgroups=cgroups)
     from ..web import is_loopback, load_web_config, serve
@@ -54,7 +54,7 @@ def export(listen, pids, process_names, cgroups, per_socket, max_series, web_con
     for warning in web.warnings if web is not None else ():
         click.echo(f"sockdiag: warning: {warning}", err=True)
     if web is None and not is_loopback(host):
-        click.echo(f"sockdiag: warning: serving {listen} beyond loopback without --web-config: "
+        click.echo(f"sockdiag: warning: serving {endpoint(host, port)} beyond loopback without --web-config: "
                    "process names (and with --per-socket every peer address) go out without "
                    "TLS or authentication", err=True)
     server, thread = serve(collector, host, port, web)

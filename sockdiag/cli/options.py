@@ -186,16 +186,21 @@ interface_filter = click.option(
 
 
 class ListenAddress(click.ParamType):
-    """HOST:PORT or [IPv6]:PORT, checked here; the command takes the text."""
+    """HOST:PORT or [IPv6]:PORT, as (host, port): the one parse of the address.
+
+    The host must be given: "0.0.0.0:9977" or "[::]:9977" to listen on every
+    address, "127.0.0.1:9977" for this machine only.
+    """
 
     name = "host:port"
 
     def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
         try:
-            _validate.listen_address(value)
+            return _validate.listen_address(value)
         except ValueError as err:
             self.fail(str(err), param, ctx)
-        return value
 
 
 listen = click.option(
