@@ -42,6 +42,8 @@ def lowat(lowats, ccs, sndbufs, writer, nodelay, eor, stamp_every, duration, war
     loopback, with no bottleneck, and says so.  Per setting: application
     latency, time in the send buffer, goodput, unsent/unacked, CPU,
     context switches, send calls, EAGAINs and wakeups per MB.  Linux only.
+
+    --json: one object {"path", "config", "results", "recommendations"}.
     """
     if not LINUX:
         raise NotSupported("sockdiag bench lowat runs on Linux only "
@@ -117,6 +119,9 @@ def rcvbuf(rcvbufs, rate, datagram_size, burst, service, duration, force, quick,
     time they waited in the queue (kernel receive stamp to read); then the
     smallest size that kept drops within 0.1%, and where quic-go's 7.5 MB
     holds.  Linux only.
+
+    --json: one object {"kernel", "rmem_max", "rmem_default", "config",
+    "notices", "results", "recommendation", "quic_go"}.
     """
     from .. import rcvbuf as rcvbuf_bench
 

@@ -24,6 +24,9 @@ def demo(duration, interval, as_json, record_to, max_size, force):
     The same view as `sockdiag watch PID`, with the same keys (q quits, ?
     lists them) and --record FILE; Ctrl-C stops it early.  The workload is a
     child process, ended when the view ends.
+
+    --json: one line per sample, each an object {"time", "pid", "name",
+    "send_bps", "ack_bps", "sockets"}, as watch's.
     """
     from .. import _demo  # only this command needs it: keep `sockdiag` quick to start
     from ..views import watch as view

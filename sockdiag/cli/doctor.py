@@ -18,6 +18,9 @@ def doctor(as_json: bool) -> None:
     each command will and will not show here.  Needs no privilege.
 
     SOCKDIAG_ASSUME_KERNEL=X.Y shows what a kernel X.Y would get.
+
+    --json: one object {"kernel", "assumed_kernel", "features", "privileges",
+    "commands"}.
     """
     from .. import doctor as library
     from ..views import doctor as view

@@ -27,8 +27,10 @@ def export(listen, pids, process_names, cgroups, per_socket, max_series, web_con
     Interface counters always; per watched process the sockets by state, the
     sums of unacked, unsent and free bytes and a histogram of queue delay;
     the same per watched --cgroup.
-    --once prints one scrape instead (for node_exporter's textfile collector);
-    with --json, one object per series and line: {"name", "labels", "value"}.
+    --once prints one scrape instead (for node_exporter's textfile collector).
+
+    --json (with --once): one line per series, each an object {"name",
+    "labels", "value"}.
     """
     try:
         from .. import export as exporter, exposition

@@ -27,6 +27,8 @@ def ifstat(interval: float, count: Optional[int], once: bool, as_json: bool,
     In a terminal: q quits, p pauses, < and > move the sort column, / filters
     by name, Enter opens the chosen interface (Esc goes back), ? lists the
     keys.  --record FILE keeps every sample (sockdiag plot draws it).
+
+    --json: one line per sample shown, each an object {"time", "interfaces"}.
     """
     from ..views import ifstat as view
 

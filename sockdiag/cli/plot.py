@@ -22,8 +22,9 @@ def plot(recording, output, connection, since, until, as_json):
     watch: per connection unsent, unacked, queue delay and RTT, and the
     process's totals (the 8 connections holding the most bytes, or
     --connection); top: each process's rates and totals; ifstat: each
-    interface's rates.  --json: one object, {"output", "kind", "samples",
-    "items_drawn", "items"}.
+    interface's rates.
+
+    --json: one object {"output", "kind", "samples", "items_drawn", "items"}.
     """
     from ..views import plot as view
 

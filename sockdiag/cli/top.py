@@ -29,6 +29,9 @@ def top(interval, count, once, as_json, sort_key, trace_connects, group_by, reco
     In a terminal: q quits, p pauses, < and > move the sort, / filters by
     pid or name, Enter opens the chosen process (Esc goes back), ? lists the
     keys.  --record FILE keeps every sample (sockdiag plot draws it).
+
+    --json: one line per sample, each an object {"time", "interval_s",
+    "processes", "notes", ...}, the rest saying what the sample could not see.
     """
     from ..views import top as view
 

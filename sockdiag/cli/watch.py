@@ -41,6 +41,9 @@ def watch(pid, cgroup_path, interval, count, once, as_json, sort, kinds, states,
     In a terminal: q quits, p pauses, < and > move the sort column, / filters,
     Enter opens the chosen connection (Esc goes back), ? lists the keys.
     --record FILE keeps every sample; --replay FILE plays one back.
+
+    --json: one line per sample, each an object {"time", "pid", "name",
+    "send_bps", "ack_bps", "sockets"} (--cgroup adds "cgroup" and "pids").
     """
     if replay is not None:
         # What acts on a live process cannot act on a recording; the filters and the pace apply.
