@@ -20,7 +20,8 @@ At each size (10,000, 19,000, 50,000, 100,000 sockets) it times:
   * a full dump of the machine into structs (``_fast.namespace_sockets_linux``)
     and ``ss -tinm`` (which dumps and prints the same).
 The ratios are printed at the end; the table and the log-log plot
-(docs/scale.png) are written from the same figures.  Every holder, socket
+(sockdiag-scale.png in the temporary directory, its path printed: copy it
+over docs/scale.png to renew the page's) are made from the same figures.  Every holder, socket
 and cgroup is removed at the end, also on error; a killed run's cgroup is
 removed by the next run.
 """
@@ -35,12 +36,11 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
 SIZES = (10_000, 19_000, 50_000, 100_000)
 HOLDERS = 6
 HOLDER_MAX_CONNECTIONS = 9_500  # 19,001 fds: under the 20,000 limit
@@ -359,7 +359,10 @@ def _plot() -> None:
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
     figure.tight_layout()
-    figure.savefig(HERE.parent / "docs" / "scale.png", dpi=110)
+    # Not into docs/: a run must not change the repository behind the user's back.
+    path = os.path.join(tempfile.gettempdir(), "sockdiag-scale.png")
+    figure.savefig(path, dpi=110)
+    print(f"plot: {path}")
 
 
 if __name__ == "__main__":
