@@ -184,8 +184,8 @@ def run(pid: Optional[int], *, interval: float = 1.0, count: Optional[int] = Non
         sort: str = "unsent", kinds: Sequence[str] = ("tcp",), states: Optional[Sequence[str]] = None,
         ports: Sequence[int] = (),
         header_lines: Sequence[HeaderLine] = (), out: Optional[TextIO] = None,
-        notices: Optional[Notices] = None, cgroup=None, record_to: Optional[str] = None, max_size: Optional[int] = None,
-        overwrite: bool = False) -> Optional[ProcessSample]:
+        notices: Optional[Notices] = None, cgroup=None, record_to: Optional[str] = None,
+        max_size: Optional[int] = None, overwrite: bool = False) -> Optional[ProcessSample]:
     """Sample pid (or, with pid None, the cgroup: a sockdiag.cgroups.Cgroup)
     every interval seconds and show each sample on out (stdout) until count
     samples (None: until Ctrl-C, SIGTERM or q).
@@ -193,8 +193,8 @@ def run(pid: Optional[int], *, interval: float = 1.0, count: Optional[int] = Non
     Live (a terminal, not JSON, more than one sample): redrawn in place, cut
     to the terminal, driven by keys.  Raises NoSuchProcess/AccessDenied if
     the first look fails; a process that exits (a cgroup removed) later ends
-    the loop with a one-line notice.  ``notices``: where the notices go (the
-    header lines' too; by default a Notices of its own).  ``record_to``: a
+    the loop with a one-line notice.  ``notices``: where the notices go (a
+    Notices of its own by default; header lines that say any share it).  ``record_to``: a
     file every sample is also written to (sockdiag.recording_file), bounded
     by max_size bytes; overwrite: it may replace a recording.  Returns the
     last sample.
