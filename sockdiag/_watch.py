@@ -17,6 +17,13 @@ from ._common import FrozenStruct, InterfaceCounters, InterfaceRates, SocketInfo
 from .fields import SOCKET_FIELDS, sorted_items
 
 
+def growth(old: Optional[int], new: Optional[int]) -> Optional[int]:
+    """How much a kernel counter grew from old to new; None when either is
+    unknown or it went backwards (the counter was reset: a re-created
+    interface, a disconnected socket), never a negative or fake 0."""
+    return None if old is None or new is None or new < old else new - old
+
+
 class ProcessSample(FrozenStruct):
     """One look at the TCP sockets of a process, or of a cgroup.
 
@@ -67,7 +74,8 @@ def socket_rates(sample: ProcessSample, previous: Optional[ProcessSample]) -> di
     before = {s.inode: s for s in previous.sockets}
 
     def rate(new: Optional[int], old: Optional[int]) -> Optional[float]:
-        return None if new is None or old is None or new < old else (new - old) / seconds
+        grown = growth(old, new)
+        return None if grown is None else grown / seconds
 
     found = {}
     for s in sample.sockets:
@@ -157,9 +165,8 @@ def interface_rates(
         raise ValueError(f"elapsed_s must be finite and > 0, not {elapsed_s}")
 
     def rate(old: Optional[int], new: Optional[int]) -> Optional[float]:
-        if old is None or new is None or new < old:
-            return None
-        return (new - old) / elapsed_s
+        grown = growth(old, new)
+        return None if grown is None else grown / elapsed_s
 
     return {
         name: InterfaceRates(

@@ -57,6 +57,7 @@ from ._exceptions import AccessDenied, NotSupported
 from ._validate import PID
 from .fields import TRAFFIC_FIELDS, TRAFFIC_SORTS, sorted_items
 from .drain import MIN_STALL_S
+from ._watch import growth
 
 # Every state but TIME_WAIT and NEW_SYN_RECV, and the UDP kind, for the datagram pass.
 _ALL_STATES = 0xFFFFFFFF & ~((1 << 6) | (1 << 12))
@@ -82,6 +83,15 @@ def _counters(sent, acked, received, retrans) -> tuple[int, int, int, int]:
     # An old kernel's missing counter (None) adds nothing; the struct then
     # shows None for it (see TrafficAccountant._supported).
     return (sent or 0, acked or 0, received or 0, retrans or 0)
+
+
+def _growth(now: tuple, before: tuple) -> Optional[tuple]:
+    """The four counters' growth from before to now; None when one went
+    backwards: the kernel zeroes them all when it disconnects a socket
+    (tcp_disconnect: a close with SO_LINGER 0, a connect to AF_UNSPEC), so
+    what the socket moved since before is unknown."""
+    grown = tuple(growth(old, new) for old, new in zip(before, now))
+    return None if None in grown else grown
 
 
 def _packed_address(family: str, address: str) -> bytes:
@@ -111,13 +121,12 @@ class _Usage:
         self.udp_drops = 0  # datagrams dropped for its UDP sockets in the interval
         self.udp_fill: Optional[float] = None  # its fullest UDP receive buffer, 0..1
 
-    def add(self, now: tuple, before: tuple) -> None:
-        """Add the growth of four counters (sent, acked, received, retrans) from before to now."""
+    def add(self, grown: tuple) -> None:
+        """Add the growth of four counters (sent, acked, received, retrans): _growth's result."""
         interval, total = self.interval, self.total
         for i in range(4):
-            delta = now[i] - before[i]
-            interval[i] += delta
-            total[i] += delta
+            interval[i] += grown[i]
+            total[i] += grown[i]
 
 
 class TrafficAccountant:
@@ -177,6 +186,7 @@ class TrafficAccountant:
 
         self._initial_namespace = initial_network_namespace()
         self._overflows = 0  # the listener's count at the previous sample
+        self._reset_sockets = 0  # sockets whose counters went backwards since the previous sample
         self._supported = self._kernel_counters()
         self._time = self._dump(baseline=True)
         self._datagrams(baseline=True)
@@ -403,7 +413,7 @@ class TrafficAccountant:
                 if before is None:
                     departed = self._departed.pop(cookie, None)
                     before = departed[0] if departed else _ZERO
-                usage.add(counters, before)
+                self._add(usage, counters, before)
         for cookie, counters in previous.items():
             if cookie not in current:
                 self._departed[cookie] = (counters, 0)
@@ -442,7 +452,16 @@ class TrafficAccountant:
                 continue  # most likely another process's connection
             usage = self._usage_of(pid)
             usage.closed += 1
-            usage.add(final, before)
+            self._add(usage, final, before)
+
+    def _add(self, usage: _Usage, now: tuple, before: tuple) -> None:
+        """Add a socket's growth from before to now to usage; a socket whose
+        counters were reset is counted as missed instead."""
+        grown = _growth(now, before)
+        if grown is None:
+            self._reset_sockets += 1
+        else:
+            usage.add(grown)
 
     def sample(self) -> TrafficSample:
         """Traffic of every (or each chosen) process since the previous sample."""
@@ -470,7 +489,7 @@ class TrafficAccountant:
             for key, events in elsewhere:
                 self._account_closed(events, key)
             self._pending = []
-        missed = 0
+        missed, self._reset_sockets = self._reset_sockets, 0
         grace = _DEPARTED_GRACE_SAMPLES if self._listener is not None else 0
         for cookie, (counters, age) in list(self._departed.items()):
             if age >= grace:
@@ -583,8 +602,8 @@ def coverage_notes(sample: TrafficSample) -> list[str]:
             "socket-destroy notifications are off: connections opened and closed between "
             "two samples are missed, and closed ones lose their last bytes")
     if sample.missed_sockets:
-        notes.append(f"{sample.missed_sockets} sockets closed without final counters: "
-                     "their bytes since the previous sample are missing")
+        notes.append(f"{sample.missed_sockets} sockets closed without final counters, or had them "
+                     "zeroed by an abortive close: their bytes since the previous sample are missing")
     if sample.notification_overflows:
         notes.append(f"the kernel dropped socket-destroy notifications "
                      f"{sample.notification_overflows} times (too many at once)")

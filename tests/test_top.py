@@ -7,6 +7,8 @@ import json
 import os
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -174,6 +176,83 @@ def test_rates_are_bytes_over_the_interval(tcp_pair):
     assert row.received_bytes_per_s == pytest.approx(500_000 / sample.interval_s)
     assert row.sent_bytes_per_s == pytest.approx(row.sent_bytes / sample.interval_s)
     assert row.name == open(f"/proc/{os.getpid()}/comm").read().strip()
+
+
+def _disconnect(sock):
+    """connect() to AF_UNSPEC: the kernel disconnects the socket (tcp_disconnect,
+    which zeroes its byte counters) and keeps it, cookie and inode, to connect again."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    unspecified = bytes(16)  # struct sockaddr, sa_family AF_UNSPEC
+    assert libc.connect(sock.fileno(), unspecified, len(unspecified)) == 0, os.strerror(ctypes.get_errno())
+
+
+def _no_negative_counts(sample):
+    for row in sample.processes:
+        values = [getattr(row, name) for name in ProcessTraffic._fields[2:]]
+        assert all(v is None or v >= 0 for v in values), row
+
+
+def test_an_abortive_close_is_missed_never_negative(tcp_pair):
+    """close() with SO_LINGER 0 zeroes the socket's counters before the kernel
+    frees it: its destroy notification says 0 bytes sent."""
+    from testsupport.queue_delay import kernel_tcp_info
+
+    client, server = tcp_pair
+    with accounting.TrafficAccountant(pids=[os.getpid()]) as accountant:
+        client.sendall(b"x" * 200_000)
+        drain(server, 200_000)
+        sent = kernel_tcp_info(client).bytes_sent + kernel_tcp_info(server).bytes_sent
+        (row,) = wait_until(lambda: [r for r in [accountant.sample()] if r.processes][0].processes)
+        assert row.total_sent_bytes == sent >= 200_000
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()
+        samples = []
+
+        def closed():
+            samples.append(accountant.sample())
+            return any(r.closed for r in samples[-1].processes) or samples[-1].missed_sockets
+
+        wait_until(closed, timeout=10, step=0.05)
+    for sample in samples:
+        _no_negative_counts(sample)
+    assert sum(sample.missed_sockets for sample in samples) >= 1
+    # What was counted before the abort stays counted; nothing more is invented.
+    totals = [r.total_sent_bytes for sample in samples for r in sample.processes]
+    assert all(total == sent for total in totals), totals
+
+
+def test_a_reconnected_socket_counts_from_its_reset(tcp_pair):
+    """A socket disconnected and connected again keeps its cookie and inode,
+    but its counters restart from 0."""
+    from testsupport.queue_delay import kernel_tcp_info
+
+    client, server = tcp_pair
+    other = socket.socket(client.family)
+    other.bind((client.getsockname()[0], 0))
+    other.listen()
+    with other, accounting.TrafficAccountant(pids=[os.getpid()]) as accountant:
+        client.sendall(b"x" * 300_000)
+        drain(server, 300_000)
+        wait_until(lambda: [s for s in [accountant.sample()] if s.processes])
+        _disconnect(client)
+        client.connect(other.getsockname()[:2])
+        accepted, _ = other.accept()
+        with accepted:
+            client.sendall(b"y" * 1000)
+            drain(accepted, 1000)
+            reset = accountant.sample()
+            _no_negative_counts(reset)
+            assert reset.missed_sockets == 1  # what it sent since the last sample is unknown
+            # Counted from the reset on, as the kernel counts.
+            client.sendall(b"z" * 70_000)
+            drain(accepted, 70_000)
+            expected = kernel_tcp_info(client).bytes_sent - 1000 + kernel_tcp_info(accepted).bytes_sent
+            after = accountant.sample()
+    _no_negative_counts(after)
+    (row,) = after.processes
+    assert row.sent_bytes == expected >= 70_000 and after.missed_sockets == 0
 
 
 def _row(pid, sent, received, connections=1, name="x"):
