@@ -17,6 +17,12 @@ from ._common import FrozenStruct, InterfaceCounters, InterfaceRates, SocketInfo
 from .fields import SOCKET_FIELDS, sorted_items
 
 
+def known_sum(values: Sequence[Optional[float]]) -> Optional[float]:
+    """The sum of the known values; None when every one is unknown (0 for none at all)."""
+    known = [v for v in values if v is not None]
+    return sum(known) if known or not values else None
+
+
 def growth(old: Optional[int], new: Optional[int]) -> Optional[int]:
     """How much a kernel counter grew from old to new; None when either is
     unknown or it went backwards (the counter was reset: a re-created
@@ -96,11 +102,7 @@ def total_rates(sample: ProcessSample, previous: Optional[ProcessSample],
     if previous is None or sample.monotonic_s <= previous.monotonic_s:
         return None
 
-    def total(rates: list[Optional[float]]) -> Optional[float]:
-        known = [r for r in rates if r is not None]
-        return sum(known) if known or not rates else None
-
-    return SocketRates(*(total([getattr(r, name) for r in per_socket.values()])
+    return SocketRates(*(known_sum([getattr(r, name) for r in per_socket.values()])
                          for name in ("send_bytes_per_s", "ack_bytes_per_s", "drops_per_s")))
 
 

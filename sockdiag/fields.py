@@ -56,6 +56,11 @@ def format_bytes(n: Optional[float]) -> str:
     return f"{value:.1f}".removesuffix(".0") + unit if unit else str(n)
 
 
+def format_bytes_per_s(rate: Optional[float]) -> str:
+    """A rate in bytes/s for people: 45.2K/s (powers of 1024); "-" for unknown."""
+    return ABSENT if rate is None else format_bytes(rate) + "/s"
+
+
 def format_decimal(value: Optional[float], unit: str = "B") -> str:
     """Bytes in decimal units, as networks count them ("1.5 MB", "3.5 MB/s"); "—" for None."""
     if value is None:
@@ -130,7 +135,7 @@ def _endpoint_text(text: Optional[str]) -> str:
 
 
 def _bits_as_bytes_per_s(bps: Optional[int]) -> str:
-    return ABSENT if bps is None else format_bytes(bps / 8) + "/s"
+    return format_bytes_per_s(None if bps is None else bps / 8)
 
 
 def _microseconds(us: Optional[int]) -> str:

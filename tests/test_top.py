@@ -327,6 +327,43 @@ def test_top_table_once(tcp_pair):
     assert "PID" in result.output and "SENT/s" in result.output
 
 
+def test_a_counter_the_kernel_lacks_is_absent_in_the_header_too(tcp_pair):
+    """Before Linux 4.19 tcp_info has no bytes_sent: every SENT/s cell and the
+    header's sent rate are "-", never a sum of unknowns shown as 0."""
+    import threading
+
+    client, server = tcp_pair
+    stop = threading.Event()
+
+    def stream():
+        while not stop.is_set():
+            client.sendall(b"x" * 10_000)
+            drain(server, 10_000)
+            time.sleep(0.01)
+
+    streaming = threading.Thread(target=stream)
+    streaming.start()
+    try:
+        out = subprocess.run([*SOCKDIAG, "top", "--once", "--interval", "0.5", "--sort", "pid"],
+                             capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "SOCKDIAG_ASSUME_KERNEL": "4.18"})
+    finally:
+        stop.set()
+        streaming.join()
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    header = lines[0].split()
+    assert header[header.index("sent") + 1] == "-", lines[0]
+    assert header[header.index("received") + 1].endswith("/s"), lines[0]
+    table = lines[lines.index("") + 1:]
+    columns = table[0].split()
+    sent_at, received_at = columns.index("SENT/s"), columns.index("RECV/s")
+    rows = [line.split() for line in table[2:] if not line.startswith("...")]
+    ours = [cells for cells in rows if cells[0] == str(os.getpid())]
+    assert ours and ours[0][received_at] != "-", table
+    assert all(cells[sent_at] == "-" for cells in rows), table  # the columns before are one word each
+
+
 def test_top_bad_sort_is_one_line_and_status_2():
     result = subprocess.run([sys.executable, "-c", "from sockdiag.cli import main; main()",
                              "top", "--sort", "bogus"], capture_output=True, text=True)

@@ -9,7 +9,8 @@ import time
 from typing import Optional, TextIO
 
 from .. import accounting
-from ..fields import TRAFFIC_FIELDS, TRAFFIC_SORTS, columns, format_bytes, history_fields, row
+from .._watch import known_sum
+from ..fields import TRAFFIC_FIELDS, TRAFFIC_SORTS, columns, format_bytes, format_bytes_per_s, history_fields, row
 from .live import Screen, highlighted, run_view
 
 COLUMNS = ("PID", "NAME", "CONNS", "CLOSED", "SENT/s", "RECV/s", "ACKED/s", "RETRANS/s",
@@ -36,10 +37,11 @@ def render(sample, rows, max_lines=None, max_width=None, noun: str = "processes"
     or name) applies, the chosen row is highlighted."""
     from .table import table
 
-    sent = sum(r.sent_bytes or 0 for r in rows) / sample.interval_s
-    received = sum(r.received_bytes or 0 for r in rows) / sample.interval_s
+    # A counter the kernel lacks (bytes_sent before 4.19) is unknown in every row: so is its sum.
+    sent, received = (known_sum([getattr(r, name) for r in rows]) for name in ("sent_bytes_per_s",
+                                                                                "received_bytes_per_s"))
     lines = [f"sockdiag top  {time.strftime('%H:%M:%S', time.localtime(sample.time))}  "
-             f"{len(rows)} {noun}  sent {format_bytes(sent)}/s  received {format_bytes(received)}/s"]
+             f"{len(rows)} {noun}  sent {format_bytes_per_s(sent)}  received {format_bytes_per_s(received)}"]
     lines += [f"note: {note}" for note in accounting.coverage_notes(sample)]
     labels = COLUMNS if noun == "processes" else COLUMNS[1:]  # a cgroup has no pid
     if controls is not None:
