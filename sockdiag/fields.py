@@ -12,13 +12,14 @@ The formatters are one family with one rule:
 
 * socket buffers and per-process traffic (``watch``, ``top``): bytes and
   bytes/s in powers of 1024 with one-letter units, ``45.2K``, ``3.6M``, as
-  the kernel sizes its buffers; absent: ``-``;
+  the kernel sizes its buffers;
 * interface counters (``ifstat``): bytes, bytes/s and packets/s in powers of
-  1000 with SI units, ``1.5 MB/s``, ``12.3k``, as networks count; absent:
-  ``—`` (ifstat's screen has always shown it so);
+  1000 with SI units, ``1.5 MB/s``, ``12.3k``, as networks count;
 * durations: ``350us``, ``12.5ms``, ``2.1s``;
 * the benches' measured figures (``bench lowat``, ``bench rcvbuf``): fixed
-  decimals with thousands separators, ``1,234.56``; absent: ``-``.
+  decimals with thousands separators, ``1,234.56``.
+
+An absent value (unknown, or a rate on the first sample) is ``-`` in every one.
 
 Rates are stored in the unit they are shown in (bytes/s), never bits/s.
 """
@@ -31,7 +32,6 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 from ._common import FrozenStruct
 
 ABSENT = "-"  # no value (unknown, or a rate on the first sample): never a fake 0
-ABSENT_INTERFACE = "—"  # the same in ifstat's table
 
 _BINARY_UNITS = ("", "K", "M", "G")
 _DECIMAL_PREFIXES = ("", "k", "M", "G", "T")
@@ -62,17 +62,17 @@ def format_bytes_per_s(rate: Optional[float]) -> str:
 
 
 def format_decimal(value: Optional[float], unit: str = "B") -> str:
-    """Bytes in decimal units, as networks count them ("1.5 MB", "3.5 MB/s"); "—" for None."""
+    """Bytes in decimal units, as networks count them ("1.5 MB", "3.5 MB/s"); "-" for None."""
     if value is None:
-        return ABSENT_INTERFACE
+        return ABSENT
     value, prefix = _scaled(value, 1000, _DECIMAL_PREFIXES)
     return f"{value:.0f} {unit}" if not prefix else f"{value:.1f} {prefix}{unit}"
 
 
 def format_count(count: Optional[float]) -> str:
-    """A count (or count/s) in decimal units ("12.3k"); "—" for None."""
+    """A count (or count/s) in decimal units ("12.3k"); "-" for None."""
     if count is None:
-        return ABSENT_INTERFACE
+        return ABSENT
     value, prefix = _scaled(count, 1000, _DECIMAL_PREFIXES)
     return f"{value:.0f}" if not prefix else f"{value:.1f}{prefix}"
 
@@ -146,12 +146,8 @@ def _plain(value: Any) -> str:
     return ABSENT if value is None else str(value)
 
 
-def _plain_interface(value: Any) -> str:
-    return ABSENT_INTERFACE if value is None else str(value)
-
-
 def _rx_tx(pair: tuple) -> str:
-    return "/".join(map(_plain_interface, pair))
+    return "/".join(map(_plain, pair))
 
 
 # ss's short names in the table, so that narrow screens keep more columns.
@@ -248,6 +244,18 @@ def sorted_items(items: Iterable[Any], fields: Sequence[Field], key: str,
     return [item for _, item in present] + [item for value, item in keyed if value is None]
 
 
+def detail_values(fields: Sequence[Field], item: Any, rates: Any = None) -> list[tuple[str, str]]:
+    """A detail view's (name, text) pairs: every field with a label (else a JSON
+    key), in table order, formatted as the table formats it."""
+    return [(field.label or field.json_key, field.cell(item, rates)) for field in fields
+            if (field.label or field.json_key) is not None]
+
+
+def json_object(fields: Sequence[Field], item: Any, rates: Any = None) -> dict[str, Any]:
+    """item's ``--json`` object: every field with a JSON key, its value, in table order."""
+    return {field.json_key: field.value(item, rates) for field in fields if field.json_key is not None}
+
+
 def history_fields(fields: Sequence[Field]) -> tuple[Field, ...]:
     """The fields whose values the detail view keeps as sparklines, in table order."""
     return tuple(field for field in fields if field.history is not None)
@@ -339,10 +347,18 @@ TRAFFIC_FIELDS = (
           sort="acked"),
     Field("retrans_bytes_per_s", "RETRANS/s", "bytes/s", True, "retrans_bytes_per_s", format_bytes,
           sort="retrans", history="RETRANS/s"),
+    # In the interval.
+    Field("sent_bytes", None, "bytes", False, "sent_bytes", format_bytes),
+    Field("acked_bytes", None, "bytes", False, "acked_bytes", format_bytes),
+    Field("received_bytes", None, "bytes", False, "received_bytes", format_bytes),
+    Field("retrans_bytes", None, "bytes", False, "retrans_bytes", format_bytes),
+    # Since the start.
     Field("total_sent_bytes", "SENT", "bytes", False, "total_sent_bytes", format_bytes,
           plot_unit="MiB", plot="sent since the start, per process"),
+    Field("total_acked_bytes", None, "bytes", False, "total_acked_bytes", format_bytes),
     Field("total_received_bytes", "RECV", "bytes", False, "total_received_bytes", format_bytes,
           plot_unit="MiB", plot="received since the start, per process"),
+    Field("total_retrans_bytes", None, "bytes", False, "total_retrans_bytes", format_bytes),
     Field("limited_receiver", None, "", False, "limited_receiver"),
     Field("limited_network", None, "", False, "limited_network"),
     Field("limited_sender_buffer", None, "", False, "limited_sender_buffer"),
@@ -359,12 +375,12 @@ TRAFFIC_FIELDS = (
 # A network interface (InterfaceCounters), and its rates (InterfaceRates).
 INTERFACE_FIELDS = (
     # The kernel's order.
-    Field("index", None, "", False, None, sort="index", ascending=True,
+    Field("index", None, "", False, "index", sort="index", ascending=True,
           sort_value=lambda c, _: (c.index is None, c.index or 0, c.name)),
     Field("name", "IFACE", "", False, None, sort="IFACE", ascending=True),
     Field("is_up", "STATE", "", False, "is_up",
-          lambda up: {True: "up", False: "down", None: ABSENT_INTERFACE}[up]),
-    Field("mtu", "MTU", "bytes", False, "mtu", _plain_interface),
+          lambda up: {True: "up", False: "down", None: ABSENT}[up]),
+    Field("mtu", "MTU", "bytes", False, "mtu", _plain),
     Field("rates.rx_bytes_per_s", "RX/s", "bytes/s", True, "rx_bytes_per_s",
           lambda rate: format_decimal(rate, "B/s"), sort="RX/s", history="RX/s",
           plot_unit="kB/s", plot="received per interface"),
@@ -383,16 +399,17 @@ INTERFACE_FIELDS = (
           "Packets received by the interface."),
     Field("tx_packets", None, "packets", False, "tx_packets", format_count, "transmit",
           "Packets sent by the interface."),
-    Field("rx_errors", None, "errors", False, "rx_errors", _plain_interface, "receive",
+    Field("rx_errors", None, "errors", False, "rx_errors", _plain, "receive",
           "Receive errors of the interface."),
-    Field("tx_errors", None, "errors", False, "tx_errors", _plain_interface, "transmit",
+    Field("tx_errors", None, "errors", False, "tx_errors", _plain, "transmit",
           "Transmit errors of the interface."),
-    Field("rx_drops", None, "drops", False, "rx_drops", _plain_interface, "receive",
+    Field("rx_drops", None, "drops", False, "rx_drops", _plain, "receive",
           "Received packets dropped."),
-    Field("tx_drops", None, "drops", False, "tx_drops", _plain_interface, "transmit",
+    Field("tx_drops", None, "drops", False, "tx_drops", _plain, "transmit",
           "Packets dropped on transmit."),
     Field("rx_errors/tx_errors", "ERR rx/tx", "", False, None, _rx_tx),
     Field("rx_drops/tx_drops", "DROP rx/tx", "", False, None, _rx_tx),
+    Field("counters_note", None, "", False, "counters_note"),
 )
 
 _SOCKET_FIELD = {field.name: field for field in SOCKET_FIELDS}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -70,7 +71,7 @@ def test_busiest_interfaces_line():
 
 
 def test_human_units():
-    assert format_decimal(None) == "—"
+    assert format_decimal(None) == format_count(None) == "-"
     assert format_decimal(999) == "999 B"
     assert format_decimal(4_300_000_000) == "4.3 GB"
     assert format_decimal(1500.0, "B/s") == "1.5 kB/s"
@@ -113,6 +114,30 @@ def test_json_second_sample_has_rates_for_the_filtered_interface():
     assert rates["rx_bytes_per_s"] == pytest.approx(moved / elapsed, rel=0.5, abs=1)
 
 
+def test_detail_and_json_show_every_field_as_the_table_does():
+    """Enter on an interface: each field as its column shows it (decimal
+    units, "up", "-" for an unknown rate); the JSON has the raw values."""
+    from sockdiag._watch import interface_rates
+    from sockdiag.views import ifstat as ifstat_view
+
+    before = sockdiag.interfaces()
+    time.sleep(0.05)
+    after = sockdiag.interfaces()
+    rates = interface_rates(before, after, 0.05)
+    lo = after["lo"]
+    for known in (rates, {}):  # the first sample has no rates
+        lines = ifstat_view.detail(after, known, "lo", [], 60, 30).splitlines()  # one column
+        mtu = open("/sys/class/net/lo/mtu").read().strip()
+        assert {"STATE up", f"MTU {mtu}", f"RX total {format_decimal(lo.rx_bytes)}",
+                f"ERR rx/tx {lo.rx_errors}/{lo.tx_errors}"} <= set(lines), lines
+        rates_shown = [line for line in lines if line.startswith(("RX/s ", "TX/s "))]
+        assert len(rates_shown) == 2
+        assert all(line.endswith(" -") for line in rates_shown) == (not known), rates_shown
+    document = json.loads(ifstat_view.json_line(0.0, after, {}))["interfaces"]["lo"]
+    assert set(document) == set(InterfaceCounters._fields) - {"name"} | set(RATE_KEYS)
+    assert document["rx_bytes"] == lo.rx_bytes and all(document[key] is None for key in RATE_KEYS)
+
+
 def test_filter_repeated_and_comma_separated():
     names = sorted(sockdiag.interfaces())
     if len(names) < 2:
@@ -122,19 +147,24 @@ def test_filter_repeated_and_comma_separated():
     assert sorted(json.loads(result.output)["interfaces"]) == names[:2]
 
 
+def cells(line: str) -> list[str]:
+    """The cells of a row of ifstat's table (columns are two spaces apart or more)."""
+    return re.split(r"\s{2,}", line.strip())
+
+
 def test_table_once_has_rates():
     result = run("--once", "-i", "0.2")
     assert result.exit_code == 0, result.output
     assert result.output.count("IFACE") == 1 and "RX/s" in result.output
     lo_row = next(line for line in result.output.splitlines() if line.startswith("lo "))
-    assert "up" in lo_row and "—" not in lo_row and "B/s" in lo_row and "65536" in lo_row
+    assert "up" in lo_row and "-" not in cells(lo_row) and "B/s" in lo_row and "65536" in lo_row
 
 
 def test_first_table_has_no_fake_rate():
     result = run("-n", "1")
     assert result.exit_code == 0, result.output
     lo_row = next(line for line in result.output.splitlines() if line.startswith("lo "))
-    assert "—" in lo_row
+    assert cells(lo_row)[3:7] == ["-"] * 4  # RX/s TX/s RX pkt/s TX pkt/s
 
 
 def test_unknown_interface_is_an_error():

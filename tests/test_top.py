@@ -20,6 +20,7 @@ import sockdiag
 from sockdiag import accounting
 from sockdiag._common import ProcessTraffic, TrafficSample
 from sockdiag.cli import cli
+from sockdiag.fields import format_bytes
 
 import traffic_workload as workload
 from testsupport.children import closing_sender, with_default_sigint
@@ -253,6 +254,52 @@ def test_a_reconnected_socket_counts_from_its_reset(tcp_pair):
     _no_negative_counts(after)
     (row,) = after.processes
     assert row.sent_bytes == expected >= 70_000 and after.missed_sockets == 0
+
+
+def _proc_net_udp(inode: int) -> tuple[int, int]:
+    """(receive queue, drops) of a UDP socket, from /proc/net/udp."""
+    for line in open("/proc/net/udp").readlines()[1:]:
+        fields = line.split()
+        if int(fields[9]) == inode:
+            return int(fields[4].split(":")[1], 16), int(fields[12])
+    raise LookupError(inode)
+
+
+def _detail_pairs(text: str) -> dict[str, str]:
+    """The "name value" lines of a one-column detail view."""
+    return dict(line.rsplit(" ", 1) for line in text.splitlines()[2:] if " " in line)
+
+
+def test_detail_and_json_show_udp_fields_as_the_table_does():
+    """A full UDP receive buffer: its fill is a percent, its drops a count
+    (powers of 1000), in the detail view as in the table; the JSON has the
+    values; both as /proc/net/udp and SO_RCVBUF say."""
+    from sockdiag.fields import format_count
+    from sockdiag.views import top as top_view
+
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with receiver, sender, accounting.TrafficAccountant(pids=[os.getpid()]) as accountant:
+        receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        receiver.bind(("127.0.0.1", 0))
+        for _ in range(2000):
+            sender.sendto(b"x" * 200, receiver.getsockname())
+        queued, drops = _proc_net_udp(os.fstat(receiver.fileno()).st_ino)
+        fill = min(queued / receiver.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF), 1.0)
+        sample = accountant.sample()
+    assert drops > 1000
+    (row,) = [r for r in sample.processes if r.pid == os.getpid()]
+    assert (row.udp_drops, row.udp_receive_fill) == (drops, pytest.approx(fill))
+    shown = _detail_pairs(top_view.detail(sample.processes, str(os.getpid()), [], 60, 30))
+    assert shown["UDP RQ"] == f"{fill:.0%}" == top_view.render(sample, [row]).split()[-3]
+    assert shown["UDP DROPS/s"] == format_count(drops / sample.interval_s) != format_bytes(
+        drops / sample.interval_s)
+    assert shown["udp_drops"] == str(drops)
+    document = json.loads(top_view.sample_json(sample, [row]))
+    (ours,) = document["processes"]
+    assert set(ours) == set(ProcessTraffic._fields)
+    assert (ours["udp_drops"], ours["udp_receive_fill"]) == (drops, pytest.approx(fill))
+    assert ours["udp_drops_per_s"] == pytest.approx(drops / sample.interval_s)
 
 
 def _row(pid, sent, received, connections=1, name="x"):

@@ -20,7 +20,7 @@ def ifstat(interval: float, count: Optional[int], once: bool, as_json: bool,
            wanted: frozenset[str], record_to: Optional[str], max_size: Optional[int], force: bool) -> None:
     """Interface counters with per-second rates, every --interval seconds.
 
-    Rates need two samples: the first one shows "—" (null in --json).
+    Rates need two samples: the first one shows "-" (null in --json).
     --once takes two samples an interval apart and prints the second, with
     its rates.
 

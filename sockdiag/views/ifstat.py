@@ -12,8 +12,8 @@ from .. import _platform
 from .._common import InterfaceCounters, InterfaceRates
 from .._exceptions import SockdiagError
 from .._watch import interface_rates
-from ..fields import (INTERFACE_FIELDS, INTERFACE_SORTS, columns, format_decimal, history_fields, row,
-                      sorted_items)
+from ..fields import (INTERFACE_FIELDS, INTERFACE_SORTS, columns, detail_values, format_decimal, history_fields,
+                      json_object, row, sorted_items)
 from .live import NOT_SHOWN, Screen, highlighted, run_view
 
 COLUMNS = ("IFACE", "STATE", "MTU", "RX/s", "TX/s", "RX pkt/s", "TX pkt/s",
@@ -84,30 +84,23 @@ def render(wall_time: float, interval: float, sample: Mapping[str, InterfaceCoun
             f"  every {interval:g} s\n" + text)
 
 
-def detail(sample: Mapping[str, InterfaceCounters], name: str, series: list, max_lines: int,
-           max_width: int, scroll: int = 0) -> str:
-    """One interface in depth: its rates' histories (series), then every counter."""
+def detail(sample: Mapping[str, InterfaceCounters], rates: Mapping[str, InterfaceRates], name: str,
+           series: list, max_lines: int, max_width: int, scroll: int = 0) -> str:
+    """One interface in depth: its rates' histories (series), then every field, as the table shows it."""
     from .keys import detail_screen
 
     counters = sample.get(name)
     if counters is None:
         return detail_screen(f"{name}: gone (Esc: back)", series, [], max_lines, max_width, scroll)
-    values = [(key, "—" if value is None else str(value)) for key, value in counters.asdict().items()]
+    values = detail_values(INTERFACE_FIELDS, counters, rates.get(name))
     return detail_screen(f"interface {name}", series, values, max_lines, max_width, scroll)
 
 
 def json_line(wall_time: float, sample: Mapping[str, InterfaceCounters],
               rates: Mapping[str, InterfaceRates]) -> str:
-    """One sample as one JSON object: {"time", "interfaces": {name: {counters, rates}}}."""
-    nulls = dict.fromkeys(("rx_bytes_per_s", "tx_bytes_per_s", "rx_packets_per_s", "tx_packets_per_s"))
-    body = {}
-    for name, counters in sample.items():
-        entry = counters.asdict()
-        del entry["name"]
-        rate = rates.get(name)
-        entry.update(nulls if rate is None else
-                     {key: value for key, value in rate.asdict().items() if key != "name"})
-        body[name] = entry
+    """One sample as one JSON object: {"time", "interfaces": {name: {counters, rates}}}
+    (rates null on the first sample)."""
+    body = {name: json_object(INTERFACE_FIELDS, counters, rates.get(name)) for name, counters in sample.items()}
     return json.dumps({"time": wall_time, "interfaces": body})
 
 
@@ -155,6 +148,6 @@ def run(interval: float, count: Optional[int], wanted: frozenset[str] = frozense
                  json_line=lambda shown: json_line(*shown),
                  table=lambda shown, _lines, _width, controls: render(shown[0], interval, shown[1], shown[2],
                                                                       controls),
-                 detail=lambda shown, *args: detail(shown[1], *args),
+                 detail=lambda shown, *args: detail(shown[1], shown[2], *args),
                  history_fields=_HISTORY,
                  history_rows=lambda shown: ((name, c, shown[2].get(name)) for name, c in shown[1].items()))

@@ -10,7 +10,8 @@ from typing import Optional, TextIO
 
 from .. import accounting
 from .._watch import known_sum
-from ..fields import TRAFFIC_FIELDS, TRAFFIC_SORTS, columns, format_bytes, format_bytes_per_s, history_fields, row
+from ..fields import (TRAFFIC_FIELDS, TRAFFIC_SORTS, columns, detail_values, format_bytes_per_s, history_fields,
+                      json_object, row)
 from .live import Screen, highlighted, run_view
 
 COLUMNS = ("PID", "NAME", "CONNS", "CLOSED", "SENT/s", "RECV/s", "ACKED/s", "RETRANS/s",
@@ -73,8 +74,7 @@ def detail(rows, key: str, series: list, max_lines: int, max_width: int, scroll:
     if found is None:
         return detail_screen(f"{key}: no TCP traffic in this sample (Esc: back)", series, [],
                              max_lines, max_width, scroll)
-    values = [(name, format_bytes(value) if name.endswith(("bytes", "per_s")) else str(value))
-              for name, value in found.asdict().items()]
+    values = detail_values(TRAFFIC_FIELDS, found)
     title = f"pid {key} ({found.name or '?'})" if found.pid is not None else key
     return detail_screen(title, series, values, max_lines, max_width, scroll)
 
@@ -82,7 +82,7 @@ def detail(rows, key: str, series: list, max_lines: int, max_width: int, scroll:
 def sample_json(sample, rows) -> str:
     """The sample as one JSON line for programs."""
     document = sample.asdict()
-    document["processes"] = [r.asdict() for r in rows]
+    document["processes"] = [json_object(TRAFFIC_FIELDS, r) for r in rows]
     document["notes"] = accounting.coverage_notes(sample)
     return json.dumps(document)
 
