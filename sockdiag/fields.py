@@ -5,8 +5,9 @@ One table per kind of struct (glances' per-metric metadata): ``SOCKET_FIELDS``
 (``ifstat``); ``export`` takes its metric names and help texts from the
 same entries, pictures (``sockdiag plot``, ``Recording.plot``) their
 titles, units and scales, ``Recording.to_csv`` its columns (``SAMPLE_FIELDS``).
-Views choose which fields they show and in what order; the JSON of
-``watch`` has the fields with a JSON key, in table order.
+Views choose which fields they show and in what order; the JSON of every
+view has the fields with a JSON key, in table order (``json_object``), and
+a detail view every field as its column shows it (``detail_values``).
 
 The formatters are one family with one rule:
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -12,6 +13,7 @@ import struct
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -479,3 +481,14 @@ def test_top_takes_the_short_sort_option_as_watch_does():
     assert done.exit_code == 0, done.output
     names = [row["name"] or "" for row in json.loads(done.output)["processes"]]
     assert names == sorted(names)
+
+
+def test_the_page_shows_the_table_and_the_sort_keys_the_code_has():
+    from sockdiag.fields import TRAFFIC_SORTS
+    from sockdiag.views import top as top_view
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "top.md").read_text()
+    (listed,) = re.findall(r"^sockdiag top --sort \S+ +# (.+)$", page, re.M)
+    assert tuple(listed.split(", ")) == TRAFFIC_SORTS
+    (header,) = re.findall(r"^ +PID NAME .+$", page, re.M)
+    assert re.split(r" +", header.strip()) == " ".join(top_view.COLUMNS).split()
