@@ -12,8 +12,8 @@ from .. import _platform
 from .._common import InterfaceCounters, InterfaceRates
 from .._exceptions import SockdiagError
 from .._watch import interface_rates
-from ..fields import (INTERFACE_FIELDS, INTERFACE_SORTS, columns, detail_values, format_decimal, history_fields,
-                      json_object, row, sorted_items)
+from ..fields import (INTERFACE_FIELDS, INTERFACE_SORTS, columns, detail_values, format_decimal,
+                      history_fields, json_object, row, sorted_items)
 from .live import NOT_SHOWN, Screen, highlighted, run_view
 
 COLUMNS = ("IFACE", "STATE", "MTU", "RX/s", "TX/s", "RX pkt/s", "TX pkt/s",
@@ -100,7 +100,8 @@ def json_line(wall_time: float, sample: Mapping[str, InterfaceCounters],
               rates: Mapping[str, InterfaceRates]) -> str:
     """One sample as one JSON object: {"time", "interfaces": {name: {counters, rates}}}
     (rates null on the first sample)."""
-    body = {name: json_object(INTERFACE_FIELDS, counters, rates.get(name)) for name, counters in sample.items()}
+    body = {name: json_object(INTERFACE_FIELDS, counters, rates.get(name))
+            for name, counters in sample.items()}
     return json.dumps({"time": wall_time, "interfaces": body})
 
 

@@ -10,8 +10,8 @@ from typing import Optional, TextIO
 
 from .. import accounting
 from .._watch import known_sum
-from ..fields import (TRAFFIC_FIELDS, TRAFFIC_SORTS, columns, detail_values, format_bytes_per_s, history_fields,
-                      json_object, row)
+from ..fields import (TRAFFIC_FIELDS, TRAFFIC_SORTS, columns, detail_values, format_bytes_per_s,
+                      history_fields, json_object, row)
 from .live import Screen, highlighted, run_view
 
 COLUMNS = ("PID", "NAME", "CONNS", "CLOSED", "SENT/s", "RECV/s", "ACKED/s", "RETRANS/s",
