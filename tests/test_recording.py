@@ -261,6 +261,21 @@ def test_top_and_ifstat_record(tmp_path, command):
 
 
 @requires_tmux
+@pytest.mark.parametrize("view", ["top", "ifstat"])
+def test_a_stopped_recording_is_said_under_the_live_screen(tmp_path, view):
+    """Written into the live screen, the notice was glued to its keys' line and drawn over."""
+    path = tmp_path / f"{view}.jsonl"
+    # Room for the header (about 500 bytes for top, 250 for ifstat) and hardly a sample more.
+    with Terminal(view, "-i", "0.2", "-n", "6", "--record", str(path), "--max-size", "600",
+                  width=300, height=40) as terminal:
+        assert terminal.exit_status() == 0
+        lines = terminal.screen().splitlines()
+    said = [line for line in lines if "stopped: --max-size 600 bytes" in line]
+    assert len(said) == 1 and said[0].startswith(f"sockdiag: recording {path} stopped"), lines
+    assert path.stat().st_size <= 600
+
+
+@requires_tmux
 def test_replay_in_a_terminal_has_the_keys(demo_pid, tmp_path):
     path = tmp_path / "demo.jsonl"
     assert sockdiag("watch", str(demo_pid), "-n", "5", "-i", "0.1", "--record", str(path)).returncode == 0

@@ -14,7 +14,7 @@ from .._exceptions import SockdiagError
 from .._watch import interface_rates
 from ..fields import (INTERFACE_FIELDS, INTERFACE_SORTS, columns, detail_values, format_decimal,
                       history_fields, json_object, row, sorted_items)
-from .live import NOT_SHOWN, Screen, highlighted, run_view
+from .live import NOT_SHOWN, Notices, Screen, highlighted, run_view
 
 COLUMNS = ("IFACE", "STATE", "MTU", "RX/s", "TX/s", "RX pkt/s", "TX pkt/s",
            "RX total", "TX total", "ERR rx/tx", "DROP rx/tx")
@@ -134,6 +134,7 @@ def run(interval: float, count: Optional[int], wanted: frozenset[str] = frozense
             return NOT_SHOWN  # only the start of the rates
         return wall_time, sample, rates
 
+    notices = Notices()  # a recording that stops says so under the last screen
     with contextlib.ExitStack() as stack:
         recorder = None
         if record_to is not None:
@@ -141,10 +142,10 @@ def run(interval: float, count: Optional[int], wanted: frozenset[str] = frozense
 
             recorder = stack.enter_context(RecordingWriter(
                 record_to, "ifstat", {"interval_s": interval, "started": time.time()}, max_size=max_size,
-                notice=lambda line: print(line, file=sys.stderr), overwrite=overwrite))
+                notice=notices, overwrite=overwrite))
         screen = stack.enter_context(Screen(out or sys.stdout, as_json=as_json,
                                             one_screen=once or samples == 1, sort_keys=INTERFACE_SORTS,
-                                            sort="index"))
+                                            sort="index", notices=notices))
         run_view(screen, interval, samples, take,
                  json_line=lambda shown: json_line(*shown),
                  table=lambda shown, _lines, _width, controls: render(shown[0], interval, shown[1], shown[2],

@@ -12,7 +12,7 @@ from .. import accounting
 from .._watch import known_sum
 from ..fields import (TRAFFIC_FIELDS, TRAFFIC_SORTS, columns, detail_values, format_bytes_per_s,
                       history_fields, json_object, row)
-from .live import Screen, highlighted, run_view
+from .live import Notices, Screen, highlighted, run_view
 
 COLUMNS = ("PID", "NAME", "CONNS", "CLOSED", "SENT/s", "RECV/s", "ACKED/s", "RETRANS/s",
            "STALLED", "WAIT rcv/net/buf", "UDP DROPS/s", "UDP RQ", "SENT", "RECV")
@@ -98,6 +98,7 @@ def run(interval: float, count: Optional[int], sort_key: str = "total", *, as_js
     ``record_to``: a file every sample is also written to, per process
     (sockdiag.recording_file), bounded by max_size bytes; overwrite: it may replace a recording."""
     cgroups: dict[int, str] = {}
+    notices = Notices()  # a recording that stops says so under the last screen
     with contextlib.ExitStack() as stack:
         accountant = stack.enter_context(accounting.TrafficAccountant(trace_connects=trace_connects))
         recorder = None
@@ -106,10 +107,10 @@ def run(interval: float, count: Optional[int], sort_key: str = "total", *, as_js
 
             recorder = stack.enter_context(RecordingWriter(
                 record_to, "top", {"interval_s": interval, "started": time.time()}, max_size=max_size,
-                notice=lambda line: print(line, file=sys.stderr), overwrite=overwrite))
+                notice=notices, overwrite=overwrite))
         screen = stack.enter_context(Screen(out or sys.stdout, as_json=as_json, one_screen=count == 1,
                                             blank_after_last=count != 1, sort_keys=TRAFFIC_SORTS,
-                                            sort=sort_key))
+                                            sort=sort_key, notices=notices))
         noun = "cgroups" if group_by == "cgroup" else "processes"
 
         def take():

@@ -18,7 +18,7 @@ from .._exceptions import NoSuchProcess
 from .._fast import json_objects
 from .._watch import ProcessSample, SocketRates
 from ..drain import DrainTracker, is_stalled
-from ..fields import (ABSENT, SHORT_STATES, SOCKET_FIELDS, SOCKET_JSON_FIELDS, SOCKET_SORTS, columns,
+from ..fields import (ABSENT, SHORT_STATES, SOCKET_FIELDS, SOCKET_JSON_FIELDS, SOCKET_SORTS, columns, detail_values,
                       format_bytes, format_seconds, history_fields, row)
 from .live import Notices, Screen, highlighted, run_view
 
@@ -145,8 +145,8 @@ def detail(sample: ProcessSample, key: str, series: list, max_lines: int, max_wi
         title += f"  STALLED {format_seconds(found.stalled_s)}"
     if found.limited_by is not None and not is_stalled(found):
         title += f"  limited by {_LIMIT_PHRASES[found.limited_by][0]}"
-    values = [(field.label or field.json_key, field.cell(found)) for field in SOCKET_FIELDS
-              if (field.json_key or field.label) is not None and not field.name.startswith(("tcp.", "rates."))]
+    values = detail_values([field for field in SOCKET_FIELDS if not field.name.startswith(("tcp.", "rates."))],
+                           found)
     if found.tcp is not None:
         values += [(name, ABSENT if value is None else str(value))
                    for name, value in zip(TCP_INFO_FIELDS, (getattr(found.tcp, n) for n in TCP_INFO_FIELDS))
