@@ -159,6 +159,16 @@ class TrafficAccountant:
                 if trace_connects:
                     raise
                 self.connects_untraced_reason = str(err)
+        # Other network namespaces' notification listeners, by cookie key (see _namespace_passes).
+        self._namespace_listeners: dict[int, _fast.DestroyListener] = {}
+        try:
+            self._start(closed_sockets)
+        except BaseException:
+            self.close()  # a start that fails (Ctrl-C, SIGTERM too) leaves no trace instance
+            raise
+
+    def _start(self, closed_sockets: bool) -> None:
+        """Everything after the tracer: the notification listener, the baseline dump."""
         self._trace_overruns = 0
         if closed_sockets:
             try:
@@ -175,10 +185,8 @@ class TrafficAccountant:
         self._ownerless: set[int] = set()  # inodes in no process's fds at the last scan
         self._last_drops: dict[int, int] = {}  # UDP socket inode -> its drops at the last sample
         self._usage: dict[Optional[int], _Usage] = {}
-        # Other network namespaces, by cookie key (see _namespace_passes): their
-        # notification listeners, the notifications read with their first dump,
-        # and their listening sockets at the last dump.
-        self._namespace_listeners: dict[int, _fast.DestroyListener] = {}
+        # Other network namespaces, by cookie key: the notifications read with
+        # their first dump, and their listening sockets at the last dump.
         self._namespace_pending: dict[int, list] = {}
         self._namespace_ports: dict[int, dict[int, list]] = {}
         self._unreadable = 0

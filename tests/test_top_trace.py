@@ -267,3 +267,23 @@ def test_pages_captured_from_a_real_kernel_decode_as_its_own_text(capture, decod
     for i in connects:
         following = next(e for e in decoded[i + 1:] if e[3] == 2)  # out of SYN_SENT
         assert following[2] == decoded[i][2] != 0 and following[1] == decoded[i][1]
+
+
+@requires_root
+def test_a_start_interrupted_after_the_tracer_leaves_no_instance(monkeypatch):
+    """Ctrl-C or SIGTERM during the baseline dump (raised there as KeyboardInterrupt) removes
+    the trace instance made just before, as it does during the samples."""
+    from sockdiag import accounting
+
+    instance = f"{tracing.INSTANCE_PREFIX}{os.getpid()}"
+    seen = []
+
+    def interrupted_dump(self, baseline=False):
+        seen.append(instance in instances())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(accounting.TrafficAccountant, "_dump", interrupted_dump)
+    with pytest.raises(KeyboardInterrupt):
+        accounting.TrafficAccountant(trace_connects=True)
+    assert seen == [True]
+    assert instance not in instances()

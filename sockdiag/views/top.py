@@ -12,6 +12,7 @@ from .. import accounting
 from .._watch import known_sum
 from ..fields import (TRAFFIC_FIELDS, TRAFFIC_SORTS, columns, detail_values, format_bytes_per_s,
                       history_fields, json_object, row)
+from ..interrupts import signals_as_interrupt
 from .live import Notices, Screen, highlighted, run_view
 
 COLUMNS = ("PID", "NAME", "CONNS", "CLOSED", "SENT/s", "RECV/s", "ACKED/s", "RETRANS/s",
@@ -99,7 +100,8 @@ def run(interval: float, count: Optional[int], sort_key: str = "total", *, as_js
     (sockdiag.recording_file), bounded by max_size bytes; overwrite: it may replace a recording."""
     cgroups: dict[int, str] = {}
     notices = Notices()  # a recording that stops says so under the last screen
-    with contextlib.ExitStack() as stack:
+    # A signal before the first sample (the baseline dump of every socket) unwinds too: the trace instance goes.
+    with signals_as_interrupt(), contextlib.ExitStack() as stack:
         accountant = stack.enter_context(accounting.TrafficAccountant(trace_connects=trace_connects))
         recorder = None
         if record_to is not None:
