@@ -4,7 +4,6 @@ end it as `q` does, with status 0 and what it made (a trace instance) removed.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,23 +11,15 @@ import textwrap
 
 import pytest
 
-from sockdiag import _linux, tracing
+from sockdiag import tracing
 
 from conftest import requires_root
 from testsupport.loopback import wait_until
-from testsupport.top_workload import SOCKDIAG
+from testsupport.top_workload import SOCKDIAG, trace_instances
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the live views' samples are Linux's")
 
 SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
-
-
-def trace_instances() -> set[str]:
-    mount = _linux.tracefs_mount()
-    if mount is None:
-        return set()
-    return {name for name in os.listdir(os.path.join(mount, "instances"))
-            if name.startswith(tracing.INSTANCE_PREFIX)}
 
 
 def waiting(pid: int) -> bool:

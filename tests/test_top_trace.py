@@ -22,14 +22,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sockdiag import _fast, _linux, reference, tracing
+from sockdiag import _fast, reference, tracing
 from sockdiag._common import TCP_STATES
 
 import traffic_workload as workload
 from conftest import requires_root
 from testsupport.loopback import wait_until
 from testsupport.terminal import Terminal, requires_tmux
-from testsupport.top_workload import IN_NEW_NETNS, SOCKDIAG, check_attribution, run_top_workload
+from testsupport.top_workload import (IN_NEW_NETNS, SOCKDIAG, check_attribution, run_top_workload,
+                                      trace_instances)
 
 requires_unshare = pytest.mark.skipif(shutil.which("unshare") is None or shutil.which("ip") is None,
                                       reason="needs unshare (util-linux) and ip (iproute2)")
@@ -59,20 +60,12 @@ def test_accountant_scenario_with_tracing():
     assert client["sent"] + unattributed["sent"] == upload
 
 
-def instances() -> set[str]:
-    mount = _linux.tracefs_mount()
-    if mount is None:
-        return set()
-    return {name for name in os.listdir(os.path.join(mount, "instances"))
-            if name.startswith(tracing.INSTANCE_PREFIX)}
-
-
 def start_top() -> subprocess.Popen:
     top = subprocess.Popen([*SOCKDIAG, "top", "--json", "--interval", "0.2"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert top.stdout.readline(), top.stderr.read()
-    assert f"{tracing.INSTANCE_PREFIX}{top.pid}" in instances()
+    assert f"{tracing.INSTANCE_PREFIX}{top.pid}" in trace_instances()
     return top
 
 
@@ -83,7 +76,7 @@ def test_ctrl_c_sigterm_and_sighup_remove_the_trace_instance(signum):
     top.send_signal(signum)
     _, err = top.communicate(timeout=20)
     assert top.returncode == 0 and "Traceback" not in err
-    assert f"{tracing.INSTANCE_PREFIX}{top.pid}" not in instances()
+    assert f"{tracing.INSTANCE_PREFIX}{top.pid}" not in trace_instances()
 
 
 @requires_root
@@ -91,12 +84,12 @@ def test_ctrl_c_sigterm_and_sighup_remove_the_trace_instance(signum):
 def test_closing_the_terminal_removes_the_trace_instance():
     """A live top whose terminal window is closed (SIGHUP, then EIO on the
     terminal) removes its instance as Ctrl-C does."""
-    before = instances()
+    before = trace_instances()
     with Terminal("top", "-i", "0.2", width=100, height=30) as terminal:
         terminal.wait_for("pid")
-        made = wait_until(lambda: instances() - before, timeout=15)
+        made = wait_until(lambda: trace_instances() - before, timeout=15)
         terminal.hang_up()
-        wait_until(lambda: not (instances() & made), timeout=15)
+        wait_until(lambda: not (trace_instances() & made), timeout=15)
 
 
 @requires_root
@@ -107,11 +100,11 @@ def test_the_next_run_removes_what_a_killed_one_left():
     top.stdout.close()
     top.stderr.close()
     left = f"{tracing.INSTANCE_PREFIX}{top.pid}"
-    assert left in instances()
+    assert left in trace_instances()
     out = subprocess.run([*SOCKDIAG, "top", "--once", "--json", "--interval", "0.1"],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
-    assert left not in instances()
+    assert left not in trace_instances()
 
 
 def test_without_root_the_note_says_what_cannot_be_attributed():
@@ -279,11 +272,11 @@ def test_a_start_interrupted_after_the_tracer_leaves_no_instance(monkeypatch):
     seen = []
 
     def interrupted_dump(self, baseline=False):
-        seen.append(instance in instances())
+        seen.append(instance in trace_instances())
         raise KeyboardInterrupt
 
     monkeypatch.setattr(accounting.TrafficAccountant, "_dump", interrupted_dump)
     with pytest.raises(KeyboardInterrupt):
         accounting.TrafficAccountant(trace_connects=True)
     assert seen == [True]
-    assert instance not in instances()
+    assert instance not in trace_instances()

@@ -5,12 +5,24 @@ its long benchmark (bench/bench_top_trace.py)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
 
 SOCKDIAG = [sys.executable, "-c", "from sockdiag.cli import main; main()"]
 IN_NEW_NETNS = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$0" "$@"']
+
+
+def trace_instances() -> set[str]:
+    """The names of sockdiag's trace instances in tracefs now (none without tracefs)."""
+    from sockdiag import _linux, tracing
+
+    mount = _linux.tracefs_mount()
+    if mount is None:
+        return set()
+    return {name for name in os.listdir(os.path.join(mount, "instances"))
+            if name.startswith(tracing.INSTANCE_PREFIX)}
 
 # A server that reads every connection to its end, and a client whose
 # connections each send PAYLOAD bytes, half-close, wait for the server's
