@@ -124,6 +124,21 @@ def test_replay_gives_back_what_watch_showed(demo_pid, tmp_path, suffix):
     assert all(len(s["changed"]) < 18 for s in samples[1:])
 
 
+def test_a_replays_text_says_its_times_are_recorded(demo_pid, tmp_path):
+    """Piped or saved, a replay's screens are not taken for a live run's."""
+    path = tmp_path / "demo.jsonl"
+    live = sockdiag("watch", str(demo_pid), "-n", "2", "-i", "0.1", "--record", str(path))
+    assert live.returncode == 0, live.stderr
+    replayed = sockdiag("watch", "--replay", str(path))
+    assert replayed.returncode == 0, replayed.stderr
+    live_headers = [line for line in live.stdout.splitlines() if line.startswith(f"pid {demo_pid} ")]
+    headers = [line for line in replayed.stdout.splitlines() if line.startswith(f"pid {demo_pid} ")]
+    assert len(headers) == len(live_headers) == 2
+    for shown, again in zip(live_headers, headers):
+        name, stamp, rest = shown.split("  ", 2)
+        assert again == f"{name}  recorded {stamp}  {rest}"
+
+
 def test_zst_is_smaller_and_reads_the_same(demo_pid, tmp_path):
     plain, packed = tmp_path / "a.jsonl", tmp_path / "a.jsonl.zst"
     for path in (plain, packed):

@@ -65,7 +65,7 @@ def wait_summary(sockets: Sequence[SocketInfo]) -> Optional[str]:
 
 def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: str = "unsent",
            max_lines: Optional[int] = None, max_width: Optional[int] = None,
-           extra_lines: Sequence[str] = (), controls=None) -> str:
+           extra_lines: Sequence[str] = (), controls=None, replaying: bool = False) -> str:
     """The screen for one sample: header, extra lines, then the table.
 
     The table is cut to max_lines (rows sorted by sort first) and narrowed to
@@ -75,6 +75,8 @@ def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: st
 
     Rates (the header's, the ACKED/s column) need the previous sample: "-"
     on the first.  Byte rates are shown in bytes/s, like the byte columns.
+    ``replaying``: the sample is a recording's, and its time says "recorded"
+    (a replay's text, piped or saved, is not taken for a live run's).
     """
     from .table import table
 
@@ -82,7 +84,7 @@ def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: st
     unacked, unsent = sample.totals()
     per_socket = _watch.socket_rates(sample, previous)
     rate = _watch.total_rates(sample, previous, per_socket)
-    stamp = time.strftime("%H:%M:%S", time.localtime(sample.time))
+    stamp = ("recorded " if replaying else "") + time.strftime("%H:%M:%S", time.localtime(sample.time))
     who = (f"cgroup {sample.name} ({len(sample.pids)} processes)" if sample.cgroup is not None
            else f"pid {sample.pid} ({sample.name or '?'})")
     kinds = Counter(s.kind for s in sample.sockets)
@@ -310,7 +312,7 @@ def show(next_sample: Callable[[], Optional[ProcessSample]], *, interval: float,
                  json_line=lambda shown: sample_json(shown[0], shown[1]),
                  table=lambda shown, max_lines, max_width, controls: render(
                      shown[0], shown[1], sort=sort, max_lines=max_lines, max_width=max_width,
-                     extra_lines=shown[2], controls=controls),
+                     extra_lines=shown[2], controls=controls, replaying=replaying),
                  detail=lambda shown, *args: detail(shown[0], *args),
                  history_fields=_HISTORY,
                  history_rows=lambda shown: ((_watch.socket_key(s), s, None) for s in shown[0].sockets),
