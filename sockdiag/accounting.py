@@ -243,6 +243,8 @@ class TrafficAccountant:
         usage = self._usage.get(pid)
         if usage is None:
             name = "(unattributed)" if pid is None else _platform.process_name_or_none(pid)
+            if name is None and pid is not None and self._tracer is not None:
+                name = self._tracer.name(pid)  # a process that connected and exited within the interval
             usage = self._usage[pid] = _Usage(name)
         return usage
 

@@ -155,6 +155,7 @@ class ConnectTracer:
         self._pipes: list[int] = []
         self._mount = mount
         self._tgids: dict[int, int] = {}  # thread id -> process id, as learnt
+        self._saved_tables: dict[str, dict[int, str]] = {}  # see _saved
         self._keep_s = keep_s
         self._syn_sent: dict[int, int] = {}  # skaddr -> tgid
         self._by_local_port: dict[int, list[Connect]] = {}
@@ -220,6 +221,20 @@ class ConnectTracer:
         events.sort(key=lambda event: event[0])
         return events
 
+    def _saved(self, name: str) -> dict[int, str]:
+        """tracefs's saved_tgids or saved_cmdlines ("pid value" lines: what the
+        kernel kept of each task at its events), read once per read()."""
+        table = self._saved_tables.get(name)
+        if table is None:
+            table = {}
+            with open(os.path.join(self._mount, name)) as f:
+                for line in f:
+                    pid, _, value = line.rstrip("\n").partition(" ")
+                    if pid.isdigit():
+                        table[int(pid)] = value
+            self._saved_tables[name] = table
+        return table
+
     def _tgid(self, tid: int) -> int:
         """The process of a thread (the event names the thread)."""
         tgid = self._tgids.get(tid)
@@ -228,23 +243,24 @@ class ConnectTracer:
         tgid = _platform.thread_group(tid)
         if tgid is None:
             # Gone already: the kernel kept it at the event (record-tgid).
-            with open(os.path.join(self._mount, "saved_tgids")) as f:
-                for line in f:
-                    pid, _, group = line.partition(" ")
-                    if int(pid) == tid:
-                        tgid = int(group)
-                        break
-        if tgid is None:
-            tgid = tid
+            group = self._saved("saved_tgids").get(tid, "")
+            tgid = int(group) if group.isdigit() else tid
         if len(self._tgids) > 65536:
             self._tgids.clear()
         self._tgids[tid] = tgid
         return tgid
 
+    def name(self, tgid: int) -> Optional[str]:
+        """The name (comm) the kernel kept of a process that connected, for
+        one gone before its name could be read; None if it kept none."""
+        comm = self._saved("saved_cmdlines").get(tgid)
+        return None if comm in (None, "", "<...>") else comm
+
     def read(self) -> int:
         """Take the events since the last call; the number of connections learnt."""
         if not self._pipes:
             return 0
+        self._saved_tables.clear()
         now = time.monotonic()
         learnt = 0
         syn_sent = self._syn_sent

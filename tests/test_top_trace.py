@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 
 import pytest
 from hypothesis import given, settings
@@ -280,3 +281,43 @@ def test_a_start_interrupted_after_the_tracer_leaves_no_instance(monkeypatch):
         accounting.TrafficAccountant(trace_connects=True)
     assert seen == [True]
     assert instance not in trace_instances()
+
+
+SHORT_LIVED = textwrap.dedent("""
+    import ctypes, json, os, socket, subprocess, sys, time
+    top = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, text=True)
+    time.sleep(1.5)  # top's tracer and baseline are in place
+    listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+    clients = []
+    for _ in range(10):
+        pid = os.fork()
+        if pid == 0:  # a client named sdshort that connects, sends, and is gone
+            ctypes.CDLL(None).prctl(15, b"sdshort", 0, 0, 0)  # PR_SET_NAME: its comm
+            with socket.create_connection(listener.getsockname()) as conn:
+                conn.sendall(b"x" * 1000)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        clients.append(pid)
+        conn, _ = listener.accept()
+        while conn.recv(1 << 16):
+            pass
+        conn.close()
+    time.sleep(2.5)  # two more samples
+    top.send_signal(2)
+    lines = top.communicate(timeout=30)[0].splitlines()
+    print(json.dumps({"clients": clients, "samples": [json.loads(line) for line in lines]}))
+""")
+
+
+@requires_root
+@requires_unshare
+def test_a_client_gone_before_the_sample_keeps_its_name():
+    """Its /proc entry is gone by the sample: the name is the one the kernel kept at its connect."""
+    out = subprocess.run([*IN_NEW_NETNS, sys.executable, "-c", SHORT_LIVED, *SOCKDIAG, "top", "--interval", "1",
+                          "--json"], capture_output=True, text=True, timeout=90)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    rows = [row for sample in result["samples"] for row in sample["processes"] if row["pid"] in result["clients"]]
+    assert {row["pid"] for row in rows} == set(result["clients"])
+    assert {row["name"] for row in rows} == {"sdshort"}
+    assert sum(row["sent_bytes"] for row in rows) == 10 * 1000
