@@ -745,7 +745,8 @@ class TrafficSample(FrozenStruct):
     ``missed_sockets``: sockets that disappeared since the previous sample
     without final counters, or whose counters the kernel zeroed (it does when
     it disconnects a socket: a close with SO_LINGER 0, a connect to
-    AF_UNSPEC); their bytes after that sample are not counted.
+    AF_UNSPEC) as a counter that went backwards; their bytes after that
+    sample are not counted.
     ``notification_overflows``: times, during the interval, the kernel
     dropped notifications because they arrived faster than they were read.
     ``unreadable_processes``: processes whose fds could not be read (other

@@ -613,7 +613,7 @@ def coverage_notes(sample: TrafficSample) -> list[str]:
             "two samples are missed, and closed ones lose their last bytes")
     if sample.missed_sockets:
         notes.append(f"{sample.missed_sockets} sockets closed without final counters, or had them "
-                     "zeroed by an abortive close: their bytes since the previous sample are missing")
+                     "zeroed by a disconnect: their bytes since the previous sample are missing")
     if sample.notification_overflows:
         notes.append(f"the kernel dropped socket-destroy notifications "
                      f"{sample.notification_overflows} times (too many at once)")

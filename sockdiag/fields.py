@@ -413,14 +413,21 @@ INTERFACE_FIELDS = (
     Field("counters_note", None, "", False, "counters_note"),
 )
 
+
+def named(fields: Sequence[Field], *names: str) -> tuple[Field, ...]:
+    """The entries of a table with these names, in that order (KeyError for an unknown name)."""
+    by_name = {field.name: field for field in fields}
+    return tuple(by_name[name] for name in names)
+
+
 _SOCKET_FIELD = {field.name: field for field in SOCKET_FIELDS}
 
 # A sample of a Recording (sockdiag.record): its CSV columns (by JSON key) and
 # picture.  Its send buffer is a socket's, its size SO_SNDBUF.
 SAMPLE_FIELDS = (
     Field("time_s", None, "s", False, "time_s"),
-    _SOCKET_FIELD["sndbuf"].replace(name="size", json_key="size", sort=None),
-    *(_SOCKET_FIELD[name] for name in ("unacked", "unsent", "free", "queue_delay_s", "limited_by", "stalled_s")),
+    _SOCKET_FIELD["sndbuf"].replace(name="size", label="SIZE", json_key="size", sort=None),
+    *named(SOCKET_FIELDS, "unacked", "unsent", "free", "queue_delay_s", "limited_by", "stalled_s"),
 )
 
 

@@ -225,25 +225,24 @@ class Recording:
         Needs matplotlib (``pip install 'sockdiag[plot]'``); NotSupported
         without it.  Does not touch pyplot's global state or backend.
         """
-        from .fields import SAMPLE_FIELDS
+        from .fields import SAMPLE_FIELDS, named
 
         Figure = figure_class()
         samples = self.samples
         start = samples[0].time_s
         seconds = [s.time_s - start for s in samples]
-        by_name = {field.name: field for field in SAMPLE_FIELDS}
-        delay = by_name["queue_delay_s"]
+        delay, = named(SAMPLE_FIELDS, "queue_delay_s")
         has_delay = any(s.queue_delay_s is not None for s in samples)
         fig = Figure(figsize=(9, 6 if has_delay else 4), layout="constrained")
         axes = fig.subplots(2 if has_delay else 1, 1, sharex=True, squeeze=False)[:, 0]
         top = axes[0]
-        for name, style in (("unacked", "-"), ("unsent", "-"), ("free", "-"), ("size", "--")):
-            field = by_name[name]
+        drawn = named(SAMPLE_FIELDS, "unacked", "unsent", "free", "size")
+        for field, style in zip(drawn, ("-", "-", "-", "--")):
             values = [field.value(s) for s in samples]
             if any(v is not None for v in values):
                 top.plot(seconds, [field.plotted(v) for v in values],
                          style, label=field.label, drawstyle="steps-post", linewidth=1)
-        top.set_ylabel(by_name["unacked"].plot_unit)
+        top.set_ylabel(drawn[0].plot_unit)
         top.set_title(f"send buffer, {len(samples)} samples"
                       + (f" ({self.dropped} older dropped)" if self.dropped else ""))
         top.legend(loc="upper right")

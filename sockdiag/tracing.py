@@ -178,10 +178,12 @@ class ConnectTracer:
             for cpu in sorted(os.listdir(per_cpu)):
                 self._pipes.append(os.open(os.path.join(per_cpu, cpu, "trace_pipe_raw"),
                                            os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC))
-        except (OSError, ValueError) as err:
-            self.close()
+        except BaseException as err:
+            self.close()  # a failed start (Ctrl-C and SIGTERM too) leaves no instance
             if isinstance(err, ValueError):
                 raise NotSupported(f"tracing connects: {err}") from err
+            if not isinstance(err, OSError):
+                raise
             if err.errno in (errno.EACCES, errno.EPERM):
                 raise AccessDenied(msg=f"tracing connects: {err.strerror}") from err
             raise NotSupported(f"tracing connects: {err.strerror} ({err.filename})") from err

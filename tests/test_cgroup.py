@@ -159,7 +159,7 @@ def test_watch_cgroup_once_json_has_the_watch_shape(cgroup_dir):
 
 @requires_tmux
 def test_a_watched_cgroup_removed_is_said_on_a_line_of_its_own(cgroup_dir):
-    """The notice waits for the live screen to end: written into it, it was glued to the keys' line."""
+    """The notice waits for the live screen to end, then takes a line of its own under it."""
     child, _ = _holder_in(cgroup_dir, HOLDER, "2")
     try:
         with Terminal("watch", "--cgroup", cgroup_dir, "-i", "0.3", height=40) as terminal:

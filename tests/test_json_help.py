@@ -18,10 +18,10 @@ import click
 import pytest
 
 from sockdiag.cli import cli
+from testsupport.top_workload import SOCKDIAG
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the commands' samples are Linux's")
 
-SOCKDIAG = [sys.executable, "-c", "from sockdiag.cli import main; main()"]
 SHAPE = re.compile(r'--json[^:]*: (one object|one line per [a-z ]+?, each an object) \{([^}]*)\}')
 
 

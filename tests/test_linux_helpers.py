@@ -128,16 +128,13 @@ def test_a_sysctl_this_kernel_lacks_is_not_supported():
         _linux.sysctl("net.core.no_such_sysctl")
 
 
-CLI = [sys.executable, "-c", "from sockdiag.cli import main; main()"]
-
-
 @requires_root
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
 def test_root_without_cap_sys_ptrace_is_told_what_it_lacks_not_to_run_as_root():
     other_user = subprocess.Popen(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
                                    "sleep", "30"])
     try:
-        out = subprocess.run(["setpriv", "--bounding-set=-sys_ptrace", "--inh-caps=-sys_ptrace", *CLI,
+        out = subprocess.run(["setpriv", "--bounding-set=-sys_ptrace", "--inh-caps=-sys_ptrace", *SOCKDIAG,
                               "watch", str(other_user.pid), "--once"],
                              capture_output=True, text=True, timeout=30)
     finally:

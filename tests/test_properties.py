@@ -212,6 +212,19 @@ def test_every_option_takes_a_value_in_range_or_refuses_it_in_one_line(option, v
             assert math.isfinite(one)
 
 
+@QUICK
+@given(value=st.one_of(HOSTILE_TEXT, st.builds("{}:{}".format, HOSTILE_TEXT, st.integers(-5, 70000)),
+                       st.builds("[{}]:{}".format, HOSTILE_TEXT, st.integers(0, 65535))))
+def test_an_accepted_listen_address_is_the_host_and_port_given(value, no_new_threads):
+    try:
+        host, port = _parsed(["export", f"--listen={value}"])["listen"]
+    except click.UsageError:
+        return  # refused: in one line, as the test above checks
+    given_host, _, given_port = value.rpartition(":")
+    assert given_host in (host, f"[{host}]") and host
+    assert int(given_port) == port and 0 <= port <= 65535
+
+
 # The values the issue found taken, or ending in a traceback, before bench
 # lowat's options went through sockdiag._validate.
 _BENCH_FOUND = [

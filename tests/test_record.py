@@ -289,10 +289,10 @@ def test_plot_draws_the_fields_in_their_units(full_pair, tmp_path, monkeypatch):
         top = _KeptFigure.made[-1].axes[0]
         lines = {line.get_label(): list(line.get_ydata()) for line in top.get_lines()}
         assert top.get_ylabel() == "KiB"
-        assert list(lines) == ["UNACKED", "UNSENT", "FREE", "SNDBUF"]
+        assert list(lines) == ["UNACKED", "UNSENT", "FREE", "SIZE"]
         size = client.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
         return (held_still(client) == (unsent, unacked) and lines["UNSENT"] == [unsent / 1024] * 2
-                and lines["UNACKED"] == [unacked / 1024] * 2 and lines["SNDBUF"] == [size / 1024] * 2)
+                and lines["UNACKED"] == [unacked / 1024] * 2 and lines["SIZE"] == [size / 1024] * 2)
 
     wait_until(agree)
     assert (tmp_path / "rec.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

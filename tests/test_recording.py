@@ -278,7 +278,7 @@ def test_top_and_ifstat_record(tmp_path, command):
 @requires_tmux
 @pytest.mark.parametrize("view", ["top", "ifstat"])
 def test_a_stopped_recording_is_said_under_the_live_screen(tmp_path, view):
-    """Written into the live screen, the notice was glued to its keys' line and drawn over."""
+    """The notice waits for the live screen to end, then takes a line of its own under it."""
     path = tmp_path / f"{view}.jsonl"
     # Room for the header (about 500 bytes for top, 250 for ifstat) and hardly a sample more.
     with Terminal(view, "-i", "0.2", "-n", "6", "--record", str(path), "--max-size", "600",

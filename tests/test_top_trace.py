@@ -321,3 +321,21 @@ def test_a_client_gone_before_the_sample_keeps_its_name():
     assert {row["pid"] for row in rows} == set(result["clients"])
     assert {row["name"] for row in rows} == {"sdshort"}
     assert sum(row["sent_bytes"] for row in rows) == 10 * 1000
+
+
+@requires_root
+def test_a_tracer_interrupted_while_it_sets_up_leaves_no_instance(monkeypatch):
+    """Ctrl-C or SIGTERM (raised there as KeyboardInterrupt) between the instance's
+    mkdir and its first event removes the instance."""
+    instance = f"{tracing.INSTANCE_PREFIX}{os.getpid()}"
+    seen = []
+
+    def interrupted_write(self, name, value):
+        seen.append(instance in trace_instances())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tracing.ConnectTracer, "_write", interrupted_write)
+    with pytest.raises(KeyboardInterrupt):
+        tracing.ConnectTracer()
+    assert seen == [True]
+    assert instance not in trace_instances()

@@ -15,27 +15,22 @@ from typing import Optional
 from .._common import FrozenStruct, InterfaceCounters, ProcessTraffic, figure_class
 from .._exceptions import SockdiagError
 from .._watch import interface_rates
-from ..fields import INTERFACE_FIELDS, SOCKET_FIELDS, TRAFFIC_FIELDS, Field
+from ..fields import INTERFACE_FIELDS, SOCKET_FIELDS, TRAFFIC_FIELDS, named
 from ..recording_file import RecordingReader, socket_info
 
 MOST = 8  # lines per panel when no --connection is given: the busiest items
 
 
-def _named(fields: tuple[Field, ...], *names: str) -> tuple[Field, ...]:
-    by_name = {field.name: field for field in fields}
-    return tuple(by_name[name] for name in names)
-
-
 # The quantities drawn, a panel each, in order: each field's plot is the
 # panel's title, its plot_unit the y axis's.
 PANEL_FIELDS = {
-    "watch": _named(SOCKET_FIELDS, "unsent", "unacked", "queue_delay_s", "tcp.rtt_us"),
-    "top": _named(TRAFFIC_FIELDS, "sent_bytes_per_s", "received_bytes_per_s", "total_sent_bytes",
+    "watch": named(SOCKET_FIELDS, "unsent", "unacked", "queue_delay_s", "tcp.rtt_us"),
+    "top": named(TRAFFIC_FIELDS, "sent_bytes_per_s", "received_bytes_per_s", "total_sent_bytes",
                   "total_received_bytes"),
-    "ifstat": _named(INTERFACE_FIELDS, "rates.rx_bytes_per_s", "rates.tx_bytes_per_s"),
+    "ifstat": named(INTERFACE_FIELDS, "rates.rx_bytes_per_s", "rates.tx_bytes_per_s"),
 }
 # watch's last panel: these quantities summed over the process's connections.
-TOTAL_FIELDS = _named(SOCKET_FIELDS, "unsent", "unacked")
+TOTAL_FIELDS = named(SOCKET_FIELDS, "unsent", "unacked")
 
 
 class Panel(FrozenStruct):

@@ -19,7 +19,7 @@ from .._fast import json_objects
 from .._watch import ProcessSample, SocketRates
 from ..drain import DrainTracker, is_stalled
 from ..fields import (ABSENT, SHORT_STATES, SOCKET_FIELDS, SOCKET_JSON_FIELDS, SOCKET_SORTS, columns, detail_values,
-                      format_bytes, format_seconds, history_fields, row)
+                      format_bytes, format_bytes_per_s, format_seconds, history_fields, row)
 from .live import Notices, Screen, highlighted, run_view
 
 HeaderLine = Callable[[ProcessSample, Optional[ProcessSample]], Optional[str]]
@@ -97,7 +97,7 @@ def render(sample: ProcessSample, previous: Optional[ProcessSample], *, sort: st
         f"{who}  {stamp}  {shown}: "
         + (", ".join(f"{n} {state}" for state, n in counts.most_common()) or "none"),
         f"unacked {format_bytes(unacked)}  unsent {format_bytes(unsent)}  "
-        + (f"sent {format_bytes(rate.send_bytes_per_s)}/s  acked {format_bytes(rate.ack_bytes_per_s)}/s"
+        + (f"sent {format_bytes_per_s(rate.send_bytes_per_s)}  acked {format_bytes_per_s(rate.ack_bytes_per_s)}"
            if rate else f"sent {ABSENT}  acked {ABSENT}  (rates from the next sample)"),
     ]
     lines.extend(extra_lines)
