@@ -28,6 +28,7 @@ import traffic_workload as workload
 from testsupport.children import closing_sender, with_default_sigint
 from testsupport.terminal import Terminal, requires_tmux
 from conftest import connected_pair, drain, requires_root, wait_until
+from testsupport.loopback import streaming
 from unprivileged import unprivileged_python
 
 WORKLOAD = os.path.abspath(workload.__file__)
@@ -379,26 +380,11 @@ def test_top_table_once(tcp_pair):
 def test_a_counter_the_kernel_lacks_is_absent_in_the_header_too(tcp_pair):
     """Before Linux 4.19 tcp_info has no bytes_sent: every SENT/s cell and the
     header's sent rate are "-", never a sum of unknowns shown as 0."""
-    import threading
-
     client, server = tcp_pair
-    stop = threading.Event()
-
-    def stream():
-        while not stop.is_set():
-            client.sendall(b"x" * 10_000)
-            drain(server, 10_000)
-            time.sleep(0.01)
-
-    streaming = threading.Thread(target=stream)
-    streaming.start()
-    try:
+    with streaming(client, server):
         out = subprocess.run([*SOCKDIAG, "top", "--once", "--interval", "0.5", "--sort", "pid"],
                              capture_output=True, text=True, timeout=60,
                              env={**os.environ, "SOCKDIAG_ASSUME_KERNEL": "4.18"})
-    finally:
-        stop.set()
-        streaming.join()
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     header = lines[0].split()

@@ -301,30 +301,14 @@ def test_a_port_filter_says_how_many_sockets_the_process_holds(held_child):
 def test_a_rate_the_kernel_lacks_is_absent_in_the_header(tcp_pair):
     """Before Linux 4.19 tcp_info has no bytes_sent: the header's sent rate is "-",
     and the acked rate (4.1) is still shown."""
-    import threading
-    import time
-
-    from testsupport.loopback import drain
+    from testsupport.loopback import streaming
 
     client, server = tcp_pair
-    stop = threading.Event()
-
-    def stream():
-        while not stop.is_set():
-            client.sendall(b"x" * 10_000)
-            drain(server, 10_000)
-            time.sleep(0.01)
-
-    streaming = threading.Thread(target=stream)
-    streaming.start()
-    try:
+    with streaming(client, server):
         out = subprocess.run(CLI + ["watch", str(os.getpid()), "-n", "2", "-i", "0.3",
                                     "--port", str(server.getsockname()[1])],
                              capture_output=True, text=True, timeout=60,
                              env={**os.environ, "SOCKDIAG_ASSUME_KERNEL": "4.18"})
-    finally:
-        stop.set()
-        streaming.join()
     assert out.returncode == 0, out.stderr
     rates = [line for line in out.stdout.splitlines() if line.startswith("unacked ")][-1].split()
     assert rates[rates.index("sent") + 1] == "-", rates

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import socket
 import struct
@@ -53,6 +54,26 @@ def drain(sock: socket.socket, nbytes: int, timeout: float = 10.0) -> None:
         if not data:
             raise EOFError(f"peer closed after {got} of {nbytes} bytes")
         got += len(data)
+
+
+@contextlib.contextmanager
+def streaming(client: socket.socket, server: socket.socket, chunk: int = 10_000, pause_s: float = 0.01):
+    """Within the block, client sends chunk bytes every pause_s and server reads them (a thread)."""
+    stop = threading.Event()
+
+    def stream() -> None:
+        while not stop.is_set():
+            client.sendall(b"x" * chunk)
+            drain(server, chunk)
+            time.sleep(pause_s)
+
+    streamer = threading.Thread(target=stream)
+    streamer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        streamer.join()
 
 
 def wait_until(predicate, timeout: float = 5.0, step: float = 0.01):
