@@ -14,7 +14,7 @@ import pytest
 from sockdiag import tracing
 
 from conftest import requires_root
-from testsupport.children import with_default_sigint
+from testsupport.children import with_default_stop_signals
 from testsupport.loopback import wait_until
 from testsupport.top_workload import SOCKDIAG, trace_instances
 
@@ -34,7 +34,7 @@ def signalled_mid_view(args: list[str], signum: int, while_waiting=lambda pid: N
     """`sockdiag ARGS` (a view with a long interval) given signum while it waits
     for a sample, after while_waiting(its pid); (what it did, its pid)."""
     view = subprocess.Popen([*SOCKDIAG, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=with_default_sigint)
+                            preexec_fn=with_default_stop_signals)
     try:
         wait_until(lambda: view.poll() is not None or waiting(view.pid), timeout=30)
         while_waiting(view.pid)
@@ -86,6 +86,6 @@ def test_a_signal_within_the_one_sample_of_watch_once_ends_it_with_status_0(sign
         main()
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          preexec_fn=with_default_sigint)
+                          preexec_fn=with_default_stop_signals)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr

@@ -183,13 +183,13 @@ def test_max_size_needs_record():
 @SUFFIXES
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_interrupted_recording_ends_with_a_whole_line(demo_pid, tmp_path, suffix, stop):
-    from testsupport.children import with_default_sigint
+    from testsupport.children import with_default_stop_signals
 
     for attempt, delay in enumerate((0.0, 0.013, 0.107)):
         path = tmp_path / f"stopped{attempt}{suffix}"
         watcher = subprocess.Popen(SOCKDIAG + ["watch", str(demo_pid), "-i", "0.01", "--record", str(path)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                   preexec_fn=with_default_sigint)
+                                   preexec_fn=with_default_stop_signals)
         wait_until(lambda: path.exists() and path.stat().st_size > 5000, timeout=20)  # samples written
         time.sleep(delay)
         watcher.send_signal(stop)

@@ -25,7 +25,7 @@ from sockdiag.cli import cli
 from sockdiag.fields import format_bytes
 
 import traffic_workload as workload
-from testsupport.children import closing_sender, with_default_sigint
+from testsupport.children import closing_sender, with_default_stop_signals
 from testsupport.terminal import Terminal, requires_tmux
 from conftest import connected_pair, drain, requires_root, wait_until
 from testsupport.loopback import streaming
@@ -448,7 +448,7 @@ def test_public_names_by_platform():
 def test_ctrl_c_exits_cleanly():
     top = subprocess.Popen([sys.executable, "-c", "from sockdiag.cli import main; main()", "top", "-i", "0.1"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           preexec_fn=with_default_sigint)
+                           preexec_fn=with_default_stop_signals)
     try:
         assert top.stdout.readline().startswith("sockdiag top")  # sampling
         top.send_signal(signal.SIGINT)

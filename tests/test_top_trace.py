@@ -28,6 +28,7 @@ from sockdiag._common import TCP_STATES
 
 import traffic_workload as workload
 from conftest import requires_root
+from testsupport.children import with_default_stop_signals
 from testsupport.loopback import wait_until
 from testsupport.terminal import Terminal, requires_tmux
 from testsupport.top_workload import (IN_NEW_NETNS, SOCKDIAG, check_attribution, run_top_workload,
@@ -64,7 +65,7 @@ def test_accountant_scenario_with_tracing():
 def start_top() -> subprocess.Popen:
     top = subprocess.Popen([*SOCKDIAG, "top", "--json", "--interval", "0.2"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                           preexec_fn=with_default_stop_signals)
     assert top.stdout.readline(), top.stderr.read()
     assert f"{tracing.INSTANCE_PREFIX}{top.pid}" in trace_instances()
     return top

@@ -16,7 +16,7 @@ from sockdiag import _watch, fields
 from sockdiag.views import watch as watch_view
 from sockdiag._common import SocketInfo, TcpInfo
 from sockdiag.cli import cli
-from testsupport.children import python_child, with_default_sigint
+from testsupport.children import python_child, with_default_stop_signals
 from testsupport.terminal import Terminal, requires_tmux
 from conftest import requires_root
 
@@ -137,7 +137,7 @@ def test_ctrl_c_sigterm_and_sighup_exit_cleanly(held_child, stop):
     child, _, _ = held_child
     watcher = subprocess.Popen(CLI + ["watch", str(child.pid), "-i", "0.1"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=with_default_sigint)
+                               preexec_fn=with_default_stop_signals)
     try:
         assert watcher.stdout.readline().startswith(f"pid {child.pid}")  # watching
         watcher.send_signal(stop)
@@ -285,7 +285,7 @@ def test_a_rate_the_kernel_cannot_give_is_unknown_not_zero():
     assert rates.send_bytes_per_s is None and rates.ack_bytes_per_s == 2000
     head = json.loads(watch_view.sample_json(after, before))
     assert head["send_bps"] is None and head["ack_bps"] == 16000
-    assert "sent -/s" in watch_view.render(after, before)
+    assert "unacked 10  unsent 100  sent -  acked 2K/s" in watch_view.render(after, before)
 
 
 def test_a_port_filter_says_how_many_sockets_the_process_holds(held_child):

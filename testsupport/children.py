@@ -34,10 +34,12 @@ def end(child: subprocess.Popen) -> None:
     child.wait()
 
 
-def with_default_sigint() -> None:
-    """preexec_fn for a child that must take Ctrl-C: a test run started in the
-    background inherits SIGINT ignored, and Python keeps it ignored."""
+def with_default_stop_signals() -> None:
+    """preexec_fn for a child that must take Ctrl-C and a hang-up: a test run
+    started in the background inherits SIGINT ignored, one under nohup SIGHUP,
+    and a child keeps what it inherits ignored."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 # A listener and 5 connections to it: 11 TCP sockets, printing "ready", held until stdin closes.
