@@ -57,7 +57,6 @@ from ._exceptions import AccessDenied, NotSupported
 from ._validate import PID
 from .fields import TRAFFIC_FIELDS, TRAFFIC_SORTS, sorted_items
 from .drain import MIN_STALL_S
-from ._watch import growth
 
 # Every state but TIME_WAIT and NEW_SYN_RECV, and the UDP kind, for the datagram pass.
 _ALL_STATES = 0xFFFFFFFF & ~((1 << 6) | (1 << 12))
@@ -89,9 +88,11 @@ def _growth(now: tuple, before: tuple) -> Optional[tuple]:
     """The four counters' growth from before to now; None when one went
     backwards: the kernel zeroes them all when it disconnects a socket
     (tcp_disconnect: a close with SO_LINGER 0, a connect to AF_UNSPEC), so
-    what the socket moved since before is unknown."""
-    grown = tuple(growth(old, new) for old, new in zip(before, now))
-    return None if None in grown else grown
+    what the socket moved since before is unknown.  _watch.growth's rule, on
+    four known counters (see _counters) at once: this runs for every socket
+    that moved, at every sample."""
+    grown = (now[0] - before[0], now[1] - before[1], now[2] - before[2], now[3] - before[3])
+    return None if min(grown) < 0 else grown
 
 
 def _packed_address(family: str, address: str) -> bytes:
@@ -190,9 +191,7 @@ class TrafficAccountant:
         self._namespace_pending: dict[int, list] = {}
         self._namespace_ports: dict[int, dict[int, list]] = {}
         self._unreadable = 0
-        from ._platform import initial_network_namespace
-
-        self._initial_namespace = initial_network_namespace()
+        self._initial_namespace = _platform.initial_network_namespace()
         self._overflows = 0  # the listener's count at the previous sample
         self._reset_sockets = 0  # sockets whose counters went backwards since the previous sample
         self._supported = self._kernel_counters()
@@ -269,15 +268,14 @@ class TrafficAccountant:
         sockdiag's network namespace (key 0), then of each other namespace
         that holds an accounted process (key: its namespace inode << 64,
         or-ed into its cookies)."""
-        from ._platform import all_pids, network_namespace
-
+        network_namespace = _platform.network_namespace
         passes = [(0, *_fast.tcp_counters())]
         self._pass_pids = [0]  # a process of each namespace read (0: sockdiag's own)
         own = network_namespace(os.getpid())
         self._unreadable_namespaces = 0
         if own != self._initial_namespace:
             return passes  # inside a container's namespace: that one alone
-        pids = self._pids if self._pids is not None else all_pids()
+        pids = self._pids if self._pids is not None else _platform.all_pids()
         namespaces: dict[int, int] = {}
         for pid in pids:
             namespace = network_namespace(pid)
@@ -543,15 +541,13 @@ class TrafficAccountant:
         return new
 
     def _rows(self, interval_s: float) -> list[ProcessTraffic]:
-        from ._platform import process_exists
-
         rows = []
         supported = self._supported
         for pid, usage in list(self._usage.items()):
             if pid is not None and self._pids is not None and pid not in self._pids:
                 continue
             if not usage.connections and not any(usage.interval) and usage.udp_fill is None:
-                if pid is not None and not process_exists(pid):
+                if pid is not None and not _platform.process_exists(pid):
                     del self._usage[pid]  # exited, nothing left to report
                 continue  # idle: no connection now, no bytes in the interval
             interval = [v if ok else None for v, ok in zip(usage.interval, supported)]
@@ -579,7 +575,6 @@ def by_cgroup(rows: Iterable[ProcessTraffic], known: dict[int, str]) -> list[Pro
     cgroup's readable name (sockdiag.cgroups.name_of).  known caches pid ->
     cgroup path, read when a pid is first seen and kept after it exits, so
     a process's last bytes stay with its cgroup.  Unordered."""
-    from ._platform import process_cgroup
     from .cgroups import name_of
 
     groups: dict[str, list[ProcessTraffic]] = {}
@@ -588,7 +583,7 @@ def by_cgroup(rows: Iterable[ProcessTraffic], known: dict[int, str]) -> list[Pro
         if row.pid is not None:
             path = known.get(row.pid)
             if path is None:
-                path = process_cgroup(row.pid)
+                path = _platform.process_cgroup(row.pid)
                 if path is not None:
                     known[row.pid] = path
         groups.setdefault(_UNATTRIBUTED_CGROUP if path is None else path, []).append(row)
